@@ -1,0 +1,113 @@
+"""The registry's closed vocabularies. Each member carries its Chinese label as data (`.zh`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LabelledEnum(StrEnum):
+    """A string enum whose members also carry a Chinese label: ``Category("emergency").zh == "应急保障"``."""
+
+    zh: str
+
+    def __new__(cls, value: str, zh: str = "") -> LabelledEnum:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.zh = zh
+        return member
+
+
+class Category(LabelledEnum):
+    """Vehicle category (公务用车类别) after the reform."""
+
+    confidential_comms = "confidential_comms", "机要通信"
+    emergency = "emergency", "应急保障"
+    law_enforcement = "law_enforcement", "执法执勤"
+    special_technical = "special_technical", "特种专业技术"
+    general = "general", "其他"
+
+
+class Powertrain(LabelledEnum):
+    ice = "ice", "燃油"
+    hev = "hev", "油电混合"
+    phev = "phev", "插电式混合动力(含增程式)"
+    bev = "bev", "纯电动"
+    fcev = "fcev", "燃料电池"
+
+
+class JurisdictionLevel(LabelledEnum):
+    province = "province", "省"
+    city = "city", "市"
+    county = "county", "县(区)"
+
+
+class VehicleStatus(LabelledEnum):
+    active = "active", "在用"
+    maintenance = "maintenance", "维修"
+    sealed = "sealed", "封存"
+    disposed = "disposed", "已处置"
+
+
+class MarkingStatus(LabelledEnum):
+    """标识化: official vehicles carry a visible marking unless exempted (e.g. confidential work)."""
+
+    marked = "marked", "已标识"
+    exempt = "exempt", "免于标识"
+    unmarked = "unmarked", "未标识"
+
+
+class VehicleSource(LabelledEnum):
+    retained = "retained", "保留车辆"
+    platform = "platform", "平台车辆"
+    rental = "rental", "社会化租赁"
+
+
+class PlanStatus(LabelledEnum):
+    draft = "draft", "草稿"
+    submitted = "submitted", "已提交"
+    approved = "approved", "已批准"
+    rejected = "rejected", "已驳回"
+
+
+class PlanLineKind(LabelledEnum):
+    new = "new", "新增"
+    renewal = "renewal", "更新"
+
+
+class EarlyRenewalBasis(LabelledEnum):
+    """Why a vehicle younger than the renewal age may be replaced. ``post_change`` is listed so it can be refused."""
+
+    accident_beyond_repair = "accident_beyond_repair", "事故损毁无修复价值"
+    safety_hazard = "safety_hazard", "存在安全隐患"
+    excessive_mileage = "excessive_mileage", "行驶里程过高"
+    other_approved = "other_approved", "其他经批准的原因"
+    post_change = "post_change", "使用人职务变动"
+
+
+class DisposalMethod(LabelledEnum):
+    auction = "auction", "公开拍卖"
+    manufacturer_recycling = "manufacturer_recycling", "厂家回收"
+    scrap = "scrap", "报废"
+    transfer_out = "transfer_out", "调出"
+
+
+class CostKind(LabelledEnum):
+    fuel = "fuel", "燃油费"
+    charging = "charging", "充电费"
+    maintenance = "maintenance", "维修保养费"
+    insurance = "insurance", "保险费"
+    tolls = "tolls", "通行费"
+    parking = "parking", "停车费"
+    other = "other", "其他"
+
+
+class LicenceClass(LabelledEnum):
+    """Chinese driving licence classes relevant to official vehicles (准驾车型)."""
+
+    A1 = "A1", "大型客车"
+    A2 = "A2", "牵引车"
+    A3 = "A3", "城市公交车"
+    B1 = "B1", "中型客车"
+    B2 = "B2", "大型货车"
+    C1 = "C1", "小型汽车"
+    C2 = "C2", "小型自动挡汽车"

@@ -1,0 +1,349 @@
+"""The registry's tables as SQLAlchemy 2 typed models. Money is exact (integer fen), times are UTC-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from fleet.enums import (
+    Category,
+    CostKind,
+    DisposalMethod,
+    EarlyRenewalBasis,
+    JurisdictionLevel,
+    LicenceClass,
+    MarkingStatus,
+    PlanLineKind,
+    PlanStatus,
+    Powertrain,
+    VehicleSource,
+    VehicleStatus,
+)
+
+
+class ScaledDecimal(TypeDecorator[Decimal]):
+    """A Decimal stored as an integer of 10**-scale units: exact on every database, no float drift."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        return None if value is None else int((Decimal(value) * 10**self.scale).to_integral_value())
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value).scaleb(-self.scale)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite hands back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Money = ScaledDecimal(2)  # CNY, stored in fen
+Litres = ScaledDecimal(3)  # engine displacement, stored in millilitres
+
+
+def _enum(enum_cls: type[Any]) -> sa.Enum:
+    return sa.Enum(enum_cls, native_enum=False, length=32, validate_strings=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    # The entity name written in audit records ("vehicle", "plan", ...).
+    audit_entity: ClassVar[str] = ""
+
+
+class Jurisdiction(Base):
+    """A province, city or county (行政区划); policies attach to it."""
+
+    __tablename__ = "jurisdictions"
+    audit_entity = "jurisdiction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    level: Mapped[JurisdictionLevel] = mapped_column(_enum(JurisdictionLevel))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdictions.id"))
+
+    parent: Mapped[Jurisdiction | None] = relationship(remote_side=[id])
+
+
+class Agency(Base):
+    """A party or government unit (单位) holding vehicles under quota."""
+
+    __tablename__ = "agencies"
+    audit_entity = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    jurisdiction_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdictions.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
+
+    jurisdiction: Mapped[Jurisdiction] = relationship()
+    parent: Mapped[Agency | None] = relationship(remote_side=[id])
+
+
+class Quota(Base):
+    """Establishment quota (编制): the most vehicles of one category an agency may hold."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (
+        sa.UniqueConstraint("agency_id", "category"),
+        sa.CheckConstraint("vehicle_limit >= 0", name="limit_not_negative"),
+    )
+    audit_entity = "quota"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"))
+    category: Mapped[Category] = mapped_column(_enum(Category))
+    limit: Mapped[int] = mapped_column("vehicle_limit")
+
+    agency: Mapped[Agency] = relationship()
+
+
+class QuotaChange(Base):
+    """History of a quota: every change with its reason, newest last."""
+
+    __tablename__ = "quota_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quota_id: Mapped[int] = mapped_column(sa.ForeignKey("quotas.id"), index=True)
+    old_limit: Mapped[int | None]
+    new_limit: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ClosedYear(Base):
+    """A plan year a jurisdiction has closed: no more plans for it."""
+
+    __tablename__ = "closed_years"
+    __table_args__ = (sa.UniqueConstraint("jurisdiction_id", "year"),)
+    audit_entity = "closed_year"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jurisdiction_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdictions.id"))
+    year: Mapped[int]
+
+
+class Plan(Base):
+    """Annual acquisition and renewal plan (配备更新计划) of one agency."""
+
+    __tablename__ = "plans"
+    audit_entity = "plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    year: Mapped[int] = mapped_column(index=True)
+    status: Mapped[PlanStatus] = mapped_column(_enum(PlanStatus), default=PlanStatus.draft)
+    title: Mapped[str] = mapped_column(sa.String(200), default="")
+    decision_note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    agency: Mapped[Agency] = relationship()
+    lines: Mapped[list[PlanLine]] = relationship(
+        back_populates="plan", order_by="PlanLine.id", cascade="all, delete-orphan"
+    )
+
+
+class PlanLine(Base):
+    __tablename__ = "plan_lines"
+    __table_args__ = (
+        sa.CheckConstraint("count > 0", name="count_positive"),
+        sa.CheckConstraint("acquired <= count", name="acquired_within_count"),
+    )
+    audit_entity = "plan_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id"), index=True)
+    kind: Mapped[PlanLineKind] = mapped_column(_enum(PlanLineKind))
+    category: Mapped[Category] = mapped_column(_enum(Category))
+    powertrain: Mapped[Powertrain] = mapped_column(_enum(Powertrain))
+    count: Mapped[int]
+    seats: Mapped[int] = mapped_column(default=5)
+    unit_price_cny: Mapped[Decimal] = mapped_column(Money)
+    displacement_l: Mapped[Decimal | None] = mapped_column(Litres)
+    justification: Mapped[str | None] = mapped_column(sa.Text)  # for the higher standard tier
+    new_energy_exemption: Mapped[str | None] = mapped_column(sa.Text)  # no new-energy model in the category
+    early_renewal_basis: Mapped[EarlyRenewalBasis | None] = mapped_column(_enum(EarlyRenewalBasis))
+    early_renewal_reason: Mapped[str | None] = mapped_column(sa.Text)
+    acquired: Mapped[int] = mapped_column(default=0)
+
+    plan: Mapped[Plan] = relationship(back_populates="lines")
+    replaces: Mapped[list[Vehicle]] = relationship(secondary="plan_line_replacements", order_by="Vehicle.id")
+
+    @property
+    def remaining(self) -> int:
+        return self.count - self.acquired
+
+
+plan_line_replacements = sa.Table(
+    "plan_line_replacements",
+    Base.metadata,
+    sa.Column("plan_line_id", sa.ForeignKey("plan_lines.id"), primary_key=True),
+    sa.Column("vehicle_id", sa.ForeignKey("vehicles.id"), primary_key=True),
+)
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+    __table_args__ = (
+        sa.CheckConstraint("seats > 0", name="seats_positive"),
+        sa.CheckConstraint("odometer_km >= 0", name="odometer_not_negative"),
+    )
+    audit_entity = "vehicle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plate: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    vin: Mapped[str] = mapped_column(sa.String(17), unique=True)
+    model: Mapped[str] = mapped_column(sa.String(100), default="")
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    category: Mapped[Category] = mapped_column(_enum(Category))
+    powertrain: Mapped[Powertrain] = mapped_column(_enum(Powertrain))
+    seats: Mapped[int]
+    price_cny: Mapped[Decimal] = mapped_column(Money)  # excluding purchase tax
+    displacement_l: Mapped[Decimal | None] = mapped_column(Litres)
+    range_km: Mapped[int | None]  # battery range
+    acquired_on: Mapped[date]
+    odometer_km: Mapped[int] = mapped_column(default=0)
+    status: Mapped[VehicleStatus] = mapped_column(_enum(VehicleStatus), default=VehicleStatus.active)
+    home_lat: Mapped[float | None]
+    home_lon: Mapped[float | None]
+    marking: Mapped[MarkingStatus] = mapped_column(_enum(MarkingStatus), default=MarkingStatus.marked)
+    marking_exemption: Mapped[str | None] = mapped_column(sa.String(500))
+    source: Mapped[VehicleSource] = mapped_column(_enum(VehicleSource), default=VehicleSource.retained)
+    plan_line_id: Mapped[int | None] = mapped_column(sa.ForeignKey("plan_lines.id"))
+    disposed_on: Mapped[date | None]
+
+    agency: Mapped[Agency] = relationship()
+
+
+class Transfer(Base):
+    """调剂: a vehicle moved from one agency to another."""
+
+    __tablename__ = "transfers"
+    audit_entity = "transfer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"), index=True)
+    from_agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"))
+    to_agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"))
+    transferred_on: Mapped[date]
+    reason: Mapped[str] = mapped_column(sa.String(500))
+
+
+class Disposal(Base):
+    """处置: how a vehicle left the registry, and what it brought in."""
+
+    __tablename__ = "disposals"
+    __table_args__ = (sa.CheckConstraint("proceeds_cny >= 0", name="proceeds_not_negative"),)
+    audit_entity = "disposal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"), unique=True)
+    method: Mapped[DisposalMethod] = mapped_column(_enum(DisposalMethod))
+    disposed_on: Mapped[date]
+    proceeds_cny: Mapped[Decimal] = mapped_column(Money)
+    recipient: Mapped[str | None] = mapped_column(sa.String(200))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Driver(Base):
+    __tablename__ = "drivers"
+    audit_entity = "driver"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    licence_class: Mapped[LicenceClass] = mapped_column(_enum(LicenceClass))
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)  # None: platform pool
+    shift_start: Mapped[time]
+    shift_end: Mapped[time]
+    active: Mapped[bool] = mapped_column(default=True)
+
+    agency: Mapped[Agency | None] = relationship()
+
+
+class CostEntry(Base):
+    """One line of a vehicle's cost ledger (单车核算)."""
+
+    __tablename__ = "cost_entries"
+    __table_args__ = (sa.CheckConstraint("amount_cny >= 0", name="amount_not_negative"),)
+    audit_entity = "cost"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"), index=True)
+    kind: Mapped[CostKind] = mapped_column(_enum(CostKind))
+    incurred_on: Mapped[date] = mapped_column(index=True)
+    amount_cny: Mapped[Decimal] = mapped_column(Money)
+    odometer_km: Mapped[int | None]
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class OdometerReading(Base):
+    """Odometer readings from every source (acquisition, cost entries, trips); mileage is read off these."""
+
+    __tablename__ = "odometer_readings"
+    __table_args__ = (sa.Index("ix_odometer_vehicle_on", "vehicle_id", "read_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"))
+    read_on: Mapped[date]
+    km: Mapped[int]
+    source: Mapped[str] = mapped_column(sa.String(32))
+
+
+class AuditRecord(Base):
+    """One link of the hash-chained audit log. Rows are never updated or deleted (triggers refuse it)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_entity", "entity", "entity_id"),)
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                      autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(sa.String(100), index=True)
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    entity_id: Mapped[str] = mapped_column(sa.String(64))
+    changes: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)

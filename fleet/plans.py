@@ -1,0 +1,169 @@
+"""Annual acquisition and renewal plans (配备更新计划): draft -> submitted -> approved / rejected.
+
+Approval runs the four checks in order — quota headroom, equipment standards, renewal age, the jurisdiction's
+new-energy share — and refuses with the first failing rule's own error. ``review`` lists every finding at once,
+so an agency can fix its plan in one pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import date
+from functools import partial
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet import audit, queries, rules
+from fleet.audit import Actor
+from fleet.db import atomic
+from fleet.enums import Category, PlanStatus, VehicleStatus
+from fleet.errors import Conflict, InvalidInput, InvalidState, RuleViolation, YearClosed
+from fleet.models import Jurisdiction, Plan, PlanLine, Vehicle, utcnow
+from fleet.policy import Policy, PolicyBook
+from fleet.schemas import PlanIn
+
+
+def _check_year_open(session: Session, plan_year: int, jurisdiction: Jurisdiction, today: date | None) -> None:
+    current = (today or date.today()).year
+    if plan_year < current:
+        raise YearClosed(f"plan year {plan_year} is over (it is {current} now); fix: plan for {current} or later",
+                         field="year")
+    if queries.year_closed(session, jurisdiction.id, plan_year):
+        raise YearClosed(f"{jurisdiction.name} ({jurisdiction.code}) has closed plan year {plan_year}; "
+                         f"fix: plan for a later year", field="year")
+
+
+@atomic
+def create_plan(session: Session, actor: Actor, *, data: PlanIn, today: date | None = None) -> Plan:
+    """Draft a plan. Replaced vehicles must be the agency's own, in service, and not planned for elsewhere."""
+    agency = queries.agency_by_code(session, data.agency)
+    _check_year_open(session, data.year, agency.jurisdiction, today)
+    plan = Plan(agency=agency, year=data.year, title=data.title, status=PlanStatus.draft)
+    for i, line_in in enumerate(data.lines, start=1):
+        replaced: list[Vehicle] = []
+        for plate in line_in.replaces:
+            vehicle = queries.vehicle_by_plate(session, plate, field=f"lines.{i}.replaces")
+            if vehicle.agency_id != agency.id:
+                raise InvalidInput(f"line {i}: vehicle {plate} is held by {vehicle.agency.code}, not {agency.code}",
+                                   field=f"lines.{i}.replaces")
+            if vehicle.status is VehicleStatus.disposed:
+                raise InvalidInput(f"line {i}: vehicle {plate} was disposed of on {vehicle.disposed_on}",
+                                   field=f"lines.{i}.replaces")
+            other = queries.replacing_line(session, vehicle.id)
+            if other is not None:
+                raise Conflict(f"line {i}: vehicle {plate} is already to be replaced by plan {other.plan_id}",
+                               field=f"lines.{i}.replaces")
+            replaced.append(vehicle)
+        plan.lines.append(PlanLine(**line_in.model_dump(exclude={"replaces"}), replaces=replaced))
+    session.add(plan)
+    audit.record(session, actor, "plan.created", plan, data.model_dump())
+    return plan
+
+
+@atomic
+def submit_plan(session: Session, actor: Actor, *, plan_id: int, today: date | None = None) -> Plan:
+    plan = queries.plan(session, plan_id, lock=True)
+    if plan.status is not PlanStatus.draft:
+        raise InvalidState(f"plan {plan.id} is {plan.status.value}; only a draft can be submitted", field="status")
+    _check_year_open(session, plan.year, plan.agency.jurisdiction, today)
+    plan.status = PlanStatus.submitted
+    audit.record(session, actor, "plan.submitted", plan, {"status": plan.status})
+    return plan
+
+
+def review(session: Session, plan: Plan, *, policies: PolicyBook | None = None) -> list[RuleViolation]:
+    """Every rule the plan breaks, in the order approval checks them (empty: it can be approved)."""
+    agency = plan.agency
+    jurisdiction = agency.jurisdiction
+    policy = queries.policy_for(session, jurisdiction, policies)
+    findings: list[RuleViolation] = []
+
+    def collect(check: Callable[[], None]) -> None:
+        try:
+            check()
+        except RuleViolation as exc:
+            findings.append(exc)
+
+    # 1. quota headroom, per category
+    adding: Counter[Category] = Counter()
+    removing: Counter[Category] = Counter()
+    for line in plan.lines:
+        adding[line.category] += line.count
+        for vehicle in line.replaces:
+            if vehicle.status is not VehicleStatus.disposed:
+                removing[vehicle.category] += 1
+    for category in sorted(set(adding) | set(removing)):
+        limit = queries.quota_limit(session, agency.id, category, lock=True)
+        held = queries.held_count(session, agency.id, category)
+        committed = queries.committed_count(session, agency.id, category, exclude_plan=plan.id)
+        collect(partial(rules.check_quota, agency=agency.code, category=category, limit=limit, held=held,
+                        adding=adding[category], removing=removing[category], committed=committed))
+    # 2. equipment standards, per line
+    for i, line in enumerate(plan.lines, start=1):
+        spec = rules.LineSpec(category=line.category, powertrain=line.powertrain, seats=line.seats,
+                              unit_price_cny=line.unit_price_cny, displacement_l=line.displacement_l,
+                              justification=line.justification, label=f"line {i}")
+        collect(partial(rules.check_standard, policy, spec))
+    # 3. renewal age, per replaced vehicle, judged at the end of the plan year
+    year_end = date(plan.year, 12, 31)
+    for line in plan.lines:
+        for vehicle in line.replaces:
+            collect(partial(rules.check_renewal_age, policy, plate=vehicle.plate, acquired_on=vehicle.acquired_on,
+                            on=year_end, basis=line.early_renewal_basis, reason=line.early_renewal_reason))
+    # 4. the jurisdiction's new-energy share of the year, this plan included
+    approved = [line for line in queries.approved_lines_in_year(session, jurisdiction.id, plan.year)
+                if line.plan_id != plan.id]
+    collect(partial(rules.check_new_energy_share, policy, jurisdiction=f"{jurisdiction.name} ({jurisdiction.code})",
+                    year=plan.year, approved=_nev(policy, approved), plan=_nev(policy, plan.lines)))
+    return findings
+
+
+def _nev(policy: Policy, lines: Iterable[PlanLine]) -> tuple[int, int]:
+    return rules.new_energy_counts(
+        policy, ((line.powertrain, line.count, line.new_energy_exemption is not None) for line in lines)
+    )
+
+
+@atomic
+def approve_plan(
+    session: Session, actor: Actor, *, plan_id: int, policies: PolicyBook | None = None, today: date | None = None
+) -> Plan:
+    """Approve a submitted plan, or refuse with the first rule it breaks (nothing is stored then)."""
+    plan = queries.plan(session, plan_id, lock=True)
+    if plan.status is not PlanStatus.submitted:
+        raise InvalidState(f"plan {plan.id} is {plan.status.value}; only a submitted plan can be approved",
+                           field="status")
+    jurisdiction = plan.agency.jurisdiction
+    _check_year_open(session, plan.year, jurisdiction, today)
+    # Serialise approvals within a jurisdiction: the new-energy share is a sum over all of them.
+    session.execute(sa.select(Jurisdiction.id).where(Jurisdiction.id == jurisdiction.id).with_for_update())
+    findings = review(session, plan, policies=policies)
+    if findings:
+        raise findings[0]
+    plan.status = PlanStatus.approved
+    plan.decided_at = utcnow()
+    policy = queries.policy_for(session, jurisdiction, policies)
+    nev, counted = _nev(policy, plan.lines)
+    audit.record(session, actor, "plan.approved", plan, {
+        "status": plan.status, "agency": plan.agency.code, "year": plan.year,
+        "vehicles": sum(line.count for line in plan.lines), "new_energy": nev, "counted_for_share": counted,
+    })
+    return plan
+
+
+@atomic
+def reject_plan(session: Session, actor: Actor, *, plan_id: int, reason: str) -> Plan:
+    """Reject a submitted plan, recording why (typically the refusal ``approve_plan`` gave)."""
+    plan = queries.plan(session, plan_id, lock=True)
+    if plan.status is not PlanStatus.submitted:
+        raise InvalidState(f"plan {plan.id} is {plan.status.value}; only a submitted plan can be rejected",
+                           field="status")
+    if len(reason.strip()) < 2:
+        raise InvalidInput("a rejection needs a reason", field="reason")
+    plan.status = PlanStatus.rejected
+    plan.decided_at = utcnow()
+    plan.decision_note = reason
+    audit.record(session, actor, "plan.rejected", plan, {"status": plan.status, "reason": reason})
+    return plan

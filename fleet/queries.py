@@ -1,0 +1,167 @@
+"""Every read the services need, in one place. Lookups raise ``NotFound`` naming what was asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet.enums import Category, PlanStatus, VehicleStatus
+from fleet.errors import NotFound
+from fleet.models import (
+    Agency,
+    ClosedYear,
+    Jurisdiction,
+    Plan,
+    PlanLine,
+    Quota,
+    Vehicle,
+    plan_line_replacements,
+)
+from fleet.policy import Policy, PolicyBook
+from fleet.settings import get_settings
+
+
+def jurisdiction_by_code(session: Session, code: str, *, field: str = "jurisdiction") -> Jurisdiction:
+    found = session.scalar(sa.select(Jurisdiction).where(Jurisdiction.code == code))
+    if found is None:
+        raise NotFound(f"unknown jurisdiction {code!r}", field=field)
+    return found
+
+
+def agency_by_code(session: Session, code: str, *, field: str = "agency") -> Agency:
+    found = session.scalar(sa.select(Agency).where(Agency.code == code))
+    if found is None:
+        raise NotFound(f"unknown agency {code!r}", field=field)
+    return found
+
+
+def vehicle(session: Session, vehicle_id: int, *, lock: bool = False) -> Vehicle:
+    stmt = sa.select(Vehicle).where(Vehicle.id == vehicle_id)
+    found = session.scalar(stmt.with_for_update() if lock else stmt)
+    if found is None:
+        raise NotFound(f"unknown vehicle id {vehicle_id}", field="vehicle_id")
+    return found
+
+
+def vehicle_by_plate(session: Session, plate: str, *, field: str = "plate") -> Vehicle:
+    found = session.scalar(sa.select(Vehicle).where(Vehicle.plate == plate))
+    if found is None:
+        raise NotFound(f"no vehicle with plate {plate}", field=field)
+    return found
+
+
+def plan(session: Session, plan_id: int, *, lock: bool = False) -> Plan:
+    stmt = sa.select(Plan).where(Plan.id == plan_id)
+    found = session.scalar(stmt.with_for_update() if lock else stmt)
+    if found is None:
+        raise NotFound(f"unknown plan id {plan_id}", field="plan_id")
+    return found
+
+
+def plan_line(session: Session, line_id: int, *, lock: bool = False) -> PlanLine:
+    stmt = sa.select(PlanLine).where(PlanLine.id == line_id)
+    found = session.scalar(stmt.with_for_update() if lock else stmt)
+    if found is None:
+        raise NotFound(f"unknown plan line id {line_id}", field="plan_line_id")
+    return found
+
+
+def jurisdiction_chain(session: Session, jurisdiction: Jurisdiction) -> list[Jurisdiction]:
+    """The jurisdiction and its ancestors, root (province) first."""
+    chain = [jurisdiction]
+    while chain[-1].parent_id is not None:
+        parent = session.get(Jurisdiction, chain[-1].parent_id)
+        if parent is None or parent in chain:
+            break
+        chain.append(parent)
+    return chain[::-1]
+
+
+def jurisdiction_subtree_ids(session: Session, jurisdiction: Jurisdiction) -> list[int]:
+    ids, frontier = [jurisdiction.id], [jurisdiction.id]
+    while frontier:
+        frontier = list(session.scalars(sa.select(Jurisdiction.id).where(Jurisdiction.parent_id.in_(frontier))))
+        ids.extend(frontier)
+    return ids
+
+
+def policy_for(session: Session, jurisdiction: Jurisdiction, policies: PolicyBook | None = None) -> Policy:
+    book = policies if policies is not None else default_policies()
+    return book.for_chain([j.code for j in jurisdiction_chain(session, jurisdiction)])
+
+
+_BOOKS: dict[str, PolicyBook] = {}
+
+
+def default_policies() -> PolicyBook:
+    """The policy book in ``GONGCHE_POLICY_DIR`` (loaded once per folder)."""
+    directory = get_settings().policy_dir
+    key = str(directory)
+    if key not in _BOOKS:
+        _BOOKS[key] = PolicyBook.from_dir(directory)
+    return _BOOKS[key]
+
+
+def quota_limit(session: Session, agency_id: int, category: Category, *, lock: bool = False) -> int:
+    """The agency's quota for the category; an agency without a quota row may hold none (编制 0)."""
+    stmt = sa.select(Quota).where(Quota.agency_id == agency_id, Quota.category == category)
+    quota = session.scalar(stmt.with_for_update() if lock else stmt)
+    return quota.limit if quota is not None else 0
+
+
+def held_count(session: Session, agency_id: int, category: Category) -> int:
+    """Vehicles on the agency's books in the category: every status but disposed (sealed ones still count)."""
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(Vehicle).where(
+            Vehicle.agency_id == agency_id, Vehicle.category == category, Vehicle.status != VehicleStatus.disposed
+        )
+    ) or 0
+
+
+def committed_count(session: Session, agency_id: int, category: Category, *, exclude_plan: int | None = None) -> int:
+    """Net change already approved but not yet carried out: remaining additions minus pending disposals."""
+    remaining = sa.select(sa.func.coalesce(sa.func.sum(PlanLine.count - PlanLine.acquired), 0)).join(Plan).where(
+        Plan.agency_id == agency_id, Plan.status == PlanStatus.approved, PlanLine.category == category,
+        Plan.id != (exclude_plan or -1),
+    )
+    pending_disposals = (
+        sa.select(sa.func.count())
+        .select_from(plan_line_replacements)
+        .join(PlanLine, PlanLine.id == plan_line_replacements.c.plan_line_id)
+        .join(Plan)
+        .join(Vehicle, Vehicle.id == plan_line_replacements.c.vehicle_id)
+        .where(
+            Plan.agency_id == agency_id, Plan.status == PlanStatus.approved, Vehicle.category == category,
+            Vehicle.status != VehicleStatus.disposed, Plan.id != (exclude_plan or -1),
+        )
+    )
+    return int(session.scalar(remaining) or 0) - int(session.scalar(pending_disposals) or 0)
+
+
+def approved_lines_in_year(session: Session, jurisdiction_id: int, year: int) -> Sequence[PlanLine]:
+    return session.scalars(
+        sa.select(PlanLine).join(Plan).join(Agency).where(
+            Agency.jurisdiction_id == jurisdiction_id, Plan.year == year, Plan.status == PlanStatus.approved
+        )
+    ).all()
+
+
+def year_closed(session: Session, jurisdiction_id: int, year: int) -> bool:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(ClosedYear).where(
+            ClosedYear.jurisdiction_id == jurisdiction_id, ClosedYear.year == year
+        )
+    ) != 0
+
+
+def replacing_line(session: Session, vehicle_id: int, *, exclude_plan: int | None = None) -> PlanLine | None:
+    """A live (not rejected) plan line that already plans to replace the vehicle."""
+    return session.scalar(
+        sa.select(PlanLine).join(plan_line_replacements).join(Plan).where(
+            plan_line_replacements.c.vehicle_id == vehicle_id,
+            Plan.status != PlanStatus.rejected,
+            Plan.id != (exclude_plan or -1),
+        )
+    )

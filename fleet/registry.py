@@ -1,0 +1,80 @@
+"""Jurisdictions, agencies, quotas and plan-year closing: the frame every vehicle is held in."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet import audit, queries
+from fleet.audit import Actor
+from fleet.db import atomic
+from fleet.errors import AlreadyExists, InvalidInput
+from fleet.models import Agency, ClosedYear, Jurisdiction, Quota, QuotaChange
+from fleet.schemas import AgencyIn, JurisdictionIn, QuotaIn
+
+_LEVEL_ORDER = {"province": 0, "city": 1, "county": 2}
+
+
+@atomic
+def create_jurisdiction(session: Session, actor: Actor, *, data: JurisdictionIn) -> Jurisdiction:
+    """Register a province, city or county under its parent."""
+    if session.scalar(sa.select(Jurisdiction.id).where(Jurisdiction.code == data.code)) is not None:
+        raise AlreadyExists(f"jurisdiction {data.code} is already registered", field="code")
+    parent = queries.jurisdiction_by_code(session, data.parent, field="parent") if data.parent else None
+    if parent is not None and _LEVEL_ORDER[parent.level] >= _LEVEL_ORDER[data.level]:
+        raise InvalidInput(f"a {data.level.value} cannot sit under the {parent.level.value} {parent.code}",
+                           field="level")
+    jurisdiction = Jurisdiction(code=data.code, name=data.name, level=data.level, parent=parent)
+    session.add(jurisdiction)
+    audit.record(session, actor, "jurisdiction.created", jurisdiction, data.model_dump())
+    return jurisdiction
+
+
+@atomic
+def create_agency(session: Session, actor: Actor, *, data: AgencyIn) -> Agency:
+    """Register an agency (单位) in a jurisdiction, optionally under a parent agency."""
+    if session.scalar(sa.select(Agency.id).where(Agency.code == data.code)) is not None:
+        raise AlreadyExists(f"agency {data.code} is already registered", field="code")
+    jurisdiction = queries.jurisdiction_by_code(session, data.jurisdiction)
+    parent = queries.agency_by_code(session, data.parent, field="parent") if data.parent else None
+    agency = Agency(code=data.code, name=data.name, jurisdiction=jurisdiction, parent=parent)
+    session.add(agency)
+    audit.record(session, actor, "agency.created", agency, data.model_dump())
+    return agency
+
+
+@atomic
+def set_quota(session: Session, actor: Actor, *, data: QuotaIn) -> Quota:
+    """Set an agency's quota for a category, keeping its history. A cut below the vehicles held is recorded
+    (the agency is then over quota and must dispose); it never refuses, because 编制 is decided elsewhere."""
+    agency = queries.agency_by_code(session, data.agency)
+    quota = session.scalar(
+        sa.select(Quota).where(Quota.agency_id == agency.id, Quota.category == data.category).with_for_update()
+    )
+    old = quota.limit if quota is not None else None
+    if quota is None:
+        quota = Quota(agency=agency, category=data.category, limit=data.limit)
+        session.add(quota)
+    else:
+        quota.limit = data.limit
+    session.flush()
+    session.add(QuotaChange(quota_id=quota.id, old_limit=old, new_limit=data.limit, reason=data.reason,
+                            actor=str(actor)))
+    held = queries.held_count(session, agency.id, data.category)
+    audit.record(session, actor, "quota.changed", quota, {
+        "agency": agency.code, "category": data.category, "old_limit": old, "new_limit": data.limit,
+        "reason": data.reason, "held": held,
+    })
+    return quota
+
+
+@atomic
+def close_year(session: Session, actor: Actor, *, jurisdiction: str, year: int) -> ClosedYear:
+    """Close a plan year: no plan for it may be created, submitted or approved afterwards."""
+    found = queries.jurisdiction_by_code(session, jurisdiction)
+    if queries.year_closed(session, found.id, year):
+        raise AlreadyExists(f"{found.code} has already closed {year}", field="year")
+    closed = ClosedYear(jurisdiction_id=found.id, year=year)
+    session.add(closed)
+    audit.record(session, actor, "year.closed", closed, {"jurisdiction": found.code, "year": year})
+    return closed

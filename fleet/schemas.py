@@ -1,0 +1,247 @@
+"""Inputs to the registry's services, validated at the edge. ``X.parse(data)`` turns any mistake into an
+``InvalidInput`` that names the field and the reason; the API and the CLI use the same models."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fleet.enums import (
+    Category,
+    CostKind,
+    DisposalMethod,
+    EarlyRenewalBasis,
+    JurisdictionLevel,
+    LicenceClass,
+    MarkingStatus,
+    PlanLineKind,
+    Powertrain,
+    VehicleSource,
+)
+from fleet.errors import FieldError, InvalidInput, error_location
+
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Reason = Annotated[str, Field(min_length=2, max_length=500)]
+Money = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+Litres = Annotated[Decimal, Field(gt=0, le=10, decimal_places=3)]
+
+ENGINELESS = frozenset({Powertrain.bev, Powertrain.fcev})
+
+# 京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼 + issuing-office letter + 5 (fuel) or 6
+# (new-energy) characters, or 4 and 警 for police vehicles. I and O are never used.
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+PLATE_RE = re.compile(rf"^[{_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{5,6}}|[A-HJ-NP-Z0-9]{{4}}警)$")
+
+_VIN_VALUES = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+               **dict(zip("JKLMN", range(1, 6), strict=True)), "P": 7, "R": 9,
+               **dict(zip("STUVWXYZ", range(2, 10), strict=True))}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def vin_check_digit(vin: str) -> str:
+    """The 9th character a VIN must carry (ISO 3779 / GB 16735 weighting, remainder 10 written ``X``)."""
+    total = sum(_VIN_VALUES[c] * w for c, w in zip(vin, _VIN_WEIGHTS, strict=True))
+    return "X" if total % 11 == 10 else str(total % 11)
+
+
+def normalise_plate(plate: str) -> str:
+    return plate.replace("·", "").replace(" ", "").replace("-", "").upper()
+
+
+def _first_error(exc: ValidationError) -> InvalidInput:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in error_location(err)) or None
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return InvalidInput(f"field '{field}': {msg}" if field else msg, field=field)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        """Validate ``data``; the first problem becomes an ``InvalidInput`` naming its field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise _first_error(exc) from None
+
+
+class JurisdictionIn(Input):
+    code: Code
+    name: Name
+    level: JurisdictionLevel
+    parent: Code | None = None
+
+
+class AgencyIn(Input):
+    code: Code
+    name: Name
+    jurisdiction: Code
+    parent: Code | None = None
+
+
+class QuotaIn(Input):
+    agency: Code
+    category: Category
+    limit: int = Field(ge=0, le=100_000)
+    reason: Reason
+
+
+class VehicleIn(Input):
+    """A vehicle's registration data (行驶证 and purchase record)."""
+
+    plate: str
+    vin: str
+    model: str = Field(default="", max_length=100)
+    category: Category
+    powertrain: Powertrain
+    seats: int = Field(ge=1, le=60)
+    price_cny: Money
+    displacement_l: Litres | None = None
+    range_km: int | None = Field(default=None, gt=0, le=2000)
+    acquired_on: date
+    odometer_km: int = Field(default=0, ge=0, le=3_000_000)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    marking: MarkingStatus = MarkingStatus.marked
+    marking_exemption: str | None = Field(default=None, max_length=500)
+    source: VehicleSource = VehicleSource.retained
+
+    @field_validator("plate")
+    @classmethod
+    def _plate(cls, value: str) -> str:
+        plate = normalise_plate(value)
+        if not PLATE_RE.match(plate):
+            raise ValueError(f"{value!r} is not a Chinese licence plate (e.g. 鄂A12345, 鄂AD12345, 鄂A1234警)")
+        return plate
+
+    @field_validator("vin")
+    @classmethod
+    def _vin(cls, value: str) -> str:
+        vin = value.upper()
+        if not re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", vin):
+            raise ValueError(f"{value!r} is not a VIN: 17 letters and digits, never I, O or Q")
+        if vin[8] != vin_check_digit(vin):
+            raise ValueError(f"{value!r} fails the VIN check digit (position 9 should be {vin_check_digit(vin)})")
+        return vin
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.powertrain in ENGINELESS and self.displacement_l is not None:
+            raise FieldError("displacement_l", f"must be empty for a {self.powertrain} vehicle (it has no engine)")
+        if self.powertrain not in ENGINELESS and self.displacement_l is None:
+            raise FieldError("displacement_l", f"is required for a {self.powertrain} vehicle")
+        if self.powertrain is Powertrain.bev and self.range_km is None:
+            raise FieldError("range_km", "is required for a battery-electric vehicle")
+        if self.marking is MarkingStatus.exempt and not self.marking_exemption:
+            raise FieldError("marking_exemption", "an exempt vehicle needs the reason for its exemption")
+        if (self.home_lat is None) != (self.home_lon is None):
+            raise FieldError("home_lon" if self.home_lon is None else "home_lat", "home_lat and home_lon go together")
+        return self
+
+
+class PlanLineIn(Input):
+    kind: PlanLineKind
+    category: Category
+    powertrain: Powertrain
+    count: int = Field(ge=1, le=1000)
+    seats: int = Field(default=5, ge=1, le=60)
+    unit_price_cny: Money
+    displacement_l: Litres | None = None
+    replaces: list[str] = Field(default_factory=list, description="Plates of the vehicles a renewal replaces")
+    justification: Reason | None = None
+    new_energy_exemption: Reason | None = None
+    early_renewal_basis: EarlyRenewalBasis | None = None
+    early_renewal_reason: Reason | None = None
+
+    @field_validator("replaces")
+    @classmethod
+    def _plates(cls, value: list[str]) -> list[str]:
+        plates = [normalise_plate(p) for p in value]
+        if len(set(plates)) != len(plates):
+            raise ValueError("a vehicle is listed twice")
+        return plates
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind is PlanLineKind.renewal and len(self.replaces) != self.count:
+            raise FieldError("replaces", f"count is {self.count} but replaces lists {len(self.replaces)} vehicle(s); "
+                                         f"a renewal names each vehicle it replaces")
+        if self.kind is PlanLineKind.new and self.replaces:
+            raise FieldError("replaces", "a line of new vehicles replaces none; use kind 'renewal'")
+        if self.powertrain in ENGINELESS and self.displacement_l is not None:
+            raise FieldError("displacement_l", f"must be empty for {self.powertrain}")
+        if self.powertrain not in ENGINELESS and self.displacement_l is None:
+            raise FieldError("displacement_l", f"is required for {self.powertrain}")
+        if (self.early_renewal_basis is None) != (self.early_renewal_reason is None):
+            missing = "early_renewal_reason" if self.early_renewal_reason is None else "early_renewal_basis"
+            raise FieldError(missing, "early_renewal_basis and early_renewal_reason go together")
+        if self.early_renewal_basis is not None and self.kind is not PlanLineKind.renewal:
+            raise FieldError("early_renewal_basis", "applies to renewal lines only")
+        return self
+
+
+class PlanIn(Input):
+    agency: Code
+    year: int = Field(ge=2000, le=2100)
+    title: str = Field(default="", max_length=200)
+    lines: list[PlanLineIn] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _replaced_once(self) -> Self:
+        first_line: dict[str, int] = {}
+        for i, line in enumerate(self.lines):
+            for plate in line.replaces:
+                if plate in first_line:
+                    raise FieldError(f"lines.{i}.replaces",
+                                     f"vehicle {plate} is already replaced by line {first_line[plate]} of the plan")
+                first_line[plate] = i
+        return self
+
+
+class DisposalIn(Input):
+    method: DisposalMethod
+    disposed_on: date
+    proceeds_cny: Decimal = Field(default=Decimal(0), ge=0, max_digits=12, decimal_places=2)
+    recipient: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _recipient(self) -> Self:
+        if self.method is DisposalMethod.transfer_out and not self.recipient:
+            raise FieldError("recipient", "a vehicle transferred out needs the receiving unit")
+        return self
+
+
+class TransferIn(Input):
+    to_agency: Code
+    transferred_on: date
+    reason: Reason
+
+
+class CostIn(Input):
+    kind: CostKind
+    incurred_on: date
+    amount_cny: Money
+    odometer_km: int | None = Field(default=None, ge=0, le=3_000_000)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class DriverIn(Input):
+    name: Name
+    licence_class: LicenceClass
+    agency: Code | None = Field(default=None, description="None: the platform's shared pool")
+    shift_start: time
+    shift_end: time
+
+    @model_validator(mode="after")
+    def _shift(self) -> Self:
+        if self.shift_start == self.shift_end:
+            raise FieldError("shift_end", "equals shift_start: a shift has a length")
+        return self

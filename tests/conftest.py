@@ -1,0 +1,84 @@
+"""Shared fixtures: a migrated database per backend, one rolled-back transaction per test.
+
+SQLite always runs. PostgreSQL runs when ``GONGCHE_TEST_POSTGRES_URL`` (default: the local server's ``test``
+database) answers; otherwise its tests are skipped with the reason — unless ``GONGCHE_REQUIRE_POSTGRES=1``
+(set by CI), where an unreachable server fails the run instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from fleet.db import make_engine
+from fleet.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("GONGCHE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow (benchmarks)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow benchmark: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if os.environ.get("GONGCHE_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required here but unavailable: {reason}")
+    pytest.skip(f"PostgreSQL not available at {POSTGRES_URL}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgresql_engine() -> Iterator[Engine]:
+    """A fresh schema in the test database, migrated to head and dropped afterwards."""
+    schema = f"gongche_test_{os.getpid()}"
+    try:
+        admin = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # any failure to reach the server means "not here"
+        _postgres_unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each database-backed test runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside one transaction that is rolled back after the test (services' own savepoints nest)."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+            yield s
+        outer.rollback()
