@@ -263,25 +263,23 @@ def plan_year(session: Session, *, today: date | None = None) -> list[PlanOutcom
             {"kind": "new", "category": "law_enforcement", "count": 10, **fuel},
         ]),
     ]
-    outcomes = []
-    for agency, title, lines in drafts:
-        outcomes.append(_decide(session, agency, title, year, lines))
+    outcomes = [_decide(session, agency, title, lines, today) for agency, title, lines in drafts]
     # The refused bureau follows the fix the refusal gave and resubmits.
-    outcomes.append(_decide(session, "WH-CGW", f"市城管执法委{year}年执法用车配备计划(修订)", year, [
+    outcomes.append(_decide(session, "WH-CGW", f"市城管执法委{year}年执法用车配备计划(修订)", [
         {"kind": "new", "category": "law_enforcement", "count": 4, **nev},
         {"kind": "new", "category": "law_enforcement", "count": 6, **fuel},
-    ]))
+    ], today))
     return outcomes
 
 
-def _decide(session: Session, agency: str, title: str, year: int, lines: list[dict[str, object]]) -> PlanOutcome:
-    plan = plans.create_plan(session, ADMIN, data=PlanIn.parse({"agency": agency, "year": year, "title": title,
-                                                                "lines": lines}))
-    plans.submit_plan(session, ADMIN, plan_id=plan.id)
+def _decide(session: Session, agency: str, title: str, lines: list[dict[str, object]], today: date) -> PlanOutcome:
+    plan = plans.create_plan(session, ADMIN, today=today, data=PlanIn.parse(
+        {"agency": agency, "year": today.year, "title": title, "lines": lines}))
+    plans.submit_plan(session, ADMIN, plan_id=plan.id, today=today)
     count = sum(ln.count for ln in plan.lines)
     nev = sum(ln.count for ln in plan.lines if ln.powertrain in (Powertrain.bev, Powertrain.phev, Powertrain.fcev))
     try:
-        plans.approve_plan(session, APPROVER, plan_id=plan.id)
+        plans.approve_plan(session, APPROVER, plan_id=plan.id, today=today)
         return PlanOutcome(agency, title, count, nev, "approved", "")
     except RuleViolation as refusal:
         plans.reject_plan(session, APPROVER, plan_id=plan.id, reason=refusal.detail)
