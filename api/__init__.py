@@ -1,0 +1,1 @@
+"""The FastAPI service: booking lifecycle, dispatch runs, registry operations, audit. Built under issue 4."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from fleet.enums import Category, PlanStatus, VehicleStatus
@@ -22,50 +24,44 @@ from fleet.models import (
 from fleet.policy import Policy, PolicyBook
 from fleet.settings import get_settings
 
+T = TypeVar("T")
+
+
+def _one(session: Session, stmt: Select[T], *, lock: bool, missing: str, field: str) -> T:
+    found = session.scalar(stmt.with_for_update() if lock else stmt)
+    if found is None:
+        raise NotFound(missing, field=field)
+    return found
+
 
 def jurisdiction_by_code(session: Session, code: str, *, field: str = "jurisdiction") -> Jurisdiction:
-    found = session.scalar(sa.select(Jurisdiction).where(Jurisdiction.code == code))
-    if found is None:
-        raise NotFound(f"unknown jurisdiction {code!r}", field=field)
-    return found
+    return _one(session, sa.select(Jurisdiction).where(Jurisdiction.code == code), lock=False,
+                missing=f"unknown jurisdiction {code!r}", field=field)
 
 
 def agency_by_code(session: Session, code: str, *, field: str = "agency") -> Agency:
-    found = session.scalar(sa.select(Agency).where(Agency.code == code))
-    if found is None:
-        raise NotFound(f"unknown agency {code!r}", field=field)
-    return found
+    return _one(session, sa.select(Agency).where(Agency.code == code), lock=False,
+                missing=f"unknown agency {code!r}", field=field)
 
 
 def vehicle(session: Session, vehicle_id: int, *, lock: bool = False) -> Vehicle:
-    stmt = sa.select(Vehicle).where(Vehicle.id == vehicle_id)
-    found = session.scalar(stmt.with_for_update() if lock else stmt)
-    if found is None:
-        raise NotFound(f"unknown vehicle id {vehicle_id}", field="vehicle_id")
-    return found
+    return _one(session, sa.select(Vehicle).where(Vehicle.id == vehicle_id), lock=lock,
+                missing=f"unknown vehicle id {vehicle_id}", field="vehicle_id")
 
 
 def vehicle_by_plate(session: Session, plate: str, *, field: str = "plate") -> Vehicle:
-    found = session.scalar(sa.select(Vehicle).where(Vehicle.plate == plate))
-    if found is None:
-        raise NotFound(f"no vehicle with plate {plate}", field=field)
-    return found
+    return _one(session, sa.select(Vehicle).where(Vehicle.plate == plate), lock=False,
+                missing=f"no vehicle with plate {plate}", field=field)
 
 
 def plan(session: Session, plan_id: int, *, lock: bool = False) -> Plan:
-    stmt = sa.select(Plan).where(Plan.id == plan_id)
-    found = session.scalar(stmt.with_for_update() if lock else stmt)
-    if found is None:
-        raise NotFound(f"unknown plan id {plan_id}", field="plan_id")
-    return found
+    return _one(session, sa.select(Plan).where(Plan.id == plan_id), lock=lock,
+                missing=f"unknown plan id {plan_id}", field="plan_id")
 
 
 def plan_line(session: Session, line_id: int, *, lock: bool = False) -> PlanLine:
-    stmt = sa.select(PlanLine).where(PlanLine.id == line_id)
-    found = session.scalar(stmt.with_for_update() if lock else stmt)
-    if found is None:
-        raise NotFound(f"unknown plan line id {line_id}", field="plan_line_id")
-    return found
+    return _one(session, sa.select(PlanLine).where(PlanLine.id == line_id), lock=lock,
+                missing=f"unknown plan line id {line_id}", field="plan_line_id")
 
 
 def jurisdiction_chain(session: Session, jurisdiction: Jurisdiction) -> list[Jurisdiction]:

@@ -1,0 +1,1 @@
+"""Reform-scenario simulations over the dispatch engine. Built under issue 5."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -50,24 +52,32 @@ def _postgres_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL not available at {POSTGRES_URL}: {reason}")
 
 
-@pytest.fixture(scope="session")
-def postgresql_engine() -> Iterator[Engine]:
-    """A fresh schema in the test database, migrated to head and dropped afterwards."""
-    schema = f"gongche_test_{os.getpid()}"
+@contextmanager
+def postgres_schema(prefix: str, **engine_kwargs: Any) -> Iterator[Engine]:
+    """An engine confined to a new schema of the test database, migrated to head; the schema is dropped after."""
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         admin = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
         with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # any failure to reach the server means "not here"
         _postgres_unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"}, **engine_kwargs)
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_engine() -> Iterator[Engine]:
+    """The session's PostgreSQL schema, shared by the rolled-back tests."""
+    with postgres_schema("gongche_test") as engine:
+        yield engine
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -96,14 +106,5 @@ def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine.dispose()
         return
     request.getfixturevalue("postgresql_engine")  # skips or fails the same way when the server is missing
-    schema = f"gongche_fresh_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=10)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("gongche_fresh", pool_size=10) as engine:
+        yield engine
