@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
-from fleet import audit, costs, drivers, plans, registry, reports, vehicles
+from fleet import audit, costs, drivers, plans, registry, reports, rules, vehicles
 from fleet.audit import Actor
 from fleet.enums import Category, CostKind, DisposalMethod, MarkingStatus, Powertrain, VehicleSource, VehicleStatus
 from fleet.errors import RuleViolation
@@ -196,7 +196,7 @@ def seed(session: Session, *, seed: int = 2026, today: date | None = None) -> di
             registry.set_quota(session, ADMIN, data=QuotaIn(
                 agency=code, category=category, limit=limit, reason="公务用车制度改革后核定编制"))
             # Agencies hold 80-95 % of their quota; the city-management bureau has room for its plan.
-            held = limit - HEADROOM.get(code, max(1, round(limit * rng.uniform(0.05, 0.2))))
+            held = limit - HEADROOM.get(code, max(1, round(limit * rng.uniform(0.02, 0.12))))
             for _ in range(held):
                 bought = rng.randint(year - 13, year - 1)
                 pool = models_for(category)
@@ -241,7 +241,7 @@ def plan_year(session: Session, *, today: date | None = None) -> list[PlanOutcom
     """This year's plans: two approved, one refused for the new-energy share and then corrected and approved."""
     today = today or date.today()
     year = today.year
-    cutoff = date(year - 8, 12, 31)
+    cutoff = date(today.year - 8, today.month, min(today.day, 28))  # old enough to renew today
     nev = {"powertrain": "bev", "unit_price_cny": 140000}
     fuel = {"powertrain": "ice", "unit_price_cny": 115000, "displacement_l": "1.5"}
     police_old = _old_vehicles(session, "WH-GAJ", Category.law_enforcement, 5, cutoff)
@@ -286,6 +286,12 @@ def _decide(session: Session, agency: str, title: str, lines: list[dict[str, obj
         return PlanOutcome(agency, title, count, nev, f"rejected ({refusal.rule})", refusal.detail)
 
 
+def _day_this_year(rng: random.Random, today: date) -> date:
+    """A random day from 2 January to today (today itself on 1 and 2 January)."""
+    first = min(date(today.year, 1, 2), today)
+    return first + timedelta(days=rng.randint(0, (today - first).days))
+
+
 def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date | None = None) -> None:
     """Buy and renew under the approved plans, transfer, seal, repair and dispose, through the year."""
     today = today or date.today()
@@ -295,7 +301,7 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
     for plan in approved:
         for line in plan.lines:
             for i in range(line.count):
-                on = date(year, rng.randint(3, min(9, today.month)), rng.randint(1, 28))
+                on = _day_this_year(rng, today)
                 pool = [m for m in models_for(line.category) + SEDANS_NEV + SEDANS_ICE + SPECIAL
                         if m.powertrain is line.powertrain and m.seats == line.seats
                         and Decimal(m.price) <= line.unit_price_cny
@@ -307,6 +313,8 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
                                     acquired_on=on, odometer=0)
                 if line.kind == "renewal":
                     old = line.replaces[i]
+                    on = max(on, rules.renewal_due(old.acquired_on, 8))
+                    data = data.model_copy(update={"acquired_on": on})
                     vehicles.renew(session, ADMIN, plan_line_id=line.id, replaced_vehicle_id=old.id, data=data,
                                    disposal=DisposalIn(method=DisposalMethod.auction, disposed_on=on,
                                                        proceeds_cny=Decimal(rng.randint(6, 22) * 1000)))
@@ -319,7 +327,7 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
             .order_by(Vehicle.id)).first()
         if v is not None:
             vehicles.transfer(session, ADMIN, vehicle_id=v.id, data=TransferIn(
-                to_agency=to, transferred_on=date(year, 4, 15), reason="区级执法力量补充，市级调剂"))
+                to_agency=to, transferred_on=min(date(year, 4, 15), today), reason="区级执法力量补充，市级调剂"))
     # Old vehicles sealed and disposed of; one in the workshop.
     oldest = session.scalars(sa.select(Vehicle).where(Vehicle.status == VehicleStatus.active,
                                                       Vehicle.acquired_on < date(year - 11, 1, 1))
@@ -331,7 +339,7 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
                       DisposalMethod.auction)[i]
             proceeds = Decimal(0) if method is DisposalMethod.scrap else Decimal(rng.randint(3, 15) * 1000)
             vehicles.dispose(session, ADMIN, vehicle_id=v.id, data=DisposalIn(
-                method=method, disposed_on=date(year, 5 + i, 10), proceeds_cny=proceeds,
+                method=method, disposed_on=min(date(year, 5 + i, 10), today), proceeds_cny=proceeds,
                 note="公开处置，收入上缴国库" if proceeds else "报废回收"))
     workshop = session.scalars(sa.select(Vehicle).where(Vehicle.status == VehicleStatus.active)
                                .order_by(Vehicle.id).offset(40)).first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from fleet.models import (
     Plan,
     PlanLine,
     Quota,
+    QuotaChange,
+    Transfer,
     Vehicle,
     plan_line_replacements,
 )
@@ -161,3 +164,36 @@ def replacing_line(session: Session, vehicle_id: int, *, exclude_plan: int | Non
             Plan.id != (exclude_plan or -1),
         )
     )
+
+
+def holders_on(session: Session, vehicles: Sequence[Vehicle], day: date) -> dict[int, int]:
+    """The agency that held each vehicle at the end of ``day``: its holder now, with the transfers made after
+    that day undone (newest first)."""
+    holder = {v.id: v.agency_id for v in vehicles}
+    later = session.execute(
+        sa.select(Transfer.vehicle_id, Transfer.from_agency_id)
+        .where(Transfer.vehicle_id.in_(list(holder)), Transfer.transferred_on > day)
+        .order_by(Transfer.transferred_on.desc(), Transfer.id.desc())
+    ).all()
+    for vehicle_id, from_agency in later:
+        holder[vehicle_id] = from_agency
+    return holder
+
+
+def vehicles_touching(session: Session, agency_ids: Sequence[int]) -> Sequence[Vehicle]:
+    """Vehicles held now by one of the agencies, or moved to or from one of them at some time."""
+    moved = sa.select(Transfer.vehicle_id).where(
+        Transfer.from_agency_id.in_(agency_ids) | Transfer.to_agency_id.in_(agency_ids))
+    return session.scalars(sa.select(Vehicle).where(Vehicle.agency_id.in_(agency_ids) | Vehicle.id.in_(moved))
+                           .order_by(Vehicle.plate)).all()
+
+
+def quota_limits_on(session: Session, agency_ids: Sequence[int], moment: datetime) -> dict[tuple[int, Category], int]:
+    """Each (agency, category) quota as it stood at ``moment``, read off the quota history."""
+    rows = session.execute(
+        sa.select(Quota.agency_id, Quota.category, QuotaChange.new_limit)
+        .join(QuotaChange, QuotaChange.quota_id == Quota.id)
+        .where(Quota.agency_id.in_(agency_ids), QuotaChange.changed_at <= moment)
+        .order_by(QuotaChange.changed_at, QuotaChange.id)
+    ).all()
+    return {(agency_id, category): limit for agency_id, category, limit in rows}

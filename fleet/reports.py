@@ -1,6 +1,11 @@
 """The annual statistics report (年度统计报告) of a jurisdiction (with its sub-jurisdictions) or of an agency
 (with its sub-agencies): fleet composition, quota use, additions and their new-energy share, disposals and
-proceeds, mileage, and costs per vehicle and per km. Exported as JSON, CSV (one block per table) or XLSX."""
+proceeds, mileage, and costs per vehicle and per km. Exported as JSON, CSV (one block per table) or XLSX.
+
+A report describes the year as it was: vehicles belong to the agency that held them on 31 December (or on the
+day they were disposed of), whatever transfers came later, and quotas are read off their history at the end of
+the year (China Standard Time). A vehicle's costs and km of the year go to that same holder.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import io
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -21,8 +26,9 @@ from fleet import costs, queries
 from fleet.audit import jsonable
 from fleet.enums import Category, CostKind, PlanStatus, Powertrain
 from fleet.errors import InvalidInput
-from fleet.models import Agency, Disposal, Plan, PlanLine, Quota, Vehicle
+from fleet.models import Agency, Disposal, Plan, PlanLine, Vehicle
 
+CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 Format = Literal["json", "csv", "xlsx"]
 FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx")
 
@@ -133,8 +139,13 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
     agency_ids = [a.id for a in agencies]
     start, end = date(year, 1, 1), date(year, 12, 31)
 
-    vehicles = list(session.scalars(sa.select(Vehicle).where(Vehicle.agency_id.in_(agency_ids))
-                                    .order_by(Vehicle.plate)))
+    in_scope = set(agency_ids)
+    candidates = queries.vehicles_touching(session, agency_ids)
+    holder = {}
+    for day in sorted({min(end, v.disposed_on or end) for v in candidates}):
+        on_day = [v for v in candidates if min(end, v.disposed_on or end) == day]
+        holder.update(queries.holders_on(session, on_day, day))
+    vehicles = [v for v in candidates if holder[v.id] in in_scope]
     held = [v for v in vehicles if v.acquired_on <= end and (v.disposed_on is None or v.disposed_on > end)]
     in_use_during = [v for v in vehicles if v.acquired_on <= end and (v.disposed_on is None or v.disposed_on >= start)]
 
@@ -146,9 +157,8 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
 
     quota_use = Table("quota_use", "编制使用 quota use by agency and category",
                       ["agency", "agency_name", "category", "quota", "held", "use_pct", "over_quota"])
-    held_by = Counter((v.agency_id, v.category) for v in held)
-    quotas = {(q.agency_id, q.category): q.limit for q in
-              session.scalars(sa.select(Quota).where(Quota.agency_id.in_(agency_ids)))}
+    held_by = Counter((holder[v.id], v.category) for v in held)
+    quotas = queries.quota_limits_on(session, agency_ids, datetime.combine(end, time.max, tzinfo=CHINA))
     for a in agencies:
         for cat in Category:
             limit, n = quotas.get((a.id, cat)), held_by.get((a.id, cat), 0)
@@ -177,7 +187,7 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
         plans_table.rows.append([status, status.zh, n_plans, int(n_vehicles)])
 
     disposals = session.execute(
-        sa.select(Disposal, Vehicle).join(Vehicle).where(Vehicle.agency_id.in_(agency_ids),
+        sa.select(Disposal, Vehicle).join(Vehicle).where(Vehicle.id.in_([v.id for v in vehicles]),
                                                          Disposal.disposed_on.between(start, end))
     ).all()
     disp = Table("disposals", "处置 disposals by method", ["method", "method_zh", "vehicles", "proceeds_cny"])
@@ -213,11 +223,12 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
     top = Table("top_cost_per_km", "单车成本最高 vehicles with the highest cost per km (>= 1,000 km)",
                 ["plate", "agency", "category", "powertrain", "km", "cost_cny", "cost_per_km_cny"])
     by_id = {v.id: v for v in in_use_during}
+    codes = {a.id: a.code for a in agencies}
     ranked = sorted((acc for acc in account.values() if acc.km >= 1000 and acc.per_km is not None),
                     key=lambda acc: (-(acc.per_km or 0), by_id[acc.vehicle_id].plate))
     for acc in ranked[:15]:
         v = by_id[acc.vehicle_id]
-        top.rows.append([v.plate, v.agency.code, v.category, v.powertrain, acc.km, acc.total, acc.per_km])
+        top.rows.append([v.plate, codes[holder[v.id]], v.category, v.powertrain, acc.km, acc.total, acc.per_km])
 
     quota_total = sum(quotas.values())
     summary = {

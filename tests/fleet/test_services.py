@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet import audit, costs, drivers, plans, registry, vehicles
+from fleet import audit, costs, drivers, plans, queries, registry, vehicles
 from fleet.enums import Category, PlanStatus, Powertrain, VehicleStatus
 from fleet.errors import (
     AlreadyExists,
@@ -25,7 +25,7 @@ from fleet.errors import (
     StandardExceeded,
     YearClosed,
 )
-from fleet.models import AuditRecord, Plan, QuotaChange, Vehicle
+from fleet.models import Agency, AuditRecord, Plan, QuotaChange, Vehicle
 from fleet.schemas import (
     AgencyIn,
     CostIn,
@@ -88,6 +88,18 @@ class TestRegistry:
             registry.create_jurisdiction(city, ADMIN, data=JurisdictionIn(
                 code="9", name="x", level="city", parent="420102"))
         assert err.value.field == "level"
+
+    def test_a_quota_is_read_as_it_stood_at_a_moment(self, city: Session) -> None:
+        """Reports of past years read the quota history, not today's quota."""
+        ga = city.scalars(sa.select(Agency).where(Agency.code == "WH-GA")).one()
+        first = city.scalars(sa.select(QuotaChange).order_by(QuotaChange.id)).first()
+        assert first is not None
+        registry.set_quota(city, ADMIN, data=QuotaIn(agency="WH-GA", category=LE, limit=9, reason="expansion"))
+        city.execute(sa.update(QuotaChange).where(QuotaChange.new_limit == 9)
+                     .values(changed_at=first.changed_at + timedelta(days=30)))
+        assert queries.quota_limits_on(city, [ga.id], first.changed_at)[(ga.id, LE)] == 4
+        assert queries.quota_limits_on(city, [ga.id], first.changed_at + timedelta(days=31))[(ga.id, LE)] == 9
+        assert queries.quota_limits_on(city, [ga.id], first.changed_at - timedelta(seconds=1)) == {}
 
     def test_quota_changes_keep_their_history_and_are_audited(self, city: Session) -> None:
         registry.set_quota(city, ADMIN, data=QuotaIn(agency="WH-GA", category=LE, limit=6, reason="new unit"))
@@ -425,3 +437,33 @@ def _disable_triggers(session: Session) -> None:
         session.execute(sa.text("DROP TRIGGER audit_log_no_delete"))
     else:
         session.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    from fleet.models import Base
+
+    return {t.name: session.scalar(sa.select(sa.func.count()).select_from(t)) or 0
+            for t in Base.metadata.sorted_tables}
+
+
+class TestBadInputStoresNothing:
+    """Each kind of bad input named in the acceptance criteria gets a domain error with a clear sentence, and
+    no table — the audit log included — gains a row."""
+
+    @pytest.mark.parametrize(("attempt", "error", "sentence"), [
+        (lambda s: registered(s, "WH-NOPE"), NotFound, "unknown agency 'WH-NOPE'"),
+        (lambda s: registered(s, price_cny=Decimal(-1)), InvalidInput, "field 'price_cny': Input should be greater"),
+        (lambda s: registered(s, plate=s.scalars(sa.select(Vehicle.plate)).first()), AlreadyExists,
+         "is already registered"),
+        (lambda s: registered(s, vin="LGBH52E01X0000001"), InvalidInput, "fails the VIN check digit"),
+        (lambda s: plans.create_plan(s, ADMIN, data=plan_in(year=THIS_YEAR + 1, lines=[new_line()])), YearClosed,
+         f"has closed plan year {THIS_YEAR + 1}"),
+    ], ids=["unknown-agency", "negative-price", "plate-taken", "malformed-vin", "closed-year"])
+    def test_refused_and_nothing_stored(self, city: Session, attempt: Any, error: type[Exception],
+                                        sentence: str) -> None:
+        registered(city)
+        registry.close_year(city, ADMIN, jurisdiction="420100", year=THIS_YEAR + 1)
+        before = table_counts(city)
+        with pytest.raises(error, match=sentence):
+            attempt(city)
+        assert table_counts(city) == before
