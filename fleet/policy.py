@@ -89,7 +89,9 @@ class Policy(BaseModel):
         description=f"Equipment standards per category ({_2017}).",
     )
     new_energy_sedan_max_price_cny: Decimal = Field(
-        default=Decimal(180000), gt=0, description=f"Price cap of a new-energy sedan ({_2017}: 18万元)."
+        default=Decimal(180000), gt=0,
+        description=f"Price cap of a new-energy sedan in every category ({_2017}: 18万元); it replaces the "
+        "category's own cap, up or down.",
     )
     bus_min_seats: StrictInt = Field(default=10, ge=6, description="From this many seats a vehicle is a bus (客车).")
     buses: tuple[BusStandard, ...] = Field(
