@@ -142,7 +142,7 @@ def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferI
         raise InvalidInput(f"transferred_on {data.transferred_on} is before the vehicle was acquired "
                            f"({vehicle.acquired_on})", field="transferred_on")
     planned = queries.replacing_line(session, vehicle.id)
-    if planned is not None and planned.plan.status is not PlanStatus.rejected:
+    if planned is not None:
         raise Conflict(f"vehicle {vehicle.plate} is to be replaced under plan {planned.plan_id}; "
                        f"fix: take it out of that plan first", field="vehicle_id")
     _check_growth(session, to, vehicle.category, planned=False)

@@ -25,7 +25,7 @@ from fleet.errors import (
     StandardExceeded,
     YearClosed,
 )
-from fleet.models import Agency, AuditRecord, Plan, QuotaChange, Vehicle
+from fleet.models import Agency, AuditRecord, Plan, Quota, QuotaChange, Vehicle
 from fleet.schemas import (
     AgencyIn,
     CostIn,
@@ -103,15 +103,15 @@ class TestRegistry:
 
     def test_quota_changes_keep_their_history_and_are_audited(self, city: Session) -> None:
         registry.set_quota(city, ADMIN, data=QuotaIn(agency="WH-GA", category=LE, limit=6, reason="new unit"))
-        history = city.scalars(sa.select(QuotaChange).order_by(QuotaChange.id)).all()
-        le = [(h.old_limit, h.new_limit) for h in history if (h.new_limit in (4, 6) and h.reason != "establishment")
-              or h.old_limit == 4]
-        assert (4, 6) in le
+        history = city.execute(
+            sa.select(QuotaChange.old_limit, QuotaChange.new_limit, QuotaChange.reason)
+            .join(Quota, Quota.id == QuotaChange.quota_id).where(Quota.category == LE).order_by(QuotaChange.id)
+        ).all()
+        assert [tuple(h) for h in history] == [(None, 4, "establishment"), (4, 6, "new unit")]
         last = city.scalars(sa.select(AuditRecord).order_by(AuditRecord.seq.desc())).first()
         assert last is not None
         assert last.action == "quota.changed"
-        assert last.changes["old_limit"] == 4
-        assert last.changes["new_limit"] == 6
+        assert (last.changes["old_limit"], last.changes["new_limit"], last.changes["held"]) == (4, 6, 0)
 
 
 class TestRegister:
