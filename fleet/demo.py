@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
-from fleet import audit, costs, drivers, plans, registry, reports, rules, vehicles
+from fleet import audit, costs, drivers, plans, queries, registry, reports, rules, vehicles
 from fleet.audit import Actor
 from fleet.enums import Category, CostKind, DisposalMethod, MarkingStatus, Powertrain, VehicleSource, VehicleStatus
 from fleet.errors import RuleViolation
@@ -276,8 +276,9 @@ def _decide(session: Session, agency: str, title: str, lines: list[dict[str, obj
     plan = plans.create_plan(session, ADMIN, today=today, data=PlanIn.parse(
         {"agency": agency, "year": today.year, "title": title, "lines": lines}))
     plans.submit_plan(session, ADMIN, plan_id=plan.id, today=today)
+    policy = queries.policy_for(session, plan.agency.jurisdiction)
     count = sum(ln.count for ln in plan.lines)
-    nev = sum(ln.count for ln in plan.lines if ln.powertrain in (Powertrain.bev, Powertrain.phev, Powertrain.fcev))
+    nev = sum(ln.count for ln in plan.lines if policy.is_new_energy(ln.powertrain))
     try:
         plans.approve_plan(session, APPROVER, plan_id=plan.id, today=today)
         return PlanOutcome(agency, title, count, nev, "approved", "")
@@ -302,6 +303,8 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
         for line in plan.lines:
             for i in range(line.count):
                 on = _day_this_year(rng, today)
+                if line.kind == "renewal":  # not before the replaced vehicle reaches its renewal age
+                    on = max(on, rules.renewal_due(line.replaces[i].acquired_on, 8))
                 pool = [m for m in models_for(line.category) + SEDANS_NEV + SEDANS_ICE + SPECIAL
                         if m.powertrain is line.powertrain and m.seats == line.seats
                         and Decimal(m.price) <= line.unit_price_cny
@@ -313,8 +316,6 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
                                     acquired_on=on, odometer=0)
                 if line.kind == "renewal":
                     old = line.replaces[i]
-                    on = max(on, rules.renewal_due(old.acquired_on, 8))
-                    data = data.model_copy(update={"acquired_on": on})
                     vehicles.renew(session, ADMIN, plan_line_id=line.id, replaced_vehicle_id=old.id, data=data,
                                    disposal=DisposalIn(method=DisposalMethod.auction, disposed_on=on,
                                                        proceeds_cny=Decimal(rng.randint(6, 22) * 1000)))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -91,16 +93,14 @@ def policy_for(session: Session, jurisdiction: Jurisdiction, policies: PolicyBoo
     return book.for_chain([j.code for j in jurisdiction_chain(session, jurisdiction)])
 
 
-_BOOKS: dict[str, PolicyBook] = {}
-
-
 def default_policies() -> PolicyBook:
     """The policy book in ``GONGCHE_POLICY_DIR`` (loaded once per folder)."""
-    directory = get_settings().policy_dir
-    key = str(directory)
-    if key not in _BOOKS:
-        _BOOKS[key] = PolicyBook.from_dir(directory)
-    return _BOOKS[key]
+    return _policy_book(get_settings().policy_dir.resolve())
+
+
+@lru_cache
+def _policy_book(directory: Path) -> PolicyBook:
+    return PolicyBook.from_dir(directory)
 
 
 def quota_limit(session: Session, agency_id: int, category: Category, *, lock: bool = False) -> int:
@@ -166,17 +166,19 @@ def replacing_line(session: Session, vehicle_id: int, *, exclude_plan: int | Non
     )
 
 
-def holders_on(session: Session, vehicles: Sequence[Vehicle], day: date) -> dict[int, int]:
-    """The agency that held each vehicle at the end of ``day``: its holder now, with the transfers made after
-    that day undone (newest first)."""
-    holder = {v.id: v.agency_id for v in vehicles}
-    later = session.execute(
-        sa.select(Transfer.vehicle_id, Transfer.from_agency_id)
-        .where(Transfer.vehicle_id.in_(list(holder)), Transfer.transferred_on > day)
+def holders_on(session: Session, days: Mapping[Vehicle, date]) -> dict[int, int]:
+    """The agency that held each vehicle at the end of its day: its holder now, with the transfers made after
+    that day undone, newest first."""
+    holder = {v.id: v.agency_id for v in days}
+    day_of = {v.id: day for v, day in days.items()}
+    transfers = session.execute(
+        sa.select(Transfer.vehicle_id, Transfer.transferred_on, Transfer.from_agency_id)
+        .where(Transfer.vehicle_id.in_(list(holder)))
         .order_by(Transfer.transferred_on.desc(), Transfer.id.desc())
     ).all()
-    for vehicle_id, from_agency in later:
-        holder[vehicle_id] = from_agency
+    for vehicle_id, transferred_on, from_agency in transfers:
+        if transferred_on > day_of[vehicle_id]:
+            holder[vehicle_id] = from_agency
     return holder
 
 

@@ -141,10 +141,7 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
 
     in_scope = set(agency_ids)
     candidates = queries.vehicles_touching(session, agency_ids)
-    holder = {}
-    for day in sorted({min(end, v.disposed_on or end) for v in candidates}):
-        on_day = [v for v in candidates if min(end, v.disposed_on or end) == day]
-        holder.update(queries.holders_on(session, on_day, day))
+    holder = queries.holders_on(session, {v: min(end, v.disposed_on or end) for v in candidates})
     vehicles = [v for v in candidates if holder[v.id] in in_scope]
     held = [v for v in vehicles if v.acquired_on <= end and (v.disposed_on is None or v.disposed_on > end)]
     in_use_during = [v for v in vehicles if v.acquired_on <= end and (v.disposed_on is None or v.disposed_on >= start)]

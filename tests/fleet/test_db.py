@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from fleet import vehicles
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category
+from fleet.errors import QuotaExceeded
 from fleet.migrate import downgrade, upgrade
 from fleet.models import AuditRecord, Base, Vehicle
 from tests.factories import ADMIN, agency, jurisdiction_tree, vehicle_in
@@ -95,7 +96,7 @@ class TestUnitOfWork:
             jurisdiction_tree(session)
             agency(session, "WH-GA", quotas={Category.general: 1})
             vehicles.register(session, ADMIN, agency="WH-GA", data=vehicle_in())
-            with pytest.raises(Exception, match="quota of 1"):
+            with pytest.raises(QuotaExceeded, match="quota of 1"):
                 vehicles.register(session, ADMIN, agency="WH-GA", data=vehicle_in())
         with unit_of_work(fresh_engine, readonly=True) as session:
             assert session.scalar(sa.select(sa.func.count()).select_from(Vehicle)) == 1
