@@ -1,0 +1,264 @@
+"""The problem in solver terms: integer times, per-trip arrays, and only the trip-to-trip arcs that can be feasible.
+
+Times are whole seconds after the problem's earliest instant. Every rounding goes the safe way (windows shrink,
+drives are rounded up), so a plan that is feasible here is feasible for the referee.
+
+A full matrix over 10,000 pickups and drop-offs is 10^8 pairs; instead every pair is screened on a local plane in
+chunks (one numpy pass, no geodesics), the ones the time windows allow are ranked by empty km, and only the best few
+per trip, near in time and farther off, become arcs with exact geodesic lengths. Any other pair a solver asks for is
+computed on demand and cached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from dispatch.problem import PRIORITIES, Category, Problem, Trip
+from dispatch.travel import Geodesic, Travel
+
+CATEGORIES: tuple[Category, ...] = tuple(Category)
+NEAR_GAP_S = 90 * 60  # arcs whose idle gap is at most this are "near in time"
+NEAR_ARCS = 24  # best arcs kept per trip near in time ...
+FAR_ARCS = 8  # ... and farther off, so vehicles can chain across the day
+_SCREEN_MARGIN = 0.98  # the screen understates no road km by more than this
+_CHUNK = 512
+
+
+def _epoch_of(problem: Problem) -> float:
+    stamps = [v.shift_start.timestamp() for v in problem.vehicles]
+    stamps += [t.earliest_pickup.timestamp() for t in problem.trips]
+    return math.floor(min(stamps)) if stamps else 0.0
+
+
+@dataclass
+class Network:
+    """Integer, array-shaped view of a problem for the solvers (built once per problem)."""
+
+    problem: Problem
+    travel: Travel
+    epoch: float
+    # trips
+    early: np.ndarray
+    late: np.ndarray
+    service: np.ndarray  # loaded drive + dwell, seconds
+    loaded_km: np.ndarray
+    tier: np.ndarray  # 0 emergency, 1 law enforcement, 2 routine
+    pick: np.ndarray  # (n, 2) lat, lon
+    drop: np.ndarray
+    eligible: np.ndarray  # (n, V) bool: category and seats allow vehicle v to serve trip t
+    by_kind: np.ndarray  # (n, K) the same per vehicle kind (category, seats)
+    # vehicles
+    depot: np.ndarray
+    shift_start: np.ndarray
+    shift_end: np.ndarray
+    range_km: np.ndarray  # inf when unlimited
+    # depots x trips
+    out_km: np.ndarray  # (D, n) depot -> pickup
+    out_s: np.ndarray
+    in_km: np.ndarray  # (n, D) drop-off -> depot
+    in_s: np.ndarray
+    # sparse trip -> trip arcs; key tail * n + head
+    succ: list[np.ndarray] = field(default_factory=list)
+    pred: list[np.ndarray] = field(default_factory=list)
+    arcs: dict[int, tuple[float, int]] = field(default_factory=dict)
+    # least empty km of a leg into / out of each trip that the windows allow but the arcs left out (for bounds)
+    min_in_km: np.ndarray = field(default_factory=lambda: np.empty(0))
+    min_out_km: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def n(self) -> int:
+        return len(self.early)
+
+    @property
+    def vehicles(self) -> int:
+        return len(self.depot)
+
+    def leg(self, tail: int, head: int) -> tuple[float, int]:
+        """Empty km and drive seconds from trip ``tail``'s drop-off to trip ``head``'s pickup."""
+        key = tail * self.n + head
+        found = self.arcs.get(key)
+        if found is None:
+            km = _pair_km(self.travel, self.drop[tail], self.pick[head])
+            found = (km, int(self.travel.seconds(np.array([km]))[0]))
+            self.arcs[key] = found
+        return found
+
+    def alone(self, trip: int) -> np.ndarray:
+        """Vehicles able to serve ``trip`` as their only trip (category, seats, shift, range)."""
+        d = self.depot
+        pickup = np.maximum(self.early[trip], self.shift_start + self.out_s[d, trip])
+        km = self.out_km[d, trip] + self.loaded_km[trip] + self.in_km[trip, d]
+        able: np.ndarray = (
+            self.eligible[trip]
+            & (pickup <= self.late[trip])
+            & (pickup + self.service[trip] + self.in_s[trip, d] <= self.shift_end)
+            & (km <= self.range_km)
+        )
+        return able
+
+    def clock(self, second: float, trip: int | None = None) -> str:
+        """Wall-clock ``HH:MM`` of a solver second, in the offset of ``trip``'s window (or the first trip's)."""
+        trips = self.problem.trips
+        zone = (trips[trip] if trip is not None else trips[0]).earliest_pickup.tzinfo if trips else None
+        return datetime.fromtimestamp(self.epoch + second, tz=zone).strftime("%H:%M")
+
+
+def _pair_km(travel: Travel, a: np.ndarray, b: np.ndarray) -> float:
+    pair = getattr(travel, "pair_km", None)
+    if pair is not None:
+        return float(pair((float(a[0]), float(a[1])), (float(b[0]), float(b[1]))))
+    return float(travel.km(a[:1], a[1:], b[:1], b[1:])[0])
+
+
+def trip_arrays(problem: Problem, trips: Sequence[Trip], travel: Travel, epoch: float) -> dict[str, np.ndarray]:
+    """Per-trip arrays (windows, service, loaded km, tier, coordinates, eligibility) for ``trips``."""
+    n = len(trips)
+    pick = np.array([(t.pickup.lat, t.pickup.lon) for t in trips], dtype=np.float64).reshape(n, 2)
+    drop = np.array([(t.dropoff.lat, t.dropoff.lon) for t in trips], dtype=np.float64).reshape(n, 2)
+    loaded_km = travel.km(pick[:, 0], pick[:, 1], drop[:, 0], drop[:, 1])
+    early = np.array([math.ceil(t.earliest_pickup.timestamp() - epoch) for t in trips], dtype=np.int64)
+    late = np.array([math.floor(t.latest_pickup.timestamp() - epoch) for t in trips], dtype=np.int64)
+    dwell = np.array([math.ceil(t.dwell_min * 60 - 1e-6) for t in trips], dtype=np.int64)
+    service = travel.seconds(loaded_km).astype(np.int64) + dwell
+    tier = np.array([PRIORITIES.index(t.priority) for t in trips], dtype=np.int8)
+    allowed = np.zeros((n, len(CATEGORIES)), dtype=bool)
+    for index, trip in enumerate(trips):
+        for category in trip.categories:
+            allowed[index, CATEGORIES.index(category)] = True
+    passengers = np.array([t.passengers for t in trips], dtype=np.int64)
+    # Eligibility depends on a vehicle's category and seats only: decide it once per such type.
+    kinds = sorted({(CATEGORIES.index(v.category), v.seats) for v in problem.vehicles})
+    kind_of = np.array([kinds.index((CATEGORIES.index(v.category), v.seats)) for v in problem.vehicles], dtype=np.int64)
+    kind_category = np.array([k[0] for k in kinds], dtype=np.int64)
+    kind_seats = np.array([k[1] for k in kinds], dtype=np.int64)
+    by_kind = allowed[:, kind_category] & (passengers[:, None] <= kind_seats[None, :])
+    eligible = by_kind[:, kind_of] if kinds else np.zeros((n, 0), dtype=bool)
+    return {
+        "early": early,
+        "late": late,
+        "service": service,
+        "loaded_km": loaded_km,
+        "tier": tier,
+        "pick": pick,
+        "drop": drop,
+        "eligible": eligible,
+        "by_kind": by_kind,
+    }
+
+
+def build(problem: Problem, travel: Travel | None = None) -> Network:
+    """The solver's view of ``problem``: arrays, depot legs and the sparse feasible arcs."""
+    travel = travel or Geodesic.of(problem)
+    epoch = _epoch_of(problem)
+    arrays = trip_arrays(problem, problem.trips, travel, epoch)
+    depot_index = {d.id: i for i, d in enumerate(problem.depots)}
+    depots = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
+    vehicles = problem.vehicles
+    n, m = len(problem.trips), len(depots)
+    pick, drop = arrays["pick"], arrays["drop"]
+    out_km = travel.km(
+        np.repeat(depots[:, 0], n), np.repeat(depots[:, 1], n), np.tile(pick[:, 0], m), np.tile(pick[:, 1], m)
+    ).reshape(m, n)
+    in_km = travel.km(
+        np.repeat(drop[:, 0], m), np.repeat(drop[:, 1], m), np.tile(depots[:, 0], n), np.tile(depots[:, 1], n)
+    ).reshape(n, m)
+    network = Network(
+        problem=problem,
+        travel=travel,
+        epoch=epoch,
+        depot=np.array([depot_index[v.depot] for v in vehicles], dtype=np.int64),
+        shift_start=np.array([math.ceil(v.shift_start.timestamp() - epoch) for v in vehicles], dtype=np.int64),
+        shift_end=np.array([math.floor(v.shift_end.timestamp() - epoch) for v in vehicles], dtype=np.int64),
+        range_km=np.array([v.range_km if v.range_km is not None else np.inf for v in vehicles], dtype=np.float64),
+        out_km=out_km,
+        out_s=travel.seconds(out_km).astype(np.int64),
+        in_km=in_km,
+        in_s=travel.seconds(in_km).astype(np.int64),
+        early=arrays["early"],
+        late=arrays["late"],
+        service=arrays["service"],
+        loaded_km=arrays["loaded_km"],
+        tier=arrays["tier"],
+        pick=pick,
+        drop=drop,
+        eligible=arrays["eligible"],
+        by_kind=arrays["by_kind"],
+    )
+    _add_arcs(network)
+    return network
+
+
+def _screen_plane(points: np.ndarray, lat_far: float) -> np.ndarray:
+    """East/north km on a plane that shortens every distance: east scaled at the latitude farthest from the equator.
+
+    A pair's true east distance scales with the cosine of its own mid-latitude, never smaller than this one, so the
+    plane understates geodesics (by well under 1 % within a city; the screen's margin covers the rest).
+    """
+    east = np.radians(points[:, 1]) * math.cos(math.radians(lat_far)) * 6378.137
+    north = np.radians(points[:, 0]) * 6335.439  # the meridian's least radius of curvature, at the equator
+    return np.column_stack((east, north))
+
+
+def _add_arcs(net: Network) -> None:
+    n = net.n
+    net.succ = [np.empty(0, dtype=np.int64)] * n
+    net.pred = [np.empty(0, dtype=np.int64)] * n
+    net.min_in_km = np.full(n, np.inf)
+    net.min_out_km = np.full(n, np.inf)
+    if n < 2 or net.vehicles == 0:
+        return
+    # Trips that share no vehicle kind can never be chained.
+    share = net.by_kind.astype(np.float32)
+    lat_far = float(np.abs(np.concatenate((net.pick[:, 0], net.drop[:, 0]))).max())
+    pick_xy, drop_xy = _screen_plane(net.pick, lat_far), _screen_plane(net.drop, lat_far)
+    factor = net.travel.road_factor * _SCREEN_MARGIN
+    speed_s_per_km = 3600.0 / net.travel.speed_kmh
+    finish = net.early + net.service
+    # Heads sorted by latest pickup: a chunk of tails only ever looks at the heads after its earliest finish.
+    by_late = np.argsort(net.late, kind="stable")
+    late_sorted = net.late[by_late]
+    by_finish = np.argsort(finish, kind="stable")
+    tails: list[np.ndarray] = []
+    heads: list[np.ndarray] = []
+    for lo in range(0, n, _CHUNK):
+        rows = by_finish[lo : lo + _CHUNK]
+        cols = by_late[np.searchsorted(late_sorted, finish[rows].min()) :]
+        if len(cols) == 0:
+            continue
+        km = np.hypot(pick_xy[None, cols, 0] - drop_xy[rows, None, 0], pick_xy[None, cols, 1] - drop_xy[rows, None, 1])
+        km *= factor
+        gap = net.late[None, cols] - finish[rows, None] - km * speed_s_per_km
+        ok = (gap >= 0) & (share[rows] @ share[cols].T > 0) & (rows[:, None] != cols[None, :])
+        pruned = np.where(ok, km, np.inf)
+        for near in (True, False):
+            keep = NEAR_ARCS if near else FAR_ARCS
+            score = np.where(ok & ((gap <= NEAR_GAP_S) if near else (gap > NEAR_GAP_S)), km, np.inf)
+            if len(cols) > keep:
+                best = np.argpartition(score, keep, axis=1)[:, :keep]
+            else:
+                best = np.broadcast_to(np.arange(len(cols)), (len(rows), len(cols)))
+            chosen = np.isfinite(np.take_along_axis(score, best, axis=1))
+            tails.append(np.repeat(rows, chosen.sum(axis=1)))
+            heads.append(cols[best[chosen]])
+            np.put_along_axis(pruned, best, np.inf, axis=1)
+        # The cheapest leg the windows allow but the network left out, for the bounds' pool.
+        net.min_out_km[rows] = pruned.min(axis=1)
+        np.minimum.at(net.min_in_km, cols, pruned.min(axis=0))
+    tail = np.concatenate(tails)
+    head = np.concatenate(heads)
+    exact = net.travel.km(net.drop[tail, 0], net.drop[tail, 1], net.pick[head, 0], net.pick[head, 1])
+    drive = net.travel.seconds(exact).astype(np.int64)
+    feasible = finish[tail] + drive <= net.late[head]
+    tail, head, exact, drive = tail[feasible], head[feasible], exact[feasible], drive[feasible]
+    net.arcs = dict(zip((tail * n + head).tolist(), zip(exact.tolist(), drive.tolist(), strict=True), strict=True))
+    order = np.argsort(tail, kind="stable")
+    bounds = np.searchsorted(tail[order], np.arange(n + 1))
+    net.succ = [head[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
+    order = np.argsort(head, kind="stable")
+    bounds = np.searchsorted(head[order], np.arange(n + 1))
+    net.pred = [tail[order[bounds[i] : bounds[i + 1]]] for i in range(n)]

@@ -1,0 +1,131 @@
+"""`solve(problem)`: build the network, construct, improve with OR-Tools, bound, explain, and report."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from dispatch import bounds, improve
+from dispatch.network import Network, build
+from dispatch.plan import Bounds, Objective, Plan, Route, Status, Stop, Unserved
+from dispatch.problem import PRIORITIES, Priority, Problem
+from dispatch.reasons import reason
+from dispatch.routes import Routes, construct
+from dispatch.travel import Travel
+
+
+def solve(
+    problem: Problem,
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    travel: Travel | None = None,
+) -> Plan:
+    """Assign vehicles to trips: most emergency, then law-enforcement, then routine trips, then least empty km.
+
+    :param problem: a validated `Problem` (`Problem.parse` / `Problem.read` refuse bad input first).
+    :param time_limit: seconds for optimisation; building the network comes on top and is reported separately.
+    :param seed: the same seed and limit give the same plan (the search runs on a work budget, see `improve`).
+    :param travel: road distances and times; the exchange format's geodesic model by default.
+    """
+    started = time.perf_counter()
+    net = build(problem, travel)
+    built = time.perf_counter()
+    routes = construct(net)
+    able = bounds.servable(net)
+    upper = bounds.served_upper(net, able)
+    stopped: Stop = improve.improve(
+        net, routes, deadline=built + time_limit, seed=seed, target=_missing_target(net, able), time_limit=time_limit
+    )
+    return assemble(
+        net,
+        routes,
+        able=able,
+        upper=upper,
+        stopped=stopped,
+        seed=seed,
+        time_limit=time_limit,
+        build_seconds=built - started,
+        solve_seconds=time.perf_counter() - built,
+    )
+
+
+def _missing_target(net: Network, able: np.ndarray) -> tuple[int, int, int]:
+    """Trips per priority that no plan can serve: the search may stop once only those are left."""
+    unable = np.bincount(net.tier[~able], minlength=len(PRIORITIES))
+    return int(unable[0]), int(unable[1]), int(unable[2])
+
+
+def assemble(
+    net: Network,
+    routes: Routes,
+    *,
+    able: np.ndarray,
+    upper: dict[Priority, int],
+    stopped: Stop,
+    seed: int,
+    time_limit: float,
+    build_seconds: float,
+    solve_seconds: float,
+    exact: bool = False,
+) -> Plan:
+    """Turn solver routes into a `Plan` with reasons, objective, bounds and gap."""
+    problem = net.problem
+    out: list[Route] = []
+    for vehicle, trips in enumerate(routes.trips):
+        if not trips:
+            continue
+        out.append(
+            Route(
+                vehicle=problem.vehicles[vehicle].id,
+                trips=[problem.trips[t].id for t in trips],
+                pickups=[_when(net, second) for second in routes.start[vehicle]],
+                empty_km=round(sum(routes.legs[vehicle]), 3),
+                road_km=round(routes.km[vehicle], 3),
+            )
+        )
+    unserved = [
+        Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
+        for t in np.flatnonzero(routes.where < 0).tolist()
+    ]
+    served_mask = routes.where >= 0
+    served = np.bincount(net.tier[served_mask], minlength=3)
+    offered = np.bincount(net.tier, minlength=3)
+    empty = routes.empty_km()
+    objective = Objective(
+        served={p: int(served[i]) for i, p in enumerate(PRIORITIES)},
+        offered={p: int(offered[i]) for i, p in enumerate(PRIORITIES)},
+        deadhead_km=round(empty, 3),
+        total_km=round(sum(routes.km), 3),
+        vehicles_used=len(out),
+    )
+    lower = bounds.deadhead_lower(net, np.flatnonzero(served_mask))
+    bound = Bounds(
+        served_upper=upper,
+        deadhead_lower_km=round(min(lower, empty), 3),
+        method="servable trips; assignment relaxation (min-cost flow) of the served trips' empty legs",
+    )
+    gap = bound.gap(objective)
+    status: Status = "optimal" if exact or all(v == 0 for v in gap.values()) else "feasible"
+    plan = Plan(
+        instance=problem.name,
+        status=status,
+        routes=out,
+        unserved=unserved,
+        objective=objective,
+        bounds=bound,
+        gap=gap,
+        build_seconds=round(build_seconds, 3),
+        solve_seconds=round(solve_seconds, 3),
+        seed=seed,
+        time_limit=time_limit,
+        stopped_by="optimal" if status == "optimal" else stopped,
+    )
+    plan._state = routes
+    return plan
+
+
+def _when(net: Network, second: int) -> datetime:
+    return datetime.fromtimestamp(net.epoch, tz=UTC) + timedelta(seconds=second)
