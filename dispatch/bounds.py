@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from dispatch.network import Network
+from dispatch.network import KEY, Network
 from dispatch.problem import PRIORITIES, Priority
 
 _METRES = 1000.0
@@ -64,7 +64,7 @@ def deadhead_lower(net: Network, trips: np.ndarray) -> float:
             if other is not None:
                 tails.append(k)
                 heads.append(count + other)
-                costs.append(int(net.arcs[trip * net.n + head][0] * _METRES))
+                costs.append(int(net.arcs[trip * KEY + head][0] * _METRES))
     flow.add_arcs_with_capacity_and_unit_cost(
         np.array(tails, dtype=np.int32),
         np.array(heads, dtype=np.int32),

@@ -12,8 +12,9 @@ computed on demand and cached.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import ChainMap
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -27,6 +28,7 @@ NEAR_ARCS = 24  # best arcs kept per trip near in time ...
 FAR_ARCS = 8  # ... and farther off, so vehicles can chain across the day
 _SCREEN_MARGIN = 0.98  # the screen understates no road km by more than this
 _CHUNK = 512
+KEY = 1 << 24  # arc key = tail * KEY + head (stable when trips are added)
 
 
 def _epoch_of(problem: Problem) -> float:
@@ -65,7 +67,7 @@ class Network:
     # sparse trip -> trip arcs; key tail * n + head
     succ: list[np.ndarray] = field(default_factory=list)
     pred: list[np.ndarray] = field(default_factory=list)
-    arcs: dict[int, tuple[float, int]] = field(default_factory=dict)
+    arcs: MutableMapping[int, tuple[float, int]] = field(default_factory=dict)
     # least empty km of a leg into / out of each trip that the windows allow but the arcs left out (for bounds)
     min_in_km: np.ndarray = field(default_factory=lambda: np.empty(0))
     min_out_km: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -80,7 +82,7 @@ class Network:
 
     def leg(self, tail: int, head: int) -> tuple[float, int]:
         """Empty km and drive seconds from trip ``tail``'s drop-off to trip ``head``'s pickup."""
-        key = tail * self.n + head
+        key = tail * KEY + head
         found = self.arcs.get(key)
         if found is None:
             km = _pair_km(self.travel, self.drop[tail], self.pick[head])
@@ -100,6 +102,45 @@ class Network:
             & (km <= self.range_km)
         )
         return able
+
+    def with_trip(self, problem: Problem, trip: Trip) -> Network:
+        """This network with one more trip (the last of ``problem``) and its arcs to and from every other trip."""
+        arrays = trip_arrays(problem, [trip], self.travel, self.epoch)
+        grown = replace(self, problem=problem)
+        for name, value in arrays.items():
+            setattr(grown, name, np.concatenate((getattr(self, name), value)))
+        depots = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
+        new = self.n
+        pick, drop = arrays["pick"][0], arrays["drop"][0]
+        out_km = self.travel.km(depots[:, 0], depots[:, 1], pick[0], pick[1])
+        in_km = self.travel.km(drop[0], drop[1], depots[:, 0], depots[:, 1])
+        grown.out_km = np.column_stack((self.out_km, out_km))
+        grown.out_s = np.column_stack((self.out_s, self.travel.seconds(out_km).astype(np.int64)))
+        grown.in_km = np.vstack((self.in_km, in_km))
+        grown.in_s = np.vstack((self.in_s, self.travel.seconds(in_km).astype(np.int64)))
+        others = np.arange(new)
+        to_km = self.travel.km(self.drop[:, 0], self.drop[:, 1], pick[0], pick[1])
+        from_km = self.travel.km(drop[0], drop[1], self.pick[:, 0], self.pick[:, 1])
+        to_s = self.travel.seconds(to_km).astype(np.int64)
+        from_s = self.travel.seconds(from_km).astype(np.int64)
+        # Layered, not copied: the plan being inserted into keeps its own arcs untouched.
+        grown.arcs = ChainMap({}, self.arcs)
+        grown.arcs.update(
+            zip((others * KEY + new).tolist(), zip(to_km.tolist(), to_s.tolist(), strict=True), strict=True)
+        )
+        grown.arcs.update(
+            zip((new * KEY + others).tolist(), zip(from_km.tolist(), from_s.tolist(), strict=True), strict=True)
+        )
+        finish = grown.early + grown.service
+        into = others[(finish[:new] + to_s <= grown.late[new]) & (grown.by_kind[:new] & grown.by_kind[new]).any(axis=1)]
+        out_of = others[
+            (finish[new] + from_s <= grown.late[:new]) & (grown.by_kind[:new] & grown.by_kind[new]).any(axis=1)
+        ]
+        grown.pred = [*self.pred, into]
+        grown.succ = [*self.succ, out_of]
+        grown.min_in_km = np.append(self.min_in_km, np.inf)  # every leg of the new trip is an arc
+        grown.min_out_km = np.append(self.min_out_km, np.inf)
+        return grown
 
     def clock(self, second: float, trip: int | None = None) -> str:
         """Wall-clock ``HH:MM`` of a solver second, in the offset of ``trip``'s window (or the first trip's)."""
@@ -122,7 +163,8 @@ def trip_arrays(problem: Problem, trips: Sequence[Trip], travel: Travel, epoch: 
     drop = np.array([(t.dropoff.lat, t.dropoff.lon) for t in trips], dtype=np.float64).reshape(n, 2)
     loaded_km = travel.km(pick[:, 0], pick[:, 1], drop[:, 0], drop[:, 1])
     early = np.array([math.ceil(t.earliest_pickup.timestamp() - epoch) for t in trips], dtype=np.int64)
-    late = np.array([math.floor(t.latest_pickup.timestamp() - epoch) for t in trips], dtype=np.int64)
+    # A window narrower than a second would vanish under rounding; the referee's minute of slack absorbs it.
+    late = np.maximum(early, [math.floor(t.latest_pickup.timestamp() - epoch) for t in trips]).astype(np.int64)
     dwell = np.array([math.ceil(t.dwell_min * 60 - 1e-6) for t in trips], dtype=np.int64)
     service = travel.seconds(loaded_km).astype(np.int64) + dwell
     tier = np.array([PRIORITIES.index(t.priority) for t in trips], dtype=np.int8)
@@ -173,7 +215,7 @@ def build(problem: Problem, travel: Travel | None = None) -> Network:
         epoch=epoch,
         depot=np.array([depot_index[v.depot] for v in vehicles], dtype=np.int64),
         shift_start=np.array([math.ceil(v.shift_start.timestamp() - epoch) for v in vehicles], dtype=np.int64),
-        shift_end=np.array([math.floor(v.shift_end.timestamp() - epoch) for v in vehicles], dtype=np.int64),
+        shift_end=np.array([max(math.floor(v.shift_end.timestamp() - epoch), 0) for v in vehicles], dtype=np.int64),
         range_km=np.array([v.range_km if v.range_km is not None else np.inf for v in vehicles], dtype=np.float64),
         out_km=out_km,
         out_s=travel.seconds(out_km).astype(np.int64),
@@ -249,13 +291,15 @@ def _add_arcs(net: Network) -> None:
         # The cheapest leg the windows allow but the network left out, for the bounds' pool.
         net.min_out_km[rows] = pruned.min(axis=1)
         np.minimum.at(net.min_in_km, cols, pruned.min(axis=0))
+    if not tails:
+        return
     tail = np.concatenate(tails)
     head = np.concatenate(heads)
     exact = net.travel.km(net.drop[tail, 0], net.drop[tail, 1], net.pick[head, 0], net.pick[head, 1])
     drive = net.travel.seconds(exact).astype(np.int64)
     feasible = finish[tail] + drive <= net.late[head]
     tail, head, exact, drive = tail[feasible], head[feasible], exact[feasible], drive[feasible]
-    net.arcs = dict(zip((tail * n + head).tolist(), zip(exact.tolist(), drive.tolist(), strict=True), strict=True))
+    net.arcs = dict(zip((tail * KEY + head).tolist(), zip(exact.tolist(), drive.tolist(), strict=True), strict=True))
     order = np.argsort(tail, kind="stable")
     bounds = np.searchsorted(tail[order], np.arange(n + 1))
     net.succ = [head[order[bounds[i] : bounds[i + 1]]] for i in range(n)]

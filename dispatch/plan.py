@@ -45,6 +45,9 @@ class Bounds(_Out):
 
     served_upper: dict[Priority, int]
     deadhead_lower_km: float
+    vehicles_needed: int | None = Field(
+        default=None, description="fewest vehicles able to serve every servable trip (minimum path cover)"
+    )
     method: str = Field(description="how the bounds were obtained")
 
     def gap(self, objective: Objective) -> dict[str, float]:

@@ -104,7 +104,7 @@ class Vehicle(_Model):
     @model_validator(mode="after")
     def _shift_in_order(self) -> Vehicle:
         if self.shift_end <= self.shift_start:
-            raise ValueError("shift_end must be after shift_start")
+            raise _Located("shift_end", "shift_end must be after shift_start")
         return self
 
 
@@ -122,7 +122,7 @@ class Trip(_Model):
     @model_validator(mode="after")
     def _window_in_order(self) -> Trip:
         if self.latest_pickup < self.earliest_pickup:
-            raise ValueError("latest_pickup is before earliest_pickup")
+            raise _Located("latest_pickup", "latest_pickup is before earliest_pickup")
         return self
 
 
@@ -180,7 +180,7 @@ class Problem(_Model):
 
 
 class _Located(ValueError):
-    """A cross-field error that knows its own location (pydantic would report it at the model)."""
+    """A cross-field error that knows its field, relative to the model raising it (pydantic would name the model)."""
 
     def __init__(self, location: str, reason: str) -> None:
         super().__init__(f"{location}\x00{reason}")
@@ -192,7 +192,7 @@ def _problem_error(exc: ValidationError, data: Any) -> ProblemError:
     reason = str(error["msg"]).removeprefix("Value error, ")
     if "\x00" in reason:
         where, reason = reason.split("\x00", 1)
-        location = where.split(".")
+        location += where.split(".")
     if error["type"] == "timezone_aware":
         reason = "time without offset (ISO 8601 with an offset, e.g. 2026-11-23T09:00:00+08:00)"
     return ProblemError(_field_name(location, data), reason)

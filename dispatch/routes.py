@@ -67,6 +67,22 @@ class Routes:
         back = self.start[vehicle][-1] + int(net.service[trips[-1]]) + self.legs_s[vehicle][-1]
         return bool(back <= net.shift_end[vehicle] and self.km[vehicle] <= net.range_km[vehicle])
 
+    def copy(self, net: Network | None = None) -> Routes:
+        """An independent copy, optionally onto a grown network (`Network.with_trip`)."""
+        net = net or self.net
+        twin = Routes.__new__(Routes)
+        twin.net = net
+        twin.trips = [list(r) for r in self.trips]
+        twin.start = [list(r) for r in self.start]
+        twin.latest = [list(r) for r in self.latest]
+        twin.legs = [list(r) for r in self.legs]
+        twin.legs_s = [list(r) for r in self.legs_s]
+        twin.km = list(self.km)
+        grow = net.n - len(self.where)
+        twin.where = np.concatenate((self.where, np.full(grow, -1, dtype=np.int64)))
+        twin.position = np.concatenate((self.position, np.full(grow, -1, dtype=np.int64)))
+        return twin
+
     def copy_route(self, vehicle: int) -> list[int]:
         return list(self.trips[vehicle])
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from dispatch import bounds, improve
+from dispatch import bounds, exact, improve
 from dispatch.network import Network, build
 from dispatch.plan import Bounds, Objective, Plan, Route, Status, Stop, Unserved
 from dispatch.problem import PRIORITIES, Priority, Problem
@@ -33,12 +33,19 @@ def solve(
     started = time.perf_counter()
     net = build(problem, travel)
     built = time.perf_counter()
-    routes = construct(net)
     able = bounds.servable(net)
     upper = bounds.served_upper(net, able)
-    stopped: Stop = improve.improve(
-        net, routes, deadline=built + time_limit, seed=seed, target=_missing_target(net, able), time_limit=time_limit
-    )
+    optimum = exact.solve_exact(net) if exact.applies(net) else None
+    stopped: Stop
+    if optimum is not None:
+        routes, stopped = optimum, "optimal"
+    else:
+        routes = construct(net)
+        target = _missing_target(net, able)
+        stopped = improve.improve(
+            net, routes, deadline=built + time_limit, seed=seed, target=target, time_limit=time_limit
+        )
+    needed = exact.min_vehicles(net, np.flatnonzero(able)) if net.n <= exact.COVER_LIMIT else None
     return assemble(
         net,
         routes,
@@ -49,6 +56,8 @@ def solve(
         time_limit=time_limit,
         build_seconds=built - started,
         solve_seconds=time.perf_counter() - built,
+        exact=optimum is not None,
+        vehicles_needed=needed,
     )
 
 
@@ -70,6 +79,7 @@ def assemble(
     build_seconds: float,
     solve_seconds: float,
     exact: bool = False,
+    vehicles_needed: int | None = None,
 ) -> Plan:
     """Turn solver routes into a `Plan` with reasons, objective, bounds and gap."""
     problem = net.problem
@@ -105,9 +115,15 @@ def assemble(
     bound = Bounds(
         served_upper=upper,
         deadhead_lower_km=round(min(lower, empty), 3),
-        method="servable trips; assignment relaxation (min-cost flow) of the served trips' empty legs",
+        vehicles_needed=vehicles_needed,
+        method="exact min-cost flow"
+        if exact
+        else "servable trips; assignment relaxation (min-cost flow) of the served trips' empty legs",
     )
     gap = bound.gap(objective)
+    if exact:
+        bound = bound.model_copy(update={"deadhead_lower_km": round(empty, 3), "served_upper": objective.served})
+        gap = bound.gap(objective)
     status: Status = "optimal" if exact or all(v == 0 for v in gap.values()) else "feasible"
     plan = Plan(
         instance=problem.name,

@@ -1,0 +1,245 @@
+"""Urgent insertion: place one new trip into a running plan, in milliseconds.
+
+The trip goes where it adds the least empty km among the positions after each vehicle's last started trip. If no
+vehicle has room, it may displace trips of lower priority that have not started (fewest and least important
+first); displaced trips are then placed again wherever they fit, and the answer says which moved and which could
+not be placed. Trips of equal or higher priority are never displaced, and nothing already started moves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from dispatch.network import Network, build
+from dispatch.plan import Bounds, Objective, Plan, Route, Unserved
+from dispatch.problem import PRIORITIES, Problem, ProblemError, Trip
+from dispatch.reasons import reason
+from dispatch.routes import Insertion, Routes
+from dispatch.solve import _when
+
+_DISPLACE_CANDIDATES = 40  # nearest busy vehicles examined for displacement
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The outcome of `insert`: the new plan and problem, where the trip went, and what it displaced."""
+
+    plan: Plan
+    problem: Problem
+    vehicle: str | None
+    displaced: list[str]
+    replaced: dict[str, str]
+    unplaced: list[str]
+    seconds: float
+
+
+def insert(plan: Plan, problem: Problem, trip: Trip | dict[str, Any], *, now: datetime | None = None) -> Placement:
+    """Place ``trip`` into ``plan`` (solved for ``problem``), displacing lower-priority trips if it must.
+
+    :param plan: a plan `solve` returned for ``problem`` (or an earlier `insert`'s plan with its problem).
+    :param problem: the problem the plan answers.
+    :param trip: the new trip; refused with `ProblemError` naming the field if malformed or its id is taken.
+    :param now: trips picked up at or before this instant have started and stay; default: the trip's earliest pickup.
+    """
+    started_at = time.perf_counter()
+    new = _validate(problem, trip)
+    grown_problem = problem.model_copy(update={"trips": (*problem.trips, new)})
+    state = plan._state
+    if isinstance(state, Routes) and state.net.problem is problem:
+        net = state.net.with_trip(grown_problem, new)
+        routes = state.copy(net)
+    else:  # a plan read back from JSON: rebuild the solver's view once
+        net = build(grown_problem)
+        routes = _routes_from(plan, net)
+    index = net.n - 1
+    cutoff = int(np.ceil((now or new.earliest_pickup).timestamp() - net.epoch))
+    first_free = _first_free(routes, cutoff)
+    changed: set[int] = set()
+    displaced: list[int] = []
+    found = _place(routes, index, first_free, cutoff)
+    if found is None:
+        found, displaced = _displace(routes, index, first_free, cutoff)
+    if found is not None:
+        routes.apply(index, found)
+        changed.add(found.vehicle)
+    replaced: dict[str, str] = {}
+    unplaced: list[str] = []
+    for other in displaced:
+        again = _place(routes, other, _first_free(routes, cutoff), cutoff)
+        if again is None:
+            unplaced.append(problem.trips[other].id)
+            continue
+        routes.apply(other, again)
+        changed.add(again.vehicle)
+        replaced[problem.trips[other].id] = problem.vehicles[again.vehicle].id
+    new_plan = _replan(plan, net, routes, changed, time.perf_counter() - started_at)
+    return Placement(
+        plan=new_plan,
+        problem=grown_problem,
+        vehicle=problem.vehicles[found.vehicle].id if found is not None else None,
+        displaced=[problem.trips[t].id for t in displaced],
+        replaced=replaced,
+        unplaced=unplaced,
+        seconds=round(time.perf_counter() - started_at, 4),
+    )
+
+
+def _validate(problem: Problem, trip: Trip | dict[str, Any]) -> Trip:
+    if not isinstance(trip, Trip):
+        try:
+            trip = Trip.model_validate(trip)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            field = ".".join(str(part) for part in ("trip", *error["loc"]))
+            raise ProblemError(field, str(error["msg"]).removeprefix("Value error, ")) from None
+    if any(existing.id == trip.id for existing in problem.trips):
+        raise ProblemError("trip.id", f"duplicate id {trip.id!r}")
+    return trip
+
+
+def _first_free(routes: Routes, cutoff: int) -> list[int]:
+    """Per vehicle, the first position after its trips that have started by ``cutoff``."""
+    return [sum(1 for pickup in starts if pickup <= cutoff) for starts in routes.start]
+
+
+def _place(routes: Routes, trip: int, first_free: list[int], cutoff: int) -> Insertion | None:
+    net = routes.net
+    best: Insertion | None = None
+    for vehicle in np.flatnonzero(net.alone(trip)).tolist():
+        for position in range(first_free[vehicle], len(routes.trips[vehicle]) + 1):
+            found = _check_after(routes, trip, vehicle, position, cutoff)
+            if found is not None and (best is None or found.empty_km < best.empty_km):
+                best = found
+    return best
+
+
+def _check_after(routes: Routes, trip: int, vehicle: int, position: int, cutoff: int) -> Insertion | None:
+    """`Routes.check`, but the vehicle cannot set off towards the new trip before ``cutoff``."""
+    found = routes.check(trip, vehicle, position)
+    if found is None:
+        return None
+    net = routes.net
+    if position == 0:
+        ready, drive = int(net.shift_start[vehicle]), int(net.out_s[net.depot[vehicle], trip])
+    else:
+        previous = routes.trips[vehicle][position - 1]
+        ready = routes.start[vehicle][position - 1] + int(net.service[previous])
+        drive = net.leg(previous, trip)[1]
+    if ready >= cutoff:
+        return found
+    # Redirected at ``cutoff`` from where the timetable leaves it: does it still make the window and the rest?
+    pickup = max(int(net.early[trip]), cutoff + drive)
+    if pickup > net.late[trip]:
+        return None
+    done = pickup + int(net.service[trip])
+    route = routes.trips[vehicle]
+    if position == len(route):
+        return found if done + int(net.in_s[trip, net.depot[vehicle]]) <= net.shift_end[vehicle] else None
+    return found if done + net.leg(trip, route[position])[1] <= routes.latest[vehicle][position] else None
+
+
+def _displace(routes: Routes, trip: int, first_free: list[int], cutoff: int) -> tuple[Insertion | None, list[int]]:
+    """Free room by taking out lower-priority trips not yet started: one first, then two in a row."""
+    net = routes.net
+    tier = int(net.tier[trip])
+    able = np.flatnonzero(net.alone(trip))
+    if len(able) == 0:
+        return None, []
+    order = np.argsort(net.out_km[net.depot[able], trip], kind="stable")[:_DISPLACE_CANDIDATES]
+    best: tuple[tuple[int, ...], float, Insertion, list[int]] | None = None
+    for vehicle in able[order].tolist():
+        route = routes.trips[vehicle]
+        for length in (1, 2):
+            for lo in range(first_free[vehicle], len(route) - length + 1):
+                block = route[lo : lo + length]
+                if any(int(net.tier[t]) <= tier for t in block):
+                    continue
+                # Fewer displaced, and less important ones, first; then the least empty km.
+                key = tuple(sorted((-int(net.tier[t]) for t in block), reverse=True))
+                key = (len(block), *key)
+                if best is not None and key > best[0]:
+                    continue
+                saved = list(route)
+                routes.set_route(vehicle, route[:lo] + route[lo + length :])
+                found = _check_after(routes, trip, vehicle, lo, cutoff)
+                routes.set_route(vehicle, saved)
+                route = routes.trips[vehicle]
+                if found is not None and (best is None or (key, found.empty_km) < (best[0], best[1])):
+                    best = (key, found.empty_km, found, block)
+    if best is None:
+        return None, []
+    _, _, found, block = best
+    route = routes.trips[found.vehicle]
+    lo = route.index(block[0])
+    routes.set_route(found.vehicle, route[:lo] + route[lo + len(block) :])
+    return found, block
+
+
+def _routes_from(plan: Plan, net: Network) -> Routes:
+    routes = Routes(net)
+    vehicles = net.problem.vehicle_index()
+    trips = net.problem.trip_index()
+    for route in plan.routes:
+        routes.set_route(vehicles[route.vehicle], [trips[t] for t in route.trips])
+    return routes
+
+
+def _replan(old: Plan, net: Network, routes: Routes, changed: set[int], seconds: float) -> Plan:
+    """The old plan with the changed routes and unserved list redone; bounds are the old ones (not recomputed)."""
+    problem = net.problem
+    changed_ids = {problem.vehicles[v].id for v in changed}
+    kept = [r for r in old.routes if r.vehicle not in changed_ids]
+    fresh = [
+        Route(
+            vehicle=problem.vehicles[v].id,
+            trips=[problem.trips[t].id for t in routes.trips[v]],
+            pickups=[_when(net, s) for s in routes.start[v]],
+            empty_km=round(sum(routes.legs[v]), 3),
+            road_km=round(routes.km[v], 3),
+        )
+        for v in sorted(changed)
+        if routes.trips[v]
+    ]
+    before = {u.trip: u for u in old.unserved}
+    unserved = [
+        before.get(problem.trips[t].id)
+        or Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
+        for t in np.flatnonzero(routes.where < 0).tolist()
+    ]
+    served = np.bincount(net.tier[routes.where >= 0], minlength=3)
+    offered = np.bincount(net.tier, minlength=3)
+    objective = Objective(
+        served={p: int(served[i]) for i, p in enumerate(PRIORITIES)},
+        offered={p: int(offered[i]) for i, p in enumerate(PRIORITIES)},
+        deadhead_km=round(routes.empty_km(), 3),
+        total_km=round(sum(routes.km), 3),
+        vehicles_used=sum(1 for r in routes.trips if r),
+    )
+    served_upper = dict(old.bounds.served_upper)
+    if net.alone(net.n - 1).any():
+        served_upper[PRIORITIES[int(net.tier[-1])]] += 1
+    bounds = Bounds(
+        served_upper=served_upper,
+        deadhead_lower_km=0.0,
+        method="served: the solve's bound plus the inserted trip; empty km: not recomputed after an insertion",
+    )
+    plan = old.model_copy(
+        update={
+            "bounds": bounds,
+            "gap": bounds.gap(objective),
+            "routes": kept + fresh,
+            "unserved": unserved,
+            "objective": objective,
+            "status": "feasible",
+            "solve_seconds": round(seconds, 4),
+            "build_seconds": 0.0,
+        }
+    )
+    plan._state = routes
+    return plan
