@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
-from fleet import audit, costs, drivers, plans, queries, registry, reports, rules, vehicles
+from fleet import audit, costs, dispatching, drivers, plans, queries, registry, reports, rules, vehicles
 from fleet.audit import Actor
 from fleet.enums import Category, CostKind, DisposalMethod, MarkingStatus, Powertrain, VehicleSource, VehicleStatus
 from fleet.errors import RuleViolation
@@ -469,4 +469,53 @@ def run(session: Session, *, out_dir: Path, seed_value: int = 2026, today: date 
         written.append(path)
     verification = audit.verify(session)
     show(console, session, outcomes, report, written, verification)
+    dispatch_day(session, console, today=today, out_dir=out_dir)
     return verification
+
+
+def dispatch_day(session: Session, console: Console, *, today: date, out_dir: Path) -> None:
+    """Dispatch today's requests over the vehicles on the road, then place an urgent emergency into the plan."""
+    import json
+    from datetime import datetime, time
+
+    from dispatch.insert import insert
+    from dispatch.problem import Problem
+    from dispatch.solve import solve
+
+    with console.status("Dispatching today's trip requests (OR-Tools)…"):
+        data = dispatching.problem_for_day(session, today)
+        problem = Problem.parse(data)
+        plan = solve(problem, time_limit=5, seed=0)
+    (out_dir / f"dispatch-{today}.problem.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (out_dir / f"dispatch-{today}.plan.json").write_text(
+        json.dumps(plan.exchange(), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    table = RichTable(title=f"Dispatch {today}: {len(problem.vehicles)} vehicles on the road, "
+                            f"{len(problem.trips)} requests")
+    for column in ("priority", "served", "requested", "at most servable"):
+        table.add_column(column, justify="right" if column != "priority" else "left")
+    for priority, served in plan.objective.served.items():
+        table.add_row(priority.value, str(served), str(plan.objective.offered[priority]),
+                      str(plan.bounds.served_upper[priority]))
+    console.print(table)
+    console.print(
+        f"{plan.objective.vehicles_used} vehicles used, {plan.objective.deadhead_km:,.0f} empty km "
+        f"(no plan serving these trips drives less than {plan.bounds.deadhead_lower_km:,.0f}); "
+        f"build {plan.build_seconds:.1f} s, search {plan.solve_seconds:.1f} s ({plan.stopped_by})"
+    )
+    for unserved in plan.unserved[:3]:
+        console.print(f"  unserved {unserved.trip} ({unserved.priority.value}): {unserved.reason}")
+    source = problem.trips[0]
+    at = datetime.combine(today, time(10, 0), source.earliest_pickup.tzinfo)
+    urgent = {
+        "id": "URGENT-1", "priority": "emergency", "categories": ["emergency", "law_enforcement"], "passengers": 2,
+        "pickup": source.dropoff.model_dump(), "dropoff": source.pickup.model_dump(),
+        "earliest_pickup": at.isoformat(), "latest_pickup": (at + timedelta(minutes=15)).isoformat(),
+        "dwell_min": 30,
+    }
+    placed = insert(plan, problem, urgent, now=at)
+    moved = f", displacing {', '.join(placed.displaced)}" if placed.displaced else ""
+    console.print(
+        f"Urgent emergency at 10:00 placed on [bold]{placed.vehicle or 'no vehicle'}[/] in "
+        f"{placed.seconds * 1000:.0f} ms{moved}; plan written to {out_dir / f'dispatch-{today}.plan.json'}"
+    )
