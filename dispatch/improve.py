@@ -24,8 +24,9 @@ from dispatch.routes import Routes
 # Work budgets per second of time limit, measured on the 2-core reference machine with some room to spare:
 # routing nodes re-optimised in neighbourhoods (1,700/s measured at 100x500, 780/s at 1000x5000) ...
 WORK_PER_SECOND = 1500
-# ... and guided-local-search solutions x nodes when the whole problem is one model (about 12,500/s measured).
-_WHOLE_WORK_PER_SECOND = 11000
+# ... and guided-local-search solutions x nodes when the whole problem is one model
+# (12,500/s measured at 30 trips, 6,000/s at 80).
+_WHOLE_WORK_PER_SECOND = 3500
 _MAX_TRIPS = 80  # trips in one neighbourhood
 _MAX_VEHICLES = 12
 _DROP_BASE = 10**8  # metres: more than any neighbourhood's empty km, so serving a trip always wins
