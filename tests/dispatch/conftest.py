@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +16,17 @@ from dispatch.network import Network, build
 from dispatch.plan import Plan
 from dispatch.problem import Problem
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+
+def _shared() -> Path:
+    """The shared spec and tools: $GONGCHE_SHARED, else beside the checkout (../shared), else /work/shared."""
+    candidates = [os.environ.get("GONGCHE_SHARED"), Path(__file__).resolve().parents[3] / "shared", "/work/shared"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "tools").is_dir():
+            return Path(candidate)
+    return Path(__file__).resolve().parents[3] / "shared"
+
+
+SHARED = _shared()
 EXAMPLE = SHARED / "spec" / "example-small.json"
 
 

@@ -15,11 +15,12 @@ import pytest
 
 from dispatch.mdvsp import answer, main, parse_inp, read_inp
 from dispatch.scheduling import solve
+from tests.dispatch.conftest import SHARED as SHARED_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benchmarks" / "mdvsp" / "data"
-CHECKER = Path("/work/shared/tools/check_mdvsp.py")
-SHARED = Path("/work/shared/benchmarks/mdvsp")
+CHECKER = SHARED_ROOT / "tools" / "check_mdvsp.py"
+SHARED = SHARED_ROOT / "benchmarks" / "mdvsp"
 
 
 def published() -> dict[str, int]:
