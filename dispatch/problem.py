@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -42,10 +41,6 @@ class Priority(StrEnum):
     emergency = "emergency"
     law_enforcement = "law_enforcement"
     routine = "routine"
-
-    @property
-    def rank(self) -> int:
-        return PRIORITIES.index(self)
 
 
 PRIORITIES: tuple[Priority, ...] = tuple(Priority)
@@ -215,7 +210,3 @@ def _field_name(location: list[str], data: Any) -> str:
     name = ".".join(parts)
     return f"{name} (id {ident!r})" if ident is not None else name
 
-
-def seconds(stamp: datetime) -> float:
-    """POSIX seconds of an aware time."""
-    return stamp.timestamp()

@@ -43,9 +43,6 @@ class Routes:
         self.position = np.full(net.n, -1, dtype=np.int64)
 
     # ----- reading
-    def served(self) -> np.ndarray:
-        return self.where >= 0
-
     def empty_km(self) -> float:
         return sum(sum(legs) for legs, trips in zip(self.legs, self.trips, strict=True) if trips)
 

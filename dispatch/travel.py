@@ -8,7 +8,7 @@ a millimetre at city scale). A precomputed matrix or a road-network router repla
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from geopy.distance import geodesic
@@ -93,20 +93,7 @@ def geodesic_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Floa
         converged = np.abs(lam - previous) < 1e-12
         if converged.all():
             break
-    u_sq = cos_sq_alpha * (_A**2 - _B**2) / _B**2
-    a = 1 + u_sq / 16384 * (4096 + u_sq * (-768 + u_sq * (320 - 175 * u_sq)))
-    b = u_sq / 1024 * (256 + u_sq * (-128 + u_sq * (74 - 47 * u_sq)))
-    delta_sigma = (
-        b
-        * sin_sigma
-        * (
-            cos_2sm
-            + b
-            / 4
-            * (cos_sigma * (-1 + 2 * cos_2sm**2) - b / 6 * cos_2sm * (-3 + 4 * sin_sigma**2) * (-3 + 4 * cos_2sm**2))
-        )
-    )
-    metres = _B * a * (sigma - delta_sigma)
+    metres = _metres(cos_sq_alpha, sin_sigma, cos_sigma, sigma, cos_2sm)
     if not converged.all():  # nearly antipodal points: never in one city, but stay exact anyway
         for index in zip(*np.nonzero(~converged), strict=True):
             metres[index] = geodesic((lat1[index], lon1[index]), (lat2[index], lon2[index])).meters
@@ -140,6 +127,11 @@ def _geodesic_km_scalar(lat1: float, lon1: float, lat2: float, lon2: float) -> f
             break
     else:
         return float(geodesic((lat1, lon1), (lat2, lon2)).km)
+    return float(_metres(cos_sq_alpha, sin_sigma, cos_sigma, sigma, cos_2sm)) / 1000.0
+
+
+def _metres(cos_sq_alpha: Any, sin_sigma: Any, cos_sigma: Any, sigma: Any, cos_2sm: Any) -> Any:
+    """Vincenty's closing series, shared by the array and the scalar paths (same arithmetic on both)."""
     u_sq = cos_sq_alpha * (_A**2 - _B**2) / _B**2
     a = 1 + u_sq / 16384 * (4096 + u_sq * (-768 + u_sq * (320 - 175 * u_sq)))
     b = u_sq / 1024 * (256 + u_sq * (-128 + u_sq * (74 - 47 * u_sq)))
@@ -153,4 +145,4 @@ def _geodesic_km_scalar(lat1: float, lon1: float, lat2: float, lon2: float) -> f
             * (cos_sigma * (-1 + 2 * cos_2sm**2) - b / 6 * cos_2sm * (-3 + 4 * sin_sigma**2) * (-3 + 4 * cos_2sm**2))
         )
     )
-    return _B * a * (sigma - delta_sigma) / 1000.0
+    return _B * a * (sigma - delta_sigma)
