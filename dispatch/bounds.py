@@ -37,39 +37,38 @@ def deadhead_lower(net: Network, trips: np.ndarray) -> float:
     trips = np.asarray(trips, dtype=np.int64)
     if len(trips) == 0:
         return 0.0
-    local = {int(t): k for k, t in enumerate(trips.tolist())}
     count = len(trips)
+    local = np.full(net.n, -1, dtype=np.int64)
+    local[trips] = np.arange(count)
     # nodes: out_k = k, in_k = count + k, hub = 2 count (depots), pool = 2 count + 1
     hub, pool = 2 * count, 2 * count + 1
+    # Depots of every eligible vehicle: a superset of the ones that can really serve a trip, so never too dear.
+    depot_kind = np.zeros((net.out_km.shape[0], net.by_kind.shape[1]), dtype=np.float32)
+    depot_kind[net.depot, net.kind] = 1.0
+    reach = net.by_kind[trips].astype(np.float32) @ depot_kind.T > 0
+    home = np.where(reach, net.in_km[trips], np.inf).min(axis=1)
+    away = np.where(reach, net.out_km[:, trips].T, np.inf).min(axis=1)
+    k = np.arange(count)
+    pool_out, pool_in = np.isfinite(net.min_out_km[trips]), np.isfinite(net.min_in_km[trips])
+    tail_parts = [k, np.full(count, hub), k[pool_out], np.full(int(pool_in.sum()), pool)]
+    head_parts = [np.full(count, hub), count + k, np.full(int(pool_out.sum()), pool), count + k[pool_in]]
+    cost_parts = [home, away, net.min_out_km[trips][pool_out] / 2, net.min_in_km[trips][pool_in] / 2]
+    for index, trip in enumerate(trips.tolist()):
+        heads = net.succ[trip][local[net.succ[trip]] >= 0]
+        if len(heads):
+            tail_parts.append(np.full(len(heads), index))
+            head_parts.append(count + local[heads])
+            cost_parts.append(np.array([net.arcs[trip * KEY + h][0] for h in heads.tolist()]))
+    tails = np.concatenate(tail_parts)
+    heads_all = np.concatenate(head_parts)
+    costs = np.concatenate(cost_parts)
+    finite = np.isfinite(costs)
     flow = min_cost_flow.SimpleMinCostFlow()
-    tails: list[int] = []
-    heads: list[int] = []
-    costs: list[int] = []
-    for k, trip in enumerate(trips.tolist()):
-        # Depots of every eligible vehicle: a superset of the ones that can really serve it, so never too dear.
-        depots = np.unique(net.depot[net.eligible[trip]])
-        tails += [k, hub]
-        heads += [hub, count + k]
-        costs += [int(net.in_km[trip, depots].min() * _METRES), int(net.out_km[depots, trip].min() * _METRES)]
-        if np.isfinite(net.min_out_km[trip]):
-            tails.append(k)
-            heads.append(pool)
-            costs.append(int(net.min_out_km[trip] / 2 * _METRES))
-        if np.isfinite(net.min_in_km[trip]):
-            tails.append(pool)
-            heads.append(count + k)
-            costs.append(int(net.min_in_km[trip] / 2 * _METRES))
-        for head in net.succ[trip].tolist():
-            other = local.get(head)
-            if other is not None:
-                tails.append(k)
-                heads.append(count + other)
-                costs.append(int(net.arcs[trip * KEY + head][0] * _METRES))
     flow.add_arcs_with_capacity_and_unit_cost(
-        np.array(tails, dtype=np.int32),
-        np.array(heads, dtype=np.int32),
-        np.full(len(tails), count, dtype=np.int64),
-        np.array(costs, dtype=np.int64),
+        tails[finite].astype(np.int32),
+        heads_all[finite].astype(np.int32),
+        np.full(int(finite.sum()), count, dtype=np.int64),
+        (costs[finite] * _METRES).astype(np.int64),
     )
     supplies = np.concatenate((np.ones(count), -np.ones(count), [0, 0])).astype(np.int64)
     flow.set_nodes_supplies(np.arange(2 * count + 2, dtype=np.int32), supplies)

@@ -83,10 +83,12 @@ def min_vehicles(net: Network, trips: np.ndarray, *, optimistic: bool = True) ->
     return int(len(trips) - flow.optimal_flow())
 
 
-def solve_exact(net: Network) -> Routes | None:
-    """The lexicographic optimum by min-cost flow when `applies`; None if its weights would overflow."""
-    vehicle = 0  # all vehicles are alike here; the flow decides how many go out
-    able = np.array([bool(net.alone(t)[vehicle]) for t in range(net.n)], dtype=bool)
+def solve_exact(net: Network, able: np.ndarray) -> Routes | None:
+    """The lexicographic optimum by min-cost flow when `applies`; None if its weights would overflow.
+
+    ``able``: the trips a vehicle can serve alone (`bounds.servable`); all vehicles are alike here.
+    """
+    vehicle = 0  # any of them: the flow decides how many go out
     tail, head, km = chain_arcs(net, optimistic=False)
     keep = able[tail] & able[head]
     tail, head, km = tail[keep], head[keep], km[keep]

@@ -17,11 +17,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from dispatch.network import Network, build
-from dispatch.plan import Bounds, Objective, Plan, Route, Unserved
+from dispatch.plan import Bounds, Plan, Unserved
 from dispatch.problem import PRIORITIES, Problem, ProblemError, Trip
 from dispatch.reasons import reason
 from dispatch.routes import Insertion, Routes
-from dispatch.solve import _when
+from dispatch.solve import objective_of, routes_out
 
 _DISPLACE_CANDIDATES = 40  # nearest busy vehicles examined for displacement
 
@@ -195,32 +195,14 @@ def _replan(old: Plan, net: Network, routes: Routes, changed: set[int], seconds:
     problem = net.problem
     changed_ids = {problem.vehicles[v].id for v in changed}
     kept = [r for r in old.routes if r.vehicle not in changed_ids]
-    fresh = [
-        Route(
-            vehicle=problem.vehicles[v].id,
-            trips=[problem.trips[t].id for t in routes.trips[v]],
-            pickups=[_when(net, s) for s in routes.start[v]],
-            empty_km=round(sum(routes.legs[v]), 3),
-            road_km=round(routes.km[v], 3),
-        )
-        for v in sorted(changed)
-        if routes.trips[v]
-    ]
+    fresh = routes_out(net, routes, sorted(changed))
     before = {u.trip: u for u in old.unserved}
     unserved = [
         before.get(problem.trips[t].id)
         or Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
         for t in np.flatnonzero(routes.where < 0).tolist()
     ]
-    served = np.bincount(net.tier[routes.where >= 0], minlength=3)
-    offered = np.bincount(net.tier, minlength=3)
-    objective = Objective(
-        served={p: int(served[i]) for i, p in enumerate(PRIORITIES)},
-        offered={p: int(offered[i]) for i, p in enumerate(PRIORITIES)},
-        deadhead_km=round(routes.empty_km(), 3),
-        total_km=round(sum(routes.km), 3),
-        vehicles_used=sum(1 for r in routes.trips if r),
-    )
+    objective = objective_of(net, routes)
     served_upper = dict(old.bounds.served_upper)
     if net.alone(net.n - 1).any():
         served_upper[PRIORITIES[int(net.tier[-1])]] += 1

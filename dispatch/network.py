@@ -55,6 +55,9 @@ class Network:
     eligible: np.ndarray  # (n, V) bool: category and seats allow vehicle v to serve trip t
     by_kind: np.ndarray  # (n, K) the same per vehicle kind (category, seats)
     # vehicles
+    kind: np.ndarray  # (V,) index into the kinds (category, seats) below
+    kind_category: np.ndarray  # (K,) index into CATEGORIES
+    kind_seats: np.ndarray  # (K,)
     depot: np.ndarray
     shift_start: np.ndarray
     shift_end: np.ndarray
@@ -105,7 +108,7 @@ class Network:
 
     def with_trip(self, problem: Problem, trip: Trip) -> Network:
         """This network with one more trip (the last of ``problem``) and its arcs to and from every other trip."""
-        arrays = trip_arrays(problem, [trip], self.travel, self.epoch)
+        arrays = trip_arrays([trip], self.travel, self.epoch, self.kind, self.kind_category, self.kind_seats)
         grown = replace(self, problem=problem)
         for name, value in arrays.items():
             setattr(grown, name, np.concatenate((getattr(self, name), value)))
@@ -156,7 +159,22 @@ def _pair_km(travel: Travel, a: np.ndarray, b: np.ndarray) -> float:
     return float(travel.km(a[:1], a[1:], b[:1], b[1:])[0])
 
 
-def trip_arrays(problem: Problem, trips: Sequence[Trip], travel: Travel, epoch: float) -> dict[str, np.ndarray]:
+def vehicle_kinds(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each vehicle's kind, and each kind's category and seats: eligibility depends on nothing else."""
+    kinds = sorted({(CATEGORIES.index(v.category), v.seats) for v in problem.vehicles})
+    number = {k: i for i, k in enumerate(kinds)}
+    kind = np.array([number[(CATEGORIES.index(v.category), v.seats)] for v in problem.vehicles], dtype=np.int64)
+    return kind, np.array([k[0] for k in kinds], dtype=np.int64), np.array([k[1] for k in kinds], dtype=np.int64)
+
+
+def trip_arrays(
+    trips: Sequence[Trip],
+    travel: Travel,
+    epoch: float,
+    kind: np.ndarray,
+    kind_category: np.ndarray,
+    kind_seats: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Per-trip arrays (windows, service, loaded km, tier, coordinates, eligibility) for ``trips``."""
     n = len(trips)
     pick = np.array([(t.pickup.lat, t.pickup.lon) for t in trips], dtype=np.float64).reshape(n, 2)
@@ -173,13 +191,8 @@ def trip_arrays(problem: Problem, trips: Sequence[Trip], travel: Travel, epoch: 
         for category in trip.categories:
             allowed[index, CATEGORIES.index(category)] = True
     passengers = np.array([t.passengers for t in trips], dtype=np.int64)
-    # Eligibility depends on a vehicle's category and seats only: decide it once per such type.
-    kinds = sorted({(CATEGORIES.index(v.category), v.seats) for v in problem.vehicles})
-    kind_of = np.array([kinds.index((CATEGORIES.index(v.category), v.seats)) for v in problem.vehicles], dtype=np.int64)
-    kind_category = np.array([k[0] for k in kinds], dtype=np.int64)
-    kind_seats = np.array([k[1] for k in kinds], dtype=np.int64)
     by_kind = allowed[:, kind_category] & (passengers[:, None] <= kind_seats[None, :])
-    eligible = by_kind[:, kind_of] if kinds else np.zeros((n, 0), dtype=bool)
+    eligible = by_kind[:, kind]
     return {
         "early": early,
         "late": late,
@@ -197,7 +210,8 @@ def build(problem: Problem, travel: Travel | None = None) -> Network:
     """The solver's view of ``problem``: arrays, depot legs and the sparse feasible arcs."""
     travel = travel or Geodesic.of(problem)
     epoch = _epoch_of(problem)
-    arrays = trip_arrays(problem, problem.trips, travel, epoch)
+    kind, kind_category, kind_seats = vehicle_kinds(problem)
+    arrays = trip_arrays(problem.trips, travel, epoch, kind, kind_category, kind_seats)
     depot_index = {d.id: i for i, d in enumerate(problem.depots)}
     depots = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
     vehicles = problem.vehicles
@@ -213,6 +227,9 @@ def build(problem: Problem, travel: Travel | None = None) -> Network:
         problem=problem,
         travel=travel,
         epoch=epoch,
+        kind=kind,
+        kind_category=kind_category,
+        kind_seats=kind_seats,
         depot=np.array([depot_index[v.depot] for v in vehicles], dtype=np.int64),
         shift_start=np.array([math.ceil(v.shift_start.timestamp() - epoch) for v in vehicles], dtype=np.int64),
         shift_end=np.array([max(math.floor(v.shift_end.timestamp() - epoch), 0) for v in vehicles], dtype=np.int64),

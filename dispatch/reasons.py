@@ -21,8 +21,7 @@ def reason(net: Network, routes: Routes, trip: int) -> str:
     """One sentence on why ``trip`` is not in any route."""
     spec = net.problem.trips[trip]
     allowed = [c.value for c in spec.categories]
-    category = np.array([CATEGORIES.index(v.category) for v in net.problem.vehicles], dtype=np.int64)
-    of_category = np.isin(category, [CATEGORIES.index(c) for c in spec.categories])
+    of_category = np.isin(net.kind_category[net.kind], [CATEGORIES.index(c) for c in spec.categories])
     if not of_category.any():
         return f"no {_names(allowed)} vehicle in the fleet"
     eligible = net.eligible[trip]

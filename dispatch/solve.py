@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -35,7 +36,7 @@ def solve(
     built = time.perf_counter()
     able = bounds.servable(net)
     upper = bounds.served_upper(net, able)
-    optimum = exact.solve_exact(net) if exact.applies(net) else None
+    optimum = exact.solve_exact(net, able) if exact.applies(net) else None
     stopped: Stop
     if optimum is not None:
         routes, stopped = optimum, "optimal"
@@ -49,7 +50,6 @@ def solve(
     return assemble(
         net,
         routes,
-        able=able,
         upper=upper,
         stopped=stopped,
         seed=seed,
@@ -67,11 +67,39 @@ def _missing_target(net: Network, able: np.ndarray) -> tuple[int, int, int]:
     return int(unable[0]), int(unable[1]), int(unable[2])
 
 
+def routes_out(net: Network, routes: Routes, vehicles: Iterable[int]) -> list[Route]:
+    """The plan's view of the given vehicles' routes (vehicles without trips left out)."""
+    problem = net.problem
+    return [
+        Route(
+            vehicle=problem.vehicles[vehicle].id,
+            trips=[problem.trips[t].id for t in routes.trips[vehicle]],
+            pickups=[_when(net, second) for second in routes.start[vehicle]],
+            empty_km=round(sum(routes.legs[vehicle]), 3),
+            road_km=round(routes.km[vehicle], 3),
+        )
+        for vehicle in vehicles
+        if routes.trips[vehicle]
+    ]
+
+
+def objective_of(net: Network, routes: Routes) -> Objective:
+    """Trips served and offered per priority, empty and total km, vehicles used."""
+    served = np.bincount(net.tier[routes.where >= 0], minlength=len(PRIORITIES))
+    offered = np.bincount(net.tier, minlength=len(PRIORITIES))
+    return Objective(
+        served={p: int(served[i]) for i, p in enumerate(PRIORITIES)},
+        offered={p: int(offered[i]) for i, p in enumerate(PRIORITIES)},
+        deadhead_km=round(routes.empty_km(), 3),
+        total_km=round(sum(routes.km), 3),
+        vehicles_used=sum(1 for trips in routes.trips if trips),
+    )
+
+
 def assemble(
     net: Network,
     routes: Routes,
     *,
-    able: np.ndarray,
     upper: dict[Priority, int],
     stopped: Stop,
     seed: int,
@@ -83,52 +111,32 @@ def assemble(
 ) -> Plan:
     """Turn solver routes into a `Plan` with reasons, objective, bounds and gap."""
     problem = net.problem
-    out: list[Route] = []
-    for vehicle, trips in enumerate(routes.trips):
-        if not trips:
-            continue
-        out.append(
-            Route(
-                vehicle=problem.vehicles[vehicle].id,
-                trips=[problem.trips[t].id for t in trips],
-                pickups=[_when(net, second) for second in routes.start[vehicle]],
-                empty_km=round(sum(routes.legs[vehicle]), 3),
-                road_km=round(routes.km[vehicle], 3),
-            )
-        )
     unserved = [
         Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
         for t in np.flatnonzero(routes.where < 0).tolist()
     ]
-    served_mask = routes.where >= 0
-    served = np.bincount(net.tier[served_mask], minlength=3)
-    offered = np.bincount(net.tier, minlength=3)
-    empty = routes.empty_km()
-    objective = Objective(
-        served={p: int(served[i]) for i, p in enumerate(PRIORITIES)},
-        offered={p: int(offered[i]) for i, p in enumerate(PRIORITIES)},
-        deadhead_km=round(empty, 3),
-        total_km=round(sum(routes.km), 3),
-        vehicles_used=len(out),
-    )
-    lower = bounds.deadhead_lower(net, np.flatnonzero(served_mask))
-    bound = Bounds(
-        served_upper=upper,
-        deadhead_lower_km=round(min(lower, empty), 3),
-        vehicles_needed=vehicles_needed,
-        method="exact min-cost flow"
-        if exact
-        else "servable trips; assignment relaxation (min-cost flow) of the served trips' empty legs",
-    )
+    objective = objective_of(net, routes)
+    if exact:  # the plan is its own bound
+        bound = Bounds(
+            served_upper=objective.served,
+            deadhead_lower_km=objective.deadhead_km,
+            vehicles_needed=vehicles_needed,
+            method="exact min-cost flow",
+        )
+    else:
+        lower = bounds.deadhead_lower(net, np.flatnonzero(routes.where >= 0))
+        bound = Bounds(
+            served_upper=upper,
+            deadhead_lower_km=round(min(lower, objective.deadhead_km), 3),
+            vehicles_needed=vehicles_needed,
+            method="servable trips; assignment relaxation (min-cost flow) of the served trips' empty legs",
+        )
     gap = bound.gap(objective)
-    if exact:
-        bound = bound.model_copy(update={"deadhead_lower_km": round(empty, 3), "served_upper": objective.served})
-        gap = bound.gap(objective)
     status: Status = "optimal" if exact or all(v == 0 for v in gap.values()) else "feasible"
     plan = Plan(
         instance=problem.name,
         status=status,
-        routes=out,
+        routes=routes_out(net, routes, range(net.vehicles)),
         unserved=unserved,
         objective=objective,
         bounds=bound,

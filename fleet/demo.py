@@ -6,9 +6,10 @@ costs — all written through the same services (and audit chain) real users go 
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
+from dispatch.insert import insert
+from dispatch.problem import Problem
+from dispatch.solve import solve
 from fleet import audit, costs, dispatching, drivers, plans, queries, registry, reports, rules, vehicles
 from fleet.audit import Actor
 from fleet.enums import Category, CostKind, DisposalMethod, MarkingStatus, Powertrain, VehicleSource, VehicleStatus
@@ -475,13 +479,6 @@ def run(session: Session, *, out_dir: Path, seed_value: int = 2026, today: date 
 
 def dispatch_day(session: Session, console: Console, *, today: date, out_dir: Path) -> None:
     """Dispatch today's requests over the vehicles on the road, then place an urgent emergency into the plan."""
-    import json
-    from datetime import datetime, time
-
-    from dispatch.insert import insert
-    from dispatch.problem import Problem
-    from dispatch.solve import solve
-
     with console.status("Dispatching today's trip requests (OR-Tools)…"):
         data = dispatching.problem_for_day(session, today)
         problem = Problem.parse(data)
