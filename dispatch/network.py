@@ -88,7 +88,7 @@ class Network:
         key = tail * KEY + head
         found = self.arcs.get(key)
         if found is None:
-            km = _pair_km(self.travel, self.drop[tail], self.pick[head])
+            km = self.travel.pair_km(tuple(self.drop[tail].tolist()), tuple(self.pick[head].tolist()))
             found = (km, int(self.travel.seconds(np.array([km]))[0]))
             self.arcs[key] = found
         return found
@@ -150,13 +150,6 @@ class Network:
         trips = self.problem.trips
         zone = (trips[trip] if trip is not None else trips[0]).earliest_pickup.tzinfo if trips else None
         return datetime.fromtimestamp(self.epoch + second, tz=zone).strftime("%H:%M")
-
-
-def _pair_km(travel: Travel, a: np.ndarray, b: np.ndarray) -> float:
-    pair = getattr(travel, "pair_km", None)
-    if pair is not None:
-        return float(pair((float(a[0]), float(a[1])), (float(b[0]), float(b[1]))))
-    return float(travel.km(a[:1], a[1:], b[:1], b[1:])[0])
 
 
 def vehicle_kinds(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -41,6 +41,10 @@ class Travel(Protocol):
         """Drive seconds for road km (whole seconds, rounded up, so plans never run late)."""
         ...
 
+    def pair_km(self, a: tuple[float, float], b: tuple[float, float]) -> float:
+        """Road km between two (lat, lon) points: the one-pair path solvers take inside their loops."""
+        ...
+
 
 class Geodesic:
     """WGS-84 geodesic × road factor, at a constant speed (the exchange format's travel model)."""

@@ -329,9 +329,11 @@ class TestInsert:
         )
         placed = insert(plan, city, urgent)
         referee(placed.problem, placed.plan)
-        assert placed.plan.objective.served["emergency"] == plan.objective.served["emergency"] + (
-            1 if placed.vehicle else 0
-        )
+        assert placed.vehicle is not None
+        assert placed.plan.objective.served["emergency"] == plan.objective.served["emergency"] + 1
+        route = placed.plan.route_of(placed.vehicle)
+        assert route is not None
+        assert "urgent" in route.trips
 
 
 class TestCli:
