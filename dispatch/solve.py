@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from dispatch import bounds, exact, improve
 from dispatch.network import Network, build
 from dispatch.plan import Bounds, Objective, Plan, Route, Status, Stop, Unserved
-from dispatch.problem import PRIORITIES, Priority, Problem
+from dispatch.problem import PRIORITIES, Priority, Problem, ProblemError
 from dispatch.reasons import reason
 from dispatch.routes import Routes, construct
 from dispatch.travel import Travel
@@ -61,6 +61,47 @@ def solve(
     )
 
 
+class InfeasibleRoutes(ProblemError):
+    """Given routes that their vehicles cannot drive; ``vehicles`` names every one, so a caller can set them
+    aside in one go."""
+
+    def __init__(self, vehicles: list[str]) -> None:
+        super().__init__("routes", f"{len(vehicles)} vehicle(s) cannot drive their route within its windows, "
+                                   f"shift, range and categories: {', '.join(vehicles[:10])}")
+        self.vehicles = vehicles
+
+
+def plan_of(problem: Problem, routes: Mapping[str, Sequence[str]], *, travel: Travel | None = None) -> Plan:
+    """The plan that runs the given routes (vehicle id -> trip ids in order), e.g. to `insert` into a running day.
+
+    :raises ProblemError: an unknown id or a trip on two routes.
+    :raises InfeasibleRoutes: routes their vehicles cannot drive in time, all of them named.
+    """
+    started = time.perf_counter()
+    net = build(problem, travel)
+    vehicles, trips = problem.vehicle_index(), problem.trip_index()
+    state = Routes(net)
+    infeasible = []
+    for vehicle, route in routes.items():
+        if vehicle not in vehicles:
+            raise ProblemError(f"routes.{vehicle}", "unknown vehicle")
+        unknown = [t for t in route if t not in trips]
+        if unknown:
+            raise ProblemError(f"routes.{vehicle}", f"unknown trip {unknown[0]!r}")
+        taken = [t for t in route if state.where[trips[t]] >= 0]
+        if taken or len(set(route)) < len(route):
+            raise ProblemError(f"routes.{vehicle}", f"trip {(taken or list(route))[0]!r} is on two routes")
+        index = vehicles[vehicle]
+        state.set_route(index, [trips[t] for t in route])
+        if not state.feasible(index):
+            infeasible.append(vehicle)
+    if infeasible:
+        raise InfeasibleRoutes(infeasible)
+    built = time.perf_counter()
+    return assemble(net, state, upper={}, stopped="work budget", seed=0, time_limit=0.0,
+                    build_seconds=built - started, solve_seconds=0.0, bounded=False)
+
+
 def _missing_target(net: Network, able: np.ndarray) -> tuple[int, int, int]:
     """Trips per priority that no plan can serve: the search may stop once only those are left."""
     unable = np.bincount(net.tier[~able], minlength=len(PRIORITIES))
@@ -108,15 +149,20 @@ def assemble(
     solve_seconds: float,
     exact: bool = False,
     vehicles_needed: int | None = None,
+    bounded: bool = True,
 ) -> Plan:
-    """Turn solver routes into a `Plan` with reasons, objective, bounds and gap."""
+    """Turn solver routes into a `Plan` with reasons, objective, bounds and gap (``bounded=False``: no bounds,
+    for routes given rather than solved, whose bound nobody asked for)."""
     problem = net.problem
     unserved = [
         Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
         for t in np.flatnonzero(routes.where < 0).tolist()
     ]
     objective = objective_of(net, routes)
-    if exact:  # the plan is its own bound
+    if not bounded:
+        bound = Bounds(served_upper=objective.offered, deadhead_lower_km=0.0,
+                       method="not computed: the routes were given, not solved")
+    elif exact:  # the plan is its own bound
         bound = Bounds(
             served_upper=objective.served,
             deadhead_lower_km=objective.deadhead_km,

@@ -9,12 +9,15 @@ lock on PostgreSQL) so two transactions can never both extend the same head.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -162,3 +165,70 @@ def _walk(records: Iterable[AuditRecord]) -> Verification:
         count += 1
         expected_seq, prev = rec.seq + 1, rec.hash
     return Verification(True, count, expected_seq - 1, prev)
+
+
+# --- Checkpoints: the chain's head, signed, kept outside the database --------------------------------------------
+# A chain verifies itself only against itself: cut at its tail, or rewritten whole by someone who recomputes every
+# hash, it is still a valid chain. A checkpoint written elsewhere, with an HMAC under a key the database never sees,
+# pins the head at that moment; `verify_against` then finds either kind of tampering.
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    hash: str
+    at: str
+
+    def signed(self, key: bytes) -> str:
+        return hmac.new(key, f"{self.seq}:{self.hash}:{self.at}".encode(), hashlib.sha256).hexdigest()
+
+
+def write_checkpoint(session: Session, path: Path, key: bytes) -> Checkpoint:
+    """Append the current head (sequence, hash) with its HMAC to ``path``, after checking the chain is intact."""
+    result = verify(session)
+    if not result.ok:
+        raise ValueError(f"will not checkpoint a broken chain: {result}")
+    point = Checkpoint(result.head_seq, result.head_hash, _stamp(utcnow()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"seq": point.seq, "hash": point.hash, "at": point.at, "hmac": point.signed(key)})
+    with path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return point
+
+
+def latest_checkpoint(path: Path, key: bytes) -> Checkpoint | None:
+    """The newest checkpoint in ``path``; a line whose HMAC does not match raises ValueError naming the line."""
+    if not path.exists():
+        return None
+    latest = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            point = Checkpoint(int(row["seq"]), str(row["hash"]), str(row["at"]))
+            valid = hmac.compare_digest(point.signed(key), str(row["hmac"]))
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            raise ValueError(f"{path} line {number}: the checkpoint's HMAC does not match (altered, or another key)")
+        latest = point
+    return latest
+
+
+def verify_against(session: Session, point: Checkpoint | None) -> Verification:
+    """`verify`, and then that the chain still holds the checkpointed record with the checkpointed hash."""
+    result = verify(session)
+    if not result.ok or point is None:
+        return result
+    if result.head_seq < point.seq:
+        return Verification(False, result.records, result.head_seq, result.head_hash, result.head_seq + 1,
+                            f"the chain ends at #{result.head_seq} but checkpoint {point.at} saw #{point.seq}: "
+                            f"records were cut from its tail")
+    stored = session.scalar(sa.select(AuditRecord.hash).where(AuditRecord.seq == point.seq))
+    if stored != point.hash:
+        return Verification(False, result.records, result.head_seq, result.head_hash, point.seq,
+                            f"record #{point.seq} differs from checkpoint {point.at}: the chain was rewritten")
+    return result

@@ -16,12 +16,14 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine, make_url
 
-from fleet import audit, migrate, reports
+from fleet import audit, migrate, reports, users
+from fleet.audit import Actor
 from fleet.db import make_engine, make_sessionmaker, unit_of_work
+from fleet.enums import Role
 from fleet.errors import FleetError
 from fleet.models import Agency
 from fleet.policy import load_policy_file
-from fleet.settings import get_settings
+from fleet.settings import audit_key, get_settings
 
 app = typer.Typer(help="Gongche 公车: dispatch and fleet management for government official vehicles.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -29,10 +31,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 report_app = typer.Typer(help="Statistics reports.", no_args_is_help=True)
 policy_app = typer.Typer(help="Per-jurisdiction policy files.", no_args_is_help=True)
+users_app = typer.Typer(help="API users and their tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(policy_app, name="policy")
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 
@@ -67,14 +71,75 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Re-compute the audit chain; exit 1 naming the first broken record."""
+    """Re-compute the audit chain and check it against the latest checkpoint; exit 1 naming the first break."""
+    settings = get_settings()
+    try:
+        point = audit.latest_checkpoint(settings.audit_checkpoint_file, audit_key(settings))
+    except ValueError as exc:
+        err.print(f"[bold red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
     with unit_of_work(_migrated(_engine()), readonly=True) as session:
-        result = audit.verify(session)
+        result = audit.verify_against(session, point)
     if result.ok:
         typer.echo(str(result))
         return
     err.print(f"[bold red]{result}[/]", highlight=False)
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Append the chain's head (sequence, hash) with an HMAC to the checkpoint file, outside the database."""
+    settings = get_settings()
+    with unit_of_work(_migrated(_engine()), readonly=True) as session:
+        try:
+            point = audit.write_checkpoint(session, settings.audit_checkpoint_file, audit_key(settings))
+        except ValueError as exc:
+            fail(str(exc))
+    typer.echo(f"checkpoint #{point.seq} {point.hash[:16]}… written to {settings.audit_checkpoint_file}")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name (unique)")],
+    role: Annotated[str, typer.Option(help="requester, approver, dispatcher, driver, supervisor or admin")],
+    agency: Annotated[str | None, typer.Option(help="Agency code (requester and approver)")] = None,
+    driver: Annotated[int | None, typer.Option(help="Driver id (driver users)")] = None,
+) -> None:
+    """Create an API user and print its bearer token, once: only its hash is stored."""
+    chosen = next((r for r in Role if r.value == role), None)
+    if chosen is None:
+        fail(f"--role must be one of {', '.join(r.value for r in Role)}, not {role!r}")
+    with unit_of_work(_migrated(_engine())) as session:
+        user, token = users.add_user(session, Actor("cli", "admin"), name=name, role=chosen, agency=agency,
+                                     driver_id=driver)
+    typer.echo(f"user {user.name} ({chosen.value}{f', {agency}' if agency else ''}) created; its token, shown once:")
+    typer.echo(token)
+
+
+@db_app.command("grant")
+def db_grant(role: Annotated[str, typer.Argument(help="The PostgreSQL role the API connects as")]) -> None:
+    """PostgreSQL: let ROLE read and write the registry, but only SELECT and INSERT on the audit log."""
+    engine = _migrated(_engine())
+    if engine.dialect.name != "postgresql":
+        fail("grants are PostgreSQL's; on SQLite the triggers alone keep the audit log append-only")
+    if not role.replace("_", "").isalnum():
+        fail(f"role {role!r}: letters, digits and underscores only")
+    migrate.grant_application_role(engine, role)
+    typer.echo(f"role {role}: SELECT, INSERT on audit_log; SELECT, INSERT, UPDATE, DELETE on the rest")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs) on GONGCHE_DATABASE_URL, migrating it first."""
+    import uvicorn
+
+    migrate.upgrade(_engine())
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @report_app.command("annual")
@@ -121,6 +186,7 @@ def demo(
             fail("--reset deletes a SQLite file; point GONGCHE_DATABASE_URL at an empty database instead")
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)
+        get_settings().audit_checkpoint_file.unlink(missing_ok=True)  # it pinned the chain of the deleted database
     engine = _engine()
     migrate.upgrade(engine)
     with make_sessionmaker(engine)() as session:
@@ -128,9 +194,13 @@ def demo(
             fail(f"{url.render_as_string(hide_password=True)} already holds data; run with --reset (SQLite) "
                  f"or use an empty database")
         started = time.perf_counter()
-        verification = demo_job.run(session, out_dir=out, seed_value=seed, today=date.today())
+        console = Console()
+        verification = demo_job.run(session, out_dir=out, seed_value=seed, today=date.today(), console=console)
+    from api import demo as booking_day  # the API is the top layer; the CLI that starts everything may use it
+
+    served = booking_day.run(engine, console, today=date.today(), out_dir=out, seed=seed)
     typer.echo(f"demo finished in {time.perf_counter() - started:.1f} s")
-    if not verification.ok:
+    if not (verification.ok and served):
         raise typer.Exit(1)
 
 

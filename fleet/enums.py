@@ -111,3 +111,36 @@ class LicenceClass(LabelledEnum):
     B2 = "B2", "大型货车"
     C1 = "C1", "小型汽车"
     C2 = "C2", "小型自动挡汽车"
+
+
+class Priority(LabelledEnum):
+    """Trip priority, in dispatch order (the dispatch engine's tiers)."""
+
+    emergency = "emergency", "应急"
+    law_enforcement = "law_enforcement", "执法执勤"
+    routine = "routine", "一般公务"
+
+
+class TripStatus(LabelledEnum):
+    requested = "requested", "已申请"
+    approved = "approved", "已审批"
+    rejected = "rejected", "已驳回"
+    assigned = "assigned", "已派车"
+    in_progress = "in_progress", "出车中"
+    completed = "completed", "已完成"
+    cancelled = "cancelled", "已取消"
+
+
+class AssignmentSource(LabelledEnum):
+    dispatch = "dispatch", "统一调度"
+    urgent = "urgent", "紧急插单"
+    manual = "manual", "人工派车"
+
+
+class Role(LabelledEnum):
+    requester = "requester", "用车申请人"
+    approver = "approver", "单位审批人"
+    dispatcher = "dispatcher", "平台调度员"
+    driver = "driver", "驾驶员"
+    supervisor = "supervisor", "监督检查(纪检/财政)"
+    admin = "admin", "车辆管理员"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from fleet.enums import (
+    AssignmentSource,
     Category,
     CostKind,
     DisposalMethod,
@@ -22,6 +23,9 @@ from fleet.enums import (
     PlanLineKind,
     PlanStatus,
     Powertrain,
+    Priority,
+    Role,
+    TripStatus,
     VehicleSource,
     VehicleStatus,
 )
@@ -347,3 +351,118 @@ class AuditRecord(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+class User(Base):
+    """Someone who calls the API: a role, the agency it acts for, and the hash of its bearer token."""
+
+    __tablename__ = "users"
+    audit_entity = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
+    driver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("drivers.id"))
+    # SHA-256 of a 256-bit random token: a slow password hash buys nothing against a key that cannot be guessed.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    agency: Mapped[Agency | None] = relationship()
+    driver: Mapped[Driver | None] = relationship()
+
+
+class Trip(Base):
+    """A booking (用车申请): who, why, where, when, how many, and what became of it."""
+
+    __tablename__ = "trips"
+    __table_args__ = (
+        sa.UniqueConstraint("requested_by_id", "idempotency_key"),
+        sa.CheckConstraint("passengers > 0", name="passengers_positive"),
+        sa.CheckConstraint("latest_pickup >= earliest_pickup", name="window_ordered"),
+        sa.CheckConstraint("odometer_end_km IS NULL OR odometer_end_km >= odometer_start_km", name="odometer_ordered"),
+        sa.Index("ix_trips_status_pickup", "status", "earliest_pickup"),
+    )
+    audit_entity = "trip"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    purpose: Mapped[str] = mapped_column(sa.String(500))
+    priority: Mapped[Priority] = mapped_column(_enum(Priority))
+    categories: Mapped[list[str]] = mapped_column(sa.JSON)
+    passengers: Mapped[int]
+    pickup_lat: Mapped[float]
+    pickup_lon: Mapped[float]
+    pickup_address: Mapped[str] = mapped_column(sa.String(200))
+    dropoff_lat: Mapped[float]
+    dropoff_lon: Mapped[float]
+    dropoff_address: Mapped[str] = mapped_column(sa.String(200))
+    earliest_pickup: Mapped[datetime] = mapped_column(UTCDateTime())
+    latest_pickup: Mapped[datetime] = mapped_column(UTCDateTime())
+    dwell_min: Mapped[int] = mapped_column(default=0)
+    planned_km: Mapped[float]  # road km pickup -> drop-off, what the usage audit holds the odometer to
+    status: Mapped[TripStatus] = mapped_column(_enum(TripStatus), default=TripStatus.requested)
+    decision_note: Mapped[str | None] = mapped_column(sa.String(500))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    odometer_start_km: Mapped[int | None]
+    odometer_end_km: Mapped[int | None]
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100))
+    request_digest: Mapped[str | None] = mapped_column(sa.String(64))  # of the body, to refuse a reused key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    agency: Mapped[Agency] = relationship()
+    requested_by: Mapped[User | None] = relationship()
+    assignment: Mapped[Assignment | None] = relationship(
+        primaryjoin="and_(Trip.id == Assignment.trip_id, Assignment.active)", viewonly=True, uselist=False,
+    )
+
+
+class DispatchRun(Base):
+    """One batch dispatch: the window, the time limit and what the engine answered."""
+
+    __tablename__ = "dispatch_runs"
+    audit_entity = "dispatch_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    time_limit_s: Mapped[float]
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Assignment(Base):
+    """A trip given to a vehicle (and driver) for an occupied interval [starts_at, ends_at).
+
+    Two active assignments of one vehicle, or of one driver, never overlap: an exclusion constraint refuses it on
+    PostgreSQL and a trigger on SQLite (migration 0002), whatever code writes the row.
+    """
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        sa.CheckConstraint("ends_at > starts_at", name="interval_ordered"),
+        sa.Index("uq_assignments_active_trip", "trip_id", unique=True,
+                 sqlite_where=sa.text("active"), postgresql_where=sa.text("active")),
+        sa.Index("ix_assignments_vehicle_starts", "vehicle_id", "starts_at"),
+        sa.Index("ix_assignments_driver_starts", "driver_id", "starts_at"),
+    )
+    audit_entity = "assignment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trip_id: Mapped[int] = mapped_column(sa.ForeignKey("trips.id"))
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"))
+    driver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("drivers.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[AssignmentSource] = mapped_column(_enum(AssignmentSource))
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dispatch_runs.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    trip: Mapped[Trip] = relationship()
+    vehicle: Mapped[Vehicle] = relationship()
+    driver: Mapped[Driver | None] = relationship()

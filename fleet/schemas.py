@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fleet.enums import (
     Category,
@@ -20,6 +20,7 @@ from fleet.enums import (
     MarkingStatus,
     PlanLineKind,
     Powertrain,
+    Priority,
     VehicleSource,
 )
 from fleet.errors import FieldError, InvalidInput, error_location
@@ -245,3 +246,62 @@ class DriverIn(Input):
         if self.shift_start == self.shift_end:
             raise FieldError("shift_end", "equals shift_start: a shift has a length")
         return self
+
+
+# Allowed vehicle categories of a trip when the booking names none: the category made for that kind of work.
+DEFAULT_CATEGORIES: dict[Priority, tuple[Category, ...]] = {
+    Priority.emergency: (Category.emergency,),
+    Priority.law_enforcement: (Category.law_enforcement,),
+    Priority.routine: (Category.general,),
+}
+MAX_WINDOW = timedelta(days=7)
+_EPOCH_LOW, _EPOCH_HIGH = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class PlaceIn(Input):
+    lat: float = Field(ge=-90, le=90, examples=[30.5928])
+    lon: float = Field(ge=-180, le=180, examples=[114.3055])
+    address: str = Field(min_length=1, max_length=200, examples=["武汉市江岸区沿江大道188号"])
+
+
+class TripIn(Input):
+    """A booking (用车申请). Status, vehicle and driver are not the requester's to set; agency only for the platform."""
+
+    purpose: str = Field(min_length=2, max_length=500, examples=["赴洪山区开展安全生产执法检查"])
+    priority: Priority = Priority.routine
+    passengers: int = Field(default=1, ge=1, le=60)
+    pickup: PlaceIn
+    dropoff: PlaceIn
+    earliest_pickup: AwareDatetime = Field(examples=["2026-11-24T09:00:00+08:00"])
+    latest_pickup: AwareDatetime = Field(examples=["2026-11-24T09:30:00+08:00"])
+    dwell_min: int = Field(default=0, ge=0, le=24 * 60, description="minutes spent at the destination")
+    categories: tuple[Category, ...] | None = Field(
+        default=None, min_length=1, max_length=5,
+        description="vehicle categories allowed; default: the category of the priority")
+    agency: Code | None = Field(default=None, description="booking agency; dispatchers and admins only")
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        for name in ("earliest_pickup", "latest_pickup"):
+            if not _EPOCH_LOW <= getattr(self, name) < _EPOCH_HIGH:
+                raise FieldError(name, "must fall between 2000 and 2100")
+        if self.latest_pickup < self.earliest_pickup:
+            raise FieldError("latest_pickup", "is before earliest_pickup")
+        if self.latest_pickup - self.earliest_pickup > MAX_WINDOW:
+            raise FieldError("latest_pickup", "is more than 7 days after earliest_pickup")
+        return self
+
+    @property
+    def allowed(self) -> tuple[Category, ...]:
+        return self.categories or DEFAULT_CATEGORIES[self.priority]
+
+
+class AssignIn(Input):
+    vehicle_id: int = Field(ge=1, le=2**31 - 1)
+    driver_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    pickup_at: AwareDatetime | None = Field(default=None, description="default: the earliest pickup")
+
+
+class OdometerIn(Input):
+    odometer_km: int = Field(ge=0, le=3_000_000)
+    at: AwareDatetime | None = Field(default=None, description="default: now")

@@ -63,7 +63,9 @@ class TestMigrations:
         with engine.connect() as conn:
             assert "audit_log" in sa.inspect(conn).get_table_names()
             triggers = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars().all()
-        assert set(triggers) == {"audit_log_no_update", "audit_log_no_delete"}
+        assert set(triggers) == {"audit_log_no_update", "audit_log_no_delete"} | {
+            f"assignments_no_{column}_overlap_{event}" for column in ("vehicle_id", "driver_id")
+            for event in ("insert", "update")}
         engine.dispose()
 
     @pytest.mark.postgres
