@@ -1,1 +1,1 @@
-"""The FastAPI service: booking lifecycle, dispatch runs, registry operations, audit. Built under issue 4."""
+"""The HTTP API (FastAPI): thin routes over `fleet` and `dispatch`, with roles, agency scope and JSON errors."""

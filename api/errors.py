@@ -1,0 +1,83 @@
+"""Every error is JSON ``{"error": code, "detail": sentence, "field": name-or-null}``, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from dispatch.problem import ProblemError
+from fleet.errors import FleetError, error_location
+
+log = logging.getLogger("gongche.api")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+    field: str | None = None
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal (401, 403, 404 of scope) with the same body as a domain error."""
+
+    def __init__(self, status: int, code: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.field = status, code, detail, field
+
+
+def _body(error: str, detail: str, field: str | None, **extra: Any) -> dict[str, Any]:
+    return {"error": error, "detail": detail, "field": field, **extra}
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    loc = [p for p in error_location(first) if p not in ("body", "query", "path", "header")]
+    field = ".".join(str(p) for p in loc) or None
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    detail = f"field '{field}': {message}" if field else message
+    return JSONResponse(_body("InvalidInput", detail, field), status_code=422)
+
+
+def _fleet(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FleetError)
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+def _problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return JSONResponse(exc.to_dict(), status_code=422)
+
+
+def _api(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(_body(exc.code, exc.detail, exc.field), status_code=exc.status, headers=headers)
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated"}.get(exc.status_code, "HttpError")
+    return JSONResponse(_body(code, str(exc.detail), None), status_code=exc.status_code, headers=exc.headers)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(_body("InternalError", "the server failed on this request; it was rolled back", None),
+                        status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(FleetError, _fleet)
+    app.add_exception_handler(ProblemError, _problem)
+    app.add_exception_handler(ApiError, _api)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,117 @@
+"""What supervisors (纪检 / 财政) read: the audit trail and its proof, usage-audit findings, annual reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from fleet.usage_audit import Finding, FindingKind
+
+from api.deps import SessionDep, allow
+from api.errors import ApiError, ErrorOut
+from api.schemas import MAX_PAGE, AuditOut, AuditPage, ReportFormat, VerifyOut
+from fleet import audit, reports, usage_audit
+from fleet.enums import Role
+from fleet.models import Agency, AuditRecord, User
+from fleet.settings import audit_key, get_settings
+
+router = APIRouter(tags=["oversight"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+
+Supervisor = Annotated[User, Depends(allow(Role.supervisor, Role.admin))]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ApiError(422, "InvalidInput", f"field '{field}': give a UTC offset, e.g. 2026-11-24T08:00:00+08:00",
+                       field)
+    return value
+
+
+@router.get("/audit", response_model=AuditPage, summary="The audit trail, filtered (read-only)")
+def audit_trail(
+    session: SessionDep, user: Supervisor,
+    entity: Annotated[str | None, Query(max_length=32)] = None,
+    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=100, description="user name, as in 'name (role)'")] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None, until: datetime | None = None,
+    limit: Page = 50, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> AuditPage:
+    query = sa.select(AuditRecord)
+    if entity is not None:
+        query = query.where(AuditRecord.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditRecord.entity_id == entity_id)
+    if actor is not None:
+        query = query.where(sa.or_(AuditRecord.actor == actor, AuditRecord.actor.startswith(f"{actor} (")))
+    if action is not None:
+        query = query.where(AuditRecord.action == action)
+    if (start := _aware(since, "since")) is not None:
+        query = query.where(AuditRecord.at >= start)
+    if (stop := _aware(until, "until")) is not None:
+        query = query.where(AuditRecord.at < stop)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(AuditRecord.seq).limit(limit).offset(offset))
+    return AuditPage(items=[AuditOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/audit/verify", response_model=VerifyOut, summary="Re-compute the chain and check the last checkpoint")
+def verify(session: SessionDep, user: Supervisor) -> VerifyOut:
+    settings = get_settings()
+    try:
+        point = audit.latest_checkpoint(settings.audit_checkpoint_file, audit_key(settings))
+    except ValueError as exc:
+        result = audit.verify(session)
+        return VerifyOut(ok=False, records=result.records, head_seq=result.head_seq, head_hash=result.head_hash,
+                         broken_seq=None, reason=str(exc), checkpoint=None)
+    result = audit.verify_against(session, point)
+    return VerifyOut(ok=result.ok, records=result.records, head_seq=result.head_seq, head_hash=result.head_hash,
+                     broken_seq=result.broken_seq, reason=result.reason,
+                     checkpoint=None if point is None else {"seq": point.seq, "hash": point.hash, "at": point.at})
+
+
+@router.get("/violations", response_model=list[Finding], summary="Usage-audit findings (公车私用 and the like)")
+def violations(
+    session: SessionDep, user: Supervisor, since: datetime, until: datetime,
+    kind: Annotated[list[FindingKind] | None, Query()] = None,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[Finding]:
+    start, end = _aware(since, "since"), _aware(until, "until")
+    assert start is not None
+    assert end is not None
+    if end <= start:
+        raise ApiError(422, "InvalidInput", "field 'until': is not after since", "until")
+    if (end - start).days > 366:
+        raise ApiError(422, "InvalidInput", "field 'until': a query spans at most 366 days", "until")
+    agency_ids = None
+    if agency is not None:
+        found = session.scalar(sa.select(Agency.id).where(Agency.code == agency))
+        if found is None:
+            raise ApiError(404, "NotFound", f"unknown agency {agency!r}", "agency")
+        agency_ids = [found]
+    return usage_audit.findings(session, start=start, end=end, rules=usage_audit.configured_rules(),
+                                agency_ids=agency_ids, kinds=kind)
+
+
+@router.get("/reports/annual", summary="The annual statistics report (年度统计报告)",
+            responses={200: {"content": {"application/json": {}, "text/csv": {},
+                                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+def annual(
+    session: SessionDep, user: Supervisor, year: Annotated[int, Query(ge=2000, le=2100)],
+    jurisdiction: Annotated[str | None, Query(max_length=32)] = None,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
+    format: ReportFormat = "json",
+) -> Response:
+    report = reports.annual_report(session, year=year, jurisdiction=jurisdiction, agency=agency)
+    if format == "json":
+        return Response(report.to_json(), media_type="application/json")
+    attachment = {"Content-Disposition": f'attachment; filename="annual-{year}.{format}"'}
+    if format == "csv":
+        return Response(report.to_csv(), media_type="text/csv; charset=utf-8", headers=attachment)
+    return Response(report.to_xlsx(), headers=attachment,
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

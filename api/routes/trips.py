@@ -1,0 +1,223 @@
+"""The trip lifecycle: book, decide, assign, drive, and the dispatch slip (派车单)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, allow, sees_trip
+from api.errors import ApiError, ErrorOut
+from api.schemas import (
+    MAX_PAGE,
+    AssignmentOut,
+    BookingOut,
+    DecisionIn,
+    PlaceOut,
+    RejectIn,
+    TripOut,
+    TripPage,
+    UrgentOut,
+)
+from fleet import bookings, dispatching
+from fleet.bookings import CHINA
+from fleet.enums import Priority, Role, TripStatus
+from fleet.models import Agency, Assignment, Trip, User, utcnow
+from fleet.schemas import AssignIn, OdometerIn, TripIn
+from fleet.users import AGENCY_ROLES, actor_of
+
+router = APIRouter(prefix="/trips", tags=["trips"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+    422: {"model": ErrorOut}})
+
+Booker = Annotated[User, Depends(allow(Role.requester, Role.approver, Role.dispatcher))]
+Decider = Annotated[User, Depends(allow(Role.approver, Role.dispatcher))]
+Canceller = Annotated[User, Depends(allow(Role.requester, Role.approver, Role.dispatcher))]
+Dispatcher = Annotated[User, Depends(allow(Role.dispatcher))]
+Driving = Annotated[User, Depends(allow(Role.driver, Role.dispatcher))]
+Reader = Annotated[User, Depends(allow(Role.requester, Role.approver, Role.dispatcher, Role.driver,
+                                      Role.supervisor))]
+TripId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def trip_out(trip: Trip) -> TripOut:
+    holding = trip.assignment
+    return TripOut(
+        id=trip.id, agency=trip.agency.code, purpose=trip.purpose, priority=trip.priority,
+        categories=trip.categories,
+        passengers=trip.passengers,
+        pickup=PlaceOut(lat=trip.pickup_lat, lon=trip.pickup_lon, address=trip.pickup_address),
+        dropoff=PlaceOut(lat=trip.dropoff_lat, lon=trip.dropoff_lon, address=trip.dropoff_address),
+        earliest_pickup=trip.earliest_pickup, latest_pickup=trip.latest_pickup, dwell_min=trip.dwell_min,
+        planned_km=round(trip.planned_km, 3), status=trip.status, decision_note=trip.decision_note,
+        requested_by=trip.requested_by.name if trip.requested_by else None,
+        assignment=None if holding is None else AssignmentOut(
+            id=holding.id, vehicle_id=holding.vehicle_id, plate=holding.vehicle.plate, driver_id=holding.driver_id,
+            driver=holding.driver.name if holding.driver else None, starts_at=holding.starts_at,
+            ends_at=holding.ends_at, source=holding.source, run_id=holding.run_id),
+        started_at=trip.started_at, completed_at=trip.completed_at, odometer_start_km=trip.odometer_start_km,
+        odometer_end_km=trip.odometer_end_km, created_at=trip.created_at,
+    )
+
+
+def visible(session: Session, user: User, trip_id: int) -> Trip:
+    """The trip, if the caller may see it; otherwise 404, as if it did not exist."""
+    trip = session.get(Trip, trip_id)
+    holding = trip.assignment if trip is not None else None
+    if trip is None or not sees_trip(user, trip, holding.driver_id if holding else None):
+        raise ApiError(404, "NotFound", f"unknown trip id {trip_id}", "trip_id")
+    return trip
+
+
+@router.post("", status_code=201, response_model=BookingOut, summary="Book a trip (用车申请)")
+def book(body: TripIn, session: SessionDep, user: Booker, response: Response,
+         idempotency_key: Annotated[str | None, Header(min_length=8, max_length=100,
+                                                       description="retry-safe key: a retry returns the first "
+                                                                   "booking instead of a second")] = None,
+         ) -> BookingOut:
+    if user.role in AGENCY_ROLES:
+        assert user.agency is not None
+        if body.agency not in (None, user.agency.code):
+            raise ApiError(403, "Forbidden", f"a {user.role.value} books for its own agency "
+                           f"{user.agency.code} only", "agency")
+        agency = user.agency.code
+    else:
+        if body.agency is None:
+            raise ApiError(422, "InvalidInput", "field 'agency': the platform books on behalf of an agency: name it",
+                           "agency")
+        agency = body.agency
+    # The platform's own bookings need no agency approval; an emergency it books is dispatched at once.
+    by_platform = user.role is Role.dispatcher
+    trip, created = bookings.book(session, actor_of(user), agency=agency, data=body, requested_by=user,
+                                  idempotency_key=idempotency_key, approved=by_platform)
+    urgent = None
+    if created and by_platform and trip.priority is Priority.emergency:
+        placed = dispatching.place_urgent(session, actor_of(user), trip_id=trip.id, now=utcnow())
+        urgent = UrgentOut(
+            vehicle=placed.assignment.vehicle.plate if placed.assignment else None, reason=placed.reason,
+            displaced=placed.displaced, replaced={str(k): v for k, v in placed.replaced.items()},
+            unplaced=placed.unplaced, milliseconds=round(placed.seconds * 1000, 1))
+        session.refresh(trip)
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return BookingOut(**trip_out(trip).model_dump(), urgent=urgent)
+
+
+@router.get("", response_model=TripPage, summary="List trips the caller may see")
+def list_trips(
+    session: SessionDep, user: Reader,
+    status: TripStatus | None = None, priority: Priority | None = None,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
+    pickup_from: datetime | None = None, pickup_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+) -> TripPage:
+    query = sa.select(Trip)
+    if user.role in AGENCY_ROLES:
+        query = query.where(Trip.agency_id == user.agency_id)
+    elif user.role is Role.driver:
+        query = query.join(Assignment, sa.and_(Assignment.trip_id == Trip.id, Assignment.active)).where(
+            Assignment.driver_id == user.driver_id)
+    if status is not None:
+        query = query.where(Trip.status == status)
+    if priority is not None:
+        query = query.where(Trip.priority == priority)
+    if agency is not None:
+        query = query.join(Agency, Agency.id == Trip.agency_id).where(Agency.code == agency)
+    for bound, op in ((pickup_from, "ge"), (pickup_to, "lt")):
+        if bound is not None:
+            if bound.tzinfo is None:
+                raise ApiError(422, "InvalidInput", "times need a UTC offset, e.g. 2026-11-24T08:00:00+08:00",
+                               "pickup_from" if op == "ge" else "pickup_to")
+            query = query.where(Trip.earliest_pickup >= bound if op == "ge" else Trip.earliest_pickup < bound)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Trip.earliest_pickup, Trip.id).limit(limit).offset(offset))
+    return TripPage(items=[trip_out(t) for t in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{trip_id}", response_model=TripOut, summary="One trip")
+def get_trip(trip_id: TripId, session: SessionDep, user: Reader) -> TripOut:
+    return trip_out(visible(session, user, trip_id))
+
+
+def _decide(session: Session, user: User, trip_id: int, decision: str, note: str | None) -> TripOut:
+    visible(session, user, trip_id)
+    trip = bookings.decide(session, actor_of(user), trip_id=trip_id, decision=decision, note=note)
+    return trip_out(trip)
+
+
+@router.post("/{trip_id}/approve", response_model=TripOut, summary="Approve (审批通过)")
+def approve(trip_id: TripId, session: SessionDep, user: Decider, body: DecisionIn | None = None) -> TripOut:
+    return _decide(session, user, trip_id, "approve", body.note if body else None)
+
+
+@router.post("/{trip_id}/reject", response_model=TripOut, summary="Reject, with the reason (驳回)")
+def reject(trip_id: TripId, body: RejectIn, session: SessionDep, user: Decider) -> TripOut:
+    return _decide(session, user, trip_id, "reject", body.note)
+
+
+@router.post("/{trip_id}/cancel", response_model=TripOut, summary="Cancel; an assigned trip frees its vehicle")
+def cancel(trip_id: TripId, session: SessionDep, user: Canceller, body: DecisionIn | None = None) -> TripOut:
+    return _decide(session, user, trip_id, "cancel", body.note if body else None)
+
+
+@router.post("/{trip_id}/assign", response_model=TripOut, summary="Assign a vehicle and driver by hand")
+def assign(trip_id: TripId, body: AssignIn, session: SessionDep, user: Dispatcher) -> TripOut:
+    visible(session, user, trip_id)
+    bookings.assign(session, actor_of(user), trip_id=trip_id, data=body)
+    return trip_out(visible(session, user, trip_id))
+
+
+@router.post("/{trip_id}/start", response_model=TripOut, summary="出车: pick up, with the odometer reading")
+def start(trip_id: TripId, body: OdometerIn, session: SessionDep, user: Driving) -> TripOut:
+    visible(session, user, trip_id)
+    return trip_out(bookings.start(session, actor_of(user), trip_id=trip_id, data=body))
+
+
+@router.post("/{trip_id}/complete", response_model=TripOut, summary="收车: drop off, with the odometer reading")
+def complete(trip_id: TripId, body: OdometerIn, session: SessionDep, user: Driving) -> TripOut:
+    visible(session, user, trip_id)
+    return trip_out(bookings.complete(session, actor_of(user), trip_id=trip_id, data=body))
+
+
+@router.get("/{trip_id}/slip", response_model=TripOut, summary="The dispatch slip (派车单), JSON or printable HTML",
+            responses={200: {"content": {"text/html": {}}}})
+def slip(trip_id: TripId, session: SessionDep, user: Reader,
+         format: Annotated[str, Query(pattern="^(json|html)$")] = "json") -> TripOut | HTMLResponse:
+    trip = trip_out(visible(session, user, trip_id))
+    if format == "json":
+        return trip
+    return HTMLResponse(slip_html(trip))
+
+
+def slip_html(trip: TripOut) -> str:
+    """A one-page 派车单 that prints on A5."""
+    a = trip.assignment
+
+    def local(at: datetime | None) -> str:
+        return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if at else "—"
+
+    rows = [
+        ("单号 No.", str(trip.id)), ("用车单位 Agency", trip.agency), ("事由 Purpose", trip.purpose),
+        ("优先级 Priority", f"{trip.priority.zh} ({trip.priority.value})"), ("人数 Passengers", str(trip.passengers)),
+        ("上车地点 Pickup", trip.pickup.address), ("目的地 Destination", trip.dropoff.address),
+        ("用车时间 Pickup window", f"{local(trip.earliest_pickup)} – {local(trip.latest_pickup)}"),
+        ("计划里程 Planned km", f"{trip.planned_km:.1f}"), ("状态 Status", f"{trip.status.zh} ({trip.status.value})"),
+        ("车牌 Vehicle", a.plate if a else "未派车"), ("驾驶员 Driver", (a.driver or "—") if a else "—"),
+        ("计划出车 Planned pickup", local(a.starts_at) if a else "—"),
+        ("出车里程 Odometer out", str(trip.odometer_start_km or "—")),
+        ("收车里程 Odometer in", str(trip.odometer_end_km or "—")),
+    ]
+    body = "\n".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>派车单 {trip.id}</title>
+<style>@page {{ size: A5; margin: 12mm }} body {{ font-family: sans-serif }} table {{ border-collapse: collapse;
+width: 100% }} th, td {{ border: 1px solid #444; padding: 4px 8px; text-align: left }} th {{ width: 35% }}
+.sign {{ margin-top: 24px; display: flex; justify-content: space-between }}</style></head>
+<body><h1>公务用车派车单</h1><table>{body}</table>
+<div class="sign"><span>调度员签字:</span><span>驾驶员签字:</span><span>用车人签字:</span></div></body></html>"""
