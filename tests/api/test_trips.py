@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
+from fleet import dispatching
 from tests.api.conftest import AGENCY_B, DAY, Api, at, trip_body
 
 WINDOW = {"start": at(0).isoformat(), "end": at(0, day=DAY.replace(day=DAY.day + 1)).isoformat(), "time_limit": 1}
@@ -211,3 +214,24 @@ class TestSlip:
 def test_agency_b_books_for_itself(api: Api) -> None:
     trip = booked(api, "requester-b")
     assert trip["agency"] == AGENCY_B
+
+
+def test_an_engine_failure_is_a_503_sentence_and_assigns_nothing(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_plan(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(dispatching, "solve", no_plan)
+    trip = approved(api)
+    r = api.as_("dispatcher").post("/dispatch", json=WINDOW)
+    assert r.status_code == 503
+    assert r.json()["error"] == "Unavailable"
+    assert "nothing was assigned" in r.json()["detail"]
+    assert api.as_("dispatcher").get(f"/trips/{trip['id']}").json()["status"] == "approved"
+    runs = api.as_("supervisor").get("/audit", params={"action": "dispatch.run"}).json()
+    assert runs["total"] == 0
+
+
+def test_the_time_limit_is_capped(api: Api) -> None:
+    r = api.as_("dispatcher").post("/dispatch", json={**WINDOW, "time_limit": 3600})
+    assert r.status_code == 422
+    assert r.json()["field"] == "time_limit"
