@@ -39,6 +39,8 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":  # its location is a character offset, not a field
+        return JSONResponse(_body("InvalidInput", "the body is not valid JSON", None), status_code=422)
     loc = [p for p in error_location(first) if p not in ("body", "query", "path", "header")]
     field = ".".join(str(p) for p in loc) or None
     message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
@@ -64,12 +66,14 @@ def _api(request: Request, exc: Exception) -> JSONResponse:
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:  # starlette could not read the body at all (not UTF-8, say)
+        return JSONResponse(_body("InvalidInput", "the body is not UTF-8 JSON", None), status_code=422)
     code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated"}.get(exc.status_code, "HttpError")
     return JSONResponse(_body(code, str(exc.detail), None), status_code=exc.status_code, headers=exc.headers)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(_body("InternalError", "the server failed on this request; it was rolled back", None),
                         status_code=500)
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleet.enums import (
     AssignmentSource,
@@ -25,7 +25,7 @@ from fleet.enums import (
     VehicleStatus,
 )
 from fleet.errors import FieldError
-from fleet.schemas import DisposalIn, Input, VehicleIn
+from fleet.schemas import Day, DisposalIn, Input, Moment, VehicleIn
 
 Id = int
 MAX_PAGE = 200
@@ -94,8 +94,8 @@ class RejectIn(Input):
 
 
 class DispatchIn(Input):
-    start: AwareDatetime = Field(description="first pickup time dispatched", examples=["2026-11-24T00:00:00+08:00"])
-    end: AwareDatetime = Field(description="end of the window (exclusive)", examples=["2026-11-25T00:00:00+08:00"])
+    start: Moment = Field(description="first pickup time dispatched", examples=["2026-11-24T00:00:00+08:00"])
+    end: Moment = Field(description="end of the window (exclusive)", examples=["2026-11-25T00:00:00+08:00"])
     time_limit: float = Field(default=10.0, gt=0, le=MAX_TIME_LIMIT, description="solver seconds")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
@@ -212,7 +212,7 @@ class ReasonIn(Input):
 class StatusMoveIn(Input):
     reason: str = Field(min_length=2, max_length=500)
     odometer_km: int | None = Field(default=None, ge=0, le=3_000_000)
-    on: date | None = None
+    on: Day | None = None
 
 
 class RenewIn(Input):

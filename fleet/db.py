@@ -40,8 +40,11 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         # synchronous_commit=on: a commit is acknowledged only once it is on disk.
+        # Options given in the URL (``?options=-csearch_path%3Dx``) are kept: connect_args would replace them.
         connect_args = kwargs.pop("connect_args", {})
-        options = connect_args.get("options", "")
+        in_url = parsed.query.get("options", "")
+        in_url = " ".join(in_url) if isinstance(in_url, tuple) else in_url
+        options = " ".join(part for part in (in_url, connect_args.get("options", "")) if part)
         connect_args["options"] = f"{options} -c synchronous_commit=on".strip()
         return create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
     return create_engine(url, **kwargs)

@@ -116,10 +116,9 @@ def check_standard(policy: Policy, spec: LineSpec) -> None:
 
 def renewal_due(acquired_on: date, years: int) -> date:
     """The first day a vehicle acquired on ``acquired_on`` has reached ``years`` years of service."""
-    try:
-        return acquired_on.replace(year=acquired_on.year + years)
-    except ValueError:  # 29 February
+    if (acquired_on.month, acquired_on.day) == (2, 29):  # no 29 February in most years: the day after
         return date(acquired_on.year + years, 3, 1)
+    return acquired_on.replace(year=acquired_on.year + years)
 
 
 def check_renewal_age(

@@ -8,7 +8,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fleet.enums import (
     Category,
@@ -28,7 +37,9 @@ from fleet.errors import FieldError, InvalidInput, error_location
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Reason = Annotated[str, Field(min_length=2, max_length=500)]
-Money = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+Money = Annotated[Decimal, Field(gt=0, lt=Decimal(10**10), max_digits=12, decimal_places=2)]
+# Dates and instants the registry can hold: bounded so that date arithmetic (renewal ages, horizons) never overflows.
+Day = Annotated[date, Field(ge=date(1950, 1, 1), le=date(2100, 12, 31))]
 Litres = Annotated[Decimal, Field(gt=0, le=10, decimal_places=3)]
 
 ENGINELESS = frozenset({Powertrain.bev, Powertrain.fcev})
@@ -97,8 +108,8 @@ class QuotaIn(Input):
 class VehicleIn(Input):
     """A vehicle's registration data (行驶证 and purchase record)."""
 
-    plate: str
-    vin: str
+    plate: str = Field(max_length=20)
+    vin: str = Field(max_length=17)
     model: str = Field(default="", max_length=100)
     category: Category
     powertrain: Powertrain
@@ -106,7 +117,7 @@ class VehicleIn(Input):
     price_cny: Money
     displacement_l: Litres | None = None
     range_km: int | None = Field(default=None, gt=0, le=2000)
-    acquired_on: date
+    acquired_on: Day
     odometer_km: int = Field(default=0, ge=0, le=3_000_000)
     home_lat: float | None = Field(default=None, ge=-90, le=90)
     home_lon: float | None = Field(default=None, ge=-180, le=180)
@@ -208,8 +219,8 @@ class PlanIn(Input):
 
 class DisposalIn(Input):
     method: DisposalMethod
-    disposed_on: date
-    proceeds_cny: Decimal = Field(default=Decimal(0), ge=0, max_digits=12, decimal_places=2)
+    disposed_on: Day
+    proceeds_cny: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal(10**10), max_digits=12, decimal_places=2)
     recipient: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, max_length=2000)
 
@@ -222,13 +233,13 @@ class DisposalIn(Input):
 
 class TransferIn(Input):
     to_agency: Code
-    transferred_on: date
+    transferred_on: Day
     reason: Reason
 
 
 class CostIn(Input):
     kind: CostKind
-    incurred_on: date
+    incurred_on: Day
     amount_cny: Money
     odometer_km: int | None = Field(default=None, ge=0, le=3_000_000)
     note: str | None = Field(default=None, max_length=500)
@@ -258,6 +269,16 @@ MAX_WINDOW = timedelta(days=7)
 _EPOCH_LOW, _EPOCH_HIGH = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
+def _within_epoch(value: datetime) -> datetime:
+    if not _EPOCH_LOW <= value < _EPOCH_HIGH:
+        raise ValueError("must fall between 2000 and 2100")
+    return value
+
+
+# An instant with its UTC offset, between 2000 and 2100 (windows and horizons are computed around it).
+Moment = Annotated[AwareDatetime, AfterValidator(_within_epoch)]
+
+
 class PlaceIn(Input):
     lat: float = Field(ge=-90, le=90, examples=[30.5928])
     lon: float = Field(ge=-180, le=180, examples=[114.3055])
@@ -272,19 +293,16 @@ class TripIn(Input):
     passengers: int = Field(default=1, ge=1, le=60)
     pickup: PlaceIn
     dropoff: PlaceIn
-    earliest_pickup: AwareDatetime = Field(examples=["2026-11-24T09:00:00+08:00"])
-    latest_pickup: AwareDatetime = Field(examples=["2026-11-24T09:30:00+08:00"])
+    earliest_pickup: Moment = Field(examples=["2026-11-24T09:00:00+08:00"])
+    latest_pickup: Moment = Field(examples=["2026-11-24T09:30:00+08:00"])
     dwell_min: int = Field(default=0, ge=0, le=24 * 60, description="minutes spent at the destination")
     categories: tuple[Category, ...] | None = Field(
         default=None, min_length=1, max_length=5,
         description="vehicle categories allowed; default: the category of the priority")
-    agency: Code | None = Field(default=None, description="booking agency; dispatchers and admins only")
+    agency: Code | None = Field(default=None, description="booking agency; the platform's dispatchers only")
 
     @model_validator(mode="after")
     def _window(self) -> Self:
-        for name in ("earliest_pickup", "latest_pickup"):
-            if not _EPOCH_LOW <= getattr(self, name) < _EPOCH_HIGH:
-                raise FieldError(name, "must fall between 2000 and 2100")
         if self.latest_pickup < self.earliest_pickup:
             raise FieldError("latest_pickup", "is before earliest_pickup")
         if self.latest_pickup - self.earliest_pickup > MAX_WINDOW:
@@ -299,9 +317,9 @@ class TripIn(Input):
 class AssignIn(Input):
     vehicle_id: int = Field(ge=1, le=2**31 - 1)
     driver_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    pickup_at: AwareDatetime | None = Field(default=None, description="default: the earliest pickup")
+    pickup_at: Moment | None = Field(default=None, description="default: the earliest pickup")
 
 
 class OdometerIn(Input):
     odometer_km: int = Field(ge=0, le=3_000_000)
-    at: AwareDatetime | None = Field(default=None, description="default: now")
+    at: Moment | None = Field(default=None, description="default: now")

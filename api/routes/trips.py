@@ -28,7 +28,7 @@ from fleet import bookings, dispatching
 from fleet.bookings import CHINA
 from fleet.enums import Priority, Role, TripStatus
 from fleet.models import Agency, Assignment, Trip, User, utcnow
-from fleet.schemas import AssignIn, OdometerIn, TripIn
+from fleet.schemas import AssignIn, Moment, OdometerIn, TripIn
 from fleet.users import AGENCY_ROLES, actor_of
 
 router = APIRouter(prefix="/trips", tags=["trips"], responses={
@@ -74,7 +74,9 @@ def visible(session: Session, user: User, trip_id: int) -> Trip:
     return trip
 
 
-@router.post("", status_code=201, response_model=BookingOut, summary="Book a trip (用车申请)")
+@router.post("", status_code=201, response_model=BookingOut, summary="Book a trip (用车申请)", responses={
+    200: {"model": BookingOut, "description": "a retry with the same Idempotency-Key: the first booking",
+          "headers": {"Idempotent-Replayed": {"schema": {"type": "string"}}}}})
 def book(body: TripIn, session: SessionDep, user: Booker, response: Response,
          idempotency_key: Annotated[str | None, Header(min_length=8, max_length=100,
                                                        description="retry-safe key: a retry returns the first "
@@ -114,7 +116,7 @@ def list_trips(
     session: SessionDep, user: Reader,
     status: TripStatus | None = None, priority: Priority | None = None,
     agency: Annotated[str | None, Query(max_length=32)] = None,
-    pickup_from: datetime | None = None, pickup_to: datetime | None = None,
+    pickup_from: Moment | None = None, pickup_to: Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
 ) -> TripPage:
     query = sa.select(Trip)
@@ -129,12 +131,10 @@ def list_trips(
         query = query.where(Trip.priority == priority)
     if agency is not None:
         query = query.join(Agency, Agency.id == Trip.agency_id).where(Agency.code == agency)
-    for bound, op in ((pickup_from, "ge"), (pickup_to, "lt")):
-        if bound is not None:
-            if bound.tzinfo is None:
-                raise ApiError(422, "InvalidInput", "times need a UTC offset, e.g. 2026-11-24T08:00:00+08:00",
-                               "pickup_from" if op == "ge" else "pickup_to")
-            query = query.where(Trip.earliest_pickup >= bound if op == "ge" else Trip.earliest_pickup < bound)
+    if pickup_from is not None:
+        query = query.where(Trip.earliest_pickup >= pickup_from)
+    if pickup_to is not None:
+        query = query.where(Trip.earliest_pickup < pickup_to)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Trip.earliest_pickup, Trip.id).limit(limit).offset(offset))
     return TripPage(items=[trip_out(t) for t in rows], total=total, limit=limit, offset=offset)

@@ -60,7 +60,8 @@ def seed_city(engine: Engine) -> City:
             v[name] = registered(session, code, category=category, home_lat=yard[0], home_lon=yard[1],
                                  **extra).id
         d: dict[str, int] = {}
-        for name, code, shift in (("driver-a", AGENCY_A, ("07:30", "18:30")), ("driver-b", AGENCY_B, ("07:30", "18:30")),
+        for name, code, shift in (("driver-a", AGENCY_A, ("07:30", "18:30")),
+                                  ("driver-b", AGENCY_B, ("07:30", "18:30")),
                                   ("pool-night", None, ("18:00", "08:00")), ("pool-day", None, ("07:00", "19:00"))):
             d[name] = drivers.add_driver(session, ADMIN, data=DriverIn(
                 name=name, licence_class="C1", agency=code, shift_start=shift[0], shift_end=shift[1])).id

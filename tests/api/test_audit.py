@@ -97,7 +97,7 @@ class TestVerify:
         rows = conn.execute("SELECT seq, at, actor, action, entity, entity_id, changes FROM audit_log ORDER BY seq")
         prev = audit.GENESIS
         rewritten = []
-        for seq, at, actor, action, entity, entity_id, changes in rows.fetchall():
+        for seq, _at, actor, action, entity, entity_id, changes in rows.fetchall():
             if action == "trip.booked":
                 actor = "nobody (requester)"
             with unit_of_work(city_engine, readonly=True) as session:

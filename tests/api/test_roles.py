@@ -1,0 +1,617 @@
+"""Who may call what: every route x every caller, own agency and other agency, kept as one table.
+
+``TABLE`` gives, for each route of the app, the status each caller gets for one real, valid request against an
+object of agency A (WH-GA): requester-a and approver-a are "own", requester-b and approver-b "other". A route the
+app serves that the table lacks fails the suite, and so does a table row with no route behind it.
+
+Statuses: 200/201 the call went through and did what it says; 401 no token; 403 the role is outside the route;
+404 the object is in another agency (or, for a driver, not a trip it drives) and is hidden as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from fleet import queries
+from fleet.models import AuditRecord, PlanLine, Trip
+from fleet.settings import get_settings
+from tests.api.conftest import AGENCY_A, AGENCY_B, DAY, Api, City, at, trip_body
+from tests.factories import plate, vin
+
+CALLERS = ("anonymous", "requester-a", "requester-b", "approver-a", "approver-b", "dispatcher", "driver-a",
+           "supervisor", "admin")
+
+Key = tuple[str, str]
+V1 = "/api/v1"
+
+# One row per route; the columns are CALLERS, in order.
+#            anon requester-a/-b approver-a/-b dispatcher driver-a supervisor admin
+TABLE: dict[Key, tuple[int, int, int, int, int, int, int, int, int]] = {
+    # trips: the target trip belongs to agency A
+    ("POST", f"{V1}/trips"):                              (401, 201, 403, 201, 403, 201, 403, 403, 403),
+    ("GET", f"{V1}/trips"):                               (401, 200, 200, 200, 200, 200, 200, 200, 403),
+    ("GET", f"{V1}/trips/{{trip_id}}"):                   (401, 200, 404, 200, 404, 200, 200, 200, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/approve"):          (401, 403, 403, 200, 404, 200, 403, 403, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/reject"):           (401, 403, 403, 200, 404, 200, 403, 403, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/cancel"):           (401, 200, 404, 200, 404, 200, 403, 403, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/assign"):           (401, 403, 403, 403, 403, 200, 403, 403, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/start"):            (401, 403, 403, 403, 403, 200, 200, 403, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/complete"):         (401, 403, 403, 403, 403, 200, 200, 403, 403),
+    ("GET", f"{V1}/trips/{{trip_id}}/slip"):              (401, 200, 404, 200, 404, 200, 200, 200, 403),
+    # dispatch
+    ("POST", f"{V1}/dispatch"):                           (401, 403, 403, 403, 403, 200, 403, 403, 403),
+    # registry: the admin writes; the platform (dispatcher) and supervisors read
+    ("POST", f"{V1}/jurisdictions"):                      (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("GET", f"{V1}/agencies"):                            (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("POST", f"{V1}/agencies"):                           (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("GET", f"{V1}/quotas"):                              (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("PUT", f"{V1}/quotas"):                              (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/plans"):                              (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("GET", f"{V1}/plans/{{plan_id}}"):                   (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("POST", f"{V1}/plans/{{plan_id}}/submit"):           (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/plans/{{plan_id}}/approve"):          (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/plans/{{plan_id}}/reject"):           (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("GET", f"{V1}/vehicles"):                            (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("GET", f"{V1}/vehicles/{{vehicle_id}}"):             (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("POST", f"{V1}/vehicles"):                           (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("POST", f"{V1}/plan-lines/{{line_id}}/acquire"):     (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("POST", f"{V1}/vehicles/renew"):                     (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/transfer"):   (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/dispose"):    (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/seal"):       (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/unseal"):     (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/maintenance-in"):  (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/maintenance-out"): (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", f"{V1}/vehicles/{{vehicle_id}}/costs"):      (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("GET", f"{V1}/drivers"):                             (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("POST", f"{V1}/drivers"):                            (401, 403, 403, 403, 403, 403, 403, 403, 201),
+    ("POST", f"{V1}/drivers/{{driver_id}}/deactivate"):   (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    # oversight: supervisors and the admin read
+    ("GET", f"{V1}/audit"):                               (401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", f"{V1}/audit/verify"):                        (401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", f"{V1}/violations"):                          (401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", f"{V1}/reports/annual"):                      (401, 403, 403, 403, 403, 403, 403, 200, 200),
+}
+
+
+def app_routes() -> set[Key]:
+    """(method, path) of every route the app documents (its API routes; /docs, /openapi.json and /healthz are
+    left out by their include_in_schema=False)."""
+    app = create_app(sa.create_engine("sqlite://"))
+    found: set[Key] = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        found.update((method, str(context.path_format)) for method in route.methods or ())
+    return found
+
+
+def test_every_route_is_in_the_table() -> None:
+    routes = app_routes()
+    missing = sorted(routes - TABLE.keys())
+    stale = sorted(TABLE.keys() - routes)
+    assert not missing, f"routes missing from the role table: {missing}"
+    assert not stale, f"role-table rows with no route: {stale}"
+    assert len(routes) >= 40  # a sanity check that the router walk sees the included routers
+
+
+def test_every_route_has_a_request() -> None:
+    assert REQUESTS.keys() == TABLE.keys(), sorted(REQUESTS.keys() ^ TABLE.keys())
+
+
+# --- requests: for each route, the objects it needs are built first, then one valid request is described ---
+
+
+def call(api: Api, user: str | None, method: str, url: str, **kwargs: Any) -> Any:
+    """``METHOD /api/v1{url}`` as ``user`` (None: no token)."""
+    headers = {"Authorization": f"Bearer {api.city.tokens[user]}"} if user else {}
+    return api.client.request(method, V1 + url, headers=headers, **kwargs)
+
+
+@dataclass
+class Req:
+    path: dict[str, int] = field(default_factory=dict)
+    json: Any = None
+    params: dict[str, Any] | None = None
+
+
+@dataclass
+class Ctx:
+    api: Api
+    engine: Engine
+
+    def ok(self, user: str, method: str, url: str, json: Any = None, expected: int = 200) -> dict[str, Any]:
+        r = call(self.api, user, method, url, json=json)
+        assert r.status_code == expected, f"setup {method} {url} as {user}: {r.status_code} {r.text}"
+        body: dict[str, Any] = r.json()
+        return body
+
+    @property
+    def vehicles(self) -> dict[str, int]:
+        return self.api.city.vehicles
+
+    @property
+    def drivers(self) -> dict[str, int]:
+        return self.api.city.drivers
+
+    # trips of agency A in each state
+    def requested(self) -> int:
+        return int(self.ok("requester-a", "POST", "/trips", trip_body(), 201)["id"])
+
+    def approved(self) -> int:
+        trip_id = self.requested()
+        self.ok("approver-a", "POST", f"/trips/{trip_id}/approve", {"note": "同意"})
+        return trip_id
+
+    def assigned(self) -> int:
+        trip_id = self.approved()
+        self.ok("dispatcher", "POST", f"/trips/{trip_id}/assign",
+                {"vehicle_id": self.vehicles["le-a1"], "driver_id": self.drivers["driver-a"]})
+        return trip_id
+
+    def in_progress(self) -> int:
+        trip_id = self.assigned()
+        self.ok("driver-a", "POST", f"/trips/{trip_id}/start", {"odometer_km": 100, "at": at(9, 5).isoformat()})
+        return trip_id
+
+    # plans
+    def plan(self, line: dict[str, Any]) -> int:
+        body = {"agency": AGENCY_A, "year": TODAY.year, "title": "年度配备更新计划", "lines": [line]}
+        return int(self.ok("admin", "POST", "/plans", body, 201)["id"])
+
+    def submitted_plan(self, line: dict[str, Any] | None = None) -> int:
+        plan_id = self.plan(line or NEW_LINE)
+        self.ok("admin", "POST", f"/plans/{plan_id}/submit")
+        return plan_id
+
+    def approved_line(self, line: dict[str, Any]) -> int:
+        plan_id = self.submitted_plan(line)
+        self.ok("admin", "POST", f"/plans/{plan_id}/approve")
+        # PlanOut does not list its lines: read the line id from the database.
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(PlanLine.id).where(PlanLine.plan_id == plan_id)))
+
+
+TODAY = date.today()
+NEW_LINE = {"kind": "new", "category": "general", "powertrain": "bev", "count": 1, "unit_price_cny": "150000"}
+
+
+def vehicle_body(serial: int, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "plate": plate(serial), "vin": vin(serial), "model": "比亚迪 秦", "category": "general",
+        "powertrain": "ice", "seats": 5, "price_cny": "150000", "displacement_l": "1.5",
+        "acquired_on": TODAY.isoformat(),
+    }
+    body.update(overrides)
+    return body
+
+
+def bev_body(serial: int, **overrides: Any) -> dict[str, Any]:
+    return vehicle_body(serial, plate=plate(serial, nev=True), powertrain="bev", displacement_l=None, range_km=450,
+                        **overrides)
+
+
+REQUESTS: dict[Key, Callable[[Ctx], Req]] = {}
+
+
+def request_for(method: str, path: str) -> Callable[[Callable[[Ctx], Req]], Callable[[Ctx], Req]]:
+    def register(build: Callable[[Ctx], Req]) -> Callable[[Ctx], Req]:
+        REQUESTS[(method, V1 + path)] = build
+        return build
+
+    return register
+
+
+@request_for("POST", "/trips")
+def _book(c: Ctx) -> Req:
+    # Naming agency A: its own agency for requester-a/approver-a, another for requester-b/approver-b, and the
+    # agency the platform books for.
+    return Req(json=trip_body(agency=AGENCY_A))
+
+
+@request_for("GET", "/trips")
+def _list_trips(c: Ctx) -> Req:
+    c.requested()
+    return Req(params={"limit": 10})
+
+
+@request_for("GET", "/trips/{trip_id}")
+def _get_trip(c: Ctx) -> Req:
+    return Req({"trip_id": c.assigned()})
+
+
+@request_for("POST", "/trips/{trip_id}/approve")
+def _approve(c: Ctx) -> Req:
+    return Req({"trip_id": c.requested()}, {"note": "同意用车"})
+
+
+@request_for("POST", "/trips/{trip_id}/reject")
+def _reject(c: Ctx) -> Req:
+    return Req({"trip_id": c.requested()}, {"note": "事由不充分"})
+
+
+@request_for("POST", "/trips/{trip_id}/cancel")
+def _cancel(c: Ctx) -> Req:
+    return Req({"trip_id": c.requested()}, {"note": "会议取消"})
+
+
+@request_for("POST", "/trips/{trip_id}/assign")
+def _assign(c: Ctx) -> Req:
+    return Req({"trip_id": c.approved()}, {"vehicle_id": c.vehicles["le-a1"], "driver_id": c.drivers["driver-a"]})
+
+
+@request_for("POST", "/trips/{trip_id}/start")
+def _start(c: Ctx) -> Req:
+    return Req({"trip_id": c.assigned()}, {"odometer_km": 100, "at": at(9, 5).isoformat()})
+
+
+@request_for("POST", "/trips/{trip_id}/complete")
+def _complete(c: Ctx) -> Req:
+    return Req({"trip_id": c.in_progress()}, {"odometer_km": 130, "at": at(10, 30).isoformat()})
+
+
+@request_for("GET", "/trips/{trip_id}/slip")
+def _slip(c: Ctx) -> Req:
+    return Req({"trip_id": c.assigned()}, params={"format": "html"})
+
+
+@request_for("POST", "/dispatch")
+def _dispatch(c: Ctx) -> Req:
+    c.approved()
+    return Req(json={"start": at(0).isoformat(), "end": at(0, day=DAY + timedelta(days=1)).isoformat(),
+                     "time_limit": 1})
+
+
+@request_for("POST", "/jurisdictions")
+def _add_jurisdiction(c: Ctx) -> Req:
+    return Req(json={"code": "420103", "name": "江汉区", "level": "county", "parent": "420100"})
+
+
+@request_for("GET", "/agencies")
+def _agencies(c: Ctx) -> Req:
+    return Req()
+
+
+@request_for("POST", "/agencies")
+def _add_agency(c: Ctx) -> Req:
+    return Req(json={"code": "WH-JT", "name": "武汉市交通运输局", "jurisdiction": "420100"})
+
+
+@request_for("GET", "/quotas")
+def _quotas(c: Ctx) -> Req:
+    return Req()
+
+
+@request_for("PUT", "/quotas")
+def _set_quota(c: Ctx) -> Req:
+    return Req(json={"agency": AGENCY_A, "category": "general", "limit": 3, "reason": "编制调整"})
+
+
+@request_for("POST", "/plans")
+def _create_plan(c: Ctx) -> Req:
+    return Req(json={"agency": AGENCY_A, "year": TODAY.year, "title": "年度配备计划", "lines": [NEW_LINE]})
+
+
+@request_for("GET", "/plans/{plan_id}")
+def _get_plan(c: Ctx) -> Req:
+    return Req({"plan_id": c.plan(NEW_LINE)})
+
+
+@request_for("POST", "/plans/{plan_id}/submit")
+def _submit_plan(c: Ctx) -> Req:
+    return Req({"plan_id": c.plan(NEW_LINE)})
+
+
+@request_for("POST", "/plans/{plan_id}/approve")
+def _approve_plan(c: Ctx) -> Req:
+    return Req({"plan_id": c.submitted_plan()})
+
+
+@request_for("POST", "/plans/{plan_id}/reject")
+def _reject_plan(c: Ctx) -> Req:
+    return Req({"plan_id": c.submitted_plan()}, {"reason": "超出编制"})
+
+
+@request_for("GET", "/vehicles")
+def _vehicles(c: Ctx) -> Req:
+    return Req(params={"agency": AGENCY_A})
+
+
+@request_for("GET", "/vehicles/{vehicle_id}")
+def _get_vehicle(c: Ctx) -> Req:
+    return Req({"vehicle_id": c.vehicles["le-a1"]})
+
+
+@request_for("POST", "/vehicles")
+def _register(c: Ctx) -> Req:
+    return Req(json={"agency": AGENCY_A, "vehicle": vehicle_body(90001, acquired_on="2024-05-01")})
+
+
+@request_for("POST", "/plan-lines/{line_id}/acquire")
+def _acquire(c: Ctx) -> Req:
+    return Req({"line_id": c.approved_line(NEW_LINE)}, bev_body(90002))
+
+
+@request_for("POST", "/vehicles/renew")
+def _renew(c: Ctx) -> Req:
+    old = c.vehicles["le-a1"]
+    with Session(c.engine) as session:
+        old_plate = queries.vehicle(session, old).plate
+    line = {"kind": "renewal", "category": "law_enforcement", "powertrain": "bev", "count": 1,
+            "unit_price_cny": "150000", "replaces": [old_plate], "early_renewal_basis": "accident_beyond_repair",
+            "early_renewal_reason": "事故损毁, 经鉴定无修复价值"}
+    return Req(json={"plan_line_id": c.approved_line(line), "replaced_vehicle_id": old,
+                     "vehicle": bev_body(90003, category="law_enforcement"),
+                     "disposal": {"method": "auction", "disposed_on": TODAY.isoformat(), "proceeds_cny": "20000"}})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/transfer")
+def _transfer(c: Ctx) -> Req:
+    return Req({"vehicle_id": c.vehicles["le-a1"]},
+               {"to_agency": AGENCY_B, "transferred_on": TODAY.isoformat(), "reason": "调剂使用"})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/dispose")
+def _dispose(c: Ctx) -> Req:
+    return Req({"vehicle_id": c.vehicles["gen-b1"]},
+               {"method": "auction", "disposed_on": TODAY.isoformat(), "proceeds_cny": "20000"})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/seal")
+def _seal(c: Ctx) -> Req:
+    return Req({"vehicle_id": c.vehicles["le-a2"]}, {"reason": "闲置封存"})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/unseal")
+def _unseal(c: Ctx) -> Req:
+    c.ok("admin", "POST", f"/vehicles/{c.vehicles['le-a2']}/seal", {"reason": "闲置封存"})
+    return Req({"vehicle_id": c.vehicles["le-a2"]}, {"reason": "恢复使用"})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/maintenance-in")
+def _maintenance_in(c: Ctx) -> Req:
+    return Req({"vehicle_id": c.vehicles["le-a2"]},
+               {"reason": "定期保养", "odometer_km": 1000, "on": TODAY.isoformat()})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/maintenance-out")
+def _maintenance_out(c: Ctx) -> Req:
+    c.ok("admin", "POST", f"/vehicles/{c.vehicles['le-a2']}/maintenance-in", {"reason": "定期保养"})
+    return Req({"vehicle_id": c.vehicles["le-a2"]}, {"reason": "保养完成"})
+
+
+@request_for("POST", "/vehicles/{vehicle_id}/costs")
+def _cost(c: Ctx) -> Req:
+    return Req({"vehicle_id": c.vehicles["le-a1"]},
+               {"kind": "fuel", "incurred_on": TODAY.isoformat(), "amount_cny": "300.50"})
+
+
+@request_for("GET", "/drivers")
+def _drivers(c: Ctx) -> Req:
+    return Req()
+
+
+@request_for("POST", "/drivers")
+def _add_driver(c: Ctx) -> Req:
+    return Req(json={"name": "王师傅", "licence_class": "C1", "agency": AGENCY_A, "shift_start": "08:00",
+                     "shift_end": "17:00"})
+
+
+@request_for("POST", "/drivers/{driver_id}/deactivate")
+def _deactivate(c: Ctx) -> Req:
+    return Req({"driver_id": c.drivers["driver-b"]}, {"reason": "调离岗位"})
+
+
+@request_for("GET", "/audit")
+def _audit(c: Ctx) -> Req:
+    return Req(params={"entity": "trip", "limit": 5})
+
+
+@request_for("GET", "/audit/verify")
+def _verify(c: Ctx) -> Req:
+    return Req()
+
+
+@request_for("GET", "/violations")
+def _violations(c: Ctx) -> Req:
+    return Req(params={"since": at(0).isoformat(), "until": at(23).isoformat()})
+
+
+@request_for("GET", "/reports/annual")
+def _annual(c: Ctx) -> Req:
+    return Req(params={"year": TODAY.year, "agency": AGENCY_A})
+
+
+# --- the table, checked ---
+
+
+@pytest.fixture(scope="module")
+def shared_app() -> Iterator[tuple[FastAPI, TestClient]]:
+    """One app for the module: a new app's first request costs ~0.2 s (FastAPI builds its route contexts lazily),
+    which over ~400 requests would dominate the run. Each test still gets its own database copy."""
+    placeholder = sa.create_engine("sqlite://")
+    app = create_app(placeholder)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield app, client
+    placeholder.dispose()
+
+
+@pytest.fixture
+def api(shared_app: tuple[FastAPI, TestClient], city_engine: Engine, city: City) -> Api:
+    """conftest's ``api``, over the shared app pointed at this test's copy of the city."""
+    app, client = shared_app
+    app.state.engine = city_engine
+    return Api(client, city)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Keep /audit/verify and the policy lookup off the working directory (no var/audit.key written there)."""
+    monkeypatch.setenv("GONGCHE_AUDIT_KEY", "test-audit-key")
+    monkeypatch.setenv("GONGCHE_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
+    monkeypatch.setenv("GONGCHE_POLICY_DIR", str(tmp_path / "policies"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _audit_records(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(AuditRecord)) or 0)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("key", sorted(TABLE), ids=lambda key: f"{key[0]} {key[1].removeprefix(V1)}")
+def test_route_by_caller(api: Api, city_engine: Engine, key: Key, caller: str) -> None:
+    expected = TABLE[key][CALLERS.index(caller)]
+    method, template = key
+    req = REQUESTS[key](Ctx(api, city_engine))
+    before = _audit_records(city_engine)
+    r = call(api, None if caller == "anonymous" else caller, method, template.format(**req.path).removeprefix(V1),
+             json=req.json, params=req.params)
+    assert r.status_code == expected, f"{method} {template} as {caller}: expected {expected}, got {r.status_code} " \
+                                      f"{r.text[:500]}"
+    if expected >= 400:
+        body = r.json()
+        assert set(body) >= {"error", "detail", "field"}, body
+        assert body["error"] == {401: "Unauthenticated", 403: "Forbidden", 404: "NotFound"}[expected], body
+        if expected == 401:
+            assert r.headers.get("www-authenticate") == "Bearer"
+        # every change is audited, so a refusal that changed nothing left no record
+        assert _audit_records(city_engine) == before
+    elif method != "GET":
+        assert _audit_records(city_engine) > before
+
+
+# --- a requester sets only its own fields ---
+
+
+def _trip_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(Trip)) or 0)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("status", "approved"), ("status", "assigned"), ("vehicle_id", 1), ("driver_id", 1),
+    ("assignment", {"vehicle_id": 1}), ("requested_by", "approver-a"), ("id", 99),
+])
+def test_requester_cannot_set_fields_when_booking(api: Api, city_engine: Engine, field: str, value: Any) -> None:
+    r = api.as_("requester-a").post("/trips", json=trip_body(**{field: value}))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field, r.json()
+    assert field in r.json()["detail"]
+    assert _trip_count(city_engine) == 0
+
+
+@pytest.mark.parametrize("caller", ["requester-a", "approver-a"])
+def test_agency_roles_cannot_book_for_another_agency(api: Api, city_engine: Engine, caller: str) -> None:
+    r = api.as_(caller).post("/trips", json=trip_body(agency=AGENCY_B))
+    assert r.status_code == 403, r.text
+    assert r.json()["field"] == "agency"
+    assert "agency" in r.json()["detail"]
+    assert _trip_count(city_engine) == 0
+    # Its own agency, named or not, is fine, and the trip waits for approval whatever the requester wished.
+    for body in (trip_body(agency=AGENCY_A), trip_body()):
+        r = api.as_(caller).post("/trips", json=body)
+        assert r.status_code == 201, r.text
+        assert (r.json()["agency"], r.json()["status"], r.json()["assignment"]) == (AGENCY_A, "requested", None)
+
+
+@pytest.mark.parametrize("field", ["status", "vehicle_id", "driver_id", "agency"])
+def test_requester_cannot_set_fields_through_a_decision(api: Api, field: str) -> None:
+    trip_id = api.as_("requester-a").post("/trips", json=trip_body()).json()["id"]
+    booked = api.as_("requester-a").get(f"/trips/{trip_id}").json()
+    r = api.as_("requester-a").post(f"/trips/{trip_id}/cancel", json={"note": "x" * 3, field: 1})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    after = api.as_("requester-a").get(f"/trips/{trip_id}").json()
+    assert after == booked  # nothing changed: still requested, no vehicle, same agency
+
+
+def test_an_idempotency_key_is_per_requester(api: Api) -> None:
+    key = {"Idempotency-Key": "same-key-123"}
+    first = api.as_("requester-a").post("/trips", json=trip_body(), headers=key)
+    assert first.status_code == 201
+    replay = api.as_("requester-a").post("/trips", json=trip_body(), headers=key)
+    assert (replay.status_code, replay.json()["id"]) == (200, first.json()["id"])
+    # requester-b using the same key books its own trip; it never gets agency A's booking back
+    other = api.as_("requester-b").post("/trips", json=trip_body(), headers=key)
+    assert other.status_code == 201, other.text
+    assert other.json()["id"] != first.json()["id"]
+    assert other.json()["agency"] == AGENCY_B
+
+
+# --- what each role sees ---
+
+
+def test_requester_of_another_agency_sees_none_of_its_trips(api: Api) -> None:
+    ids = {api.as_("requester-a").post("/trips", json=trip_body()).json()["id"] for _ in range(3)}
+    own = api.as_("requester-b").post("/trips", json=trip_body()).json()["id"]
+    for caller in ("requester-b", "approver-b"):
+        page = api.as_(caller).get("/trips").json()
+        assert [t["id"] for t in page["items"]] == [own]
+        assert page["total"] == 1
+        filtered = api.as_(caller).get("/trips", params={"agency": AGENCY_A}).json()
+        assert (filtered["items"], filtered["total"]) == ([], 0)
+        for trip_id in ids:
+            assert api.as_(caller).get(f"/trips/{trip_id}").status_code == 404
+    page = api.as_("requester-a").get("/trips").json()
+    assert {t["id"] for t in page["items"]} == ids
+    assert page["total"] == 3
+
+
+def test_driver_sees_only_the_trips_it_drives(api: Api, city_engine: Engine) -> None:
+    c = Ctx(api, city_engine)
+    unassigned = c.approved()
+    mine = c.assigned()
+    # the same window on another vehicle, driven by the pool's day driver
+    theirs = c.approved()
+    c.ok("dispatcher", "POST", f"/trips/{theirs}/assign",
+         {"vehicle_id": c.vehicles["le-a2"], "driver_id": c.drivers["pool-day"]})
+    no_driver = api.as_("requester-a").post("/trips", json=trip_body(
+        earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 30).isoformat())).json()["id"]
+    c.ok("approver-a", "POST", f"/trips/{no_driver}/approve")
+    c.ok("dispatcher", "POST", f"/trips/{no_driver}/assign", {"vehicle_id": c.vehicles["le-a1"]})
+
+    page = api.as_("driver-a").get("/trips").json()
+    assert [t["id"] for t in page["items"]] == [mine]
+    assert page["total"] == 1
+    assert api.as_("driver-a").get(f"/trips/{mine}").status_code == 200
+    for other in (unassigned, theirs, no_driver):
+        assert api.as_("driver-a").get(f"/trips/{other}").status_code == 404
+        assert api.as_("driver-a").get(f"/trips/{other}/slip").status_code == 404
+    r = api.as_("driver-a").post(f"/trips/{theirs}/start", json={"odometer_km": 100})
+    assert r.status_code == 404, r.text
+    assert api.as_("dispatcher").get(f"/trips/{theirs}").json()["status"] == "assigned"
+
+
+def test_driver_loses_a_trip_that_is_reassigned(api: Api, city_engine: Engine) -> None:
+    c = Ctx(api, city_engine)
+    trip_id = c.assigned()
+    assert api.as_("driver-a").get(f"/trips/{trip_id}").status_code == 200
+    c.ok("dispatcher", "POST", f"/trips/{trip_id}/assign",
+         {"vehicle_id": c.vehicles["le-a2"], "driver_id": c.drivers["pool-day"]})
+    assert api.as_("driver-a").get(f"/trips/{trip_id}").status_code == 404
+    assert api.as_("driver-a").get("/trips").json()["total"] == 0
+
+
+def test_an_unknown_or_deactivated_token_is_401(api: Api) -> None:
+    r = api.client.get("/api/v1/trips", headers={"Authorization": "Bearer gc_not-a-token"})
+    assert r.status_code == 401
+    assert r.json()["error"] == "Unauthenticated"
+    r = api.client.get("/api/v1/trips", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert r.status_code == 401
