@@ -5,6 +5,7 @@ Every refusal says which rule, the numbers, and what would fix it. Nothing here 
 
 from __future__ import annotations
 
+import calendar
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -116,9 +117,10 @@ def check_standard(policy: Policy, spec: LineSpec) -> None:
 
 def renewal_due(acquired_on: date, years: int) -> date:
     """The first day a vehicle acquired on ``acquired_on`` has reached ``years`` years of service."""
-    if (acquired_on.month, acquired_on.day) == (2, 29):  # no 29 February in most years: the day after
-        return date(acquired_on.year + years, 3, 1)
-    return acquired_on.replace(year=acquired_on.year + years)
+    year = acquired_on.year + years
+    if (acquired_on.month, acquired_on.day) == (2, 29) and not calendar.isleap(year):
+        return date(year, 3, 1)  # no 29 February that year: the day after
+    return acquired_on.replace(year=year)
 
 
 def check_renewal_age(
