@@ -94,8 +94,9 @@ def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: i
         seconds = clock.perf_counter() - started
         statuses = Counter(t["status"] for t in booked)
         console.print(f"[bold]Booking API[/] at {base}: {len(booked)} trips booked for {day} in {seconds:.1f} s "
-                      f"({len(booked) / seconds:.0f}/s over HTTP); approvers approved {statuses['approved']}, "
-                      f"rejected {statuses['rejected']}; {statuses['assigned']} emergencies placed at booking")
+                      f"({len(booked) / seconds:.0f}/s, one client sharing the process with the server); "
+                      f"approvers approved {statuses['approved']}, rejected {statuses['rejected']}; "
+                      f"{statuses['assigned']} emergencies placed at booking")
 
         window = {"start": datetime.combine(day, time(0), CHINA).isoformat(),
                   "end": datetime.combine(day + timedelta(days=1), time(0), CHINA).isoformat(), "time_limit": 5}
@@ -209,6 +210,8 @@ def _drive_day(call: Any, rng: random.Random, day: date) -> tuple[int, list[str]
     trips = sorted(page, key=lambda t: t["assignment"]["starts_at"])[:120]
     odometer: dict[int, int] = {}
     planted: list[str] = []
+    closed: set[int] = set()  # vehicles with a completed trip: a gap shows only between two of them
+    gap_planted = False
     driven = 0
     for k, trip in enumerate(trips):
         holding = trip["assignment"]
@@ -216,8 +219,9 @@ def _drive_day(call: Any, rng: random.Random, day: date) -> tuple[int, list[str]
         if vehicle not in odometer:
             odometer[vehicle] = call("GET", f"/vehicles/{vehicle}", "admin").json()["odometer_km"]
         approach = rng.randint(1, 8)
-        if k == 7:  # 无单出车: 60 km between two trips with no booking
+        if vehicle in closed and not gap_planted:  # 无单出车: 60 km between two of its trips, with no booking
             approach += 60
+            gap_planted = True
             planted.append(f"an unbooked 60 km before trip {trip['id']}")
         start_km = odometer[vehicle] + approach
         driven_km = max(1, round(trip["planned_km"] * rng.uniform(0.95, 1.15)))
@@ -230,6 +234,7 @@ def _drive_day(call: Any, rng: random.Random, day: date) -> tuple[int, list[str]
         call("POST", f"/trips/{trip['id']}/complete", "dispatcher",
              json={"odometer_km": start_km + driven_km, "at": ends.isoformat()})
         odometer[vehicle] = start_km + driven_km
+        closed.add(vehicle)
         driven += 1
     # A routine car out for an evening "survey" (调研) that ends at the East Lake scenic area.
     evening = datetime.combine(day, time(20, 30), CHINA)
