@@ -28,8 +28,10 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+def get_session(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    # A read needs no write lock: on SQLite it begins DEFERRED and does not queue behind bookings.
+    bind = engine.execution_options(readonly=True) if request.method in ("GET", "HEAD") else engine
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 
