@@ -165,16 +165,19 @@ class PolicyFile(BaseModel):
     source: str
 
 
-def load_policy_file(path: Path) -> PolicyFile:
-    """Read and validate one policy file, refusing it with file, line and field on the first error."""
-    text = path.read_text(encoding="utf-8")
+def parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data of ``text``; a syntax error names the file and line."""
     try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        return yaml.compose(text), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise PolicyError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+
+
+def load_policy_file(path: Path) -> PolicyFile:
+    """Read and validate one policy file, refusing it with file, line and field on the first error."""
+    node, raw = parse_yaml(path, path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise PolicyError(f"{path}:1: a policy file is a mapping with 'jurisdiction' and policy fields")
     raw = dict(raw)

@@ -53,7 +53,7 @@ from fleet.enums import (
 )
 from fleet.errors import FieldError, PolicyError, error_location
 from fleet.models import Agency, Assignment, AuditRecord, Quota, Trip, Vehicle
-from fleet.policy import _line_of, _merge
+from fleet.policy import _line_of, _merge, parse_yaml
 from fleet.settings import get_settings
 
 SHIPPED_RULES = Path(__file__).with_name("usage_audit.yaml")
@@ -360,13 +360,7 @@ def _read(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the usage audit rules ({exc.strerror or exc})") from exc
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    node, raw = parse_yaml(path, text)
     if raw is None:
         return node, {}
     if not isinstance(raw, dict):
