@@ -15,10 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from fleet.audit import Actor
 from fleet.enums import Role
 from fleet.models import Trip, User
-from fleet.users import AGENCY_ROLES, actor_of, authenticate
+from fleet.users import AGENCY_ROLES, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="a token printed by `gongche users add`")
 
@@ -62,10 +61,6 @@ def allow(*roles: Role) -> Callable[[User], User]:
         return user
 
     return check
-
-
-def actor(user: User) -> Actor:
-    return actor_of(user)
 
 
 def sees_trip(user: User, trip: Trip, driver_of: int | None) -> bool:

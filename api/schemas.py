@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from fleet.enums import (
     AssignmentSource,
@@ -20,11 +20,9 @@ from fleet.enums import (
     PlanStatus,
     Powertrain,
     Priority,
-    Role,
     TripStatus,
     VehicleStatus,
 )
-from fleet.errors import FieldError
 from fleet.schemas import Day, DisposalIn, Input, Moment, VehicleIn
 
 Id = int
@@ -98,12 +96,6 @@ class DispatchIn(Input):
     end: Moment = Field(description="end of the window (exclusive)", examples=["2026-11-25T00:00:00+08:00"])
     time_limit: float = Field(default=10.0, gt=0, le=MAX_TIME_LIMIT, description="solver seconds")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _window(self) -> DispatchIn:
-        if self.end <= self.start:
-            raise FieldError("end", "is not after start")
-        return self
 
 
 class UnservedOut(BaseModel):
@@ -249,13 +241,6 @@ class VerifyOut(BaseModel):
     broken_seq: int | None
     reason: str | None
     checkpoint: dict[str, Any] | None = Field(description="the latest checkpoint checked, if any")
-
-
-class UserOut(Out):
-    id: Id
-    name: str
-    role: Role
-    agency: str | None
 
 
 ReportFormat = Literal["json", "csv", "xlsx"]

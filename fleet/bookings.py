@@ -123,8 +123,12 @@ def decide(session: Session, actor: Actor, *, trip_id: int, decision: str, note:
     return booked
 
 
+def _active(session: Session, booked: Trip) -> Assignment | None:
+    return session.scalar(sa.select(Assignment).where(Assignment.trip_id == booked.id, Assignment.active))
+
+
 def _release(session: Session, booked: Trip) -> Assignment | None:
-    current = session.scalar(sa.select(Assignment).where(Assignment.trip_id == booked.id, Assignment.active))
+    current = _active(session, booked)
     if current is not None:
         current.active = False
         session.flush()
@@ -277,7 +281,7 @@ def _moving(session: Session, trip_id: int, needed: TripStatus, step: str) -> Tr
 
 
 def _holding(session: Session, booked: Trip) -> Assignment:
-    current = session.scalar(sa.select(Assignment).where(Assignment.trip_id == booked.id, Assignment.active))
+    current = _active(session, booked)
     if current is None:
         raise InvalidState(f"trip {booked.id} has no vehicle assigned", field="status")
     return current

@@ -213,11 +213,16 @@ def problem_of(name: str, stretches: Sequence[Segment], trips: Sequence[Trip]) -
     return Problem.parse(data), by_id
 
 
-def _free_driver(session: Session, vehicle: Vehicle, intervals: Sequence[tuple[datetime, datetime]],
-                 busy: dict[int, list[tuple[datetime, datetime]]], drivers: Sequence[Driver]) -> Driver | None:
-    """A driver for the whole route: the vehicle's agency's own first, then the platform pool."""
-    for driver in sorted(drivers, key=lambda d: (d.agency_id != vehicle.agency_id, d.id)):
-        if driver.agency_id not in (None, vehicle.agency_id) or not licence_allows(driver.licence_class, vehicle.seats):
+def _free_driver(vehicle: Vehicle, intervals: Sequence[tuple[datetime, datetime]],
+                 busy: dict[int, list[tuple[datetime, datetime]]], drivers: Sequence[Driver],
+                 prefer: frozenset[int] = frozenset()) -> Driver | None:
+    """A driver for the whole route: one already driving the vehicle (``prefer``), then the vehicle's agency's
+    own, then the platform pool."""
+    order = sorted(drivers, key=lambda d: (d.id not in prefer, d.agency_id != vehicle.agency_id, d.id))
+    for driver in order:
+        if driver.id not in prefer and driver.agency_id not in (None, vehicle.agency_id):
+            continue
+        if not licence_allows(driver.licence_class, vehicle.seats):
             continue
         if not all(on_shift(driver, s, e) for s, e in intervals):
             continue
@@ -276,7 +281,7 @@ def run(session: Session, actor: Actor, *, start: datetime, end: datetime, time_
     for route in plan.routes:
         stretch = by_id[route.vehicle]
         intervals = [occupied(by_trip[t], at) for t, at in zip(route.trips, route.pickups, strict=True)]
-        driver = _free_driver(session, stretch.vehicle, intervals, busy, drivers)
+        driver = _free_driver(stretch.vehicle, intervals, busy, drivers)
         without_driver += driver is None
         for trip_id, pickup in zip(route.trips, route.pickups, strict=True):
             try:
@@ -395,12 +400,10 @@ def _apply_urgent(session: Session, actor: Actor, booked: Trip, placement: Place
         key, at = wanted[str(booked.id)]
         vehicle = duty[key].vehicle
         interval = [occupied(booked, at)]
-        busy = _driver_calendar(session, *interval[0])
-        neighbour = next((h.driver for h in running.values() if h.vehicle_id == vehicle.id and h.driver is not None
-                          and on_shift(h.driver, *interval[0]) and
-                          not any(s < interval[0][1] and interval[0][0] < e for s, e in busy.get(h.driver.id, []))),
-                         None)
-        driver = neighbour or _free_driver(session, vehicle, interval, busy, _active_drivers(session))
+        driving = frozenset(h.driver_id for h in running.values()
+                            if h.vehicle_id == vehicle.id and h.driver_id is not None)
+        driver = _free_driver(vehicle, interval, _driver_calendar(session, *interval[0]), _active_drivers(session),
+                              prefer=driving)
         holding = assign(session, actor, trip_id=booked.id, source=AssignmentSource.urgent, data=AssignIn(
             vehicle_id=vehicle.id, driver_id=driver.id if driver else None, pickup_at=at))
     return Urgent(
