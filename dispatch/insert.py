@@ -66,7 +66,7 @@ def insert(plan: Plan, problem: Problem, trip: Trip | dict[str, Any], *, now: da
     if found is None:
         found, displaced = _displace(routes, index, first_free, cutoff)
     if found is not None:
-        routes.apply(index, found)
+        _apply(routes, index, found, cutoff)
         changed.add(found.vehicle)
     replaced: dict[str, str] = {}
     unplaced: list[str] = []
@@ -75,7 +75,7 @@ def insert(plan: Plan, problem: Problem, trip: Trip | dict[str, Any], *, now: da
         if again is None:
             unplaced.append(problem.trips[other].id)
             continue
-        routes.apply(other, again)
+        _apply(routes, other, again, cutoff)
         changed.add(again.vehicle)
         replaced[problem.trips[other].id] = problem.vehicles[again.vehicle].id
     new_plan = _replan(plan, net, routes, changed, time.perf_counter() - started_at)
@@ -124,6 +124,22 @@ def _check_after(routes: Routes, trip: int, vehicle: int, position: int, cutoff:
     found = routes.check(trip, vehicle, position)
     if found is None:
         return None
+    pickup = _redirected_pickup(routes, trip, vehicle, position, cutoff)
+    if pickup is None:
+        return found
+    # Redirected at ``cutoff`` from where the timetable leaves it: does it still make the window and the rest?
+    net = routes.net
+    if pickup > net.late[trip]:
+        return None
+    done = pickup + int(net.service[trip])
+    route = routes.trips[vehicle]
+    if position == len(route):
+        return found if done + int(net.in_s[trip, net.depot[vehicle]]) <= net.shift_end[vehicle] else None
+    return found if done + net.leg(trip, route[position])[1] <= routes.latest[vehicle][position] else None
+
+
+def _redirected_pickup(routes: Routes, trip: int, vehicle: int, position: int, cutoff: int) -> int | None:
+    """The pickup time if the vehicle is free before ``cutoff`` and so can only set off at it; None otherwise."""
     net = routes.net
     if position == 0:
         ready, drive = int(net.shift_start[vehicle]), int(net.out_s[net.depot[vehicle], trip])
@@ -132,16 +148,18 @@ def _check_after(routes: Routes, trip: int, vehicle: int, position: int, cutoff:
         ready = routes.start[vehicle][position - 1] + int(net.service[previous])
         drive = net.leg(previous, trip)[1]
     if ready >= cutoff:
-        return found
-    # Redirected at ``cutoff`` from where the timetable leaves it: does it still make the window and the rest?
-    pickup = max(int(net.early[trip]), cutoff + drive)
-    if pickup > net.late[trip]:
         return None
-    done = pickup + int(net.service[trip])
-    route = routes.trips[vehicle]
-    if position == len(route):
-        return found if done + int(net.in_s[trip, net.depot[vehicle]]) <= net.shift_end[vehicle] else None
-    return found if done + net.leg(trip, route[position])[1] <= routes.latest[vehicle][position] else None
+    return max(int(net.early[trip]), cutoff + drive)
+
+
+def _apply(routes: Routes, trip: int, found: Insertion, cutoff: int) -> None:
+    """Insert, with the trip's window starting no earlier than the vehicle can get there from ``cutoff`` on, so
+    that the timetable's pickup is the one the vehicle can keep (not one it could only have kept had it left
+    before the call came)."""
+    pickup = _redirected_pickup(routes, trip, found.vehicle, found.position, cutoff)
+    if pickup is not None:
+        routes.net.early[trip] = pickup  # the grown network's own array: the old plan's is untouched
+    routes.apply(trip, found)
 
 
 def _displace(routes: Routes, trip: int, first_free: list[int], cutoff: int) -> tuple[Insertion | None, list[int]]:

@@ -306,6 +306,25 @@ class TestInsert:
         assert placed.displaced == []
         assert any(u.trip == "urgent" for u in placed.plan.unserved)
 
+    def test_pickup_is_after_the_call_plus_the_drive(self, referee: Referee) -> None:
+        """A vehicle idle at its depot hears of the emergency at ``now``: the plan's pickup is ``now`` plus the
+        drive, not the request time it could only have kept had it left before the call."""
+        given_problem, plan = self._busy_day()
+        urgent = trip("urgent", 12, priority="emergency", categories=["law_enforcement"],
+                      latest_pickup=at(12.5))
+        now = DAY + timedelta(hours=12)
+        placed = insert(plan, given_problem, urgent, now=now)
+        referee(placed.problem, placed.plan)
+        route = placed.plan.route_of("V1")
+        assert route is not None
+        net = build(placed.problem)
+        index = placed.problem.trip_index()["urgent"]
+        previous = placed.problem.trip_index()[route.trips[route.trips.index("urgent") - 1]]
+        drive = net.leg(previous, index)[1]
+        assert drive > 0
+        pickup = route.pickups[route.trips.index("urgent")]
+        assert pickup == now + timedelta(seconds=drive)
+
     def test_refuses_a_bad_trip(self) -> None:
         given_problem, plan = self._busy_day()
         with pytest.raises(ProblemError, match=r"trip\.id"):
