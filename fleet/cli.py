@@ -1,4 +1,4 @@
-"""The ``gongche`` command: migrations, the demo, the audit chain, reports and policy files.
+"""The ``gongche`` command: migrations, the demo, the audit chain, reports, policy files and scenario exports.
 
 Domain refusals and bad input print one sentence to stderr and exit 2, never a traceback.
 """
@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
 import typer
+import yaml
 from rich.console import Console
 from sqlalchemy.engine import Engine, make_url
 
@@ -32,11 +33,15 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 report_app = typer.Typer(help="Statistics reports.", no_args_is_help=True)
 policy_app = typer.Typer(help="Per-jurisdiction policy files.", no_args_is_help=True)
 users_app = typer.Typer(help="API users and their tokens.", no_args_is_help=True)
+fleet_app = typer.Typer(help="The fleet held, as scenario input.", no_args_is_help=True)
+trips_app = typer.Typer(help="Booked trips, as scenario input.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(policy_app, name="policy")
 app.add_typer(users_app, name="users")
+app.add_typer(fleet_app, name="fleet")
+app.add_typer(trips_app, name="trips")
 
 err = Console(stderr=True)
 
@@ -169,6 +174,63 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy YAML f
             fail(f"{path}: no such file")
         loaded = load_policy_file(path)
         typer.echo(f"{path}: ok (jurisdiction {loaded.jurisdiction}, overrides {', '.join(loaded.overrides) or '-'})")
+
+
+@fleet_app.command("export")
+def fleet_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="YAML file to write (default: stdout)")] = None,
+) -> None:
+    """The vehicles in use and each agency's trips per working day, as a scenario's `fleet` section."""
+    from fleet import exports  # it loads the dispatch engine: only the commands that need it pay for that
+
+    with unit_of_work(_migrated(_engine()), readonly=True) as session:
+        document = exports.fleet_document(session)
+    text = f"# from `gongche fleet export` on {date.today().isoformat()}\n" + yaml.safe_dump(
+        document, allow_unicode=True, sort_keys=False)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    vehicles = sum(len(a["vehicles"]) for a in document["agencies"])
+    typer.echo(f"wrote {output} ({len(document['agencies'])} agencies, {vehicles} vehicles)")
+
+
+def _day(option: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be a date like 2026-11-23, not {value!r}")
+
+
+@trips_app.command("export")
+def trips_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
+    start: Annotated[str | None, typer.Option(help="First day of earliest pickup, China time (YYYY-MM-DD)")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day of earliest pickup, China time (YYYY-MM-DD)")] = None,
+) -> None:
+    """The booked trips (not rejected or cancelled), one row each, for a scenario to replay."""
+    from fleet import exports  # it loads the dispatch engine: only the commands that need it pay for that
+
+    first, last = _day("--start", start), _day("--end", end)
+    if first is not None and last is not None and last < first:
+        fail(f"--end {last} is before --start {first}")
+    _migrated(_engine()).dispose()
+    try:
+        rows = exports.trip_rows(get_settings().database_url, first, last)
+    except FleetError as exc:
+        fail(exc.detail)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        exports.write_trips_csv(rows, output)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    typer.echo(f"wrote {output} ({len(rows)} trips)")
 
 
 @app.command()
