@@ -15,6 +15,7 @@ from ortools.graph.python import max_flow, min_cost_flow
 
 from dispatch.network import Network
 from dispatch.routes import Routes
+from dispatch.travel import Travel
 
 DENSE_LIMIT = 3000  # trips up to which all pairs are examined (9 million pairs, in chunks)
 COVER_LIMIT = 600  # trips up to which every plan also reports the vehicles needed (a fraction of a second)
@@ -71,16 +72,52 @@ def min_vehicles(net: Network, trips: np.ndarray, *, optimistic: bool = True) ->
     inside = np.zeros(net.n, dtype=bool)
     inside[trips] = True
     keep = inside[tail] & inside[head]
+    return path_cover(net.n, trips, tail[keep], head[keep])
+
+
+def min_fleet_at(
+    pickup_s: np.ndarray,
+    busy_s: np.ndarray,
+    pick: np.ndarray,
+    drop: np.ndarray,
+    group: np.ndarray,
+    travel: Travel,
+) -> int:
+    """Fewest vehicles that serve trips at the given pickup times, one vehicle staying within one ``group``.
+
+    Exact (a minimum path cover of the fixed-time chaining graph): trip ``j`` may follow ``i`` when
+    ``pickup_s[i] + busy_s[i]`` plus the drive from ``drop[i]`` to ``pick[j]`` is at most ``pickup_s[j]``. Shifts
+    and range are not constraints here; this is the fleet the trips themselves need.
+    """
+    n = len(pickup_s)
+    if n == 0:
+        return 0
+    free = pickup_s + busy_s
+    tails, heads = [], []
+    for lo in range(0, n, _CHUNK):
+        rows = np.arange(lo, min(n, lo + _CHUNK))
+        tail, head = np.nonzero((free[rows, None] <= pickup_s[None, :]) & (group[rows, None] == group[None, :]))
+        tail = rows[tail]
+        ok = tail != head
+        tail, head = tail[ok], head[ok]
+        km = travel.km(drop[tail, 0], drop[tail, 1], pick[head, 0], pick[head, 1])
+        ok = free[tail] + travel.seconds(km) <= pickup_s[head]
+        tails.append(tail[ok])
+        heads.append(head[ok])
+    return path_cover(n, np.arange(n), np.concatenate(tails), np.concatenate(heads))
+
+
+def path_cover(n: int, nodes: np.ndarray, tail: np.ndarray, head: np.ndarray) -> int:
+    """Fewest chains covering ``nodes`` (of ``n``) in an acyclic graph: nodes minus a maximum bipartite matching."""
     flow = max_flow.SimpleMaxFlow()
-    source, sink = 2 * net.n, 2 * net.n + 1
-    left, right = trips, trips + net.n
+    source, sink = 2 * n, 2 * n + 1
     flow.add_arcs_with_capacity(
-        np.concatenate((np.full(len(trips), source), tail[keep], right)).astype(np.int32),
-        np.concatenate((left, head[keep] + net.n, np.full(len(trips), sink))).astype(np.int32),
-        np.ones(2 * len(trips) + int(keep.sum()), dtype=np.int64),
+        np.concatenate((np.full(len(nodes), source), tail, nodes + n)).astype(np.int32),
+        np.concatenate((nodes, head + n, np.full(len(nodes), sink))).astype(np.int32),
+        np.ones(2 * len(nodes) + len(tail), dtype=np.int64),
     )
     flow.solve(source, sink)
-    return int(len(trips) - flow.optimal_flow())
+    return int(len(nodes) - flow.optimal_flow())
 
 
 def solve_exact(net: Network, able: np.ndarray) -> Routes | None:

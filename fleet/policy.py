@@ -127,20 +127,26 @@ class Policy(BaseModel):
 NATIONAL = Policy()
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(dict(merged[key]), value)
+            merged[key] = merge(dict(merged[key]), value)
         else:
             merged[key] = value
     return merged
 
 
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+def line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     """1-based line of the YAML entry at pydantic's error location (a mapping entry's key line), or of the
     nearest ancestor found."""
+    return locate(node, loc)[0]
+
+
+def locate(node: yaml.Node | None, loc: Sequence[int | str]) -> tuple[int | None, int]:
+    """`line_of`, and how many parts of ``loc`` the file holds (to tell which of several merged files set it)."""
     line = node.start_mark.line + 1 if node is not None else None
+    depth = 0
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
@@ -152,7 +158,8 @@ def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
             line = node.start_mark.line + 1
         else:
             break
-    return line
+        depth += 1
+    return line, depth
 
 
 class PolicyFile(BaseModel):
@@ -185,13 +192,13 @@ def load_policy_file(path: Path) -> PolicyFile:
     if not isinstance(code, str | int) or not str(code).strip():
         raise PolicyError(f"{path}:1: field 'jurisdiction' is required (the jurisdiction's code)", field="jurisdiction")
     try:
-        Policy.model_validate(_merge(NATIONAL.model_dump(mode="json"), raw))
+        Policy.model_validate(merge(NATIONAL.model_dump(mode="json"), raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = error_location(err)
         field = ".".join(str(p) for p in loc)
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise PolicyError(f"{path}:{_line_of(node, loc)}: field '{field}': {msg}", field=field) from exc
+        raise PolicyError(f"{path}:{line_of(node, loc)}: field '{field}': {msg}", field=field) from exc
     return PolicyFile(jurisdiction=str(code), overrides=raw, source=str(path))
 
 
@@ -221,5 +228,5 @@ class PolicyBook:
         merged = NATIONAL.model_dump(mode="json")
         for code in codes_root_first:
             if code in self._files:
-                merged = _merge(merged, self._files[code].overrides)
+                merged = merge(merged, self._files[code].overrides)
         return Policy.model_validate(merged)

@@ -53,7 +53,7 @@ from fleet.enums import (
 )
 from fleet.errors import FieldError, PolicyError, error_location
 from fleet.models import Agency, Assignment, AuditRecord, Quota, Trip, Vehicle
-from fleet.policy import _line_of, _merge, parse_yaml
+from fleet.policy import line_of, merge, parse_yaml
 from fleet.settings import get_settings
 
 SHIPPED_RULES = Path(__file__).with_name("usage_audit.yaml")
@@ -378,7 +378,7 @@ def _validate(path: Path, node: yaml.Node | None, raw: Mapping[str, Any]) -> Aud
                     if not (p in _UNION_TAGS and i > 0 and isinstance(full[i - 1], int)))
         field = ".".join(str(p) for p in loc)
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise PolicyError(f"{path}:{_line_of(node, loc)}: field '{field}': {msg}", field=field) from exc
+        raise PolicyError(f"{path}:{line_of(node, loc)}: field '{field}': {msg}", field=field) from exc
 
 
 @lru_cache
@@ -397,7 +397,7 @@ def load_rules(path: Path) -> AuditRules:
     node, raw = _read(path)
     if path.resolve() == SHIPPED_RULES.resolve():
         return _validate(path, node, raw)
-    return _validate(path, node, _merge(_shipped()[0], raw))
+    return _validate(path, node, merge(_shipped()[0], raw))
 
 
 @lru_cache
