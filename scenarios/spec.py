@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dispatch.problem import Category, Powertrain, Priority
 from fleet.enums import Powertrain as FleetPowertrain
-from fleet.errors import error_location
+from fleet.errors import PolicyError, error_location
 from fleet.policy import NATIONAL, locate, merge, parse_yaml
 
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -343,7 +343,7 @@ def chain(path: Path, seen: list[Path]) -> list[tuple[Path, yaml.Node | None, di
 def _parse(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
     try:
         return parse_yaml(path, text)
-    except ValueError as exc:
+    except PolicyError as exc:
         raise ScenarioError(str(exc)) from None
 
 
