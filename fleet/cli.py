@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -261,6 +261,9 @@ def demo(
     from api import demo as booking_day  # the API is the top layer; the CLI that starts everything may use it
 
     served = booking_day.run(engine, console, today=date.today(), out_dir=out, seed=seed)
+    from scenarios import demo as scenario_demo
+
+    scenario_demo.run(engine, console, day=date.today() + timedelta(days=1), out_dir=out)
     typer.echo(f"demo finished in {time.perf_counter() - started:.1f} s")
     if not (verification.ok and served):
         raise typer.Exit(1)

@@ -19,11 +19,10 @@ import numpy as np
 
 from dispatch.problem import Category, Point, Priority, Trip
 from dispatch.synthetic import CST, HOT_SPOTS, KM_PER_DEG_LAT, PASSENGERS
+from fleet.exports import TRIP_COLUMNS
 from scenarios.spec import AgencySpec, HotSpot, ReplaySpec, Scenario
 
-#: Columns of a replay CSV (``gongche trips export`` writes them).
-COLUMNS = ("id", "agency", "priority", "categories", "passengers", "pickup_lat", "pickup_lon", "dropoff_lat",
-           "dropoff_lon", "earliest_pickup", "latest_pickup", "dwell_min")
+COLUMNS = TRIP_COLUMNS  # of a replay CSV, as ``gongche trips export`` writes them
 DEFAULT_HOT_SPOTS = tuple(HotSpot(name=n, lat=lat, lon=lon, weight=w) for n, lat, lon, w, _ in HOT_SPOTS)
 SPREAD_KM = 0.8  # how far around a hot spot or compound trips start and end
 MIN_TRIP_KM = 1.0
@@ -182,7 +181,7 @@ def _rows_from_csv(path: Path) -> list[tuple[str, Trip]]:
 
 @lru_cache(maxsize=4)
 def _rows_from_database(url: str) -> list[tuple[str, Trip]]:
-    from fleet.exports import trip_rows  # the database is only needed when asked for
+    from fleet.exports import trip_rows
 
     return [_trip_of({k: str(v) for k, v in row.items()}, f"{url} trip {row['id']}") for row in trip_rows(url)]
 

@@ -197,8 +197,12 @@ class TestDemo:
         assert run.returncode == 0, run.raw_stderr
         assert "Traceback" not in run.raw_stderr
         for fragment in ("audit chain intact", "Plan 3 refused", "new_energy_share", "POST /dispatch run",
-                         "answered with", "GET /violations", "overdriven", "GET /audit/verify: intact"):
+                         "answered with", "GET /violations", "overdriven", "GET /audit/verify: intact",
+                         "Scenarios on", "separate agency fleets"):
             assert fragment in run.stdout
+        (results,) = (out / "scenarios").glob("*-registry")  # the registry's fleet and day, simulated
+        assert "| registry | registry-separate | registry-cut-30 |" in (results / "comparison.md").read_text()
+        assert (results / "frontier.png").stat().st_size > 0
         year = date.today().year
         files = {fmt: out / f"annual-{year}-420100.{fmt}" for fmt in ("xlsx", "json", "csv")}
         assert all(p.is_file() and p.stat().st_size > 0 for p in files.values()), sorted(out.iterdir())

@@ -61,7 +61,8 @@ def test_weekends_holidays_and_surges() -> None:
                      calendar={"start": "2026-11-23", "days": 2})
     emergencies = [sum(1 for t in demand.day(surge, r, 0).trips if t.priority.value == "emergency") for r in range(5)]
     normal = [sum(1 for t in demand.day(surge, r, 1).trips if t.priority.value == "emergency") for r in range(5)]
-    assert demand.day(surge, 0, 0).surge and not demand.day(surge, 0, 1).surge
+    assert demand.day(surge, 0, 0).surge
+    assert not demand.day(surge, 0, 1).surge
     assert np.mean(emergencies) > 3 * np.mean(normal)  # expected 100 against 20
 
 

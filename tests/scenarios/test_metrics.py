@@ -28,13 +28,13 @@ def _drive(a: tuple[float, float], b: tuple[float, float]) -> float:
 class TestMinFleet:
     def test_simultaneous_trips_need_one_vehicle_each_and_a_chain_needs_one(self) -> None:
         pick = np.repeat(HERE, 3, axis=0)
-        drop = pick + [KM, 0]
+        drop = pick + np.array([KM, 0])
         assert min_fleet_at(np.array([0.0, 0, 0]), np.full(3, 600.0), pick, drop, np.zeros(3), TRAVEL) == 3
         assert min_fleet_at(np.array([0.0, 3600, 7200]), np.full(3, 600.0), pick, drop, np.zeros(3), TRAVEL) == 1
 
     def test_exact_to_the_second(self) -> None:
         pick = np.array([CENTRE, CENTRE])
-        drop = pick + [2 * KM, 0]
+        drop = pick + np.array([2 * KM, 0])
         back = _drive(tuple(drop[0]), tuple(pick[1]))
         busy = np.array([900.0, 900.0])
         on_time = np.array([0.0, 900 + back])
@@ -43,7 +43,7 @@ class TestMinFleet:
 
     def test_groups_cannot_share_a_vehicle(self) -> None:
         pick = np.repeat(HERE, 2, axis=0)
-        drop = pick + [KM, 0]
+        drop = pick + np.array([KM, 0])
         times, busy = np.array([0.0, 7200]), np.full(2, 600.0)
         assert min_fleet_at(times, busy, pick, drop, np.array([0, 1]), TRAVEL) == 2
         assert min_fleet_at(times, busy, pick, drop, np.zeros(2), TRAVEL) == 1
@@ -97,7 +97,8 @@ def test_a_hand_made_day(tmp_path: Path) -> None:
     third = _drive(depot, south) + _drive(south, depot)  # out to the call, and back to the depot it drops at
     assert sum(day.busy_hours) * 3600 == pytest.approx(first + second + third, abs=1)  # hours kept to 4 decimals
     assert day.busy_hours[9] * 3600 == pytest.approx(min(3600, first), abs=1)
-    assert day.busy_hours[10] == 0 and day.busy_hours[12] == 0
+    assert day.busy_hours[10] == 0
+    assert day.busy_hours[12] == 0
 
 
 def _result(day: int, working: bool, km: float, rented: int = 0, rental_km: float = 0.0,
@@ -125,7 +126,8 @@ def test_annual_cost_and_co2_from_given_days() -> None:
     rental_km, rented = 20 * 250, 2 * 250
     assert summary.km_per_year == pytest.approx(year_km + rental_km)
     ice, bev = costs["ice"], costs["bev"]
-    assert summary.cost["depreciation"] == pytest.approx(2 * ice.price / ice.life_years + 2 * bev.price / bev.life_years)
+    depreciation = 2 * ice.price / ice.life_years + 2 * bev.price / bev.life_years
+    assert summary.cost["depreciation"] == pytest.approx(depreciation)
     assert summary.cost["fixed"] == pytest.approx(4 * city.costs.fixed_per_vehicle_year)
     assert summary.cost["energy"] == pytest.approx(year_km / 2 * (ice.energy_per_km + bev.energy_per_km))
     assert summary.cost["rental"] == pytest.approx(rental_km * 3.0 + rented * 20.0)
@@ -136,4 +138,5 @@ def test_annual_cost_and_co2_from_given_days() -> None:
     assert summary.emergency_p50_min == 2.0
     assert summary.deadhead_share == pytest.approx(0.25)
     assert summary.utilisation_by_hour[9] == pytest.approx(0.5)  # 2 busy vehicle-hours of 4 held
-    assert summary.min_fleet["general"] == 2 and summary.nev_share == 0.5
+    assert summary.min_fleet["general"] == 2
+    assert summary.nev_share == 0.5
