@@ -23,6 +23,7 @@ def solve(
     time_limit: float = 10.0,
     seed: int = 0,
     travel: Travel | None = None,
+    work: float | None = None,
 ) -> Plan:
     """Assign vehicles to trips: most emergency, then law-enforcement, then routine trips, then least empty km.
 
@@ -30,6 +31,9 @@ def solve(
     :param time_limit: seconds for optimisation; building the network comes on top and is reported separately.
     :param seed: the same seed and limit give the same plan (the search runs on a work budget, see `improve`).
     :param travel: road distances and times; the exchange format's geodesic model by default.
+    :param work: the search's work budget in seconds of the reference machine (default: ``time_limit``). A caller
+        that needs the same plan on a loaded machine gives a budget well inside the limit, so the limit is only a
+        backstop.
     """
     started = time.perf_counter()
     net = build(problem, travel)
@@ -44,7 +48,8 @@ def solve(
         routes = construct(net)
         target = _missing_target(net, able)
         stopped = improve.improve(
-            net, routes, deadline=built + time_limit, seed=seed, target=target, time_limit=time_limit
+            net, routes, deadline=built + time_limit, seed=seed, target=target,
+            time_limit=time_limit if work is None else min(work, time_limit),
         )
     needed = exact.min_vehicles(net, np.flatnonzero(able)) if net.n <= exact.COVER_LIMIT else None
     return assemble(

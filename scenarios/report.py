@@ -9,7 +9,9 @@ import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # the object API: no pyplot state, no window, safe in any process
 from openpyxl import Workbook
 from rich.table import Table
@@ -190,10 +192,10 @@ def plot_frontier(outcomes: Sequence[Outcome], path: Path) -> None:
     for outcome in outcomes:
         if outcome.frontier:
             held = [p.held for p in outcome.frontier]
-            axes.plot(held, [100 * p.share_served for p in outcome.frontier], marker="o",
-                      label=f"{outcome.scenario.name}: all trips")
+            name = f"{outcome.scenario.name} ({outcome.scenario.dispatch.mode})"
+            axes.plot(held, [100 * p.share_served for p in outcome.frontier], marker="o", label=f"{name}: all trips")
             axes.plot(held, [100 * p.served_share["emergency"] for p in outcome.frontier], marker=".",
-                      linestyle="--", label=f"{outcome.scenario.name}: emergencies")
+                      linestyle="--", label=f"{name}: emergencies")
             for point in outcome.frontier:
                 axes.annotate(f"{point.scale:.0%}", (point.held, 100 * point.share_served), fontsize=7,
                               textcoords="offset points", xytext=(0, 6), ha="center")
@@ -204,7 +206,7 @@ def plot_frontier(outcomes: Sequence[Outcome], path: Path) -> None:
     axes.set_ylabel("trips served (%)")
     axes.set_title("Fleet-size frontier")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    _legend(axes, loc="lower right")
     _save(figure, path)
 
 
@@ -219,7 +221,7 @@ def plot_utilisation(outcomes: Sequence[Outcome], path: Path) -> None:
     axes.set_ylabel("vehicles busy (% of held)")
     axes.set_title("Utilisation by hour (mean working day)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    _legend(axes)
     _save(figure, path)
 
 
@@ -235,7 +237,7 @@ def plot_cost(outcomes: Sequence[Outcome], path: Path) -> None:
     axes.set_ylabel("million CNY per year")
     axes.set_title("Annual cost by component")
     axes.tick_params(axis="x", labelrotation=20)
-    axes.legend(fontsize=8)
+    _legend(axes)
     _save(figure, path)
 
 
@@ -252,8 +254,13 @@ def plot_delays(outcomes: Sequence[Outcome], path: Path) -> None:
     axes.set_ylabel("emergencies picked up within (%)")
     axes.set_title("Emergency pickup delay")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    _legend(axes)
     _save(figure, path)
+
+
+def _legend(axes: Axes, loc: Literal["best", "lower right"] = "best") -> None:
+    if axes.get_legend_handles_labels()[0]:  # a plot with nothing to show (no emergency served) has no legend
+        axes.legend(fontsize=8, loc=loc)
 
 
 def _save(figure: Figure, path: Path) -> None:

@@ -64,8 +64,9 @@ def run(
         if scenario.sweep is not None:
             days = scenario.sweep.days or scenario.calendar.days
             for scale in sorted(set(scenario.sweep.scales)):
-                point = [d for d in by_key[(scenario.name, scale)]
-                         if d.replication < scenario.sweep.replications and d.day < days]
+                point = sorted((d for d in by_key[(scenario.name, scale)]
+                                if d.replication < scenario.sweep.replications and d.day < days),
+                               key=lambda d: (d.replication, d.day))  # sums in one order, wherever days ran
                 frontier.append(summarise(scenario, point))
         every = sorted((d for (name, _), days in by_key.items() if name == scenario.name for d in days),
                        key=lambda d: (d.scale, d.replication, d.day))
@@ -104,8 +105,11 @@ def _on_ray(tasks: list[DayTask], address: str, progress: Callable[[DayResult], 
         raise RuntimeError("--ray needs Ray: pip install 'gongche[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=None if address == "local" else address, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=None if address == "local" else address, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError or its own types: all mean "not here"
+            raise RuntimeError(f"--ray {address}: cannot connect to Ray: {exc}") from None
     try:
         remote = ray.remote(simulate_day)
         pending = [remote.remote(task) for task in tasks]

@@ -229,7 +229,9 @@ class DispatchSpec(_Spec):
     mode: Literal["pool", "separate"] = Field(
         default="pool", description="one pool across agencies (跨部门统一调度), or each agency's own vehicles only"
     )
-    time_limit_s: float = Field(default=1.0, gt=0, le=600, description="solver time per batch")
+    time_limit_s: float = Field(
+        default=1.0, gt=0, le=600, description="solver work per batch, in seconds of the reference machine"
+    )
     road_factor: float = Field(default=1.3, ge=1, le=5)
     speed_kmh: float = Field(default=30, gt=0, le=200)
     notice_min: int = Field(default=0, ge=0, le=120, description="emergencies are known this long before pickup")

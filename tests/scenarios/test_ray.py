@@ -30,7 +30,7 @@ SMALL: dict[str, Any] = {
     "seed": 11,
     "replications": 2,
     "calendar": {"start": "2026-11-27", "days": 2},
-    "dispatch": {"time_limit_s": 0.2},
+    "dispatch": {"time_limit_s": 2.0},  # headroom: the work budget, not the clock, must stop each solve
     "fleet": {
         "agencies": [
             {"code": "A", "name": "A", "lat": 30.59, "lon": 114.30, "trips": 14,
