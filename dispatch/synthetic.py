@@ -48,7 +48,7 @@ import math
 import random
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
@@ -133,7 +133,10 @@ LOAD_TABLE: Final[tuple[tuple[float, float, float], ...]] = (
 MORNING_OF_PEAKS: Final = 0.45
 
 
-def _pick(rng: random.Random, table: Sequence[tuple[Any, float]]) -> Any:
+T = TypeVar("T")
+
+
+def pick(rng: random.Random, table: Sequence[tuple[T, float]]) -> T:
     """One item of a (item, weight) table."""
     items = [item for item, _ in table]
     weights = [weight for _, weight in table]
@@ -259,8 +262,8 @@ def city_instance(
     rng.shuffle(categories)
     fleet: list[dict[str, Any]] = []
     for k, category in enumerate(categories):
-        shift = _pick(rng, SHIFTS[category])
-        powertrain = "bev" if k in bev else _pick(rng, (("ice", 0.5), ("hev", 0.3), ("phev", 0.2)))
+        shift = pick(rng, SHIFTS[category])
+        powertrain = "bev" if k in bev else pick(rng, (("ice", 0.5), ("hev", 0.3), ("phev", 0.2)))
         fleet.append(
             {
                 "id": f"V{k + 1}",
@@ -280,15 +283,15 @@ def city_instance(
     peak, dwell_scale = _load(trips / vehicles)
     requests: list[dict[str, Any]] = []
     for k in range(trips):
-        priority = _pick(rng, PRIORITY_SHARES)
+        priority = pick(rng, PRIORITY_SHARES)
         if priority == "emergency":
             allowed: tuple[str, ...] = ("emergency", "law_enforcement")
         elif priority == "law_enforcement":
             allowed = ("law_enforcement",)
         else:
-            allowed = _pick(rng, ROUTINE_CATEGORIES)
+            allowed = pick(rng, ROUTINE_CATEGORIES)
         capacity = max((most_seats.get(c, 0) for c in allowed), default=0)
-        passengers = _pick(rng, PASSENGERS)
+        passengers = pick(rng, PASSENGERS)
         if capacity:  # nobody asks for a bigger car than the fleet has
             passengers = min(passengers, capacity)
         pickup = _point(rng, gen)

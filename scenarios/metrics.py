@@ -89,8 +89,8 @@ def summarise(scenario: Scenario, days: Sequence[DayResult]) -> Summary:
         served_share={p.value: _share(served.get(p.value, 0), offered.get(p.value, 0)) for p in Priority},
         share_served=_share(sum(served.values()) + sum(d.rented for d in days), all_offered),
         rented_per_day=sum(d.rented for d in days) / len(days),
-        emergency_p50_min=_percentile(delays, 50),
-        emergency_p95_min=_percentile(delays, 95),
+        emergency_p50_min=percentile(delays, 50),
+        emergency_p95_min=percentile(delays, 95),
         emergency_delays_min=delays,
         deadhead_share=sum(d.empty_km for d in days) / total_km if total_km else 0.0,
         vehicles_used=float(np.mean([d.vehicles_used for d in working])),
@@ -177,5 +177,5 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole else 1.0
 
 
-def _percentile(values: Sequence[float], q: float) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values else None

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # the object API: no pyplot state, no wind
 from openpyxl import Workbook
 from rich.table import Table
 
-from scenarios.metrics import COST_PARTS, Summary
+from scenarios.metrics import COST_PARTS, Summary, percentile
 from scenarios.runner import Outcome
 
 PRIORITY_LABELS = {"emergency": "emergency", "law_enforcement": "law enforcement", "routine": "routine"}
@@ -153,8 +153,7 @@ def _day_rows(outcomes: Sequence[Outcome]) -> list[list[object]]:
     rows: list[list[object]] = [list(DAY_COLUMNS)]
     for outcome in outcomes:
         for d in outcome.days:
-            delays = sorted(d.emergency_delay_s)
-            p95 = round(delays[min(len(delays) - 1, int(0.95 * len(delays)))] / 60, 2) if delays else None
+            p95 = percentile([x / 60 for x in d.emergency_delay_s], 95)
             rows.append([d.scenario, d.scale, d.replication, d.date, d.working, d.surge, d.held,
                          sum(d.offered.values()), sum(d.served.values()), d.served.get("emergency", 0), d.rented,
                          d.empty_km, d.total_km, d.vehicles_used, sum(d.min_fleet.values()),

@@ -90,10 +90,9 @@ def simulate_day(task: DayTask) -> DayResult:
     plans: list[tuple[Plan, Problem]] = []
     insert_ms: list[float] = []
     for index, (name, (members, trips)) in enumerate(sorted(groups.items())):
-        problem = _problem(scenario, f"{scenario.name}-{today.date}-{name}", members, trips, midnight)
         booked = [t for t in trips if t.priority != Priority.emergency]
         urgent = [t for t in trips if t.priority == Priority.emergency]
-        problem = problem.model_copy(update={"trips": tuple(booked)})
+        problem = _problem(scenario, f"{scenario.name}-{today.date}-{name}", members, booked, trips, midnight)
         # Separate fleets share the pool's time budget by their trips: the same effort, however it is split.
         share = len(trips) / max(len(today.trips), 1)
         work = max(0.05, scenario.dispatch.time_limit_s * share)
@@ -109,11 +108,12 @@ def simulate_day(task: DayTask) -> DayResult:
     return _result(task, today, vehicles, plans, insert_ms, clock.perf_counter() - started)
 
 
-def _problem(scenario: Scenario, name: str, vehicles: list[SimVehicle], trips: list[Trip],
+def _problem(scenario: Scenario, name: str, vehicles: list[SimVehicle], trips: list[Trip], day: list[Trip],
              midnight: datetime) -> Problem:
+    """The batch problem of ``trips``; ``day`` (every trip of the group) only places a depot if it has no vehicle."""
     depots = sorted({v.depot for v in vehicles})
     if not depots:  # an agency without vehicles: the problem still needs a depot, and its trips go unserved
-        depots = [(trips[0].pickup.lat, trips[0].pickup.lon)] if trips else [(0.0, 0.0)]
+        depots = [(day[0].pickup.lat, day[0].pickup.lon)] if day else [(0.0, 0.0)]
     depot_id = {where: f"D{k + 1}" for k, where in enumerate(depots)}
     return Problem(
         name=name,
@@ -181,8 +181,8 @@ def _result(task: DayTask, today: demand.Day, vehicles: list[SimVehicle], plans:
                 if miss.priority == Priority.routine:
                     trip = trips[miss.trip]
                     rented += 1
-                    rental_km += float(travel.km(np.array(trip.pickup.lat), np.array(trip.pickup.lon),
-                                                 np.array(trip.dropoff.lat), np.array(trip.dropoff.lon)))
+                    rental_km += travel.pair_km((trip.pickup.lat, trip.pickup.lon),
+                                                (trip.dropoff.lat, trip.dropoff.lon))
     own, pooled = _min_fleet(rows, travel, separate=scenario.dispatch.mode == "separate")
     return DayResult(
         scenario=scenario.name,

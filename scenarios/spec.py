@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dispatch.problem import Category, Powertrain, Priority
+from dispatch.synthetic import SHIFTS
 from fleet.enums import Powertrain as FleetPowertrain
 from fleet.errors import PolicyError, error_location
 from fleet.policy import NATIONAL, locate, merge, parse_yaml
@@ -80,14 +81,7 @@ Shift = tuple[Minutes, Annotated[int, Field(ge=1, le=48 * 60)]]
 
 
 def _default_shifts() -> dict[Category, list[tuple[Shift, float]]]:
-    day, short, early, night, full = (450, 1170), (480, 1080), (420, 1020), (1140, 1860), (0, 1440)
-    return {
-        Category.general: [(day, 0.65), (short, 0.2), (early, 0.15)],
-        Category.confidential_comms: [(day, 0.7), (short, 0.3)],
-        Category.special_technical: [(day, 0.6), (short, 0.2), (early, 0.2)],
-        Category.law_enforcement: [(day, 0.6), (early, 0.1), (night, 0.2), (full, 0.1)],
-        Category.emergency: [(full, 0.6), (day, 0.2), (night, 0.2)],
-    }
+    return {Category(category): list(table) for category, table in SHIFTS.items()}  # the synthetic city's
 
 
 class FleetSpec(_Spec):

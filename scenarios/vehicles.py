@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 from dispatch.problem import Category, Powertrain
+from dispatch.synthetic import pick
 from scenarios.spec import AgencySpec, Scenario, VehicleSpec
 
 
@@ -34,13 +34,6 @@ def _rng(scenario: Scenario, *key: object) -> random.Random:
     return random.Random(":".join(str(part) for part in (scenario.seed, *key)))
 
 
-T = TypeVar("T")
-
-
-def _pick(rng: random.Random, table: list[tuple[T, float]]) -> T:
-    return rng.choices([item for item, _ in table], [weight for _, weight in table])[0]
-
-
 def agency_vehicles(scenario: Scenario, agency: AgencySpec) -> list[VehicleSpec]:
     """The agency's vehicles as the file has them, or drawn from its counts (synthetic fleets)."""
     if isinstance(agency.vehicles, list):
@@ -51,7 +44,7 @@ def agency_vehicles(scenario: Scenario, agency: AgencySpec) -> list[VehicleSpec]
         for k in range(count):
             vid = f"{agency.code}-{category.value[:3].upper()}{k + 1}"
             rng = _rng(scenario, "vehicle", vid)
-            seats = _pick(rng, [(s, w) for s, w in sorted(fleet.seats.items())])
+            seats = pick(rng, [(s, w) for s, w in sorted(fleet.seats.items())])
             nev = rng.random() < fleet.initial_nev_share
             powertrain = (Powertrain.bev if rng.random() < 0.75 else Powertrain.phev) if nev else (
                 Powertrain.hev if rng.random() < 0.25 else Powertrain.ice)
@@ -89,7 +82,7 @@ def held(scenario: Scenario, scale: float = 1.0) -> list[SimVehicle]:
 
 def _sim(scenario: Scenario, vehicle: VehicleSpec, agency: AgencySpec) -> SimVehicle:
     rng = _rng(scenario, "shift", vehicle.id)
-    shift = _pick(rng, [(tuple(s), w) for s, w in scenario.fleet.shifts[vehicle.category]])
+    shift = pick(rng, [(tuple(s), w) for s, w in scenario.fleet.shifts[vehicle.category]])
     return _powered(scenario, SimVehicle(
         id=vehicle.id,
         agency=agency.code,
