@@ -1,0 +1,102 @@
+"""The usage audit (公车使用监督): rule-based findings for supervisors, each with the facts it rests on.
+
+A finding is a lead, not a verdict: it names the rule, the numbers and the raw evidence (trip ids, times,
+odometer readings, km, the geofence) so that a supervisor can check it against the booking and the log book.
+
+Rules:
+
+* ``off_hours``: a routine trip that ran outside working hours, on a weekend or on a public holiday (make-up
+  working days 调休上班 count as working days); emergency and law-enforcement trips are exempt.
+* ``odometer_gap``: between two consecutive trips of a vehicle the odometer advanced further than the longest
+  legitimate drive between them (drop-off → home yard → next pickup): driving without a booking (无单出车).
+* ``overdriven``: a trip whose odometer distance is well above the road km of its route.
+* ``geofence``: a trip whose drop-off lies in a prohibited area (scenic area, golf course, entertainment street…).
+* ``unusable_vehicle``: a trip on a vehicle that was sealed (封存), in the workshop or disposed of (已处置) at the
+  time, with the status read back from the audit log.
+* ``over_quota``: an agency holding more vehicles of a category than its quota (编制) allows.
+* ``unmarked``: a vehicle on the books without its marking (标识化) and without a recorded exemption.
+
+The thresholds, the calendar and the geofences are data: ``fleet/usage_audit.yaml`` ships the defaults, and a
+file named by ``GONGCHE_USAGE_AUDIT_FILE`` overrides them key by key (a list it sets replaces the shipped one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from fleet.usage_audit import checks, evidence
+from fleet.usage_audit.calendar import Calendar, Holiday, Weekday, WorkingHours
+from fleet.usage_audit.checks import Finding, FindingKind
+from fleet.usage_audit.config import SHIPPED_RULES, AuditRules, configured_rules, default_rules, load_rules
+from fleet.usage_audit.geofences import CircleGeofence, Geofence, GeofenceKind, PolygonGeofence
+
+__all__ = [
+    "SHIPPED_RULES",
+    "AuditRules",
+    "Calendar",
+    "CircleGeofence",
+    "Finding",
+    "FindingKind",
+    "Geofence",
+    "GeofenceKind",
+    "Holiday",
+    "PolygonGeofence",
+    "Weekday",
+    "WorkingHours",
+    "configured_rules",
+    "default_rules",
+    "findings",
+    "load_rules",
+]
+
+_KIND_ORDER = {kind: index for index, kind in enumerate(FindingKind)}
+
+
+def findings(
+    session: Session, *, start: datetime, end: datetime, rules: AuditRules | None = None,
+    agency_ids: Collection[int] | None = None, kinds: Collection[FindingKind] | None = None,
+) -> list[Finding]:
+    """The findings on trips timed in [start, end) and on the fleet as it stands, sorted by (time, kind)."""
+    # agency_ids keeps those agencies' trips (trip rules) and vehicles (odometer, quota, marking rules).
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware")
+    rules = rules if rules is not None else configured_rules()
+    wanted = frozenset(kinds) if kinds is not None else frozenset(FindingKind)
+    scope = None if agency_ids is None else sorted(set(agency_ids))
+    out: list[Finding] = []
+
+    trip_kinds = wanted & {FindingKind.off_hours, FindingKind.odometer_gap, FindingKind.overdriven,
+                           FindingKind.geofence, FindingKind.unusable_vehicle}
+    if trip_kinds:
+        trips = evidence.window_trips(session, start, end, scope)
+        own = [t for t in trips if scope is None or t.agency_id in scope]
+        if FindingKind.off_hours in wanted:
+            out.extend(checks.off_hours(own, rules))
+        if FindingKind.overdriven in wanted:
+            out.extend(checks.overdriven(own, rules))
+        if FindingKind.geofence in wanted:
+            out.extend(checks.geofence(own, rules))
+        if FindingKind.unusable_vehicle in wanted:
+            used = [t for t in own if t.vehicle_id is not None and t.begins is not None]
+            log = evidence.status_log(session, (t.vehicle_id for t in used if t.vehicle_id is not None))
+            out.extend(checks.unusable_vehicle(used, log, rules))
+        if FindingKind.odometer_gap in wanted:
+            driven = [t for t in trips if t.vehicle_id is not None and t.started_at is not None
+                      and (scope is None or t.vehicle_agency_id in scope)]
+            previous = evidence.previous_trips(session, {t.vehicle_id for t in driven if t.vehicle_id is not None},
+                                               start)
+            out.extend(checks.odometer_gap(driven, previous, rules))
+
+    if wanted & {FindingKind.over_quota, FindingKind.unmarked}:
+        fleet = evidence.held_vehicles(session, scope)
+        if FindingKind.over_quota in wanted:
+            out.extend(checks.over_quota(fleet))
+        if FindingKind.unmarked in wanted:
+            out.extend(checks.unmarked(fleet))
+
+    out.sort(key=lambda f: (f.at or start, _KIND_ORDER[f.kind], f.agency or "", f.plate or "", f.trip_id or 0,
+                            f.detail))
+    return out

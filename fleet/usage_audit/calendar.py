@@ -1,0 +1,185 @@
+"""The audit's calendar: working hours on working days, public holidays and their make-up working days (调休)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from fleet.clock import CHINA
+from fleet.errors import FieldError
+
+
+class Weekday(StrEnum):
+    monday = "monday"
+    tuesday = "tuesday"
+    wednesday = "wednesday"
+    thursday = "thursday"
+    friday = "friday"
+    saturday = "saturday"
+    sunday = "sunday"
+
+    @property
+    def iso(self) -> int:
+        """ISO weekday number: Monday 1 ... Sunday 7, as ``date.isoweekday()``."""
+        return list(Weekday).index(self) + 1
+
+
+class WorkingHours(BaseModel):
+    """Local working hours, both ends inclusive: a trip ending at 18:00 sharp ended within them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 18:00 as the base-60 integer 1080, which pydantic would take as 00:18:00.
+        if isinstance(value, int | float):
+            raise ValueError("write the time as a quoted string, e.g. '18:00' (YAML reads unquoted 18:00 as a "
+                             "number)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise FieldError("end", f"{self.end:%H:%M} is not after start {self.start:%H:%M}")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+class Holiday(BaseModel):
+    """A public holiday period (放假调休) and the make-up working days (调休上班) that pay for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=50)
+    first: date
+    last: date
+    workdays: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Holiday:
+        if self.last < self.first:
+            raise FieldError("last", f"{self.last} is before first {self.first}")
+        if (self.last - self.first).days > 31:
+            raise FieldError("last", f"a holiday of {(self.last - self.first).days + 1} days is not a holiday")
+        for index, day in enumerate(self.workdays):
+            if self.first <= day <= self.last:
+                raise FieldError(f"workdays.{index}", f"make-up working day {day} falls inside the holiday itself")
+        return self
+
+    def days(self) -> Iterator[date]:
+        """Every day of the holiday, first to last."""
+        day = self.first
+        while day <= self.last:
+            yield day
+            day += timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Days:
+    """A calendar's answers as plain lookups: the audit asks them for every trip, so no model machinery here."""
+
+    zone: ZoneInfo
+    off: dict[date, str]
+    on: dict[date, str]
+    weekend: frozenset[int]
+    start: time
+    end: time
+
+    @classmethod
+    def of(cls, calendar: Calendar) -> _Days:
+        return cls(
+            zone=ZoneInfo(calendar.timezone),
+            off={day: h.name for h in calendar.holidays for day in h.days()},
+            on={day: h.name for h in calendar.holidays for day in h.workdays},
+            weekend=frozenset(w.iso for w in calendar.weekend),
+            start=calendar.working_hours.start, end=calendar.working_hours.end,
+        )
+
+    def day_off(self, day: date) -> str | None:
+        if day in self.on:
+            return None
+        if day in self.off:
+            return f"holiday {self.off[day]}"
+        if day.isoweekday() in self.weekend:
+            return "weekend"
+        return None
+
+    def in_hours(self, local: datetime) -> bool:
+        return self.start <= local.time() <= self.end
+
+
+class Calendar(BaseModel):
+    """When official business is done: working hours on working days, in the country's time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The zone is data (a rules file may name another); only its default is the platform's own China time.
+    timezone: str = CHINA.key
+    # 08:00–18:00: offices keep roughly 08:30–17:30 (with a summer variant ending later), and a trip to a morning
+    # meeting or back from a late one legitimately spills half an hour past either end. Tighter hours would flag
+    # every commute-time pickup; wider ones would hide evening dinners.
+    working_hours: WorkingHours = WorkingHours()
+    weekend: frozenset[Weekday] = frozenset({Weekday.saturday, Weekday.sunday})
+    holidays: tuple[Holiday, ...] = ()
+
+    _days: _Days = PrivateAttr()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Asia/Shanghai')") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_workday_on_a_holiday(self) -> Calendar:
+        off = {day: h.name for h in self.holidays for day in h.days()}
+        for index, holiday in enumerate(self.holidays):
+            for w, day in enumerate(holiday.workdays):
+                if day in off:
+                    raise FieldError(f"holidays.{index}.workdays.{w}",
+                                     f"make-up working day {day} falls inside the holiday {off[day]}")
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._days = _Days.of(self)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The calendar's time zone."""
+        return self._days.zone
+
+    @property
+    def days(self) -> _Days:
+        """The calendar as plain lookups, for a check that asks it once per trip."""
+        return self._days
+
+    def day_off(self, day: date) -> str | None:
+        """Why ``day`` is not a working day (``"weekend"`` or ``"holiday 春节"``), or None on a working day."""
+        return self._days.day_off(day)
+
+    def is_working_day(self, day: date) -> bool:
+        """A weekday that is not a holiday, or a make-up working day."""
+        return self.day_off(day) is None
+
+    def is_working_time(self, moment: datetime) -> bool:
+        """Whether an aware instant falls within working hours of a working day, local time."""
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime: say which time zone it is in")
+        days = self._days
+        local = moment.astimezone(days.zone)
+        return days.day_off(local.date()) is None and days.in_hours(local)

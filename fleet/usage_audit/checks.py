@@ -1,0 +1,330 @@
+"""The seven rules as pure functions: evidence rows and the rules in, findings out, no database.
+
+Each check yields its findings in the order of its input; ``fleet.usage_audit.findings`` sorts them together.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from itertools import pairwise
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dispatch.travel import Geodesic
+from fleet.audit import jsonable
+from fleet.enums import Category, LabelledEnum, MarkingStatus, TripStatus, VehicleStatus
+from fleet.usage_audit.config import AuditRules
+from fleet.usage_audit.evidence import HeldVehicle, StatusChange, TripRow
+from fleet.usage_audit.geofences import CircleGeofence
+
+_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_UNUSABLE = frozenset({VehicleStatus.sealed, VehicleStatus.maintenance, VehicleStatus.disposed})
+
+
+class FindingKind(LabelledEnum):
+    """The rules, in the order findings at the same moment are listed."""
+
+    off_hours = "off_hours", "非工作时间用车"
+    odometer_gap = "odometer_gap", "无单出车(里程缺口)"
+    overdriven = "overdriven", "行驶里程超出计划"
+    geofence = "geofence", "驶入禁止区域"
+    unusable_vehicle = "unusable_vehicle", "使用封存、维修或已处置车辆"
+    over_quota = "over_quota", "超编制配备"
+    unmarked = "unmarked", "未标识"
+
+
+class Finding(BaseModel):
+    """One lead for a supervisor: the rule, a one-sentence account, and the raw facts behind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: FindingKind
+    detail: str
+    at: datetime | None = None
+    agency: str | None = None
+    plate: str | None = None
+    vehicle_id: int | None = None
+    trip_id: int | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        return jsonable(value) if isinstance(value, Mapping) else value
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{_WEEKDAY_ABBR[local.weekday()]} {local:%Y-%m-%d %H:%M}"
+
+
+def _vehicle_words(trip: TripRow) -> str:
+    return f" ({trip.plate})" if trip.plate else ""
+
+
+def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
+    """Routine trips that began or ended outside working hours, on a day off, or ran overnight."""
+    calendar = rules.calendar
+    days = calendar.days
+    hours = calendar.working_hours
+    for trip in trips:
+        begins, ends = trip.begins, trip.ends
+        if trip.priority in rules.off_hours_exempt or begins is None:
+            continue
+        local = {"start": begins[0].astimezone(days.zone)}
+        if ends is not None:
+            local["end"] = ends[0].astimezone(days.zone)
+        day_off = {label: days.day_off(moment.date()) for label, moment in local.items()}
+        reasons: list[str] = []
+        words: list[str] = []
+        for label, moment in local.items():
+            verb = "started" if label == "start" else "ended"
+            off = day_off[label]
+            if off == "weekend":
+                reasons.append(f"{label}_weekend")
+                words.append(f"{verb} {_local(moment, days.zone)}, a weekend day")
+            elif off is not None:
+                reasons.append(f"{label}_holiday")
+                words.append(f"{verb} {_local(moment, days.zone)}, a public {off}")
+            elif not days.in_hours(moment):
+                reasons.append(f"{label}_outside_hours")
+                words.append(f"{verb} {_local(moment, days.zone)}, outside working hours {hours}")
+        if "end" in local and local["start"].date() != local["end"].date():
+            reasons.append("overnight")
+            words.append(f"ran overnight from {_local(local['start'], days.zone)} to "
+                         f"{_local(local['end'], days.zone)}")
+        if not reasons:
+            continue
+        yield Finding(
+            kind=FindingKind.off_hours,
+            detail=f"Routine trip {trip.id}{_vehicle_words(trip)} " + " and ".join(words) + " (local time).",
+            at=begins[0], agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
+            evidence={
+                "trip_id": trip.id, "priority": trip.priority, "purpose": trip.purpose, "status": trip.status,
+                "start": begins[0], "start_local": local["start"].isoformat(), "start_source": begins[1],
+                "end": ends[0] if ends else None, "end_local": local["end"].isoformat() if ends else None,
+                "end_source": ends[1] if ends else None, "day_off": day_off,
+                "working_hours": str(hours), "timezone": calendar.timezone, "reasons": reasons,
+            },
+        )
+
+
+def overdriven(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
+    """Completed trips whose odometer km exceed both the planned km's ratio and its slack."""
+    for trip in trips:
+        if trip.status is not TripStatus.completed or trip.odometer_start_km is None or trip.odometer_end_km is None:
+            continue
+        driven = trip.odometer_end_km - trip.odometer_start_km
+        limit = max(trip.planned_km * rules.overdriven_ratio, trip.planned_km + rules.overdriven_slack_km)
+        if driven <= limit:
+            continue
+        ratio = driven / trip.planned_km if trip.planned_km > 0 else None
+        times = f" ({ratio:.1f}×)" if ratio is not None else ""
+        yield Finding(
+            kind=FindingKind.overdriven,
+            detail=f"Trip {trip.id}{_vehicle_words(trip)} drove {driven} km by the odometer "
+                   f"({trip.odometer_start_km} → {trip.odometer_end_km}) against {trip.planned_km:.1f} km "
+                   f"planned{times}, above the {limit:.1f} km allowed.",
+            at=trip.when, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
+            evidence={
+                "trip_id": trip.id, "purpose": trip.purpose, "started_at": trip.started_at,
+                "completed_at": trip.completed_at, "odometer_start_km": trip.odometer_start_km,
+                "odometer_end_km": trip.odometer_end_km, "driven_km": driven,
+                "planned_km": round(trip.planned_km, 1), "ratio": round(ratio, 2) if ratio is not None else None,
+                "allowed_km": round(limit, 1), "overdriven_ratio": rules.overdriven_ratio,
+                "overdriven_slack_km": rules.overdriven_slack_km,
+                "pickup": trip.place("pickup"), "dropoff": trip.place("dropoff"),
+            },
+        )
+
+
+def geofence(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
+    """Trips (bar exempt priorities) dropping off inside a prohibited area, one finding per area."""
+    if not rules.geofences:
+        return
+    for trip in trips:
+        if trip.priority in rules.geofence_exempt:
+            continue
+        lat, lon = trip.dropoff
+        for fence in rules.geofences:
+            if not fence.contains(lat, lon):
+                continue
+            extra: dict[str, Any] = {}
+            where = f"{fence.name} ({fence.kind.value})"
+            if isinstance(fence, CircleGeofence):
+                distance = fence.distance_m(lat, lon)
+                extra = {"distance_m": round(distance, 1), "radius_m": fence.radius_m,
+                         "centre": {"lat": fence.lat, "lon": fence.lon}}
+                where += f", {distance:.0f} m from its centre within a {fence.radius_m:.0f} m radius"
+            yield Finding(
+                kind=FindingKind.geofence,
+                detail=f"{trip.priority.value.replace('_', ' ').capitalize()} trip {trip.id}{_vehicle_words(trip)} "
+                       f"drops off at {trip.dropoff_address or f'{lat:.5f},{lon:.5f}'}, inside the prohibited "
+                       f"area {where}.",
+                at=trip.when, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
+                evidence={
+                    "trip_id": trip.id, "priority": trip.priority, "purpose": trip.purpose, "status": trip.status,
+                    "time": trip.when, "dropoff": trip.place("dropoff"), "pickup": trip.place("pickup"),
+                    "geofence": fence.name, "geofence_kind": fence.kind, "geofence_shape": fence.shape, **extra,
+                },
+            )
+
+
+_Basis = Literal["set_by", "before", "current"]
+
+
+def _status_at(trip: TripRow, changes: Sequence[StatusChange], zone: ZoneInfo) -> tuple[
+        VehicleStatus | None, StatusChange | None, _Basis]:
+    """The vehicle's status when the trip began, the log record it is read from, and how: the record ``set_by``
+    it, the first later record changed ``from`` it (``before``), or no record at all (``current`` status)."""
+    assert trip.begins is not None
+    moment = trip.begins[0]
+    disposal = next((c for c in changes if c.disposal), None)
+    if trip.disposed_on is not None:
+        # Disposal is dated, not timed: the vehicle may still be driven to the auction or the scrapyard that day.
+        if moment.astimezone(zone).date() > trip.disposed_on:
+            return VehicleStatus.disposed, disposal, "set_by" if disposal else "current"
+    elif disposal is not None and moment >= disposal.at:
+        return VehicleStatus.disposed, disposal, "set_by"
+    moves = [c for c in changes if not c.disposal]
+    index = bisect_right([c.at for c in moves], moment)
+    if index:
+        return moves[index - 1].after, moves[index - 1], "set_by"
+    if moves:
+        return moves[0].before, moves[0], "before"
+    # No move was ever logged: the vehicle has been in its present status all along (bar a disposal, seen above).
+    status = trip.vehicle_status
+    return (None if status is VehicleStatus.disposed else status), None, "current"
+
+
+def unusable_vehicle(trips: Iterable[TripRow], log: Mapping[int, Sequence[StatusChange]],
+                     rules: AuditRules) -> Iterator[Finding]:
+    """Trips on a vehicle sealed, in the workshop or disposed of when they began, per its status log.
+
+    Every trip must have a vehicle and a beginning; ``log`` maps vehicle id to its changes in log order.
+    """
+    for trip in trips:
+        assert trip.vehicle_id is not None
+        assert trip.begins is not None
+        status, change, basis = _status_at(trip, log.get(trip.vehicle_id, ()), rules.calendar.zone)
+        if status is None or status not in _UNUSABLE:
+            continue
+        moment, source = trip.begins
+        zone = rules.calendar.zone
+        if status is VehicleStatus.disposed and trip.disposed_on is not None:
+            since = f"disposed of on {trip.disposed_on}" + (f" (audit record #{change.seq})" if change else "")
+        elif change is not None and basis == "set_by":
+            since = f"since {_local(change.at, zone)} (audit record #{change.seq})"
+        elif change is not None:
+            since = f"until {_local(change.at, zone)} (audit record #{change.seq} changed it from {status.value})"
+        else:
+            since = "by its status on record, never changed in the audit log"
+        verb = "started" if source == "actual" else "is assigned to start"
+        yield Finding(
+            kind=FindingKind.unusable_vehicle,
+            detail=f"Trip {trip.id} {verb} {_local(moment, zone)} on {trip.plate}, which was "
+                   f"{status.value} ({status.zh}) {since}.",
+            at=moment, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
+            evidence={
+                "trip_id": trip.id, "purpose": trip.purpose, "trip_status": trip.status, "time": moment,
+                "time_source": source, "vehicle_status": status, "status_basis": basis,
+                "audit_seq": change.seq if change else None, "audit_action": change.action if change else None,
+                "audit_at": change.at if change else None, "reason": change.reason if change else None,
+                "disposed_on": trip.disposed_on,
+            },
+        )
+
+
+def odometer_gap(trips: Iterable[TripRow], previous: Mapping[int, TripRow], rules: AuditRules) -> Iterator[Finding]:
+    """Consecutive completed trips of a vehicle whose odometer gap exceeds the drive between them (无单出车).
+
+    Every trip must have a vehicle and a start; ``previous`` maps vehicle id to its last trip before the window.
+    """
+    travel = Geodesic(road_factor=rules.road_factor)
+    by_vehicle: dict[int, list[TripRow]] = defaultdict(list)
+    for trip in trips:
+        assert trip.vehicle_id is not None
+        by_vehicle[trip.vehicle_id].append(trip)
+    for vehicle_id, sequence in by_vehicle.items():
+        sequence.sort(key=lambda t: (t.started_at, t.id))
+        if vehicle_id in previous:
+            sequence.insert(0, previous[vehicle_id])
+        for prev, nxt in pairwise(sequence):
+            if not (prev.status is TripStatus.completed and nxt.status is TripStatus.completed
+                    and prev.readings and nxt.readings):
+                continue
+            assert prev.odometer_end_km is not None
+            assert nxt.odometer_start_km is not None
+            gap = nxt.odometer_start_km - prev.odometer_end_km
+            home = nxt.home
+            if home is not None:
+                expected = travel.pair_km(prev.dropoff, home) + travel.pair_km(home, nxt.pickup)
+            else:
+                expected = travel.pair_km(prev.dropoff, nxt.pickup)
+            excess = gap - expected
+            if excess <= rules.odometer_gap_km:
+                continue
+            via = "via its home yard" if home is not None else "direct (no home yard on record)"
+            yield Finding(
+                kind=FindingKind.odometer_gap,
+                detail=f"{nxt.plate} ran {gap} km between trip {prev.id} (odometer {prev.odometer_end_km} km at "
+                       f"drop-off) and trip {nxt.id} ({nxt.odometer_start_km} km at pickup), {excess:.1f} km "
+                       f"more than the {expected:.1f} km drive {via}.",
+                at=nxt.started_at, agency=nxt.vehicle_agency, plate=nxt.plate, vehicle_id=vehicle_id,
+                trip_id=nxt.id,
+                evidence={
+                    "previous_trip_id": prev.id, "next_trip_id": nxt.id,
+                    "previous_completed_at": prev.completed_at, "next_started_at": nxt.started_at,
+                    "previous_odometer_end_km": prev.odometer_end_km,
+                    "next_odometer_start_km": nxt.odometer_start_km,
+                    "previous_dropoff": prev.place("dropoff"), "next_pickup": nxt.place("pickup"),
+                    "home": {"lat": home[0], "lon": home[1]} if home is not None else None,
+                    "gap_km": gap, "expected_km": round(expected, 1), "excess_km": round(excess, 1),
+                    "threshold_km": rules.odometer_gap_km, "road_factor": rules.road_factor,
+                },
+            )
+
+
+def over_quota(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
+    """Agencies holding more vehicles of a category than their quota (编制) allows, by agency and category."""
+    groups: dict[tuple[str, Category], list[HeldVehicle]] = defaultdict(list)
+    for vehicle in fleet:
+        groups[vehicle.agency, vehicle.category].append(vehicle)
+    for (agency, category), held in sorted(groups.items(), key=lambda group: group[0]):
+        limit = held[0].limit or 0  # no quota row: the agency may hold none (编制 0)
+        if len(held) <= limit:
+            continue
+        yield Finding(
+            kind=FindingKind.over_quota,
+            detail=f"Agency {agency} holds {len(held)} {category.value} ({category.zh}) vehicles against a quota "
+                   f"of {limit}, {len(held) - limit} over.",
+            agency=agency,
+            evidence={
+                "agency": agency, "category": category, "held": len(held), "limit": limit,
+                "excess": len(held) - limit, "plates": [v.plate for v in held],
+                "statuses": {v.plate: v.status for v in held},
+            },
+        )
+
+
+def unmarked(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
+    """Vehicles without their marking (标识化) and without a recorded exemption."""
+    for vehicle in fleet:
+        if vehicle.marking is not MarkingStatus.unmarked or (vehicle.marking_exemption or "").strip():
+            continue
+        yield Finding(
+            kind=FindingKind.unmarked,
+            detail=f"Vehicle {vehicle.plate} of {vehicle.agency} ({vehicle.category.value}, {vehicle.status.value}) "
+                   f"carries no official-vehicle marking and has no recorded exemption.",
+            agency=vehicle.agency, plate=vehicle.plate, vehicle_id=vehicle.id,
+            evidence={
+                "vehicle_id": vehicle.id, "plate": vehicle.plate, "agency": vehicle.agency,
+                "category": vehicle.category, "status": vehicle.status, "marking": vehicle.marking,
+                "marking_exemption": vehicle.marking_exemption,
+            },
+        )

@@ -1,0 +1,254 @@
+"""The audit's evidence from the database: trips with their vehicles, vehicle status changes, the fleet on the books.
+
+Each loader reads a Session into plain frozen rows, so that the checks (``checks.py``) never touch the database
+and a test can hand-build the rows they read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from fleet.enums import Category, MarkingStatus, Priority, TripStatus, VehicleStatus
+from fleet.models import Agency, Assignment, AuditRecord, Quota, Trip, Vehicle
+
+# The audit-log actions that move a vehicle's status; a disposal is dated, not timed, so it is told apart.
+STATUS_MOVES = ("vehicle.seal", "vehicle.unseal", "vehicle.maintenance_in", "vehicle.maintenance_out")
+DISPOSAL = "vehicle.disposed"
+
+
+@dataclass(frozen=True)
+class TripRow:
+    """A trip with its active assignment's vehicle, as the rules read it."""
+
+    id: int
+    agency_id: int
+    agency: str
+    priority: Priority
+    purpose: str
+    status: TripStatus
+    pickup: tuple[float, float]
+    pickup_address: str
+    dropoff: tuple[float, float]
+    dropoff_address: str
+    earliest_pickup: datetime
+    planned_km: float
+    started_at: datetime | None
+    completed_at: datetime | None
+    odometer_start_km: int | None
+    odometer_end_km: int | None
+    vehicle_id: int | None
+    assigned_from: datetime | None
+    assigned_to: datetime | None
+    plate: str | None
+    vehicle_agency_id: int | None
+    vehicle_agency: str | None
+    home: tuple[float, float] | None
+    vehicle_status: VehicleStatus | None
+    disposed_on: date | None
+
+    @property
+    def begins(self) -> tuple[datetime, str] | None:
+        """When the vehicle set off: the recorded start, else the assignment's planned start."""
+        if self.started_at is not None:
+            return self.started_at, "actual"
+        if self.assigned_from is not None:
+            return self.assigned_from, "assigned"
+        return None
+
+    @property
+    def ends(self) -> tuple[datetime, str] | None:
+        """When it was done: the recorded completion; the assignment's planned end only for a trip not started."""
+        if self.completed_at is not None:
+            return self.completed_at, "actual"
+        if self.started_at is None and self.assigned_to is not None:
+            return self.assigned_to, "assigned"
+        return None
+
+    @property
+    def when(self) -> datetime:
+        """The trip's time: when it began, else its earliest pickup."""
+        begins = self.begins
+        return begins[0] if begins is not None else self.earliest_pickup
+
+    @property
+    def readings(self) -> bool:
+        """Whether both odometer readings are recorded."""
+        return self.odometer_start_km is not None and self.odometer_end_km is not None
+
+    def place(self, which: Literal["pickup", "dropoff"]) -> dict[str, Any]:
+        """The pickup or drop-off as evidence: lat, lon and address."""
+        lat, lon = self.pickup if which == "pickup" else self.dropoff
+        address = self.pickup_address if which == "pickup" else self.dropoff_address
+        return {"lat": lat, "lon": lon, "address": address}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One vehicle status change or disposal, as the audit log recorded it."""
+
+    seq: int
+    at: datetime
+    action: str
+    before: VehicleStatus | None
+    after: VehicleStatus | None
+    reason: str | None
+
+    @property
+    def disposal(self) -> bool:
+        """Whether this is the vehicle's disposal rather than a move between statuses."""
+        return self.action == DISPOSAL
+
+
+@dataclass(frozen=True)
+class HeldVehicle:
+    """A vehicle on the books, with its agency's quota (编制) for its category; None: no quota row."""
+
+    id: int
+    plate: str
+    agency_id: int
+    agency: str
+    category: Category
+    status: VehicleStatus
+    marking: MarkingStatus
+    marking_exemption: str | None
+    limit: int | None
+
+
+_TRIP_AGENCY = aliased(Agency)
+_VEHICLE_AGENCY = aliased(Agency)
+_TRIP_COLUMNS = tuple(column.label(name) for name, column in (
+    ("trip_id", Trip.id), ("agency_id", Trip.agency_id), ("agency", _TRIP_AGENCY.code), ("priority", Trip.priority),
+    ("purpose", Trip.purpose), ("status", Trip.status), ("pickup_lat", Trip.pickup_lat),
+    ("pickup_lon", Trip.pickup_lon), ("pickup_address", Trip.pickup_address), ("dropoff_lat", Trip.dropoff_lat),
+    ("dropoff_lon", Trip.dropoff_lon), ("dropoff_address", Trip.dropoff_address),
+    ("earliest_pickup", Trip.earliest_pickup), ("planned_km", Trip.planned_km), ("started_at", Trip.started_at),
+    ("completed_at", Trip.completed_at), ("odometer_start_km", Trip.odometer_start_km),
+    ("odometer_end_km", Trip.odometer_end_km), ("vehicle_id", Assignment.vehicle_id),
+    ("assigned_from", Assignment.starts_at), ("assigned_to", Assignment.ends_at), ("plate", Vehicle.plate),
+    ("vehicle_agency_id", Vehicle.agency_id), ("vehicle_agency", _VEHICLE_AGENCY.code),
+    ("home_lat", Vehicle.home_lat), ("home_lon", Vehicle.home_lon), ("vehicle_status", Vehicle.status),
+    ("disposed_on", Vehicle.disposed_on),
+))
+# Chunks of ids bound into one IN list: far below SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 2000
+
+
+def _trip_select() -> sa.Select[*tuple[Any, ...]]:
+    return (
+        sa.select(*_TRIP_COLUMNS)
+        .join(_TRIP_AGENCY, _TRIP_AGENCY.id == Trip.agency_id)
+        .outerjoin(Assignment, sa.and_(Assignment.trip_id == Trip.id, Assignment.active))
+        .outerjoin(Vehicle, Vehicle.id == Assignment.vehicle_id)
+        .outerjoin(_VEHICLE_AGENCY, _VEHICLE_AGENCY.id == Vehicle.agency_id)
+    )
+
+
+def _trip(row: Sequence[Any]) -> TripRow:
+    (trip_id, agency_id, agency, priority, purpose, status, p_lat, p_lon, p_addr, d_lat, d_lon, d_addr, earliest,
+     planned, started, completed, odo_start, odo_end, vehicle_id, a_from, a_to, plate, v_agency_id, v_agency,
+     home_lat, home_lon, v_status, disposed_on) = row
+    return TripRow(
+        id=trip_id, agency_id=agency_id, agency=agency, priority=priority, purpose=purpose, status=status,
+        pickup=(p_lat, p_lon), pickup_address=p_addr, dropoff=(d_lat, d_lon), dropoff_address=d_addr,
+        earliest_pickup=earliest, planned_km=planned, started_at=started, completed_at=completed,
+        odometer_start_km=odo_start, odometer_end_km=odo_end, vehicle_id=vehicle_id, assigned_from=a_from,
+        assigned_to=a_to, plate=plate, vehicle_agency_id=v_agency_id, vehicle_agency=v_agency,
+        home=(home_lat, home_lon) if home_lat is not None and home_lon is not None else None,
+        vehicle_status=v_status, disposed_on=disposed_on,
+    )
+
+
+def _happened() -> sa.ColumnElement[bool]:
+    """Trips that ran or are still to run: neither refused nor withdrawn before the vehicle set off."""
+    return sa.or_(Trip.status.not_in((TripStatus.rejected, TripStatus.cancelled)), Trip.started_at.is_not(None))
+
+
+def window_trips(session: Session, start: datetime, end: datetime, agency_ids: list[int] | None) -> list[TripRow]:
+    """Trips timed (started_at, else earliest_pickup) in [start, end): the scoped agencies' own, and every trip
+    driven by one of their vehicles (an odometer gap needs the vehicle's whole sequence)."""
+    stmt = _trip_select().where(
+        _happened(),
+        sa.or_(
+            sa.and_(Trip.started_at.is_not(None), Trip.started_at >= start, Trip.started_at < end),
+            sa.and_(Trip.started_at.is_(None), Trip.earliest_pickup >= start, Trip.earliest_pickup < end),
+        ),
+    )
+    if agency_ids is not None:
+        stmt = stmt.where(sa.or_(Trip.agency_id.in_(agency_ids), Vehicle.agency_id.in_(agency_ids)))
+    return [_trip(row) for row in session.execute(stmt.order_by(Trip.id))]
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for i in range(0, len(ordered), _CHUNK):
+        yield ordered[i:i + _CHUNK]
+
+
+def previous_trips(session: Session, vehicle_ids: Iterable[int], before: datetime) -> dict[int, TripRow]:
+    """Each vehicle's last trip started before ``before``: the first link of its sequence in the window."""
+    found: dict[int, TripRow] = {}
+    for chunk in _chunks(vehicle_ids):
+        ranked = (
+            _trip_select()
+            .add_columns(sa.func.row_number().over(
+                partition_by=Assignment.vehicle_id, order_by=(Trip.started_at.desc(), Trip.id.desc()),
+            ).label("rank"))
+            .where(_happened(), Trip.started_at.is_not(None), Trip.started_at < before,
+                   Assignment.vehicle_id.in_(chunk))
+            .subquery()
+        )
+        rows = session.execute(sa.select(*(c for c in ranked.c if c.name != "rank")).where(ranked.c.rank == 1))
+        for row in rows:
+            trip = _trip(row)
+            if trip.vehicle_id is not None:
+                found[trip.vehicle_id] = trip
+    return found
+
+
+def status_log(session: Session, vehicle_ids: Iterable[int]) -> dict[int, list[StatusChange]]:
+    """Each vehicle's status changes and disposal from the audit log, in log order."""
+    log: dict[int, list[StatusChange]] = defaultdict(list)
+    for chunk in _chunks(vehicle_ids):
+        rows = session.execute(
+            sa.select(AuditRecord.seq, AuditRecord.at, AuditRecord.action, AuditRecord.entity_id,
+                      AuditRecord.changes)
+            .where(AuditRecord.entity == Vehicle.audit_entity, AuditRecord.entity_id.in_([str(i) for i in chunk]),
+                   AuditRecord.action.in_((*STATUS_MOVES, DISPOSAL)))
+            .order_by(AuditRecord.seq)
+        )
+        for seq, at, action, entity_id, changes in rows:
+            log[int(entity_id)].append(StatusChange(
+                seq=seq, at=at, action=action, before=_status(changes.get("from")),
+                after=VehicleStatus.disposed if action == DISPOSAL else _status(changes.get("to")),
+                reason=changes.get("reason") or changes.get("note"),
+            ))
+    return log
+
+
+def _status(value: Any) -> VehicleStatus | None:
+    try:
+        return VehicleStatus(value)
+    except ValueError:
+        return None
+
+
+def held_vehicles(session: Session, scope: list[int] | None) -> list[HeldVehicle]:
+    """Vehicles on the books (every status but disposed), with their agency's quota for the category."""
+    stmt = (
+        sa.select(Vehicle.id, Vehicle.plate, Vehicle.agency_id, Agency.code, Vehicle.category, Vehicle.status,
+                  Vehicle.marking, Vehicle.marking_exemption, Quota.limit)
+        .join(Agency, Agency.id == Vehicle.agency_id)
+        .outerjoin(Quota, sa.and_(Quota.agency_id == Vehicle.agency_id, Quota.category == Vehicle.category))
+        .where(Vehicle.status != VehicleStatus.disposed)
+        .order_by(Agency.code, Vehicle.plate)
+    )
+    if scope is not None:
+        stmt = stmt.where(Vehicle.agency_id.in_(scope))
+    return [HeldVehicle(*row) for row in session.execute(stmt)]
