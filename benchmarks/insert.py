@@ -17,9 +17,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from dispatch.insert import insert
-from dispatch.problem import Problem
-from dispatch.solve import solve
+from dispatch import MaxRuntime, Problem, insert, solve
 from dispatch.synthetic import city_instance
 
 REFEREE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_dispatch.py"
@@ -42,7 +40,7 @@ def main() -> int:
         spec.loader.exec_module(referee)
         check = referee.check
     problem = Problem.parse(city_instance(args.vehicles, args.trips, seed=args.seed))
-    plan = solve(problem, time_limit=args.time_limit, seed=args.seed)
+    plan = solve(problem, stop=MaxRuntime(args.time_limit), seed=args.seed)
     rng = random.Random(args.seed)
     times: list[float] = []
     placed_count = displaced = 0

@@ -28,8 +28,7 @@ CHECKER = Path("/work/shared/tools/check_mdvsp.py")
 
 sys.path.insert(0, str(ROOT))
 
-from dispatch.mdvsp import answer, gap_percent, read_inp  # noqa: E402
-from dispatch.scheduling import lower_bound, solve  # noqa: E402
+from dispatch.mdvsp import answer, gap_percent, lower_bound, read_inp, solve  # noqa: E402
 
 
 def instances() -> list[Path]:

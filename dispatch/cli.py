@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from dispatch.problem import Problem, ProblemError
+from dispatch.solve import solve as run
+from dispatch.stop import MaxRuntime
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -33,13 +35,11 @@ def solve(
     seed: Seed = 0,
 ) -> None:
     """Assign vehicles to trips; write the solution and print its objective, bounds and gap."""
-    from dispatch.solve import solve as run
-
     try:
         problem = Problem.read(instance)
     except ProblemError as exc:
         raise _fail(f"{instance}: {exc}") from None
-    plan = run(problem, time_limit=time_limit, seed=seed)
+    plan = run(problem, stop=MaxRuntime(time_limit), seed=seed)
     _write(out, plan.exchange())
     served, offered, upper = plan.objective.served, plan.objective.offered, plan.bounds.served_upper
     typer.echo(
@@ -59,10 +59,10 @@ def mdvsp(
     seed: Seed = 0,
 ) -> None:
     """Solve a multi-depot vehicle scheduling benchmark; print cost, lower bound and gap."""
-    from dispatch import mdvsp as bench
+    from dispatch.mdvsp import main as bench
 
     try:
-        code = bench.main(instance, out, time_limit, seed)
+        code = bench(instance, out, time_limit, seed)
     except (OSError, ValueError) as exc:
         raise _fail(f"{instance}: {exc}") from None
     raise typer.Exit(code)

@@ -5,12 +5,14 @@ their trips and the unserved trips linked to them, hands that small vehicle-rout
 windows, shifts, range, allowed vehicles, and drop penalties that make the objective lexicographic) warm-started
 from the current routes, and keeps the answer if it is better. A small problem is one neighbourhood.
 
-The search runs on a work budget (routing nodes handed to OR-Tools) proportional to the time limit, so that the same
-seed and limit give the same plan; the wall-clock deadline stops it early on a slower machine (and says so).
+The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
+same seed and budget give the same plan; the wall-clock deadline, if any, stops it early on a slower machine (and
+says so).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -18,10 +20,10 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.network import Network
-from dispatch.plan import Stop
+from dispatch.plan import StoppedBy
 from dispatch.routes import Routes
 
-# Work budgets per second of time limit, measured on the 2-core reference machine with some room to spare:
+# Work per second of budget (`WorkBudget`), measured on the 2-core reference machine with some room to spare:
 # routing nodes re-optimised in neighbourhoods (1,700/s measured at 100x500, 780/s at 1000x5000) ...
 WORK_PER_SECOND = 1500
 # ... and guided-local-search solutions x nodes when the whole problem is one model
@@ -33,16 +35,20 @@ _DROP_BASE = 10**8  # metres: more than any neighbourhood's empty km, so serving
 
 
 def improve(
-    net: Network, routes: Routes, *, deadline: float, seed: int, target: tuple[int, int, int], time_limit: float
-) -> Stop:
-    """Improve ``routes`` in place until the work budget, the deadline, or nothing left to gain."""
+    net: Network, routes: Routes, *, deadline: float, seed: int, target: tuple[int, int, int], work: float
+) -> StoppedBy:
+    """Improve ``routes`` in place until the work budget, the deadline, or nothing left to gain.
+
+    :param deadline: `time.perf_counter` instant to stop by; ``math.inf`` for no clock.
+    :param work: the work budget, in seconds of the reference machine.
+    """
     rng = random.Random(seed)
-    budget = time_limit * WORK_PER_SECOND
+    budget = work * WORK_PER_SECOND
     whole = net.n <= _MAX_TRIPS and net.vehicles <= _MAX_VEHICLES * 2
     stale = 0
     if whole:
         # Small enough for one routing model: give OR-Tools the whole budget at once.
-        solutions = max(1, int(time_limit * _WHOLE_WORK_PER_SECOND / max(1, net.n + net.vehicles)))
+        solutions = max(1, int(work * _WHOLE_WORK_PER_SECOND / max(1, net.n + net.vehicles)))
         unserved = np.flatnonzero(routes.where < 0).tolist()
         reoptimise(net, routes, list(range(net.vehicles)), unserved, solutions=solutions, deadline=deadline)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
@@ -199,7 +205,8 @@ def _parameters(solutions: int, deadline: float, *, whole: bool) -> pywrapcp.Def
         # A neighbourhood is small: descending to its local optimum beats a metaheuristic per second spent.
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     # The wall clock only as a backstop: the solution limit is what makes runs repeatable.
-    params.time_limit.FromMilliseconds(max(1, int((deadline - time.perf_counter()) * 1000)))
+    if math.isfinite(deadline):
+        params.time_limit.FromMilliseconds(max(1, int((deadline - time.perf_counter()) * 1000)))
     params.use_full_propagation = False
     return params
 

@@ -61,7 +61,7 @@ class Bounds(_Out):
 
 
 Status = Literal["optimal", "feasible"]
-Stop = Literal["optimal", "work budget", "time limit"]
+StoppedBy = Literal["optimal", "work budget", "time limit"]
 
 
 class Plan(_Out):
@@ -78,8 +78,9 @@ class Plan(_Out):
     build_seconds: float = Field(description="reading the problem and building the arcs")
     solve_seconds: float = Field(description="optimisation proper, held to the time limit")
     seed: int
-    time_limit: float
-    stopped_by: Stop
+    time_limit: float | None = Field(description="wall-clock seconds the search was held to; None: no clock, a "
+                                                 "work budget alone")
+    stopped_by: StoppedBy
     _state: Any = PrivateAttr(default=None)  # the solver's routes, kept for `insert` on the same problem
 
     def exchange(self) -> dict[str, Any]:

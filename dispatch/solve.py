@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -10,46 +11,61 @@ import numpy as np
 
 from dispatch import bounds, exact, improve
 from dispatch.network import Network, build
-from dispatch.plan import Bounds, Objective, Plan, Route, Status, Stop, Unserved
+from dispatch.plan import Bounds, Objective, Plan, Route, Status, StoppedBy, Unserved
 from dispatch.problem import PRIORITIES, Priority, Problem, ProblemError
 from dispatch.reasons import reason
 from dispatch.routes import Routes, construct
+from dispatch.stop import StopCriteria
+from dispatch.stop import limits as stop_limits
 from dispatch.travel import Travel
 
 
 def solve(
     problem: Problem,
     *,
-    time_limit: float = 10.0,
+    stop: StopCriteria | None = None,
     seed: int = 0,
     travel: Travel | None = None,
+    time_limit: float | None = None,
     work: float | None = None,
 ) -> Plan:
     """Assign vehicles to trips: most emergency, then law-enforcement, then routine trips, then least empty km.
 
     :param problem: a validated `Problem` (`Problem.parse` / `Problem.read` refuse bad input first).
-    :param time_limit: seconds for optimisation; building the network comes on top and is reported separately.
-    :param seed: the same seed and limit give the same plan (the search runs on a work budget, see `improve`).
+    :param stop: when the search stops (`dispatch.stop`): ``MaxRuntime(s)``, ``WorkBudget(s)`` or a tuple of both;
+        default ``MaxRuntime(10)``. Building the network comes on top and is reported separately. A caller that
+        needs the same plan on a loaded machine gives a `WorkBudget`, with a `MaxRuntime` well beyond it as a
+        backstop if the wall time matters.
+    :param seed: the same seed and work budget give the same plan.
     :param travel: road distances and times; the exchange format's geodesic model by default.
-    :param work: the search's work budget in seconds of the reference machine (default: ``time_limit``). A caller
-        that needs the same plan on a loaded machine gives a budget well inside the limit, so the limit is only a
-        backstop.
+    :param time_limit: the older spelling of ``stop=MaxRuntime(time_limit)``; not together with ``stop``.
+    :param work: the older spelling of a `WorkBudget` beside ``time_limit`` (which defaults to 10 s then).
+    :raises TypeError: ``stop`` together with ``time_limit`` or ``work``, or ``stop`` not criteria.
+    :raises ValueError: an empty tuple of criteria.
     """
+    clock: float | None
+    if stop is None:
+        # The keywords keep their meaning unchecked, exactly as before the criteria existed.
+        limit = 10.0 if time_limit is None else time_limit
+        clock, budget = limit, limit if work is None else min(work, limit)
+    elif time_limit is not None or work is not None:
+        raise TypeError("solve: give stop=... or time_limit=/work=, not both")
+    else:
+        clock, budget = stop_limits(stop)
     started = time.perf_counter()
     net = build(problem, travel)
     built = time.perf_counter()
     able = bounds.servable(net)
     upper = bounds.served_upper(net, able)
     optimum = exact.solve_exact(net, able) if exact.applies(net) else None
-    stopped: Stop
+    stopped: StoppedBy
     if optimum is not None:
         routes, stopped = optimum, "optimal"
     else:
         routes = construct(net)
         target = _missing_target(net, able)
         stopped = improve.improve(
-            net, routes, deadline=built + time_limit, seed=seed, target=target,
-            time_limit=time_limit if work is None else min(work, time_limit),
+            net, routes, deadline=math.inf if clock is None else built + clock, seed=seed, target=target, work=budget,
         )
     needed = exact.min_vehicles(net, np.flatnonzero(able)) if net.n <= exact.COVER_LIMIT else None
     return assemble(
@@ -58,7 +74,7 @@ def solve(
         upper=upper,
         stopped=stopped,
         seed=seed,
-        time_limit=time_limit,
+        time_limit=clock,
         build_seconds=built - started,
         solve_seconds=time.perf_counter() - built,
         exact=optimum is not None,
@@ -147,9 +163,9 @@ def assemble(
     routes: Routes,
     *,
     upper: dict[Priority, int],
-    stopped: Stop,
+    stopped: StoppedBy,
     seed: int,
-    time_limit: float,
+    time_limit: float | None,
     build_seconds: float,
     solve_seconds: float,
     exact: bool = False,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.problem import Category, Point, Priority, Trip
-from dispatch.synthetic import CST, HOT_SPOTS, KM_PER_DEG_LAT, PASSENGERS
+from dispatch.synthetic.city import CST, HOT_SPOTS, KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR, PASSENGERS
 from fleet.exports import TRIP_COLUMNS
 from scenarios.spec import AgencySpec, HotSpot, ReplaySpec, Scenario
 
@@ -116,7 +116,7 @@ def _near(lat: float, lon: float, sigma_km: float, gen: np.random.Generator) -> 
 
 def _moved(lat: float, lon: float, north_km: float, east_km: float) -> Point:
     lat2 = lat + north_km / KM_PER_DEG_LAT
-    lon2 = lon + east_km / (111.32 * math.cos(math.radians(lat)))
+    lon2 = lon + east_km / (KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)))
     return Point(lat=round(lat2, 6), lon=round(lon2, 6))
 
 
@@ -145,7 +145,7 @@ def _end(scenario: Scenario, pickup: Point, gen: np.random.Generator) -> Point:
 
 def _km(a: Point, b: Point) -> float:
     north = (a.lat - b.lat) * KM_PER_DEG_LAT
-    east = (a.lon - b.lon) * 111.32 * math.cos(math.radians(a.lat))
+    east = (a.lon - b.lon) * KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(a.lat))
     return math.hypot(north, east)
 
 

@@ -20,7 +20,8 @@ from dispatch.insert import insert
 from dispatch.plan import Plan
 from dispatch.problem import Depot, Priority, Problem, Trip, Vehicle
 from dispatch.solve import solve
-from dispatch.synthetic import CST
+from dispatch.stop import MaxRuntime, WorkBudget
+from dispatch.synthetic.city import CST
 from dispatch.travel import Geodesic
 from scenarios import demand
 from scenarios.spec import Scenario
@@ -98,7 +99,8 @@ def simulate_day(task: DayTask) -> DayResult:
         work = max(0.05, scenario.dispatch.time_limit_s * share)
         # The work budget stops the search, so a day gives the same plan however loaded the machine; the clock,
         # five times longer, is only a backstop.
-        plan = solve(problem, time_limit=5 * work + 1, work=work, seed=scenario.seed + 1000 * task.replication + index)
+        plan = solve(problem, stop=(WorkBudget(work), MaxRuntime(5 * work + 1)),
+                     seed=scenario.seed + 1000 * task.replication + index)
         notice = timedelta(minutes=scenario.dispatch.notice_min)
         for trip in urgent:  # in order of arrival (the day's trips are sorted)
             placed = insert(plan, problem, trip, now=trip.earliest_pickup - notice)

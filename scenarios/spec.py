@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dispatch.problem import Category, Powertrain, Priority
-from dispatch.synthetic import SHIFTS
+from dispatch.synthetic.city import ROAD_FACTOR, SHIFTS, SPEED_KMH
 from fleet.enums import Powertrain as FleetPowertrain
 from fleet.errors import PolicyError, error_location
 from fleet.policy import NATIONAL, locate, merge, parse_yaml
@@ -226,8 +226,8 @@ class DispatchSpec(_Spec):
     time_limit_s: float = Field(
         default=1.0, gt=0, le=600, description="solver work per batch, in seconds of the reference machine"
     )
-    road_factor: float = Field(default=1.3, ge=1, le=5)
-    speed_kmh: float = Field(default=30, gt=0, le=200)
+    road_factor: float = Field(default=ROAD_FACTOR, ge=1, le=5)  # the synthetic city's roads
+    speed_kmh: float = Field(default=SPEED_KMH, gt=0, le=200)
     notice_min: int = Field(default=0, ge=0, le=120, description="emergencies are known this long before pickup")
 
 

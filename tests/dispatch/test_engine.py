@@ -22,13 +22,12 @@ from dispatch.network import build
 from dispatch.plan import Plan
 from dispatch.problem import Problem, ProblemError
 from dispatch.solve import solve
-from dispatch.synthetic import city_instance
+from dispatch.synthetic import CENTRE, city_instance
 from dispatch.travel import Geodesic, geodesic_km
 from tests.dispatch.conftest import EXAMPLE, brute_force
 
 Referee = Callable[[Problem, Plan], dict[str, Any]]
 DAY = datetime.fromisoformat("2026-11-23T00:00:00+08:00")
-CENTRE = (30.5928, 114.3055)
 
 
 def at(hours: float) -> str:

@@ -13,8 +13,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from dispatch.mdvsp import answer, main, parse_inp, read_inp
-from dispatch.scheduling import solve
+from dispatch.mdvsp import answer, main, parse_inp, read_inp, solve
 from tests.dispatch.conftest import SHARED as SHARED_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]

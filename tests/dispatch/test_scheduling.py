@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dispatch.mdvsp import read_inp
-from dispatch.scheduling import (
+from dispatch.mdvsp import (
     InfeasibleScheduleError,
     Schedule,
     ScheduleGraph,
     lower_bound,
+    read_inp,
     route_cost,
     solve,
 )

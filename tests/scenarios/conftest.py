@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatch.synthetic.city import CENTRE, KM_PER_DEG_LAT
 from scenarios.spec import Scenario
-
-CENTRE = (30.5928, 114.3055)
 
 
 def agency(code: str, *, trips: float, vehicles: dict[str, int], north_km: float = 0.0, **extra: Any) -> dict[str, Any]:
-    return {"code": code, "name": code, "lat": CENTRE[0] + north_km / 110.9, "lon": CENTRE[1], "trips": trips,
+    return {"code": code, "name": code, "lat": CENTRE[0] + north_km / KM_PER_DEG_LAT, "lon": CENTRE[1], "trips": trips,
             "vehicles": vehicles, **extra}
 
 

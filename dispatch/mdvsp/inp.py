@@ -1,8 +1,7 @@
-"""The multi-depot vehicle scheduling benchmark (Pepin et al. 2009): read `.inp` files, write answers, solve."""
+"""The benchmark's `.inp` format (Pepin et al. 2009): read instances, write answers, solve one file end to end."""
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import sys
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.scheduling import InfeasibleScheduleError, Schedule, ScheduleGraph, solve
+from dispatch.mdvsp.schedule import InfeasibleScheduleError, Schedule, ScheduleGraph, solve
 
 
 def _instance_name(path: Path) -> str:
@@ -126,12 +125,3 @@ def main(path_in: str | Path, path_out: str | Path, time_limit: float, seed: int
     )
     return 0
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m dispatch.mdvsp", description=__doc__)
-    parser.add_argument("instance", help="an .inp or .inp.gz file")
-    parser.add_argument("-o", "--output", required=True, help="where to write the answer (JSON)")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    sys.exit(main(args.instance, args.output, args.time_limit, args.seed))

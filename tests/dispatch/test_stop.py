@@ -1,0 +1,117 @@
+"""Stop criteria: the same plans as the ``time_limit=``/``work=`` keywords, repeatable budgets, and refusals."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from dispatch import MaxRuntime, Plan, Problem, WorkBudget, solve
+from dispatch.stop import limits
+from dispatch.synthetic import CENTRE, city_instance
+
+
+def same(plan: Plan) -> dict[str, Any]:
+    """The plan without its timings, which no two runs share."""
+    return {k: v for k, v in plan.exchange().items() if k not in ("build_seconds", "solve_seconds")}
+
+
+@pytest.fixture(scope="module")
+def city() -> Problem:
+    # More than one routing model holds (the neighbourhood search), small enough to solve in a blink.
+    return Problem.parse(city_instance(40, 160, seed=4))
+
+
+class TestLimits:
+    @pytest.mark.parametrize(
+        ("stop", "expected"),
+        [
+            (MaxRuntime(10), (10.0, 10.0)),
+            (WorkBudget(2), (None, 2.0)),
+            ((WorkBudget(2), MaxRuntime(10)), (10.0, 2.0)),
+            ((MaxRuntime(10), WorkBudget(2)), (10.0, 2.0)),
+            ((WorkBudget(20), MaxRuntime(10)), (10.0, 10.0)),  # the budget is capped at the clock, as work= was
+            ((MaxRuntime(10), MaxRuntime(3)), (3.0, 3.0)),  # whichever runs out first
+            ((WorkBudget(0),), (None, 0.0)),
+        ],
+    )
+    def test_clock_and_budget(self, stop: Any, expected: tuple[float | None, float]) -> None:
+        assert limits(stop) == expected
+
+    def test_criteria_are_values(self) -> None:
+        assert MaxRuntime(2) == MaxRuntime(2.0)
+        clock: object = MaxRuntime(2)
+        assert clock != WorkBudget(2)
+        assert isinstance(WorkBudget(1).seconds, float)
+
+
+class TestRefusals:
+    @pytest.mark.parametrize("kind", [MaxRuntime, WorkBudget])
+    @pytest.mark.parametrize("seconds", [-1, -0.001, math.nan, math.inf])
+    def test_bad_seconds(self, kind: type[MaxRuntime | WorkBudget], seconds: float) -> None:
+        with pytest.raises(ValueError, match=rf"{kind.__name__}\(seconds\): seconds must be finite and at least 0"):
+            kind(seconds)
+
+    @pytest.mark.parametrize("kind", [MaxRuntime, WorkBudget])
+    @pytest.mark.parametrize("seconds", ["5", None, True])
+    def test_not_a_number(self, kind: type[MaxRuntime | WorkBudget], seconds: Any) -> None:
+        with pytest.raises(TypeError, match=rf"{kind.__name__}\(seconds\): seconds must be a number"):
+            kind(seconds)
+
+    def test_no_criterion(self, example: Problem) -> None:
+        with pytest.raises(ValueError, match="at least one criterion"):
+            solve(example, stop=())
+
+    @pytest.mark.parametrize("stop", [10, [WorkBudget(1)], (WorkBudget(1), 10)])
+    def test_not_criteria(self, example: Problem, stop: Any) -> None:
+        with pytest.raises(TypeError, match="expected MaxRuntime, WorkBudget or a tuple of them"):
+            solve(example, stop=stop)
+
+    @pytest.mark.parametrize("keywords", [{"time_limit": 2}, {"work": 1}])
+    def test_not_both_spellings(self, example: Problem, keywords: dict[str, Any]) -> None:
+        with pytest.raises(TypeError, match="not both"):
+            solve(example, stop=MaxRuntime(2), **keywords)
+
+
+class TestSamePlans:
+    def test_max_runtime_is_time_limit(self, example: Problem) -> None:
+        assert same(solve(example, stop=MaxRuntime(2), seed=1)) == same(solve(example, time_limit=2, seed=1))
+
+    def test_default_is_ten_seconds(self) -> None:
+        # Fixed pickup times and one kind of vehicle: solved exactly at once, so ten seconds cost nothing here.
+        tiny = Problem.parse({
+            "depots": [{"id": "D1", "lat": CENTRE[0], "lon": CENTRE[1]}],
+            "vehicles": [{"id": "V1", "depot": "D1", "category": "general", "seats": 4,
+                          "shift_start": "2026-11-23T07:00:00+08:00", "shift_end": "2026-11-23T19:00:00+08:00"}],
+            "trips": [{"id": "T1", "categories": ["general"],
+                       "pickup": {"lat": CENTRE[0] + 0.01, "lon": CENTRE[1]},
+                       "dropoff": {"lat": CENTRE[0], "lon": CENTRE[1] - 0.01},
+                       "earliest_pickup": "2026-11-23T09:00:00+08:00", "latest_pickup": "2026-11-23T09:00:00+08:00"}],
+        })
+        plan = solve(tiny)
+        assert plan.stopped_by == "optimal"
+        assert plan.time_limit == 10.0
+        assert same(plan) == same(solve(tiny, stop=MaxRuntime(10))) == same(solve(tiny, time_limit=10))
+
+    def test_budget_beside_the_clock_is_work(self, city: Problem) -> None:
+        by_keywords = same(solve(city, time_limit=30, work=0.3, seed=2))
+        assert same(solve(city, stop=(WorkBudget(0.3), MaxRuntime(30)), seed=2)) == by_keywords
+        assert same(solve(city, stop=(MaxRuntime(30), WorkBudget(0.3)), seed=2)) == by_keywords
+        assert by_keywords["stopped_by"] in ("work budget", "optimal")
+
+    def test_work_budget_alone_is_repeatable(self, city: Problem) -> None:
+        first = solve(city, stop=WorkBudget(0.3), seed=3)
+        again = solve(city, stop=WorkBudget(0.3), seed=3)
+        assert same(first) == same(again)
+        assert first.time_limit is None
+        assert first.stopped_by in ("work budget", "optimal")
+        # No clock changes nothing but the record of it: a clock that never binds gives the same routes.
+        backstopped = same(solve(city, stop=(WorkBudget(0.3), MaxRuntime(60)), seed=3))
+        assert same(first) == backstopped | {"time_limit": None}
+
+    def test_work_budget_alone_on_one_routing_model(self, example: Problem) -> None:
+        # A small problem is one OR-Tools model, whose own time limit is then left unset.
+        plan = solve(example, stop=WorkBudget(1), seed=3)
+        assert same(plan) == same(solve(example, stop=(WorkBudget(1), MaxRuntime(60)), seed=3)) | {"time_limit": None}
+        assert plan.exchange()["time_limit"] is None
