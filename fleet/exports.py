@@ -1,7 +1,7 @@
 """The registry as scenario input: the fleet it holds (``gongche fleet export``) and the trips it booked
 (``gongche trips export``), so that a simulation can start from the real city rather than a made-up one.
 
-Both read only. Trips keep the dispatch engine's own reading of a booking (`fleet.dispatching.trip_row`), so a
+Both read only. Trips keep the dispatch engine's own reading of a booking (`fleet.exchange.trip_row`), so a
 replayed trip asks for the same vehicles a batch run would have offered it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -19,11 +19,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from dispatch.synthetic import CENTRE
-from fleet.bookings import CHINA
+from fleet.clock import CHINA, local_date, local_moment
 from fleet.db import make_engine, unit_of_work
-from fleet.dispatching import trip_row
 from fleet.enums import TripStatus, VehicleStatus
 from fleet.errors import InvalidInput, NotFound
+from fleet.exchange import trip_row
 from fleet.models import Agency, Trip, Vehicle
 
 # Bookings that never became demand: refused by the approver, or withdrawn.
@@ -42,14 +42,6 @@ def _working(day: date) -> bool:
     return day.weekday() < 5  # the registry has no holiday calendar: Monday to Friday
 
 
-def _local_day(moment: datetime) -> date:
-    return moment.astimezone(CHINA).date()
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), CHINA)
-
-
 def trips_per_working_day(session: Session) -> dict[int, float]:
     """Each agency's booked trips per working day, by China date of the earliest pickup.
 
@@ -63,20 +55,20 @@ def trips_per_working_day(session: Session) -> dict[int, float]:
     ).one()
     if newest is None or oldest is None:
         return {}
-    last = _local_day(newest)
-    first = max(last - timedelta(days=RATE_DAYS - 1), _local_day(oldest))
+    last = local_date(newest)
+    first = max(last - timedelta(days=RATE_DAYS - 1), local_date(oldest))
     working_days = sum(_working(first + timedelta(days=n)) for n in range((last - first).days + 1))
     if working_days == 0:  # every trip so far fell on one weekend
         return {}
     counts: dict[int, int] = {}
     rows = session.execute(
         sa.select(Trip.agency_id, Trip.earliest_pickup).where(
-            booked, Trip.earliest_pickup >= _day_start(first),
-            Trip.earliest_pickup < _day_start(last + timedelta(days=1)),
+            booked, Trip.earliest_pickup >= local_moment(first),
+            Trip.earliest_pickup < local_moment(last + timedelta(days=1)),
         )
     )
     for agency_id, pickup in rows:
-        if _working(_local_day(pickup)):
+        if _working(local_date(pickup)):
             counts[agency_id] = counts.get(agency_id, 0) + 1
     return {agency_id: n / working_days for agency_id, n in counts.items()}
 
@@ -173,9 +165,9 @@ def trip_rows(url: str, start: date | None = None, end: date | None = None) -> l
             .where(Trip.status.not_in(NOT_BOOKED)).order_by(Trip.earliest_pickup, Trip.id)
         )
         if start is not None:
-            query = query.where(Trip.earliest_pickup >= _day_start(start))
+            query = query.where(Trip.earliest_pickup >= local_moment(start))
         if end is not None:
-            query = query.where(Trip.earliest_pickup < _day_start(end + timedelta(days=1)))
+            query = query.where(Trip.earliest_pickup < local_moment(end + timedelta(days=1)))
         with unit_of_work(engine, readonly=True) as session:
             return [_row(booked, code) for booked, code in session.execute(query)]
     finally:

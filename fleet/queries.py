@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from fleet.enums import Category, PlanStatus, VehicleStatus
+from fleet.enums import Category, PlanStatus, Priority, TripStatus, VehicleStatus
 from fleet.errors import NotFound
 from fleet.models import (
     Agency,
+    Assignment,
+    AuditRecord,
     ClosedYear,
+    Driver,
     Jurisdiction,
     Plan,
     PlanLine,
     Quota,
     QuotaChange,
     Transfer,
+    Trip,
     Vehicle,
     plan_line_replacements,
 )
@@ -199,3 +204,133 @@ def quota_limits_on(session: Session, agency_ids: Sequence[int], moment: datetim
         .order_by(QuotaChange.changed_at, QuotaChange.id)
     ).all()
     return {(agency_id, category): limit for agency_id, category, limit in rows}
+
+
+# --- the trip's day -------------------------------------------------------------------------------------------
+
+
+def trip(session: Session, trip_id: int, *, lock: bool = False) -> Trip:
+    found = session.get(Trip, trip_id, with_for_update=lock)
+    if found is None:
+        raise NotFound(f"unknown trip id {trip_id}", field="trip_id")
+    return found
+
+
+def active_assignment(session: Session, trip_id: int) -> Assignment | None:
+    """The assignment that holds a vehicle for the trip now, if any."""
+    return session.scalar(sa.select(Assignment).where(Assignment.trip_id == trip_id, Assignment.active))
+
+
+def assignments_between(session: Session, start: datetime, end: datetime,
+                        vehicle_ids: Sequence[int] | None = None) -> list[Assignment]:
+    """Active assignments overlapping [start, end), by vehicle and time."""
+    query = (sa.select(Assignment).options(selectinload(Assignment.trip), selectinload(Assignment.driver))
+             .where(Assignment.active, Assignment.starts_at < end, Assignment.ends_at > start))
+    if vehicle_ids is not None:
+        query = query.where(Assignment.vehicle_id.in_(vehicle_ids))
+    return list(session.scalars(query.order_by(Assignment.vehicle_id, Assignment.starts_at)))
+
+
+def dispatchable_vehicles(session: Session) -> list[Vehicle]:
+    """Vehicles that can be dispatched: active (not sealed, disposed of or in the workshop), with a home yard."""
+    query = (
+        sa.select(Vehicle)
+        .where(Vehicle.status == VehicleStatus.active, Vehicle.home_lat.is_not(None))
+        .order_by(Vehicle.plate)
+    )
+    return list(session.scalars(query))
+
+
+def active_drivers(session: Session) -> list[Driver]:
+    return list(session.scalars(sa.select(Driver).where(Driver.active)))
+
+
+# --- lists, a page at a time --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the number of rows the whole list has."""
+
+    rows: list[T]
+    total: int
+
+
+def _page(session: Session, query: Select[T], *order: Any, limit: int | None, offset: int) -> Page[T]:
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    ordered = query.order_by(*order).offset(offset)
+    if limit is not None:
+        ordered = ordered.limit(limit)
+    return Page(list(session.scalars(ordered)), total)
+
+
+def trips_page(session: Session, *, limit: int, offset: int = 0, agency_id: int | None = None,
+               driver_id: int | None = None, status: TripStatus | None = None, priority: Priority | None = None,
+               agency: str | None = None, pickup_from: datetime | None = None,
+               pickup_to: datetime | None = None) -> Page[Trip]:
+    """Trips by earliest pickup; ``agency_id`` and ``driver_id`` scope the list (an agency's, a driver's own)."""
+    query = sa.select(Trip)
+    if agency_id is not None:
+        query = query.where(Trip.agency_id == agency_id)
+    if driver_id is not None:
+        query = query.join(Assignment, sa.and_(Assignment.trip_id == Trip.id, Assignment.active)).where(
+            Assignment.driver_id == driver_id)
+    if status is not None:
+        query = query.where(Trip.status == status)
+    if priority is not None:
+        query = query.where(Trip.priority == priority)
+    if agency is not None:
+        query = query.join(Agency, Agency.id == Trip.agency_id).where(Agency.code == agency)
+    if pickup_from is not None:
+        query = query.where(Trip.earliest_pickup >= pickup_from)
+    if pickup_to is not None:
+        query = query.where(Trip.earliest_pickup < pickup_to)
+    return _page(session, query, Trip.earliest_pickup, Trip.id, limit=limit, offset=offset)
+
+
+def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str | None = None,
+                  status: VehicleStatus | None = None, category: Category | None = None) -> Page[Vehicle]:
+    """Vehicles by plate."""
+    query = sa.select(Vehicle).join(Agency)
+    if agency is not None:
+        query = query.where(Agency.code == agency)
+    if status is not None:
+        query = query.where(Vehicle.status == status)
+    if category is not None:
+        query = query.where(Vehicle.category == category)
+    return _page(session, query, Vehicle.plate, limit=limit, offset=offset)
+
+
+def agencies_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Agency]:
+    """Agencies by code."""
+    return _page(session, sa.select(Agency), Agency.code, limit=limit, offset=offset)
+
+
+def quotas_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Quota]:
+    """Quotas by agency code, then category."""
+    return _page(session, sa.select(Quota).join(Agency), Agency.code, Quota.category, limit=limit, offset=offset)
+
+
+def drivers_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Driver]:
+    """Drivers by id."""
+    return _page(session, sa.select(Driver), Driver.id, limit=limit, offset=offset)
+
+
+def audit_page(session: Session, *, limit: int, offset: int = 0, entity: str | None = None,
+               entity_id: str | None = None, actor: str | None = None, action: str | None = None,
+               since: datetime | None = None, until: datetime | None = None) -> Page[AuditRecord]:
+    """Audit records in chain order; ``actor`` matches a user name with or without its ``(role)``."""
+    query = sa.select(AuditRecord)
+    if entity is not None:
+        query = query.where(AuditRecord.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditRecord.entity_id == entity_id)
+    if actor is not None:
+        query = query.where(sa.or_(AuditRecord.actor == actor, AuditRecord.actor.startswith(f"{actor} (")))
+    if action is not None:
+        query = query.where(AuditRecord.action == action)
+    if since is not None:
+        query = query.where(AuditRecord.at >= since)
+    if until is not None:
+        query = query.where(AuditRecord.at < until)
+    return _page(session, query, AuditRecord.seq, limit=limit, offset=offset)

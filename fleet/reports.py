@@ -14,7 +14,7 @@ import io
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 
 from fleet import costs, queries
 from fleet.audit import jsonable
+from fleet.clock import CHINA
 from fleet.enums import Category, CostKind, PlanStatus, Powertrain
 from fleet.errors import InvalidInput
 from fleet.models import Agency, Disposal, Plan, PlanLine, Vehicle
 
-CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 Format = Literal["json", "csv", "xlsx"]
 FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx")
 

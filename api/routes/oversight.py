@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.deps import SessionDep, allow
 from api.errors import ApiError, ErrorOut
 from api.schemas import MAX_PAGE, AuditOut, AuditPage, ReportFormat, VerifyOut
-from fleet import audit, reports, usage_audit
+from fleet import audit, queries, reports, usage_audit
 from fleet.enums import Role
-from fleet.models import Agency, AuditRecord, User
+from fleet.models import User
 from fleet.schemas import Moment
 from fleet.settings import audit_key, get_settings
 from fleet.usage_audit import Finding, FindingKind
@@ -35,22 +34,10 @@ def audit_trail(
     since: Moment | None = None, until: Moment | None = None,
     limit: Page = 50, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> AuditPage:
-    query = sa.select(AuditRecord)
-    if entity is not None:
-        query = query.where(AuditRecord.entity == entity)
-    if entity_id is not None:
-        query = query.where(AuditRecord.entity_id == entity_id)
-    if actor is not None:
-        query = query.where(sa.or_(AuditRecord.actor == actor, AuditRecord.actor.startswith(f"{actor} (")))
-    if action is not None:
-        query = query.where(AuditRecord.action == action)
-    if since is not None:
-        query = query.where(AuditRecord.at >= since)
-    if until is not None:
-        query = query.where(AuditRecord.at < until)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(AuditRecord.seq).limit(limit).offset(offset))
-    return AuditPage(items=[AuditOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+    page = queries.audit_page(session, limit=limit, offset=offset, entity=entity, entity_id=entity_id, actor=actor,
+                              action=action, since=since, until=until)
+    return AuditPage(items=[AuditOut.model_validate(r) for r in page.rows], total=page.total, limit=limit,
+                     offset=offset)
 
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="Re-compute the chain and check the last checkpoint")
@@ -79,12 +66,7 @@ def violations(
         raise ApiError(422, "InvalidInput", "field 'until': is not after since", "until")
     if (end - start).days > 366:
         raise ApiError(422, "InvalidInput", "field 'until': a query spans at most 366 days", "until")
-    agency_ids = None
-    if agency is not None:
-        found = session.scalar(sa.select(Agency.id).where(Agency.code == agency))
-        if found is None:
-            raise ApiError(404, "NotFound", f"unknown agency {agency!r}", "agency")
-        agency_ids = [found]
+    agency_ids = None if agency is None else [queries.agency_by_code(session, agency).id]
     return usage_audit.findings(session, start=start, end=end, rules=usage_audit.configured_rules(),
                                 agency_ids=agency_ids, kinds=kind)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
@@ -24,7 +23,7 @@ from api.schemas import (
 )
 from fleet import costs, drivers, plans, queries, registry, vehicles
 from fleet.enums import Category, Role, VehicleStatus
-from fleet.models import Agency, Driver, Plan, Quota, User, Vehicle
+from fleet.models import Driver, Plan, User, Vehicle
 from fleet.schemas import (
     AgencyIn,
     CostIn,
@@ -76,7 +75,7 @@ def add_jurisdiction(body: JurisdictionIn, session: SessionDep, user: Admin) -> 
 
 @router.get("/agencies", response_model=list[AgencyOut], summary="Agencies")
 def list_agencies(session: SessionDep, user: Reader) -> list[AgencyOut]:
-    return [AgencyOut.model_validate(a) for a in session.scalars(sa.select(Agency).order_by(Agency.code))]
+    return [AgencyOut.model_validate(a) for a in queries.agencies_page(session).rows]
 
 
 @router.post("/agencies", status_code=201, response_model=AgencyOut, summary="Add an agency (单位)")
@@ -86,7 +85,7 @@ def add_agency(body: AgencyIn, session: SessionDep, user: Admin) -> AgencyOut:
 
 @router.get("/quotas", response_model=list[QuotaOut], summary="Establishment quotas (编制)")
 def list_quotas(session: SessionDep, user: Reader) -> list[QuotaOut]:
-    rows = session.scalars(sa.select(Quota).join(Agency).order_by(Agency.code, Quota.category))
+    rows = queries.quotas_page(session).rows
     return [QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit) for q in rows]
 
 
@@ -127,14 +126,8 @@ def list_vehicles(
     status: VehicleStatus | None = None, category: Category | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
 ) -> list[VehicleOut]:
-    query = sa.select(Vehicle).join(Agency)
-    if agency is not None:
-        query = query.where(Agency.code == agency)
-    if status is not None:
-        query = query.where(Vehicle.status == status)
-    if category is not None:
-        query = query.where(Vehicle.category == category)
-    rows = session.scalars(query.order_by(Vehicle.plate).limit(limit).offset(offset))
+    rows = queries.vehicles_page(session, limit=limit, offset=offset, agency=agency, status=status,
+                                category=category).rows
     return [vehicle_out(v) for v in rows]
 
 
@@ -202,7 +195,7 @@ def record_cost(vehicle_id: ObjectId, body: CostIn, session: SessionDep, user: A
 
 @router.get("/drivers", response_model=list[DriverOut], summary="Drivers")
 def list_drivers(session: SessionDep, user: Reader) -> list[DriverOut]:
-    return [driver_out(d) for d in session.scalars(sa.select(Driver).order_by(Driver.id))]
+    return [driver_out(d) for d in queries.drivers_page(session).rows]
 
 
 @router.post("/drivers", status_code=201, response_model=DriverOut, summary="Add a driver")

@@ -6,7 +6,6 @@ from datetime import datetime
 from html import escape
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
@@ -24,10 +23,10 @@ from api.schemas import (
     TripPage,
     UrgentOut,
 )
-from fleet import bookings, dispatching
-from fleet.bookings import CHINA
+from fleet import assignments, bookings, queries
+from fleet.clock import local_text
 from fleet.enums import Priority, Role, TripStatus
-from fleet.models import Agency, Assignment, Trip, User, utcnow
+from fleet.models import Trip, User
 from fleet.schemas import AssignIn, Moment, OdometerIn, TripIn
 from fleet.users import AGENCY_ROLES, actor_of
 
@@ -93,22 +92,17 @@ def book(body: TripIn, session: SessionDep, user: Booker, response: Response,
             raise ApiError(422, "InvalidInput", "field 'agency': the platform books on behalf of an agency: name it",
                            "agency")
         agency = body.agency
-    # The platform's own bookings need no agency approval; an emergency it books is dispatched at once.
-    by_platform = user.role is Role.dispatcher
-    trip, created = bookings.book(session, actor_of(user), agency=agency, data=body, requested_by=user,
-                                  idempotency_key=idempotency_key, approved=by_platform)
-    urgent = None
-    if created and by_platform and trip.priority is Priority.emergency:
-        placed = dispatching.place_urgent(session, actor_of(user), trip_id=trip.id, now=utcnow())
-        urgent = UrgentOut(
-            vehicle=placed.assignment.vehicle.plate if placed.assignment else None, reason=placed.reason,
-            displaced=placed.displaced, replaced={str(k): v for k, v in placed.replaced.items()},
-            unplaced=placed.unplaced, milliseconds=round(placed.seconds * 1000, 1))
-        session.refresh(trip)
-    if not created:
+    booking = bookings.request(session, actor_of(user), agency=agency, data=body, requested_by=user,
+                               idempotency_key=idempotency_key)
+    placed = booking.urgent
+    urgent = None if placed is None else UrgentOut(
+        vehicle=placed.assignment.vehicle.plate if placed.assignment else None, reason=placed.reason,
+        displaced=placed.displaced, replaced={str(k): v for k, v in placed.replaced.items()},
+        unplaced=placed.unplaced, milliseconds=round(placed.seconds * 1000, 1))
+    if not booking.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return BookingOut(**trip_out(trip).model_dump(), urgent=urgent)
+    return BookingOut(**trip_out(booking.trip).model_dump(), urgent=urgent)
 
 
 @router.get("", response_model=TripPage, summary="List trips the caller may see")
@@ -119,25 +113,11 @@ def list_trips(
     pickup_from: Moment | None = None, pickup_to: Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
 ) -> TripPage:
-    query = sa.select(Trip)
-    if user.role in AGENCY_ROLES:
-        query = query.where(Trip.agency_id == user.agency_id)
-    elif user.role is Role.driver:
-        query = query.join(Assignment, sa.and_(Assignment.trip_id == Trip.id, Assignment.active)).where(
-            Assignment.driver_id == user.driver_id)
-    if status is not None:
-        query = query.where(Trip.status == status)
-    if priority is not None:
-        query = query.where(Trip.priority == priority)
-    if agency is not None:
-        query = query.join(Agency, Agency.id == Trip.agency_id).where(Agency.code == agency)
-    if pickup_from is not None:
-        query = query.where(Trip.earliest_pickup >= pickup_from)
-    if pickup_to is not None:
-        query = query.where(Trip.earliest_pickup < pickup_to)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Trip.earliest_pickup, Trip.id).limit(limit).offset(offset))
-    return TripPage(items=[trip_out(t) for t in rows], total=total, limit=limit, offset=offset)
+    page = queries.trips_page(
+        session, limit=limit, offset=offset, agency_id=user.agency_id if user.role in AGENCY_ROLES else None,
+        driver_id=user.driver_id if user.role is Role.driver else None, status=status, priority=priority,
+        agency=agency, pickup_from=pickup_from, pickup_to=pickup_to)
+    return TripPage(items=[trip_out(t) for t in page.rows], total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{trip_id}", response_model=TripOut, summary="One trip")
@@ -169,7 +149,7 @@ def cancel(trip_id: TripId, session: SessionDep, user: Canceller, body: Decision
 @router.post("/{trip_id}/assign", response_model=TripOut, summary="Assign a vehicle and driver by hand")
 def assign(trip_id: TripId, body: AssignIn, session: SessionDep, user: Dispatcher) -> TripOut:
     visible(session, user, trip_id)
-    bookings.assign(session, actor_of(user), trip_id=trip_id, data=body)
+    assignments.assign(session, actor_of(user), trip_id=trip_id, data=body)
     return trip_out(visible(session, user, trip_id))
 
 
@@ -200,7 +180,7 @@ def slip_html(trip: TripOut) -> str:
     a = trip.assignment
 
     def local(at: datetime | None) -> str:
-        return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if at else "—"
+        return local_text(at) if at else "—"
 
     rows = [
         ("单号 No.", str(trip.id)), ("用车单位 Agency", trip.agency), ("事由 Purpose", trip.purpose),

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from fleet import drivers, users
-from fleet.bookings import CHINA
+from fleet.clock import CHINA
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, Powertrain, Role
 from fleet.migrate import upgrade

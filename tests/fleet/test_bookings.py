@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fleet import audit, bookings, drivers
-from fleet.bookings import CHINA
+from fleet import assignments, audit, bookings, drivers
+from fleet.clock import CHINA
 from fleet.db import unit_of_work
 from fleet.enums import AssignmentSource, Category, TripStatus
 from fleet.errors import Conflict
@@ -128,7 +128,7 @@ def test_no_sequence_of_assignments_double_books(session: Session, ops: list[tup
         for op, k, v, with_driver in ops:
             with contextlib.suppress(Conflict):  # a refusal is fine (409); anything else fails the property
                 if op == "assign":
-                    bookings.assign(session, ADMIN, trip_id=trips[k], data=AssignIn(
+                    assignments.assign(session, ADMIN, trip_id=trips[k], data=AssignIn(
                         vehicle_id=vehicles[v], driver_id=driver if with_driver else None))
                 else:
                     bookings.decide(session, ADMIN, trip_id=trips[k], decision="cancel")
@@ -150,7 +150,7 @@ def test_racing_dispatchers_get_one_assignment_and_clean_conflicts(fresh_engine:
 
     def assign(i: int) -> None:
         with unit_of_work(fresh_engine) as session:
-            bookings.assign(session, ADMIN, trip_id=trips[i], data=AssignIn(vehicle_id=vehicles[0]))
+            assignments.assign(session, ADMIN, trip_id=trips[i], data=AssignIn(vehicle_id=vehicles[0]))
 
     outcomes = race(fresh_engine, THREADS, assign)
     assert outcomes == {"ok": 1, "Conflict": THREADS - 1}
@@ -170,7 +170,7 @@ def test_racing_for_one_trip_assigns_it_once(fresh_engine: Engine) -> None:
 
     def assign(i: int) -> None:
         with unit_of_work(fresh_engine) as session:
-            bookings.assign(session, ADMIN, trip_id=trip, data=AssignIn(vehicle_id=vehicles[i]))
+            assignments.assign(session, ADMIN, trip_id=trip, data=AssignIn(vehicle_id=vehicles[i]))
 
     outcomes = race(fresh_engine, THREADS, assign)
     assert sum(outcomes.values()) == THREADS
@@ -183,11 +183,11 @@ def test_racing_for_one_trip_assigns_it_once(fresh_engine: Engine) -> None:
 def test_a_conflict_leaves_nothing_behind(session: Session) -> None:
     vehicles, _ = city(session)
     first, second = approved_trip(session, 9), approved_trip(session, 9)
-    bookings.assign(session, ADMIN, trip_id=first, data=AssignIn(vehicle_id=vehicles[0]))
+    assignments.assign(session, ADMIN, trip_id=first, data=AssignIn(vehicle_id=vehicles[0]))
     count = session.scalar(sa.select(sa.func.count()).select_from(Assignment))
     head = audit.head(session)
     with pytest.raises(Conflict):
-        bookings.assign(session, ADMIN, trip_id=second, data=AssignIn(vehicle_id=vehicles[0]))
+        assignments.assign(session, ADMIN, trip_id=second, data=AssignIn(vehicle_id=vehicles[0]))
     assert session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == count
     assert audit.head(session) == head
     assert session.get(Trip, second).status is TripStatus.approved

@@ -1,0 +1,192 @@
+"""Who drives what, when: the interval a trip holds its vehicle, licence and shift checks, assign and release,
+and the choice of a driver for a route.
+
+An assignment holds its vehicle (and driver) for the occupied interval [pickup, drop-off + dwell); the database
+refuses two overlapping ones (migration 0002), and `assign` checks first so that the refusal names the trip
+already holding the vehicle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dispatch.travel import Geodesic
+from fleet import audit, queries
+from fleet.audit import Actor
+from fleet.clock import CHINA, local_date, local_moment, local_text
+from fleet.db import atomic
+from fleet.enums import AssignmentSource, LicenceClass, TripStatus, VehicleStatus
+from fleet.errors import Conflict, InvalidInput, InvalidState, NotFound
+from fleet.models import Assignment, Driver, Trip, Vehicle
+from fleet.schemas import AssignIn
+
+# The exchange format's defaults (road km = geodesic x 1.3 at 30 km/h): bookings and the engine agree on times.
+TRAVEL = Geodesic()
+# Licence classes that may drive a vehicle with this many seats (准驾车型): C1/C2 up to 9, B1 up to 19, A1 any.
+_LICENCES = ((9, frozenset(LicenceClass)), (19, frozenset({LicenceClass.A1, LicenceClass.B1})),
+             (10_000, frozenset({LicenceClass.A1})))
+
+Interval = tuple[datetime, datetime]
+
+
+def occupied(booked: Trip, pickup_at: datetime) -> Interval:
+    """The interval an assignment holds its vehicle: from pickup to drop-off plus dwell."""
+    drive = float(TRAVEL.seconds(np.asarray(booked.planned_km)))
+    return pickup_at, pickup_at + timedelta(seconds=drive + booked.dwell_min * 60)
+
+
+def licence_allows(licence: LicenceClass, seats: int) -> bool:
+    """Whether a driver's licence class (准驾车型) covers a vehicle with this many seats."""
+    return any(seats <= most and licence in classes for most, classes in _LICENCES)
+
+
+def on_shift(driver: Driver, start: datetime, end: datetime) -> bool:
+    """Whether [start, end) lies inside one of the driver's shifts (which may run past midnight)."""
+    today = local_date(start)
+    for day in (today - timedelta(days=1), today):
+        shift_start = local_moment(day, driver.shift_start)
+        shift_end = local_moment(day, driver.shift_end)
+        if driver.shift_end <= driver.shift_start:
+            shift_end += timedelta(days=1)
+        if shift_start <= start and end <= shift_end:
+            return True
+    return False
+
+
+def _shift_text(driver: Driver) -> str:
+    return f"{driver.shift_start:%H:%M}-{driver.shift_end:%H:%M}"
+
+
+def release(session: Session, booked: Trip) -> Assignment | None:
+    """End the trip's active assignment, if any, freeing its vehicle and driver; returns what was released."""
+    current = queries.active_assignment(session, booked.id)
+    if current is not None:
+        current.active = False
+        session.flush()
+    return current
+
+
+def holding(session: Session, booked: Trip) -> Assignment:
+    """The trip's active assignment; a trip without one cannot be driven."""
+    current = queries.active_assignment(session, booked.id)
+    if current is None:
+        raise InvalidState(f"trip {booked.id} has no vehicle assigned", field="status")
+    return current
+
+
+@atomic
+def assign(session: Session, actor: Actor, *, trip_id: int, data: AssignIn,
+           source: AssignmentSource = AssignmentSource.manual, run_id: int | None = None) -> Assignment:
+    """Give an approved (or reassign an assigned) trip to a vehicle and, optionally, a driver."""
+    booked = queries.trip(session, trip_id, lock=True)
+    if booked.status not in (TripStatus.approved, TripStatus.assigned):
+        raise InvalidState(f"trip {trip_id} is {booked.status.value}; only an approved or assigned trip can be "
+                           f"assigned", field="status")
+    vehicle = queries.vehicle(session, data.vehicle_id, lock=True)
+    _check_vehicle(vehicle, booked)
+    driver = _driver(session, data.driver_id, vehicle) if data.driver_id is not None else None
+    pickup_at = data.pickup_at or booked.earliest_pickup
+    if not booked.earliest_pickup <= pickup_at <= booked.latest_pickup:
+        raise InvalidInput(f"pickup {pickup_at.isoformat()} is outside the trip's window "
+                           f"{booked.earliest_pickup.isoformat()} to {booked.latest_pickup.isoformat()}",
+                           field="pickup_at")
+    starts, ends = occupied(booked, pickup_at)
+    if driver is not None and not on_shift(driver, starts, ends):
+        raise Conflict(f"driver {driver.name}'s shift {_shift_text(driver)} does not cover "
+                       f"{starts.astimezone(CHINA):%H:%M}-{ends.astimezone(CHINA):%H:%M}", field="driver_id")
+    release(session, booked)
+    held = _record(session, booked, vehicle, driver, starts, ends, source, run_id)
+    booked.status = TripStatus.assigned
+    audit.record(session, actor, "trip.assigned", booked, {
+        "vehicle_id": vehicle.id, "plate": vehicle.plate, "driver_id": driver.id if driver else None,
+        "starts_at": starts, "ends_at": ends, "source": source, "run_id": run_id})
+    return held
+
+
+def _check_vehicle(vehicle: Vehicle, booked: Trip) -> None:
+    if vehicle.status is not VehicleStatus.active:
+        raise InvalidState(f"vehicle {vehicle.plate} is {vehicle.status.value}, not in service", field="vehicle_id")
+    if vehicle.category.value not in booked.categories:
+        raise Conflict(f"vehicle {vehicle.plate} is {vehicle.category.value}; trip {booked.id} allows "
+                       f"{', '.join(booked.categories)}", field="vehicle_id")
+    if vehicle.seats < booked.passengers:
+        raise Conflict(f"vehicle {vehicle.plate} seats {vehicle.seats}; trip {booked.id} carries "
+                       f"{booked.passengers}", field="vehicle_id")
+
+
+def _driver(session: Session, driver_id: int, vehicle: Vehicle) -> Driver:
+    driver = session.get(Driver, driver_id, with_for_update=True)
+    if driver is None:
+        raise NotFound(f"unknown driver id {driver_id}", field="driver_id")
+    if not driver.active:
+        raise InvalidState(f"driver {driver.name} is inactive", field="driver_id")
+    if not licence_allows(driver.licence_class, vehicle.seats):
+        raise Conflict(f"driver {driver.name} holds {driver.licence_class.value}, which does not cover a "
+                       f"{vehicle.seats}-seat vehicle", field="driver_id")
+    return driver
+
+
+def _record(session: Session, booked: Trip, vehicle: Vehicle, driver: Driver | None, starts: datetime,
+            ends: datetime, source: AssignmentSource, run_id: int | None) -> Assignment:
+    """Insert the assignment; an overlap is refused naming the trip that holds the vehicle or driver."""
+    for column, value, what in ((Assignment.vehicle_id, vehicle.id, f"vehicle {vehicle.plate}"),
+                                (Assignment.driver_id, driver.id if driver else None,
+                                 f"driver {driver.name}" if driver else "")):
+        if value is None:
+            continue
+        clash = session.scalar(sa.select(Assignment).where(
+            column == value, Assignment.active, Assignment.starts_at < ends, Assignment.ends_at > starts).limit(1))
+        if clash is not None:
+            raise Conflict(f"{what} is assigned to trip {clash.trip_id} from {local_text(clash.starts_at)} to "
+                           f"{local_text(clash.ends_at)}", field="driver_id" if what.startswith("driver") else
+                           "vehicle_id", trip_id=clash.trip_id)
+    held = Assignment(trip_id=booked.id, vehicle_id=vehicle.id, driver_id=driver.id if driver else None,
+                      starts_at=starts, ends_at=ends, source=source, run_id=run_id)
+    try:
+        with session.begin_nested():
+            session.add(held)
+            session.flush()
+    except IntegrityError:  # another connection took the vehicle or driver between our check and our write
+        raise Conflict(f"vehicle {vehicle.plate} or its driver was just assigned to another trip overlapping "
+                       f"{local_text(starts)}-{local_text(ends)}", field="vehicle_id") from None
+    return held
+
+
+# --- choosing a driver for a route ------------------------------------------------------------------------------
+
+DriverCalendar = dict[int, list[Interval]]
+
+
+def free_driver(vehicle: Vehicle, intervals: Sequence[Interval], busy: DriverCalendar, drivers: Sequence[Driver],
+                prefer: frozenset[int] = frozenset()) -> Driver | None:
+    """A driver for the whole route, booked into ``busy``: one already driving the vehicle (``prefer``), then the
+    vehicle's agency's own, then the platform pool."""
+    order = sorted(drivers, key=lambda d: (d.id not in prefer, d.agency_id != vehicle.agency_id, d.id))
+    for driver in order:
+        if driver.id not in prefer and driver.agency_id not in (None, vehicle.agency_id):
+            continue
+        if not licence_allows(driver.licence_class, vehicle.seats):
+            continue
+        if not all(on_shift(driver, s, e) for s, e in intervals):
+            continue
+        taken = busy.get(driver.id, [])
+        if any(s < te and ts < e for s, e in intervals for ts, te in taken):
+            continue
+        busy.setdefault(driver.id, []).extend(intervals)
+        return driver
+    return None
+
+
+def driver_calendar(session: Session, start: datetime, end: datetime) -> DriverCalendar:
+    """Each driver's held intervals around [start, end), a day either side for shifts that cross midnight."""
+    busy: DriverCalendar = {}
+    for held in queries.assignments_between(session, start - timedelta(days=1), end + timedelta(days=1)):
+        if held.driver_id is not None:
+            busy.setdefault(held.driver_id, []).append((held.starts_at, held.ends_at))
+    return busy
