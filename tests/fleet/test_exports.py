@@ -20,8 +20,7 @@ from typer.testing import CliRunner, Result
 
 from dispatch.synthetic import CENTRE
 from fleet import bookings, vehicles
-from fleet.bookings import CHINA
-from fleet.cli import app
+from fleet.clock import CHINA
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, Powertrain, TripStatus, VehicleStatus
 from fleet.errors import InvalidInput, NotFound
@@ -30,6 +29,7 @@ from fleet.migrate import upgrade
 from fleet.models import Agency, Trip, Vehicle
 from fleet.schemas import DisposalIn, TripIn
 from fleet.settings import get_settings
+from gongche.cli import app
 from tests.factories import ADMIN, agency, jurisdiction_tree, registered
 
 HEADER = ("id,agency,priority,categories,passengers,pickup_lat,pickup_lon,dropoff_lat,dropoff_lon,"

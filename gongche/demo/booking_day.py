@@ -25,15 +25,14 @@ from api.app import create_app
 from dispatch.synthetic import city_instance
 from fleet import audit, users
 from fleet.audit import Actor
-from fleet.bookings import CHINA
+from fleet.clock import CHINA
 from fleet.db import unit_of_work
 from fleet.enums import Category, Role, VehicleStatus
 from fleet.models import Agency, Driver, Vehicle
 from fleet.settings import audit_key, get_settings
+from gongche.demo.city import EAST_LAKE
 
 SETUP = Actor("demo-setup", "admin")
-# 东湖风景区 and a KTV street: the shipped example geofences (fleet/usage_audit.yaml) these drop-offs fall into.
-EAST_LAKE = (30.5535, 114.4090)
 
 
 @contextmanager

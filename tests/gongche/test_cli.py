@@ -1,5 +1,5 @@
 """The ``gongche`` command: success paths in-process (typer's CliRunner), refusals through the real console
-entry point in a subprocess (``python -m fleet.cli``), where a domain error must exit 2 with one sentence on stderr
+entry point in a subprocess (``python -m gongche.cli``), where a domain error must exit 2 with one sentence on stderr
 and never a traceback."""
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from fleet import demo, migrate
-from fleet.cli import app
+from fleet import migrate
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, PlanStatus
 from fleet.migrate import upgrade
 from fleet.models import Disposal, Plan, Vehicle
 from fleet.settings import get_settings
+from gongche.cli import app
+from gongche.demo import registry_year as demo
 from tests.factories import THIS_YEAR, agency, jurisdiction_tree
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POLICY_EXAMPLE = ROOT / "docs" / "policy-example.yaml"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -43,10 +44,16 @@ class Db:
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
-    """An SQLite file named by GONGCHE_DATABASE_URL, with the settings cache cleared around the test."""
+    """An SQLite file named by GONGCHE_DATABASE_URL, with the settings cache cleared around the test.
+
+    The audit checkpoints and their key go to the test's folder too: a checkpoint the demo left in ``var/`` must
+    not be read as this database's.
+    """
     path = tmp_path / "x.db"
     url = f"sqlite:///{path}"
     monkeypatch.setenv("GONGCHE_DATABASE_URL", url)
+    monkeypatch.setenv("GONGCHE_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
+    monkeypatch.setenv("GONGCHE_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
     get_settings.cache_clear()
     yield Db(url, path)
     get_settings.cache_clear()
@@ -78,7 +85,7 @@ class Run:
 def gongche(*args: str, url: str, cwd: Path, timeout: float = 60) -> Run:
     """Run the real console entry point; stderr is also given with colours stripped and lines re-joined (rich
     wraps long messages at the console width)."""
-    done = subprocess.run([sys.executable, "-m", "fleet.cli", *args], env={**os.environ, "GONGCHE_DATABASE_URL": url},
+    done = subprocess.run([sys.executable, "-m", "gongche.cli", *args], env={**os.environ, "GONGCHE_DATABASE_URL": url},
                           cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout, " ".join(ANSI.sub("", done.stderr).split()), done.stderr)
 

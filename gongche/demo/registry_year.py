@@ -1,15 +1,15 @@
-"""The demo jurisdiction: 武汉市 with 21 agencies and about 300 retained vehicles, its plan year, and a year of
-costs — all written through the same services (and audit chain) real users go through.
+"""The demo's registry year: 武汉市 (see ``city``) with 21 agencies and about 300 retained vehicles, its plan
+year, and a year of costs — all written through the same services (and audit chain) real users go through.
 
-``seed`` is reproducible from its random seed; ``run`` is the main job behind ``make demo``.
+``seed`` is reproducible from its random seed; ``run`` is the year, its report and its verification, followed by
+the dispatch day (``dispatch_day``) on the registry it leaves.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,11 +19,8 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
-from dispatch.insert import insert
-from dispatch.problem import Problem
-from dispatch.solve import solve
-from fleet import audit, costs, dispatching, drivers, plans, queries, registry, reports, rules, vehicles
-from fleet.audit import Actor
+from dispatch.synthetic.city import CENTRE  # 武汉: the demo city is the engine's synthetic one
+from fleet import audit, costs, drivers, plans, queries, registry, reports, rules, vehicles
 from fleet.enums import Category, CostKind, DisposalMethod, MarkingStatus, Powertrain, VehicleSource, VehicleStatus
 from fleet.errors import RuleViolation
 from fleet.models import Agency, Plan, Vehicle
@@ -39,88 +36,22 @@ from fleet.schemas import (
     VehicleIn,
     vin_check_digit,
 )
-
-ADMIN = Actor("机关事务管理局-车管科", "admin")
-APPROVER = Actor("财政局-资产处", "admin")
-CLERK = Actor("车管平台-财务", "admin")
-
-CENTRE = (30.5928, 114.3055)  # 武汉
-# Energy cost per km by powertrain (fuel at about 7.5 CNY/L, charging at about 0.8 CNY/kWh).
-ENERGY_CNY_PER_KM = {Powertrain.ice: Decimal("0.62"), Powertrain.hev: Decimal("0.42"), Powertrain.phev: Decimal("0.30"),
-                     Powertrain.bev: Decimal("0.12"), Powertrain.fcev: Decimal("0.45")}
-
-# code, name, jurisdiction, quotas per category
-AGENCIES: list[tuple[str, str, str, dict[Category, int]]] = [
-    ("WH-SWBGT", "中共武汉市委办公厅", "420100",
-     {Category.confidential_comms: 6, Category.emergency: 4, Category.general: 3}),
-    ("WH-ZFBGT", "武汉市人民政府办公厅", "420100",
-     {Category.confidential_comms: 5, Category.emergency: 4, Category.general: 4}),
-    ("WH-JWJW", "武汉市纪委监委", "420100", {Category.law_enforcement: 10, Category.general: 2}),
-    ("WH-GAJ", "武汉市公安局", "420100",
-     {Category.law_enforcement: 62, Category.emergency: 10, Category.special_technical: 6}),
-    ("WH-YJJ", "武汉市应急管理局", "420100", {Category.emergency: 14, Category.special_technical: 4}),
-    ("WH-WJW", "武汉市卫生健康委员会", "420100", {Category.emergency: 8, Category.special_technical: 5}),
-    ("WH-SCJG", "武汉市市场监督管理局", "420100", {Category.law_enforcement: 18}),
-    ("WH-CGW", "武汉市城市管理执法委员会", "420100", {Category.law_enforcement: 26}),
-    ("WH-STHJ", "武汉市生态环境局", "420100", {Category.law_enforcement: 10, Category.special_technical: 4}),
-    ("WH-JTJ", "武汉市交通运输局", "420100", {Category.law_enforcement: 16}),
-    ("WH-CZJ", "武汉市财政局", "420100", {Category.general: 3}),
-    ("WH-JYJ", "武汉市机要保密局", "420100", {Category.confidential_comms: 8}),
-    ("WH-ZRZY", "武汉市自然资源和规划局", "420100", {Category.law_enforcement: 8, Category.special_technical: 3}),
-    ("WH-SWJ", "武汉市水务局", "420100", {Category.emergency: 6, Category.special_technical: 3}),
-    ("WH-NYNC", "武汉市农业农村局", "420100", {Category.law_enforcement: 6}),
-    ("WH-WLJ", "武汉市文化和旅游局", "420100", {Category.law_enforcement: 5}),
-    ("WH-CJJ", "武汉市城乡建设局", "420100", {Category.law_enforcement: 6}),
-    ("WH-JGSW", "武汉市机关事务服务中心(公车平台)", "420100", {Category.general: 22, Category.emergency: 4}),
-    ("JA-ZF", "江岸区人民政府", "420102", {Category.general: 4, Category.emergency: 4, Category.law_enforcement: 8}),
-    ("WC-ZF", "武昌区人民政府", "420106", {Category.general: 4, Category.emergency: 4, Category.law_enforcement: 8}),
-    ("HS-ZF", "洪山区人民政府", "420111", {Category.general: 4, Category.emergency: 4, Category.law_enforcement: 8}),
-]
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str
-    powertrain: Powertrain
-    price: int
-    litres: str | None = None
-    range_km: int | None = None
-    seats: int = 5
-
-
-# Models as bought by agencies (prices excluding purchase tax, within the 2017 standards).
-SEDANS_ICE = [Model("大众朗逸 1.5L", Powertrain.ice, 108000, "1.5"),
-              Model("丰田卡罗拉 1.5L", Powertrain.ice, 115000, "1.5"),
-              Model("别克英朗 1.5L", Powertrain.ice, 99000, "1.5"),
-              Model("大众桑塔纳 1.5L", Powertrain.ice, 89000, "1.5")]
-SEDANS_HEV = [Model("丰田卡罗拉双擎 1.8L", Powertrain.hev, 128000, "1.8")]
-SEDANS_NEV = [Model("比亚迪秦PLUS EV", Powertrain.bev, 126000, None, 420),
-              Model("广汽埃安S", Powertrain.bev, 139000, None, 410),
-              Model("比亚迪秦PLUS DM-i 1.5L", Powertrain.phev, 105000, "1.5", 55),
-              Model("长安逸动 EV460", Powertrain.bev, 118000, None, 360)]
-SUV_EMERGENCY = [Model("哈弗H6 1.5T", Powertrain.ice, 135000, "1.5", seats=5),
-                 Model("比亚迪宋PLUS DM-i", Powertrain.phev, 158000, "1.5", 110),
-                 Model("江铃全顺 2.0T 应急指挥车", Powertrain.ice, 178000, "1.8", seats=7)]
-SPECIAL = [Model("依维柯 环境监测车", Powertrain.ice, 320000, "2.8", seats=6),
-           Model("福特全顺 勘查车", Powertrain.ice, 265000, "2.0", seats=7),
-           Model("江铃E路顺 监测车", Powertrain.bev, 240000, None, 260, seats=6)]
-BUSES = [Model("宇通 ZK6729 中型客车", Powertrain.ice, 285000, "3.0", seats=19)]
-
-
-def models_for(category: Category) -> list[Model]:
-    if category is Category.special_technical:
-        return SPECIAL
-    if category is Category.emergency:
-        return SUV_EMERGENCY + SEDANS_NEV[:2]
-    if category is Category.general:
-        return SEDANS_ICE[:2] + SEDANS_NEV + BUSES
-    return SEDANS_ICE + SEDANS_HEV + SEDANS_NEV
-
-
-# Room left in the quota of the agencies that plan acquisitions this year.
-HEADROOM = {"WH-CGW": 12, "WH-YJJ": 4}
-GIVEN_NAMES = ("建国", "志强", "海涛", "德明", "卫东", "红梅")
-UNMARKED_SERIALS = frozenset({37, 211})  # two marking lapses (未标识, no exemption) for supervisors to find
+from gongche.demo import dispatch_day
+from gongche.demo.city import (
+    ADMIN,
+    AGENCIES,
+    APPROVER,
+    CLERK,
+    ENERGY_CNY_PER_KM,
+    GIVEN_NAMES,
+    HEADROOM,
+    SEDANS_ICE,
+    SEDANS_NEV,
+    SPECIAL,
+    UNMARKED_SERIALS,
+    Model,
+    models_for,
+)
 
 
 @dataclass
@@ -473,46 +404,5 @@ def run(session: Session, *, out_dir: Path, seed_value: int = 2026, today: date 
         written.append(path)
     verification = audit.verify(session)
     show(console, session, outcomes, report, written, verification)
-    dispatch_day(session, console, today=today, out_dir=out_dir)
+    dispatch_day.run(session, console, today=today, out_dir=out_dir)
     return verification
-
-
-def dispatch_day(session: Session, console: Console, *, today: date, out_dir: Path) -> None:
-    """Dispatch today's requests over the vehicles on the road, then place an urgent emergency into the plan."""
-    with console.status("Dispatching today's trip requests (OR-Tools)…"):
-        data = dispatching.problem_for_day(session, today)
-        problem = Problem.parse(data)
-        plan = solve(problem, time_limit=5, seed=0)
-    (out_dir / f"dispatch-{today}.problem.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    (out_dir / f"dispatch-{today}.plan.json").write_text(
-        json.dumps(plan.exchange(), ensure_ascii=False, indent=1), encoding="utf-8"
-    )
-    table = RichTable(title=f"Dispatch {today}: {len(problem.vehicles)} vehicles on the road, "
-                            f"{len(problem.trips)} requests")
-    for column in ("priority", "served", "requested", "at most servable"):
-        table.add_column(column, justify="right" if column != "priority" else "left")
-    for priority, served in plan.objective.served.items():
-        table.add_row(priority.value, str(served), str(plan.objective.offered[priority]),
-                      str(plan.bounds.served_upper[priority]))
-    console.print(table)
-    console.print(
-        f"{plan.objective.vehicles_used} vehicles used, {plan.objective.deadhead_km:,.0f} empty km "
-        f"(no plan serving these trips drives less than {plan.bounds.deadhead_lower_km:,.0f}); "
-        f"build {plan.build_seconds:.1f} s, search {plan.solve_seconds:.1f} s ({plan.stopped_by})"
-    )
-    for unserved in plan.unserved[:3]:
-        console.print(f"  unserved {unserved.trip} ({unserved.priority.value}): {unserved.reason}")
-    source = problem.trips[0]
-    at = datetime.combine(today, time(10, 0), source.earliest_pickup.tzinfo)
-    urgent = {
-        "id": "URGENT-1", "priority": "emergency", "categories": ["emergency", "law_enforcement"], "passengers": 2,
-        "pickup": source.dropoff.model_dump(), "dropoff": source.pickup.model_dump(),
-        "earliest_pickup": at.isoformat(), "latest_pickup": (at + timedelta(minutes=15)).isoformat(),
-        "dwell_min": 30,
-    }
-    placed = insert(plan, problem, urgent, now=at)
-    moved = f", displacing {', '.join(placed.displaced)}" if placed.displaced else ""
-    console.print(
-        f"Urgent emergency at 10:00 placed on [bold]{placed.vehicle or 'no vehicle'}[/] in "
-        f"{placed.seconds * 1000:.0f} ms{moved}; plan written to {out_dir / f'dispatch-{today}.plan.json'}"
-    )

@@ -1,0 +1,5 @@
+"""``python -m gongche``: the ``gongche`` command."""
+
+from gongche.cli import main
+
+main()
