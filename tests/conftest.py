@@ -24,6 +24,14 @@ from fleet.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("GONGCHE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
+# Every commit MACs its audit records with the audit key, fixtures' commits included, so the whole session (and the
+# servers and commands it starts) shares one key; automatic checkpoints are off unless a test turns them on, so that
+# no commit appends to a checkpoint file that another database is checked against (or to var/ of the checkout).
+TEST_AUDIT_KEY = "test-audit-key"
+os.environ["GONGCHE_AUDIT_KEY"] = TEST_AUDIT_KEY
+os.environ["GONGCHE_AUDIT_CHECKPOINT_EVERY_RECORDS"] = "0"
+os.environ["GONGCHE_AUDIT_CHECKPOINT_EVERY_MINUTES"] = "0"
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow (benchmarks)")

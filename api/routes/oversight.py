@@ -40,19 +40,22 @@ def audit_trail(
                      offset=offset)
 
 
-@router.get("/audit/verify", response_model=VerifyOut, summary="Re-compute the chain and check the last checkpoint")
+@router.get("/audit/verify", response_model=VerifyOut,
+            summary="Re-compute the chain and its MACs; check the last checkpoint and every audited row")
 def verify(session: SessionDep, user: Supervisor) -> VerifyOut:
     settings = get_settings()
+    key = audit_key(settings)
     try:
-        point = audit.latest_checkpoint(settings.audit_checkpoint_file, audit_key(settings))
+        point = audit.latest_checkpoint(settings.audit_checkpoint_file, key)
     except ValueError as exc:
-        result = audit.verify(session)
+        result = audit.verify(session, state=False)
         return VerifyOut(ok=False, records=result.records, head_seq=result.head_seq, head_hash=result.head_hash,
                          broken_seq=None, reason=str(exc), checkpoint=None)
-    result = audit.verify_against(session, point)
+    result = audit.verify_against(session, point, key=key)
     return VerifyOut(ok=result.ok, records=result.records, head_seq=result.head_seq, head_hash=result.head_hash,
                      broken_seq=result.broken_seq, reason=result.reason,
-                     checkpoint=None if point is None else {"seq": point.seq, "hash": point.hash, "at": point.at})
+                     checkpoint=None if point is None else {"seq": point.seq, "hash": point.hash, "at": point.at},
+                     rows=result.rows, table=result.table, row_id=result.row_id)
 
 
 @router.get("/violations", response_model=list[Finding], summary="Usage-audit findings (公车私用 and the like)")

@@ -17,14 +17,14 @@ from fleet.db import unit_of_work
 from fleet.migrate import grant_application_role
 from fleet.settings import get_settings
 from tests.api.conftest import Api, trip_body
-from tests.conftest import postgres_schema
+from tests.conftest import TEST_AUDIT_KEY, postgres_schema
 
 
 @pytest.fixture
 def checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "checkpoints.jsonl"
     monkeypatch.setenv("GONGCHE_AUDIT_CHECKPOINT_FILE", str(path))
-    monkeypatch.setenv("GONGCHE_AUDIT_KEY", "test-key-not-secret")
+    monkeypatch.setenv("GONGCHE_AUDIT_KEY", TEST_AUDIT_KEY)  # the key the city's records were MAC'd with
     get_settings.cache_clear()
     yield path
     get_settings.cache_clear()
@@ -47,7 +47,7 @@ def some_bookings(api: Api, n: int = 3) -> None:
 def checkpoint(engine: Engine) -> audit.Checkpoint:
     settings = get_settings()
     with unit_of_work(engine, readonly=True) as session:
-        return audit.write_checkpoint(session, settings.audit_checkpoint_file, b"test-key-not-secret")
+        return audit.write_checkpoint(session, settings.audit_checkpoint_file, TEST_AUDIT_KEY.encode())
 
 
 class TestVerify:
@@ -89,31 +89,47 @@ class TestVerify:
 
     def test_a_chain_rewritten_whole_is_found_against_the_checkpoint(self, api: Api, city_engine: Engine,
                                                                      checkpoints: Path) -> None:
-        """Someone rewrites a record and re-computes every hash after it: the chain verifies on its own, but not
-        against the checkpoint."""
+        """Someone rewrites a record and re-computes every hash after it: the chain verifies on its own, but the
+        first rewritten record's MAC no longer fits (the checkpoint alone would only have told at its own record)."""
         some_bookings(api)
-        point = checkpoint(city_engine)
+        checkpoint(city_engine)
         conn = raw(city_engine)
-        rows = conn.execute("SELECT seq, at, actor, action, entity, entity_id, changes FROM audit_log ORDER BY seq")
+        rows = conn.execute("SELECT seq, actor, action, entity, entity_id, changes, state FROM audit_log ORDER BY seq")
         prev = audit.GENESIS
         rewritten = []
-        for seq, _at, actor, action, entity, entity_id, changes in rows.fetchall():
+        for seq, actor, action, entity, entity_id, changes, state in rows.fetchall():
             if action == "trip.booked":
                 actor = "nobody (requester)"
             with unit_of_work(city_engine, readonly=True) as session:
                 stamp = session.get(audit.AuditRecord, seq).at
             digest = audit.compute_hash(seq=seq, at=stamp, actor=actor, action=action, entity=entity,
-                                        entity_id=entity_id, changes=json.loads(changes), prev_hash=prev)
+                                        entity_id=entity_id, changes=json.loads(changes), prev_hash=prev,
+                                        state=None if state is None else json.loads(state))
             rewritten.append((actor, prev, digest, seq))
             prev = digest
+        first_altered = conn.execute("SELECT min(seq) FROM audit_log WHERE action = 'trip.booked'").fetchone()[0]
         conn.executemany("UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?", rewritten)
         conn.close()
         with unit_of_work(city_engine, readonly=True) as session:
             assert audit.verify(session).ok  # the chain alone cannot tell
         body = api.as_("supervisor").get("/audit/verify").json()
         assert body["ok"] is False
-        assert body["broken_seq"] == point.seq
+        assert body["broken_seq"] == first_altered
         assert "rewritten" in body["reason"]
+
+    def test_a_trip_changed_behind_the_logs_back_is_named(self, api: Api, city_engine: Engine,
+                                                          checkpoints: Path) -> None:
+        """The chain is intact; the row is not what its last record says it was made."""
+        some_bookings(api, 2)
+        conn = raw(city_engine)
+        trip = conn.execute("SELECT max(id) FROM trips").fetchone()[0]
+        conn.execute("UPDATE trips SET purpose = '私事' WHERE id = ?", (trip,))
+        conn.close()
+        body = api.as_("supervisor").get("/audit/verify").json()
+        assert body["ok"] is False
+        assert (body["table"], body["row_id"]) == ("trips", str(trip))
+        assert body["broken_seq"] == body["head_seq"]  # the trip's booking, the last record
+        assert f"trips row {trip}" in body["reason"]
 
     def test_a_forged_checkpoint_is_refused(self, api: Api, city_engine: Engine, checkpoints: Path) -> None:
         some_bookings(api)
