@@ -1,4 +1,9 @@
-"""Every error is JSON ``{"error": code, "detail": sentence, "field": name-or-null}``, never a stack trace."""
+"""Every error is JSON ``{"error": code, "detail": sentence, "field": name-or-null}``, never a stack trace.
+
+What the database turns away under load (no slot or pooled connection in time, the SQLite write queue, a lock or a
+deadlock, a statement timeout) is 503 with Retry-After, logged as a warning: the client did nothing wrong and may
+send the same request again. Anything else unexpected is a 500 with its traceback in the log.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from dispatch.problem import ProblemError
-from fleet.errors import FleetError, error_location
+from fleet.db import busy_reason
+from fleet.errors import Busy, FleetError, error_location
+from fleet.settings import get_settings
 
 log = logging.getLogger("gongche.api")
 
@@ -50,7 +58,22 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _fleet(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FleetError)
+    if isinstance(exc, Busy):
+        return _busy(request, exc)
     return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+def _busy(request: Request, exc: Busy) -> JSONResponse:
+    log.warning("503 on %s %s: %s", request.method, request.url.path, exc.detail)
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers={"Retry-After": str(exc.retry_after)})
+
+
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    reason = busy_reason(exc)
+    if reason is None:
+        return _unexpected(request, exc)
+    return _busy(request, Busy(f"the database turned this request away under load ({reason}); its transaction "
+                               f"was rolled back: send it again", retry_after=get_settings().db_retry_after_seconds))
 
 
 def _problem(request: Request, exc: Exception) -> JSONResponse:
@@ -81,6 +104,8 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(FleetError, _fleet)
+    app.add_exception_handler(sa_exc.DBAPIError, _database)
+    app.add_exception_handler(sa_exc.TimeoutError, _database)
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(ApiError, _api)
     app.add_exception_handler(HTTPException, _http)

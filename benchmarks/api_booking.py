@@ -2,7 +2,7 @@
 
     python benchmarks/api_booking.py [--clients 8,32] [--workers 1,2] [--databases sqlite,postgresql]
                                      [--seconds 20] [--warmup 3] [--baseline-seconds 10] [--json results.json]
-                                     [--tcp-nodelay] [--sqlite-fifo-pool]
+                                     [--tcp-nodelay] [--sqlite-fifo-pool] [--server-env GONGCHE_NAME=VALUE ...]
 
 For every (workers, clients) pair: a trivial FastAPI app (``trivial`` below: ``POST /ping`` taking the same JSON
 body, a sync endpoint like the app's) is served by ``uvicorn benchmarks.api_booking:trivial`` with the same
@@ -21,7 +21,8 @@ Two experiments, off by default (the default measures the app exactly as shipped
                    waits ~40 ms for the client's delayed ACK (Kludex/uvicorn#3149); one worker is unaffected.
 --sqlite-fifo-pool serve ``experiment_app`` below: the app over a SQLite engine whose pool holds one connection, so
                    that concurrent requests queue in SQLAlchemy's pool (FIFO, woken at once) instead of polling in
-                   SQLite's busy handler (sleeps of up to 100 ms, no order) for ``BEGIN IMMEDIATE``.
+                   SQLite's busy handler (sleeps of up to 100 ms, no order) for ``BEGIN IMMEDIATE``. Issue 4's
+                   experiment: since issue 12 the shipped app queues its writers itself (``fleet.db.WriteQueue``).
 """
 
 from __future__ import annotations
@@ -261,6 +262,14 @@ class Database:
     drop: Callable[[], None]
 
 
+def _clear_settings() -> None:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from fleet.settings import get_settings
+
+    get_settings.cache_clear()
+
+
 def _seed(engine: Any) -> dict[str, str]:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
@@ -353,6 +362,10 @@ def run(args: argparse.Namespace) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="gongche-bench-") as tmp:
         folder = Path(tmp)
         base_env |= {"GONGCHE_AUDIT_KEY": "bench", "GONGCHE_AUDIT_CHECKPOINT_FILE": str(folder / "ckpt.jsonl")}
+        base_env |= dict(args.server_env)
+        # The seeding below writes MACed audit records in this process: with the server's key, or it refuses them.
+        os.environ.update({k: base_env[k] for k in ("GONGCHE_AUDIT_KEY", "GONGCHE_AUDIT_CHECKPOINT_FILE")})
+        _clear_settings()
         ping_body = booking_requests("unused")()[0]
         nodelay = args.tcp_nodelay
         variant = "+".join(name for name, on in (("nodelay", nodelay), ("fifo-pool", args.sqlite_fifo_pool)) if on)
@@ -420,6 +433,9 @@ def table(results: list[Result]) -> None:
         same = [o for o in results if (o.workers, o.clients) == (r.workers, r.clients)]
         base = next(o for o in same if o.label.startswith("trivial"))
         health = next(o for o in same if o.label == "GET /healthz" and o.database == r.database)
+        if not r.completed:  # nothing finished inside the window: there is no ratio to give
+            ratios.add_row(r.variant, r.database, str(r.workers), str(r.clients), "-", "-", "-")
+            continue
         ratios.add_row(r.variant, r.database, str(r.workers), str(r.clients), f"{base.per_second / r.per_second:.1f}",
                        f"{r.p99_ms / base.p99_ms:.1f}", f"{health.per_second / r.per_second:.1f}")
     console = Console(width=160)
@@ -456,6 +472,16 @@ def main() -> int:
     parser.add_argument("--sqlite-fifo-pool", action="store_true",
                         help="experiment: serve experiment_app (one pooled SQLite connection per worker)")
     parser.add_argument("--quiet", action="store_true", help="no line per measurement as it finishes")
+
+    def setting(text: str) -> tuple[str, str]:
+        name, sep, value = text.partition("=")
+        if not sep or not name.startswith("GONGCHE_"):
+            raise argparse.ArgumentTypeError(f"expected GONGCHE_NAME=VALUE, got {text!r}")
+        return name, value
+
+    parser.add_argument("--server-env", type=setting, action="append", default=[], metavar="GONGCHE_NAME=VALUE",
+                        help="a setting for the served app (repeatable), e.g. GONGCHE_DB_POOL_SIZE=40; the "
+                             "benchmark's own environment is not passed on")
     args = parser.parse_args()
     args.baseline_seconds = args.baseline_seconds or args.seconds
     print(f"Python {platform.python_version()}, {os.cpu_count()} cores, load average "

@@ -13,7 +13,8 @@
     │   ├── RenewalTooEarly         更新年限: replaced vehicle younger than the renewal age
     │   ├── NewEnergyShareTooLow    新能源比例: the year's share would fall below the minimum
     │   └── PlanLineMismatch        acquired vehicle does not match its approved plan line
-    └── PolicyError           422   a policy file is malformed (names the file, line and field)
+    ├── PolicyError           422   a policy file is malformed (names the file, line and field)
+    └── Busy                  503   the database cannot take the request in time; retry after ``retry_after`` s
 """
 
 from __future__ import annotations
@@ -99,6 +100,17 @@ class PlanLineMismatch(RuleViolation):
 
 class PolicyError(FleetError):
     status = 422
+
+
+class Busy(FleetError):
+    """The database could not take the request in time (a queue or pool wait ran out, a deadlock, a lock or
+    statement timeout): its transaction was rolled back, and the same request may be sent again."""
+
+    status = 503
+
+    def __init__(self, detail: str, *, retry_after: int = 1, **context: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **context)
+        self.retry_after = retry_after
 
 
 class FieldError(ValueError):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Self
@@ -63,6 +64,35 @@ def vin_check_digit(vin: str) -> str:
 
 def normalise_plate(plate: str) -> str:
     return plate.replace("·", "").replace(" ", "").replace("-", "").upper()
+
+
+# Text no database here can store: PostgreSQL refuses NUL in text, and a lone surrogate (half of a UTF-16 pair,
+# which JSON's \ud800 escapes can carry) is not Unicode, so neither database's UTF-8 encoder takes it.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | None, str] | None:
+    """The first string in ``value`` (nested in mappings and lists, keys included) that no database can store:
+    (dotted path of its field, or None at the top, reason); None when every string is storable."""
+    if isinstance(value, str):
+        found = _UNSTORABLE.search(value)
+        if found is None:
+            return None
+        char = found.group()
+        what = "a NUL character (U+0000), which the database cannot store" if char == "\x00" else (
+            f"a lone surrogate (U+{ord(char):04X}), which is not Unicode text")
+        return ".".join(str(p) for p in path) or None, f"contains {what}"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                return ".".join(str(p) for p in path) or None, "has a key that is not storable text"
+            if (found_in := unstorable_text(item, (*path, key))) is not None:
+                return found_in
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if (found_in := unstorable_text(item, (*path, index))) is not None:
+                return found_in
+    return None
 
 
 def _first_error(exc: ValidationError) -> InvalidInput:

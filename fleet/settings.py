@@ -24,9 +24,19 @@ class Settings(BaseSettings):
     )
     audit_key_file: Path = Field(
         default=Path("var/audit.key"),
-        description="The HMAC key of the checkpoints (created on first use, mode 0600); or set GONGCHE_AUDIT_KEY.",
+        description="The audit key: MACs of records and checkpoints (created on first use, mode 0600); or set "
+        "GONGCHE_AUDIT_KEY.",
     )
     audit_key: str | None = Field(default=None, description="The HMAC key itself, instead of the key file.")
+    audit_checkpoint_every_records: int = Field(
+        default=1000, ge=0,
+        description="A commit checkpoints the chain head once this many records were appended since the last "
+        "checkpoint (0: never by count).",
+    )
+    audit_checkpoint_every_minutes: float = Field(
+        default=10, ge=0,
+        description="A commit checkpoints the chain head once the last checkpoint is this old (0: never by age).",
+    )
     policy_dir: Path = Field(
         default=Path("policies"),
         description="Folder of per-jurisdiction policy files (*.yaml) overriding the national defaults.",
@@ -37,6 +47,35 @@ class Settings(BaseSettings):
         "shipped fleet/usage_audit.yaml key by key; unset: the shipped rules.",
     )
 
+    token_days: int = Field(
+        default=90, ge=1, le=3650,
+        description="Days an API bearer token works after `gongche users add` or `gongche users rotate` issues it.",
+    )
+
+    # --- Waiting for the database under load (issue 12) ---
+    db_wait_seconds: float = Field(
+        default=10.0, gt=0, le=300,
+        description="The longest a request waits for its turn at the database: a connection slot, a pooled "
+        "connection, or (SQLite) its place in the process's write queue. Past it the API answers 503 with "
+        "Retry-After.",
+    )
+    db_retry_after_seconds: int = Field(
+        default=1, ge=0, le=3600, description="The Retry-After of a 503 the database's load causes.")
+    db_pool_size: int = Field(
+        default=5, ge=1, le=1000, description="Connections each process keeps open (SQLAlchemy pool_size).")
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=1000,
+        description="Connections opened beyond db_pool_size under load. The API admits at most "
+        "db_pool_size + db_max_overflow requests to the database at once; the others wait (db_wait_seconds).",
+    )
+
+    # --- The dispatch engine (issue 12) ---
+    engine_processes: int = Field(
+        default=1, ge=0, le=64,
+        description="Worker processes that run the dispatch engine's batch search (its search holds Python's GIL "
+        "for seconds, which would stall every request of the server it ran in); 0 runs it in the calling process.",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:
@@ -44,7 +83,7 @@ def get_settings() -> Settings:
 
 
 def audit_key(settings: Settings | None = None) -> bytes:
-    """The checkpoint HMAC key: GONGCHE_AUDIT_KEY, else the key file (made once, readable by its owner only)."""
+    """The audit key (record MACs, checkpoint HMACs): GONGCHE_AUDIT_KEY, else the key file (made once, 0600)."""
     settings = settings or get_settings()
     if settings.audit_key:
         return settings.audit_key.encode("utf-8")
