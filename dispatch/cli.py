@@ -6,6 +6,7 @@ Exit codes: 0 solved, 2 bad input (the message names the file and field), 1 anyt
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +24,10 @@ Output = Annotated[Path, typer.Option("-o", "--out", help="where to write the an
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    # One line whatever the file held: its keys and ids (and the path) may carry newlines or lone surrogates.
+    line = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    line = re.sub(r"[\x00-\x1f\x7f]", lambda control: f"\\x{ord(control[0]):02x}", line)
+    typer.echo(f"error: {line}", err=True)
     return typer.Exit(2)
 
 

@@ -1,20 +1,26 @@
 """The dispatch problem as the exchange format states it (../shared/spec/dispatch-format.md), validated whole.
 
 A bad problem is refused before any solving, with a `ProblemError` naming the field (``trips[3].latest_pickup``)
-and the reason, so the CLI can exit 2 and the API can answer 422.
+and the reason, so the CLI can exit 2 and the API can answer 422. Reading is strict, so that nothing the referee
+(../shared/tools/check_dispatch.py) would refuse gets solved: times only as ISO 8601 strings with an offset, numbers
+only as JSON numbers (no true/false, no text), every field the referee reads present, values in ranges the solvers'
+arithmetic holds.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -23,6 +29,12 @@ from pydantic import (
 )
 
 FORMAT: Final = "dispatch/1"
+MAX_BYTES: Final = 64 * 1024 * 1024
+"""Largest instance file `Problem.read` accepts; read no further, so a device or a pipe cannot exhaust memory."""
+# A UTC offset is under a day, so an instant a day inside datetime's range can be shown at any offset
+# (the engine shifts times to UTC and to the trips' offsets; year 1 at +08:00 would be year 0 in UTC).
+EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC)
+LATEST: Final = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 class Category(StrEnum):
@@ -67,12 +79,51 @@ class ProblemError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {dict: "an object", list: "an array", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _time(value: Any) -> Any:
+    # pydantic alone would take a number as seconds since 1970 and its own string forms; the referee reads
+    # times with datetime.fromisoformat only, so that is the one reading accepted here.
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 time (e.g. 2026-11-23T09:00:00+08:00)") from None
+    elif not isinstance(value, datetime):
+        raise ValueError(f"a time must be an ISO 8601 string, not {_json_type(value)}")
+    if value.utcoffset() is None:
+        raise ValueError(_NO_OFFSET)
+    if not EARLIEST <= value <= LATEST:  # aware comparisons never shift, so this cannot overflow itself
+        raise ValueError(f"time out of range (from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} UTC)")
+    return value
+
+
+def _text(value: str) -> str:
+    # json.loads lets lone surrogates (\ud800) through; the answer could not be written as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+_NO_OFFSET: Final = "time without offset (ISO 8601 with an offset, e.g. 2026-11-23T09:00:00+08:00)"
+# Numbers are strict: no true/false and no "30.5" where a number is meant, no whole number given as 4.0.
+Latitude = Annotated[float, Field(ge=-90, le=90, strict=True)]
+Longitude = Annotated[float, Field(ge=-180, le=180, strict=True)]
+# A length limit makes pydantic read the text as Unicode, refusing lone surrogates; unlimited text needs `_text`.
 Id = Annotated[str, Field(min_length=1, max_length=200)]
+Time = Annotated[AwareDatetime, BeforeValidator(_time)]
+Seats = Annotated[int, Field(ge=1, le=100, strict=True)]
 
 
 class Point(_Model):
@@ -90,11 +141,14 @@ class Vehicle(_Model):
     id: Id
     depot: Id
     category: Category
-    seats: int = Field(ge=1, le=100)
+    seats: Seats
     powertrain: Powertrain = Powertrain.ice
-    range_km: float | None = Field(default=None, gt=0, description="road km per shift; None = unlimited")
-    shift_start: AwareDatetime
-    shift_end: AwareDatetime
+    # Bounded so that the solvers' metres (range_km * 1000) stay finite; 1,000,000 km is far beyond any shift.
+    range_km: float | None = Field(
+        default=None, gt=0, le=1_000_000, strict=True, description="road km per shift; None = unlimited"
+    )
+    shift_start: Time
+    shift_end: Time
 
     @model_validator(mode="after")
     def _shift_in_order(self) -> Vehicle:
@@ -105,14 +159,14 @@ class Vehicle(_Model):
 
 class Trip(_Model):
     id: Id
-    priority: Priority = Priority.routine
+    priority: Priority  # no default: the referee counts every trip by its priority
     categories: tuple[Category, ...] = Field(min_length=1)
-    passengers: int = Field(default=1, ge=1, le=100)
+    passengers: Seats = 1
     pickup: Point
     dropoff: Point
-    earliest_pickup: AwareDatetime
-    latest_pickup: AwareDatetime
-    dwell_min: float = Field(default=0, ge=0, le=24 * 60)
+    earliest_pickup: Time
+    latest_pickup: Time
+    dwell_min: float = Field(default=0, ge=0, le=24 * 60, strict=True)
 
     @model_validator(mode="after")
     def _window_in_order(self) -> Trip:
@@ -125,12 +179,14 @@ class Problem(_Model):
     """One batch: depots, the vehicles retained for dispatch, and the trips to serve."""
 
     format: Literal["dispatch/1"] = FORMAT
-    name: str = "unnamed"
-    road_factor: float = Field(default=1.3, ge=1.0, le=5.0)
-    speed_kmh: float = Field(default=30.0, gt=0, le=200)
+    name: Annotated[str, AfterValidator(_text)] = "unnamed"
+    road_factor: float = Field(default=1.3, ge=1.0, le=5.0, strict=True)
+    # At 1 km/h the longest drive (half the globe, five times winding) still fits the solver's int64 seconds.
+    speed_kmh: float = Field(default=30.0, ge=1.0, le=200, strict=True)
     depots: tuple[Depot, ...] = Field(min_length=1)
-    vehicles: tuple[Vehicle, ...] = ()
-    trips: tuple[Trip, ...] = ()
+    # Required although they may be empty: the referee reads both lists.
+    vehicles: tuple[Vehicle, ...]
+    trips: tuple[Trip, ...]
 
     @field_validator("depots", "vehicles", "trips")
     @classmethod
@@ -158,14 +214,8 @@ class Problem(_Model):
 
     @classmethod
     def read(cls, path: Path) -> Problem:
-        """Read and validate an instance file."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ProblemError("", f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ProblemError("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-        return cls.parse(data)
+        """Read and validate an instance file; every way a file can be unreadable is a `ProblemError`."""
+        return cls.parse(_read_json(path))
 
     def trip_index(self) -> dict[str, int]:
         return {trip.id: index for index, trip in enumerate(self.trips)}
@@ -181,32 +231,75 @@ class _Located(ValueError):
         super().__init__(f"{location}\x00{reason}")
 
 
+def _read_json(path: Path) -> Any:
+    """The JSON document in ``path`` (UTF-8, at most `MAX_BYTES`); `ProblemError` with one sentence if it is not one."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ProblemError("", f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise ProblemError("", f"too large: more than {MAX_BYTES // 2**20} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError("", f"not UTF-8: byte {raw[exc.start]:#04x} at offset {exc.start}") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_repeated_keys)
+    except json.JSONDecodeError as exc:
+        raise ProblemError("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ProblemError("", "not JSON this program can read: nested too deeply") from None
+    except ValueError as exc:  # the hooks below, and integers longer than Python converts (4,300 digits)
+        raise ProblemError("", f"not JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON leaves a repeated key's meaning open (Python keeps the last one, other readers the first).
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        key = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        raise ValueError(f"key {key!r} appears twice in one object")
+    return document
+
+
 def _problem_error(exc: ValidationError, data: Any) -> ProblemError:
     error = exc.errors(include_url=False)[0]
-    location = [str(part) for part in error["loc"]]
+    location: list[str | int] = list(error["loc"])
     reason = str(error["msg"]).removeprefix("Value error, ")
     if "\x00" in reason:
         where, reason = reason.split("\x00", 1)
         location += where.split(".")
-    if error["type"] == "timezone_aware":
-        reason = "time without offset (ISO 8601 with an offset, e.g. 2026-11-23T09:00:00+08:00)"
-    return ProblemError(_field_name(location, data), reason)
+    if error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        reason = f"must be a JSON object, not {_json_type(error['input'])}"
+    elif error["type"] == "missing":
+        reason = "required field missing"
+    return ProblemError(_field_name(location, data) or "the instance", reason)
 
 
-def _field_name(location: list[str], data: Any) -> str:
-    """``['trips', '3', 'latest_pickup']`` -> ``trips[3].latest_pickup (id 'T4')``."""
+def _field_name(location: list[str | int], data: Any) -> str:
+    """``['trips', 3, 'latest_pickup']`` -> ``trips[3].latest_pickup (id 'T4')``."""
     parts: list[str] = []
     ident = None
     node = data
     for part in location:
-        if part.isdigit() and parts:
-            parts[-1] += f"[{part}]"
-            node = node[int(part)] if isinstance(node, list) and int(part) < len(node) else None
-            if isinstance(node, dict) and "id" in node:
+        if isinstance(part, int) or (part.isdigit() and parts and isinstance(node, list)):
+            index = int(part)
+            if parts:
+                parts[-1] += f"[{index}]"
+            else:
+                parts.append(f"[{index}]")
+            node = node[index] if isinstance(node, list) and index < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
                 ident = node["id"]
         else:
-            parts.append(part)
+            # A key from the file may hold anything; shown quoted unless it reads as a plain name.
+            parts.append(part if part.isidentifier() and part.isascii() else repr(part))
             node = node.get(part) if isinstance(node, dict) else None
     name = ".".join(parts)
     return f"{name} (id {ident!r})" if ident is not None else name
-

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from fleet import audit, migrate, reports, users
 from fleet.audit import Actor
+from fleet.clock import local_text
 from fleet.db import make_engine, make_sessionmaker, unit_of_work
 from fleet.enums import Role
 from fleet.errors import FleetError
@@ -76,15 +77,17 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Re-compute the audit chain and check it against the latest checkpoint; exit 1 naming the first break."""
+    """Re-compute the audit chain and its MACs, check it against the latest checkpoint and every audited row against
+    the log; exit 1 naming the first record or row that does not fit."""
     settings = get_settings()
+    key = audit_key(settings)
     try:
-        point = audit.latest_checkpoint(settings.audit_checkpoint_file, audit_key(settings))
+        point = audit.latest_checkpoint(settings.audit_checkpoint_file, key)
     except ValueError as exc:
         err.print(f"[bold red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None
     with unit_of_work(_migrated(_engine()), readonly=True) as session:
-        result = audit.verify_against(session, point)
+        result = audit.verify_against(session, point, key=key)
     if result.ok:
         typer.echo(str(result))
         return
@@ -118,7 +121,18 @@ def users_add(
     with unit_of_work(_migrated(_engine())) as session:
         user, token = users.add_user(session, Actor("cli", "admin"), name=name, role=chosen, agency=agency,
                                      driver_id=driver)
-    typer.echo(f"user {user.name} ({chosen.value}{f', {agency}' if agency else ''}) created; its token, shown once:")
+    typer.echo(f"user {user.name} ({chosen.value}{f', {agency}' if agency else ''}) created; its token, shown once, "
+               f"works until {local_text(user.token_expires_at)} (China time):")
+    typer.echo(token)
+
+
+@users_app.command("rotate")
+def users_rotate(name: Annotated[str, typer.Argument(help="User name")]) -> None:
+    """Issue a user a new bearer token (printed once); the old one stops working at once."""
+    with unit_of_work(_migrated(_engine())) as session:
+        user, token = users.rotate_token(session, Actor("cli", "admin"), name=name)
+    typer.echo(f"user {user.name} has a new token, shown once, working until {local_text(user.token_expires_at)} "
+               f"(China time); the old one no longer works:")
     typer.echo(token)
 
 

@@ -227,7 +227,7 @@ class DispatchSpec(_Spec):
         default=1.0, gt=0, le=600, description="solver work per batch, in seconds of the reference machine"
     )
     road_factor: float = Field(default=ROAD_FACTOR, ge=1, le=5)  # the synthetic city's roads
-    speed_kmh: float = Field(default=SPEED_KMH, gt=0, le=200)
+    speed_kmh: float = Field(default=SPEED_KMH, ge=1, le=200)
     notice_min: int = Field(default=0, ge=0, le=120, description="emergencies are known this long before pickup")
 
 

@@ -84,7 +84,7 @@ class TestSamePlans:
             "depots": [{"id": "D1", "lat": CENTRE[0], "lon": CENTRE[1]}],
             "vehicles": [{"id": "V1", "depot": "D1", "category": "general", "seats": 4,
                           "shift_start": "2026-11-23T07:00:00+08:00", "shift_end": "2026-11-23T19:00:00+08:00"}],
-            "trips": [{"id": "T1", "categories": ["general"],
+            "trips": [{"id": "T1", "priority": "routine", "categories": ["general"],
                        "pickup": {"lat": CENTRE[0] + 0.01, "lon": CENTRE[1]},
                        "dropoff": {"lat": CENTRE[0], "lon": CENTRE[1] - 0.01},
                        "earliest_pickup": "2026-11-23T09:00:00+08:00", "latest_pickup": "2026-11-23T09:00:00+08:00"}],

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,12 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from fleet import migrate
+from fleet import migrate, users
+from fleet.clock import local_text
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, PlanStatus
 from fleet.migrate import upgrade
-from fleet.models import Disposal, Plan, Vehicle
+from fleet.models import AuditRecord, Disposal, Plan, Vehicle
 from fleet.settings import get_settings
 from gongche.cli import app
 from gongche.demo import registry_year as demo
@@ -127,6 +128,21 @@ class TestDb:
         assert code == 0, output
         assert "audit chain intact: 3 records" in output
 
+    def test_audit_verify_names_a_row_changed_behind_the_logs_back(self, db: Db, tmp_path: Path) -> None:
+        migrated(db)
+        engine = make_engine(db.url)
+        try:
+            with unit_of_work(engine) as session:
+                jurisdiction_tree(session)
+            with engine.begin() as conn:
+                conn.execute(sa.text("UPDATE jurisdictions SET name = '别处' WHERE code = '420100'"))
+        finally:
+            engine.dispose()
+        run = gongche("audit", "verify", url=db.url, cwd=tmp_path)
+        assert run.returncode == 1, run.raw_stderr
+        assert "state differs from the audit log: jurisdictions row 2" in run.stderr
+        assert "audit record #2" in run.stderr
+
 
 class TestReportCommand:
     def test_report_annual_writes_the_chosen_format(self, db: Db, tmp_path: Path) -> None:
@@ -171,6 +187,50 @@ class TestReportCommand:
         run = gongche("report", "annual", "--year", "2026", *scope, "-o", "out.json", url=db.url, cwd=tmp_path)
         assert_refused(run, *fragments)
         assert not (tmp_path / "out.json").exists()
+
+
+class TestUsersCommand:
+    def test_add_prints_when_the_token_expires(self, db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+        migrated(db)
+        monkeypatch.setenv("GONGCHE_TOKEN_DAYS", "30")
+        get_settings.cache_clear()
+        code, output = invoke("users", "add", "调度员", "--role", "dispatcher")
+        assert code == 0, output
+        line, token = output.strip().splitlines()
+        expires = local_text(datetime.now(UTC) + timedelta(days=30))[:10]
+        assert f"its token, shown once, works until {expires} " in line
+        assert token.startswith(users.TOKEN_PREFIX)
+        engine = make_engine(db.url)
+        try:
+            with unit_of_work(engine, readonly=True) as session:
+                assert users.authenticate(session, token).name == "调度员"
+        finally:
+            engine.dispose()
+
+    def test_rotate_prints_a_new_token_and_the_old_one_stops(self, db: Db) -> None:
+        migrated(db)
+        token = invoke("users", "add", "审批人", "--role", "supervisor")[1].strip().splitlines()[-1]
+        code, output = invoke("users", "rotate", "审批人")
+        assert code == 0, output
+        line, fresh = output.strip().splitlines()
+        assert "user 审批人 has a new token, shown once, working until " in line
+        assert "the old one no longer works" in line
+        engine = make_engine(db.url)
+        try:
+            with unit_of_work(engine, readonly=True) as session:
+                assert users.authenticate(session, fresh).name == "审批人"
+                with pytest.raises(users.CredentialRefused, match="the token is unknown"):
+                    users.authenticate(session, token)
+                actions = session.scalars(sa.select(AuditRecord.action).order_by(AuditRecord.seq)).all()
+        finally:
+            engine.dispose()
+        assert actions[-2:] == ["user.added", "user.token_rotated"]
+        assert invoke("audit", "verify")[0] == 0
+
+    def test_rotating_an_unknown_user_exits_2_with_one_sentence(self, db: Db, tmp_path: Path) -> None:
+        migrated(db)
+        assert_refused(gongche("users", "rotate", "nobody", url=db.url, cwd=tmp_path), "NotFound",
+                       "unknown user 'nobody'")
 
 
 class TestPolicyCommand:
