@@ -67,6 +67,7 @@ class TripOut(Out):
     planned_km: float
     status: TripStatus
     decision_note: str | None
+    dispatch_note: str | None = Field(default=None, description="why the engine left it unassigned, if it did")
     requested_by: str | None
     assignment: AssignmentOut | None
     started_at: datetime | None
@@ -124,6 +125,13 @@ class DispatchOut(BaseModel):
     build_seconds: float
 
 
+class MovedOut(BaseModel):
+    trip_id: Id
+    plate: str
+    before: datetime = Field(description="the confirmed pickup on the slip")
+    after: datetime = Field(description="the pickup now")
+
+
 class UrgentOut(BaseModel):
     """An emergency booked by a dispatcher: placed at once, with what it displaced."""
 
@@ -132,6 +140,8 @@ class UrgentOut(BaseModel):
     displaced: list[Id]
     replaced: dict[str, str] = Field(description="displaced trip id -> the vehicle that took it instead")
     unplaced: list[Id]
+    moved: list[MovedOut] = Field(default_factory=list, description="confirmed pickups the placement changed: "
+                                  "tell whoever holds their slips")
     milliseconds: float
 
 
@@ -241,6 +251,9 @@ class VerifyOut(BaseModel):
     broken_seq: int | None
     reason: str | None
     checkpoint: dict[str, Any] | None = Field(description="the latest checkpoint checked, if any")
+    rows: int | None = Field(default=None, description="rows of the audited tables checked against the log")
+    table: str | None = Field(default=None, description="the table of the first row not as the log states it")
+    row_id: str | None = Field(default=None, description="that row's id")
 
 
 ReportFormat = Literal["json", "csv", "xlsx"]

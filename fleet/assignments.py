@@ -102,7 +102,7 @@ def assign(session: Session, actor: Actor, *, trip_id: int, data: AssignIn,
                        f"{starts.astimezone(CHINA):%H:%M}-{ends.astimezone(CHINA):%H:%M}", field="driver_id")
     release(session, booked)
     held = _record(session, booked, vehicle, driver, starts, ends, source, run_id)
-    booked.status = TripStatus.assigned
+    booked.status, booked.dispatch_note = TripStatus.assigned, None
     audit.record(session, actor, "trip.assigned", booked, {
         "vehicle_id": vehicle.id, "plate": vehicle.plate, "driver_id": driver.id if driver else None,
         "starts_at": starts, "ends_at": ends, "source": source, "run_id": run_id})

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,27 +74,33 @@ def book(session: Session, actor: Actor, *, agency: str, data: TripIn, requested
 
 @dataclass(frozen=True)
 class Booking:
-    """A booking as its requester sees it: the trip, whether this call created it, and where an urgent trip went."""
+    """A booking as its requester sees it: the trip, whether this call created it, and where an urgent trip went.
+
+    When ``urgent`` is set, ``session`` was committed before the placement and must not be used again: read the
+    trip afresh.
+    """
 
     trip: Trip
     created: bool
     urgent: dispatching.Urgent | None
 
 
-def request(session: Session, actor: Actor, *, agency: str, data: TripIn, requested_by: User,
+def request(session: Session, actor: Actor, *, agency: str, data: TripIn, requested_by: User, engine: Engine,
             idempotency_key: str | None = None) -> Booking:
     """Book a trip as ``requested_by``'s role books it.
 
     The platform's own bookings (a dispatcher's) need no agency approval, and an emergency the platform books is
-    placed at once by urgent insertion; an agency's bookings wait for its approver.
+    placed at once by urgent insertion; an agency's bookings wait for its approver. The emergency's booking is
+    committed first, so that it is stored whatever placement does; placement then runs in transactions of its own
+    on ``engine`` (`fleet.dispatching.place_urgent`).
     """
     by_platform = requested_by.role is Role.dispatcher
     booked, created = book(session, actor, agency=agency, data=data, requested_by=requested_by,
                            idempotency_key=idempotency_key, approved=by_platform)
     urgent = None
     if created and by_platform and booked.priority is Priority.emergency:
-        urgent = dispatching.place_urgent(session, actor, trip_id=booked.id, now=utcnow())
-        session.refresh(booked)
+        session.commit()
+        urgent = dispatching.place_urgent(engine, actor, trip_id=booked.id, now=utcnow())
     return Booking(booked, created, urgent)
 
 

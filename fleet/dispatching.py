@@ -2,36 +2,57 @@
 
 Both build the exchange problem from the registry's free stretches (`fleet.exchange`), let the engine plan, and
 write what it planned through `fleet.assignments.assign`, so every rule an assignment obeys holds for them too.
+
+The engine never runs inside a transaction. Each call reads a snapshot in one short read transaction, solves with
+no transaction open (no write lock, no row lock, no pooled connection held), then applies the plan in short write
+transactions that re-check every assignment against what the database holds *now* — `assign` and the overlap
+constraints refuse whatever another writer took meanwhile — and reports what changed since the snapshot.
+
+A batch run holds its window while it works: a second run over an overlapping window is refused (409) naming the
+run that holds it. The hold is a row (`DispatchRun.status == running`), so it works across processes. It names the
+process holding it, so that after a crash a run on the same host frees the window at once; a holder elsewhere is
+taken for dead `HOLD_GRACE` after the run's time limit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dispatch.insert import Placement, insert
-from dispatch.plan import Plan
-from dispatch.solve import InfeasibleRoutes, plan_of, solve
+from dispatch import InfeasibleRoutes, Placement, Plan, Problem, ProblemError, insert, plan_of
 from fleet import audit, queries
 from fleet.assignments import assign, driver_calendar, free_driver, occupied
 from fleet.audit import Actor
-from fleet.clock import local_date, local_moment
-from fleet.db import atomic
-from fleet.enums import AssignmentSource, TripStatus
-from fleet.errors import FleetError, InvalidInput, InvalidState
-from fleet.exchange import Segment, problem_of, segments, service_hours, trip_row
-from fleet.models import Assignment, DispatchRun, Trip
+from fleet.clock import local_date, local_moment, local_text
+from fleet.db import unit_of_work
+from fleet.enums import AssignmentSource, RunStatus, TripStatus
+from fleet.errors import Conflict, FleetError, InvalidInput, InvalidState
+from fleet.exchange import Segment, drive, home, keyed, problem_of, segments, trip_row
+from fleet.models import Assignment, DispatchRun, Trip, Vehicle, utcnow
 from fleet.schemas import AssignIn
+from fleet.solving import solve
+
+log = logging.getLogger("gongche.dispatch")
 
 # How far past the last pickup a run (or an insertion) looks: long enough to finish any trip and drive home, so a
 # trip late in the window is not refused for the want of a shift end.
 HORIZON_TAIL = timedelta(hours=12)
 TRIP_LIMIT = 5000  # trips per run: the engine's city-scale size, and a bound on one request's work
+# A run's hold on its window outlives its time limit by this much (network building and writing the plan come on
+# top of the search); past it the hold is taken for a crashed run's and lapses.
+HOLD_GRACE = timedelta(minutes=5)
+APPLY_BATCH = 200  # assignments a run writes per transaction: other writers get the lock between batches
+_RUN_CLAIM_LOCK = 0x676F6E67636864  # PostgreSQL advisory lock serialising window claims ("gongchd")
 
 
 class Unavailable(FleetError):
@@ -40,59 +61,204 @@ class Unavailable(FleetError):
     status = 503
 
 
-@atomic
-def run(session: Session, actor: Actor, *, start: datetime, end: datetime, time_limit: float = 10.0,
-        seed: int = 0) -> tuple[DispatchRun, Plan]:
-    """Dispatch the approved trips picked up in [start, end) over the free vehicles, in one transaction."""
+class WindowHeld(Conflict):
+    """Another dispatch run holds an overlapping window (HTTP 409)."""
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    """A run's window is [start, end), at most two days long."""
     if end <= start:
         raise InvalidInput("the window ends before it starts", field="end")
     if end - start > timedelta(days=2):
         raise InvalidInput("a dispatch window spans at most 2 days", field="end")
-    trips = list(session.scalars(
-        sa.select(Trip).where(Trip.status == TripStatus.approved, Trip.earliest_pickup >= start,
-                              Trip.earliest_pickup < end)
-        .order_by(Trip.earliest_pickup, Trip.id).limit(TRIP_LIMIT).with_for_update()))
-    fleet = queries.dispatchable_vehicles(session)
-    horizon_end = max([end, *(t.latest_pickup for t in trips)]) + HORIZON_TAIL
-    held: dict[int, list[Assignment]] = {}
-    ids = [v.id for v in fleet]
-    for holding in queries.assignments_between(session, start - timedelta(hours=12), horizon_end, ids):
-        held.setdefault(holding.vehicle_id, []).append(holding)
-    stretches = [s for v in fleet for s in segments(v, start, horizon_end, held.get(v.id, []))]
-    problem, by_id = problem_of(f"run-{start:%Y%m%dT%H%M}", stretches, trips)
+
+
+# --- batch runs ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a run read: the engine's problem and, for writing its plan back, the stretches and trips by id."""
+
+    problem: Problem
+    stretches: dict[str, Segment]
+    trips: dict[str, Trip]
+    vehicles: int
+    start: datetime
+    horizon_end: datetime
+
+
+def run(engine: Engine, actor: Actor, *, start: datetime, end: datetime, time_limit: float = 10.0,
+        seed: int = 0) -> tuple[DispatchRun, Plan]:
+    """Dispatch the approved trips picked up in [start, end) over the free vehicles.
+
+    Claims the window, reads a snapshot, solves with no transaction open, and writes the plan in short
+    transactions; trips that changed since the snapshot, or that another writer's assignment now blocks, are left
+    out and listed in the summary (``refused_at_commit``). Unserved trips carry the engine's reason.
+    """
+    check_window(start, end)
+    run_id = _claim(engine, actor, start, end, time_limit)
     try:
-        plan = solve(problem, time_limit=time_limit, seed=seed)
-    except Exception as exc:  # an engine failure must not become a 500 or a half-written run
-        raise Unavailable(f"the dispatch engine found no plan within {time_limit:g} s ({type(exc).__name__}); "
-                          f"nothing was assigned — retry, or narrow the window", field=None) from exc
-    record = DispatchRun(window_start=start, window_end=end, time_limit_s=time_limit, actor=str(actor), summary={})
-    session.add(record)
-    session.flush()
-    by_trip = {str(t.id): t for t in trips}
-    busy = driver_calendar(session, start, horizon_end)
-    drivers = queries.active_drivers(session)
-    without_driver = 0
-    refused: list[dict[str, Any]] = []
-    for route in plan.routes:
-        stretch = by_id[route.vehicle]
-        intervals = [occupied(by_trip[t], at) for t, at in zip(route.trips, route.pickups, strict=True)]
-        driver = free_driver(stretch.vehicle, intervals, busy, drivers)
-        without_driver += driver is None
-        for trip_id, pickup in zip(route.trips, route.pickups, strict=True):
-            try:
-                assign(session, actor, trip_id=int(trip_id), source=AssignmentSource.dispatch, run_id=record.id,
-                       data=AssignIn(vehicle_id=stretch.vehicle.id, driver_id=driver.id if driver else None,
-                                     pickup_at=pickup))
-            except FleetError as exc:  # kept out of the run, and said so, rather than failing every other trip
-                refused.append({"trip_id": int(trip_id), "reason": exc.detail})
-    record.summary = summary(plan, by_id, without_driver, refused, vehicles=len(fleet))
-    audit.record(session, actor, "dispatch.run", record, {
-        "start": start, "end": end, "time_limit_s": time_limit, "trips": len(trips),
-        "served": plan.objective.served, "unserved": len(plan.unserved)})
+        snapshot = _snapshot(engine, start, end)
+        try:
+            plan = solve(snapshot.problem, time_limit=time_limit, seed=seed)
+        except Exception as exc:  # an engine failure must not become a 500 or a half-written run
+            raise Unavailable(f"the dispatch engine found no plan within {time_limit:g} s ({type(exc).__name__}); "
+                              f"nothing was assigned — retry, or narrow the window", field=None) from exc
+        record = _apply(engine, actor, run_id, snapshot, plan, time_limit)
+    except BaseException as exc:
+        _fail(engine, actor, run_id, exc)
+        raise
     return record, plan
 
 
-def summary(plan: Plan, by_id: dict[str, Segment], without_driver: int, refused: list[dict[str, Any]],
+def _process(pid: int) -> str | None:
+    """``host:pid:start`` naming a live process (its start time tells a reused pid apart), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            started = stat.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+        started = "?"
+    return f"{socket.gethostname()}:{pid}:{started}"
+
+
+def _gone(holder: str | None) -> bool:
+    """Whether the process named by ``holder`` has certainly ended (only a process on this host can be checked)."""
+    if holder is None or holder.split(":", 1)[0] != socket.gethostname():
+        return False
+    return _process(int(holder.split(":")[1])) != holder
+
+
+def _claim(engine: Engine, actor: Actor, start: datetime, end: datetime, time_limit: float) -> int:
+    """Record the run as holding [start, end), unless a live run holds an overlapping window."""
+    with unit_of_work(engine) as session:
+        if session.get_bind().dialect.name == "postgresql":  # SQLite's single writer serialises claims already
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RUN_CLAIM_LOCK})
+        now = utcnow()
+        for other in session.scalars(sa.select(DispatchRun).where(
+                DispatchRun.status == RunStatus.running, DispatchRun.window_start < end,
+                DispatchRun.window_end > start).order_by(DispatchRun.id)):
+            if _gone(other.holder) or other.created_at + timedelta(seconds=other.time_limit_s) + HOLD_GRACE < now:
+                _finish(session, actor, other, RunStatus.failed, {"error": "the run stopped without finishing "
+                                                                  "(its process ended); its hold lapsed"})
+                continue
+            raise WindowHeld(
+                f"dispatch run {other.id} by {other.actor} holds {local_text(other.window_start)} to "
+                f"{local_text(other.window_end)} since {local_text(other.created_at)}; wait for it to finish, or "
+                f"dispatch a window that does not overlap", field="start", run_id=other.id)
+        record = DispatchRun(window_start=start, window_end=end, time_limit_s=time_limit, actor=str(actor),
+                             summary={}, status=RunStatus.running, holder=_process(os.getpid()))
+        session.add(record)
+        session.flush()
+        audit.record(session, actor, "dispatch.started", record, {"start": start, "end": end,
+                                                                  "time_limit_s": time_limit})
+        return record.id
+
+
+def _snapshot(engine: Engine, start: datetime, end: datetime) -> _Snapshot:
+    """The window's approved trips and the vehicles' free stretches around what they hold, read in one go."""
+    with unit_of_work(engine, readonly=True) as session:
+        trips = list(session.scalars(
+            sa.select(Trip).where(Trip.status == TripStatus.approved, Trip.earliest_pickup >= start,
+                                  Trip.earliest_pickup < end)
+            .order_by(Trip.earliest_pickup, Trip.id).limit(TRIP_LIMIT)))
+        fleet = queries.dispatchable_vehicles(session)
+        horizon_end = max([end, *(t.latest_pickup for t in trips)]) + HORIZON_TAIL
+        held: dict[int, list[Assignment]] = {}
+        ids = [v.id for v in fleet]
+        for holding in queries.assignments_between(session, start - timedelta(hours=12), horizon_end, ids):
+            held.setdefault(holding.vehicle_id, []).append(holding)
+        stretches = keyed([s for v in fleet for s in segments(v, start, horizon_end, held.get(v.id, []))])
+    problem = problem_of(f"run-{start:%Y%m%dT%H%M}", stretches, trips)
+    return _Snapshot(problem, stretches, {str(t.id): t for t in trips}, len(fleet), start, horizon_end)
+
+
+def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan: Plan,
+           time_limit: float) -> DispatchRun:
+    """Write the plan a batch at a time; each trip is re-checked as it is assigned."""
+    refused: list[dict[str, Any]] = []
+    without_driver = 0
+    routes = list(plan.routes)
+    while routes:
+        with unit_of_work(engine) as session:
+            busy = driver_calendar(session, snapshot.start, snapshot.horizon_end)
+            drivers = queries.active_drivers(session)
+            written = 0
+            while routes and written < APPLY_BATCH:
+                route = routes.pop(0)
+                stretch = snapshot.stretches[route.vehicle]
+                legs = list(zip(route.trips, route.pickups, strict=True))
+                intervals = [occupied(snapshot.trips[t], at) for t, at in legs]
+                driver = free_driver(stretch.vehicle, intervals, busy, drivers)
+                without_driver += driver is None
+                for trip_id, pickup in legs:
+                    reason = _assign_planned(session, actor, int(trip_id), stretch.vehicle, driver, pickup, run_id)
+                    if reason is not None:
+                        refused.append({"trip_id": int(trip_id), "reason": reason})
+                written += len(legs)
+    with unit_of_work(engine) as session:
+        record = session.get_one(DispatchRun, run_id)
+        for unserved in plan.unserved:
+            left = session.get(Trip, int(unserved.trip))
+            if left is not None and left.status is TripStatus.approved:
+                left.dispatch_note = unserved.reason[:500]
+        summary_ = summary(plan, snapshot.stretches, without_driver, refused, vehicles=snapshot.vehicles)
+        _finish(session, actor, record, RunStatus.done, summary_)
+        audit.record(session, actor, "dispatch.run", record, {
+            "start": record.window_start, "end": record.window_end, "time_limit_s": time_limit,
+            "trips": len(snapshot.trips), "served": plan.objective.served, "unserved": len(plan.unserved),
+            "refused_at_commit": len(refused)})
+        return record
+
+
+def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehicle, driver: Any, pickup: datetime,
+                    run_id: int) -> str | None:
+    """Assign one planned trip if it is still as the snapshot saw it; the reason it was left out otherwise."""
+    current = session.get(Trip, trip_id)
+    if current is None or current.status is not TripStatus.approved:
+        now = "gone" if current is None else current.status.value
+        return f"changed since the run read the day: the trip is now {now}"
+    try:
+        assign(session, actor, trip_id=trip_id, source=AssignmentSource.dispatch, run_id=run_id,
+               data=AssignIn(vehicle_id=vehicle.id, driver_id=driver.id if driver else None, pickup_at=pickup))
+    except Conflict as exc:
+        if exc.field != "driver_id":
+            return exc.detail
+        try:  # the driver chosen was taken meanwhile: the trip still goes, without a driver, for the desk to fill
+            assign(session, actor, trip_id=trip_id, source=AssignmentSource.dispatch, run_id=run_id,
+                   data=AssignIn(vehicle_id=vehicle.id, driver_id=None, pickup_at=pickup))
+        except FleetError as again:
+            return again.detail
+    except FleetError as exc:  # kept out of the run, and said so, rather than failing every other trip
+        return exc.detail
+    return None
+
+
+def _finish(session: Session, actor: Actor, record: DispatchRun, status: RunStatus, summary_: dict[str, Any]) -> None:
+    record.status, record.finished_at, record.summary = status, utcnow(), summary_
+    if status is RunStatus.failed:
+        audit.record(session, actor, "dispatch.failed", record, {"reason": summary_.get("error")})
+
+
+def _fail(engine: Engine, actor: Actor, run_id: int, exc: BaseException) -> None:
+    """Release a run's window after it failed; never masks the failure itself."""
+    reason = exc.detail if isinstance(exc, FleetError) else f"{type(exc).__name__}: {exc}"
+    try:
+        with unit_of_work(engine) as session:
+            record = session.get_one(DispatchRun, run_id)
+            if record.status is RunStatus.running:
+                _finish(session, actor, record, RunStatus.failed, {"error": reason})
+    except Exception:  # the database itself is failing: the hold lapses after HOLD_GRACE
+        log.warning("dispatch run %s failed (%s) and its window could not be released", run_id, reason)
+
+
+def summary(plan: Plan, by_id: Mapping[str, Segment], without_driver: int, refused: list[dict[str, Any]],
             *, vehicles: int) -> dict[str, Any]:
     """What a dispatcher reads after a run: served per priority, unserved with reasons, the bound gap."""
     return {
@@ -117,91 +283,231 @@ def summary(plan: Plan, by_id: dict[str, Segment], without_driver: int, refused:
     }
 
 
+# --- urgent placement -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A confirmed pickup that an urgent placement changed: whoever holds the trip's slip must be told."""
+
+    trip_id: int
+    plate: str
+    before: datetime
+    after: datetime
+
+
 @dataclass(frozen=True)
 class Urgent:
-    """Where an urgent trip went, what it displaced, and how long the insertion took."""
+    """Where an urgent trip went (or why it did not), what it displaced and moved, and how long it took."""
 
-    trip: Trip
-    assignment: Assignment | None
-    displaced: list[int]
-    replaced: dict[int, str]
-    unplaced: list[int]
-    reason: str | None
-    seconds: float
+    trip_id: int
+    vehicle: str | None
+    displaced: list[int] = field(default_factory=list)
+    replaced: dict[int, str] = field(default_factory=dict)
+    unplaced: list[int] = field(default_factory=list)
+    moved: list[Moved] = field(default_factory=list)
+    reason: str | None = None
+    seconds: float = 0.0
 
 
-@atomic
-def place_urgent(session: Session, actor: Actor, *, trip_id: int, now: datetime) -> Urgent:
-    """Insert one approved trip into the running day at once, displacing lower-priority trips not yet started."""
+@dataclass(frozen=True)
+class _Day:
+    """What an urgent placement read: the trip, the day's free stretches, and the held trips it may re-drive."""
+
+    booked: Trip
+    stretches: dict[str, Segment]
+    routes: dict[str, list[str]]
+    running: dict[str, Assignment]
+
+
+def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime) -> Urgent:
+    """Insert one approved trip into the running day at once, displacing lower-priority trips not yet started.
+
+    The trip stays booked whatever happens: when no vehicle can take it, or placing it fails, it is left approved
+    with the reason in its ``dispatch_note`` (and the audit log), and the answer says why. Trips under way or done
+    never move; a confirmed pickup moves only when the placement needs it to, and each move is audited and
+    returned (``moved``).
+    """
     started = perf_counter()
-    booked = queries.trip(session, trip_id, lock=True)
-    if booked.status is not TripStatus.approved:
-        raise InvalidState(f"trip {trip_id} is {booked.status.value}; urgent insertion needs approved",
-                           field="status")
-    start = local_moment(local_date(booked.earliest_pickup))
-    end = max(start + timedelta(days=1), booked.latest_pickup) + HORIZON_TAIL
-    duty: dict[str, Segment] = {}
-    for vehicle in queries.dispatchable_vehicles(session):
-        hours = service_hours(vehicle, start, end)
-        if hours:  # the day's longest stretch on duty: one engine vehicle per registry vehicle
-            opens, closes = max(hours, key=lambda h: h[1] - h[0])
-            duty[f"{vehicle.plate}#1"] = Segment(vehicle, opens, closes, vehicle.range_km)
-    held: dict[int, list[Assignment]] = {}
-    ids = [s.vehicle.id for s in duty.values()]
-    for holding in queries.assignments_between(session, start, end, ids):
-        held.setdefault(holding.vehicle_id, []).append(holding)
-    routes = {key: [str(h.trip_id) for h in held.get(s.vehicle.id, [])] for key, s in duty.items()}
-    running = {str(h.trip_id): h for hs in held.values() for h in hs}
-    while True:  # vehicles whose held trips the engine cannot re-drive (manual exceptions) are left as they are
-        problem, _ = problem_of(f"urgent-{trip_id}", list(duty.values()),
-                                [running[t].trip for route in routes.values() for t in route])
+    with unit_of_work(engine, readonly=True) as session:
+        booked = queries.trip(session, trip_id)
+        if booked.status is not TripStatus.approved:
+            raise InvalidState(f"trip {trip_id} is {booked.status.value}; urgent insertion needs approved",
+                               field="status")
+    for attempt in (1, 2):
         try:
-            plan = plan_of(problem, {key: route for key, route in routes.items() if route})
-            break
+            day = _day(engine, trip_id)
+            problem, plan = _running_plan(day)
+            placement = insert(plan, problem, trip_row(day.booked), now=now)
+            if placement.vehicle is None:
+                reason = next((u.reason for u in placement.plan.unserved if u.trip == str(trip_id)),
+                              "no vehicle can take it")
+                return _unplaced(engine, actor, trip_id, reason, started)
+            return _apply_urgent(engine, actor, day, placement, started)
+        except _Stale as exc:  # another writer changed the day between our read and our write: read it again
+            if attempt == 2:
+                return _unplaced(engine, actor, trip_id, exc.detail, started)
+        except FleetError as exc:
+            return _unplaced(engine, actor, trip_id, exc.detail, started)
+        except (ProblemError, InfeasibleRoutes, ValueError) as exc:
+            log.exception("urgent placement of trip %s failed in the engine", trip_id)
+            return _unplaced(engine, actor, trip_id, f"the dispatch engine could not place it ({exc})", started)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Stale(Conflict):
+    """A trip the placement meant to move changed after the day was read."""
+
+
+def _day(engine: Engine, trip_id: int) -> _Day:
+    """The day around the trip: free stretches around trips under way or done, and the assigned trips in them."""
+    with unit_of_work(engine, readonly=True) as session:
+        booked = queries.trip(session, trip_id)
+        start = local_moment(local_date(booked.earliest_pickup))
+        end = max(start + timedelta(days=1), booked.latest_pickup) + HORIZON_TAIL
+        fleet = queries.dispatchable_vehicles(session)
+        held: dict[int, list[Assignment]] = {}
+        for holding in queries.assignments_between(session, start, end, [v.id for v in fleet]):
+            held.setdefault(holding.vehicle_id, []).append(holding)
+        stretches: list[Segment] = []
+        movable: dict[int, list[Assignment]] = {}
+        for vehicle in fleet:
+            mine = held.get(vehicle.id, [])
+            # Only trips still waiting for their vehicle may be re-driven; the rest are fixed in time and place.
+            fixed = [h for h in mine if h.trip.status is not TripStatus.assigned]
+            movable[vehicle.id] = [h for h in mine if h.trip.status is TripStatus.assigned]
+            stretches.extend(segments(vehicle, start, end, fixed))
+        by_key = keyed(stretches)
+        routes: dict[str, list[str]] = {key: [] for key in by_key}
+        running: dict[str, Assignment] = {}
+        stuck: set[int] = set()
+        for vehicle_id, waiting in movable.items():
+            keys = [k for k, s in by_key.items() if s.vehicle.id == vehicle_id]
+            for holding in sorted(waiting, key=lambda h: h.starts_at):
+                home_key = next((k for k in keys if by_key[k].start <= holding.starts_at
+                                 and holding.ends_at <= by_key[k].end), None)
+                if home_key is None:  # squeezed against a fixed trip: leave the whole vehicle as it is
+                    stuck.add(vehicle_id)
+                    continue
+                routes[home_key].append(str(holding.trip_id))
+                running[str(holding.trip_id)] = holding
+        for key in [k for k, s in by_key.items() if s.vehicle.id in stuck]:
+            del by_key[key]
+            for t in routes.pop(key):
+                running.pop(t)
+    return _Day(booked, by_key, routes, running)
+
+
+def _running_plan(day: _Day) -> tuple[Problem, Plan]:
+    """The day's plan as it stands; vehicles whose held trips the engine cannot re-drive (manual exceptions) are
+    left out, as they are."""
+    while True:
+        trips = [day.running[t].trip for route in day.routes.values() for t in route]
+        problem = problem_of(f"urgent-{day.booked.id}", day.stretches, trips)
+        try:
+            return problem, plan_of(problem, {key: route for key, route in day.routes.items() if route})
         except InfeasibleRoutes as exc:
             for stuck in exc.vehicles:
-                del duty[stuck]
-                for t in routes.pop(stuck):
-                    running.pop(t)
-    placement = insert(plan, problem, trip_row(booked), now=now)
-    return _apply_urgent(session, actor, booked, placement, running, duty, started)
+                del day.stretches[stuck]
+                for t in day.routes.pop(stuck):
+                    day.running.pop(t)
 
 
-def _apply_urgent(session: Session, actor: Actor, booked: Trip, placement: Placement,
-                  running: dict[str, Assignment], duty: dict[str, Segment], started: float) -> Urgent:
-    """Write the insertion: every trip whose vehicle or pickup changed is re-assigned; unplaced ones wait again."""
-    wanted = {t: (route.vehicle, at) for route in placement.plan.routes
-              for t, at in zip(route.trips, route.pickups, strict=True)}
-    moved = [t for t, (key, at) in wanted.items() if t in running and
-             (duty[key].vehicle.id != running[t].vehicle_id or at != running[t].starts_at)]
-    for t in [*moved, *placement.unplaced]:
-        running[t].active = False
-    session.flush()
-    for t in placement.unplaced:
-        displaced = running[t].trip
-        displaced.status = TripStatus.approved
-        audit.record(session, actor, "trip.displaced", displaced, {
-            "by_trip_id": booked.id, "released_vehicle_id": running[t].vehicle_id,
-            "reason": f"displaced by urgent trip {booked.id} and no other vehicle could take it"})
-    for t in moved:
-        key, at = wanted[t]
-        assign(session, actor, trip_id=int(t), source=AssignmentSource.urgent, data=AssignIn(
-            vehicle_id=duty[key].vehicle.id, driver_id=running[t].driver_id, pickup_at=at))
-    holding = None
-    reason = None
-    if placement.vehicle is None:
-        reason = next((u.reason for u in placement.plan.unserved if u.trip == str(booked.id)), "no vehicle can take it")
-    else:
-        key, at = wanted[str(booked.id)]
-        vehicle = duty[key].vehicle
+def _unplaced(engine: Engine, actor: Actor, trip_id: int, reason: str, started: float) -> Urgent:
+    """Leave the trip approved, with the reason on it and in the log, for the desk to place by hand."""
+    with unit_of_work(engine) as session:
+        booked = queries.trip(session, trip_id, lock=True)
+        if booked.status is TripStatus.approved:
+            booked.dispatch_note = reason[:500]
+            audit.record(session, actor, "trip.unplaced", booked, {"reason": reason})
+    return Urgent(trip_id=trip_id, vehicle=None, reason=reason, seconds=perf_counter() - started)
+
+
+def _apply_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement, started: float) -> Urgent:
+    """Write the insertion: only the routes it changed are touched; unplaced trips wait again, approved."""
+    before = {key: list(route) for key, route in day.routes.items()}
+    after = {route.vehicle: route for route in placement.plan.routes}
+    changed = [key for key in after if list(after[key].trips) != before.get(key, [])]
+    changed += [key for key, route in before.items() if route and key not in after]
+    booked_id = str(day.booked.id)
+    wanted: dict[str, tuple[str, datetime]] = {}
+    for key in changed:
+        if key in after:
+            wanted.update(_keep_confirmed(day, key, after[key].trips, after[key].pickups))
+    with unit_of_work(engine) as session:
+        booked = queries.trip(session, day.booked.id, lock=True)
+        if booked.status is not TripStatus.approved:
+            raise InvalidState(f"trip {booked.id} is now {booked.status.value}", field="status")
+        touched = [t for t in [*wanted, *placement.unplaced] if t != booked_id]
+        for t in touched:
+            current = queries.active_assignment(session, int(t))
+            if current is None or current.id != day.running[t].id or current.trip.status is not TripStatus.assigned:
+                raise _Stale(f"trip {t} changed while the emergency was being placed", field="trip_id")
+        moving = [t for t in touched if t in wanted and (
+            day.stretches[wanted[t][0]].vehicle.id != day.running[t].vehicle_id
+            or wanted[t][1] != day.running[t].starts_at)]
+        for t in [*moving, *placement.unplaced]:
+            session.get_one(Assignment, day.running[t].id).active = False
+        session.flush()
+        for t in placement.unplaced:
+            displaced = session.get_one(Trip, int(t))
+            displaced.status = TripStatus.approved
+            displaced.dispatch_note = f"displaced by urgent trip {booked.id}; no other vehicle could take it"
+            audit.record(session, actor, "trip.displaced", displaced, {
+                "by_trip_id": booked.id, "released_vehicle_id": day.running[t].vehicle_id,
+                "reason": f"displaced by urgent trip {booked.id} and no other vehicle could take it"})
+        moved: list[Moved] = []
+        for t in moving:
+            key, at = wanted[t]
+            vehicle = day.stretches[key].vehicle
+            assign(session, actor, trip_id=int(t), source=AssignmentSource.urgent, data=AssignIn(
+                vehicle_id=vehicle.id, driver_id=day.running[t].driver_id, pickup_at=at))
+            if at != day.running[t].starts_at:
+                moved.append(Moved(int(t), vehicle.plate, day.running[t].starts_at, at))
+                audit.record(session, actor, "trip.pickup_moved", session.get_one(Trip, int(t)), {
+                    "from": day.running[t].starts_at, "to": at, "plate": vehicle.plate, "by_trip_id": booked.id})
+        key, at = wanted[booked_id]
+        vehicle = day.stretches[key].vehicle
         interval = [occupied(booked, at)]
-        driving = frozenset(h.driver_id for h in running.values()
+        driving = frozenset(h.driver_id for h in day.running.values()
                             if h.vehicle_id == vehicle.id and h.driver_id is not None)
         driver = free_driver(vehicle, interval, driver_calendar(session, *interval[0]),
                              queries.active_drivers(session), prefer=driving)
-        holding = assign(session, actor, trip_id=booked.id, source=AssignmentSource.urgent, data=AssignIn(
+        assign(session, actor, trip_id=booked.id, source=AssignmentSource.urgent, data=AssignIn(
             vehicle_id=vehicle.id, driver_id=driver.id if driver else None, pickup_at=at))
     return Urgent(
-        trip=booked, assignment=holding, displaced=[int(t) for t in placement.displaced],
-        replaced={int(t): duty[key].vehicle.plate for t, key in placement.replaced.items()},
-        unplaced=[int(t) for t in placement.unplaced], reason=reason, seconds=perf_counter() - started)
+        trip_id=day.booked.id, vehicle=vehicle.plate, displaced=[int(t) for t in placement.displaced],
+        replaced={int(t): day.stretches[k].vehicle.plate for t, k in placement.replaced.items()},
+        unplaced=[int(t) for t in placement.unplaced], moved=moved, seconds=perf_counter() - started)
+
+
+def _keep_confirmed(day: _Day, key: str, trips: Sequence[str], pickups: Sequence[datetime]
+                    ) -> dict[str, tuple[str, datetime]]:
+    """Pickup times for a changed route: each held trip keeps its confirmed pickup where the route still allows it.
+
+    The engine times a route as early as it can; a held trip is instead picked up at its confirmed time whenever
+    that is no earlier than the vehicle can be there and inside the trip's window, and the route still ends in its
+    stretch. If it does not, the engine's times stand, and the moves are reported.
+    """
+    engine_times = dict(zip(trips, pickups, strict=True))
+    chosen: dict[str, tuple[str, datetime]] = {}
+    stretch = day.stretches[key]
+    previous: Trip | None = None
+    free_at: datetime | None = None
+    for t in trips:
+        trip = day.booked if t == str(day.booked.id) else day.running[t].trip
+        ready = engine_times[t]
+        if previous is not None and free_at is not None:
+            ready = max(ready, free_at + drive((previous.dropoff_lat, previous.dropoff_lon),
+                                               (trip.pickup_lat, trip.pickup_lon)))
+        if ready > trip.latest_pickup:
+            return {t: (key, at) for t, at in engine_times.items()}
+        confirmed = day.running[t].starts_at if t in day.running else None
+        at = confirmed if confirmed is not None and ready <= confirmed <= trip.latest_pickup else ready
+        chosen[t] = (key, at)
+        free_at = occupied(trip, at)[1]
+        previous = trip
+    if previous is not None and free_at is not None and \
+            free_at + drive((previous.dropoff_lat, previous.dropoff_lon), home(stretch.vehicle)) > stretch.end:
+        return {t: (key, at) for t, at in engine_times.items()}
+    return chosen

@@ -131,6 +131,14 @@ class TripStatus(LabelledEnum):
     cancelled = "cancelled", "已取消"
 
 
+class RunStatus(LabelledEnum):
+    """A dispatch run holds its window while it solves; a crashed run's hold lapses (see `fleet.dispatching`)."""
+
+    running = "running", "调度中"
+    done = "done", "已完成"
+    failed = "failed", "失败"
+
+
 class AssignmentSource(LabelledEnum):
     dispatch = "dispatch", "统一调度"
     urgent = "urgent", "紧急插单"

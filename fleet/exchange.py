@@ -8,7 +8,7 @@ nothing it plans can collide with an assignment already made.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -107,17 +107,26 @@ def trip_row(booked: Trip) -> dict[str, Any]:
     }
 
 
-def problem_of(name: str, stretches: Sequence[Segment], trips: Sequence[Trip]) -> tuple[Problem, dict[str, Segment]]:
-    """The exchange-format problem of free stretches and trips; each yard is a depot. Returns the stretch by id."""
-    depots: dict[tuple[float, float], str] = {}
+def keyed(stretches: Sequence[Segment]) -> dict[str, Segment]:
+    """Each stretch under its engine vehicle id, ``PLATE#k`` for the vehicle's k-th stretch in the order given.
+
+    The ids are fixed once here, so a caller that drops some stretches later keeps the others' ids.
+    """
     by_id: dict[str, Segment] = {}
-    rows = []
     count: dict[int, int] = {}
     for stretch in stretches:
-        depot = depots.setdefault(home(stretch.vehicle), f"yard-{len(depots) + 1}")
         count[stretch.vehicle.id] = count.get(stretch.vehicle.id, 0) + 1
-        key = f"{stretch.vehicle.plate}#{count[stretch.vehicle.id]}"
-        by_id[key] = stretch
+        by_id[f"{stretch.vehicle.plate}#{count[stretch.vehicle.id]}"] = stretch
+    return by_id
+
+
+def problem_of(name: str, stretches: Mapping[str, Segment], trips: Sequence[Trip]) -> Problem:
+    """The exchange-format problem of free stretches (by engine vehicle id, see `keyed`) and trips; each yard is
+    a depot."""
+    depots: dict[tuple[float, float], str] = {}
+    rows = []
+    for key, stretch in stretches.items():
+        depot = depots.setdefault(home(stretch.vehicle), f"yard-{len(depots) + 1}")
         rows.append({
             "id": key, "depot": depot, "category": stretch.vehicle.category.value, "seats": stretch.vehicle.seats,
             "powertrain": stretch.vehicle.powertrain.value, "range_km": stretch.range_km,
@@ -129,4 +138,9 @@ def problem_of(name: str, stretches: Sequence[Segment], trips: Sequence[Trip]) -
                   [{"id": "none", "lat": 0.0, "lon": 0.0}],
         "vehicles": rows, "trips": [trip_row(t) for t in trips],
     }
-    return Problem.parse(data), by_id
+    return Problem.parse(data)
+
+
+def drive(a: tuple[float, float], b: tuple[float, float]) -> timedelta:
+    """The time to drive from ``a`` to ``b`` in the exchange format's travel model."""
+    return _drive(a, b)[1]

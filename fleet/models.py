@@ -25,6 +25,7 @@ from fleet.enums import (
     Powertrain,
     Priority,
     Role,
+    RunStatus,
     TripStatus,
     VehicleSource,
     VehicleStatus,
@@ -91,6 +92,9 @@ class Base(DeclarativeBase):
     )
     # The entity name written in audit records ("vehicle", "plan", ...).
     audit_entity: ClassVar[str] = ""
+    # Columns an audit record's digest of the row leaves out: bookkeeping the application changes without a record
+    # (none so far; every column of an audited table is stated, see fleet.audit).
+    audit_unstated: ClassVar[frozenset[str]] = frozenset()
 
 
 class Jurisdiction(Base):
@@ -336,7 +340,10 @@ class OdometerReading(Base):
 
 
 class AuditRecord(Base):
-    """One link of the hash-chained audit log. Rows are never updated or deleted (triggers refuse it)."""
+    """One link of the hash-chained audit log. Rows are never updated or deleted (triggers refuse it).
+
+    ``mac`` and ``state`` came with migration 0003: records written before it have neither (see fleet.audit).
+    """
 
     __tablename__ = "audit_log"
     __table_args__ = (sa.Index("ix_audit_entity", "entity", "entity_id"),)
@@ -351,6 +358,8 @@ class AuditRecord(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    mac: Mapped[str | None] = mapped_column(sa.String(64))  # HMAC-SHA256 of ``hash`` under the audit key
+    state: Mapped[dict[str, str | None] | None] = mapped_column(sa.JSON)  # "entity:id" -> digest of the row
 
 
 class User(Base):
@@ -366,6 +375,8 @@ class User(Base):
     driver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("drivers.id"))
     # SHA-256 of a 256-bit random token: a slow password hash buys nothing against a key that cannot be guessed.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The bearer token stops working then (fleet.users.admit); a browser session will carry its own expiry.
+    token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -405,6 +416,8 @@ class Trip(Base):
     planned_km: Mapped[float]  # road km pickup -> drop-off, what the usage audit holds the odometer to
     status: Mapped[TripStatus] = mapped_column(_enum(TripStatus), default=TripStatus.requested)
     decision_note: Mapped[str | None] = mapped_column(sa.String(500))
+    # Why the engine left the trip unassigned (a batch run's reason, a failed urgent placement); cleared on assign.
+    dispatch_note: Mapped[str | None] = mapped_column(sa.String(500))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     odometer_start_km: Mapped[int | None]
@@ -433,6 +446,10 @@ class DispatchRun(Base):
     actor: Mapped[str] = mapped_column(sa.String(100))
     summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.done, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The process working on a running run (host, pid, its start): a holder known to be dead frees the window.
+    holder: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 class Assignment(Base):

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, allow, sees_trip
+from api.deps import EngineDep, SessionDep, allow, sees_trip
 from api.errors import ApiError, ErrorOut
 from api.schemas import (
     MAX_PAGE,
     AssignmentOut,
     BookingOut,
     DecisionIn,
+    MovedOut,
     PlaceOut,
     RejectIn,
     TripOut,
@@ -25,6 +26,7 @@ from api.schemas import (
 )
 from fleet import assignments, bookings, queries
 from fleet.clock import local_text
+from fleet.db import unit_of_work
 from fleet.enums import Priority, Role, TripStatus
 from fleet.models import Trip, User
 from fleet.schemas import AssignIn, Moment, OdometerIn, TripIn
@@ -54,6 +56,7 @@ def trip_out(trip: Trip) -> TripOut:
         dropoff=PlaceOut(lat=trip.dropoff_lat, lon=trip.dropoff_lon, address=trip.dropoff_address),
         earliest_pickup=trip.earliest_pickup, latest_pickup=trip.latest_pickup, dwell_min=trip.dwell_min,
         planned_km=round(trip.planned_km, 3), status=trip.status, decision_note=trip.decision_note,
+        dispatch_note=trip.dispatch_note,
         requested_by=trip.requested_by.name if trip.requested_by else None,
         assignment=None if holding is None else AssignmentOut(
             id=holding.id, vehicle_id=holding.vehicle_id, plate=holding.vehicle.plate, driver_id=holding.driver_id,
@@ -76,7 +79,7 @@ def visible(session: Session, user: User, trip_id: int) -> Trip:
 @router.post("", status_code=201, response_model=BookingOut, summary="Book a trip (用车申请)", responses={
     200: {"model": BookingOut, "description": "a retry with the same Idempotency-Key: the first booking",
           "headers": {"Idempotent-Replayed": {"schema": {"type": "string"}}}}})
-def book(body: TripIn, session: SessionDep, user: Booker, response: Response,
+def book(body: TripIn, session: SessionDep, user: Booker, response: Response, engine: EngineDep,
          idempotency_key: Annotated[str | None, Header(min_length=8, max_length=100,
                                                        description="retry-safe key: a retry returns the first "
                                                                    "booking instead of a second")] = None,
@@ -92,17 +95,21 @@ def book(body: TripIn, session: SessionDep, user: Booker, response: Response,
             raise ApiError(422, "InvalidInput", "field 'agency': the platform books on behalf of an agency: name it",
                            "agency")
         agency = body.agency
-    booking = bookings.request(session, actor_of(user), agency=agency, data=body, requested_by=user,
+    booking = bookings.request(session, actor_of(user), agency=agency, data=body, requested_by=user, engine=engine,
                                idempotency_key=idempotency_key)
-    placed = booking.urgent
-    urgent = None if placed is None else UrgentOut(
-        vehicle=placed.assignment.vehicle.plate if placed.assignment else None, reason=placed.reason,
-        displaced=placed.displaced, replaced={str(k): v for k, v in placed.replaced.items()},
-        unplaced=placed.unplaced, milliseconds=round(placed.seconds * 1000, 1))
     if not booking.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return BookingOut(**trip_out(booking.trip).model_dump(), urgent=urgent)
+    placed = booking.urgent
+    if placed is None:
+        return BookingOut(**trip_out(booking.trip).model_dump())
+    urgent = UrgentOut(
+        vehicle=placed.vehicle, reason=placed.reason, displaced=placed.displaced,
+        replaced={str(k): v for k, v in placed.replaced.items()}, unplaced=placed.unplaced,
+        moved=[MovedOut(trip_id=m.trip_id, plate=m.plate, before=m.before, after=m.after) for m in placed.moved],
+        milliseconds=round(placed.seconds * 1000, 1))
+    with unit_of_work(engine, readonly=True) as fresh:  # the booking's own session was committed before placement
+        return BookingOut(**trip_out(queries.trip(fresh, placed.trip_id)).model_dump(), urgent=urgent)
 
 
 @router.get("", response_model=TripPage, summary="List trips the caller may see")

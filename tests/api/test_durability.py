@@ -7,12 +7,16 @@ record, the audit chain verifies (against a signed checkpoint taken before the b
 answered key replays its trip, an unanswered key either replays (its commit beat the kill) or books once; no key
 ends up with two trips. On SQLite and on PostgreSQL.
 
+On SQLite a dispatch run is solving when the kill lands: its window is free again at once after the restart (its
+holder process is gone), and a new run over it assigns without an overlap.
+
 ``kill -9`` keeps the operating system's page cache, so this proves that a 2xx is sent only after the commit; that
 the commit is on disk (``synchronous=FULL``, ``synchronous_commit=on``) is checked on the app's own engine below.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,16 +41,19 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.deps import SessionDep, get_engine
-from fleet import audit
+from fleet import audit, bookings
 from fleet.db import make_engine, unit_of_work
+from fleet.enums import RunStatus
 from fleet.migrate import upgrade
-from fleet.models import AuditRecord, Trip
+from fleet.models import AuditRecord, DispatchRun, Trip
+from fleet.schemas import TripIn
 from fleet.settings import get_settings
 from tests.api.conftest import City, seed_city, trip_body
-from tests.conftest import POSTGRES_URL, postgres_schema
+from tests.conftest import POSTGRES_URL, TEST_AUDIT_KEY, postgres_schema
+from tests.factories import ADMIN
 
 REPO = Path(__file__).resolve().parents[2]
-AUDIT_KEY = "durability-test-checkpoint-key"
+AUDIT_KEY = TEST_AUDIT_KEY  # the key the seeded city's audit records were MAC'd with
 CLIENTS = 8
 KILL_AFTER = 50  # acknowledged bookings before the SIGKILL
 
@@ -120,6 +127,7 @@ def running(server: Server) -> Iterator[Server]:
 
 @dataclass
 class Burst:
+    preseeded: list[int] = field(default_factory=list)  # approved trips for the dispatch run, booked before
     acked: dict[str, int] = field(default_factory=dict)  # key -> trip id, answered 2xx
     unanswered: set[str] = field(default_factory=set)  # the connection broke before an answer
     refused: list[str] = field(default_factory=list)  # answered, but not 2xx (should not happen)
@@ -132,6 +140,35 @@ def headers(city: City, user: str, key: str | None = None) -> dict[str, str]:
     if key is not None:
         sent["Idempotency-Key"] = key
     return sent
+
+
+RUN_WINDOW = {"start": "2030-03-12T00:00:00+08:00", "end": "2030-03-13T00:00:00+08:00"}
+
+
+def preseed_approved(engine: Engine, count: int) -> list[int]:
+    """Approved trips on the conftest city's day, for a dispatch run to solve over."""
+    with unit_of_work(engine) as session:
+        return [bookings.book(session, ADMIN, agency="WH-GA", approved=True, data=TripIn.parse(trip_body(
+            purpose=f"待调度 {n}", earliest_pickup=f"2030-03-12T{8 + n % 9:02d}:00:00+08:00",
+            latest_pickup=f"2030-03-12T{8 + n % 9:02d}:40:00+08:00")))[0].id for n in range(count)]
+
+
+def run_in_flight(server: Server, engine: Engine, city: City) -> threading.Thread:
+    """POST /dispatch with a long limit, returning once its run is solving (claimed, holding its window)."""
+    def post() -> None:
+        with contextlib.suppress(httpx.TransportError), httpx.Client(base_url=server.base_url, timeout=90) as http:
+            http.post("/api/v1/dispatch", json={**RUN_WINDOW, "time_limit": 60}, headers=headers(city, "dispatcher"))
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.scalar(sa.select(sa.func.count()).select_from(DispatchRun)
+                           .where(DispatchRun.status == RunStatus.running)):
+                return thread
+        time.sleep(0.05)
+    pytest.fail(f"the dispatch run never started:\n{server.log()}")
 
 
 def burst_then_kill(server: Server, city: City) -> Burst:
@@ -198,7 +235,8 @@ def check_after_restart(server: Server, engine: Engine, city: City, burst: Burst
     lost = {k: v for k, v in burst.acked.items() if stored.get(k) != [v]}
     assert not lost, f"{len(lost)} acknowledged bookings missing or changed after kill -9: {list(lost.items())[:5]}"
     with engine.connect() as conn:  # and no trip came from anywhere else
-        assert conn.scalar(sa.select(sa.func.count()).select_from(Trip)) == sum(map(len, stored.values()))
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Trip)) == \
+            sum(map(len, stored.values())) + len(burst.preseeded)
     burst.committed_unanswered = len(set(stored) & burst.unanswered)
 
     with httpx.Client(base_url=f"{server.base_url}/api/v1", timeout=30) as http:
@@ -242,8 +280,8 @@ def check_after_restart(server: Server, engine: Engine, city: City, burst: Burst
         assert verified["ok"], verified
 
     with engine.connect() as conn:
-        doubles = conn.execute(sa.select(Trip.idempotency_key).group_by(Trip.requested_by_id, Trip.idempotency_key)
-                               .having(sa.func.count() > 1)).all()
+        doubles = conn.execute(sa.select(Trip.idempotency_key).where(Trip.idempotency_key.is_not(None))
+                               .group_by(Trip.requested_by_id, Trip.idempotency_key).having(sa.func.count() > 1)).all()
     assert doubles == []
     with unit_of_work(engine, readonly=True) as session:
         assert audit.verify(session).ok
@@ -254,14 +292,41 @@ def checkpoint(engine: Engine, workdir: Path) -> None:
         audit.write_checkpoint(session, workdir / "checkpoints.jsonl", AUDIT_KEY.encode())
 
 
-def crash_and_recover(server: Server, engine: Engine, city: City) -> Burst:
+def check_the_run_after_restart(server: Server, engine: Engine, city: City, burst: Burst) -> None:
+    """The run the kill interrupted holds nothing; a new run over its window is answered and overlaps nothing."""
+    with engine.connect() as conn:
+        interrupted = conn.execute(sa.select(DispatchRun.id, DispatchRun.status)).all()
+    assert [status for _, status in interrupted] == [RunStatus.running]  # claimed, never finished
+    with httpx.Client(base_url=f"{server.base_url}/api/v1", timeout=60) as http:
+        again = http.post("/dispatch", json={**RUN_WINDOW, "time_limit": 2}, headers=headers(city, "dispatcher"))
+        assert again.status_code == 200, again.text
+        assert again.json()["served"]["routine"] + again.json()["served"]["law_enforcement"] > 0
+        verified = http.get("/audit/verify", headers=headers(city, "supervisor")).json()
+        assert verified["ok"], verified
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(DispatchRun.id, DispatchRun.status)).all())
+        overlaps = conn.execute(sa.text(
+            "SELECT count(*) FROM assignments a JOIN assignments b ON a.id < b.id AND a.active AND b.active "
+            "AND a.vehicle_id = b.vehicle_id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at")).scalar()
+    assert statuses[interrupted[0][0]] is RunStatus.failed
+    assert overlaps == 0
+
+
+def crash_and_recover(server: Server, engine: Engine, city: City, *, with_run: bool = False) -> Burst:
+    preseeded = preseed_approved(engine, 24) if with_run else []
     checkpoint(engine, server.workdir)
     with running(server):
+        solving = run_in_flight(server, engine, city) if with_run else None
         burst = burst_then_kill(server, city)
+    burst.preseeded = preseeded
     assert server.process is not None
     assert server.process.returncode == -signal.SIGKILL
+    if solving is not None:
+        solving.join(timeout=30)
     with running(server):
         check_after_restart(server, engine, city, burst)
+        if with_run:
+            check_the_run_after_restart(server, engine, city, burst)
     return burst
 
 
@@ -273,7 +338,7 @@ def test_sqlite_kill_9_loses_no_acknowledged_booking(tmp_path: Path) -> None:
     seeding.dispose()
     engine = make_engine(f"sqlite:///{path}")
     try:
-        burst = crash_and_recover(Server(f"sqlite:///{path}", tmp_path), engine, city)
+        burst = crash_and_recover(Server(f"sqlite:///{path}", tmp_path), engine, city, with_run=True)
     finally:
         engine.dispose()
     print(f"sqlite: {len(burst.acked)} acknowledged, {len(burst.unanswered)} in flight at the kill, "
@@ -331,6 +396,7 @@ def _probe(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]
         from_session = [session.connection().exec_driver_sql(q).scalar() for q in queries]
         return {"engine": from_engine, "session": from_session, "url": str(engine.url)}
 
+    app.router.routes.insert(0, app.router.routes.pop())  # ahead of the console's catch-all, which comes last
     try:
         with TestClient(app) as client:
             answer = client.get("/_durability")
