@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.engine import Engine
 
 from api import errors
-from api.routes import dispatch, oversight, registry, trips
+from api.console import mount_console
+from api.routes import dispatch, oversight, registry, trips, vocabulary
 from fleet.db import make_engine
+from fleet.errors import InvalidInput
+from fleet.schemas import unstorable_text
 
 PREFIX = "/api/v1"
 DESCRIPTION = """Gongche 公车: booking, dispatch and audit of government official vehicles.
@@ -19,17 +24,47 @@ Every error is `{"error": code, "detail": sentence, "field": name-or-null}`.
 """
 
 
+# Any route may meet a database too busy to serve it in time (api.errors); documented once for all of them.
+BUSY: dict[int | str, dict[str, Any]] = {503: {
+    "model": errors.ErrorOut,
+    "description": "the database could not take the request in time, or refused it under load; its transaction was "
+                   "rolled back: send it again",
+    "headers": {"Retry-After": {"description": "seconds to wait before sending it again",
+                                "schema": {"type": "integer"}}}}}
+
+
+async def storable_text(request: Request) -> None:
+    """Refuse (422, naming the field) a query parameter or a JSON body holding text no database can store.
+
+    Checked here, once for every route and field, before any work: a NUL passes pydantic's ``str`` but PostgreSQL
+    refuses it mid-transaction, and a lone surrogate fails in the driver's encoder on either database.
+    """
+    params = [*request.query_params.multi_items(), *request.path_params.items()]
+    found = next((f for name, value in params if (f := unstorable_text(value, (name,)))), None)
+    if found is None and await request.body():
+        try:
+            body = await request.json()  # FastAPI has parsed it already; Starlette keeps the result
+        except ValueError:
+            return  # not JSON: the route's own validation answers
+        found = unstorable_text(body)
+    if found is not None:
+        field, reason = found
+        raise InvalidInput(f"field '{field}': {reason}" if field else f"the body {reason}", field=field)
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The app over ``engine`` (default: GONGCHE_DATABASE_URL)."""
     app = FastAPI(title="Gongche 公车", version="1", description=DESCRIPTION,
-                  openapi_url=f"{PREFIX}/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
+                  dependencies=[Depends(storable_text)])
     app.state.engine = engine or make_engine()
     errors.install(app)
-    for module in (trips, dispatch, registry, oversight):
-        app.include_router(module.router, prefix=PREFIX)
+    for module in (trips, dispatch, registry, oversight, vocabulary):
+        app.include_router(module.router, prefix=PREFIX, responses=BUSY)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    mount_console(app)  # last: the console answers every other GET outside /api (and /docs, /redoc, locally)
     return app

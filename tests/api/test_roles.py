@@ -43,6 +43,7 @@ TABLE: dict[Key, tuple[int, int, int, int, int, int, int, int, int]] = {
     # trips: the target trip belongs to agency A
     ("POST", f"{V1}/trips"):                              (401, 201, 403, 201, 403, 201, 403, 403, 403),
     ("GET", f"{V1}/trips"):                               (401, 200, 200, 200, 200, 200, 200, 200, 403),
+    ("GET", f"{V1}/vocabulary"):                          (401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", f"{V1}/trips/{{trip_id}}"):                   (401, 200, 404, 200, 404, 200, 200, 200, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/approve"):          (401, 403, 403, 200, 404, 200, 403, 403, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/reject"):           (401, 403, 403, 200, 404, 200, 403, 403, 403),
@@ -221,6 +222,11 @@ def _book(c: Ctx) -> Req:
     # Naming agency A: its own agency for requester-a/approver-a, another for requester-b/approver-b, and the
     # agency the platform books for.
     return Req(json=trip_body(agency=AGENCY_A))
+
+
+@request_for("GET", "/vocabulary")
+def _vocabulary(c: Ctx) -> Req:
+    return Req()
 
 
 @request_for("GET", "/trips")

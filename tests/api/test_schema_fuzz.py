@@ -45,7 +45,8 @@ schema.config.seed = 20300312
 # The bearer token is added by the test, for the operation's role; a generated one would only ever be a 401.
 schema.config.generation.update(with_security_parameters=False, deterministic=True, database="none")
 
-ROLE_BY_TAG = {"trips": "dispatcher", "dispatch": "dispatcher", "registry": "admin", "oversight": "supervisor"}
+ROLE_BY_TAG = {"trips": "dispatcher", "dispatch": "dispatcher", "registry": "admin", "oversight": "supervisor",
+               "vocabulary": "requester-a"}
 DISPATCH = "/api/v1/dispatch"
 V1 = "/api/v1"
 

@@ -1,0 +1,270 @@
+"""The console in a real browser: the app (API + built console) served by uvicorn on a seeded SQLite city, and
+Debian's Chromium driven by Playwright.
+
+Every browser test is watched: a request to any origin but the server's is aborted and fails the test, and so does
+any console error or uncaught page error (unless the test said it expects that one); a screenshot of the page is
+left in the test's tmp folder either way. Without /usr/bin/chromium (or the playwright package, or a built
+web/dist) the browser tests skip with the reason, unless ``GONGCHE_REQUIRE_BROWSER=1`` (set by CI), where that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.engine import Engine
+
+from api.app import PREFIX, create_app
+from api.console import ConsoleRoute, console_dir, is_built, mount_console
+from api.routes import vocabulary
+from fleet.db import make_engine
+from tests.api.conftest import City, at, city, city_engine, city_template, trip_body
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Route
+
+__all__ = ["city", "city_engine", "city_template"]  # the API tests' seeded city, as fixtures here too
+
+CHROMIUM = Path(os.environ.get("GONGCHE_CHROMIUM", "/usr/bin/chromium"))
+REQUIRED = os.environ.get("GONGCHE_REQUIRE_BROWSER") == "1"
+# Not China, and not Chinese: what the console shows must not come from the browser's zone or language.
+BROWSER_ZONE, BROWSER_LOCALE = "America/New_York", "en-US"
+
+
+def unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"the browser tests are required here (GONGCHE_REQUIRE_BROWSER=1): {reason}")
+    pytest.skip(reason)
+
+
+def console_app(engine: Engine) -> FastAPI:
+    """``create_app(engine)`` with the console mounted on it (``GONGCHE_CONSOLE_DIR`` or web/dist).
+
+    Until api/app.py wires the console in itself, this does it here: it includes the vocabulary route, drops
+    FastAPI's own /docs (which loads Swagger UI from a CDN) and calls `mount_console`. Once the app does all that,
+    this is ``create_app`` and nothing more.
+    """
+    app = create_app(engine)
+    paths = {str(context.path_format) for context in iter_route_contexts(app.routes)}
+    if f"{PREFIX}/vocabulary" not in paths:
+        app.include_router(vocabulary.router, prefix=PREFIX)
+    if not any(isinstance(route, ConsoleRoute) for route in app.router.routes):
+        fastapi_pages = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
+        app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in fastapi_pages]
+        mount_console(app)
+    return app
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    city: City
+    trips: dict[str, int]  # what the fixture booked, by name
+
+    @property
+    def origin(self) -> str:
+        return self.base_url
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def token(self, user: str) -> str:
+        return self.city.tokens[user]
+
+
+def _book(client: httpx.Client, server_city: City) -> dict[str, int]:
+    """Agency A's requester books three trips on the city's day (09:00–09:30 China time and two more); its approver
+    approves one and it cancels another. Agency B books one that A must not see."""
+
+    def call(user: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = client.request(method, f"{PREFIX}{path}", **kwargs,
+                                  headers={"Authorization": f"Bearer {server_city.tokens[user]}"})
+        assert response.is_success, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    requested = call("requester-a", "POST", "/trips", json=trip_body(purpose="执法检查"))
+    approved = call("requester-a", "POST", "/trips", json=trip_body(
+        purpose="现场勘查", earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 30).isoformat()))
+    cancelled = call("requester-a", "POST", "/trips", json=trip_body(
+        purpose="会议接送", priority="routine", earliest_pickup=at(20, 15).isoformat(),
+        latest_pickup=at(20, 45).isoformat()))
+    call("approver-a", "POST", f"/trips/{approved['id']}/approve", json={"note": "同意"})
+    call("requester-a", "POST", f"/trips/{cancelled['id']}/cancel", json={"note": "会议取消"})
+    other = call("requester-b", "POST", "/trips", json=trip_body(purpose="城管巡查"))
+    return {"requested": requested["id"], "approved": approved["id"], "cancelled": cancelled["id"],
+            "other_agency": other["id"]}
+
+
+@pytest.fixture(scope="session")
+def live_server(city_template: tuple[Path, City], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app with its console on a copy of the seeded city, served by uvicorn in a thread on a free port."""
+    if not is_built(console_dir()):
+        unavailable(f"the console is not built ({console_dir()}): run `make web`")
+    path = tmp_path_factory.mktemp("web") / "city.db"
+    for suffix in ("", "-wal"):
+        if Path(f"{city_template[0]}{suffix}").exists():
+            shutil.copy(f"{city_template[0]}{suffix}", f"{path}{suffix}")
+    engine = make_engine(f"sqlite:///{path}")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(console_app(engine), log_level="warning", access_log=False,
+                                           lifespan="on", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="live-server")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.02)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            trips = _book(client, city_template[1])
+        yield LiveServer(base_url, city_template[1], trips)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium); Playwright's own browsers are not used here")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        unavailable("the playwright package is missing: pip install -e '.[test]'")
+    expect.set_options(timeout=20_000)  # two cores, shared: Redoc reads the whole OpenAPI document first
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            # No GPU here: WebGL (the map) runs on SwiftShader, which Chromium now only uses when asked.
+            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        yield launched
+        launched.close()
+
+
+def same_origin(url: str, origin: str) -> bool:
+    """Whether a request's URL stays on ``origin``: data: is inline, blob: carries its creator's origin."""
+    if url.startswith("data:"):
+        return True
+    if url.startswith("blob:"):
+        url = url[len("blob:"):]
+    parts, home = urlsplit(url), urlsplit(origin)
+    return (parts.scheme, parts.hostname, parts.port) == (home.scheme, home.hostname, home.port)
+
+
+@dataclass
+class Watch:
+    """What one page did: every request, those that left the origin (aborted), console errors and page errors."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    expected: list[re.Pattern[str]] = field(default_factory=list)
+
+    def expect_error(self, pattern: str) -> None:
+        """A console error this test provokes on purpose (e.g. the browser's own line for an expected 401)."""
+        self.expected.append(re.compile(pattern))
+
+    def on_request(self, request: Request) -> None:
+        self.requests.append(request.url)
+
+    def on_route(self, route: Route) -> None:
+        url = route.request.url
+        if same_origin(url, self.origin):
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort("blockedbyclient")
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            location = message.location
+            self.errors.append(f"console: {message.text} ({location.get('url', '')}:{location.get('lineNumber', '')})")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.errors.append(f"pageerror: {error}")
+
+    def problems(self) -> list[str]:
+        stray = [url for url in self.requests if not same_origin(url, self.origin) and url not in self.foreign]
+        unexpected = [e for e in self.errors if not any(p.search(e) for p in self.expected)]
+        return ([f"request left {self.origin}: {url}" for url in [*self.foreign, *stray]]
+                + [f"page logged an error: {e}" for e in unexpected])
+
+
+@dataclass
+class Browsing:
+    page: Page
+    watch: Watch
+    server: LiveServer
+    shots: Path
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.server.url(path), wait_until="load")
+
+    def sign_in(self, user: str) -> None:
+        """Paste ``user``'s token into the sign-in page, as a person would."""
+        self.goto("/signin")
+        self.page.get_by_test_id("token").fill(self.server.token(user))
+        self.page.get_by_role("button", name=re.compile("登 ?录|Sign in")).click()
+        self.page.wait_for_url(re.compile(r"/trips$"))
+
+    def screenshot(self, name: str, *, full_page: bool = False) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+@pytest.fixture
+def browsing(browser: Browser, live_server: LiveServer, tmp_path: Path) -> Iterator[Browsing]:
+    """A fresh browser context (no storage) on the live server, watched; a screenshot of it is left in tmp_path."""
+    context: BrowserContext = browser.new_context(
+        timezone_id=BROWSER_ZONE, locale=BROWSER_LOCALE, viewport={"width": 1440, "height": 900})
+    watch = Watch(live_server.origin)
+    context.on("request", watch.on_request)
+    context.route("**/*", watch.on_route)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.on("console", watch.on_console)
+    page.on("pageerror", watch.on_page_error)
+    session = Browsing(page, watch, live_server, tmp_path)
+    try:
+        yield session
+    finally:
+        try:
+            session.screenshot("screenshot")
+        finally:
+            context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """After a browser test's own checks pass: fail it if its page went off-origin or logged an error."""
+    result = yield
+    session = getattr(item, "funcargs", {}).get("browsing")
+    if isinstance(session, Browsing):
+        session.page.wait_for_timeout(300)  # late errors and requests of the last step
+        problems = session.watch.problems()
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+    return result

@@ -1,0 +1,113 @@
+"""The console in Chromium: Chinese by default, a requester's trips with their Chinese labels in China time, the map,
+and the API's docs pages, all without a single request leaving the server's origin (checked for every test by the
+``browsing`` fixture, which also fails a test on any console or page error)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import Browsing
+
+
+def test_the_shell_is_chinese_by_default_and_switches_to_english(browsing: Browsing) -> None:
+    page = browsing.page
+    browsing.goto("/")
+    expect(page).to_have_url(re.compile(r"/signin$"))  # no token yet
+    expect(page.get_by_test_id("brand")).to_have_text("公车调度平台")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")  # though the browser asks for en-US
+    expect(page.get_by_label("访问令牌")).to_be_visible()
+    expect(page).to_have_title("公车调度平台")
+    browsing.screenshot("zh")
+
+    page.get_by_text("English", exact=True).click()
+    expect(page.get_by_test_id("brand")).to_have_text("Gongche dispatch platform")
+    expect(page.get_by_label("Access token")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    page.reload()  # the choice is kept (localStorage)
+    expect(page.get_by_test_id("brand")).to_have_text("Gongche dispatch platform")
+    page.get_by_text("中文", exact=True).click()
+    expect(page.get_by_role("button", name=re.compile("登 ?录"))).to_be_visible()
+
+
+def test_a_requester_sees_its_agencys_trips_with_chinese_labels_in_china_time(browsing: Browsing) -> None:
+    page, trips = browsing.page, browsing.server.trips
+    browsing.sign_in("requester-a")
+    table = page.locator(".ant-table-tbody")
+    expect(table.locator("tr.ant-table-row")).to_have_count(3)  # not agency B's trip
+    for title in ("编号", "事由", "优先级", "上车时间", "状态", "车辆", "申请时间"):
+        expect(page.locator(".ant-table-thead").get_by_text(title, exact=True)).to_be_visible()
+
+    def row(trip: str) -> str:
+        return f'tr[data-row-key="{trips[trip]}"]'
+
+    # The registry's own labels (fleet.enums via GET /vocabulary), and the windows in China time: the browser is in
+    # New York, where 09:00 in Wuhan is the evening before.
+    expect(page.locator(row("requested")).get_by_test_id("trip-status")).to_have_text("已申请")
+    expect(page.locator(row("approved")).get_by_test_id("trip-status")).to_have_text("已审批")
+    expect(page.locator(row("cancelled")).get_by_test_id("trip-status")).to_have_text("已取消")
+    expect(page.locator(row("requested")).get_by_test_id("pickup-window")).to_have_text("2030-03-12 09:00–09:30")
+    expect(page.locator(row("approved")).get_by_test_id("pickup-window")).to_have_text("2030-03-12 14:00–14:30")
+    expect(page.locator(row("cancelled")).get_by_test_id("pickup-window")).to_have_text("2030-03-12 20:15–20:45")
+    expect(page.locator(row("requested"))).to_contain_text("执法执勤")  # its priority's label
+    expect(page.locator(row("cancelled"))).to_contain_text("一般公务")
+    expect(page.locator(f'tr[data-row-key="{trips["other_agency"]}"]')).to_have_count(0)
+
+    # The trips on the timeline (vis-timeline), also loaded from the server alone.
+    timeline = page.get_by_test_id("trip-timeline")
+    expect(timeline.locator(".vis-item")).to_have_count(3)
+    expect(timeline).to_contain_text(f"#{trips['requested']} 执法检查 · 已申请")
+    browsing.screenshot("trips")
+
+    page.get_by_text("English", exact=True).click()
+    expect(page.locator(row("requested")).get_by_test_id("trip-status")).to_have_text("Requested")
+    expect(page.locator(".ant-table-thead").get_by_text("Status", exact=True)).to_be_visible()
+    expect(page.locator(row("requested")).get_by_test_id("pickup-window")).to_have_text("2030-03-12 09:00–09:30")
+
+
+def test_a_token_the_api_refuses_is_not_taken(browsing: Browsing) -> None:
+    browsing.watch.expect_error(r"status of 401")  # the browser's own line for the refused check
+    page = browsing.page
+    browsing.goto("/signin")
+    page.get_by_test_id("token").fill("not-a-token")
+    page.get_by_role("button", name=re.compile("登 ?录")).click()
+    expect(page.get_by_text("令牌无效或已过期")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/signin$"))
+    assert page.evaluate("sessionStorage.getItem('gongche.token')") is None
+
+
+def test_the_map_draws_the_yards_on_a_canvas_with_nothing_fetched_from_elsewhere(browsing: Browsing) -> None:
+    page = browsing.page
+    browsing.sign_in("dispatcher")  # the vehicle registry is the platform's to read
+    page.get_by_role("link", name="车辆地图").click()
+    expect(page).to_have_url(re.compile(r"/map$"))
+    canvas = page.locator("canvas.maplibregl-canvas")
+    expect(canvas).to_be_visible()
+    width, height = canvas.evaluate("c => [c.width, c.height]")
+    assert width > 100
+    assert height > 100
+    expect(page.get_by_test_id("yard-marker")).to_have_count(2)  # the two agencies' yards
+    expect(page.locator(".maplibregl-ctrl-scale")).to_be_visible()
+    agencies = page.get_by_test_id("agency-list")
+    expect(agencies).to_contain_text("WH-GA")
+    expect(agencies).to_contain_text("WH-CG")
+    page.wait_for_function("() => !document.querySelector('.maplibregl-map')?.classList.contains('loading')")
+    browsing.screenshot("map")
+    assert any("maplibre-gl-worker" in url for url in browsing.watch.requests)  # the worker is one of our files
+
+
+def test_the_api_docs_render_from_local_assets(browsing: Browsing) -> None:
+    page = browsing.page
+    browsing.goto("/docs")
+    expect(page.locator(".opblock").first).to_be_visible()  # Swagger UI's operations list
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/trips").first).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/vocabulary")).to_be_visible()
+    browsing.screenshot("docs")
+
+    browsing.goto("/redoc")
+    expect(page.get_by_role("heading", name=re.compile("Gongche"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"Book a trip \(用车申请\)")).first).to_be_visible()
+    browsing.screenshot("redoc")
+    assert all("/assets/vendor/" in url for url in browsing.watch.requests if url.endswith((".js", ".css")))

@@ -1,0 +1,119 @@
+import { Alert, Card, Col, Row, Table, Typography } from 'antd';
+import { Map as MapLibre, Marker, NavigationControl, Popup, ScaleControl, setWorkerUrl } from 'maplibre-gl';
+import 'maplibre-gl/dist/maplibre-gl.css';
+import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
+import { useEffect, useMemo, useRef } from 'react';
+import { useTranslation } from 'react-i18next';
+
+import { ApiError, useAgencies, useVehicles } from '../api';
+import { boundsOf, plainStyle, yardsOf, type Yard } from '../mapStyle';
+
+// MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
+setWorkerUrl(workerUrl);
+
+/** Wuhan's centre: where the map opens before the yards are known. */
+const HOME: [number, number] = [114.3055, 30.5928];
+
+function YardMap({ yards, names }: { yards: Yard[]; names: Map<string, string> }) {
+  const container = useRef<HTMLDivElement>(null);
+  const map = useRef<MapLibre | null>(null);
+
+  useEffect(() => {
+    if (!container.current) return;
+    const created = new MapLibre({
+      container: container.current,
+      style: plainStyle(),
+      center: HOME,
+      zoom: 10,
+      attributionControl: false, // nothing to attribute: no tiles
+    });
+    created.addControl(new ScaleControl({ unit: 'metric' }), 'bottom-left');
+    created.addControl(new NavigationControl({ showCompass: false }), 'top-right');
+    map.current = created;
+    return () => {
+      created.remove();
+      map.current = null;
+    };
+  }, []);
+
+  useEffect(() => {
+    const current = map.current;
+    if (!current) return;
+    const markers = yards.map((yard) => {
+      const text = document.createElement('div');
+      text.textContent = `${names.get(yard.agency) ?? yard.agency} (${yard.agency}): ${yard.vehicles}`;
+      return new Marker({ color: '#c8102e' })
+        .setLngLat([yard.lon, yard.lat])
+        .setPopup(new Popup({ offset: 24, closeButton: false }).setDOMContent(text))
+        .addTo(current);
+    });
+    for (const marker of markers) marker.getElement().dataset.testid = 'yard-marker';
+    const bounds = boundsOf(yards);
+    if (bounds) current.fitBounds(bounds, { padding: 80, maxZoom: 13, animate: false });
+    return () => {
+      for (const marker of markers) marker.remove();
+    };
+  }, [yards, names]);
+
+  return <div ref={container} className="gongche-map" data-testid="map" />;
+}
+
+/** The vehicles' home yards on a plain map (no tiles: nothing is fetched from elsewhere), with the agency list. */
+export default function MapPage() {
+  const { t } = useTranslation();
+  const vehicles = useVehicles();
+  const agencies = useAgencies();
+  const forbidden = vehicles.error instanceof ApiError && vehicles.error.status === 403;
+  const { yards, unlocated } = useMemo(() => yardsOf(vehicles.data ?? []), [vehicles.data]);
+  const names = useMemo(() => new Map((agencies.data ?? []).map((a) => [a.code, a.name])), [agencies.data]);
+  const rows = useMemo(() => {
+    const byAgency = new Map<string, { agency: string; vehicles: number; located: number }>();
+    for (const v of vehicles.data ?? []) {
+      const row = byAgency.get(v.agency) ?? { agency: v.agency, vehicles: 0, located: 0 };
+      row.vehicles += 1;
+      if (v.home_lat !== null && v.home_lon !== null) row.located += 1;
+      byAgency.set(v.agency, row);
+    }
+    return [...byAgency.values()].sort((a, b) => a.agency.localeCompare(b.agency));
+  }, [vehicles.data]);
+
+  return (
+    <Row gutter={24}>
+      <Col xs={24} lg={16}>
+        <Card title={t('map.title')} extra={<Typography.Text type="secondary">{t('map.noTiles')}</Typography.Text>}>
+          {forbidden && <Alert type="info" showIcon title={t('map.forbidden')} style={{ marginBottom: 16 }} />}
+          {vehicles.error && !forbidden && (
+            <Alert type="error" showIcon title={t('errors.load', { detail: vehicles.error.message })} />
+          )}
+          <YardMap yards={yards} names={names} />
+        </Card>
+      </Col>
+      <Col xs={24} lg={8}>
+        <Card title={t('map.yards')}>
+          <Table
+            rowKey="agency"
+            size="small"
+            pagination={false}
+            loading={vehicles.isFetching}
+            dataSource={rows}
+            data-testid="agency-list"
+            columns={[
+              {
+                title: t('map.agency'),
+                dataIndex: 'agency',
+                render: (code: string) => (names.has(code) ? `${names.get(code)} (${code})` : code),
+              },
+              { title: t('map.vehicles'), dataIndex: 'vehicles', align: 'right' },
+              { title: t('map.located'), dataIndex: 'located', align: 'right' },
+            ]}
+          />
+          {unlocated > 0 && (
+            <Typography.Paragraph type="secondary" style={{ marginTop: 12 }}>
+              {t('map.unlocated', { count: unlocated })}
+            </Typography.Paragraph>
+          )}
+        </Card>
+      </Col>
+    </Row>
+  );
+}

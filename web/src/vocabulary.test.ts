@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+
+import { DEFAULT_LANGUAGE, storedLanguage } from './i18n';
+import { cleanToken } from './auth';
+import { humanize, label, type Vocabularies } from './vocabulary';
+
+const VOCABULARIES: Vocabularies = {
+  trip_status: [
+    { value: 'requested', zh: '已申请' },
+    { value: 'in_progress', zh: '出车中' },
+  ],
+  priority: [{ value: 'emergency', zh: '应急' }],
+};
+
+describe('labels', () => {
+  it("are the registry's Chinese labels in Chinese", () => {
+    expect(label(VOCABULARIES, 'trip_status', 'in_progress', 'zh-CN')).toBe('出车中');
+    expect(label(VOCABULARIES, 'priority', 'emergency', 'zh-CN')).toBe('应急');
+  });
+
+  it('are the value in words in English', () => {
+    expect(label(VOCABULARIES, 'trip_status', 'in_progress', 'en')).toBe('In progress');
+    expect(humanize('law_enforcement')).toBe('Law enforcement');
+  });
+
+  it('fall back to the value itself, never to nothing', () => {
+    expect(label(undefined, 'trip_status', 'requested', 'zh-CN')).toBe('requested');
+    expect(label(VOCABULARIES, 'trip_status', 'brand_new', 'zh-CN')).toBe('brand_new');
+    expect(label(VOCABULARIES, 'role', 'driver', 'zh-CN')).toBe('driver');
+  });
+});
+
+describe('the language', () => {
+  const storage = (value: string | null) => ({ getItem: () => value });
+
+  it('is Chinese unless English was chosen', () => {
+    expect(DEFAULT_LANGUAGE).toBe('zh-CN');
+    expect(storedLanguage(storage(null))).toBe('zh-CN');
+    expect(storedLanguage(storage('en'))).toBe('en');
+    expect(storedLanguage(storage('fr'))).toBe('zh-CN');
+  });
+
+  it('is Chinese where storage refuses', () => {
+    expect(
+      storedLanguage({
+        getItem: () => {
+          throw new Error('SecurityError');
+        },
+      }),
+    ).toBe('zh-CN');
+  });
+});
+
+describe('a pasted token', () => {
+  it('loses its blanks and a "Bearer " prefix', () => {
+    expect(cleanToken('  abc.def \n')).toBe('abc.def');
+    expect(cleanToken('Bearer abc')).toBe('abc');
+    expect(cleanToken('bearer   abc ')).toBe('abc');
+    expect(cleanToken('   ')).toBeNull();
+  });
+});

@@ -1,0 +1,43 @@
+import type { Language } from './i18n';
+
+/** `GET /api/v1/vocabulary`: each of the registry's enums (fleet/enums.py), its values in order with their labels. */
+export interface Term {
+  value: string;
+  zh: string;
+}
+export type Vocabularies = Record<string, Term[]>;
+
+/** The enums the console names (the API serves them all). */
+export type VocabularyName = 'trip_status' | 'priority' | 'category' | 'vehicle_status' | 'role' | 'powertrain';
+
+/** `in_progress` -> `In progress`: the English label, as the API's values are English words already. */
+export function humanize(value: string): string {
+  const words = value.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/**
+ * The label of `value` in `vocabulary`: in Chinese the registry's own (`.zh`), in English the value in words. A value
+ * the vocabulary does not hold (or before it has loaded) shows as itself, never as nothing.
+ */
+export function label(
+  vocabularies: Vocabularies | undefined,
+  vocabulary: VocabularyName,
+  value: string,
+  language: Language,
+): string {
+  if (language === 'en') return humanize(value);
+  const term = vocabularies?.[vocabulary]?.find((t) => t.value === value);
+  return term?.zh ?? value;
+}
+
+/** Colours of the trip statuses (Ant Design tag presets), by meaning. */
+export const STATUS_COLOURS: Record<string, string> = {
+  requested: 'gold',
+  approved: 'blue',
+  assigned: 'geekblue',
+  in_progress: 'processing',
+  completed: 'success',
+  rejected: 'error',
+  cancelled: 'default',
+};
