@@ -17,7 +17,7 @@ import numpy as np
 
 from dispatch.problem import Problem
 from fleet.assignments import TRAVEL
-from fleet.clock import local_date, local_moment
+from fleet.clock import CHINA, local_date, local_moment
 from fleet.enums import Category
 from fleet.models import Assignment, Trip, Vehicle
 
@@ -102,7 +102,9 @@ def trip_row(booked: Trip) -> dict[str, Any]:
         "passengers": booked.passengers,
         "pickup": {"lat": booked.pickup_lat, "lon": booked.pickup_lon},
         "dropoff": {"lat": booked.dropoff_lat, "lon": booked.dropoff_lon},
-        "earliest_pickup": booked.earliest_pickup.isoformat(), "latest_pickup": booked.latest_pickup.isoformat(),
+        # In China time: the engine words its reasons ("busy 09:42-10:51") in the offset the times come in.
+        "earliest_pickup": booked.earliest_pickup.astimezone(CHINA).isoformat(),
+        "latest_pickup": booked.latest_pickup.astimezone(CHINA).isoformat(),
         "dwell_min": booked.dwell_min,
     }
 
@@ -130,7 +132,8 @@ def problem_of(name: str, stretches: Mapping[str, Segment], trips: Sequence[Trip
         rows.append({
             "id": key, "depot": depot, "category": stretch.vehicle.category.value, "seats": stretch.vehicle.seats,
             "powertrain": stretch.vehicle.powertrain.value, "range_km": stretch.range_km,
-            "shift_start": stretch.start.isoformat(), "shift_end": stretch.end.isoformat(),
+            "shift_start": stretch.start.astimezone(CHINA).isoformat(),
+            "shift_end": stretch.end.astimezone(CHINA).isoformat(),
         })
     data = {
         "format": "dispatch/1", "name": name, "road_factor": TRAVEL.road_factor, "speed_kmh": TRAVEL.speed_kmh,

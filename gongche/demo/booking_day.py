@@ -198,7 +198,8 @@ def _show_run(console: Console, run: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"{run['vehicles_used']} vehicles used, {run['deadhead_km']:,.0f} empty km (bound "
                   f"{run['bounds']['deadhead_lower_km']:,.0f}); {run['routes_without_driver']} routes left for the "
-                  f"agency's own staff to drive; committed in one transaction")
+                  f"agency's own staff to drive; written in short transactions, each "
+                  f"assignment re-checked")
     for unserved in run["unserved"][:3]:
         console.print(f"  unserved trip {unserved['trip_id']} ({unserved['priority']}): {unserved['reason']}")
 
