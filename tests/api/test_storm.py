@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from benchmarks.api_booking import DEFAULT_POSTGRES, Database, postgresql_database, sqlite_database
 from benchmarks.storm import Report, run_one
 
-SMALL = argparse.Namespace(clients=16, requests=260, seconds=60, run_seconds=4, seed=1)
+SMALL = argparse.Namespace(clients=50, requests=400, seconds=60, run_seconds=4, seed=1)
 
 
 def check(report: Report) -> None:
