@@ -38,7 +38,7 @@ from fleet.db import unit_of_work
 from fleet.enums import AssignmentSource, RunStatus, TripStatus
 from fleet.errors import Conflict, FleetError, InvalidInput, InvalidState
 from fleet.exchange import Segment, drive, home, keyed, problem_of, segments, trip_row
-from fleet.models import Assignment, DispatchRun, Trip, Vehicle, utcnow
+from fleet.models import Assignment, DispatchRun, Driver, Trip, Vehicle, utcnow
 from fleet.schemas import AssignIn
 from fleet.solving import solve
 
@@ -217,7 +217,7 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
         return record
 
 
-def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehicle, driver: Any, pickup: datetime,
+def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehicle, driver: Driver | None, pickup: datetime,
                     run_id: int) -> str | None:
     """Assign one planned trip if it is still as the snapshot saw it; the reason it was left out otherwise."""
     current = session.get(Trip, trip_id)

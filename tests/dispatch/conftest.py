@@ -30,7 +30,8 @@ SHARED = _shared()
 EXAMPLE = SHARED / "spec" / "example-small.json"
 
 
-def _load(path: Path, name: str) -> ModuleType:
+def load_tool(path: Path, name: str) -> ModuleType:
+    """A script of ../shared/tools (the referees) imported as a module."""
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
@@ -45,7 +46,7 @@ def referee() -> Callable[[Problem, Plan], dict[str, Any]]:
     path = SHARED / "tools" / "check_dispatch.py"
     if not path.exists():
         pytest.skip(f"the referee is not at {path}")
-    module = _load(path, "check_dispatch")
+    module = load_tool(path, "check_dispatch")
 
     def check(problem: Problem, plan: Plan) -> dict[str, Any]:
         instance = json.loads(problem.model_dump_json())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from typer.testing import CliRunner
 
 from dispatch import problem as problem_module
 from dispatch.cli import app
-from tests.dispatch.conftest import EXAMPLE, SHARED
+from tests.dispatch.conftest import EXAMPLE, SHARED, load_tool
 
 Path_ = tuple[str | int, ...]
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,12 +146,7 @@ def referee() -> ModuleType:
     path = SHARED / "tools" / "check_dispatch.py"
     if not path.exists():
         pytest.skip(f"the referee is not at {path}")
-    spec = importlib.util.spec_from_file_location("check_dispatch_main", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(path, "check_dispatch_main")
 
 
 def solve_in_process(tmp: Path, raw: bytes) -> tuple[int, str, Path, Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from dispatch.mdvsp import answer, main, parse_inp, read_inp, solve
 from tests.dispatch.conftest import SHARED as SHARED_ROOT
+from tests.dispatch.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benchmarks" / "mdvsp" / "data"
@@ -32,12 +32,7 @@ def published() -> dict[str, int]:
 def checker() -> ModuleType:
     if not CHECKER.exists():
         pytest.skip(f"the benchmark's checker is not at {CHECKER}")
-    spec = importlib.util.spec_from_file_location("check_mdvsp", CHECKER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(CHECKER, "check_mdvsp")
 
 
 def plain_copy(path: Path, tmp_path: Path) -> Path:
