@@ -217,8 +217,8 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
         return record
 
 
-def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehicle, driver: Driver | None, pickup: datetime,
-                    run_id: int) -> str | None:
+def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehicle, driver: Driver | None,
+                    pickup: datetime, run_id: int) -> str | None:
     """Assign one planned trip if it is still as the snapshot saw it; the reason it was left out otherwise."""
     current = session.get(Trip, trip_id)
     if current is None or current.status is not TripStatus.approved:
