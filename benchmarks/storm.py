@@ -118,7 +118,6 @@ class Desk:
         self.lock = threading.Lock()
         self.random = random.Random(seed)
         self.trips: dict[str, list[int]] = {"requested": [], "approved": [], "assigned": []}
-        self.emergencies: list[int] = []
 
     def pick(self, state: str) -> int | None:
         with self.lock:
@@ -155,10 +154,11 @@ def trip_body(rng: random.Random, *, priority: str = "routine", agency: str | No
 
 def storm(port: int, tokens: dict[str, str], vehicles: list[int], drivers: list[int], *, clients: int,
           requests: int, seconds: float, run_seconds: float, seed: int = 0) -> tuple[list[Answer], list[int]]:
-    """Run the mix against the server on ``port``; returns every answer and the emergencies' trip ids stored."""
+    """Run the mix against the server on ``port``; returns every answer and each emergency's trip id
+    (-1: it was not booked)."""
     desk = Desk(seed)
     answers: list[Answer] = []
-    sent_emergencies: list[tuple[str, int | None]] = []
+    emergencies: list[int] = []  # each emergency sent: its trip id, or -1 when it was not booked
     lock = threading.Lock()
     started = time.monotonic()
     stop = threading.Event()
@@ -178,52 +178,49 @@ def storm(port: int, tokens: dict[str, str], vehicles: list[int], drivers: list[
         finally:
             client.close()
 
+    # What a user does to a trip the desk knows of, and the states it looks for that trip in.
+    on_a_trip = {"approve": ("requested",), "assign": ("approved",), "cancel": ("requested", "approved", "assigned"),
+                 "start": ("assigned",)}
+    mix = ((0.35, "book"), (0.50, "approve"), (0.65, "assign"), (0.70, "cancel"), (0.75, "start"),
+           (0.80, "emergency"), (1.0, "read"))
+
+    def trip_action(kind: str, rng: random.Random) -> tuple[str, dict[str, Any]] | None:
+        """The path and body of ``kind`` on a trip the desk knows in a state it needs, or None if it knows none."""
+        states = on_a_trip[kind]
+        trip = desk.pick(rng.choice(states) if len(states) > 1 else states[0])
+        if trip is None:
+            return None
+        body: dict[str, Any]
+        if kind == "assign":
+            body = {"vehicle_id": rng.choice(vehicles)}
+            if rng.random() < 0.5:
+                body["driver_id"] = rng.choice(drivers)
+        elif kind == "start":
+            body = {"odometer_km": 1000 + rng.randint(0, 500)}
+        else:
+            body = {"note": "同意" if kind == "approve" else "改期"}
+        return f"/trips/{trip}/{kind}", body
+
     def act(rng: random.Random, client: Client, agency: str, requester: str) -> None:
         while not stop.is_set() and time.monotonic() - started < seconds:
             roll = rng.random()
+            kind = next(name for bound, name in mix if roll < bound)
             began = time.monotonic()
-            if roll < 0.35:
+            if kind == "book":
                 status, body = client.send("POST", "/trips", tokens[requester], trip_body(rng),
                                            key=uuid.uuid4().hex)
-                kind = "book"
-            elif roll < 0.50:
-                trip = desk.pick("requested")
-                if trip is None:
-                    continue
-                status, body = client.send("POST", f"/trips/{trip}/approve", tokens["dispatcher"], {"note": "同意"})
-                kind = "approve"
-            elif roll < 0.65:
-                trip = desk.pick("approved")
-                if trip is None:
-                    continue
-                choice = {"vehicle_id": rng.choice(vehicles)}
-                if rng.random() < 0.5:
-                    choice["driver_id"] = rng.choice(drivers)
-                status, body = client.send("POST", f"/trips/{trip}/assign", tokens["dispatcher"], choice)
-                kind = "assign"
-            elif roll < 0.70:
-                trip = desk.pick(rng.choice(("requested", "approved", "assigned")))
-                if trip is None:
-                    continue
-                status, body = client.send("POST", f"/trips/{trip}/cancel", tokens["dispatcher"], {"note": "改期"})
-                kind = "cancel"
-            elif roll < 0.75:
-                trip = desk.pick("assigned")
-                if trip is None:
-                    continue
-                status, body = client.send("POST", f"/trips/{trip}/start", tokens["dispatcher"],
-                                           {"odometer_km": 1000 + rng.randint(0, 500)})
-                kind = "start"
-            elif roll < 0.80:
-                key = uuid.uuid4().hex
+            elif kind == "emergency":
                 status, body = client.send("POST", "/trips", tokens["dispatcher"],
-                                           trip_body(rng, priority="emergency", agency=agency), key=key)
+                                           trip_body(rng, priority="emergency", agency=agency), key=uuid.uuid4().hex)
                 with lock:
-                    sent_emergencies.append((key, body.get("id") if isinstance(body, dict) else None))
-                kind = "emergency"
-            else:
+                    emergencies.append(body["id"] if status == 201 and isinstance(body, dict) else -1)
+            elif kind == "read":
                 status, body = client.send("GET", "/trips?limit=20", tokens[rng.choice((requester, "dispatcher"))])
-                kind = "read"
+            else:
+                action = trip_action(kind, rng)
+                if action is None:
+                    continue
+                status, body = client.send("POST", action[0], tokens["dispatcher"], action[1])
             if isinstance(body, dict) and "status" in body:
                 desk.note(body)
             record(kind, began, status)
@@ -250,8 +247,7 @@ def storm(port: int, tokens: dict[str, str], vehicles: list[int], drivers: list[
     for thread in threads:
         thread.join(timeout=seconds + run_seconds + 120)
     stop.set()
-    return answers, [trip for _, trip in sent_emergencies if trip is not None] + [
-        -1 for _, trip in sent_emergencies if trip is None]
+    return answers, emergencies
 
 
 def p(values: list[float], q: float) -> float:

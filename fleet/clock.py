@@ -6,7 +6,7 @@ in China time. Asia/Shanghai has kept UTC+8 without daylight saving since 1991, 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -20,12 +20,6 @@ def local_date(moment: datetime) -> date:
 def local_moment(day: date, clock: time = time(0, 0)) -> datetime:
     """The instant of a China-time wall clock on ``day`` (midnight by default)."""
     return datetime.combine(day, clock, CHINA)
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The China-time day ``[00:00, next 00:00)`` as two aware instants."""
-    start = local_moment(day)
-    return start, start + timedelta(days=1)
 
 
 def local_text(moment: datetime) -> str:

@@ -103,8 +103,9 @@ class TestUrgentPlacement:
                 trail = api.as_("supervisor").get("/audit", params={
                     "action": "trip.pickup_moved", "entity_id": str(trip_id)}).json()
                 assert trail["total"] == 1
-        assert routine["id"] in moved or routine["id"] in urgent["unplaced"] or \
-            after[routine["id"]] == before[routine["id"]]
+        # The only emergency car is the routine trip's, held from 10:00: the trip is moved later or displaced.
+        assert urgent["vehicle"] is not None
+        assert routine["id"] in moved or routine["id"] in urgent["unplaced"]
 
     def test_when_placement_fails_the_emergency_stays_booked_with_the_reason(
             self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
