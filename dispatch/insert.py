@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from dispatch.messages import msg
 from dispatch.network import Network, build
 from dispatch.plan import Bounds, Plan, Unserved
-from dispatch.problem import PRIORITIES, Problem, ProblemError, Trip
+from dispatch.problem import PRIORITIES, Problem, ProblemError, Trip, reason_of
 from dispatch.reasons import reason
 from dispatch.routes import Insertion, Routes
 from dispatch.solve import objective_of, routes_out
@@ -97,9 +98,9 @@ def _validate(problem: Problem, trip: Trip | dict[str, Any]) -> Trip:
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
             field = ".".join(str(part) for part in ("trip", *error["loc"]))
-            raise ProblemError(field, str(error["msg"]).removeprefix("Value error, ")) from None
+            raise ProblemError(field, reason_of(error)) from None
     if any(existing.id == trip.id for existing in problem.trips):
-        raise ProblemError("trip.id", f"duplicate id {trip.id!r}")
+        raise ProblemError("trip.id", msg("duplicate id {id!r}", id=trip.id))
     return trip
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from dispatch.messages import Text
 from dispatch.problem import FORMAT, Priority
 
 
@@ -29,7 +30,7 @@ class Route(_Out):
 class Unserved(_Out):
     trip: str
     priority: Priority
-    reason: str
+    reason: Text  # a message, kept so that it can be shown in the reader's language
 
 
 class Objective(_Out):

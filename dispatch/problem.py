@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from dispatch.messages import Message, msg
 
 FORMAT: Final = "dispatch/1"
 MAX_BYTES: Final = 64 * 1024 * 1024
@@ -70,12 +73,13 @@ class ProblemError(ValueError):
     """A problem (or a trip handed to `insert`) that cannot be solved as given; names the field."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}" if field else reason)
+        self.detail = msg("{field}: {reason}", field=field, reason=reason) if field else reason
+        super().__init__(self.detail)
         self.field = field
         self.reason = reason
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": "ProblemError", "detail": str(self), "field": self.field}
+        return {"error": "ProblemError", "detail": self.detail, "field": self.field}
 
 
 class _Model(BaseModel):
@@ -84,10 +88,11 @@ class _Model(BaseModel):
 
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
-        return "true/false"
+        return msg("true/false")
     if isinstance(value, int | float):
-        return "a number"
-    return {dict: "an object", list: "an array", type(None): "null"}.get(type(value), type(value).__name__)
+        return msg("a number")
+    return {dict: msg("an object"), list: msg("an array"), type(None): msg("null")}.get(type(value),
+                                                                                      type(value).__name__)
 
 
 def _time(value: Any) -> Any:
@@ -97,13 +102,14 @@ def _time(value: Any) -> Any:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError("not an ISO 8601 time (e.g. 2026-11-23T09:00:00+08:00)") from None
+            raise ValueError(msg("not an ISO 8601 time (e.g. 2026-11-23T09:00:00+08:00)")) from None
     elif not isinstance(value, datetime):
-        raise ValueError(f"a time must be an ISO 8601 string, not {_json_type(value)}")
+        raise ValueError(msg("a time must be an ISO 8601 string, not {kind}", kind=_json_type(value)))
     if value.utcoffset() is None:
         raise ValueError(_NO_OFFSET)
     if not EARLIEST <= value <= LATEST:  # aware comparisons never shift, so this cannot overflow itself
-        raise ValueError(f"time out of range (from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} UTC)")
+        raise ValueError(msg("time out of range (from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d} UTC)",
+                             earliest=EARLIEST, latest=LATEST))
     return value
 
 
@@ -112,11 +118,11 @@ def _text(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("text is not valid Unicode (a lone surrogate)") from None
+        raise ValueError(msg("text is not valid Unicode (a lone surrogate)")) from None
     return value
 
 
-_NO_OFFSET: Final = "time without offset (ISO 8601 with an offset, e.g. 2026-11-23T09:00:00+08:00)"
+_NO_OFFSET: Final = msg("time without offset (ISO 8601 with an offset, e.g. 2026-11-23T09:00:00+08:00)")
 # Numbers are strict: no true/false and no "30.5" where a number is meant, no whole number given as 4.0.
 Latitude = Annotated[float, Field(ge=-90, le=90, strict=True)]
 Longitude = Annotated[float, Field(ge=-180, le=180, strict=True)]
@@ -153,7 +159,7 @@ class Vehicle(_Model):
     @model_validator(mode="after")
     def _shift_in_order(self) -> Vehicle:
         if self.shift_end <= self.shift_start:
-            raise _Located("shift_end", "shift_end must be after shift_start")
+            raise _Located("shift_end", msg("shift_end must be after shift_start"))
         return self
 
 
@@ -171,7 +177,7 @@ class Trip(_Model):
     @model_validator(mode="after")
     def _window_in_order(self) -> Trip:
         if self.latest_pickup < self.earliest_pickup:
-            raise _Located("latest_pickup", "latest_pickup is before earliest_pickup")
+            raise _Located("latest_pickup", msg("latest_pickup is before earliest_pickup"))
         return self
 
 
@@ -193,7 +199,7 @@ class Problem(_Model):
     def _unique_ids(cls, items: tuple[Depot | Vehicle | Trip, ...]) -> tuple[Depot | Vehicle | Trip, ...]:
         twice = [key for key, count in Counter(item.id for item in items).items() if count > 1]
         if twice:
-            raise ValueError(f"duplicate id {twice[0]!r}")
+            raise ValueError(msg("duplicate id {id!r}", id=twice[0]))
         return items
 
     @model_validator(mode="after")
@@ -201,7 +207,7 @@ class Problem(_Model):
         known = {depot.id for depot in self.depots}
         for index, vehicle in enumerate(self.vehicles):
             if vehicle.depot not in known:
-                raise _Located(f"vehicles.{index}.depot", f"unknown depot {vehicle.depot!r}")
+                raise _Located(f"vehicles.{index}.depot", msg("unknown depot {depot!r}", depot=vehicle.depot))
         return self
 
     @classmethod
@@ -229,6 +235,7 @@ class _Located(ValueError):
 
     def __init__(self, location: str, reason: str) -> None:
         super().__init__(f"{location}\x00{reason}")
+        self.location, self.reason = location, reason
 
 
 def _read_json(path: Path) -> Any:
@@ -237,26 +244,29 @@ def _read_json(path: Path) -> Any:
         with path.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ProblemError("", f"cannot read: {exc.strerror or exc}") from None
+        raise ProblemError("", msg("cannot read: {problem}", problem=str(exc.strerror or exc))) from None
     if len(raw) > MAX_BYTES:
-        raise ProblemError("", f"too large: more than {MAX_BYTES // 2**20} MiB")
+        raise ProblemError("", msg("too large: more than {mib} MiB", mib=MAX_BYTES // 2**20))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProblemError("", f"not UTF-8: byte {raw[exc.start]:#04x} at offset {exc.start}") from None
+        raise ProblemError("", msg("not UTF-8: byte {byte:#04x} at offset {offset}", byte=raw[exc.start],
+                                   offset=exc.start)) from None
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_repeated_keys)
     except json.JSONDecodeError as exc:
-        raise ProblemError("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ProblemError("", msg("not JSON: {problem} at line {line} column {column}", problem=exc.msg,
+                                   line=exc.lineno, column=exc.colno)) from None
     except RecursionError:
-        raise ProblemError("", "not JSON this program can read: nested too deeply") from None
+        raise ProblemError("", msg("not JSON this program can read: nested too deeply")) from None
     except ValueError as exc:  # the hooks below, and integers longer than Python converts (4,300 digits)
-        raise ProblemError("", f"not JSON: {exc}") from None
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
+        raise ProblemError("", msg("not JSON: {problem}", problem=said)) from None
 
 
 def _no_constant(name: str) -> Any:
     # Python's json reads NaN and Infinity, which JSON does not have.
-    raise ValueError(f"{name} is not a JSON number")
+    raise ValueError(msg("{name} is not a JSON number", name=name))
 
 
 def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -264,22 +274,30 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
     if len(document) < len(pairs):
         key = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
-        raise ValueError(f"key {key!r} appears twice in one object")
+        raise ValueError(msg("key {key!r} appears twice in one object", key=key))
     return document
 
 
 def _problem_error(exc: ValidationError, data: Any) -> ProblemError:
     error = exc.errors(include_url=False)[0]
     location: list[str | int] = list(error["loc"])
-    reason = str(error["msg"]).removeprefix("Value error, ")
-    if "\x00" in reason:
-        where, reason = reason.split("\x00", 1)
-        location += where.split(".")
+    reason = reason_of(error)
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _Located):
+        location += cause.location.split(".")
+        reason = cause.reason
     if error["type"] in ("model_type", "dict_type", "model_attributes_type"):
-        reason = f"must be a JSON object, not {_json_type(error['input'])}"
+        reason = msg("must be a JSON object, not {kind}", kind=_json_type(error["input"]))
     elif error["type"] == "missing":
-        reason = "required field missing"
-    return ProblemError(_field_name(location, data) or "the instance", reason)
+        reason = msg("required field missing")
+    return ProblemError(_field_name(location, data) or msg("the instance"), reason)
+
+
+def reason_of(error: Mapping[str, Any]) -> str:
+    """The sentence of one pydantic error: a validator's own message, else pydantic's English."""
+    cause = (error.get("ctx") or {}).get("error")
+    said = cause.args[0] if isinstance(cause, BaseException) and cause.args else None
+    return said if isinstance(said, Message) else str(error["msg"]).removeprefix("Value error, ")
 
 
 def _field_name(location: list[str | int], data: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dispatch.messages import Message, msg
 from dispatch.network import CATEGORIES, Network
 from dispatch.routes import Routes
 
@@ -17,36 +18,38 @@ def _names(categories: list[str]) -> str:
     return " or ".join(categories)
 
 
-def reason(net: Network, routes: Routes, trip: int) -> str:
+def reason(net: Network, routes: Routes, trip: int) -> Message:
     """One sentence on why ``trip`` is not in any route."""
     spec = net.problem.trips[trip]
     allowed = [c.value for c in spec.categories]
     of_category = np.isin(net.kind_category[net.kind], [CATEGORIES.index(c) for c in spec.categories])
     if not of_category.any():
-        return f"no {_names(allowed)} vehicle in the fleet"
+        return msg("no {categories} vehicle in the fleet", categories=_names(allowed))
     eligible = net.eligible[trip]
     if not eligible.any():
-        return f"no {_names(allowed)} vehicle with >= {spec.passengers} seats"
+        return msg("no {categories} vehicle with >= {seats} seats", categories=_names(allowed), seats=spec.passengers)
     depot = net.depot
     reach = np.maximum(net.early[trip], net.shift_start + net.out_s[depot, trip])
     in_time = (reach <= net.late[trip]) & (reach + net.service[trip] + net.in_s[trip, depot] <= net.shift_end)
     if not (eligible & in_time).any():
-        return "window unreachable from every depot within shift hours"
+        return msg("window unreachable from every depot within shift hours")
     round_km = net.out_km[depot, trip] + net.loaded_km[trip] + net.in_km[trip, depot]
     able = eligible & in_time & (round_km <= net.range_km)
     if not able.any():
         shortest = float(round_km[eligible & in_time].min())
-        return f"every eligible vehicle on shift has less range than the {shortest:.0f} km the trip needs"
+        return msg("every eligible vehicle on shift has less range than the {km:.0f} km the trip needs", km=shortest)
     span = (int(net.early[trip]), int(net.late[trip]) + int(net.service[trip]))
     busy = [vehicle for vehicle in np.flatnonzero(able).tolist() if _busy(net, routes, vehicle, span)]
     when = f"{net.clock(span[0], trip)}-{net.clock(span[1], trip)}"
     if len(busy) == int(able.sum()):
-        return f"all {len(busy)} eligible vehicles busy {when}"
+        return msg("all {count} eligible vehicles busy {when}", count=len(busy), when=when)
     free = int(able.sum()) - len(busy)
     short = [v for v in np.flatnonzero(able).tolist() if routes.km[v] + round_km[v] > net.range_km[v]]
     if short:
-        return f"{free} eligible vehicles free {when}, none with the range left or a gap between its other trips"
-    return f"{free} eligible vehicles free {when}, but none can fit it between its other trips"
+        return msg("{free} eligible vehicles free {when}, none with the range left or a gap between its other trips",
+                   free=free, when=when)
+    return msg("{free} eligible vehicles free {when}, but none can fit it between its other trips", free=free,
+               when=when)
 
 
 def _busy(net: Network, routes: Routes, vehicle: int, span: tuple[int, int]) -> bool:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from dispatch import bounds, exact, improve
+from dispatch.messages import msg
 from dispatch.network import Network, build
 from dispatch.plan import Bounds, Objective, Plan, Route, Status, StoppedBy, Unserved
 from dispatch.problem import PRIORITIES, Priority, Problem, ProblemError
@@ -87,8 +88,9 @@ class InfeasibleRoutes(ProblemError):
     aside in one go."""
 
     def __init__(self, vehicles: list[str]) -> None:
-        super().__init__("routes", f"{len(vehicles)} vehicle(s) cannot drive their route within its windows, "
-                                   f"shift, range and categories: {', '.join(vehicles[:10])}")
+        super().__init__("routes", msg("{count} vehicle(s) cannot drive their route within its windows, shift, range "
+                                       "and categories: {vehicles}", count=len(vehicles),
+                                       vehicles=", ".join(vehicles[:10])))
         self.vehicles = vehicles
 
 
@@ -105,13 +107,14 @@ def plan_of(problem: Problem, routes: Mapping[str, Sequence[str]], *, travel: Tr
     infeasible = []
     for vehicle, route in routes.items():
         if vehicle not in vehicles:
-            raise ProblemError(f"routes.{vehicle}", "unknown vehicle")
+            raise ProblemError(f"routes.{vehicle}", msg("unknown vehicle"))
         unknown = [t for t in route if t not in trips]
         if unknown:
-            raise ProblemError(f"routes.{vehicle}", f"unknown trip {unknown[0]!r}")
+            raise ProblemError(f"routes.{vehicle}", msg("unknown trip {trip!r}", trip=unknown[0]))
         taken = [t for t in route if state.where[trips[t]] >= 0]
         if taken or len(set(route)) < len(route):
-            raise ProblemError(f"routes.{vehicle}", f"trip {(taken or list(route))[0]!r} is on two routes")
+            raise ProblemError(f"routes.{vehicle}", msg("trip {trip!r} is on two routes",
+                                                        trip=(taken or list(route))[0]))
         index = vehicles[vehicle]
         state.set_route(index, [trips[t] for t in route])
         if not state.feasible(index):

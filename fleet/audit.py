@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.sql.util import find_tables
 
+from fleet.i18n import msg
 from fleet.models import AuditRecord, Base, utcnow
 from fleet.settings import audit_key, get_settings
 
@@ -276,10 +277,10 @@ def _read_head(execute: Session | Connection, key: bytes | None = None) -> tuple
     if row is None:
         return 0, GENESIS
     if key is not None and row[2] is not None and not hmac.compare_digest(record_mac(key, row[1]), row[2]):
-        raise KeyMismatch(f"audit record #{row[0]}, the head of the chain, has a MAC this process's audit key does "
-                          f"not make: either the key (GONGCHE_AUDIT_KEY or GONGCHE_AUDIT_KEY_FILE) is not the one "
-                          f"the log was written with, or the record was not written by the application (run "
-                          f"`gongche audit verify`); nothing is written until that is settled")
+        raise KeyMismatch(msg("audit record #{seq}, the head of the chain, has a MAC this process's audit key does "
+                              "not make: either the key (GONGCHE_AUDIT_KEY or GONGCHE_AUDIT_KEY_FILE) is not the one "
+                              "the log was written with, or the record was not written by the application (run "
+                              "`gongche audit verify`); nothing is written until that is settled", seq=row[0]))
     return row[0], row[1]
 
 
@@ -439,11 +440,12 @@ class Verification:
 
     def __str__(self) -> str:
         if self.ok:
-            rows = "" if self.rows is None else f"; {self.rows} rows as the log states them"
-            return f"audit chain intact: {self.records} records, head #{self.head_seq} {self.head_hash[:16]}…{rows}"
+            rows = "" if self.rows is None else msg("; {rows} rows as the log states them", rows=self.rows)
+            return msg("audit chain intact: {records} records, head #{seq} {hash}…{rows}", records=self.records,
+                       seq=self.head_seq, hash=self.head_hash[:16], rows=rows)
         if self.table is not None:
-            return f"state differs from the audit log: {self.reason}"
-        return f"audit chain broken at record #{self.broken_seq}: {self.reason}"
+            return msg("state differs from the audit log: {reason}", reason=self.reason)
+        return msg("audit chain broken at record #{seq}: {reason}", seq=self.broken_seq, reason=self.reason)
 
 
 @dataclass
@@ -466,25 +468,26 @@ def _walk(records: Iterable[AuditRecord], key: bytes | None) -> _Walk:
 
     for rec in records:
         if rec.seq != expected_seq:
-            return broken(rec.seq, f"sequence jumps from #{expected_seq - 1} to #{rec.seq} (records removed)")
+            return broken(rec.seq, msg("sequence jumps from #{last} to #{seq} (records removed)",
+                                       last=expected_seq - 1, seq=rec.seq))
         if rec.prev_hash != prev:
-            return broken(rec.seq, "prev_hash does not match the hash of the record before it")
+            return broken(rec.seq, msg("prev_hash does not match the hash of the record before it"))
         actual = compute_hash(
             seq=rec.seq, at=rec.at, actor=rec.actor, action=rec.action, entity=rec.entity,
             entity_id=rec.entity_id, changes=rec.changes, prev_hash=rec.prev_hash, state=rec.state,
         )
         if actual != rec.hash:
-            return broken(rec.seq, "content does not match its hash (the record was altered)")
+            return broken(rec.seq, msg("content does not match its hash (the record was altered)"))
         if key is not None:
             if rec.mac is None:
                 if keyed:
-                    return broken(rec.seq, "it has no MAC, though records before it have one: not written by "
-                                           "the application")
+                    return broken(rec.seq, msg("it has no MAC, though records before it have one: not written "
+                                               "by the application"))
                 unkeyed = unkeyed or rec.seq
             else:
                 if not hmac.compare_digest(record_mac(key, rec.hash), rec.mac):
-                    return broken(rec.seq, "its MAC does not match: not written by the application (a record "
-                                           "forged, or the chain rewritten from here)")
+                    return broken(rec.seq, msg("its MAC does not match: not written by the application (a "
+                                               "record forged, or the chain rewritten from here)"))
                 if not keyed and unkeyed is not None and rec.action != UPGRADED:
                     return broken(unkeyed, _UNKEYED)
                 keyed = True
@@ -497,8 +500,8 @@ def _walk(records: Iterable[AuditRecord], key: bytes | None) -> _Walk:
     return _Walk(Verification(True, count, expected_seq - 1, prev), stated)
 
 
-_UNKEYED = ("it has no MAC and no migration record follows the records without one: not written by the "
-            "application")
+_UNKEYED = msg("it has no MAC and no migration record follows the records without one: not written by the "
+               "application")
 
 
 def _read_chain(session: Session, key: bytes | None, batch: int) -> _Walk:
@@ -539,20 +542,22 @@ def _state_findings(session: Session, stated: dict[str, tuple[int, str | None]],
                 last = stated.pop(key, None)
                 if last is None:
                     yield _Finding(key, table, str(row_id), None,
-                                   f"{table} row {row_id} ({entity} {row_id}) is stated by no audit record: "
-                                   f"written without one")
+                                   msg("{table} row {row_id} ({entity} {row_id}) is stated by no audit record: "
+                                       "written without one", table=table, row_id=row_id, entity=entity))
                 elif last[1] != row_digest(entity, row):
                     yield _Finding(key, table, str(row_id), last[0],
-                                   f"{table} row {row_id} ({entity} {row_id}) is not as audit record #{last[0]} "
-                                   f"states it: changed without an audit record")
+                                   msg("{table} row {row_id} ({entity} {row_id}) is not as audit record #{seq} "
+                                       "states it: changed without an audit record", table=table, row_id=row_id,
+                                       entity=entity, seq=last[0]))
         finally:
             rows.close()
     for key, (seq, digest) in sorted(stated.items(), key=lambda item: item[1][0]):
         entity, _, row_id = key.partition(":")
         if digest is not None and entity in models:
             table = models[entity].__tablename__
-            yield _Finding(key, table, row_id, seq, f"{table} row {row_id} ({entity} {row_id}), stated by audit "
-                                                    f"record #{seq}, is gone: deleted without an audit record")
+            yield _Finding(key, table, row_id, seq, msg("{table} row {row_id} ({entity} {row_id}), stated by audit "
+                                                        "record #{seq}, is gone: deleted without an audit record",
+                                                        table=table, row_id=row_id, entity=entity, seq=seq))
 
 
 def _changed_since(session: Session, seq: int) -> set[str]:
@@ -623,7 +628,7 @@ def write_checkpoint(session: Session, path: Path, key: bytes) -> Checkpoint:
     """Append the current head (sequence, hash) with its HMAC to ``path``, after checking the chain and its MACs."""
     result = verify(session, key=key, state=False)
     if not result.ok:
-        raise ValueError(f"will not checkpoint a broken chain: {result}")
+        raise ValueError(msg("will not checkpoint a broken chain: {result}", result=str(result)))
     point = Checkpoint(result.head_seq, result.head_hash, _stamp(utcnow()))
     _append_checkpoint(path, point, key)
     return point
@@ -644,7 +649,8 @@ def latest_checkpoint(path: Path, key: bytes) -> Checkpoint | None:
         except (ValueError, KeyError, TypeError):
             valid = False
         if not valid:
-            raise ValueError(f"{path} line {number}: the checkpoint's HMAC does not match (altered, or another key)")
+            raise ValueError(msg("{path} line {number}: the checkpoint's HMAC does not match (altered, or another key)",
+                                 path=str(path), number=number))
         latest = point
     return latest
 
@@ -660,12 +666,14 @@ def verify_against(session: Session, point: Checkpoint | None, *, key: bytes | N
     if point is not None:
         if result.head_seq < point.seq:
             return Verification(False, result.records, result.head_seq, result.head_hash, result.head_seq + 1,
-                                f"the chain ends at #{result.head_seq} but checkpoint {point.at} saw #{point.seq}: "
-                                f"records were cut from its tail")
+                                msg("the chain ends at #{seq} but checkpoint {at} saw #{checkpoint_seq}: records "
+                                    "were cut from its tail", seq=result.head_seq, at=point.at,
+                                    checkpoint_seq=point.seq))
         stored = session.scalar(sa.select(AuditRecord.hash).where(AuditRecord.seq == point.seq))
         if stored != point.hash:
             return Verification(False, result.records, result.head_seq, result.head_hash, point.seq,
-                                f"record #{point.seq} differs from checkpoint {point.at}: the chain was rewritten")
+                                msg("record #{seq} differs from checkpoint {at}: the chain was rewritten",
+                                    seq=point.seq, at=point.at))
     return _check_state(session, walk, batch)
 
 

@@ -21,6 +21,7 @@ from fleet.clock import local_date
 from fleet.db import atomic
 from fleet.enums import Priority, Role, TripStatus
 from fleet.errors import Conflict, InvalidInput, InvalidState
+from fleet.i18n import alternatives, msg
 from fleet.models import Trip, User, utcnow
 from fleet.schemas import OdometerIn, TripIn
 from fleet.vehicles import record_odometer
@@ -31,6 +32,8 @@ _DECISIONS: dict[str, tuple[frozenset[TripStatus], TripStatus]] = {
     "cancel": (frozenset({TripStatus.requested, TripStatus.approved, TripStatus.assigned}), TripStatus.cancelled),
 }
 DECISIONS = tuple(_DECISIONS)
+_DECISION_WORDS = {"approve": msg("approve"), "reject": msg("reject"), "cancel": msg("cancel"),
+                   "start": msg("start"), "complete": msg("complete")}
 
 
 def digest(data: TripIn) -> str:
@@ -111,7 +114,7 @@ def _by_key(session: Session, user: User | None, key: str) -> Trip | None:
 
 def _replayed(earlier: Trip, fingerprint: str) -> Trip:
     if earlier.request_digest != fingerprint:
-        raise Conflict("this Idempotency-Key was used for a different booking; use a new key for a new trip",
+        raise Conflict(msg("this Idempotency-Key was used for a different booking; use a new key for a new trip"),
                        field="Idempotency-Key", trip_id=earlier.id)
     return earlier
 
@@ -122,8 +125,9 @@ def decide(session: Session, actor: Actor, *, trip_id: int, decision: str, note:
     allowed, to = _DECISIONS[decision]
     booked = queries.trip(session, trip_id, lock=True)
     if booked.status not in allowed:
-        raise InvalidState(f"trip {trip_id} is {booked.status.value}; {decision} needs "
-                           f"{' or '.join(sorted(s.value for s in allowed))}", field="status")
+        raise InvalidState(msg("trip {trip_id} is {status}; {decision} needs {needed}", trip_id=trip_id,
+                               status=booked.status, decision=_DECISION_WORDS[decision],
+                               needed=alternatives(sorted(allowed))), field="status")
     released = release(session, booked)
     before, booked.status, booked.decision_note = booked.status, to, note
     changes: dict[str, object] = {"from": before, "to": to, "note": note}
@@ -154,11 +158,11 @@ def complete(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) 
     assert booked.odometer_start_km is not None  # set by start
     assert booked.started_at is not None
     if data.odometer_km < booked.odometer_start_km:
-        raise InvalidInput(f"odometer {data.odometer_km} km is below the start reading "
-                           f"{booked.odometer_start_km} km", field="odometer_km")
+        raise InvalidInput(msg("odometer {km} km is below the start reading {start_km} km", km=data.odometer_km,
+                               start_km=booked.odometer_start_km), field="odometer_km")
     if at < booked.started_at:
-        raise InvalidInput(f"completion {at.isoformat()} is before the start {booked.started_at.isoformat()}",
-                           field="at")
+        raise InvalidInput(msg("completion {at} is before the start {started_at}", at=at.isoformat(),
+                               started_at=booked.started_at.isoformat()), field="at")
     vehicle = queries.vehicle(session, holding(session, booked).vehicle_id, lock=True)
     record_odometer(session, vehicle, data.odometer_km, local_date(at), "trip.complete")
     booked.status, booked.completed_at, booked.odometer_end_km = TripStatus.completed, at, data.odometer_km
@@ -171,5 +175,6 @@ def complete(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) 
 def _moving(session: Session, trip_id: int, needed: TripStatus, step: str) -> Trip:
     booked = queries.trip(session, trip_id, lock=True)
     if booked.status is not needed:
-        raise InvalidState(f"trip {trip_id} is {booked.status.value}; {step} needs {needed.value}", field="status")
+        raise InvalidState(msg("trip {trip_id} is {status}; {decision} needs {needed}", trip_id=trip_id,
+                               status=booked.status, decision=_DECISION_WORDS[step], needed=needed), field="status")
     return booked

@@ -16,6 +16,7 @@ from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.enums import CostKind, VehicleStatus
 from fleet.errors import InvalidInput, InvalidState
+from fleet.i18n import msg
 from fleet.models import CostEntry, OdometerReading
 from fleet.schemas import CostIn
 from fleet.vehicles import record_odometer
@@ -26,11 +27,12 @@ def record_cost(session: Session, actor: Actor, *, vehicle_id: int, data: CostIn
     """Book one cost against a vehicle; an odometer reading, if given, joins the vehicle's readings."""
     vehicle = queries.vehicle(session, vehicle_id)
     if data.incurred_on < vehicle.acquired_on:
-        raise InvalidInput(f"incurred_on {data.incurred_on} is before {vehicle.plate} was acquired "
-                           f"({vehicle.acquired_on})", field="incurred_on")
-    if vehicle.status is VehicleStatus.disposed and vehicle.disposed_on and data.incurred_on > vehicle.disposed_on:
-        raise InvalidState(f"{vehicle.plate} was disposed of on {vehicle.disposed_on}; no cost after that",
+        raise InvalidInput(msg("incurred_on {day} is before {plate} was acquired ({acquired_on})",
+                               day=data.incurred_on, plate=vehicle.plate, acquired_on=vehicle.acquired_on),
                            field="incurred_on")
+    if vehicle.status is VehicleStatus.disposed and vehicle.disposed_on and data.incurred_on > vehicle.disposed_on:
+        raise InvalidState(msg("{plate} was disposed of on {day}; no cost after that", plate=vehicle.plate,
+                               day=vehicle.disposed_on), field="incurred_on")
     entry = CostEntry(vehicle_id=vehicle.id, **data.model_dump())
     session.add(entry)
     if data.odometer_km is not None:

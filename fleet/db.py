@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleet.errors import Busy
+from fleet.i18n import msg
 from fleet.settings import get_settings
 
 SQLITE_PRAGMAS = (
@@ -110,8 +111,9 @@ class WriteQueue:
                 self._line.remove(turn)
             except ValueError:  # handed over between the timeout and here: the turn is ours after all
                 return
-        raise Busy(f"the database is busy: this write waited {time.monotonic() - started:.1f} s in line behind "
-                   f"{ahead} other(s) without its turn; send it again", retry_after=self.retry_after)
+        raise Busy(msg("the database is busy: this write waited {seconds:.1f} s in line behind {ahead} other(s) "
+                       "without its turn; send it again", seconds=time.monotonic() - started, ahead=ahead),
+                   retry_after=self.retry_after)
 
     def leave(self) -> None:
         """Hand the lock to the next writer in line (it stays held), or free it."""
@@ -199,12 +201,12 @@ def _configure_sqlite(engine: Engine, queue: WriteQueue) -> None:
 
 # SQLSTATEs PostgreSQL answers when load, not the request, is at fault: the same request may succeed if sent again.
 _TRANSIENT_SQLSTATES = {
-    "40001": "a serialization failure",
-    "40P01": "a deadlock",
-    "55P03": "a lock that could not be taken",
-    "57014": "a statement timeout",
-    "53300": "too many connections",
-    "57P03": "a server not yet accepting connections",
+    "40001": msg("a serialization failure"),
+    "40P01": msg("a deadlock"),
+    "55P03": msg("a lock that could not be taken"),
+    "57014": msg("a statement timeout"),
+    "53300": msg("too many connections"),
+    "57P03": msg("a server not yet accepting connections"),
 }
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
@@ -212,7 +214,7 @@ _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 def busy_reason(exc: BaseException) -> str | None:
     """Why the database turned ``exc``'s work away under load (so that a retry may succeed), or None."""
     if isinstance(exc, sa_exc.TimeoutError):
-        return "no pooled connection came free in time"
+        return msg("no pooled connection came free in time")
     if not isinstance(exc, sa_exc.DBAPIError):
         return None
     orig = exc.orig
@@ -222,7 +224,7 @@ def busy_reason(exc: BaseException) -> str | None:
     code = getattr(orig, "sqlite_errorcode", None)  # extended codes keep the primary code in the low byte
     if isinstance(orig, sqlite3.OperationalError) and isinstance(code, int) and code & 0xFF in (
             _SQLITE_BUSY, _SQLITE_LOCKED):
-        return "the write lock, held by another process"
+        return msg("the write lock, held by another process")
     return None
 
 

@@ -8,6 +8,7 @@ from fleet import audit, queries
 from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.errors import InvalidState, NotFound
+from fleet.i18n import msg
 from fleet.models import Driver
 from fleet.schemas import DriverIn
 
@@ -25,9 +26,9 @@ def add_driver(session: Session, actor: Actor, *, data: DriverIn) -> Driver:
 def deactivate_driver(session: Session, actor: Actor, *, driver_id: int, reason: str) -> Driver:
     driver = session.get(Driver, driver_id, with_for_update=True)
     if driver is None:
-        raise NotFound(f"unknown driver id {driver_id}", field="driver_id")
+        raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver_id")
     if not driver.active:
-        raise InvalidState(f"driver {driver.name} is already inactive", field="active")
+        raise InvalidState(msg("driver {name} is already inactive", name=driver.name), field="active")
     driver.active = False
     audit.record(session, actor, "driver.deactivated", driver, {"reason": reason})
     return driver

@@ -20,6 +20,7 @@ from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.enums import Category, PlanStatus, VehicleStatus
 from fleet.errors import Conflict, InvalidInput, InvalidState, RuleViolation, YearClosed
+from fleet.i18n import msg
 from fleet.models import Jurisdiction, Plan, PlanLine, Vehicle, utcnow
 from fleet.policy import Policy, PolicyBook
 from fleet.schemas import PlanIn
@@ -28,11 +29,11 @@ from fleet.schemas import PlanIn
 def _check_year_open(session: Session, plan_year: int, jurisdiction: Jurisdiction, today: date | None) -> None:
     current = (today or date.today()).year
     if plan_year < current:
-        raise YearClosed(f"plan year {plan_year} is over (it is {current} now); fix: plan for {current} or later",
-                         field="year")
+        raise YearClosed(msg("plan year {year} is over (it is {current} now); fix: plan for {current} or later",
+                             year=plan_year, current=current), field="year")
     if queries.year_closed(session, jurisdiction.id, plan_year):
-        raise YearClosed(f"{jurisdiction.name} ({jurisdiction.code}) has closed plan year {plan_year}; "
-                         f"fix: plan for a later year", field="year")
+        raise YearClosed(msg("{name} ({code}) has closed plan year {year}; fix: plan for a later year",
+                             name=jurisdiction.name, code=jurisdiction.code, year=plan_year), field="year")
 
 
 @atomic
@@ -46,15 +47,16 @@ def create_plan(session: Session, actor: Actor, *, data: PlanIn, today: date | N
         for plate in line_in.replaces:
             vehicle = queries.vehicle_by_plate(session, plate, field=f"lines.{i}.replaces")
             if vehicle.agency_id != agency.id:
-                raise InvalidInput(f"line {i}: vehicle {plate} is held by {vehicle.agency.code}, not {agency.code}",
+                raise InvalidInput(msg("line {line}: vehicle {plate} is held by {holder}, not {agency}", line=i,
+                                       plate=plate, holder=vehicle.agency.code, agency=agency.code),
                                    field=f"lines.{i}.replaces")
             if vehicle.status is VehicleStatus.disposed:
-                raise InvalidInput(f"line {i}: vehicle {plate} was disposed of on {vehicle.disposed_on}",
-                                   field=f"lines.{i}.replaces")
+                raise InvalidInput(msg("line {line}: vehicle {plate} was disposed of on {day}", line=i, plate=plate,
+                                       day=vehicle.disposed_on), field=f"lines.{i}.replaces")
             other = queries.replacing_line(session, vehicle.id)
             if other is not None:
-                raise Conflict(f"line {i}: vehicle {plate} is already to be replaced by plan {other.plan_id}",
-                               field=f"lines.{i}.replaces")
+                raise Conflict(msg("line {line}: vehicle {plate} is already to be replaced by plan {plan_id}", line=i,
+                                   plate=plate, plan_id=other.plan_id), field=f"lines.{i}.replaces")
             replaced.append(vehicle)
         plan.lines.append(PlanLine(**line_in.model_dump(exclude={"replaces"}), replaces=replaced))
     session.add(plan)
@@ -66,7 +68,8 @@ def create_plan(session: Session, actor: Actor, *, data: PlanIn, today: date | N
 def submit_plan(session: Session, actor: Actor, *, plan_id: int, today: date | None = None) -> Plan:
     plan = queries.plan(session, plan_id, lock=True)
     if plan.status is not PlanStatus.draft:
-        raise InvalidState(f"plan {plan.id} is {plan.status.value}; only a draft can be submitted", field="status")
+        raise InvalidState(msg("plan {plan_id} is {status}; only a draft can be submitted", plan_id=plan.id,
+                               status=plan.status), field="status")
     _check_year_open(session, plan.year, plan.agency.jurisdiction, today)
     plan.status = PlanStatus.submitted
     audit.record(session, actor, "plan.submitted", plan, {"status": plan.status})
@@ -104,7 +107,7 @@ def review(session: Session, plan: Plan, *, policies: PolicyBook | None = None) 
     for i, line in enumerate(plan.lines, start=1):
         spec = rules.LineSpec(category=line.category, powertrain=line.powertrain, seats=line.seats,
                               unit_price_cny=line.unit_price_cny, displacement_l=line.displacement_l,
-                              justification=line.justification, label=f"line {i}")
+                              justification=line.justification, label=msg("line {line}", line=i))
         collect(partial(rules.check_standard, policy, spec))
     # 3. renewal age, per replaced vehicle, judged at the end of the plan year
     year_end = date(plan.year, 12, 31)
@@ -115,7 +118,8 @@ def review(session: Session, plan: Plan, *, policies: PolicyBook | None = None) 
     # 4. the jurisdiction's new-energy share of the year, this plan included
     approved = [line for line in queries.approved_lines_in_year(session, jurisdiction.id, plan.year)
                 if line.plan_id != plan.id]
-    collect(partial(rules.check_new_energy_share, policy, jurisdiction=f"{jurisdiction.name} ({jurisdiction.code})",
+    collect(partial(rules.check_new_energy_share, policy,
+                    jurisdiction=msg("{name} ({code})", name=jurisdiction.name, code=jurisdiction.code),
                     year=plan.year, approved=_nev(policy, approved), plan=_nev(policy, plan.lines)))
     return findings
 
@@ -133,8 +137,8 @@ def approve_plan(
     """Approve a submitted plan, or refuse with the first rule it breaks (nothing is stored then)."""
     plan = queries.plan(session, plan_id, lock=True)
     if plan.status is not PlanStatus.submitted:
-        raise InvalidState(f"plan {plan.id} is {plan.status.value}; only a submitted plan can be approved",
-                           field="status")
+        raise InvalidState(msg("plan {plan_id} is {status}; only a submitted plan can be approved", plan_id=plan.id,
+                               status=plan.status), field="status")
     jurisdiction = plan.agency.jurisdiction
     _check_year_open(session, plan.year, jurisdiction, today)
     # Serialise approvals within a jurisdiction: the new-energy share is a sum over all of them.
@@ -158,10 +162,10 @@ def reject_plan(session: Session, actor: Actor, *, plan_id: int, reason: str) ->
     """Reject a submitted plan, recording why (typically the refusal ``approve_plan`` gave)."""
     plan = queries.plan(session, plan_id, lock=True)
     if plan.status is not PlanStatus.submitted:
-        raise InvalidState(f"plan {plan.id} is {plan.status.value}; only a submitted plan can be rejected",
-                           field="status")
+        raise InvalidState(msg("plan {plan_id} is {status}; only a submitted plan can be rejected", plan_id=plan.id,
+                               status=plan.status), field="status")
     if len(reason.strip()) < 2:
-        raise InvalidInput("a rejection needs a reason", field="reason")
+        raise InvalidInput(msg("a rejection needs a reason"), field="reason")
     plan.status = PlanStatus.rejected
     plan.decided_at = utcnow()
     plan.decision_note = reason

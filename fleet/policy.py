@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from fleet.enums import Category, Powertrain
 from fleet.errors import FieldError, PolicyError, error_location
+from fleet.i18n import msg, pydantic_message
 
 
 class Standard(BaseModel):
@@ -106,7 +107,7 @@ class Policy(BaseModel):
     def _shares_in_year_order(self) -> Policy:
         years = [s.from_year for s in self.new_energy_min_share]
         if years != sorted(set(years)):
-            raise FieldError("new_energy_min_share", "must list distinct from_year values in increasing order")
+            raise FieldError("new_energy_min_share", msg("must list distinct from_year values in increasing order"))
         return self
 
     def is_new_energy(self, powertrain: Powertrain) -> bool:
@@ -178,27 +179,30 @@ def parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
         return yaml.compose(text), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise PolicyError(msg("{where}: not valid YAML ({problem})", where=where,
+                              problem=str(getattr(exc, "problem", exc)))) from exc
 
 
 def load_policy_file(path: Path) -> PolicyFile:
     """Read and validate one policy file, refusing it with file, line and field on the first error."""
     node, raw = parse_yaml(path, path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
-        raise PolicyError(f"{path}:1: a policy file is a mapping with 'jurisdiction' and policy fields")
+        raise PolicyError(msg("{path}:1: a policy file is a mapping with 'jurisdiction' and policy fields",
+                              path=str(path)))
     raw = dict(raw)
     code = raw.pop("jurisdiction", None)
     if not isinstance(code, str | int) or not str(code).strip():
-        raise PolicyError(f"{path}:1: field 'jurisdiction' is required (the jurisdiction's code)", field="jurisdiction")
+        raise PolicyError(msg("{path}:1: field 'jurisdiction' is required (the jurisdiction's code)", path=str(path)),
+                          field="jurisdiction")
     try:
         Policy.model_validate(merge(NATIONAL.model_dump(mode="json"), raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = error_location(err)
         field = ".".join(str(p) for p in loc)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise PolicyError(f"{path}:{line_of(node, loc)}: field '{field}': {msg}", field=field) from exc
+        raise PolicyError(msg("{path}:{line}: field '{field}': {reason}", path=str(path), line=line_of(node, loc),
+                              field=field, reason=pydantic_message(err)), field=field) from exc
     return PolicyFile(jurisdiction=str(code), overrides=raw, source=str(path))
 
 
@@ -210,8 +214,8 @@ class PolicyBook:
         for f in files:
             if f.jurisdiction in self._files:
                 raise PolicyError(
-                    f"{f.source}: jurisdiction {f.jurisdiction} already has a policy in "
-                    f"{self._files[f.jurisdiction].source}",
+                    msg("{source}: jurisdiction {jurisdiction} already has a policy in {other}", source=f.source,
+                        jurisdiction=f.jurisdiction, other=self._files[f.jurisdiction].source),
                     field="jurisdiction",
                 )
             self._files[f.jurisdiction] = f

@@ -9,6 +9,7 @@ from fleet import audit, queries
 from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.errors import AlreadyExists, InvalidInput
+from fleet.i18n import msg
 from fleet.models import Agency, ClosedYear, Jurisdiction, Quota, QuotaChange
 from fleet.schemas import AgencyIn, JurisdictionIn, QuotaIn
 
@@ -19,11 +20,11 @@ _LEVEL_ORDER = {"province": 0, "city": 1, "county": 2}
 def create_jurisdiction(session: Session, actor: Actor, *, data: JurisdictionIn) -> Jurisdiction:
     """Register a province, city or county under its parent."""
     if session.scalar(sa.select(Jurisdiction.id).where(Jurisdiction.code == data.code)) is not None:
-        raise AlreadyExists(f"jurisdiction {data.code} is already registered", field="code")
+        raise AlreadyExists(msg("jurisdiction {code} is already registered", code=data.code), field="code")
     parent = queries.jurisdiction_by_code(session, data.parent, field="parent") if data.parent else None
     if parent is not None and _LEVEL_ORDER[parent.level] >= _LEVEL_ORDER[data.level]:
-        raise InvalidInput(f"a {data.level.value} cannot sit under the {parent.level.value} {parent.code}",
-                           field="level")
+        raise InvalidInput(msg("a {level} cannot sit under the {parent_level} {parent}", level=data.level,
+                               parent_level=parent.level, parent=parent.code), field="level")
     jurisdiction = Jurisdiction(code=data.code, name=data.name, level=data.level, parent=parent)
     session.add(jurisdiction)
     audit.record(session, actor, "jurisdiction.created", jurisdiction, data.model_dump())
@@ -34,7 +35,7 @@ def create_jurisdiction(session: Session, actor: Actor, *, data: JurisdictionIn)
 def create_agency(session: Session, actor: Actor, *, data: AgencyIn) -> Agency:
     """Register an agency (单位) in a jurisdiction, optionally under a parent agency."""
     if session.scalar(sa.select(Agency.id).where(Agency.code == data.code)) is not None:
-        raise AlreadyExists(f"agency {data.code} is already registered", field="code")
+        raise AlreadyExists(msg("agency {code} is already registered", code=data.code), field="code")
     jurisdiction = queries.jurisdiction_by_code(session, data.jurisdiction)
     parent = queries.agency_by_code(session, data.parent, field="parent") if data.parent else None
     agency = Agency(code=data.code, name=data.name, jurisdiction=jurisdiction, parent=parent)
@@ -73,7 +74,7 @@ def close_year(session: Session, actor: Actor, *, jurisdiction: str, year: int) 
     """Close a plan year: no plan for it may be created, submitted or approved afterwards."""
     found = queries.jurisdiction_by_code(session, jurisdiction)
     if queries.year_closed(session, found.id, year):
-        raise AlreadyExists(f"{found.code} has already closed {year}", field="year")
+        raise AlreadyExists(msg("{code} has already closed {year}", code=found.code, year=year), field="year")
     closed = ClosedYear(jurisdiction_id=found.id, year=year)
     session.add(closed)
     audit.record(session, actor, "year.closed", closed, {"jurisdiction": found.code, "year": year})

@@ -27,6 +27,7 @@ from fleet.audit import jsonable
 from fleet.clock import CHINA
 from fleet.enums import Category, CostKind, PlanStatus, Powertrain
 from fleet.errors import InvalidInput
+from fleet.i18n import msg
 from fleet.models import Agency, Disposal, Plan, PlanLine, Vehicle
 
 Format = Literal["json", "csv", "xlsx"]
@@ -122,7 +123,7 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
                   agency: str | None = None) -> AnnualReport:
     """Build the report for ``year``: give exactly one of ``jurisdiction`` or ``agency`` (codes)."""
     if (jurisdiction is None) == (agency is None):
-        raise InvalidInput("name exactly one of jurisdiction or agency", field="jurisdiction")
+        raise InvalidInput(msg("name exactly one of jurisdiction or agency"), field="jurisdiction")
     if jurisdiction is not None:
         j = queries.jurisdiction_by_code(session, jurisdiction)
         policy_home = j

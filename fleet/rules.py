@@ -21,15 +21,16 @@ from fleet.errors import (
     RenewalTooEarly,
     StandardExceeded,
 )
+from fleet.i18n import Message, listing, msg
 from fleet.policy import Policy
 
 
-def _cny(amount: Decimal) -> str:
-    return f"{amount:,.0f} CNY"
+def _cny(amount: Decimal) -> Message:
+    return msg("{amount:,.0f} CNY", amount=amount)
 
 
-def _cat(category: Category) -> str:
-    return f"{category.value} ({category.zh})"
+def _cat(category: Category) -> Message:
+    return msg("{code} ({label})", code=category.value, label=category.zh)
 
 
 def check_quota(
@@ -40,17 +41,17 @@ def check_quota(
     after = held + committed + adding - removing
     if after <= limit:
         return
-    parts = [f"held {held}"]
+    parts = [msg("held {held}", held=held)]
     if committed:
-        parts.append(f"already approved {committed:+d}")
-    parts.append(f"this change +{adding}")
+        parts.append(msg("already approved {committed:+d}", committed=committed))
+    parts.append(msg("this change +{adding}", adding=adding))
     if removing:
-        parts.append(f"disposals -{removing}")
+        parts.append(msg("disposals -{removing}", removing=removing))
     excess = after - limit
     raise QuotaExceeded(
-        f"agency {agency} would hold {after} {_cat(category)} vehicles against a quota of {limit} "
-        f"({', '.join(parts)}); fix: reduce the change by {excess}, dispose of {excess} vehicle(s) first, "
-        f"or have the quota raised",
+        msg("agency {agency} would hold {after} {category} vehicles against a quota of {limit} ({parts}); fix: "
+            "reduce the change by {excess}, dispose of {excess} vehicle(s) first, or have the quota raised",
+            agency=agency, after=after, category=_cat(category), limit=limit, parts=listing(parts), excess=excess),
         agency=agency, category=category.value, limit=limit, held=held, after=after,
     )
 
@@ -65,24 +66,27 @@ class LineSpec:
     unit_price_cny: Decimal
     displacement_l: Decimal | None
     justification: str | None = None
-    label: str = "line"
+    label: str = msg("line")
 
 
 def check_standard(policy: Policy, spec: LineSpec) -> None:
     """配备标准: price and displacement within the category's standard, the bus table, or the NEV sedan cap."""
-    where = f"{spec.label}: {_cat(spec.category)} {spec.powertrain.value}"
+    where = msg("{label}: {category} {powertrain}", label=spec.label, category=_cat(spec.category),
+                powertrain=spec.powertrain)
     if spec.seats >= policy.bus_min_seats:
         bus = policy.bus_standard(spec.seats)
         if bus is None:
             raise StandardExceeded(
-                f"{where} with {spec.seats} seats: the policy has no bus standard for that many seats; "
-                f"fix: choose a vehicle the bus table covers or have the jurisdiction's table extended",
+                msg("{where} with {seats} seats: the policy has no bus standard for that many seats; fix: choose a "
+                    "vehicle the bus table covers or have the jurisdiction's table extended",
+                    where=where, seats=spec.seats),
                 field="seats",
             )
         if spec.unit_price_cny > bus.max_price_cny:
             raise StandardExceeded(
-                f"{where} bus with {spec.seats} seats at {_cny(spec.unit_price_cny)} exceeds the bus standard of "
-                f"{_cny(bus.max_price_cny)}; fix: choose a model priced within the standard",
+                msg("{where} bus with {seats} seats at {price} exceeds the bus standard of {limit}; fix: choose a "
+                    "model priced within the standard", where=where, seats=spec.seats,
+                    price=_cny(spec.unit_price_cny), limit=_cny(bus.max_price_cny)),
                 field="unit_price_cny", limit=str(bus.max_price_cny),
             )
         return
@@ -98,19 +102,20 @@ def check_standard(policy: Policy, spec: LineSpec) -> None:
         price_cap = policy.new_energy_sedan_max_price_cny
     if spec.unit_price_cny > price_cap:
         hint = (
-            f" the higher tier ({_cny(standard.justified_max_price_cny or price_cap)}) needs a recorded justification;"
+            msg(" the higher tier ({price}) needs a recorded justification;",
+                price=_cny(standard.justified_max_price_cny or price_cap))
             if higher and not spec.justification and not policy.is_new_energy(spec.powertrain) else ""
         )
         raise StandardExceeded(
-            f"{where} at {_cny(spec.unit_price_cny)} exceeds the standard of {_cny(price_cap)};{hint} "
-            f"fix: choose a model priced within the standard",
+            msg("{where} at {price} exceeds the standard of {limit};{hint} fix: choose a model priced within the "
+                "standard", where=where, price=_cny(spec.unit_price_cny), limit=_cny(price_cap), hint=hint),
             field="unit_price_cny", limit=str(price_cap),
         )
     if spec.displacement_l is not None and litre_cap is not None and spec.displacement_l > litre_cap:
-        hint = " the higher tier needs a recorded justification;" if higher and not spec.justification else ""
+        hint = msg(" the higher tier needs a recorded justification;") if higher and not spec.justification else ""
         raise StandardExceeded(
-            f"{where} with a {spec.displacement_l} L engine exceeds the standard of {litre_cap} L;{hint} "
-            f"fix: choose a smaller engine or a new-energy model",
+            msg("{where} with a {litres} L engine exceeds the standard of {limit} L;{hint} fix: choose a smaller "
+                "engine or a new-energy model", where=where, litres=spec.displacement_l, limit=litre_cap, hint=hint),
             field="displacement_l", limit=str(litre_cap),
         )
 
@@ -133,15 +138,17 @@ def check_renewal_age(
         return
     if basis is EarlyRenewalBasis.post_change:
         raise RenewalTooEarly(
-            f"vehicle {plate} (acquired {acquired_on}) may not be renewed before {due} because its user changed "
-            f"post: a change of post is never a ground for early renewal; fix: keep the vehicle in service",
+            msg("vehicle {plate} (acquired {acquired_on}) may not be renewed before {due} because its user changed "
+                "post: a change of post is never a ground for early renewal; fix: keep the vehicle in service",
+                plate=plate, acquired_on=acquired_on, due=due),
             field="early_renewal_basis", plate=plate, due=due.isoformat(),
         )
     if basis is None or not reason:
         raise RenewalTooEarly(
-            f"vehicle {plate} (acquired {acquired_on}) reaches the renewal age of {policy.renewal_years} years "
-            f"only on {due}; fix: wait until then, or record an approved early-renewal basis and reason "
-            f"(accident beyond repair, safety hazard, excessive mileage)",
+            msg("vehicle {plate} (acquired {acquired_on}) reaches the renewal age of {years} years only on {due}; "
+                "fix: wait until then, or record an approved early-renewal basis and reason (accident beyond repair, "
+                "safety hazard, excessive mileage)", plate=plate, acquired_on=acquired_on,
+                years=policy.renewal_years, due=due),
             field="replaces", plate=plate, due=due.isoformat(),
         )
 
@@ -169,11 +176,13 @@ def check_new_energy_share(
     needed = math.ceil(minimum * total - nev)
     kinds = ", ".join(sorted(p.value for p in policy.new_energy_powertrains))
     raise NewEnergyShareTooLow(
-        f"{jurisdiction} {year}: new-energy vehicles would be {nev} of {total} additions and renewals "
-        f"({float(Fraction(nev, total)):.1%}) against a minimum of {float(minimum):.0%} "
-        f"(approved so far {approved[0]} of {approved[1]}, this plan {plan[0]} of {plan[1]}); "
-        f"fix: make {needed} more of this plan's vehicles new-energy ({kinds}), or record an exemption on a "
-        f"line whose category has no new-energy model",
+        msg("{jurisdiction} {year}: new-energy vehicles would be {nev} of {total} additions and renewals "
+            "({share:.1%}) against a minimum of {minimum:.0%} (approved so far {approved_nev} of {approved_total}, "
+            "this plan {plan_nev} of {plan_total}); fix: make {needed} more of this plan's vehicles new-energy "
+            "({kinds}), or record an exemption on a line whose category has no new-energy model",
+            jurisdiction=jurisdiction, year=year, nev=nev, total=total, share=float(Fraction(nev, total)),
+            minimum=float(minimum), approved_nev=approved[0], approved_total=approved[1], plan_nev=plan[0],
+            plan_total=plan[1], needed=needed, kinds=kinds),
         jurisdiction=jurisdiction, year=year, new_energy=nev, total=total, minimum=float(minimum),
     )
 
@@ -184,19 +193,24 @@ def check_matches_line(
 ) -> None:
     """An acquired vehicle is what its approved plan line says: same category, powertrain and seats, no dearer,
     no bigger engine, and the line still has vehicles left to buy."""
-    def mismatch(what: str, field: str) -> PlanLineMismatch:
-        return PlanLineMismatch(f"plan line {line_id} ({kind.value}): {what}; fix: acquire what the line approved "
-                                f"or have a plan line approved for this vehicle", field=field, plan_line=line_id)
+    def mismatch(what: Message, field: str) -> PlanLineMismatch:
+        return PlanLineMismatch(msg("plan line {line_id} ({kind}): {what}; fix: acquire what the line approved or "
+                                    "have a plan line approved for this vehicle", line_id=line_id, kind=kind,
+                                    what=what),
+                                field=field, plan_line=line_id)
 
     if remaining <= 0:
-        raise mismatch("all its vehicles have been acquired already", "plan_line_id")
+        raise mismatch(msg("all its vehicles have been acquired already"), "plan_line_id")
     if vehicle.category is not category:
-        raise mismatch(f"approves {category.value}, not {vehicle.category.value}", "category")
+        raise mismatch(msg("approves {approved}, not {given}", approved=category, given=vehicle.category), "category")
     if vehicle.powertrain is not powertrain:
-        raise mismatch(f"approves {powertrain.value}, not {vehicle.powertrain.value}", "powertrain")
+        raise mismatch(msg("approves {approved}, not {given}", approved=powertrain, given=vehicle.powertrain),
+                       "powertrain")
     if vehicle.seats != seats:
-        raise mismatch(f"approves {seats} seats, not {vehicle.seats}", "seats")
+        raise mismatch(msg("approves {seats} seats, not {given}", seats=seats, given=vehicle.seats), "seats")
     if vehicle.unit_price_cny > unit_price_cny:
-        raise mismatch(f"approves at most {_cny(unit_price_cny)}, not {_cny(vehicle.unit_price_cny)}", "price_cny")
+        raise mismatch(msg("approves at most {approved}, not {given}", approved=_cny(unit_price_cny),
+                           given=_cny(vehicle.unit_price_cny)), "price_cny")
     if (vehicle.displacement_l or 0) > (displacement_l or 0):
-        raise mismatch(f"approves at most {displacement_l} L, not {vehicle.displacement_l} L", "displacement_l")
+        raise mismatch(msg("approves at most {approved} L, not {given} L", approved=displacement_l,
+                           given=vehicle.displacement_l), "displacement_l")

@@ -18,6 +18,7 @@ from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.enums import Category, PlanLineKind, PlanStatus, VehicleStatus
 from fleet.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, PlanLineMismatch
+from fleet.i18n import alternatives, msg
 from fleet.models import Agency, Disposal, OdometerReading, PlanLine, Transfer, Vehicle
 from fleet.policy import PolicyBook
 from fleet.schemas import DisposalIn, TransferIn, VehicleIn
@@ -25,9 +26,9 @@ from fleet.schemas import DisposalIn, TransferIn, VehicleIn
 
 def _check_unique(session: Session, data: VehicleIn) -> None:
     if session.scalar(sa.select(Vehicle.id).where(Vehicle.plate == data.plate)) is not None:
-        raise AlreadyExists(f"plate {data.plate} is already registered", field="plate")
+        raise AlreadyExists(msg("plate {plate} is already registered", plate=data.plate), field="plate")
     if session.scalar(sa.select(Vehicle.id).where(Vehicle.vin == data.vin)) is not None:
-        raise AlreadyExists(f"VIN {data.vin} is already registered", field="vin")
+        raise AlreadyExists(msg("VIN {vin} is already registered", vin=data.vin), field="vin")
 
 
 def _add_vehicle(session: Session, agency: Agency, data: VehicleIn, *, line: PlanLine | None = None,
@@ -56,14 +57,16 @@ def _spec(data: VehicleIn) -> rules.LineSpec:
 def _usable_line(session: Session, plan_line_id: int, kind: PlanLineKind, data: VehicleIn) -> PlanLine:
     line = queries.plan_line(session, plan_line_id, lock=True)
     if line.plan.status is not PlanStatus.approved:
-        raise PlanLineMismatch(f"plan {line.plan_id} is {line.plan.status.value}; vehicles are acquired only "
-                               f"against an approved plan", field="plan_line_id")
+        raise PlanLineMismatch(msg("plan {plan_id} is {status}; vehicles are acquired only against an approved "
+                                   "plan", plan_id=line.plan_id, status=line.plan.status), field="plan_line_id")
     if line.kind is not kind:
-        verb = "renew" if line.kind is PlanLineKind.renewal else "acquire"
-        raise PlanLineMismatch(f"plan line {line.id} is a {line.kind.value} line; use {verb}", field="plan_line_id")
+        use = (msg("plan line {line_id} is a {kind} line; use renew", line_id=line.id, kind=line.kind)
+               if line.kind is PlanLineKind.renewal else
+               msg("plan line {line_id} is a {kind} line; use acquire", line_id=line.id, kind=line.kind))
+        raise PlanLineMismatch(use, field="plan_line_id")
     if data.acquired_on.year < line.plan.year:
-        raise InvalidInput(f"acquired_on {data.acquired_on} is before plan year {line.plan.year}",
-                           field="acquired_on")
+        raise InvalidInput(msg("acquired_on {day} is before plan year {year}", day=data.acquired_on,
+                               year=line.plan.year), field="acquired_on")
     rules.check_matches_line(
         line_id=line.id, kind=line.kind, category=line.category, powertrain=line.powertrain, seats=line.seats,
         unit_price_cny=line.unit_price_cny, displacement_l=line.displacement_l, remaining=line.remaining,
@@ -79,7 +82,8 @@ def register(session: Session, actor: Actor, *, agency: str, data: VehicleIn, re
     holder = queries.agency_by_code(session, agency)
     _check_growth(session, holder, data.category, planned=False)
     if read_on is not None and read_on < data.acquired_on:
-        raise InvalidInput(f"read_on {read_on} is before acquired_on {data.acquired_on}", field="read_on")
+        raise InvalidInput(msg("read_on {day} is before acquired_on {acquired_on}", day=read_on,
+                               acquired_on=data.acquired_on), field="read_on")
     vehicle = _add_vehicle(session, holder, data, read_on=read_on or max(date.today(), data.acquired_on),
                            source="registration")
     audit.record(session, actor, "vehicle.registered", vehicle, {"agency": holder.code, **data.model_dump()})
@@ -109,11 +113,11 @@ def renew(
     line = _usable_line(session, plan_line_id, PlanLineKind.renewal, data)
     old = queries.vehicle(session, replaced_vehicle_id, lock=True)
     if old not in line.replaces:
-        raise PlanLineMismatch(f"plan line {line.id} does not replace vehicle {old.plate}",
-                               field="replaced_vehicle_id")
+        raise PlanLineMismatch(msg("plan line {line_id} does not replace vehicle {plate}", line_id=line.id,
+                                   plate=old.plate), field="replaced_vehicle_id")
     if old.status is VehicleStatus.disposed:
-        raise InvalidState(f"vehicle {old.plate} was already disposed of on {old.disposed_on}",
-                           field="replaced_vehicle_id")
+        raise InvalidState(msg("vehicle {plate} was already disposed of on {day}", plate=old.plate,
+                               day=old.disposed_on), field="replaced_vehicle_id")
     agency = line.plan.agency
     policy = queries.policy_for(session, agency.jurisdiction, policies)
     rules.check_renewal_age(policy, plate=old.plate, acquired_on=old.acquired_on, on=data.acquired_on,
@@ -134,17 +138,19 @@ def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferI
     """调剂: move a vehicle to another agency, within the receiving agency's quota."""
     vehicle = queries.vehicle(session, vehicle_id, lock=True)
     if vehicle.status is VehicleStatus.disposed:
-        raise InvalidState(f"vehicle {vehicle.plate} was disposed of on {vehicle.disposed_on}", field="vehicle_id")
+        raise InvalidState(msg("vehicle {plate} was disposed of on {day}", plate=vehicle.plate,
+                               day=vehicle.disposed_on), field="vehicle_id")
     to = queries.agency_by_code(session, data.to_agency, field="to_agency")
     if to.id == vehicle.agency_id:
-        raise InvalidInput(f"vehicle {vehicle.plate} is already held by {to.code}", field="to_agency")
+        raise InvalidInput(msg("vehicle {plate} is already held by {agency}", plate=vehicle.plate, agency=to.code),
+                           field="to_agency")
     if data.transferred_on < vehicle.acquired_on:
-        raise InvalidInput(f"transferred_on {data.transferred_on} is before the vehicle was acquired "
-                           f"({vehicle.acquired_on})", field="transferred_on")
+        raise InvalidInput(msg("transferred_on {day} is before the vehicle was acquired ({acquired_on})",
+                               day=data.transferred_on, acquired_on=vehicle.acquired_on), field="transferred_on")
     planned = queries.replacing_line(session, vehicle.id)
     if planned is not None:
-        raise Conflict(f"vehicle {vehicle.plate} is to be replaced under plan {planned.plan_id}; "
-                       f"fix: take it out of that plan first", field="vehicle_id")
+        raise Conflict(msg("vehicle {plate} is to be replaced under plan {plan_id}; fix: take it out of that plan "
+                           "first", plate=vehicle.plate, plan_id=planned.plan_id), field="vehicle_id")
     _check_growth(session, to, vehicle.category, planned=False)
     source = vehicle.agency
     session.add(Transfer(vehicle_id=vehicle.id, from_agency_id=source.id, to_agency_id=to.id,
@@ -155,6 +161,8 @@ def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferI
     return vehicle
 
 
+_MOVE_WORDS = {"seal": msg("seal"), "unseal": msg("unseal"), "maintenance_in": msg("maintenance in"),
+               "maintenance_out": msg("maintenance out")}
 _MOVES: dict[str, tuple[frozenset[VehicleStatus], VehicleStatus]] = {
     "seal": (frozenset({VehicleStatus.active}), VehicleStatus.sealed),
     "unseal": (frozenset({VehicleStatus.sealed}), VehicleStatus.active),
@@ -168,8 +176,9 @@ def _move(session: Session, actor: Actor, vehicle_id: int, move: str, reason: st
     allowed, to = _MOVES[move]
     vehicle = queries.vehicle(session, vehicle_id, lock=True)
     if vehicle.status not in allowed:
-        raise InvalidState(f"vehicle {vehicle.plate} is {vehicle.status.value}; {move.replace('_', ' ')} needs "
-                           f"{' or '.join(s.value for s in allowed)}", field="status")
+        raise InvalidState(msg("vehicle {plate} is {status}; {move} needs {needed}", plate=vehicle.plate,
+                               status=vehicle.status, move=_MOVE_WORDS[move], needed=alternatives(sorted(allowed))),
+                           field="status")
     changes: dict[str, Any] = {"from": vehicle.status, "to": to, "reason": reason}
     if odometer_km is not None:
         record_odometer(session, vehicle, odometer_km, on or date.today(), move)
@@ -204,11 +213,11 @@ def maintenance_out(session: Session, actor: Actor, *, vehicle_id: int, reason: 
 
 def _dispose(session: Session, actor: Actor, vehicle: Vehicle, data: DisposalIn) -> Disposal:
     if vehicle.status is VehicleStatus.disposed:
-        raise InvalidState(f"vehicle {vehicle.plate} was already disposed of on {vehicle.disposed_on}",
-                           field="vehicle_id")
+        raise InvalidState(msg("vehicle {plate} was already disposed of on {day}", plate=vehicle.plate,
+                               day=vehicle.disposed_on), field="vehicle_id")
     if data.disposed_on < vehicle.acquired_on:
-        raise InvalidInput(f"disposed_on {data.disposed_on} is before the vehicle was acquired "
-                           f"({vehicle.acquired_on})", field="disposed_on")
+        raise InvalidInput(msg("disposed_on {day} is before the vehicle was acquired ({acquired_on})",
+                               day=data.disposed_on, acquired_on=vehicle.acquired_on), field="disposed_on")
     disposal = Disposal(vehicle_id=vehicle.id, **data.model_dump())
     session.add(disposal)
     vehicle.status = VehicleStatus.disposed
@@ -231,7 +240,7 @@ def record_odometer(session: Session, vehicle: Vehicle, km: int, on: date, sourc
         )
     )
     if earlier is not None and km < earlier:
-        raise InvalidInput(f"odometer {km} km on {on} is below an earlier reading of {earlier} km for "
-                           f"{vehicle.plate}", field="odometer_km")
+        raise InvalidInput(msg("odometer {km} km on {day} is below an earlier reading of {earlier} km for {plate}",
+                               km=km, day=on, earlier=earlier, plate=vehicle.plate), field="odometer_km")
     session.add(OdometerReading(vehicle_id=vehicle.id, read_on=on, km=km, source=source))
     vehicle.odometer_km = max(vehicle.odometer_km, km)

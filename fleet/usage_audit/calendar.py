@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from fleet.clock import CHINA
 from fleet.errors import FieldError
+from fleet.i18n import msg
 
 
 class Weekday(StrEnum):
@@ -43,14 +44,14 @@ class WorkingHours(BaseModel):
     def _quoted(cls, value: Any) -> Any:
         # YAML 1.1 reads an unquoted 18:00 as the base-60 integer 1080, which pydantic would take as 00:18:00.
         if isinstance(value, int | float):
-            raise ValueError("write the time as a quoted string, e.g. '18:00' (YAML reads unquoted 18:00 as a "
-                             "number)")
+            raise ValueError(msg("write the time as a quoted string, e.g. '18:00' (YAML reads unquoted 18:00 as a "
+                                 "number)"))
         return value
 
     @model_validator(mode="after")
     def _ordered(self) -> WorkingHours:
         if self.end <= self.start:
-            raise FieldError("end", f"{self.end:%H:%M} is not after start {self.start:%H:%M}")
+            raise FieldError("end", msg("{end:%H:%M} is not after start {start:%H:%M}", end=self.end, start=self.start))
         return self
 
     def __str__(self) -> str:
@@ -70,12 +71,14 @@ class Holiday(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Holiday:
         if self.last < self.first:
-            raise FieldError("last", f"{self.last} is before first {self.first}")
+            raise FieldError("last", msg("{last} is before first {first}", last=self.last, first=self.first))
         if (self.last - self.first).days > 31:
-            raise FieldError("last", f"a holiday of {(self.last - self.first).days + 1} days is not a holiday")
+            raise FieldError("last", msg("a holiday of {days} days is not a holiday",
+                                         days=(self.last - self.first).days + 1))
         for index, day in enumerate(self.workdays):
             if self.first <= day <= self.last:
-                raise FieldError(f"workdays.{index}", f"make-up working day {day} falls inside the holiday itself")
+                raise FieldError(f"workdays.{index}", msg("make-up working day {day} falls inside the holiday itself",
+                                                          day=day))
         return self
 
     def days(self) -> Iterator[date]:
@@ -142,7 +145,8 @@ class Calendar(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Asia/Shanghai')") from exc
+            raise ValueError(msg("unknown time zone {value!r} (an IANA name such as 'Asia/Shanghai')",
+                                 value=value)) from exc
         return value
 
     @model_validator(mode="after")
@@ -152,7 +156,8 @@ class Calendar(BaseModel):
             for w, day in enumerate(holiday.workdays):
                 if day in off:
                     raise FieldError(f"holidays.{index}.workdays.{w}",
-                                     f"make-up working day {day} falls inside the holiday {off[day]}")
+                                     msg("make-up working day {day} falls inside the holiday {holiday}", day=day,
+                                         holiday=off[day]))
         return self
 
     def model_post_init(self, context: Any, /) -> None:

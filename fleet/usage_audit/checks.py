@@ -17,12 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.travel import Geodesic
 from fleet.audit import jsonable
-from fleet.enums import Category, LabelledEnum, MarkingStatus, TripStatus, VehicleStatus
+from fleet.enums import Category, LabelledEnum, MarkingStatus, Priority, TripStatus, VehicleStatus
+from fleet.i18n import Message, Text, msg
 from fleet.usage_audit.config import AuditRules
 from fleet.usage_audit.evidence import HeldVehicle, StatusChange, TripRow
 from fleet.usage_audit.geofences import CircleGeofence
 
-_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_WEEKDAY_ABBR = (msg("Mon"), msg("Tue"), msg("Wed"), msg("Thu"), msg("Fri"), msg("Sat"), msg("Sun"))
+_PRIORITY_WORDS = {Priority.emergency: msg("Emergency"), Priority.law_enforcement: msg("Law enforcement"),
+                   Priority.routine: msg("Routine")}
 _UNUSABLE = frozenset({VehicleStatus.sealed, VehicleStatus.maintenance, VehicleStatus.disposed})
 
 
@@ -44,7 +47,7 @@ class Finding(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: FindingKind
-    detail: str
+    detail: Text  # a message: translated where it is shown (the API's `translated`)
     at: datetime | None = None
     agency: str | None = None
     plate: str | None = None
@@ -58,13 +61,21 @@ class Finding(BaseModel):
         return jsonable(value) if isinstance(value, Mapping) else value
 
 
-def _local(moment: datetime, zone: ZoneInfo) -> str:
+def _local(moment: datetime, zone: ZoneInfo) -> Message:
     local = moment.astimezone(zone)
-    return f"{_WEEKDAY_ABBR[local.weekday()]} {local:%Y-%m-%d %H:%M}"
+    return msg("{weekday} {moment}", weekday=_WEEKDAY_ABBR[local.weekday()], moment=local.strftime("%Y-%m-%d %H:%M"))
 
 
 def _vehicle_words(trip: TripRow) -> str:
-    return f" ({trip.plate})" if trip.plate else ""
+    return msg(" ({plate})", plate=trip.plate) if trip.plate else ""
+
+
+def _joined(clauses: list[Message]) -> Message:
+    """``a and b and c``, as a message."""
+    joined = clauses[0]
+    for clause in clauses[1:]:
+        joined = msg("{first} and {second}", first=joined, second=clause)
+    return joined
 
 
 def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
@@ -81,28 +92,34 @@ def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
             local["end"] = ends[0].astimezone(days.zone)
         day_off = {label: days.day_off(moment.date()) for label, moment in local.items()}
         reasons: list[str] = []
-        words: list[str] = []
+        words: list[Message] = []
         for label, moment in local.items():
-            verb = "started" if label == "start" else "ended"
+            when = _local(moment, days.zone)
+            started = label == "start"
             off = day_off[label]
             if off == "weekend":
                 reasons.append(f"{label}_weekend")
-                words.append(f"{verb} {_local(moment, days.zone)}, a weekend day")
+                words.append(msg("started {moment}, a weekend day", moment=when) if started
+                             else msg("ended {moment}, a weekend day", moment=when))
             elif off is not None:
                 reasons.append(f"{label}_holiday")
-                words.append(f"{verb} {_local(moment, days.zone)}, a public {off}")
+                words.append(msg("started {moment}, a public {holiday}", moment=when, holiday=off) if started
+                             else msg("ended {moment}, a public {holiday}", moment=when, holiday=off))
             elif not days.in_hours(moment):
                 reasons.append(f"{label}_outside_hours")
-                words.append(f"{verb} {_local(moment, days.zone)}, outside working hours {hours}")
+                words.append(msg("started {moment}, outside working hours {hours}", moment=when, hours=str(hours))
+                             if started else
+                             msg("ended {moment}, outside working hours {hours}", moment=when, hours=str(hours)))
         if "end" in local and local["start"].date() != local["end"].date():
             reasons.append("overnight")
-            words.append(f"ran overnight from {_local(local['start'], days.zone)} to "
-                         f"{_local(local['end'], days.zone)}")
+            words.append(msg("ran overnight from {start} to {end}", start=_local(local["start"], days.zone),
+                             end=_local(local["end"], days.zone)))
         if not reasons:
             continue
         yield Finding(
             kind=FindingKind.off_hours,
-            detail=f"Routine trip {trip.id}{_vehicle_words(trip)} " + " and ".join(words) + " (local time).",
+            detail=msg("Routine trip {trip_id}{vehicle} {account} (local time).", trip_id=trip.id,
+                       vehicle=_vehicle_words(trip), account=_joined(words)),
             at=begins[0], agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
             evidence={
                 "trip_id": trip.id, "priority": trip.priority, "purpose": trip.purpose, "status": trip.status,
@@ -124,12 +141,14 @@ def overdriven(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]
         if driven <= limit:
             continue
         ratio = driven / trip.planned_km if trip.planned_km > 0 else None
-        times = f" ({ratio:.1f}×)" if ratio is not None else ""
+        times = msg(" ({ratio:.1f}×)", ratio=ratio) if ratio is not None else ""
         yield Finding(
             kind=FindingKind.overdriven,
-            detail=f"Trip {trip.id}{_vehicle_words(trip)} drove {driven} km by the odometer "
-                   f"({trip.odometer_start_km} → {trip.odometer_end_km}) against {trip.planned_km:.1f} km "
-                   f"planned{times}, above the {limit:.1f} km allowed.",
+            detail=msg("Trip {trip_id}{vehicle} drove {driven} km by the odometer ({start_km} → {end_km}) against "
+                       "{planned_km:.1f} km planned{times}, above the {allowed_km:.1f} km allowed.",
+                       trip_id=trip.id, vehicle=_vehicle_words(trip), driven=driven,
+                       start_km=trip.odometer_start_km, end_km=trip.odometer_end_km, planned_km=trip.planned_km,
+                       times=times, allowed_km=limit),
             at=trip.when, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
             evidence={
                 "trip_id": trip.id, "purpose": trip.purpose, "started_at": trip.started_at,
@@ -155,17 +174,19 @@ def geofence(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
             if not fence.contains(lat, lon):
                 continue
             extra: dict[str, Any] = {}
-            where = f"{fence.name} ({fence.kind.value})"
+            where: Message = msg("{name} ({kind})", name=fence.name, kind=fence.kind)
             if isinstance(fence, CircleGeofence):
                 distance = fence.distance_m(lat, lon)
                 extra = {"distance_m": round(distance, 1), "radius_m": fence.radius_m,
                          "centre": {"lat": fence.lat, "lon": fence.lon}}
-                where += f", {distance:.0f} m from its centre within a {fence.radius_m:.0f} m radius"
+                where = msg("{area}, {distance_m:.0f} m from its centre within a {radius_m:.0f} m radius",
+                            area=where, distance_m=distance, radius_m=fence.radius_m)
+            place = trip.dropoff_address or f"{lat:.5f},{lon:.5f}"
             yield Finding(
                 kind=FindingKind.geofence,
-                detail=f"{trip.priority.value.replace('_', ' ').capitalize()} trip {trip.id}{_vehicle_words(trip)} "
-                       f"drops off at {trip.dropoff_address or f'{lat:.5f},{lon:.5f}'}, inside the prohibited "
-                       f"area {where}.",
+                detail=msg("{priority} trip {trip_id}{vehicle} drops off at {place}, inside the prohibited area "
+                           "{area}.", priority=_PRIORITY_WORDS[trip.priority], trip_id=trip.id,
+                           vehicle=_vehicle_words(trip), place=place, area=where),
                 at=trip.when, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
                 evidence={
                     "trip_id": trip.id, "priority": trip.priority, "purpose": trip.purpose, "status": trip.status,
@@ -217,18 +238,23 @@ def unusable_vehicle(trips: Iterable[TripRow], log: Mapping[int, Sequence[Status
         moment, source = trip.begins
         zone = rules.calendar.zone
         if status is VehicleStatus.disposed and trip.disposed_on is not None:
-            since = f"disposed of on {trip.disposed_on}" + (f" (audit record #{change.seq})" if change else "")
+            since = (msg("disposed of on {day} (audit record #{seq})", day=str(trip.disposed_on), seq=change.seq)
+                     if change else msg("disposed of on {day}", day=str(trip.disposed_on)))
         elif change is not None and basis == "set_by":
-            since = f"since {_local(change.at, zone)} (audit record #{change.seq})"
+            since = msg("since {moment} (audit record #{seq})", moment=_local(change.at, zone), seq=change.seq)
         elif change is not None:
-            since = f"until {_local(change.at, zone)} (audit record #{change.seq} changed it from {status.value})"
+            since = msg("until {moment} (audit record #{seq} changed it from {status})",
+                        moment=_local(change.at, zone), seq=change.seq, status=status)
         else:
-            since = "by its status on record, never changed in the audit log"
-        verb = "started" if source == "actual" else "is assigned to start"
+            since = msg("by its status on record, never changed in the audit log")
+        facts = {"trip_id": trip.id, "moment": _local(moment, zone), "plate": trip.plate, "status": status.value,
+                 "label": status.zh, "since": since}
         yield Finding(
             kind=FindingKind.unusable_vehicle,
-            detail=f"Trip {trip.id} {verb} {_local(moment, zone)} on {trip.plate}, which was "
-                   f"{status.value} ({status.zh}) {since}.",
+            detail=msg("Trip {trip_id} started {moment} on {plate}, which was {status} ({label}) {since}.", **facts)
+            if source == "actual" else
+            msg("Trip {trip_id} is assigned to start {moment} on {plate}, which was {status} ({label}) {since}.",
+                **facts),
             at=moment, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
             evidence={
                 "trip_id": trip.id, "purpose": trip.purpose, "trip_status": trip.status, "time": moment,
@@ -269,12 +295,14 @@ def odometer_gap(trips: Iterable[TripRow], previous: Mapping[int, TripRow], rule
             excess = gap - expected
             if excess <= rules.odometer_gap_km:
                 continue
-            via = "via its home yard" if home is not None else "direct (no home yard on record)"
+            via = msg("via its home yard") if home is not None else msg("direct (no home yard on record)")
             yield Finding(
                 kind=FindingKind.odometer_gap,
-                detail=f"{nxt.plate} ran {gap} km between trip {prev.id} (odometer {prev.odometer_end_km} km at "
-                       f"drop-off) and trip {nxt.id} ({nxt.odometer_start_km} km at pickup), {excess:.1f} km "
-                       f"more than the {expected:.1f} km drive {via}.",
+                detail=msg("{plate} ran {gap_km} km between trip {previous_trip} (odometer {previous_km} km at "
+                           "drop-off) and trip {next_trip} ({next_km} km at pickup), {excess_km:.1f} km more than "
+                           "the {expected_km:.1f} km drive {via}.", plate=nxt.plate, gap_km=gap,
+                           previous_trip=prev.id, previous_km=prev.odometer_end_km, next_trip=nxt.id,
+                           next_km=nxt.odometer_start_km, excess_km=excess, expected_km=expected, via=via),
                 at=nxt.started_at, agency=nxt.vehicle_agency, plate=nxt.plate, vehicle_id=vehicle_id,
                 trip_id=nxt.id,
                 evidence={
@@ -301,8 +329,9 @@ def over_quota(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
             continue
         yield Finding(
             kind=FindingKind.over_quota,
-            detail=f"Agency {agency} holds {len(held)} {category.value} ({category.zh}) vehicles against a quota "
-                   f"of {limit}, {len(held) - limit} over.",
+            detail=msg("Agency {agency} holds {held} {category} ({label}) vehicles against a quota of {limit}, "
+                       "{excess} over.", agency=agency, held=len(held), category=category.value, label=category.zh,
+                       limit=limit, excess=len(held) - limit),
             agency=agency,
             evidence={
                 "agency": agency, "category": category, "held": len(held), "limit": limit,
@@ -319,8 +348,9 @@ def unmarked(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
             continue
         yield Finding(
             kind=FindingKind.unmarked,
-            detail=f"Vehicle {vehicle.plate} of {vehicle.agency} ({vehicle.category.value}, {vehicle.status.value}) "
-                   f"carries no official-vehicle marking and has no recorded exemption.",
+            detail=msg("Vehicle {plate} of {agency} ({category}, {status}) carries no official-vehicle marking and "
+                       "has no recorded exemption.", plate=vehicle.plate, agency=vehicle.agency,
+                       category=vehicle.category, status=vehicle.status),
             agency=vehicle.agency, plate=vehicle.plate, vehicle_id=vehicle.id,
             evidence={
                 "vehicle_id": vehicle.id, "plate": vehicle.plate, "agency": vehicle.agency,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fleet.enums import Priority
 from fleet.errors import FieldError, PolicyError, error_location
+from fleet.i18n import msg, pydantic_message
 from fleet.policy import line_of, merge, parse_yaml
 from fleet.settings import get_settings
 from fleet.usage_audit.calendar import Calendar
@@ -65,7 +66,7 @@ class AuditRules(BaseModel):
         seen: set[str] = set()
         for index, fence in enumerate(self.geofences):
             if fence.name in seen:
-                raise FieldError(f"geofences.{index}.name", f"geofence {fence.name!r} is listed twice")
+                raise FieldError(f"geofences.{index}.name", msg("geofence {name!r} is listed twice", name=fence.name))
             seen.add(fence.name)
         return self
 
@@ -83,12 +84,13 @@ def _read(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the usage audit rules ({exc.strerror or exc})") from exc
+        raise PolicyError(msg("{path}: cannot read the usage audit rules ({problem})", path=str(path),
+                              problem=str(exc.strerror or exc))) from exc
     node, raw = parse_yaml(path, text)
     if raw is None:
         return node, {}
     if not isinstance(raw, dict):
-        raise PolicyError(f"{path}:1: a usage audit rules file is a mapping of rule settings")
+        raise PolicyError(msg("{path}:1: a usage audit rules file is a mapping of rule settings", path=str(path)))
     return node, raw
 
 
@@ -101,8 +103,8 @@ def _validate(path: Path, node: yaml.Node | None, raw: Mapping[str, Any]) -> Aud
         loc = tuple(p for i, p in enumerate(full)
                     if not (p in _UNION_TAGS and i > 0 and isinstance(full[i - 1], int)))
         field = ".".join(str(p) for p in loc)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise PolicyError(f"{path}:{line_of(node, loc)}: field '{field}': {msg}", field=field) from exc
+        raise PolicyError(msg("{path}:{line}: field '{field}': {reason}", path=str(path), line=line_of(node, loc),
+                              field=field, reason=pydantic_message(err)), field=field) from exc
 
 
 @lru_cache
