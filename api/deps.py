@@ -1,5 +1,9 @@
 """Request-scoped wiring: the engine, one transaction per request, the caller and what its role may do.
 
+The caller is named by ``Authorization: Bearer <token>`` or by the browser session cookie ``gongche_session``
+(`fleet.users`); when both are sent the bearer token wins. A change (any method but GET, HEAD, OPTIONS) made with the
+cookie must carry ``X-CSRF-Token``, the session's CSRF token, which a page of another site cannot read.
+
 The session dependency has ``scope="function"``: its commit runs before the response is sent, so a client is never
 told "201" for a booking that did not commit.
 """
@@ -11,17 +15,30 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.capacity import database_slot
 from api.errors import ApiError
+from fleet import users
+from fleet.db import busy_reason, unit_of_work
 from fleet.enums import Role
-from fleet.models import Trip, User
+from fleet.errors import Busy
+from fleet.i18n import msg
+from fleet.models import Trip, User, UserSession
 from fleet.users import AGENCY_ROLES, CredentialRefused, authenticate
 
+SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "gongche_session", "gongche_csrf", "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # what a cookie may do without the CSRF token
+
 _bearer = HTTPBearer(auto_error=False, description="a token printed by `gongche users add`")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False,
+                       description="the session cookie `POST /auth/login` sets; changes also need the header "
+                                   "X-CSRF-Token")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+CookieDep = Annotated[str | None, Depends(_cookie)]
 
 
 def get_engine(request: Request) -> Engine:
@@ -55,18 +72,53 @@ async def get_session(request: Request,
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
-    """The caller: 401 without a token or with one unknown, expired or of a deactivated user; 403 for a driver user
-    whose driver record is deactivated."""
-    if credentials is None:
-        raise ApiError(401, "Unauthenticated", "send 'Authorization: Bearer <token>'")
+def refusal(refused: CredentialRefused) -> ApiError:
+    """The answer to a refused credential: 401 Unauthenticated, 403 Forbidden, 429 with Retry-After."""
+    code = {401: "Unauthenticated", 429: "TooManyRequests"}.get(refused.status, "Forbidden")
+    headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after is not None else None
+    return ApiError(refused.status, code, refused.detail, refused.field, headers)
+
+
+def _caller(request: Request, session: Session, credentials: HTTPAuthorizationCredentials | None,
+            cookie: str | None) -> tuple[User, UserSession | None]:
+    """The caller and, when its browser session named it, that session (also left in ``request.state``)."""
     try:
-        return authenticate(session, credentials.credentials)
+        if credentials is not None:
+            return authenticate(session, credentials.credentials), None
+        if cookie:
+            user, opened = users.authenticate_session(session, cookie)
+            if request.method not in SAFE_METHODS:
+                users.check_csrf(opened, request.headers.get(CSRF_HEADER))
+            request.state.user_session = opened.id
+            return user, opened
     except CredentialRefused as refused:
-        raise ApiError(refused.status, "Unauthenticated" if refused.status == 401 else "Forbidden",
-                       refused.detail) from None
+        raise refusal(refused) from None
+    raise ApiError(401, "Unauthenticated", msg("sign in, or send 'Authorization: Bearer <token>'"))
+
+
+def _touch_apart(engine: Engine, opened: UserSession | None) -> None:
+    """Note a session's use (the idle timeout) in a short transaction of its own: for a request whose own session
+    only reads. A database too busy for it costs the note, not the request."""
+    if opened is None or not users.needs_touch(opened):
+        return
+    try:
+        with unit_of_work(engine) as session:
+            users.touch_session(session, opened.id)
+    except (Busy, sa_exc.DBAPIError) as exc:
+        if not isinstance(exc, Busy) and busy_reason(exc) is None:
+            raise
+
+
+def current_user(request: Request, session: SessionDep, credentials: BearerDep, cookie: CookieDep) -> User:
+    """The caller: 401 without a credential or with one unknown, ended, expired or of a deactivated user; 403 for a
+    driver user whose driver record is deactivated, and for a change by cookie without its CSRF token."""
+    user, opened = _caller(request, session, credentials, cookie)
+    if opened is not None and users.needs_touch(opened):
+        if request.method in ("GET", "HEAD"):  # the request's session reads only (get_session)
+            _touch_apart(get_engine(request), opened)
+        else:
+            users.touch_session(session, opened.id)
+    return user
 
 
 UserDep = Annotated[User, Depends(current_user)]
@@ -78,7 +130,8 @@ def allow(*roles: Role) -> Callable[[User], User]:
 
     def check(user: UserDep) -> User:
         if user.role not in roles:
-            raise ApiError(403, "Forbidden", f"a {user.role.value} may not do this; it needs: {names}")
+            raise ApiError(403, "Forbidden", msg("a {role} may not do this; it needs: {roles}", role=user.role.value,
+                                                 roles=names))
         return user
 
     return check
@@ -93,17 +146,19 @@ def sees_trip(user: User, trip: Trip, driver_of: int | None) -> bool:
     return True
 
 
-def allow_briefly(*roles: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None], User]:
+def allow_briefly(*roles: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None, str | None], User]:
     """Like `allow`, for routes that must hold no transaction while they work (a dispatch run solves for seconds;
     on SQLite the request's own write transaction would hold the platform's write lock all that time): the caller
-    is read in a read transaction that ends before the route runs, and the route's service opens its own."""
+    (by token or cookie) is read in a read transaction that ends before the route runs, and the route's service
+    opens its own."""
     check = allow(*roles)
 
-    def read(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
-        engine = get_engine(request).execution_options(readonly=True)
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            user = current_user(session, credentials)
+    def read(request: Request, credentials: BearerDep, cookie: CookieDep) -> User:
+        engine = get_engine(request)
+        with Session(engine.execution_options(readonly=True), expire_on_commit=False) as session, session.begin():
+            user, opened = _caller(request, session, credentials, cookie)
             _ = user.agency, user.driver  # loaded now: the session is gone when the route reads them
+        _touch_apart(engine, opened)
         return check(user)
 
     return read

@@ -375,13 +375,52 @@ class User(Base):
     driver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("drivers.id"))
     # SHA-256 of a 256-bit random token: a slow password hash buys nothing against a key that cannot be guessed.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    # The bearer token stops working then (fleet.users.admit); a browser session will carry its own expiry.
+    # The bearer token stops working then (fleet.users.admit); a browser session carries its own expiry.
     token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The sign-in password's argon2id hash (PHC string: algorithm, parameters, salt); None: no password, no sign-in.
+    # A stated column: a hash written without an audit record is what `audit verify` exists to find.
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
 
     agency: Mapped[Agency | None] = relationship()
     driver: Mapped[Driver | None] = relationship()
+
+
+class UserSession(Base):
+    """A browser's sign-in: SHA-256 of the session cookie's random value and of its CSRF token (neither value is
+    stored), when it ends on its own, and when it was ended (sign-out, a password changed or set).
+
+    Not an audited table: a session's start and end are audit records of its user ("user.signed_in", ...), and
+    its ``last_seen_at`` moves without one (the idle timeout)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(sa.String(64))
+    client: Mapped[str | None] = mapped_column(sa.String(100))  # the address it signed in from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+
+class SignInFailure(Base):
+    """The failed sign-ins of one key ("name:<sha256 of the name>" or "client:<address>") since the key's last quiet
+    spell, and until when its sign-ins are refused (fleet.users). In the database, so that every server process
+    counts the same failures."""
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    count: Mapped[int]
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Trip(Base):
@@ -401,6 +440,9 @@ class Trip(Base):
     agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     purpose: Mapped[str] = mapped_column(sa.String(500))
+    # Why the priority is emergency or law enforcement (应急事由), as the requester stated it: shown to its approver,
+    # the dispatcher and on the slip.
+    priority_reason: Mapped[str | None] = mapped_column(sa.String(500))
     priority: Mapped[Priority] = mapped_column(_enum(Priority))
     categories: Mapped[list[str]] = mapped_column(sa.JSON)
     passengers: Mapped[int]

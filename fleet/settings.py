@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,36 @@ class Settings(BaseSettings):
         description="Days an API bearer token works after `gongche users add` or `gongche users rotate` issues it.",
     )
 
+    # --- Signing in with a password (issue 13) ---
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30,
+        description="Hours a browser session works after its sign-in, however busy it is; then the user signs in "
+        "again.",
+    )
+    session_idle_minutes: float = Field(
+        default=0, ge=0, le=24 * 60,
+        description="A browser session unused this long ends (0: no idle timeout, only session_hours).",
+    )
+    sign_in_failures_per_name: int = Field(
+        default=5, ge=1, le=1000,
+        description="Failed sign-ins for one user name, with no quiet spell of sign_in_window_minutes between "
+        "them, after which that name's sign-ins are refused (429) for a while.",
+    )
+    sign_in_failures_per_client: int = Field(
+        default=20, ge=1, le=100000,
+        description="The same for one client address, whatever names it tries; higher than per name because an "
+        "office's browsers may all reach the server from one address.",
+    )
+    sign_in_window_minutes: float = Field(
+        default=15, gt=0, le=24 * 60,
+        description="Failures are counted until a quiet spell this long (no failure, no slowdown in force); it is "
+        "also the longest slowdown.",
+    )
+    sign_in_slowdown_seconds: int = Field(
+        default=30, ge=1, le=3600,
+        description="The first slowdown; each further failure doubles it, up to sign_in_window_minutes.",
+    )
+
     # --- Waiting for the database under load (issue 12) ---
     db_wait_seconds: float = Field(
         default=10.0, gt=0, le=300,
@@ -75,6 +106,25 @@ class Settings(BaseSettings):
         description="Worker processes that run the dispatch engine's batch search (its search holds Python's GIL "
         "for seconds, which would stall every request of the server it ran in); 0 runs it in the calling process.",
     )
+
+    # --- The console's map (issue 13) ---
+    map_tiles: str | None = Field(
+        default=None, max_length=500, pattern=r"^(https?://|/)\S*\{z\}\S*$",
+        description="A raster tile URL template with {z}, {x} and {y} ({s} is not supported): 天地图 or an intranet "
+        "tile server. The browser fetches it: on an offline intranet it must be a server the browsers reach.",
+    )
+    map_pmtiles: Path | None = Field(
+        default=None,
+        description="A local PMTiles archive (raster or vector) the app serves itself at /api/v1/map/tiles.pmtiles; "
+        "used when map_tiles is unset.",
+    )
+    map_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="The datum of the tiles: gcj02 for AMap's or Tencent's; the console then shifts the API's WGS-84 "
+        "coordinates for display only.",
+    )
+    map_attribution: str = Field(default="", max_length=200, description="The tiles' attribution, shown on the map.")
+    map_max_zoom: int = Field(default=18, ge=1, le=22, description="The deepest zoom the tiles have.")
 
 
 @lru_cache

@@ -19,11 +19,11 @@ from sqlalchemy.engine import Engine, make_url
 
 from fleet import audit, migrate, reports, users
 from fleet.audit import Actor
-from fleet.clock import local_text
+from fleet.clock import local_date, local_text
 from fleet.db import make_engine, make_sessionmaker, unit_of_work
 from fleet.enums import Role
 from fleet.errors import FleetError
-from fleet.models import Agency
+from fleet.models import Agency, utcnow
 from fleet.policy import load_policy_file
 from fleet.settings import audit_key, get_settings
 
@@ -107,22 +107,52 @@ def audit_checkpoint() -> None:
     typer.echo(f"checkpoint #{point.seq} {point.hash[:16]}… written to {settings.audit_checkpoint_file}")
 
 
+PASSWORD_HELP = ("its sign-in password (visible to other users of this machine in the process list: prefer "
+                 "--password-stdin)")
+
+
+def _password(given: str | None, from_stdin: bool, *, required: bool) -> str | None:
+    """The password from --password, from standard input (--password-stdin, or when ``required`` and none was
+    given: one line, or a hidden prompt on a terminal), or None."""
+    if given is not None and from_stdin:
+        fail("give the password either with --password or on standard input (--password-stdin), not both")
+    if given is not None:
+        return given
+    if not from_stdin and not required:
+        return None
+    if sys.stdin is None or sys.stdin.closed:
+        fail("no standard input to read the password from: give --password")
+    if sys.stdin.isatty():
+        typed: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        return typed
+    line = sys.stdin.readline()
+    if not line:
+        fail("standard input is empty: send the password on it, one line")
+    return line.removesuffix("\n").removesuffix("\r")
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="User name (unique)")],
     role: Annotated[str, typer.Option(help="requester, approver, dispatcher, driver, supervisor or admin")],
     agency: Annotated[str | None, typer.Option(help="Agency code (requester and approver)")] = None,
     driver: Annotated[int | None, typer.Option(help="Driver id (driver users)")] = None,
+    password: Annotated[str | None, typer.Option(help=PASSWORD_HELP.capitalize())] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read its sign-in password from standard input (one line)")] = False,
 ) -> None:
-    """Create an API user and print its bearer token, once: only its hash is stored."""
+    """Create an API user and print its bearer token, once: only its hash is stored. With a password it may also
+    sign in to the console."""
     chosen = next((r for r in Role if r.value == role), None)
     if chosen is None:
         fail(f"--role must be one of {', '.join(r.value for r in Role)}, not {role!r}")
+    secret = _password(password, password_stdin, required=False)
     with unit_of_work(_migrated(_engine())) as session:
         user, token = users.add_user(session, Actor("cli", "admin"), name=name, role=chosen, agency=agency,
-                                     driver_id=driver)
-    typer.echo(f"user {user.name} ({chosen.value}{f', {agency}' if agency else ''}) created; its token, shown once, "
-               f"works until {local_text(user.token_expires_at)} (China time):")
+                                     driver_id=driver, password=secret)
+    signs_in = "; it signs in with the password given" if secret is not None else ""
+    typer.echo(f"user {user.name} ({chosen.value}{f', {agency}' if agency else ''}) created{signs_in}; its token, "
+               f"shown once, works until {local_text(user.token_expires_at)} (China time):")
     typer.echo(token)
 
 
@@ -134,6 +164,20 @@ def users_rotate(name: Annotated[str, typer.Argument(help="User name")]) -> None
     typer.echo(f"user {user.name} has a new token, shown once, working until {local_text(user.token_expires_at)} "
                f"(China time); the old one no longer works:")
     typer.echo(token)
+
+
+@users_app.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(help="User name")],
+    password: Annotated[str | None, typer.Option(help=f"The new {PASSWORD_HELP}")] = None,
+) -> None:
+    """Set a user's sign-in password, read from standard input (one line; a hidden prompt on a terminal) unless
+    --password gives it. Ends the user's browser sessions and lifts any slowdown of its sign-ins."""
+    secret = _password(password, False, required=True)
+    assert secret is not None
+    with unit_of_work(_migrated(_engine())) as session:
+        user = users.set_password(session, Actor("cli", "admin"), name, secret)
+    typer.echo(f"user {user.name} has a new password; its browser sessions have ended")
 
 
 @db_app.command("grant")
@@ -252,8 +296,12 @@ def demo(
     reset: Annotated[bool, typer.Option(help="Delete the SQLite database first")] = False,
     out: Annotated[Path, typer.Option(help="Folder for the report files")] = Path("var"),
     seed: Annotated[int, typer.Option(help="Random seed of the demo data")] = 2026,
+    port: Annotated[int, typer.Option(help="TCP port the console is served on at the end")] = 8000,
+    serve: Annotated[bool | None, typer.Option(
+        "--serve/--no-serve", help="Serve the console at the end until Ctrl-C (default: when stdin is a terminal)",
+        show_default=False)] = None,
 ) -> None:
-    """Seed a realistic city jurisdiction, run its plan year, book a year of costs, report and verify."""
+    """Seed a realistic city jurisdiction, run its plan year and its day, and serve the console on it."""
     from gongche import demo as demo_job  # it loads the API server and the dispatch engine: only the demo pays
 
     url = make_url(get_settings().database_url)
@@ -270,7 +318,7 @@ def demo(
             fail(f"{url.render_as_string(hide_password=True)} already holds data; run with --reset (SQLite) "
                  f"or use an empty database")
     started = time.perf_counter()
-    ok = demo_job.run(engine, Console(), today=date.today(), out_dir=out, seed=seed)
+    ok = demo_job.run(engine, Console(), today=local_date(utcnow()), out_dir=out, seed=seed, port=port, serve=serve)
     typer.echo(f"demo finished in {time.perf_counter() - started:.1f} s")
     if not ok:
         raise typer.Exit(1)

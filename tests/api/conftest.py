@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,17 @@ def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
     return datetime.combine(day, time(hour, minute), CHINA)
 
 
+def password_of(user: str) -> str:
+    """The sign-in password the seeded city gives ``user``: made from the name, so any test can know it."""
+    return f"{user}-Pw-2030!"
+
+
 @dataclass
 class City:
     tokens: dict[str, str]
     vehicles: dict[str, int]  # name -> id
     drivers: dict[str, int]
+    passwords: dict[str, str] = field(default_factory=dict)  # user name -> its sign-in password
 
 
 def seed_city(engine: Engine) -> City:
@@ -72,8 +78,9 @@ def seed_city(engine: Engine) -> City:
             ("dispatcher", Role.dispatcher, None, None), ("driver-a", Role.driver, None, d["driver-a"]),
             ("supervisor", Role.supervisor, None, None), ("admin", Role.admin, None, None),
         ):
-            tokens[name] = users.add_user(session, ADMIN, name=name, role=role, agency=code, driver_id=driver)[1]
-    return City(tokens, v, d)
+            tokens[name] = users.add_user(session, ADMIN, name=name, role=role, agency=code, driver_id=driver,
+                                          password=password_of(name))[1]
+    return City(tokens, v, d, {name: password_of(name) for name in tokens})
 
 
 @pytest.fixture(scope="session")

@@ -83,11 +83,11 @@ class Run:
     raw_stderr: str
 
 
-def gongche(*args: str, url: str, cwd: Path, timeout: float = 60) -> Run:
-    """Run the real console entry point; stderr is also given with colours stripped and lines re-joined (rich
-    wraps long messages at the console width)."""
+def gongche(*args: str, url: str, cwd: Path, timeout: float = 60, stdin: str | None = None) -> Run:
+    """Run the real console entry point (``stdin``: the text on its standard input); stderr is also given with
+    colours stripped and lines re-joined (rich wraps long messages at the console width)."""
     done = subprocess.run([sys.executable, "-m", "gongche.cli", *args], env={**os.environ, "GONGCHE_DATABASE_URL": url},
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, input=stdin)
     return Run(done.returncode, done.stdout, " ".join(ANSI.sub("", done.stderr).split()), done.stderr)
 
 
