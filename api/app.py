@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, params
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
 from api import errors
 from api.console import mount_console
-from api.routes import dispatch, oversight, registry, trips, vocabulary
+from api.routes import auth, basemap, board, dispatch, events, oversight, registry, trips, vocabulary
 from fleet.db import make_engine
 from fleet.errors import InvalidInput
+from fleet.i18n import msg
 from fleet.schemas import unstorable_text
 
 PREFIX = "/api/v1"
@@ -49,17 +52,30 @@ async def storable_text(request: Request) -> None:
         found = unstorable_text(body)
     if found is not None:
         field, reason = found
-        raise InvalidInput(f"field '{field}': {reason}" if field else f"the body {reason}", field=field)
+        raise InvalidInput(msg("field '{field}': {reason}", field=field, reason=reason) if field
+                           else msg("the body {reason}", reason=reason), field=field)
+
+
+async def known_query(request: Request) -> None:
+    """Refuse (422, naming it) a query parameter the matched route does not declare, its dependencies' included:
+    a misspelt filter would otherwise be ignored and answer with the unfiltered list."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {f.alias for f in get_flat_params(route.dependant) if isinstance(f.field_info, params.Query)}
+    unknown = next((name for name in request.query_params if name not in known), None)
+    if unknown is not None:
+        raise InvalidInput(msg("unknown query parameter '{name}'", name=unknown), field=unknown)
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The app over ``engine`` (default: GONGCHE_DATABASE_URL)."""
     app = FastAPI(title="Gongche 公车", version="1", description=DESCRIPTION,
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
-                  dependencies=[Depends(storable_text)])
+                  dependencies=[Depends(known_query), Depends(storable_text)])
     app.state.engine = engine or make_engine()
     errors.install(app)
-    for module in (trips, dispatch, registry, oversight, vocabulary):
+    for module in (auth, trips, dispatch, registry, oversight, vocabulary, events, board, basemap):
         app.include_router(module.router, prefix=PREFIX, responses=BUSY)
 
     @app.get("/healthz", include_in_schema=False)

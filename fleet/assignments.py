@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dispatch.travel import Geodesic
 from fleet import audit, queries
 from fleet.audit import Actor
 from fleet.clock import CHINA, local_date, local_moment, local_text
 from fleet.db import atomic
-from fleet.enums import AssignmentSource, LicenceClass, TripStatus, VehicleStatus
+from fleet.enums import AssignmentSource, Category, LicenceClass, TripStatus, VehicleStatus
 from fleet.errors import Conflict, InvalidInput, InvalidState, NotFound
+from fleet.i18n import msg
 from fleet.models import Assignment, Driver, Trip, Vehicle
 from fleet.schemas import AssignIn
 
@@ -63,6 +64,12 @@ def _shift_text(driver: Driver) -> str:
     return f"{driver.shift_start:%H:%M}-{driver.shift_end:%H:%M}"
 
 
+def holds(start: datetime, end: datetime) -> sa.ColumnElement[bool]:
+    """An active assignment holding its vehicle (and driver) at some moment of [start, end): what `assign` refuses
+    to overlap, and what keeps a vehicle out of `free_vehicles`."""
+    return sa.and_(Assignment.active, Assignment.starts_at < end, Assignment.ends_at > start)
+
+
 def release(session: Session, booked: Trip) -> Assignment | None:
     """End the trip's active assignment, if any, freeing its vehicle and driver; returns what was released."""
     current = queries.active_assignment(session, booked.id)
@@ -76,7 +83,7 @@ def holding(session: Session, booked: Trip) -> Assignment:
     """The trip's active assignment; a trip without one cannot be driven."""
     current = queries.active_assignment(session, booked.id)
     if current is None:
-        raise InvalidState(f"trip {booked.id} has no vehicle assigned", field="status")
+        raise InvalidState(msg("trip {trip_id} has no vehicle assigned", trip_id=booked.id), field="status")
     return current
 
 
@@ -86,20 +93,21 @@ def assign(session: Session, actor: Actor, *, trip_id: int, data: AssignIn,
     """Give an approved (or reassign an assigned) trip to a vehicle and, optionally, a driver."""
     booked = queries.trip(session, trip_id, lock=True)
     if booked.status not in (TripStatus.approved, TripStatus.assigned):
-        raise InvalidState(f"trip {trip_id} is {booked.status.value}; only an approved or assigned trip can be "
-                           f"assigned", field="status")
+        raise InvalidState(msg("trip {trip_id} is {status}; only an approved or assigned trip can be assigned",
+                               trip_id=trip_id, status=booked.status), field="status")
     vehicle = queries.vehicle(session, data.vehicle_id, lock=True)
     _check_vehicle(vehicle, booked)
     driver = _driver(session, data.driver_id, vehicle) if data.driver_id is not None else None
     pickup_at = data.pickup_at or booked.earliest_pickup
     if not booked.earliest_pickup <= pickup_at <= booked.latest_pickup:
-        raise InvalidInput(f"pickup {pickup_at.isoformat()} is outside the trip's window "
-                           f"{booked.earliest_pickup.isoformat()} to {booked.latest_pickup.isoformat()}",
-                           field="pickup_at")
+        raise InvalidInput(msg("pickup {pickup} is outside the trip's window {earliest} to {latest}",
+                               pickup=local_text(pickup_at), earliest=local_text(booked.earliest_pickup),
+                               latest=local_text(booked.latest_pickup)), field="pickup_at")
     starts, ends = occupied(booked, pickup_at)
     if driver is not None and not on_shift(driver, starts, ends):
-        raise Conflict(f"driver {driver.name}'s shift {_shift_text(driver)} does not cover "
-                       f"{starts.astimezone(CHINA):%H:%M}-{ends.astimezone(CHINA):%H:%M}", field="driver_id")
+        raise Conflict(msg("driver {name}'s shift {shift} does not cover {starts:%H:%M}-{ends:%H:%M}",
+                           name=driver.name, shift=_shift_text(driver), starts=starts.astimezone(CHINA),
+                           ends=ends.astimezone(CHINA)), field="driver_id")
     release(session, booked)
     held = _record(session, booked, vehicle, driver, starts, ends, source, run_id)
     booked.status, booked.dispatch_note = TripStatus.assigned, None
@@ -109,43 +117,85 @@ def assign(session: Session, actor: Actor, *, trip_id: int, data: AssignIn,
     return held
 
 
+@atomic
+def unassign(session: Session, actor: Actor, *, trip_id: int, note: str | None = None) -> Trip:
+    """Take an assigned trip that has not started off its vehicle (and driver): it goes back to the queue, approved.
+
+    Refused (409) for a trip that is not assigned: one still to be decided or already approved has nothing to
+    release, and one under way, completed, rejected or cancelled is past the point where its vehicle can change.
+    """
+    booked = queries.trip(session, trip_id, lock=True)
+    if booked.status is not TripStatus.assigned:
+        raise InvalidState(msg("trip {trip_id} is {status}; only an assigned trip that has not started can be "
+                               "unassigned", trip_id=trip_id, status=booked.status), field="status")
+    released = release(session, booked)
+    if released is None:  # assigned without a vehicle: the trip's own row says otherwise; refuse, change nothing
+        raise InvalidState(msg("trip {trip_id} holds no vehicle to release", trip_id=trip_id), field="status")
+    booked.status = TripStatus.approved
+    audit.record(session, actor, "trip.unassigned", booked, {
+        "vehicle_id": released.vehicle_id, "plate": released.vehicle.plate, "driver_id": released.driver_id,
+        "starts_at": released.starts_at, "ends_at": released.ends_at, "note": note})
+    return booked
+
+
+def free_vehicles(session: Session, start: datetime, end: datetime, *, categories: Sequence[Category] = (),
+                  seats: int | None = None) -> list[Vehicle]:
+    """Vehicles in service (not sealed, in the workshop or disposed of) that no active assignment holds at any
+    moment of [start, end), of one of ``categories`` (any when empty) and with at least ``seats`` seats, by plate.
+
+    The same conditions `assign` checks of the vehicle: a trip whose occupied interval lies inside [start, end)
+    and whose categories and passengers fit can be assigned to any of them (a driver's shift aside)."""
+    query = (sa.select(Vehicle).options(selectinload(Vehicle.agency))
+             .where(Vehicle.status == VehicleStatus.active,
+                    ~sa.exists().where(Assignment.vehicle_id == Vehicle.id, holds(start, end)))
+             .order_by(Vehicle.plate))
+    if categories:
+        query = query.where(Vehicle.category.in_(categories))
+    if seats is not None:
+        query = query.where(Vehicle.seats >= seats)
+    return list(session.scalars(query))
+
+
 def _check_vehicle(vehicle: Vehicle, booked: Trip) -> None:
     if vehicle.status is not VehicleStatus.active:
-        raise InvalidState(f"vehicle {vehicle.plate} is {vehicle.status.value}, not in service", field="vehicle_id")
+        raise InvalidState(msg("vehicle {plate} is {status}, not in service", plate=vehicle.plate,
+                               status=vehicle.status), field="vehicle_id")
     if vehicle.category.value not in booked.categories:
-        raise Conflict(f"vehicle {vehicle.plate} is {vehicle.category.value}; trip {booked.id} allows "
-                       f"{', '.join(booked.categories)}", field="vehicle_id")
+        raise Conflict(msg("vehicle {plate} is {category}; trip {trip_id} allows {categories}", plate=vehicle.plate,
+                           category=vehicle.category, trip_id=booked.id,
+                           categories=", ".join(booked.categories)), field="vehicle_id")
     if vehicle.seats < booked.passengers:
-        raise Conflict(f"vehicle {vehicle.plate} seats {vehicle.seats}; trip {booked.id} carries "
-                       f"{booked.passengers}", field="vehicle_id")
+        raise Conflict(msg("vehicle {plate} seats {seats}; trip {trip_id} carries {passengers}", plate=vehicle.plate,
+                           seats=vehicle.seats, trip_id=booked.id, passengers=booked.passengers), field="vehicle_id")
 
 
 def _driver(session: Session, driver_id: int, vehicle: Vehicle) -> Driver:
     driver = session.get(Driver, driver_id, with_for_update=True)
     if driver is None:
-        raise NotFound(f"unknown driver id {driver_id}", field="driver_id")
+        raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver_id")
     if not driver.active:
-        raise InvalidState(f"driver {driver.name} is inactive", field="driver_id")
+        raise InvalidState(msg("driver {name} is inactive", name=driver.name), field="driver_id")
     if not licence_allows(driver.licence_class, vehicle.seats):
-        raise Conflict(f"driver {driver.name} holds {driver.licence_class.value}, which does not cover a "
-                       f"{vehicle.seats}-seat vehicle", field="driver_id")
+        raise Conflict(msg("driver {name} holds {licence}, which does not cover a {seats}-seat vehicle",
+                           name=driver.name, licence=driver.licence_class, seats=vehicle.seats),
+                       field="driver_id")
     return driver
 
 
 def _record(session: Session, booked: Trip, vehicle: Vehicle, driver: Driver | None, starts: datetime,
             ends: datetime, source: AssignmentSource, run_id: int | None) -> Assignment:
     """Insert the assignment; an overlap is refused naming the trip that holds the vehicle or driver."""
-    for column, value, what in ((Assignment.vehicle_id, vehicle.id, f"vehicle {vehicle.plate}"),
-                                (Assignment.driver_id, driver.id if driver else None,
-                                 f"driver {driver.name}" if driver else "")):
+    for column, value, what, field in (
+            (Assignment.vehicle_id, vehicle.id, msg("vehicle {plate}", plate=vehicle.plate), "vehicle_id"),
+            (Assignment.driver_id, driver.id if driver else None,
+             msg("driver {name}", name=driver.name) if driver else "", "driver_id")):
         if value is None:
             continue
-        clash = session.scalar(sa.select(Assignment).where(
-            column == value, Assignment.active, Assignment.starts_at < ends, Assignment.ends_at > starts).limit(1))
+        clash = session.scalar(sa.select(Assignment).where(column == value, holds(starts, ends)).limit(1))
         if clash is not None:
-            raise Conflict(f"{what} is assigned to trip {clash.trip_id} from {local_text(clash.starts_at)} to "
-                           f"{local_text(clash.ends_at)}", field="driver_id" if what.startswith("driver") else
-                           "vehicle_id", trip_id=clash.trip_id)
+            raise Conflict(msg("{what} is assigned to trip {trip_id} from {start} to {end}", what=what,
+                               trip_id=clash.trip_id, start=local_text(clash.starts_at),
+                               end=local_text(clash.ends_at)), field=field, trip_id=clash.trip_id)
     held = Assignment(trip_id=booked.id, vehicle_id=vehicle.id, driver_id=driver.id if driver else None,
                       starts_at=starts, ends_at=ends, source=source, run_id=run_id)
     try:
@@ -153,8 +203,9 @@ def _record(session: Session, booked: Trip, vehicle: Vehicle, driver: Driver | N
             session.add(held)
             session.flush()
     except IntegrityError:  # another connection took the vehicle or driver between our check and our write
-        raise Conflict(f"vehicle {vehicle.plate} or its driver was just assigned to another trip overlapping "
-                       f"{local_text(starts)}-{local_text(ends)}", field="vehicle_id") from None
+        raise Conflict(msg("vehicle {plate} or its driver was just assigned to another trip overlapping "
+                           "{start}-{end}", plate=vehicle.plate, start=local_text(starts), end=local_text(ends)),
+                       field="vehicle_id") from None
     return held
 
 

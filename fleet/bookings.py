@@ -52,6 +52,7 @@ def book(session: Session, actor: Actor, *, agency: str, data: TripIn, requested
     held_by = queries.agency_by_code(session, agency)
     booked = Trip(
         agency=held_by, requested_by=requested_by, purpose=data.purpose, priority=data.priority,
+        priority_reason=data.priority_reason,
         categories=[c.value for c in data.allowed], passengers=data.passengers,
         pickup_lat=data.pickup.lat, pickup_lon=data.pickup.lon, pickup_address=data.pickup.address,
         dropoff_lat=data.dropoff.lat, dropoff_lon=data.dropoff.lon, dropoff_address=data.dropoff.address,

@@ -38,6 +38,7 @@ from fleet.db import unit_of_work
 from fleet.enums import AssignmentSource, RunStatus, TripStatus
 from fleet.errors import Conflict, FleetError, InvalidInput, InvalidState
 from fleet.exchange import Segment, drive, home, keyed, problem_of, segments, trip_row
+from fleet.i18n import Message, msg
 from fleet.models import Assignment, DispatchRun, Driver, Trip, Vehicle, utcnow
 from fleet.schemas import AssignIn
 from fleet.solving import solve
@@ -68,9 +69,9 @@ class WindowHeld(Conflict):
 def check_window(start: datetime, end: datetime) -> None:
     """A run's window is [start, end), at most two days long."""
     if end <= start:
-        raise InvalidInput("the window ends before it starts", field="end")
+        raise InvalidInput(msg("the window ends before it starts"), field="end")
     if end - start > timedelta(days=2):
-        raise InvalidInput("a dispatch window spans at most 2 days", field="end")
+        raise InvalidInput(msg("a dispatch window spans at most 2 days"), field="end")
 
 
 # --- batch runs ---------------------------------------------------------------------------------------------------
@@ -103,8 +104,9 @@ def run(engine: Engine, actor: Actor, *, start: datetime, end: datetime, time_li
         try:
             plan = solve(snapshot.problem, time_limit=time_limit, seed=seed)
         except Exception as exc:  # an engine failure must not become a 500 or a half-written run
-            raise Unavailable(f"the dispatch engine found no plan within {time_limit:g} s ({type(exc).__name__}); "
-                              f"nothing was assigned — retry, or narrow the window", field=None) from exc
+            raise Unavailable(msg("the dispatch engine found no plan within {seconds:g} s ({error}); nothing was "
+                                  "assigned — retry, or narrow the window", seconds=time_limit,
+                                  error=type(exc).__name__), field=None) from exc
         record = _apply(engine, actor, run_id, snapshot, plan, time_limit)
     except BaseException as exc:
         _fail(engine, actor, run_id, exc)
@@ -145,13 +147,14 @@ def _claim(engine: Engine, actor: Actor, start: datetime, end: datetime, time_li
                 DispatchRun.status == RunStatus.running, DispatchRun.window_start < end,
                 DispatchRun.window_end > start).order_by(DispatchRun.id)):
             if _gone(other.holder) or other.created_at + timedelta(seconds=other.time_limit_s) + HOLD_GRACE < now:
-                _finish(session, actor, other, RunStatus.failed, {"error": "the run stopped without finishing "
-                                                                  "(its process ended); its hold lapsed"})
+                _finish(session, actor, other, RunStatus.failed, {"error": msg(
+                    "the run stopped without finishing (its process ended); its hold lapsed")})
                 continue
-            raise WindowHeld(
-                f"dispatch run {other.id} by {other.actor} holds {local_text(other.window_start)} to "
-                f"{local_text(other.window_end)} since {local_text(other.created_at)}; wait for it to finish, or "
-                f"dispatch a window that does not overlap", field="start", run_id=other.id)
+            raise WindowHeld(msg(
+                "dispatch run {run_id} by {actor} holds {start} to {end} since {since}; wait for it to finish, or "
+                "dispatch a window that does not overlap", run_id=other.id, actor=other.actor,
+                start=local_text(other.window_start), end=local_text(other.window_end),
+                since=local_text(other.created_at)), field="start", run_id=other.id)
         record = DispatchRun(window_start=start, window_end=end, time_limit_s=time_limit, actor=str(actor),
                              summary={}, status=RunStatus.running, holder=_process(os.getpid()))
         session.add(record)
@@ -222,8 +225,8 @@ def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehic
     """Assign one planned trip if it is still as the snapshot saw it; the reason it was left out otherwise."""
     current = session.get(Trip, trip_id)
     if current is None or current.status is not TripStatus.approved:
-        now = "gone" if current is None else current.status.value
-        return f"changed since the run read the day: the trip is now {now}"
+        now = msg("gone") if current is None else current.status
+        return msg("changed since the run read the day: the trip is now {status}", status=now)
     try:
         assign(session, actor, trip_id=trip_id, source=AssignmentSource.dispatch, run_id=run_id,
                data=AssignIn(vehicle_id=vehicle.id, driver_id=driver.id if driver else None, pickup_at=pickup))
@@ -332,8 +335,8 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime) -
     with unit_of_work(engine, readonly=True) as session:
         booked = queries.trip(session, trip_id)
         if booked.status is not TripStatus.approved:
-            raise InvalidState(f"trip {trip_id} is {booked.status.value}; urgent insertion needs approved",
-                               field="status")
+            raise InvalidState(msg("trip {trip_id} is {status}; urgent insertion needs approved", trip_id=trip_id,
+                                   status=booked.status), field="status")
     for attempt in (1, 2):
         try:
             day = _day(engine, trip_id)
@@ -341,7 +344,7 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime) -
             placement = insert(plan, problem, trip_row(day.booked), now=now)
             if placement.vehicle is None:
                 reason = next((u.reason for u in placement.plan.unserved if u.trip == str(trip_id)),
-                              "no vehicle can take it")
+                              msg("no vehicle can take it"))
                 return _unplaced(engine, actor, trip_id, reason, started)
             return _apply_urgent(engine, actor, day, placement, started)
         except _Stale as exc:  # another writer changed the day between our read and our write: read it again
@@ -351,7 +354,9 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime) -
             return _unplaced(engine, actor, trip_id, exc.detail, started)
         except (ProblemError, InfeasibleRoutes, ValueError) as exc:
             log.exception("urgent placement of trip %s failed in the engine", trip_id)
-            return _unplaced(engine, actor, trip_id, f"the dispatch engine could not place it ({exc})", started)
+            said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Message) else str(exc)
+            return _unplaced(engine, actor, trip_id, msg("the dispatch engine could not place it ({error})",
+                                                         error=said), started)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -437,12 +442,14 @@ def _apply_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
     with unit_of_work(engine) as session:
         booked = queries.trip(session, day.booked.id, lock=True)
         if booked.status is not TripStatus.approved:
-            raise InvalidState(f"trip {booked.id} is now {booked.status.value}", field="status")
+            raise InvalidState(msg("trip {trip_id} is now {status}", trip_id=booked.id, status=booked.status),
+                               field="status")
         touched = [t for t in [*wanted, *placement.unplaced] if t != booked_id]
         for t in touched:
             current = queries.active_assignment(session, int(t))
             if current is None or current.id != day.running[t].id or current.trip.status is not TripStatus.assigned:
-                raise _Stale(f"trip {t} changed while the emergency was being placed", field="trip_id")
+                raise _Stale(msg("trip {trip_id} changed while the emergency was being placed", trip_id=t),
+                             field="trip_id")
         moving = [t for t in touched if t in wanted and (
             day.stretches[wanted[t][0]].vehicle.id != day.running[t].vehicle_id
             or wanted[t][1] != day.running[t].starts_at)]
@@ -452,10 +459,12 @@ def _apply_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
         for t in placement.unplaced:
             displaced = session.get_one(Trip, int(t))
             displaced.status = TripStatus.approved
-            displaced.dispatch_note = f"displaced by urgent trip {booked.id}; no other vehicle could take it"
+            displaced.dispatch_note = msg("displaced by urgent trip {trip_id}; no other vehicle could take it",
+                                          trip_id=booked.id)
             audit.record(session, actor, "trip.displaced", displaced, {
                 "by_trip_id": booked.id, "released_vehicle_id": day.running[t].vehicle_id,
-                "reason": f"displaced by urgent trip {booked.id} and no other vehicle could take it"})
+                "reason": msg("displaced by urgent trip {trip_id} and no other vehicle could take it",
+                              trip_id=booked.id)})
         moved: list[Moved] = []
         for t in moving:
             key, at = wanted[t]

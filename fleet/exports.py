@@ -1,29 +1,33 @@
-"""The registry as scenario input: the fleet it holds (``gongche fleet export``) and the trips it booked
-(``gongche trips export``), so that a simulation can start from the real city rather than a made-up one.
+"""The registry read out: as scenario input, the fleet it holds (``gongche fleet export``) and the trips it booked
+(``gongche trips export``), so that a simulation can start from the real city rather than a made-up one; and for
+people, a trip list as a spreadsheet (``GET /trips/export``, CSV or XLSX with Chinese headings).
 
-Both read only. Trips keep the dispatch engine's own reading of a booking (`fleet.exchange.trip_row`), so a
-replayed trip asks for the same vehicles a batch run would have offered it.
+All read only. Scenario trips keep the dispatch engine's own reading of a booking (`fleet.exchange.trip_row`), so
+a replayed trip asks for the same vehicles a batch run would have offered it.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from dispatch.synthetic import CENTRE
-from fleet.clock import CHINA, local_date, local_moment
+from fleet import queries
+from fleet.clock import CHINA, local_date, local_moment, local_text
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import TripStatus, VehicleStatus
 from fleet.errors import InvalidInput, NotFound
 from fleet.exchange import trip_row
+from fleet.i18n import msg
 from fleet.models import Agency, Trip, Vehicle
 
 # Bookings that never became demand: refused by the approver, or withdrawn.
@@ -149,17 +153,17 @@ def trip_rows(url: str, start: date | None = None, end: date | None = None) -> l
     missing SQLite file is refused rather than created empty, which would read as a city without trips.
     """
     if start is not None and end is not None and end < start:
-        raise InvalidInput(f"end {end} is before start {start}", field="end")
+        raise InvalidInput(msg("end {end} is before start {start}", end=end, start=start), field="end")
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
             and not Path(parsed.database).is_file():
-        raise NotFound(f"no database file at {parsed.database}", field="url")
+        raise NotFound(msg("no database file at {path}", path=parsed.database), field="url")
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(Trip.__tablename__):
-                raise NotFound(f"{parsed.render_as_string(hide_password=True)} holds no Gongche registry "
-                               f"(no trips table)", field="url")
+                raise NotFound(msg("{url} holds no Gongche registry (no trips table)",
+                                   url=parsed.render_as_string(hide_password=True)), field="url")
         query = (
             sa.select(Trip, Agency.code).join(Agency, Agency.id == Trip.agency_id)
             .where(Trip.status.not_in(NOT_BOOKED)).order_by(Trip.earliest_pickup, Trip.id)
@@ -180,3 +184,103 @@ def write_trips_csv(rows: Iterable[Mapping[str, str | int | float]], path: Path)
         writer = csv.DictWriter(out, fieldnames=TRIP_COLUMNS, extrasaction="raise")
         writer.writeheader()
         writer.writerows(rows)
+
+
+# --- spreadsheets for people --------------------------------------------------------------------------------------
+
+SheetFormat = Literal["csv", "xlsx"]
+SHEET_MEDIA_TYPES: dict[SheetFormat, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+Cell = str | int | float | datetime | None
+
+
+def write_sheet(out: IO[bytes], fmt: SheetFormat, headings: Sequence[str], rows: Iterable[Sequence[Cell]],
+                *, title: str = "sheet") -> int:
+    """Write a table to ``out`` as CSV (UTF-8 with a byte-order mark, which spreadsheet programs need to read
+    Chinese; instants as China-time ``YYYY-MM-DD HH:MM``) or XLSX (instants as China-time date cells), row by
+    row; returns the number of rows written."""
+    written = 0
+    if fmt == "csv":
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
+        writer = csv.writer(text)
+        writer.writerow(headings)
+        for row in rows:
+            writer.writerow([local_text(v) if isinstance(v, datetime) else v for v in row])
+            written += 1
+        text.flush()
+        text.detach()  # ``out`` stays open for the caller
+        return written
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)  # rows go straight to the file: memory stays flat however many there are
+    sheet = book.create_sheet(title[:31])
+    bold = Font(bold=True)
+    header = []
+    for heading in headings:
+        cell = WriteOnlyCell(sheet, value=heading)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in rows:
+        cells: list[Any] = []
+        for value in row:
+            if isinstance(value, datetime):
+                cell = WriteOnlyCell(sheet, value=value.astimezone(CHINA).replace(tzinfo=None))
+                cell.number_format = "yyyy-mm-dd hh:mm"
+                cells.append(cell)
+            else:
+                cells.append(value)
+        sheet.append(cells)
+        written += 1
+    book.save(out)
+    return written
+
+
+def _plate(booked: Trip) -> str | None:
+    return booked.assignment.vehicle.plate if booked.assignment else None
+
+
+def _driver(booked: Trip) -> str | None:
+    held = booked.assignment
+    return held.driver.name if held and held.driver else None
+
+
+# The columns of a trip export: heading, and how a trip fills it. Enums by their Chinese labels.
+TRIP_SHEET: tuple[tuple[str, Callable[[Trip], Cell]], ...] = (
+    ("单号", lambda t: t.id),
+    ("用车单位", lambda t: t.agency.name),
+    ("单位代码", lambda t: t.agency.code),
+    ("事由", lambda t: t.purpose),
+    ("优先级", lambda t: t.priority.zh),
+    ("状态", lambda t: t.status.zh),
+    ("人数", lambda t: t.passengers),
+    ("上车地点", lambda t: t.pickup_address),
+    ("目的地", lambda t: t.dropoff_address),
+    ("最早上车", lambda t: t.earliest_pickup),
+    ("最晚上车", lambda t: t.latest_pickup),
+    ("停留(分钟)", lambda t: t.dwell_min),
+    ("计划里程(km)", lambda t: round(t.planned_km, 1)),
+    ("车牌", _plate),
+    ("驾驶员", _driver),
+    ("计划出车", lambda t: t.assignment.starts_at if t.assignment else None),
+    ("出车时间", lambda t: t.started_at),
+    ("收车时间", lambda t: t.completed_at),
+    ("出车里程", lambda t: t.odometer_start_km),
+    ("收车里程", lambda t: t.odometer_end_km),
+    ("申请人", lambda t: t.requested_by.name if t.requested_by else None),
+    ("申请时间", lambda t: t.created_at),
+    ("审批意见", lambda t: t.decision_note),
+    ("调度说明", lambda t: t.dispatch_note),
+)
+
+
+def write_trips_sheet(session: Session, out: IO[bytes], fmt: SheetFormat, where: queries.TripFilter, *,
+                      sort: queries.TripSort = "pickup") -> int:
+    """Every trip ``where`` selects, in ``sort`` order, as a spreadsheet with Chinese headings; read from the
+    database a batch at a time. Returns the number of trips written."""
+    rows = ([fill(t) for _, fill in TRIP_SHEET] for t in queries.all_trips(session, where, sort=sort))
+    return write_sheet(out, fmt, [heading for heading, _ in TRIP_SHEET], rows, title="用车记录")

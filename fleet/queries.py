@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
 import sqlalchemy as sa
 from sqlalchemy import Select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.interfaces import ORMOption
 
-from fleet.enums import Category, PlanStatus, Priority, TripStatus, VehicleStatus
+from fleet.enums import Category, PlanStatus, Priority, RunStatus, TripStatus, VehicleStatus
 from fleet.errors import NotFound
+from fleet.i18n import msg
 from fleet.models import (
     Agency,
     Assignment,
     AuditRecord,
     ClosedYear,
+    DispatchRun,
     Driver,
     Jurisdiction,
     Plan,
@@ -33,6 +36,7 @@ from fleet.models import (
 )
 from fleet.policy import Policy, PolicyBook
 from fleet.settings import get_settings
+from fleet.usage_audit.evidence import StatusChange, status_log
 
 T = TypeVar("T")
 
@@ -46,32 +50,32 @@ def _one(session: Session, stmt: Select[T], *, lock: bool, missing: str, field: 
 
 def jurisdiction_by_code(session: Session, code: str, *, field: str = "jurisdiction") -> Jurisdiction:
     return _one(session, sa.select(Jurisdiction).where(Jurisdiction.code == code), lock=False,
-                missing=f"unknown jurisdiction {code!r}", field=field)
+                missing=msg("unknown jurisdiction {code!r}", code=code), field=field)
 
 
 def agency_by_code(session: Session, code: str, *, field: str = "agency") -> Agency:
     return _one(session, sa.select(Agency).where(Agency.code == code), lock=False,
-                missing=f"unknown agency {code!r}", field=field)
+                missing=msg("unknown agency {code!r}", code=code), field=field)
 
 
 def vehicle(session: Session, vehicle_id: int, *, lock: bool = False) -> Vehicle:
     return _one(session, sa.select(Vehicle).where(Vehicle.id == vehicle_id), lock=lock,
-                missing=f"unknown vehicle id {vehicle_id}", field="vehicle_id")
+                missing=msg("unknown vehicle id {vehicle_id}", vehicle_id=vehicle_id), field="vehicle_id")
 
 
 def vehicle_by_plate(session: Session, plate: str, *, field: str = "plate") -> Vehicle:
     return _one(session, sa.select(Vehicle).where(Vehicle.plate == plate), lock=False,
-                missing=f"no vehicle with plate {plate}", field=field)
+                missing=msg("no vehicle with plate {plate}", plate=plate), field=field)
 
 
 def plan(session: Session, plan_id: int, *, lock: bool = False) -> Plan:
     return _one(session, sa.select(Plan).where(Plan.id == plan_id), lock=lock,
-                missing=f"unknown plan id {plan_id}", field="plan_id")
+                missing=msg("unknown plan id {plan_id}", plan_id=plan_id), field="plan_id")
 
 
 def plan_line(session: Session, line_id: int, *, lock: bool = False) -> PlanLine:
     return _one(session, sa.select(PlanLine).where(PlanLine.id == line_id), lock=lock,
-                missing=f"unknown plan line id {line_id}", field="plan_line_id")
+                missing=msg("unknown plan line id {line_id}", line_id=line_id), field="plan_line_id")
 
 
 def jurisdiction_chain(session: Session, jurisdiction: Jurisdiction) -> list[Jurisdiction]:
@@ -212,7 +216,7 @@ def quota_limits_on(session: Session, agency_ids: Sequence[int], moment: datetim
 def trip(session: Session, trip_id: int, *, lock: bool = False) -> Trip:
     found = session.get(Trip, trip_id, with_for_update=lock)
     if found is None:
-        raise NotFound(f"unknown trip id {trip_id}", field="trip_id")
+        raise NotFound(msg("unknown trip id {trip_id}", trip_id=trip_id), field="trip_id")
     return found
 
 
@@ -256,41 +260,120 @@ class Page(Generic[T]):
     total: int
 
 
-def _page(session: Session, query: Select[T], *order: Any, limit: int | None, offset: int) -> Page[T]:
+def _page(session: Session, query: Select[T], *order: Any, limit: int | None, offset: int,
+          options: Sequence[ORMOption] = ()) -> Page[T]:
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    ordered = query.order_by(*order).offset(offset)
+    ordered = query.options(*options).order_by(*order).offset(offset)
     if limit is not None:
         ordered = ordered.limit(limit)
     return Page(list(session.scalars(ordered)), total)
 
 
-def trips_page(session: Session, *, limit: int, offset: int = 0, agency_id: int | None = None,
-               driver_id: int | None = None, status: TripStatus | None = None, priority: Priority | None = None,
-               agency: str | None = None, pickup_from: datetime | None = None,
-               pickup_to: datetime | None = None) -> Page[Trip]:
-    """Trips by earliest pickup; ``agency_id`` and ``driver_id`` scope the list (an agency's, a driver's own)."""
+def contains_text(column: sa.SQLColumnExpression[str], text: str) -> sa.ColumnElement[bool]:
+    """``text`` anywhere in ``column``, case-insensitively, ``%`` and ``_`` taken literally; the same on SQLite and
+    PostgreSQL for Latin letters (SQLite folds only those; other scripts, Chinese included, match as written)."""
+    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+
+
+# What `TripOut` reads of a trip, loaded with the list in a fixed number of queries rather than one per trip.
+TRIP_LOADS: tuple[ORMOption, ...] = (
+    selectinload(Trip.agency), selectinload(Trip.requested_by),
+    selectinload(Trip.assignment).selectinload(Assignment.vehicle),
+    selectinload(Trip.assignment).selectinload(Assignment.driver),
+)
+
+TripSort = Literal["pickup", "-pickup", "created", "-created", "priority", "id", "-id"]
+TRIP_SORTS: tuple[TripSort, ...] = get_args(TripSort)
+
+
+def priority_rank(column: sa.SQLColumnExpression[Priority]) -> sa.ColumnElement[int]:
+    """The priority's place in `Priority`'s order (emergency 0): sorting by it puts emergencies first."""
+    return sa.case(*((column == p, rank) for rank, p in enumerate(Priority)), else_=len(Priority))
+
+
+def _trip_order(sort: TripSort) -> tuple[Any, ...]:
+    return {
+        "pickup": (Trip.earliest_pickup, Trip.id),
+        "-pickup": (Trip.earliest_pickup.desc(), Trip.id.desc()),
+        "created": (Trip.created_at, Trip.id),
+        "-created": (Trip.created_at.desc(), Trip.id.desc()),
+        "priority": (priority_rank(Trip.priority), Trip.earliest_pickup, Trip.id),
+        "id": (Trip.id,),
+        "-id": (Trip.id.desc(),),
+    }[sort]
+
+
+@dataclass(frozen=True)
+class TripFilter:
+    """Which trips a list holds. ``scope_agency_id`` and ``scope_driver_id`` are the caller's reach (an agency's
+    trips, a driver's own); the rest are the filters the caller chose. ``since``/``until`` bound the earliest
+    pickup, [since, until); ``q`` is text in the purpose, either address or the assigned vehicle's plate."""
+
+    statuses: tuple[TripStatus, ...] = ()
+    priority: Priority | None = None
+    agency: str | None = None
+    vehicle_id: int | None = None
+    driver_id: int | None = None
+    requested_by_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
+    scope_agency_id: int | None = None
+    scope_driver_id: int | None = None
+
+
+def _held(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
+    """The trip's active assignment meets ``conditions``."""
+    return sa.exists().where(Assignment.trip_id == Trip.id, Assignment.active, *conditions)
+
+
+def trips_query(where: TripFilter) -> Select[Trip]:
     query = sa.select(Trip)
-    if agency_id is not None:
-        query = query.where(Trip.agency_id == agency_id)
-    if driver_id is not None:
-        query = query.join(Assignment, sa.and_(Assignment.trip_id == Trip.id, Assignment.active)).where(
-            Assignment.driver_id == driver_id)
-    if status is not None:
-        query = query.where(Trip.status == status)
-    if priority is not None:
-        query = query.where(Trip.priority == priority)
-    if agency is not None:
-        query = query.join(Agency, Agency.id == Trip.agency_id).where(Agency.code == agency)
-    if pickup_from is not None:
-        query = query.where(Trip.earliest_pickup >= pickup_from)
-    if pickup_to is not None:
-        query = query.where(Trip.earliest_pickup < pickup_to)
-    return _page(session, query, Trip.earliest_pickup, Trip.id, limit=limit, offset=offset)
+    if where.scope_agency_id is not None:
+        query = query.where(Trip.agency_id == where.scope_agency_id)
+    if where.scope_driver_id is not None:
+        query = query.where(_held(Assignment.driver_id == where.scope_driver_id))
+    if where.statuses:
+        query = query.where(Trip.status.in_(where.statuses))
+    if where.priority is not None:
+        query = query.where(Trip.priority == where.priority)
+    if where.agency is not None:
+        query = query.where(Trip.agency_id.in_(sa.select(Agency.id).where(Agency.code == where.agency)))
+    if where.vehicle_id is not None:
+        query = query.where(_held(Assignment.vehicle_id == where.vehicle_id))
+    if where.driver_id is not None:
+        query = query.where(_held(Assignment.driver_id == where.driver_id))
+    if where.requested_by_id is not None:
+        query = query.where(Trip.requested_by_id == where.requested_by_id)
+    if where.since is not None:
+        query = query.where(Trip.earliest_pickup >= where.since)
+    if where.until is not None:
+        query = query.where(Trip.earliest_pickup < where.until)
+    if where.q:
+        plated = sa.select(Vehicle.id).where(contains_text(Vehicle.plate, where.q))
+        query = query.where(sa.or_(
+            contains_text(Trip.purpose, where.q), contains_text(Trip.pickup_address, where.q),
+            contains_text(Trip.dropoff_address, where.q), _held(Assignment.vehicle_id.in_(plated))))
+    return query
+
+
+def trips_page(session: Session, where: TripFilter, *, sort: TripSort = "pickup", limit: int,
+               offset: int = 0) -> Page[Trip]:
+    """A page of the trips ``where`` selects, in ``sort`` order, and how many there are."""
+    return _page(session, trips_query(where), *_trip_order(sort), limit=limit, offset=offset, options=TRIP_LOADS)
+
+
+def all_trips(session: Session, where: TripFilter, *, sort: TripSort = "pickup",
+              batch: int = 500) -> Iterator[Trip]:
+    """Every trip ``where`` selects, in ``sort`` order, read ``batch`` at a time (an export's rows)."""
+    query = trips_query(where).options(*TRIP_LOADS).order_by(*_trip_order(sort))
+    yield from session.scalars(query.execution_options(yield_per=batch))
 
 
 def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str | None = None,
-                  status: VehicleStatus | None = None, category: Category | None = None) -> Page[Vehicle]:
-    """Vehicles by plate."""
+                  status: VehicleStatus | None = None, category: Category | None = None,
+                  q: str | None = None) -> Page[Vehicle]:
+    """Vehicles by plate; ``q`` is text in the plate or the model."""
     query = sa.select(Vehicle).join(Agency)
     if agency is not None:
         query = query.where(Agency.code == agency)
@@ -298,7 +381,9 @@ def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str 
         query = query.where(Vehicle.status == status)
     if category is not None:
         query = query.where(Vehicle.category == category)
-    return _page(session, query, Vehicle.plate, limit=limit, offset=offset)
+    if q:
+        query = query.where(sa.or_(contains_text(Vehicle.plate, q), contains_text(Vehicle.model, q)))
+    return _page(session, query, Vehicle.plate, limit=limit, offset=offset, options=(selectinload(Vehicle.agency),))
 
 
 def agencies_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Agency]:
@@ -308,12 +393,14 @@ def agencies_page(session: Session, *, limit: int | None = None, offset: int = 0
 
 def quotas_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Quota]:
     """Quotas by agency code, then category."""
-    return _page(session, sa.select(Quota).join(Agency), Agency.code, Quota.category, limit=limit, offset=offset)
+    return _page(session, sa.select(Quota).join(Agency), Agency.code, Quota.category, limit=limit, offset=offset,
+                 options=(selectinload(Quota.agency),))
 
 
 def drivers_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Driver]:
     """Drivers by id."""
-    return _page(session, sa.select(Driver), Driver.id, limit=limit, offset=offset)
+    return _page(session, sa.select(Driver), Driver.id, limit=limit, offset=offset,
+                 options=(selectinload(Driver.agency),))
 
 
 def audit_page(session: Session, *, limit: int, offset: int = 0, entity: str | None = None,
@@ -334,3 +421,198 @@ def audit_page(session: Session, *, limit: int, offset: int = 0, entity: str | N
     if until is not None:
         query = query.where(AuditRecord.at < until)
     return _page(session, query, AuditRecord.seq, limit=limit, offset=offset)
+
+
+def dispatch_runs_page(session: Session, *, limit: int, offset: int = 0,
+                       status: RunStatus | None = None) -> Page[DispatchRun]:
+    """Dispatch runs, newest first; a run is listed (``running``) from the moment it claims its window."""
+    query = sa.select(DispatchRun)
+    if status is not None:
+        query = query.where(DispatchRun.status == status)
+    return _page(session, query, DispatchRun.id.desc(), limit=limit, offset=offset)
+
+
+def dispatch_run(session: Session, run_id: int) -> DispatchRun:
+    return _one(session, sa.select(DispatchRun).where(DispatchRun.id == run_id), lock=False,
+                missing=msg("unknown dispatch run id {run_id}", run_id=run_id), field="run_id")
+
+
+# --- the calendar and the day board -------------------------------------------------------------------------------
+
+CalendarKind = Literal["assignment", "sealed", "workshop"]
+# A vehicle status that keeps it off the road, as the calendar shows the period it lasts.
+_PERIOD_OF: dict[VehicleStatus, CalendarKind] = {VehicleStatus.sealed: "sealed",
+                                                VehicleStatus.maintenance: "workshop"}
+
+
+class OnTheBooks(Protocol):
+    """What a calendar needs of a vehicle: a `Vehicle`, or a row of `board_vehicles`."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def status(self) -> VehicleStatus: ...
+
+
+@dataclass(frozen=True)
+class CalendarItem:
+    """One block of a vehicle's calendar: an assignment (with its trip's facts), or a sealed or workshop period.
+
+    ``id`` is ``a<assignment id>``, or ``s``/``w`` and the audit seq of the move that began the period (``s0v<vehicle
+    id>`` for a vehicle whose status predates its history in the log)."""
+
+    id: str
+    vehicle_id: int
+    kind: CalendarKind
+    start: datetime
+    end: datetime
+    trip_id: int | None = None
+    priority: Priority | None = None
+    status: TripStatus | None = None
+    purpose: str | None = None
+    driver: str | None = None
+    agency: str | None = None  # the trip's agency (code)
+
+
+def _status_periods(vehicle: OnTheBooks, changes: Sequence[StatusChange], start: datetime,
+                    end: datetime) -> list[CalendarItem]:
+    """The vehicle's sealed and workshop periods read off its status history, clipped to [start, end); a period
+    still open runs to ``end``."""
+    found: list[tuple[CalendarKind, str, datetime | None, datetime | None]] = []
+    current: tuple[CalendarKind, str, datetime | None] | None = None
+    for change in changes:
+        kind = None if change.disposal or change.after is None else _PERIOD_OF.get(change.after)
+        if current is not None and kind != current[0]:
+            found.append((*current, change.at))
+            current = None
+        if kind is not None and current is None:
+            current = (kind, f"{kind[0]}{change.seq}", change.at)
+    if current is None and not changes and vehicle.status in _PERIOD_OF:  # put there before the log knew it
+        kind = _PERIOD_OF[vehicle.status]
+        current = (kind, f"{kind[0]}0v{vehicle.id}", None)
+    if current is not None:
+        found.append((*current, None))
+    return [CalendarItem(item_id, vehicle.id, kind, max(begins or start, start), min(ends or end, end))
+            for kind, item_id, begins, ends in found
+            if (begins is None or begins < end) and (ends is None or ends > start)]
+
+
+def calendar(session: Session, vehicles: Sequence[OnTheBooks], start: datetime,
+             end: datetime) -> list[CalendarItem]:
+    """The vehicles' calendars over [start, end), by vehicle then start: their active assignments overlapping the
+    window (as booked, with their trip's facts and driver) and their sealed and workshop periods (clipped to the
+    window). Two queries whatever the number of vehicles (one more per 2,000 of them), read as plain rows."""
+    ids = [v.id for v in vehicles]
+    items: list[CalendarItem] = []
+    for chunk in _chunks(ids):
+        held = session.execute(
+            sa.select(Assignment.id, Assignment.vehicle_id, Assignment.starts_at, Assignment.ends_at,
+                      Assignment.trip_id, Trip.priority, Trip.status, Trip.purpose, Driver.name, Agency.code)
+            .join(Trip, Trip.id == Assignment.trip_id).join(Agency, Agency.id == Trip.agency_id)
+            .outerjoin(Driver, Driver.id == Assignment.driver_id)
+            .where(Assignment.active, Assignment.vehicle_id.in_(chunk), Assignment.starts_at < end,
+                   Assignment.ends_at > start))
+        items.extend(CalendarItem(f"a{held_id}", vehicle_id, "assignment", starts, ends, trip_id, priority, status,
+                                  purpose, driver, code)
+                     for held_id, vehicle_id, starts, ends, trip_id, priority, status, purpose, driver, code in held)
+    moves = status_log(session, ids)
+    for vehicle in vehicles:
+        items.extend(_status_periods(vehicle, moves.get(vehicle.id, []), start, end))
+    order = {vehicle_id: n for n, vehicle_id in enumerate(ids)}
+    return sorted(items, key=lambda i: (order[i.vehicle_id], i.start, i.id))
+
+
+def _chunks(ids: Sequence[int], size: int = 2000) -> Iterator[list[int]]:
+    for i in range(0, len(ids), size):
+        yield list(ids[i:i + size])
+
+
+# A vehicle as `VehicleOut` reads it, as one row: what the board lists, without an ORM object per vehicle.
+VEHICLE_COLUMNS = (Vehicle.id, Vehicle.plate, Vehicle.vin, Vehicle.model, Agency.code.label("agency"),
+                   Vehicle.category, Vehicle.powertrain, Vehicle.seats, Vehicle.price_cny, Vehicle.range_km,
+                   Vehicle.acquired_on, Vehicle.odometer_km, Vehicle.status, Vehicle.marking, Vehicle.home_lat,
+                   Vehicle.home_lon)
+
+
+def board_vehicles(session: Session) -> list[sa.Row[Any]]:
+    """The vehicles a day board shows: every one on the books (not disposed of), by plate, as `VEHICLE_COLUMNS`."""
+    return list(session.execute(sa.select(*VEHICLE_COLUMNS).join(Agency, Agency.id == Vehicle.agency_id)
+                                .where(Vehicle.status != VehicleStatus.disposed).order_by(Vehicle.plate)))
+
+
+def queue(session: Session, start: datetime, end: datetime) -> list[Trip]:
+    """Approved trips not yet assigned whose pickup window overlaps [start, end): emergencies first, then by
+    earliest pickup."""
+    return list(session.scalars(
+        sa.select(Trip).options(*TRIP_LOADS)
+        .where(Trip.status == TripStatus.approved, Trip.earliest_pickup < end, Trip.latest_pickup >= start,
+               ~_held())
+        .order_by(priority_rank(Trip.priority), Trip.earliest_pickup, Trip.id)))
+
+
+# --- known places -------------------------------------------------------------------------------------------------
+
+PlaceKind = Literal["agency", "depot", "trip"]
+
+
+@dataclass(frozen=True)
+class KnownPlace:
+    name: str
+    lat: float
+    lon: float
+    kind: PlaceKind
+
+
+def _yards(session: Session) -> list[KnownPlace]:
+    """Each agency at the yard most of its vehicles on the books call home, and its other yards as depots."""
+    names: dict[int, str] = {agency_id: name for agency_id, name in session.execute(sa.select(Agency.id, Agency.name))}
+    counted = session.execute(
+        sa.select(Vehicle.agency_id, Vehicle.home_lat, Vehicle.home_lon, sa.func.count())
+        .where(Vehicle.status != VehicleStatus.disposed, Vehicle.home_lat.is_not(None),
+               Vehicle.home_lon.is_not(None))
+        .group_by(Vehicle.agency_id, Vehicle.home_lat, Vehicle.home_lon))
+    by_agency: dict[int, list[tuple[int, float, float]]] = {}
+    for agency_id, lat, lon, n in counted:
+        if lat is not None and lon is not None:
+            by_agency.setdefault(agency_id, []).append((-n, lat, lon))
+    found: list[KnownPlace] = []
+    for agency_id, yards in sorted(by_agency.items(), key=lambda item: names[item[0]]):
+        for number, (_, lat, lon) in enumerate(sorted(yards), start=1):
+            if number == 1:
+                found.append(KnownPlace(names[agency_id], lat, lon, "agency"))
+            else:
+                found.append(KnownPlace(f"{names[agency_id]} 车场 {number}", lat, lon, "depot"))
+    return found
+
+
+def known_places(session: Session, *, q: str | None, limit: int, scope_agency_id: int | None = None,
+                 scope_driver_id: int | None = None) -> list[KnownPlace]:
+    """Places to pick a pickup or drop-off from, by name (``q`` in it, case-insensitively), at most ``limit``, each
+    name once: the agencies' yards and depots, then the addresses of trips within the caller's reach, most
+    recently booked first (with the coordinates they were booked at)."""
+    found: dict[str, KnownPlace] = {}
+    needle = (q or "").lower()
+    for place in _yards(session):
+        if needle in place.name.lower() and place.name not in found:
+            found[place.name] = place
+    if len(found) >= limit:
+        return list(found.values())[:limit]
+    visible = trips_query(TripFilter(scope_agency_id=scope_agency_id, scope_driver_id=scope_driver_id))
+    ends = [visible.with_only_columns(address.label("name"), lat.label("lat"), lon.label("lon"),
+                                      Trip.id.label("trip_id"))
+            for address, lat, lon in ((Trip.pickup_address, Trip.pickup_lat, Trip.pickup_lon),
+                                      (Trip.dropoff_address, Trip.dropoff_lat, Trip.dropoff_lon))]
+    if q:
+        ends = [end.where(contains_text(column, q)) for end, column in
+                zip(ends, (Trip.pickup_address, Trip.dropoff_address), strict=True)]
+    used = sa.union_all(*ends).subquery()
+    rows = session.execute(
+        sa.select(used.c.name, used.c.lat, used.c.lon, sa.func.max(used.c.trip_id).label("last"))
+        .group_by(used.c.name, used.c.lat, used.c.lon).order_by(sa.desc("last"), used.c.name))
+    for name, lat, lon, _ in rows:
+        if name not in found:
+            found[name] = KnownPlace(name, lat, lon, "trip")
+            if len(found) >= limit:
+                break
+    return list(found.values())

@@ -34,6 +34,7 @@ from fleet.enums import (
     VehicleSource,
 )
 from fleet.errors import FieldError, InvalidInput, error_location
+from fleet.i18n import field_message, msg, pydantic_message
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -79,13 +80,13 @@ def unstorable_text(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str |
         if found is None:
             return None
         char = found.group()
-        what = "a NUL character (U+0000), which the database cannot store" if char == "\x00" else (
-            f"a lone surrogate (U+{ord(char):04X}), which is not Unicode text")
-        return ".".join(str(p) for p in path) or None, f"contains {what}"
+        what = msg("contains a NUL character (U+0000), which the database cannot store") if char == "\x00" else (
+            msg("contains a lone surrogate (U+{code:04X}), which is not Unicode text", code=ord(char)))
+        return ".".join(str(p) for p in path) or None, what
     if isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str) and _UNSTORABLE.search(key):
-                return ".".join(str(p) for p in path) or None, "has a key that is not storable text"
+                return ".".join(str(p) for p in path) or None, msg("has a key that is not storable text")
             if (found_in := unstorable_text(item, (*path, key))) is not None:
                 return found_in
     elif isinstance(value, list | tuple):
@@ -98,8 +99,7 @@ def unstorable_text(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str |
 def _first_error(exc: ValidationError) -> InvalidInput:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in error_location(err)) or None
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return InvalidInput(f"field '{field}': {msg}" if field else msg, field=field)
+    return InvalidInput(field_message(field, pydantic_message(err)), field=field)
 
 
 class Input(BaseModel):
@@ -160,7 +160,8 @@ class VehicleIn(Input):
     def _plate(cls, value: str) -> str:
         plate = normalise_plate(value)
         if not PLATE_RE.match(plate):
-            raise ValueError(f"{value!r} is not a Chinese licence plate (e.g. 鄂A12345, 鄂AD12345, 鄂A1234警)")
+            raise ValueError(msg("{value!r} is not a Chinese licence plate (e.g. 鄂A12345, 鄂AD12345, 鄂A1234警)",
+                                 value=value))
         return plate
 
     @field_validator("vin")
@@ -168,23 +169,27 @@ class VehicleIn(Input):
     def _vin(cls, value: str) -> str:
         vin = value.upper()
         if not re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", vin):
-            raise ValueError(f"{value!r} is not a VIN: 17 letters and digits, never I, O or Q")
+            raise ValueError(msg("{value!r} is not a VIN: 17 letters and digits, never I, O or Q", value=value))
         if vin[8] != vin_check_digit(vin):
-            raise ValueError(f"{value!r} fails the VIN check digit (position 9 should be {vin_check_digit(vin)})")
+            raise ValueError(msg("{value!r} fails the VIN check digit (position 9 should be {digit})", value=value,
+                                 digit=vin_check_digit(vin)))
         return vin
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.powertrain in ENGINELESS and self.displacement_l is not None:
-            raise FieldError("displacement_l", f"must be empty for a {self.powertrain} vehicle (it has no engine)")
+            raise FieldError("displacement_l", msg("must be empty for a {powertrain} vehicle (it has no engine)",
+                                                   powertrain=self.powertrain))
         if self.powertrain not in ENGINELESS and self.displacement_l is None:
-            raise FieldError("displacement_l", f"is required for a {self.powertrain} vehicle")
+            raise FieldError("displacement_l", msg("is required for a {powertrain} vehicle",
+                                                   powertrain=self.powertrain))
         if self.powertrain is Powertrain.bev and self.range_km is None:
-            raise FieldError("range_km", "is required for a battery-electric vehicle")
+            raise FieldError("range_km", msg("is required for a battery-electric vehicle"))
         if self.marking is MarkingStatus.exempt and not self.marking_exemption:
-            raise FieldError("marking_exemption", "an exempt vehicle needs the reason for its exemption")
+            raise FieldError("marking_exemption", msg("an exempt vehicle needs the reason for its exemption"))
         if (self.home_lat is None) != (self.home_lon is None):
-            raise FieldError("home_lon" if self.home_lon is None else "home_lat", "home_lat and home_lon go together")
+            raise FieldError("home_lon" if self.home_lon is None else "home_lat",
+                             msg("home_lat and home_lon go together"))
         return self
 
 
@@ -207,25 +212,26 @@ class PlanLineIn(Input):
     def _plates(cls, value: list[str]) -> list[str]:
         plates = [normalise_plate(p) for p in value]
         if len(set(plates)) != len(plates):
-            raise ValueError("a vehicle is listed twice")
+            raise ValueError(msg("a vehicle is listed twice"))
         return plates
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.kind is PlanLineKind.renewal and len(self.replaces) != self.count:
-            raise FieldError("replaces", f"count is {self.count} but replaces lists {len(self.replaces)} vehicle(s); "
-                                         f"a renewal names each vehicle it replaces")
+            raise FieldError("replaces", msg("count is {count} but replaces lists {listed} vehicle(s); a renewal "
+                                             "names each vehicle it replaces", count=self.count,
+                                             listed=len(self.replaces)))
         if self.kind is PlanLineKind.new and self.replaces:
-            raise FieldError("replaces", "a line of new vehicles replaces none; use kind 'renewal'")
+            raise FieldError("replaces", msg("a line of new vehicles replaces none; use kind 'renewal'"))
         if self.powertrain in ENGINELESS and self.displacement_l is not None:
-            raise FieldError("displacement_l", f"must be empty for {self.powertrain}")
+            raise FieldError("displacement_l", msg("must be empty for {powertrain}", powertrain=self.powertrain))
         if self.powertrain not in ENGINELESS and self.displacement_l is None:
-            raise FieldError("displacement_l", f"is required for {self.powertrain}")
+            raise FieldError("displacement_l", msg("is required for {powertrain}", powertrain=self.powertrain))
         if (self.early_renewal_basis is None) != (self.early_renewal_reason is None):
             missing = "early_renewal_reason" if self.early_renewal_reason is None else "early_renewal_basis"
-            raise FieldError(missing, "early_renewal_basis and early_renewal_reason go together")
+            raise FieldError(missing, msg("early_renewal_basis and early_renewal_reason go together"))
         if self.early_renewal_basis is not None and self.kind is not PlanLineKind.renewal:
-            raise FieldError("early_renewal_basis", "applies to renewal lines only")
+            raise FieldError("early_renewal_basis", msg("applies to renewal lines only"))
         return self
 
 
@@ -241,8 +247,8 @@ class PlanIn(Input):
         for i, line in enumerate(self.lines):
             for plate in line.replaces:
                 if plate in first_line:
-                    raise FieldError(f"lines.{i}.replaces",
-                                     f"vehicle {plate} is already replaced by line {first_line[plate]} of the plan")
+                    raise FieldError(f"lines.{i}.replaces", msg("vehicle {plate} is already replaced by line {line} of "
+                                                                "the plan", plate=plate, line=first_line[plate]))
                 first_line[plate] = i
         return self
 
@@ -257,7 +263,7 @@ class DisposalIn(Input):
     @model_validator(mode="after")
     def _recipient(self) -> Self:
         if self.method is DisposalMethod.transfer_out and not self.recipient:
-            raise FieldError("recipient", "a vehicle transferred out needs the receiving unit")
+            raise FieldError("recipient", msg("a vehicle transferred out needs the receiving unit"))
         return self
 
 
@@ -285,7 +291,7 @@ class DriverIn(Input):
     @model_validator(mode="after")
     def _shift(self) -> Self:
         if self.shift_start == self.shift_end:
-            raise FieldError("shift_end", "equals shift_start: a shift has a length")
+            raise FieldError("shift_end", msg("equals shift_start: a shift has a length"))
         return self
 
 
@@ -301,7 +307,7 @@ _EPOCH_LOW, _EPOCH_HIGH = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1,
 
 def _within_epoch(value: datetime) -> datetime:
     if not _EPOCH_LOW <= value < _EPOCH_HIGH:
-        raise ValueError("must fall between 2000 and 2100")
+        raise ValueError(msg("must fall between 2000 and 2100"))
     return value
 
 
@@ -320,6 +326,9 @@ class TripIn(Input):
 
     purpose: str = Field(min_length=2, max_length=500, examples=["赴洪山区开展安全生产执法检查"])
     priority: Priority = Priority.routine
+    priority_reason: str | None = Field(
+        default=None, min_length=2, max_length=500, examples=["暴雨致道路积水，需紧急转移群众"],
+        description="why the trip is an emergency or law enforcement (应急事由); the console asks it for those")
     passengers: int = Field(default=1, ge=1, le=60)
     pickup: PlaceIn
     dropoff: PlaceIn
@@ -334,9 +343,9 @@ class TripIn(Input):
     @model_validator(mode="after")
     def _window(self) -> Self:
         if self.latest_pickup < self.earliest_pickup:
-            raise FieldError("latest_pickup", "is before earliest_pickup")
+            raise FieldError("latest_pickup", msg("is before earliest_pickup"))
         if self.latest_pickup - self.earliest_pickup > MAX_WINDOW:
-            raise FieldError("latest_pickup", "is more than 7 days after earliest_pickup")
+            raise FieldError("latest_pickup", msg("is more than 7 days after earliest_pickup"))
         return self
 
     @property

@@ -1,22 +1,24 @@
-"""Batch dispatch over the approved trips of a window (统一调度)."""
+"""Batch dispatch over the approved trips of a window (统一调度), and the runs it made."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
-from api.deps import EngineDep, allow_briefly
+from api.deps import EngineDep, SessionDep, allow, allow_briefly
 from api.errors import ErrorOut
-from api.schemas import DispatchIn, DispatchOut
-from fleet import dispatching
-from fleet.enums import Role
-from fleet.models import User
+from api.schemas import DispatchIn, DispatchOut, DispatchRunOut, DispatchRunPage, Limit, Offset
+from fleet import dispatching, queries
+from fleet.enums import Role, RunStatus
+from fleet.models import DispatchRun, User
 from fleet.users import actor_of
 
 router = APIRouter(tags=["dispatch"], responses={
-    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut},
-    503: {"model": ErrorOut}})
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+    422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+
+Watcher = Annotated[User, Depends(allow(Role.dispatcher, Role.supervisor))]
 
 
 @router.post("/dispatch", response_model=DispatchOut, summary="Dispatch the approved trips of a window")
@@ -25,7 +27,30 @@ def dispatch(body: DispatchIn, engine: EngineDep,
     """Runs the engine over the approved, unassigned trips picked up in [start, end) with the vehicles on duty,
     around what is already assigned. No transaction is open while it solves; each assignment is re-checked as it
     is written, and what changed meanwhile is listed in ``refused_at_commit``. A run over a window that overlaps
-    another run still working is refused (409) naming that run."""
+    another run still working is refused (409) naming that run. The run is listed by `GET /dispatch/runs`, as
+    ``running``, from the moment it starts."""
     record, _ = dispatching.run(engine, actor_of(user), start=body.start, end=body.end,
                                 time_limit=body.time_limit, seed=body.seed)
     return DispatchOut(run_id=record.id, **record.summary)
+
+
+def run_out(run: DispatchRun) -> DispatchRunOut:
+    done = run.status is RunStatus.done and bool(run.summary)
+    error = run.summary.get("error") if run.status is RunStatus.failed else None
+    return DispatchRunOut(
+        id=run.id, status=run.status, actor=run.actor, holder=run.holder, window_start=run.window_start,
+        window_end=run.window_end, started_at=run.created_at, finished_at=run.finished_at,
+        time_limit=run.time_limit_s, summary=DispatchOut(run_id=run.id, **run.summary) if done else None,
+        error=None if error is None else str(error))
+
+
+@router.get("/dispatch/runs", response_model=DispatchRunPage, summary="Dispatch runs, newest first")
+def list_runs(session: SessionDep, user: Watcher, status: RunStatus | None = None, limit: Limit = 50,
+              offset: Offset = 0) -> DispatchRunPage:
+    page = queries.dispatch_runs_page(session, limit=limit, offset=offset, status=status)
+    return DispatchRunPage(items=[run_out(r) for r in page.rows], total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/dispatch/runs/{run_id}", response_model=DispatchRunOut, summary="One dispatch run")
+def get_run(run_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, user: Watcher) -> DispatchRunOut:
+    return run_out(queries.dispatch_run(session, run_id))

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.deps import SessionDep, allow
-from api.errors import ApiError, ErrorOut
-from api.schemas import MAX_PAGE, AuditOut, AuditPage, ReportFormat, VerifyOut
+from api.errors import ApiError, ErrorOut, translated
+from api.schemas import (
+    AuditOut,
+    AuditPage,
+    FindingOut,
+    FindingPage,
+    Limit,
+    Offset,
+    ReportFormat,
+    Since,
+    Until,
+    VerifyOut,
+    china_json,
+)
 from fleet import audit, queries, reports, usage_audit
 from fleet.enums import Role
+from fleet.i18n import msg
 from fleet.models import User
-from fleet.schemas import Moment
 from fleet.settings import audit_key, get_settings
-from fleet.usage_audit import Finding, FindingKind
+from fleet.usage_audit import FindingKind
 
 router = APIRouter(tags=["oversight"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 Supervisor = Annotated[User, Depends(allow(Role.supervisor, Role.admin))]
-Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 @router.get("/audit", response_model=AuditPage, summary="The audit trail, filtered (read-only)")
@@ -31,8 +43,9 @@ def audit_trail(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=100, description="user name, as in 'name (role)'")] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: Moment | None = None, until: Moment | None = None,
-    limit: Page = 50, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    since: Annotated[Since | None, Query(description="a date (that day in China time) or an instant")] = None,
+    until: Annotated[Until | None, Query(description="a date (inclusive) or an instant (exclusive)")] = None,
+    limit: Limit = 50, offset: Offset = 0,
 ) -> AuditPage:
     page = queries.audit_page(session, limit=limit, offset=offset, entity=entity, entity_id=entity_id, actor=actor,
                               action=action, since=since, until=until)
@@ -58,20 +71,26 @@ def verify(session: SessionDep, user: Supervisor) -> VerifyOut:
                      rows=result.rows, table=result.table, row_id=result.row_id)
 
 
-@router.get("/violations", response_model=list[Finding], summary="Usage-audit findings (公车私用 and the like)")
+@router.get("/violations", response_model=FindingPage, summary="Usage-audit findings (公车私用 and the like)")
 def violations(
-    session: SessionDep, user: Supervisor, since: Moment, until: Moment,
+    session: SessionDep, user: Supervisor,
+    since: Annotated[Since, Query(description="a date (that day in China time) or an instant")],
+    until: Annotated[Until, Query(description="a date (inclusive) or an instant (exclusive)")],
     kind: Annotated[list[FindingKind] | None, Query()] = None,
     agency: Annotated[str | None, Query(max_length=32)] = None,
-) -> list[Finding]:
+    limit: Limit = 50, offset: Offset = 0,
+) -> FindingPage:
     start, end = since, until
     if end <= start:
-        raise ApiError(422, "InvalidInput", "field 'until': is not after since", "until")
+        raise ApiError(422, "InvalidInput", msg("field 'until': is not after since"), "until")
     if (end - start).days > 366:
-        raise ApiError(422, "InvalidInput", "field 'until': a query spans at most 366 days", "until")
+        raise ApiError(422, "InvalidInput", msg("field 'until': a query spans at most 366 days"), "until")
     agency_ids = None if agency is None else [queries.agency_by_code(session, agency).id]
-    return usage_audit.findings(session, start=start, end=end, rules=usage_audit.configured_rules(),
-                                agency_ids=agency_ids, kinds=kind)
+    found = usage_audit.findings(session, start=start, end=end, rules=usage_audit.configured_rules(),
+                                 agency_ids=agency_ids, kinds=kind)
+    found = translated(found)  # each finding's detail in the request's language (Accept-Language)
+    return FindingPage(items=[FindingOut.model_validate(f) for f in found[offset:offset + limit]], total=len(found),
+                       limit=limit, offset=offset)
 
 
 @router.get("/reports/annual", summary="The annual statistics report (年度统计报告)",
@@ -84,8 +103,9 @@ def annual(
     format: ReportFormat = "json",
 ) -> Response:
     report = reports.annual_report(session, year=year, jurisdiction=jurisdiction, agency=agency)
-    if format == "json":
-        return Response(report.to_json(), media_type="application/json")
+    if format == "json":  # the report's own instants (generated_at) written as every answer writes them
+        body = json.dumps(china_json(json.loads(report.to_json())), ensure_ascii=False, indent=2)
+        return Response(body, media_type="application/json")
     attachment = {"Content-Disposition": f'attachment; filename="annual-{year}.{format}"'}
     if format == "csv":
         return Response(report.to_csv(), media_type="text/csv; charset=utf-8", headers=attachment)

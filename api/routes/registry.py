@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -10,19 +11,30 @@ from pydantic import Field
 from api.deps import SessionDep, allow
 from api.errors import ErrorOut
 from api.schemas import (
-    MAX_PAGE,
     AgencyOut,
+    AgencyPage,
+    CalendarItemOut,
+    CalendarOut,
     CostOut,
     DriverOut,
+    DriverPage,
+    Limit,
+    Offset,
     PlanOut,
     QuotaOut,
+    QuotaPage,
     ReasonIn,
     RenewIn,
+    Since,
     StatusMoveIn,
+    Until,
     VehicleOut,
+    VehiclePage,
 )
-from fleet import costs, drivers, plans, queries, registry, vehicles
+from fleet import assignments, costs, drivers, plans, queries, registry, vehicles
 from fleet.enums import Category, Role, VehicleStatus
+from fleet.errors import InvalidInput
+from fleet.i18n import msg
 from fleet.models import Driver, Plan, User, Vehicle
 from fleet.schemas import (
     AgencyIn,
@@ -31,6 +43,7 @@ from fleet.schemas import (
     DriverIn,
     Input,
     JurisdictionIn,
+    Moment,
     PlanIn,
     QuotaIn,
     TransferIn,
@@ -73,9 +86,11 @@ def add_jurisdiction(body: JurisdictionIn, session: SessionDep, user: Admin) -> 
     return {"code": created.code, "name": created.name}
 
 
-@router.get("/agencies", response_model=list[AgencyOut], summary="Agencies")
-def list_agencies(session: SessionDep, user: Reader) -> list[AgencyOut]:
-    return [AgencyOut.model_validate(a) for a in queries.agencies_page(session).rows]
+@router.get("/agencies", response_model=AgencyPage, summary="Agencies, by code")
+def list_agencies(session: SessionDep, user: Reader, limit: Limit = 50, offset: Offset = 0) -> AgencyPage:
+    page = queries.agencies_page(session, limit=limit, offset=offset)
+    return AgencyPage(items=[AgencyOut.model_validate(a) for a in page.rows], total=page.total, limit=limit,
+                      offset=offset)
 
 
 @router.post("/agencies", status_code=201, response_model=AgencyOut, summary="Add an agency (单位)")
@@ -83,10 +98,11 @@ def add_agency(body: AgencyIn, session: SessionDep, user: Admin) -> AgencyOut:
     return AgencyOut.model_validate(registry.create_agency(session, actor_of(user), data=body))
 
 
-@router.get("/quotas", response_model=list[QuotaOut], summary="Establishment quotas (编制)")
-def list_quotas(session: SessionDep, user: Reader) -> list[QuotaOut]:
-    rows = queries.quotas_page(session).rows
-    return [QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit) for q in rows]
+@router.get("/quotas", response_model=QuotaPage, summary="Establishment quotas (编制), by agency and category")
+def list_quotas(session: SessionDep, user: Reader, limit: Limit = 50, offset: Offset = 0) -> QuotaPage:
+    page = queries.quotas_page(session, limit=limit, offset=offset)
+    return QuotaPage(items=[QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit) for q in page.rows],
+                     total=page.total, limit=limit, offset=offset)
 
 
 @router.put("/quotas", response_model=QuotaOut, summary="Set a quota, with the reason")
@@ -120,20 +136,77 @@ def reject_plan(plan_id: ObjectId, body: ReasonIn, session: SessionDep, user: Ad
     return plan_out(plans.reject_plan(session, actor_of(user), plan_id=plan_id, reason=body.reason))
 
 
-@router.get("/vehicles", response_model=list[VehicleOut], summary="Vehicles")
+@router.get("/vehicles", response_model=VehiclePage, summary="Vehicles, by plate")
 def list_vehicles(
     session: SessionDep, user: Reader, agency: Annotated[str | None, Query(max_length=32)] = None,
     status: VehicleStatus | None = None, category: Category | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+    q: Annotated[str | None, Query(max_length=100, description="text in the plate or the model")] = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> VehiclePage:
+    page = queries.vehicles_page(session, limit=limit, offset=offset, agency=agency, status=status,
+                                 category=category, q=q or None)
+    return VehiclePage(items=[vehicle_out(v) for v in page.rows], total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/vehicles/available", response_model=list[VehicleOut],
+            summary="Vehicles in service that nothing holds in [start, end)")
+def available_vehicles(
+    session: SessionDep, user: Reader,
+    start: Annotated[Moment | None, Query(description="from (inclusive)")] = None,
+    end: Annotated[Moment | None, Query(description="to (exclusive)")] = None,
+    category: Category | None = None,
+    seats: Annotated[int | None, Query(ge=1, le=60, description="at least this many seats")] = None,
+    trip_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="for this trip: start and end default to "
+                                         "the interval it would hold its vehicle from its earliest pickup, category "
+                                         "to those it allows, seats to its passengers")] = None,
 ) -> list[VehicleOut]:
-    rows = queries.vehicles_page(session, limit=limit, offset=offset, agency=agency, status=status,
-                                category=category).rows
-    return [vehicle_out(v) for v in rows]
+    """Every vehicle `POST /trips/{id}/assign` would accept for a trip held within [start, end), drivers aside: not
+    sealed, in the workshop or disposed of, and with no active assignment overlapping the interval. By plate."""
+    categories = [category] if category is not None else []
+    if trip_id is not None:
+        booked = queries.trip(session, trip_id)
+        held_from, held_to = assignments.occupied(booked, booked.earliest_pickup)
+        start, end = start or held_from, end or held_to
+        categories = categories or [Category(c) for c in booked.categories]
+        seats = max(seats or 0, booked.passengers)
+    if start is None or end is None:
+        missing = "start" if start is None else "end"
+        raise InvalidInput(msg("field '{field}': name the interval (start and end), or a trip_id", field=missing),
+                           field=missing)
+    if end <= start:
+        raise InvalidInput(msg("field 'end': is not after start"), field="end")
+    return [vehicle_out(v) for v in assignments.free_vehicles(session, start, end, categories=categories,
+                                                              seats=seats)]
 
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, summary="One vehicle")
 def get_vehicle(vehicle_id: ObjectId, session: SessionDep, user: Reader) -> VehicleOut:
     return vehicle_out(queries.vehicle(session, vehicle_id))
+
+
+MAX_CALENDAR = timedelta(days=62)
+
+
+@router.get("/vehicles/{vehicle_id}/calendar", response_model=CalendarOut,
+            summary="A vehicle's assignments, sealed and workshop periods over a window")
+def vehicle_calendar(
+    vehicle_id: ObjectId, session: SessionDep, user: Reader,
+    since: Annotated[Since, Query(description="a date (from the start of that day, China time) or an instant")],
+    until: Annotated[Until, Query(description="a date (to the end of that day, China time) or an instant "
+                                              "(exclusive); at most 62 days after since")],
+) -> CalendarOut:
+    """Assignments as booked (a trip across the window's edge keeps its own times); sealed and workshop periods,
+    read off the vehicle's status history in the audit log, clipped to the window (one still open runs to its
+    end)."""
+    if until <= since:
+        raise InvalidInput(msg("field 'until': is not after since"), field="until")
+    if until - since > MAX_CALENDAR:
+        raise InvalidInput(msg("field 'until': a calendar spans at most {days} days", days=MAX_CALENDAR.days),
+                           field="until")
+    vehicle = queries.vehicle(session, vehicle_id)
+    items = queries.calendar(session, [vehicle], since, until)
+    return CalendarOut(vehicle=vehicle_out(vehicle), start=since, end=until,
+                       items=[CalendarItemOut.of(i) for i in items])
 
 
 @router.post("/vehicles", status_code=201, response_model=VehicleOut, summary="Register a retained vehicle")
@@ -193,9 +266,10 @@ def record_cost(vehicle_id: ObjectId, body: CostIn, session: SessionDep, user: A
     return CostOut.model_validate(costs.record_cost(session, actor_of(user), vehicle_id=vehicle_id, data=body))
 
 
-@router.get("/drivers", response_model=list[DriverOut], summary="Drivers")
-def list_drivers(session: SessionDep, user: Reader) -> list[DriverOut]:
-    return [driver_out(d) for d in queries.drivers_page(session).rows]
+@router.get("/drivers", response_model=DriverPage, summary="Drivers, by id")
+def list_drivers(session: SessionDep, user: Reader, limit: Limit = 50, offset: Offset = 0) -> DriverPage:
+    page = queries.drivers_page(session, limit=limit, offset=offset)
+    return DriverPage(items=[driver_out(d) for d in page.rows], total=page.total, limit=limit, offset=offset)
 
 
 @router.post("/drivers", status_code=201, response_model=DriverOut, summary="Add a driver")

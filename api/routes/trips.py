@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from html import escape
-from typing import Annotated
+from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from api.deps import EngineDep, SessionDep, allow, sees_trip
 from api.errors import ApiError, ErrorOut
 from api.schemas import (
-    MAX_PAGE,
     AssignmentOut,
     BookingOut,
     DecisionIn,
+    Limit,
     MovedOut,
+    Offset,
     PlaceOut,
     RejectIn,
+    Since,
     TripOut,
     TripPage,
+    UnassignIn,
+    Until,
     UrgentOut,
 )
-from fleet import assignments, bookings, queries
-from fleet.clock import local_text
+from fleet import assignments, bookings, exports, queries
+from fleet.clock import CHINA, local_text
 from fleet.db import unit_of_work
 from fleet.enums import Priority, Role, TripStatus
+from fleet.i18n import msg
 from fleet.models import Trip, User
-from fleet.schemas import AssignIn, Moment, OdometerIn, TripIn
+from fleet.schemas import AssignIn, OdometerIn, TripIn
 from fleet.users import AGENCY_ROLES, actor_of
 
 router = APIRouter(prefix="/trips", tags=["trips"], responses={
@@ -50,6 +57,7 @@ def trip_out(trip: Trip) -> TripOut:
     holding = trip.assignment
     return TripOut(
         id=trip.id, agency=trip.agency.code, purpose=trip.purpose, priority=trip.priority,
+        priority_reason=trip.priority_reason,
         categories=trip.categories,
         passengers=trip.passengers,
         pickup=PlaceOut(lat=trip.pickup_lat, lon=trip.pickup_lon, address=trip.pickup_address),
@@ -72,7 +80,7 @@ def visible(session: Session, user: User, trip_id: int) -> Trip:
     trip = session.get(Trip, trip_id)
     holding = trip.assignment if trip is not None else None
     if trip is None or not sees_trip(user, trip, holding.driver_id if holding else None):
-        raise ApiError(404, "NotFound", f"unknown trip id {trip_id}", "trip_id")
+        raise ApiError(404, "NotFound", msg("unknown trip id {trip_id}", trip_id=trip_id), "trip_id")
     return trip
 
 
@@ -87,13 +95,13 @@ def book(body: TripIn, session: SessionDep, user: Booker, response: Response, en
     if user.role in AGENCY_ROLES:
         assert user.agency is not None
         if body.agency not in (None, user.agency.code):
-            raise ApiError(403, "Forbidden", f"a {user.role.value} books for its own agency "
-                           f"{user.agency.code} only", "agency")
+            raise ApiError(403, "Forbidden", msg("a {role} books for its own agency {agency} only",
+                                                 role=user.role.value, agency=user.agency.code), "agency")
         agency = user.agency.code
     else:
         if body.agency is None:
-            raise ApiError(422, "InvalidInput", "field 'agency': the platform books on behalf of an agency: name it",
-                           "agency")
+            raise ApiError(422, "InvalidInput",
+                           msg("field 'agency': the platform books on behalf of an agency: name it"), "agency")
         agency = body.agency
     booking = bookings.request(session, actor_of(user), agency=agency, data=body, requested_by=user, engine=engine,
                                idempotency_key=idempotency_key)
@@ -112,19 +120,68 @@ def book(body: TripIn, session: SessionDep, user: Booker, response: Response, en
         return BookingOut(**trip_out(queries.trip(fresh, placed.trip_id)).model_dump(), urgent=urgent)
 
 
+def trip_filter(
+    user: Reader,
+    status: Annotated[list[TripStatus] | None, Query(description="repeatable: any of these")] = None,
+    priority: Priority | None = None,
+    agency: Annotated[str | None, Query(max_length=32, description="the booking agency's code")] = None,
+    vehicle_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="assigned to this vehicle")] = None,
+    driver_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="driven by this driver")] = None,
+    mine: Annotated[bool, Query(description="only the trips the caller requested")] = False,
+    since: Annotated[Since | None, Query(description="earliest pickup from: a date (that day in China time, "
+                                                     "inclusive) or an instant")] = None,
+    until: Annotated[Until | None, Query(description="earliest pickup before: a date (that day in China time, "
+                                                     "inclusive) or an instant (exclusive)")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in the purpose, either address or the "
+                                                                "assigned vehicle's plate; case-insensitive")] = None,
+) -> queries.TripFilter:
+    """The trips the caller may see (agency roles their agency's, drivers the trips they drive) that match the
+    filters: `GET /trips` and its export read the same."""
+    return queries.TripFilter(
+        statuses=tuple(status or ()), priority=priority, agency=agency, vehicle_id=vehicle_id, driver_id=driver_id,
+        requested_by_id=user.id if mine else None, since=since, until=until, q=q or None,
+        scope_agency_id=user.agency_id if user.role in AGENCY_ROLES else None,
+        scope_driver_id=user.driver_id if user.role is Role.driver else None)
+
+
+TripFilterDep = Annotated[queries.TripFilter, Depends(trip_filter)]
+Sort = Annotated[queries.TripSort, Query(description="pickup (the default), created, priority (emergencies first) "
+                                                      "or id; a leading - reverses")]
+
+
 @router.get("", response_model=TripPage, summary="List trips the caller may see")
-def list_trips(
-    session: SessionDep, user: Reader,
-    status: TripStatus | None = None, priority: Priority | None = None,
-    agency: Annotated[str | None, Query(max_length=32)] = None,
-    pickup_from: Moment | None = None, pickup_to: Moment | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
-) -> TripPage:
-    page = queries.trips_page(
-        session, limit=limit, offset=offset, agency_id=user.agency_id if user.role in AGENCY_ROLES else None,
-        driver_id=user.driver_id if user.role is Role.driver else None, status=status, priority=priority,
-        agency=agency, pickup_from=pickup_from, pickup_to=pickup_to)
+def list_trips(session: SessionDep, where: TripFilterDep, sort: Sort = "pickup", limit: Limit = 50,
+               offset: Offset = 0) -> TripPage:
+    page = queries.trips_page(session, where, sort=sort, limit=limit, offset=offset)
     return TripPage(items=[trip_out(t) for t in page.rows], total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/export", summary="Every trip the list would show, as CSV or XLSX with Chinese headings",
+            responses={200: {"content": {"text/csv": {}, exports.SHEET_MEDIA_TYPES["xlsx"]: {}}}})
+def export_trips(session: SessionDep, where: TripFilterDep, sort: Sort = "pickup",
+                 format: exports.SheetFormat = "csv") -> StreamingResponse:
+    """Not a page: every matching trip, written (a batch of rows at a time) before the answer starts, then
+    streamed. Instants are China time."""
+    # Past EXPORT_IN_MEMORY the sheet waits on disk; the response closes it once sent (hence no ``with`` here).
+    sheet = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY)  # noqa: SIM115
+    try:
+        exports.write_trips_sheet(session, sheet, format, where, sort=sort)
+        sheet.seek(0)
+    except BaseException:
+        sheet.close()
+        raise
+    stamp = datetime.now(CHINA).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(_chunks(sheet), media_type=exports.SHEET_MEDIA_TYPES[format], headers={
+        "Content-Disposition": f'attachment; filename="trips-{stamp}.{format}"'})
+
+
+EXPORT_IN_MEMORY = 8 * 2**20
+
+
+def _chunks(sheet: IO[bytes], size: int = 2**16) -> Iterator[bytes]:
+    with sheet:
+        while chunk := sheet.read(size):
+            yield chunk
 
 
 @router.get("/{trip_id}", response_model=TripOut, summary="One trip")
@@ -160,6 +217,13 @@ def assign(trip_id: TripId, body: AssignIn, session: SessionDep, user: Dispatche
     return trip_out(visible(session, user, trip_id))
 
 
+@router.post("/{trip_id}/unassign", response_model=TripOut,
+             summary="Take an assigned trip off its vehicle: it goes back to the queue, approved")
+def unassign(trip_id: TripId, session: SessionDep, user: Dispatcher, body: UnassignIn | None = None) -> TripOut:
+    visible(session, user, trip_id)
+    return trip_out(assignments.unassign(session, actor_of(user), trip_id=trip_id, note=body.note if body else None))
+
+
 @router.post("/{trip_id}/start", response_model=TripOut, summary="出车: pick up, with the odometer reading")
 def start(trip_id: TripId, body: OdometerIn, session: SessionDep, user: Driving) -> TripOut:
     visible(session, user, trip_id)
@@ -191,7 +255,8 @@ def slip_html(trip: TripOut) -> str:
 
     rows = [
         ("单号 No.", str(trip.id)), ("用车单位 Agency", trip.agency), ("事由 Purpose", trip.purpose),
-        ("优先级 Priority", f"{trip.priority.zh} ({trip.priority.value})"), ("人数 Passengers", str(trip.passengers)),
+        ("优先级 Priority", f"{trip.priority.zh} ({trip.priority.value})"),
+        ("事由说明 Reason", trip.priority_reason or "—"), ("人数 Passengers", str(trip.passengers)),
         ("上车地点 Pickup", trip.pickup.address), ("目的地 Destination", trip.dropoff.address),
         ("用车时间 Pickup window", f"{local(trip.earliest_pickup)} – {local(trip.latest_pickup)}"),
         ("计划里程 Planned km", f"{trip.planned_km:.1f}"), ("状态 Status", f"{trip.status.zh} ({trip.status.value})"),

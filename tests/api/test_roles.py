@@ -43,17 +43,33 @@ TABLE: dict[Key, tuple[int, int, int, int, int, int, int, int, int]] = {
     # trips: the target trip belongs to agency A
     ("POST", f"{V1}/trips"):                              (401, 201, 403, 201, 403, 201, 403, 403, 403),
     ("GET", f"{V1}/trips"):                               (401, 200, 200, 200, 200, 200, 200, 200, 403),
+    ("GET", f"{V1}/trips/export"):                        (401, 200, 200, 200, 200, 200, 200, 200, 403),
     ("GET", f"{V1}/vocabulary"):                          (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # signing in: anyone may try (the body names requester-a); one changes only one's own password (requester-a's
+    # is the one sent: the others' current password is wrong); logging out without a session ends nothing
+    ("POST", f"{V1}/auth/login"):                         (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST", f"{V1}/auth/logout"):                        (204, 204, 204, 204, 204, 204, 204, 204, 204),
+    ("POST", f"{V1}/auth/password"):                      (401, 204, 403, 403, 403, 403, 403, 403, 403),
+    ("GET", f"{V1}/auth/me"):                             (401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", f"{V1}/trips/{{trip_id}}"):                   (401, 200, 404, 200, 404, 200, 200, 200, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/approve"):          (401, 403, 403, 200, 404, 200, 403, 403, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/reject"):           (401, 403, 403, 200, 404, 200, 403, 403, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/cancel"):           (401, 200, 404, 200, 404, 200, 403, 403, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/assign"):           (401, 403, 403, 403, 403, 200, 403, 403, 403),
+    ("POST", f"{V1}/trips/{{trip_id}}/unassign"):         (401, 403, 403, 403, 403, 200, 403, 403, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/start"):            (401, 403, 403, 403, 403, 200, 200, 403, 403),
     ("POST", f"{V1}/trips/{{trip_id}}/complete"):         (401, 403, 403, 403, 403, 200, 200, 403, 403),
     ("GET", f"{V1}/trips/{{trip_id}}/slip"):              (401, 200, 404, 200, 404, 200, 200, 200, 403),
     # dispatch
     ("POST", f"{V1}/dispatch"):                           (401, 403, 403, 403, 403, 200, 403, 403, 403),
+    ("GET", f"{V1}/dispatch/runs"):                       (401, 403, 403, 403, 403, 200, 403, 200, 403),
+    ("GET", f"{V1}/dispatch/runs/{{run_id}}"):            (401, 403, 403, 403, 403, 200, 403, 200, 403),
+    # the day board (the platform and supervisors) and the places a booking form offers (anyone signed in)
+    ("GET", f"{V1}/board"):                               (401, 403, 403, 403, 403, 200, 403, 200, 403),
+    ("GET", f"{V1}/places"):                              (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # the console's base map: no sign-in needed; the test city configures no PMTiles archive (tests/api/test_basemap)
+    ("GET", f"{V1}/console/config"):                      (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", f"{V1}/map/tiles.pmtiles"):                   (404, 404, 404, 404, 404, 404, 404, 404, 404),
     # registry: the admin writes; the platform (dispatcher) and supervisors read
     ("POST", f"{V1}/jurisdictions"):                      (401, 403, 403, 403, 403, 403, 403, 403, 201),
     ("GET", f"{V1}/agencies"):                            (401, 403, 403, 403, 403, 200, 403, 200, 200),
@@ -67,6 +83,8 @@ TABLE: dict[Key, tuple[int, int, int, int, int, int, int, int, int]] = {
     ("POST", f"{V1}/plans/{{plan_id}}/reject"):           (401, 403, 403, 403, 403, 403, 403, 403, 200),
     ("GET", f"{V1}/vehicles"):                            (401, 403, 403, 403, 403, 200, 403, 200, 200),
     ("GET", f"{V1}/vehicles/{{vehicle_id}}"):             (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("GET", f"{V1}/vehicles/available"):                  (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("GET", f"{V1}/vehicles/{{vehicle_id}}/calendar"):    (401, 403, 403, 403, 403, 200, 403, 200, 200),
     ("POST", f"{V1}/vehicles"):                           (401, 403, 403, 403, 403, 403, 403, 403, 201),
     ("POST", f"{V1}/plan-lines/{{line_id}}/acquire"):     (401, 403, 403, 403, 403, 403, 403, 403, 201),
     ("POST", f"{V1}/vehicles/renew"):                     (401, 403, 403, 403, 403, 403, 403, 403, 201),
@@ -88,9 +106,13 @@ TABLE: dict[Key, tuple[int, int, int, int, int, int, int, int, int]] = {
 }
 
 
+# An event stream never ends, so one request cannot be judged here; tests/api/test_events.py checks who may open it.
+STREAMS: set[Key] = {("GET", f"{V1}/events")}
+
+
 def app_routes() -> set[Key]:
     """(method, path) of every route the app documents (its API routes; /docs, /openapi.json and /healthz are
-    left out by their include_in_schema=False)."""
+    left out by their include_in_schema=False), event streams aside."""
     app = create_app(sa.create_engine("sqlite://"))
     found: set[Key] = set()
     for context in iter_route_contexts(app.routes):
@@ -98,7 +120,7 @@ def app_routes() -> set[Key]:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         found.update((method, str(context.path_format)) for method in route.methods or ())
-    return found
+    return found - STREAMS
 
 
 def test_every_route_is_in_the_table() -> None:
@@ -163,6 +185,13 @@ class Ctx:
         self.ok("dispatcher", "POST", f"/trips/{trip_id}/assign",
                 {"vehicle_id": self.vehicles["le-a1"], "driver_id": self.drivers["driver-a"]})
         return trip_id
+
+    def dispatched(self) -> int:
+        """A finished dispatch run over the day (one approved trip), its id."""
+        self.approved()
+        run = self.ok("dispatcher", "POST", "/dispatch", {
+            "start": at(0).isoformat(), "end": at(0, day=DAY + timedelta(days=1)).isoformat(), "time_limit": 0.2})
+        return int(run["run_id"])
 
     def in_progress(self) -> int:
         trip_id = self.assigned()
@@ -229,10 +258,36 @@ def _vocabulary(c: Ctx) -> Req:
     return Req()
 
 
+@request_for("POST", "/auth/login")
+def _login(c: Ctx) -> Req:
+    return Req(json={"name": "requester-a", "password": c.api.city.passwords["requester-a"]})
+
+
+@request_for("POST", "/auth/logout")
+def _logout(c: Ctx) -> Req:
+    return Req()
+
+
+@request_for("POST", "/auth/password")
+def _password(c: Ctx) -> Req:
+    return Req(json={"current": c.api.city.passwords["requester-a"], "new": "a-new-password-2030"})
+
+
+@request_for("GET", "/auth/me")
+def _me(c: Ctx) -> Req:
+    return Req()
+
+
 @request_for("GET", "/trips")
 def _list_trips(c: Ctx) -> Req:
     c.requested()
     return Req(params={"limit": 10})
+
+
+@request_for("GET", "/trips/export")
+def _export_trips(c: Ctx) -> Req:
+    c.requested()
+    return Req(params={"format": "csv", "since": DAY.isoformat()})
 
 
 @request_for("GET", "/trips/{trip_id}")
@@ -260,6 +315,11 @@ def _assign(c: Ctx) -> Req:
     return Req({"trip_id": c.approved()}, {"vehicle_id": c.vehicles["le-a1"], "driver_id": c.drivers["driver-a"]})
 
 
+@request_for("POST", "/trips/{trip_id}/unassign")
+def _unassign(c: Ctx) -> Req:
+    return Req({"trip_id": c.assigned()}, {"note": "车辆故障"})
+
+
 @request_for("POST", "/trips/{trip_id}/start")
 def _start(c: Ctx) -> Req:
     return Req({"trip_id": c.assigned()}, {"odometer_km": 100, "at": at(9, 5).isoformat()})
@@ -280,6 +340,40 @@ def _dispatch(c: Ctx) -> Req:
     c.approved()
     return Req(json={"start": at(0).isoformat(), "end": at(0, day=DAY + timedelta(days=1)).isoformat(),
                      "time_limit": 1})
+
+
+@request_for("GET", "/dispatch/runs")
+def _runs(c: Ctx) -> Req:
+    c.dispatched()
+    return Req(params={"limit": 5})
+
+
+@request_for("GET", "/dispatch/runs/{run_id}")
+def _run(c: Ctx) -> Req:
+    return Req({"run_id": c.dispatched()})
+
+
+@request_for("GET", "/board")
+def _board(c: Ctx) -> Req:
+    c.assigned()
+    c.approved()
+    return Req(params={"day": DAY.isoformat()})
+
+
+@request_for("GET", "/places")
+def _places(c: Ctx) -> Req:
+    c.requested()
+    return Req(params={"q": "区", "limit": 10})
+
+
+@request_for("GET", "/console/config")
+def _console_config(c: Ctx) -> Req:
+    return Req()
+
+
+@request_for("GET", "/map/tiles.pmtiles")
+def _pmtiles(c: Ctx) -> Req:
+    return Req()
 
 
 @request_for("POST", "/jurisdictions")
@@ -340,6 +434,18 @@ def _vehicles(c: Ctx) -> Req:
 @request_for("GET", "/vehicles/{vehicle_id}")
 def _get_vehicle(c: Ctx) -> Req:
     return Req({"vehicle_id": c.vehicles["le-a1"]})
+
+
+@request_for("GET", "/vehicles/available")
+def _available(c: Ctx) -> Req:
+    c.assigned()
+    return Req(params={"start": at(8).isoformat(), "end": at(12).isoformat(), "category": "law_enforcement"})
+
+
+@request_for("GET", "/vehicles/{vehicle_id}/calendar")
+def _calendar(c: Ctx) -> Req:
+    c.assigned()
+    return Req({"vehicle_id": c.vehicles["le-a1"]}, params={"since": DAY.isoformat(), "until": DAY.isoformat()})
 
 
 @request_for("POST", "/vehicles")
@@ -461,6 +567,7 @@ def api(shared_app: tuple[FastAPI, TestClient], city_engine: Engine, city: City)
     """conftest's ``api``, over the shared app pointed at this test's copy of the city."""
     app, client = shared_app
     app.state.engine = city_engine
+    client.cookies.clear()  # a sign-in of an earlier test left its session cookie
     return Api(client, city)
 
 
@@ -499,7 +606,7 @@ def test_route_by_caller(api: Api, city_engine: Engine, key: Key, caller: str) -
             assert r.headers.get("www-authenticate") == "Bearer"
         # every change is audited, so a refusal that changed nothing left no record
         assert _audit_records(city_engine) == before
-    elif method != "GET":
+    elif method != "GET" and key != ("POST", f"{V1}/auth/logout"):  # without a session cookie, nothing to end
         assert _audit_records(city_engine) > before
 
 
