@@ -1,0 +1,204 @@
+"""The live feed (GET /events): a change committed by anyone reaches the open streams that may see it, a stream that
+reconnects with Last-Event-ID gets what it missed first, and nobody hears of another agency's trips.
+
+Served by a real uvicorn (an event stream never ends, which the in-process test client cannot read)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from fleet.changes import Change
+from fleet.enums import Role
+from fleet.models import User
+from tests.api.conftest import City, trip_body
+
+WAIT = 20.0  # seconds: generous on a shared 2-core machine; a working feed answers within a second
+
+
+@contextmanager
+def served(engine: Engine) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning", access_log=False, ws="none",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "the server stopped"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def bearer(city: City, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {city.tokens[user]}"}
+
+
+class Stream:
+    """The events of one open stream, read in a thread as they come."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._closing = False
+        self._ready = threading.Event()
+        self._client = httpx.Client(base_url=base, timeout=httpx.Timeout(30, read=60))
+        self._thread = threading.Thread(target=self._read, args=(headers,), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(WAIT), f"the stream did not become ready: {self.events}"
+
+    def _read(self, headers: dict[str, str]) -> None:
+        try:
+            self._listen(headers)
+        except (httpx.HTTPError, RuntimeError):
+            if not self._closing:  # closing the client under the reader ends it this way
+                raise
+
+    def _listen(self, headers: dict[str, str]) -> None:
+        with self._client.stream("GET", "/api/v1/events", headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            event: dict[str, Any] = {}
+            for line in response.iter_lines():
+                if line.startswith(("id:", "event:", "data:")):
+                    key, _, value = line.partition(":")
+                    event[key] = value.strip()
+                elif line == "" and event:
+                    if "data" in event:
+                        event["data"] = json.loads(event["data"])
+                    self.events.append(event)
+                    if event.get("event") == "ready":
+                        self._ready.set()
+                    event = {}
+
+    def changes(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == "change"]
+
+    def wait_for(self, entity_id: int, action: str) -> dict[str, Any]:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            for e in self.changes():
+                if e["data"]["entity_id"] == str(entity_id) and e["data"]["action"] == action:
+                    return e
+            time.sleep(0.05)
+        raise AssertionError(f"no {action} of {entity_id} within {WAIT} s: {self.changes()}")
+
+    def close(self) -> None:
+        self._closing = True
+        self._client.close()
+        self._thread.join(timeout=2)
+
+
+def book(base: str, city: City, user: str, **fields: Any) -> int:
+    response = httpx.post(f"{base}/api/v1/trips", json=trip_body(**fields), headers=bearer(city, user), timeout=30)
+    assert response.status_code == 201, response.text
+    trip_id: int = response.json()["id"]
+    return trip_id
+
+
+def test_a_change_reaches_the_streams_that_may_see_it_and_no_other(city_engine: Engine, city: City) -> None:
+    with served(city_engine) as base:
+        dispatcher = Stream(base, bearer(city, "dispatcher"))
+        agency_a, agency_b = Stream(base, bearer(city, "requester-a")), Stream(base, bearer(city, "requester-b"))
+        try:
+            trip = book(base, city, "requester-a")
+            seen = dispatcher.wait_for(trip, "trip.booked")
+            assert seen["id"] == str(seen["data"]["seq"])  # the id a reconnecting EventSource sends back
+            assert seen["data"]["entity"] == "trip"
+            assert seen["data"]["at"].endswith("+08:00")
+            agency_a.wait_for(trip, "trip.booked")
+            approved = httpx.post(f"{base}/api/v1/trips/{trip}/approve", json={},
+                                  headers=bearer(city, "approver-a"), timeout=30)
+            assert approved.status_code == 200, approved.text
+            agency_a.wait_for(trip, "trip.approved")
+            dispatcher.wait_for(trip, "trip.approved")
+            # Agency B's own booking reaches B: by then anything about A's trip would have reached it too.
+            theirs = book(base, city, "requester-b")
+            agency_b.wait_for(theirs, "trip.booked")
+            assert {e["data"]["entity_id"] for e in agency_b.changes()} == {str(theirs)}
+            assert str(theirs) not in {e["data"]["entity_id"] for e in agency_a.changes()}
+        finally:
+            for stream in (dispatcher, agency_a, agency_b):
+                stream.close()
+
+
+def test_a_reconnecting_stream_gets_what_it_missed_first(city_engine: Engine, city: City) -> None:
+    with served(city_engine) as base:
+        first = Stream(base, bearer(city, "dispatcher"))
+        ready = next(e for e in first.events if e.get("event") == "ready")
+        first.close()
+        missed = [book(base, city, "requester-a", purpose=f"错过的行程 {n}") for n in range(3)]
+        again = Stream(base, {**bearer(city, "dispatcher"), "Last-Event-ID": ready["id"]})
+        try:
+            order = [e.get("event") for e in again.events]
+            caught_up = [int(e["data"]["entity_id"]) for e in again.events[:order.index("ready")]
+                         if e.get("event") == "change" and e["data"]["action"] == "trip.booked"]
+            assert caught_up == missed  # before "ready", in commit order
+            seqs = [int(e["id"]) for e in again.changes()]
+            assert seqs == sorted(set(seqs))  # no repeats
+            later = book(base, city, "requester-a")
+            again.wait_for(later, "trip.booked")
+        finally:
+            again.close()
+
+
+def test_the_stream_wants_a_caller(city_engine: Engine) -> None:
+    with served(city_engine) as base:
+        response = httpx.get(f"{base}/api/v1/events", timeout=30)
+        assert response.status_code == 401
+        assert response.json()["error"] == "Unauthenticated"
+        bad = httpx.get(f"{base}/api/v1/events", headers={"Last-Event-ID": "yesterday"}, timeout=30)
+        assert bad.status_code in (401, 422)
+
+
+@given(role=st.sampled_from(list(Role)), agency=st.sampled_from([1, 2, None]), trip_agency=st.sampled_from([1, 2]),
+       driver=st.sampled_from([7, 8, None]), drivers=st.frozensets(st.sampled_from([7, 8]), max_size=2),
+       entity=st.sampled_from(["trip", "vehicle", "dispatch_run"]))
+def test_who_hears_of_a_change(role: Role, agency: int | None, trip_agency: int, driver: int | None,
+                               drivers: frozenset[int], entity: str) -> None:
+    user = User(name="u", role=role, agency_id=agency, driver_id=driver)
+    change = Change(1, None, "x.y", entity, "5", trip_agency if entity == "trip" else None,  # type: ignore[arg-type]
+                    drivers if entity == "trip" else frozenset())
+    hears = change.visible_to(user)
+    if role in (Role.requester, Role.approver):
+        assert hears == (entity == "trip" and agency == trip_agency)
+    elif role is Role.driver:
+        assert hears == (entity == "trip" and driver is not None and driver in drivers)
+    else:
+        assert hears
+
+
+@pytest.mark.parametrize("header", ["-1", "x", str(2**63)])
+def test_a_malformed_last_event_id_is_refused_naming_it(city_engine: Engine, city: City, header: str) -> None:
+    with served(city_engine) as base:
+        response = httpx.get(f"{base}/api/v1/events", headers={**bearer(city, "dispatcher"), "Last-Event-ID": header},
+                             timeout=30)
+        assert response.status_code == 422
+        assert response.json()["field"] == "last-event-id"
+
+
+def test_every_signed_in_role_may_listen(city_engine: Engine, city: City) -> None:
+    """The role table's column for GET /events (tests/api/test_roles.py cannot judge a stream by one request)."""
+    with served(city_engine) as base:
+        for user in city.tokens:
+            stream = Stream(base, bearer(city, user))  # fails unless 200, text/event-stream, and "ready" comes
+            stream.close()
