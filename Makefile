@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint web serve-docs clean
+.PHONY: demo test lint web serve-docs clean messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -66,6 +66,16 @@ test: lint web
 	cd web && $(NODE_ENV) npm test
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+## messages: extract every msg("...") template into fleet/locales/gongche.pot and update the catalogs from it
+## (fleet/locales/<lang>/LC_MESSAGES/gongche.po); new entries arrive untranslated, changed ones marked fuzzy
+MESSAGE_SOURCES := fleet dispatch api scenarios gongche
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k msg --add-location=file --width=120 \
+		--project=Gongche --version=1 --copyright-holder="The Gongche authors" \
+		-o fleet/locales/gongche.pot $(MESSAGE_SOURCES)
+	$(BIN)/pybabel update -i fleet/locales/gongche.pot -d fleet/locales -D gongche --width=120 \
+		--ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis web/dist web/node_modules

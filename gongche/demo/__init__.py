@@ -4,7 +4,8 @@
   carry it out, book a year of costs, report and verify the audit chain; then
 - ``dispatch_day``: today's trip requests dispatched over the vehicles on the road, an urgent emergency placed;
 - ``booking_day``: tomorrow's bookings over real HTTP, as each user would make them, dispatched, driven, audited;
-- ``scenarios``: the registry's own fleet and booked day, simulated under reform scenarios.
+- ``scenarios``: the registry's own fleet and booked day, simulated under reform scenarios;
+- ``console_day``: passwords for one user per role, work left for each, and the console served on the demo's data.
 """
 
 from __future__ import annotations
@@ -16,13 +17,24 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 
 from fleet.db import make_sessionmaker
-from gongche.demo import booking_day, registry_year, scenarios
+from gongche.demo import booking_day, console_day, registry_year, scenarios
 
 
-def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: int = 2026) -> bool:
-    """The whole demo on an empty, migrated database. Returns whether both audit verifications passed."""
+def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: int = 2026,
+        port: int = 8000, serve: bool | None = None) -> bool:
+    """The whole demo on an empty, migrated database. Returns whether both audit verifications passed.
+
+    It ends by serving the console on ``port`` until Ctrl-C (``serve``; default: when standard input is a terminal).
+    """
     with make_sessionmaker(engine)() as session:
         verification = registry_year.run(session, out_dir=out_dir, seed_value=seed, today=today, console=console)
+    booked_day = today + timedelta(days=1)
     served = booking_day.run(engine, console, today=today, out_dir=out_dir, seed=seed)
-    scenarios.run(engine, console, day=today + timedelta(days=1), out_dir=out_dir)
-    return verification.ok and served
+    scenarios.run(engine, console, day=booked_day, out_dir=out_dir)
+    ok = verification.ok and served
+    if not ok:
+        console.print("[bold red]the audit did not verify: the console is not served[/]")
+        return ok
+    console_day.run(engine, console, today=today, board_day=booked_day, out_dir=out_dir, seed=seed, port=port,
+                    serve=serve)
+    return ok

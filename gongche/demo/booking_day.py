@@ -104,8 +104,8 @@ def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: i
         _show_run(console, run_out)
 
         at = datetime.combine(day, time(10, 0), CHINA)
-        r = call("POST", "/trips", "dispatcher", json=_trip(rng, "emergency", ["emergency"], holders, at,
-                                                             purpose="暴雨内涝抢险 (urgent)"))
+        body = _trip(rng, "emergency", ["emergency"], holders, at, purpose="暴雨内涝抢险 (urgent)")
+        r = call("POST", "/trips", "dispatcher", json={**body, "priority_reason": "暴雨致道路积水，需紧急转移群众"})
         urgent = r.json()
         placed = urgent["urgent"]
         console.print(f"Urgent emergency {urgent['id']} at 10:00 answered with [bold]{placed['vehicle']}[/] in "
@@ -123,7 +123,8 @@ def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: i
 
         since = datetime.combine(day - timedelta(days=1), time(0), CHINA).isoformat()
         until = datetime.combine(day + timedelta(days=1), time(0), CHINA).isoformat()
-        findings = call("GET", "/violations", "supervisor", params={"since": since, "until": until}).json()
+        findings = call("GET", "/violations", "supervisor",
+                        params={"since": since, "until": until, "limit": 200}).json()["items"]
         _show_findings(console, findings)
 
         settings = get_settings()
@@ -239,7 +240,7 @@ def _drive_day(call: Any, rng: random.Random, day: date) -> tuple[int, list[str]
     # A routine car out for an evening "survey" (调研) that ends at the East Lake scenic area.
     evening = datetime.combine(day, time(20, 30), CHINA)
     general = call("GET", "/vehicles", "admin", params={"category": Category.general.value, "status": "active",
-                                                        "limit": 1}).json()[0]
+                                                        "limit": 1}).json()["items"][0]
     body = _trip(rng, "routine", ["general"], {"general": [general["agency"]]}, evening, purpose="调研",
                  dropoff=EAST_LAKE)
     trip = call("POST", "/trips", "dispatcher", json=body).json()
