@@ -61,11 +61,12 @@ def run(engine: Engine, console: Console, *, today: date, board_day: date, out_d
     credentials.write_text("".join(f"{login.role.value}\t{login.name}\t{login.password}\n"
                                    for login in logins.values()), encoding="utf-8")
     credentials.chmod(0o600)
+    why = "--no-serve" if serve is False else "standard input is not a terminal"
     if serve is None:
         serve = sys.stdin.isatty()
     if not serve:
-        console.print(f"(standard input is not a terminal: not serving; `gongche serve --port {port}` on "
-                      f"this database serves the console; the users are also in {credentials})")
+        console.print(f"(not serving: {why}; `gongche serve --port {port}` on this database serves the console; "
+                      f"the users are also in {credentials})")
         return
     import uvicorn
 
