@@ -21,8 +21,8 @@ from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.app import create_app  # noqa: E402
-from fleet.db import make_engine  # noqa: E402
+from api.app import create_app
+from fleet.db import make_engine
 
 OUT = Path(__file__).resolve().parent / "img"
 
