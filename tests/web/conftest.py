@@ -15,7 +15,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from fleet.db import make_engine
 from tests.api.conftest import City, at, city, city_engine, city_template, trip_body
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Route
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, Request, Route
 
 __all__ = ["city", "city_engine", "city_template"]  # the API tests' seeded city, as fixtures here too
 
@@ -84,6 +84,18 @@ class LiveServer:
 
     def token(self, user: str) -> str:
         return self.city.tokens[user]
+
+    def password(self, user: str) -> str:
+        """``user``'s sign-in password in the seeded city (tests/api/conftest.py gives each user one)."""
+        return self.city.passwords[user]
+
+    def call(self, user: str, method: str, path: str, **kwargs: Any) -> Any:
+        """The API as ``user`` (bearer token), for a test's own setting up: the answer's JSON, asserted a success."""
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            response = client.request(method, f"{PREFIX}{path}", **kwargs,
+                                      headers={"Authorization": f"Bearer {self.token(user)}"})
+        assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
 
 
 def _book(client: httpx.Client, server_city: City) -> dict[str, int]:
@@ -222,12 +234,14 @@ class Browsing:
     def goto(self, path: str) -> None:
         self.page.goto(self.server.url(path), wait_until="load")
 
-    def sign_in(self, user: str) -> None:
-        """Paste ``user``'s token into the sign-in page, as a person would."""
+    def sign_in(self, user: str, password: str | None = None) -> None:
+        """Sign ``user`` in through the password form, as a person would, and wait for its home page."""
         self.goto("/signin")
-        self.page.get_by_test_id("token").fill(self.server.token(user))
-        self.page.get_by_role("button", name=re.compile("登 ?录|Sign in")).click()
-        self.page.wait_for_url(re.compile(r"/trips$"))
+        self.page.get_by_test_id("signin-name").fill(user)
+        self.page.get_by_test_id("signin-password").fill(password or self.server.password(user))
+        self.page.get_by_test_id("signin-submit").click()
+        self.page.wait_for_url(lambda url: urlsplit(url).path != "/signin")
+        self.page.get_by_test_id("account").wait_for()
 
     def screenshot(self, name: str, *, full_page: bool = False) -> Path:
         path = self.shots / f"{name}.png"
@@ -235,36 +249,103 @@ class Browsing:
         return path
 
 
+# Ant Design's controls, worked as a person does: open a select and click an option, type a date or time into a
+# picker, read the error antd writes under a form item.
+
+
+def open_dropdown(page: Page) -> Locator:
+    """The select dropdown showing now (antd keeps closed ones in the page, hidden)."""
+    return page.locator(".ant-select-dropdown:not(.ant-select-dropdown-hidden)").last
+
+
+def choose(page: Page, select: Locator, *options: str) -> None:
+    """Pick ``options`` (their labels) in an antd Select (multiple ones for a multi-select), then close it."""
+    select.click()
+    for option in options:
+        open_dropdown(page).locator(".ant-select-item-option").filter(has_text=option).first.click()
+    page.keyboard.press("Escape")
+
+
+def search_and_choose(page: Page, select: Locator, text: str, option: str) -> None:
+    """Type ``text`` into a searching Select and pick the option labelled ``option``."""
+    select.click()
+    select.locator("input").fill(text)
+    open_dropdown(page).locator(".ant-select-item-option").filter(has_text=option).first.click()
+
+
+def type_into_picker(picker: Locator, value: str) -> None:
+    """Type a date (YYYY-MM-DD) or time (HH:mm) into an antd picker and take it."""
+    field = picker if picker.evaluate("e => e.tagName") == "INPUT" else picker.locator("input").first
+    field.click()
+    field.fill(value)
+    field.press("Tab")  # leaving the field takes what was typed (Enter would also submit the form)
+
+
+FORM_ITEM = "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' ant-form-item ')][1]"
+
+
+def form_item(control: Locator) -> Locator:
+    """The antd form item holding ``control`` (its label, the control, and the error antd writes under it)."""
+    return control.locator(FORM_ITEM)
+
+
+def field_error(control: Locator) -> Locator:
+    """The error antd shows under the form item of ``control``."""
+    return form_item(control).locator(".ant-form-item-explain-error")
+
+
+BrowsingFactory = Callable[..., Browsing]
+_SESSIONS = pytest.StashKey[list[tuple[Browsing, "BrowserContext"]]]()  # a test's browser contexts, for the hook
+
+
 @pytest.fixture
-def browsing(browser: Browser, live_server: LiveServer, tmp_path: Path) -> Iterator[Browsing]:
-    """A fresh browser context (no storage) on the live server, watched; a screenshot of it is left in tmp_path."""
-    context: BrowserContext = browser.new_context(
-        timezone_id=BROWSER_ZONE, locale=BROWSER_LOCALE, viewport={"width": 1440, "height": 900})
-    watch = Watch(live_server.origin)
-    context.on("request", watch.on_request)
-    context.route("**/*", watch.on_route)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.on("console", watch.on_console)
-    page.on("pageerror", watch.on_page_error)
-    session = Browsing(page, watch, live_server, tmp_path)
+def open_browsing(browser: Browser, live_server: LiveServer, tmp_path: Path,
+                  request: pytest.FixtureRequest) -> Iterator[BrowsingFactory]:
+    """Opens browser contexts (no storage: a person on another machine each) on the live server, each watched like
+    ``browsing``, with a screenshot of each left in tmp_path: ``open_browsing("phone", viewport=…, is_mobile=True)``."""
+    opened: list[tuple[Browsing, BrowserContext]] = []
+
+    def open_one(name: str = "browser", **options: Any) -> Browsing:
+        context = browser.new_context(**{"timezone_id": BROWSER_ZONE, "locale": BROWSER_LOCALE,
+                                         "viewport": {"width": 1440, "height": 900}, **options})
+        watch = Watch(live_server.origin)
+        context.on("request", watch.on_request)
+        context.route("**/*", watch.on_route)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("console", watch.on_console)
+        page.on("pageerror", watch.on_page_error)
+        shots = tmp_path if not opened else tmp_path / name
+        shots.mkdir(parents=True, exist_ok=True)
+        session = Browsing(page, watch, live_server, shots)
+        opened.append((session, context))
+        return session
+
+    request.node.stash[_SESSIONS] = opened
     try:
-        yield session
+        yield open_one
     finally:
-        try:
-            session.screenshot("screenshot")
-        finally:
-            context.close()
+        for session, context in opened:
+            try:
+                session.screenshot("screenshot")
+            finally:
+                context.close()
+
+
+@pytest.fixture
+def browsing(open_browsing: BrowsingFactory) -> Browsing:
+    """A fresh browser context (no storage) on the live server, watched; a screenshot of it is left in tmp_path."""
+    return open_browsing()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """After a browser test's own checks pass: fail it if its page went off-origin or logged an error."""
     result = yield
-    session = getattr(item, "funcargs", {}).get("browsing")
-    if isinstance(session, Browsing):
-        session.page.wait_for_timeout(300)  # late errors and requests of the last step
-        problems = session.watch.problems()
-        if problems:
-            pytest.fail("\n".join(problems), pytrace=False)
+    sessions = item.stash.get(_SESSIONS, [])
+    if sessions:
+        sessions[0][0].page.wait_for_timeout(300)  # late errors and requests of the last step
+    problems = [problem for session, _ in sessions for problem in session.watch.problems()]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
     return result

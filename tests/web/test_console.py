@@ -1,11 +1,12 @@
-"""The console in Chromium: Chinese by default, a requester's trips with their Chinese labels in China time, the map,
-and the API's docs pages, all without a single request leaving the server's origin (checked for every test by the
-``browsing`` fixture, which also fails a test on any console or page error)."""
+"""The console in Chromium: Chinese by default, a requester's trips with their Chinese labels in China time, the menu
+of each role, the yards' map, and the API's docs pages, all without a single request leaving the server's origin
+(checked for every test by the ``browsing`` fixture, which also fails a test on any console or page error)."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import Browsing
@@ -14,16 +15,17 @@ from tests.web.conftest import Browsing
 def test_the_shell_is_chinese_by_default_and_switches_to_english(browsing: Browsing) -> None:
     page = browsing.page
     browsing.goto("/")
-    expect(page).to_have_url(re.compile(r"/signin$"))  # no token yet
+    expect(page).to_have_url(re.compile(r"/signin$"))  # not signed in yet
     expect(page.get_by_test_id("brand")).to_have_text("公车调度平台")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")  # though the browser asks for en-US
-    expect(page.get_by_label("访问令牌")).to_be_visible()
+    expect(page.get_by_label("用户名")).to_be_visible()
+    expect(page.get_by_label("密码")).to_be_visible()
     expect(page).to_have_title("公车调度平台")
     browsing.screenshot("zh")
 
     page.get_by_text("English", exact=True).click()
     expect(page.get_by_test_id("brand")).to_have_text("Gongche dispatch platform")
-    expect(page.get_by_label("Access token")).to_be_visible()
+    expect(page.get_by_label("User name")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
     page.reload()  # the choice is kept (localStorage)
@@ -35,8 +37,14 @@ def test_the_shell_is_chinese_by_default_and_switches_to_english(browsing: Brows
 def test_a_requester_sees_its_agencys_trips_with_chinese_labels_in_china_time(browsing: Browsing) -> None:
     page, trips = browsing.page, browsing.server.trips
     browsing.sign_in("requester-a")
+    expect(page).to_have_url(re.compile(r"/book$"))  # a requester's home: the booking form
+    page.get_by_role("link", name="我的行程").click()
+    expect(page).to_have_url(re.compile(r"/trips$"))
+    # The fixture's day only (other tests book other days): the filter is in the address, as a person may share it.
+    browsing.goto("/trips?since=2030-03-12&until=2030-03-12")
     table = page.locator(".ant-table-tbody")
     expect(table.locator("tr.ant-table-row")).to_have_count(3)  # not agency B's trip
+    expect(page.get_by_test_id("trips-total")).to_have_text("共 3 条")
     for title in ("编号", "事由", "优先级", "上车时间", "状态", "车辆", "申请时间"):
         expect(page.locator(".ant-table-thead").get_by_text(title, exact=True)).to_be_visible()
 
@@ -62,27 +70,48 @@ def test_a_requester_sees_its_agencys_trips_with_chinese_labels_in_china_time(br
     browsing.screenshot("trips")
 
     page.get_by_text("English", exact=True).click()
+    expect(page.get_by_test_id("menu").get_by_role("menuitem")).to_have_text(["Book a vehicle", "My trips"])
     expect(page.locator(row("requested")).get_by_test_id("trip-status")).to_have_text("Requested")
     expect(page.locator(".ant-table-thead").get_by_text("Status", exact=True)).to_be_visible()
     expect(page.locator(row("requested")).get_by_test_id("pickup-window")).to_have_text("2030-03-12 09:00–09:30")
 
 
-def test_a_token_the_api_refuses_is_not_taken(browsing: Browsing) -> None:
-    browsing.watch.expect_error(r"status of 401")  # the browser's own line for the refused check
+@pytest.mark.parametrize(("user", "home", "menu"), [
+    ("requester-a", "/book", ["用车申请", "我的行程"]),
+    ("approver-a", "/approvals", ["审批", "用车申请", "我的行程"]),
+    ("dispatcher", "/board", ["调度台", "地图", "行程"]),
+    ("supervisor", "/trips", ["行程", "车辆地图"]),
+    ("admin", "/yards", None),  # one page: no menu
+])
+def test_each_role_lands_on_its_home_with_its_own_menu_and_who_it_is(
+        browsing: Browsing, user: str, home: str, menu: list[str] | None) -> None:
     page = browsing.page
-    browsing.goto("/signin")
-    page.get_by_test_id("token").fill("not-a-token")
-    page.get_by_role("button", name=re.compile("登 ?录")).click()
-    expect(page.get_by_text("令牌无效或已过期")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/signin$"))
-    assert page.evaluate("sessionStorage.getItem('gongche.token')") is None
+    browsing.sign_in(user)
+    expect(page).to_have_url(re.compile(f"{home}$"))
+    if menu is None:
+        expect(page.get_by_test_id("menu")).to_have_count(0)
+    else:
+        expect(page.get_by_test_id("menu").get_by_role("menuitem")).to_have_text(menu)
+    expect(page.get_by_test_id("who-name")).to_have_text(user)
+    role = {"requester-a": "用车申请人", "approver-a": "单位审批人", "dispatcher": "平台调度员",
+            "supervisor": "监督检查(纪检/财政)", "admin": "车辆管理员"}[user]
+    expect(page.get_by_test_id("who-role")).to_contain_text(role)
+    if user.endswith("-a"):
+        expect(page.get_by_test_id("who-role")).to_contain_text("WH-GA")  # its agency (name, or code)
+    # A page outside the role's menu leads back home.
+    browsing.goto("/driver")
+    expect(page).to_have_url(re.compile(f"{home}$"))
+    if menu is not None:
+        expect(page.locator(".ant-menu-item-selected")).to_have_text(menu[0])
+    expect(page.locator("main .ant-card").first).to_be_visible()
+    browsing.screenshot(f"home-{user}")
 
 
 def test_the_map_draws_the_yards_on_a_canvas_with_nothing_fetched_from_elsewhere(browsing: Browsing) -> None:
     page = browsing.page
-    browsing.sign_in("dispatcher")  # the vehicle registry is the platform's to read
+    browsing.sign_in("supervisor")  # the vehicle registry is the platform's to read
     page.get_by_role("link", name="车辆地图").click()
-    expect(page).to_have_url(re.compile(r"/map$"))
+    expect(page).to_have_url(re.compile(r"/yards$"))
     canvas = page.locator("canvas.maplibregl-canvas")
     expect(canvas).to_be_visible()
     width, height = canvas.evaluate("c => [c.width, c.height]")

@@ -1,9 +1,10 @@
-import { useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
 
-import { getToken, setToken, useToken } from './auth';
+import { CSRF_HEADER, csrfToken, needsCsrf, sessionExpired, useSession } from './auth';
+import i18n, { isLanguage, type Language } from './i18n';
 import type { Vocabularies } from './vocabulary';
 
-/** The API's bodies the console reads (api/schemas.py: TripOut, VehicleOut, AgencyOut). */
+/** The API's bodies the console reads (api/schemas.py: TripOut, VehicleOut, AgencyOut, …). */
 export interface Place {
   lat: number;
   lon: number;
@@ -42,6 +43,8 @@ export interface Trip {
   assignment: Assignment | null;
   started_at: string | null;
   completed_at: string | null;
+  odometer_start_km?: number | null;
+  odometer_end_km?: number | null;
   created_at: string;
 }
 
@@ -71,6 +74,29 @@ export interface Agency {
   name: string;
 }
 
+/** `GET /places`: a known place to pick a pickup or drop-off from. */
+export interface KnownPlace {
+  name: string;
+  lat: number;
+  lon: number;
+  kind: string; // agency | depot | trip
+}
+
+/** `GET /console/config` (no sign-in needed). */
+export interface MapConfig {
+  tiles: string | null;
+  pmtiles: string | null;
+  crs: 'wgs84' | 'gcj02';
+  attribution: string | null;
+  max_zoom: number | null;
+  center: [number, number] | null;
+  zoom: number | null;
+}
+
+export interface ConsoleConfig {
+  map: MapConfig;
+}
+
 export const API = '/api/v1';
 export const MAX_PAGE = 200; // api/schemas.py MAX_PAGE
 
@@ -78,89 +104,224 @@ export const MAX_PAGE = 200; // api/schemas.py MAX_PAGE
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  readonly detail: string;
   readonly field: string | null;
+  /** Seconds to wait before asking again (429, 503: `Retry-After`), when the server said. */
+  readonly retryAfter: number | null;
 
-  constructor(status: number, code: string, detail: string, field: string | null = null) {
+  constructor(status: number, code: string, detail: string, field: string | null = null, retryAfter: number | null = null) {
     super(detail);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.detail = detail;
     this.field = field;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** `Accept-Language` for the console's language: the API answers its error sentences in it. */
+export function acceptLanguage(language: Language): string {
+  return language === 'en' ? 'en' : 'zh-CN,zh;q=0.9';
+}
+
+/** `Retry-After` in whole seconds (a number of seconds, or an HTTP date); null when absent or unreadable. */
+export function retryAfterSeconds(value: string | null, now: Date = new Date()): number | null {
+  if (value === null || value.trim() === '') return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+/** The headers of a call: its language, JSON, and the CSRF token for anything but GET/HEAD. */
+export function requestHeaders(
+  method: string,
+  language: Language,
+  csrf: string | null,
+  hasBody: boolean,
+): Record<string, string> {
+  const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Language': acceptLanguage(language) };
+  if (hasBody) headers['Content-Type'] = 'application/json';
+  if (needsCsrf(method) && csrf !== null) headers[CSRF_HEADER] = csrf;
+  return headers;
+}
+
+/** A 401 here is an answer about the credentials given, not about the session: it does not sign the page out. */
+function judgesCredentials(path: string): boolean {
+  return path.startsWith('/auth/login') || path.startsWith('/auth/password');
+}
+
+function currentLanguage(): Language {
+  return isLanguage(i18n.language) ? i18n.language : 'zh-CN';
+}
+
+/** The API's error out of a failed response (or the status line, where the body is not the API's JSON). */
+export async function errorOf(response: Response): Promise<ApiError> {
+  let code = 'HttpError';
+  let detail = response.statusText || String(response.status);
+  let field: string | null = null;
+  try {
+    const body = (await response.json()) as { error?: unknown; detail?: unknown; field?: unknown };
+    if (typeof body.error === 'string') code = body.error;
+    if (typeof body.detail === 'string') detail = body.detail;
+    if (typeof body.field === 'string') field = body.field;
+  } catch {
+    // not the API's JSON (a proxy's page): keep the status line
+  }
+  return new ApiError(response.status, code, detail, field, retryAfterSeconds(response.headers.get('Retry-After')));
 }
 
 /**
- * GET a JSON body as the signed-in user (or with `token`, to try one before keeping it). A 401 signs the user out:
- * the token is unknown or has expired.
+ * One call to the API as the signed-in user: the session cookie goes with it (same origin), the CSRF token with
+ * anything that changes something, the console's language always. A 401 signs the page out (the session has ended),
+ * except on the sign-in and password calls, where it judges what was typed.
  */
-export async function getJson<T>(path: string, signal?: AbortSignal, token: string | null = getToken()): Promise<T> {
+export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const hasBody = body !== undefined;
   const response = await fetch(`${API}${path}`, {
-    headers: { Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    method,
+    credentials: 'same-origin',
+    headers: requestHeaders(method, currentLanguage(), csrfToken(), hasBody),
+    ...(hasBody ? { body: JSON.stringify(body) } : {}),
     ...(signal ? { signal } : {}),
   });
   if (!response.ok) {
-    let code = 'HttpError';
-    let detail = response.statusText;
-    let field: string | null = null;
-    try {
-      const body = (await response.json()) as { error?: string; detail?: string; field?: string | null };
-      code = body.error ?? code;
-      detail = body.detail ?? detail;
-      field = body.field ?? null;
-    } catch {
-      // not the API's JSON (a proxy's page): keep the status line
-    }
-    if (response.status === 401) setToken(null);
-    throw new ApiError(response.status, code, detail, field);
+    const error = await errorOf(response);
+    if (response.status === 401 && !judgesCredentials(path)) sessionExpired();
+    throw error;
   }
-  return (await response.json()) as T;
+  if (response.status === 204 || response.headers.get('Content-Length') === '0') return undefined as T;
+  const text = await response.text();
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+/** GET a JSON body as the signed-in user. */
+export function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  return call<T>('GET', path, undefined, signal);
+}
+
+/** POST/PUT/PATCH/DELETE a JSON body (or none) as the signed-in user; the answer's JSON, or undefined for a 204. */
+export function sendJson<T = unknown>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  return call<T>(method, path, body, signal);
+}
+
+/** `?a=1&b=x&b=y`: a query string of the values given (undefined, null and '' left out; arrays repeated). */
+export function queryString(params: Record<string, string | number | boolean | null | undefined | readonly (string | number)[]>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === '') continue;
+    if (Array.isArray(value)) for (const item of value) search.append(key, String(item));
+    else search.append(key, String(value));
+  }
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+/** Every item of a Page list, page by page (each answers at most MAX_PAGE). */
+export async function allPages<T>(path: string, signal?: AbortSignal): Promise<T[]> {
+  const all: T[] = [];
+  const joiner = path.includes('?') ? '&' : '?';
+  for (let offset = 0; ; offset += MAX_PAGE) {
+    const page = await getJson<Page<T>>(`${path}${joiner}limit=${MAX_PAGE}&offset=${offset}`, signal);
+    all.push(...page.items);
+    if (page.items.length === 0 || offset + page.items.length >= page.total) return all;
+  }
+}
+
+function useSignedIn(): boolean {
+  return useSession().state === 'signedIn';
 }
 
 export function useVocabulary() {
-  const token = useToken();
+  const signedIn = useSignedIn();
   return useQuery({
-    queryKey: ['vocabulary', token],
+    queryKey: ['vocabulary'],
     queryFn: ({ signal }) => getJson<Vocabularies>('/vocabulary', signal),
-    enabled: token !== null,
+    enabled: signedIn,
     staleTime: Infinity, // the vocabularies change with a release only
   });
 }
 
-export function useTrips(page: number, pageSize: number) {
-  const token = useToken();
-  return useQuery({
-    queryKey: ['trips', token, page, pageSize],
-    queryFn: ({ signal }) =>
-      getJson<Page<Trip>>(`/trips?limit=${pageSize}&offset=${(page - 1) * pageSize}`, signal),
-    enabled: token !== null,
-    placeholderData: (previous) => previous,
+/** `GET /trips` filters (docs/console-api.md). */
+export interface TripFilters {
+  status?: string[] | undefined;
+  priority?: string | undefined;
+  agency?: string | undefined;
+  vehicle_id?: number | undefined;
+  driver_id?: number | undefined;
+  mine?: boolean | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  q?: string | undefined;
+  sort?: string | undefined;
+}
+
+export function tripQuery(filters: TripFilters, limit?: number, offset?: number): string {
+  return queryString({
+    status: filters.status,
+    priority: filters.priority,
+    agency: filters.agency,
+    vehicle_id: filters.vehicle_id,
+    driver_id: filters.driver_id,
+    mine: filters.mine ? 'true' : undefined,
+    since: filters.since,
+    until: filters.until,
+    q: filters.q?.trim(),
+    sort: filters.sort,
+    limit,
+    offset,
   });
 }
 
-/** Every vehicle, page by page (the list answers at most MAX_PAGE at a time and no total). */
-export async function allVehicles(signal?: AbortSignal): Promise<Vehicle[]> {
-  const all: Vehicle[] = [];
-  for (let offset = 0; ; offset += MAX_PAGE) {
-    const page = await getJson<Vehicle[]>(`/vehicles?limit=${MAX_PAGE}&offset=${offset}`, signal);
-    all.push(...page);
-    if (page.length < MAX_PAGE) return all;
-  }
+/** One page of trips. The key starts with 'trips': a live change to any trip refreshes every list of them. */
+export function useTrips(filters: TripFilters, page: number, pageSize: number) {
+  const signedIn = useSignedIn();
+  return useQuery({
+    queryKey: ['trips', 'list', filters, page, pageSize],
+    queryFn: ({ signal }) => getJson<Page<Trip>>(`/trips${tripQuery(filters, pageSize, (page - 1) * pageSize)}`, signal),
+    enabled: signedIn,
+    placeholderData: keepPreviousData,
+  });
+}
+
+/** Every vehicle, page by page. */
+export function allVehicles(signal?: AbortSignal): Promise<Vehicle[]> {
+  return allPages<Vehicle>('/vehicles', signal);
 }
 
 export function useVehicles() {
-  const token = useToken();
+  const signedIn = useSignedIn();
   return useQuery({
-    queryKey: ['vehicles', token],
+    queryKey: ['vehicles'],
     queryFn: ({ signal }) => allVehicles(signal),
-    enabled: token !== null,
+    enabled: signedIn,
   });
 }
 
 export function useAgencies() {
-  const token = useToken();
+  const signedIn = useSignedIn();
   return useQuery({
-    queryKey: ['agencies', token],
-    queryFn: ({ signal }) => getJson<Agency[]>('/agencies', signal),
-    enabled: token !== null,
+    queryKey: ['agencies'],
+    queryFn: ({ signal }) => allPages<Agency>('/agencies', signal),
+    enabled: signedIn,
+    staleTime: 10 * 60 * 1000,
+  });
+}
+
+/** The deployment's map settings; where the server has no such endpoint yet (404), none: the plain style. */
+export function useConsoleConfig() {
+  return useQuery({
+    queryKey: ['console-config'],
+    queryFn: async ({ signal }) => {
+      try {
+        return await getJson<ConsoleConfig>('/console/config', signal);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) return null;
+        throw error;
+      }
+    },
+    staleTime: Infinity,
   });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { boundsOf, plainStyle, yardsOf } from './mapStyle';
+import { boundsOf, plainStyle, pmtilesStyle, rasterStyle, styleFor, yardsOf, type BaseMap } from './mapStyle';
 
 describe('the plain map style', () => {
   it('names nothing to fetch: no source, sprite, glyphs or URL of any kind', () => {
@@ -10,6 +10,43 @@ describe('the plain map style', () => {
     expect(style.glyphs).toBeUndefined();
     expect(JSON.stringify(style)).not.toMatch(/https?:|\/\//);
     expect(style.layers.map((l) => l.type)).toEqual(['background']);
+  });
+});
+
+describe('the base map from the console config', () => {
+  const none: BaseMap = { tiles: null, pmtiles: null, attribution: null, max_zoom: null };
+  const origin = 'http://127.0.0.1:8000';
+
+  it('is the plain style when the deployment names no tiles', () => {
+    expect(styleFor(none, origin)).toEqual(plainStyle());
+    // an archive whose header has not been read yet: still nothing to fetch
+    expect(styleFor({ ...none, pmtiles: '/map/tiles.pmtiles' }, origin, null)).toEqual(plainStyle());
+  });
+
+  it('is a raster layer over the background for a tile template, with its attribution and zoom', () => {
+    const template = 'http://tiles.intranet.gov.cn/{z}/{x}/{y}.png';
+    const style = styleFor({ ...none, tiles: template, attribution: '天地图', max_zoom: 17 }, origin);
+    expect(style).toEqual(rasterStyle(template, { attribution: '天地图', maxZoom: 17 }));
+    expect(style.sources.base).toMatchObject({ type: 'raster', tiles: [template], maxzoom: 17, attribution: '天地图' });
+    expect(style.layers.map((l) => l.type)).toEqual(['background', 'raster']);
+    expect(style.glyphs).toBeUndefined();
+    expect(style.sprite).toBeUndefined();
+  });
+
+  it("reads a PMTiles archive through the pmtiles protocol at the app's own origin", () => {
+    const raster = styleFor({ ...none, pmtiles: '/map/tiles.pmtiles' }, origin, 'raster');
+    const archive = 'pmtiles://http://127.0.0.1:8000/map/tiles.pmtiles';
+    expect(raster.sources.base).toMatchObject({ type: 'raster', url: archive });
+    const vector = pmtilesStyle('http://127.0.0.1:8000/map/tiles.pmtiles', 'vector');
+    expect(vector.sources.base).toMatchObject({ type: 'vector', url: archive });
+    // fills and lines only: a symbol layer would need glyphs from somewhere
+    expect(new Set(vector.layers.map((l) => l.type))).toEqual(new Set(['background', 'fill', 'line']));
+    for (const style of [raster, vector]) {
+      expect(style.glyphs).toBeUndefined();
+      expect(style.sprite).toBeUndefined();
+      const urls = JSON.stringify(style).match(/https?:\/\/[^"/]+/g) ?? [];
+      expect(new Set(urls)).toEqual(new Set([origin]));
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { chinaTime, formatChinaDateTime, formatChinaWindow } from './time';
+import { addDays, chinaDayBounds, chinaInstant, chinaTime, chinaToday, formatChinaDateTime, formatChinaWindow } from './time';
 
 describe('China time', () => {
   it('runs in a zone other than China, so that the helpers cannot lean on the machine', () => {
@@ -42,5 +42,34 @@ describe('China time', () => {
     expect(formatChinaDateTime(null)).toBe('');
     expect(formatChinaDateTime(undefined)).toBe('');
     expect(() => formatChinaDateTime('soon')).toThrow(RangeError);
+  });
+});
+
+describe('China days', () => {
+  it("are today's date in China, not in the machine's zone", () => {
+    // 20:00 in New York on the 11th is 09:00 on the 12th in Wuhan
+    expect(chinaToday(new Date('2030-03-12T01:00:00Z'))).toBe('2030-03-12');
+    expect(chinaToday(new Date('2030-03-11T15:59:00Z'))).toBe('2030-03-11');
+    expect(chinaToday(new Date('2030-03-11T16:00:00Z'))).toBe('2030-03-12');
+  });
+
+  it('add up as calendar days, across months, years and a daylight-saving change elsewhere', () => {
+    expect(addDays('2030-03-12', 1)).toBe('2030-03-13');
+    expect(addDays('2030-03-31', 1)).toBe('2030-04-01');
+    expect(addDays('2030-12-31', 1)).toBe('2031-01-01');
+    expect(addDays('2030-03-01', -1)).toBe('2030-02-28');
+    expect(addDays('2030-03-10', 1)).toBe('2030-03-11'); // New York springs forward on the 10th
+    expect(() => addDays('12/03/2030', 1)).toThrow(RangeError);
+  });
+
+  it('give the instant of a picked day and time in China time', () => {
+    expect(chinaInstant('2030-03-12', '09:00')).toBe('2030-03-12T09:00:00+08:00');
+    expect(new Date(chinaInstant('2030-03-12', '00:30')).toISOString()).toBe('2030-03-11T16:30:00.000Z');
+    expect(() => chinaInstant('2030-03-12', '24:00')).toThrow(RangeError);
+    expect(() => chinaInstant('2030-3-12', '09:00')).toThrow(RangeError);
+  });
+
+  it('run from midnight to midnight in China', () => {
+    expect(chinaDayBounds('2030-03-12')).toEqual(['2030-03-12T00:00:00+08:00', '2030-03-13T00:00:00+08:00']);
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
 import { DEFAULT_LANGUAGE, storedLanguage } from './i18n';
-import { cleanToken } from './auth';
 import { humanize, label, type Vocabularies } from './vocabulary';
 
 const VOCABULARIES: Vocabularies = {
@@ -48,14 +47,5 @@ describe('the language', () => {
         },
       }),
     ).toBe('zh-CN');
-  });
-});
-
-describe('a pasted token', () => {
-  it('loses its blanks and a "Bearer " prefix', () => {
-    expect(cleanToken('  abc.def \n')).toBe('abc.def');
-    expect(cleanToken('Bearer abc')).toBe('abc');
-    expect(cleanToken('bearer   abc ')).toBe('abc');
-    expect(cleanToken('   ')).toBeNull();
   });
 });

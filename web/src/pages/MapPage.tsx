@@ -5,7 +5,9 @@ import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { useEffect, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 
-import { ApiError, useAgencies, useVehicles } from '../api';
+import { ApiError, useAgencies, useConsoleConfig, useVehicles, type MapConfig } from '../api';
+import { loadBaseStyle } from '../baseMap';
+import { displayTransform } from '../dispatcher/gcj02';
 import { boundsOf, plainStyle, yardsOf, type Yard } from '../mapStyle';
 
 // MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
@@ -14,55 +16,75 @@ setWorkerUrl(workerUrl);
 /** Wuhan's centre: where the map opens before the yards are known. */
 const HOME: [number, number] = [114.3055, 30.5928];
 
-function YardMap({ yards, names }: { yards: Yard[]; names: Map<string, string> }) {
+function YardMap({ yards, names, base }: { yards: Yard[]; names: Map<string, string>; base: MapConfig | null }) {
   const container = useRef<HTMLDivElement>(null);
   const map = useRef<MapLibre | null>(null);
+  const crs = base?.crs ?? 'wgs84';
 
   useEffect(() => {
     if (!container.current) return;
     const created = new MapLibre({
       container: container.current,
-      style: plainStyle(),
-      center: HOME,
-      zoom: 10,
-      attributionControl: false, // nothing to attribute: no tiles
+      style: plainStyle(), // the deployment's base map replaces it once known
+      center: base?.center ?? HOME,
+      zoom: base?.zoom ?? 10,
+      attributionControl: base?.attribution ? { compact: true } : false,
     });
+    let alive = true;
+    if (base?.tiles || base?.pmtiles) {
+      loadBaseStyle(base)
+        .then((style) => {
+          if (alive) created.setStyle(style);
+        })
+        .catch(() => undefined); // the plain background stays
+    }
     created.addControl(new ScaleControl({ unit: 'metric' }), 'bottom-left');
     created.addControl(new NavigationControl({ showCompass: false }), 'top-right');
     map.current = created;
     return () => {
+      alive = false;
       created.remove();
       map.current = null;
     };
-  }, []);
+  }, [base]);
 
   useEffect(() => {
     const current = map.current;
     if (!current) return;
+    const show = displayTransform(crs);
     const markers = yards.map((yard) => {
       const text = document.createElement('div');
       text.textContent = `${names.get(yard.agency) ?? yard.agency} (${yard.agency}): ${yard.vehicles}`;
       return new Marker({ color: '#c8102e' })
-        .setLngLat([yard.lon, yard.lat])
+        .setLngLat(show([yard.lon, yard.lat]))
         .setPopup(new Popup({ offset: 24, closeButton: false }).setDOMContent(text))
         .addTo(current);
     });
     for (const marker of markers) marker.getElement().dataset.testid = 'yard-marker';
-    const bounds = boundsOf(yards);
+    const bounds = boundsOf(yards.map((yard) => {
+      const [lon, lat] = show([yard.lon, yard.lat]);
+      return { lon, lat };
+    }));
     if (bounds) current.fitBounds(bounds, { padding: 80, maxZoom: 13, animate: false });
     return () => {
       for (const marker of markers) marker.remove();
     };
-  }, [yards, names]);
+  }, [yards, names, crs, base]);
 
   return <div ref={container} className="gongche-map" data-testid="map" />;
 }
 
-/** The vehicles' home yards on a plain map (no tiles: nothing is fetched from elsewhere), with the agency list. */
+/**
+ * The vehicles' home yards on the deployment's base map (or the plain background: nothing is fetched from elsewhere),
+ * with the agency list.
+ */
 export default function MapPage() {
   const { t } = useTranslation();
   const vehicles = useVehicles();
   const agencies = useAgencies();
+  const config = useConsoleConfig();
+  const base = config.data?.map ?? null;
+  const tiled = Boolean(base?.tiles || base?.pmtiles);
   const forbidden = vehicles.error instanceof ApiError && vehicles.error.status === 403;
   const { yards, unlocated } = useMemo(() => yardsOf(vehicles.data ?? []), [vehicles.data]);
   const names = useMemo(() => new Map((agencies.data ?? []).map((a) => [a.code, a.name])), [agencies.data]);
@@ -80,12 +102,12 @@ export default function MapPage() {
   return (
     <Row gutter={24}>
       <Col xs={24} lg={16}>
-        <Card title={t('map.title')} extra={<Typography.Text type="secondary">{t('map.noTiles')}</Typography.Text>}>
+        <Card title={t('map.title')} extra={tiled ? null : <Typography.Text type="secondary">{t('map.noTiles')}</Typography.Text>}>
           {forbidden && <Alert type="info" showIcon title={t('map.forbidden')} style={{ marginBottom: 16 }} />}
           {vehicles.error && !forbidden && (
             <Alert type="error" showIcon title={t('errors.load', { detail: vehicles.error.message })} />
           )}
-          <YardMap yards={yards} names={names} />
+          {!config.isPending && <YardMap yards={yards} names={names} base={base} />}
         </Card>
       </Col>
       <Col xs={24} lg={8}>

@@ -1,65 +1,114 @@
+import { LockOutlined, UserOutlined } from '@ant-design/icons';
 import { useQueryClient } from '@tanstack/react-query';
 import { Alert, Button, Card, Form, Input, Typography } from 'antd';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 
-import { ApiError, getJson } from '../api';
-import { cleanToken, setToken, useToken } from '../auth';
-import type { Vocabularies } from '../vocabulary';
+import { ApiError, sendJson } from '../api';
+import { homeOf, mayOpen, signedIn, useSession, type Me } from '../auth';
 
 interface Fields {
-  token: string;
+  name: string;
+  password: string;
+}
+
+interface LoginAnswer {
+  user: Me;
+  csrf_token: string;
+}
+
+/** Where to go once signed in: the page asked for, if the role has it, else the role's home. */
+export function landing(role: string, from: string | undefined): string {
+  if (from && from !== '/' && !from.startsWith('/signin') && mayOpen(role, from)) return from;
+  return homeOf(role);
 }
 
 /**
- * Sign-in as the API does it today: a bearer token from `gongche users add`, pasted once, kept in sessionStorage.
- * The token is tried on `GET /vocabulary` (any signed-in user may read it) before the console takes it.
+ * Sign-in with a name and password (`POST /auth/login`): the server sets the session cookie (HttpOnly, which the page
+ * never sees) and answers who signed in and the CSRF token. A wrong name or password is one sentence for both; after
+ * repeated failures the server answers 429 with how long to wait.
  */
 export default function SignIn() {
   const { t } = useTranslation();
-  const token = useToken();
+  const session = useSession();
   const navigate = useNavigate();
   const location = useLocation();
   const queryClient = useQueryClient();
-  const [checking, setChecking] = useState(false);
+  const [sending, setSending] = useState(false);
   const [refused, setRefused] = useState<string | null>(null);
-  const from = (location.state as { from?: string } | null)?.from ?? '/trips';
+  const [waitUntil, setWaitUntil] = useState<number | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+  const from = (location.state as { from?: string } | null)?.from;
 
-  if (token !== null) return <Navigate to={from} replace />;
+  // The countdown of a 429: the button stays off until the server's Retry-After has passed.
+  useEffect(() => {
+    if (waitUntil === null) return;
+    const timer = setInterval(() => {
+      const current = Date.now();
+      setNow(current);
+      if (current >= waitUntil) {
+        setWaitUntil(null); // the wait is over: the form is open again
+        setRefused(null);
+      }
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [waitUntil]);
 
-  const submit = async ({ token: pasted }: Fields) => {
-    const candidate = cleanToken(pasted);
-    if (candidate === null) return;
-    setChecking(true);
+  if (session.state === 'signedIn') return <Navigate to={landing(session.user.role, from)} replace />;
+
+  const submit = async ({ name, password }: Fields) => {
+    setSending(true);
     setRefused(null);
     try {
-      // Tried before it is kept: the page leaves for `from` as soon as there is a token.
-      const vocabularies = await getJson<Vocabularies>('/vocabulary', undefined, candidate);
-      queryClient.setQueryData(['vocabulary', candidate], vocabularies);
-      setToken(candidate);
-      void navigate(from, { replace: true });
+      const answer = await sendJson<LoginAnswer>('POST', '/auth/login', { name: name.trim(), password });
+      queryClient.clear();
+      signedIn(answer.user, answer.csrf_token);
+      void navigate(landing(answer.user.role, from), { replace: true });
     } catch (error) {
-      setRefused(error instanceof ApiError && error.status === 401 ? t('signIn.refused') : String(error));
+      if (error instanceof ApiError && error.status === 401) {
+        setRefused(t('signIn.refused'));
+      } else if (error instanceof ApiError && error.status === 429) {
+        const seconds = error.retryAfter ?? 60;
+        const at = Date.now();
+        setNow(at);
+        setWaitUntil(at + seconds * 1000);
+        setRefused(t('signIn.tooMany', { seconds }));
+      } else {
+        setRefused(error instanceof Error ? error.message : String(error));
+      }
     } finally {
-      setChecking(false);
+      setSending(false);
     }
   };
 
+  const waiting = waitUntil !== null && now < waitUntil;
+  const expired = session.state === 'signedOut' && session.expired;
+
   return (
-    <Card title={t('signIn.title')} style={{ maxWidth: 560, margin: '48px auto' }}>
+    <Card title={t('signIn.title')} style={{ maxWidth: 440, margin: '48px auto' }}>
       <Typography.Paragraph type="secondary">{t('signIn.intro')}</Typography.Paragraph>
-      {refused !== null && <Alert type="error" showIcon title={refused} style={{ marginBottom: 16 }} />}
+      {expired && refused === null && (
+        <Alert type="info" showIcon title={t('signIn.expired')} style={{ marginBottom: 16 }} data-testid="signin-expired" />
+      )}
+      {refused !== null && (
+        <Alert
+          type="error"
+          showIcon
+          title={waiting ? t('signIn.tooMany', { seconds: Math.max(1, Math.ceil(((waitUntil ?? now) - now) / 1000)) }) : refused}
+          style={{ marginBottom: 16 }}
+          data-testid="signin-error"
+        />
+      )}
       <Form<Fields> layout="vertical" onFinish={submit} requiredMark={false}>
-        <Form.Item
-          name="token"
-          label={t('signIn.token')}
-          rules={[{ required: true, whitespace: true, message: t('signIn.tokenRequired') }]}
-        >
-          <Input.Password autoComplete="off" autoFocus data-testid="token" />
+        <Form.Item name="name" label={t('signIn.name')} rules={[{ required: true, whitespace: true, message: t('signIn.nameRequired') }]}>
+          <Input prefix={<UserOutlined />} autoComplete="username" autoFocus data-testid="signin-name" />
         </Form.Item>
-        <Button type="primary" htmlType="submit" loading={checking} block>
-          {checking ? t('signIn.checking') : t('signIn.submit')}
+        <Form.Item name="password" label={t('signIn.password')} rules={[{ required: true, message: t('signIn.passwordRequired') }]}>
+          <Input.Password prefix={<LockOutlined />} autoComplete="current-password" data-testid="signin-password" />
+        </Form.Item>
+        <Button type="primary" htmlType="submit" loading={sending} disabled={waiting} block data-testid="signin-submit">
+          {t('signIn.submit')}
         </Button>
       </Form>
     </Card>

@@ -1,0 +1,323 @@
+"""The dispatcher's day in Chromium (web/src/dispatcher): the day board with its queue, dragging trips onto vehicles
+(refused on a busy one, landing on a free one), a dispatch run found on the board, an urgent emergency placed at
+once, and the map of the day with its scale bar.
+
+The shared city (tests/api/conftest.py, tests/web/conftest.py) is left as the other browser tests expect it: this
+module works on a day of its own (``DESK_DAY``) with trips of an agency no requester or approver belongs to, on two
+special-technical vehicles added to agency A's yard. It sets that up through the API as the admin and the dispatcher
+would.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.api.conftest import AGENCY_A, YARD_A, at
+from tests.factories import plate, vin
+from tests.web.conftest import Browsing, LiveServer
+
+DESK_DAY = date(2030, 4, 16)  # a Tuesday no other browser test books
+DESK_AGENCY = "WH-YJ"  # booked for by the platform only: no requester or approver sees its trips
+CATEGORY = "special_technical"  # only the two vehicles added here are of it
+
+
+def when(hour: int, minute: int = 0) -> str:
+    return at(hour, minute, DESK_DAY).isoformat()
+
+
+@dataclass
+class Desk:
+    vehicles: dict[str, int]  # name -> id
+    plates: dict[str, str]
+    trips: dict[str, int]
+
+
+def _trip(purpose: str, start: tuple[int, int], end: tuple[int, int], **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "agency": DESK_AGENCY, "purpose": purpose, "priority": "law_enforcement", "passengers": 2,
+        "categories": [CATEGORY],
+        "pickup": {"lat": YARD_A[0] + 0.02, "lon": YARD_A[1] + 0.01, "address": "江岸区解放大道"},
+        "dropoff": {"lat": YARD_A[0] + 0.04, "lon": YARD_A[1] + 0.05, "address": "青山区和平大道"},
+        "earliest_pickup": when(*start), "latest_pickup": when(*end), "dwell_min": 30,
+    }
+    body.update(extra)
+    return body
+
+
+@pytest.fixture(scope="module")
+def desk(live_server: LiveServer) -> Desk:
+    """Two special-technical vehicles at agency A's yard, an agency the platform books for, and on ``DESK_DAY``: a
+    trip already on the first vehicle (14:00), one waiting that overlaps it (14:05), one for a dispatch run (10:00)."""
+    call = live_server.call
+    call("admin", "POST", "/agencies", json={"code": DESK_AGENCY, "name": "应急管理局", "jurisdiction": "420100"})
+    call("admin", "PUT", "/quotas", json={"agency": AGENCY_A, "category": CATEGORY, "limit": 2,
+                                          "reason": "特种专业技术用车编制"})
+    vehicles: dict[str, int] = {}
+    plates: dict[str, str] = {}
+    for n, name in enumerate(("st-1", "st-2"), start=1):
+        serial = 7_300_000 + n
+        body = {"agency": AGENCY_A, "vehicle": {
+            "plate": plate(serial), "vin": vin(serial), "model": "勘查车", "category": CATEGORY, "powertrain": "ice",
+            "seats": 5, "price_cny": str(Decimal(180000)), "displacement_l": "2.0", "acquired_on": "2027-05-01",
+            "home_lat": YARD_A[0], "home_lon": YARD_A[1]}}
+        made = call("admin", "POST", "/vehicles", json=body)
+        vehicles[name], plates[name] = made["id"], made["plate"]
+    busy = call("dispatcher", "POST", "/trips", json=_trip("现场勘验", (14, 0), (14, 0)))
+    call("dispatcher", "POST", f"/trips/{busy['id']}/assign", json={"vehicle_id": vehicles["st-1"]})
+    waiting = call("dispatcher", "POST", "/trips", json=_trip("危险品抽检", (14, 5), (14, 20)))
+    batch = call("dispatcher", "POST", "/trips", json=_trip("取样送检", (10, 0), (10, 30)))
+    for booked in (waiting, batch):
+        assert booked["status"] == "approved", booked  # the platform's own bookings need no agency approval
+    return Desk(vehicles, plates, {"busy": busy["id"], "waiting": waiting["id"], "batch": batch["id"]})
+
+
+def open_board(browsing: Browsing) -> Page:
+    browsing.sign_in("dispatcher")
+    browsing.goto(f"/board?day={DESK_DAY.isoformat()}")
+    page = browsing.page
+    expect(page.get_by_test_id("board-timeline").locator(".vis-label .gc-group").first).to_be_visible()
+    return page
+
+
+def row(page: Page, vehicle_id: int) -> Locator:
+    """A vehicle's row in the timeline's item area (where trips are dropped)."""
+    return page.locator(f".vis-foreground .vis-group.gc-row-{vehicle_id}")
+
+
+def item(page: Page, trip_id: int) -> Locator:
+    return page.locator(f'.vis-item[data-trip_id="{trip_id}"]')
+
+
+def queued(page: Page, trip_id: int) -> Locator:
+    return page.locator(f'[data-testid="queue-trip"][data-trip="{trip_id}"]')
+
+
+def in_row(page: Page, trip_id: int, vehicle_id: int) -> Locator:
+    return row(page, vehicle_id).locator(f'.vis-item[data-trip_id="{trip_id}"]')
+
+
+def test_the_board_shows_the_days_vehicles_their_trips_and_the_queue(browsing: Browsing, desk: Desk) -> None:
+    page = open_board(browsing)
+    label = page.locator(f'.gc-group[data-vehicle="{desk.vehicles["st-1"]}"]')
+    expect(label).to_contain_text(desk.plates["st-1"])
+    expect(label).to_contain_text("特种专业技术")  # its category and powertrain, the registry's labels
+    expect(label).to_contain_text("燃油")
+    expect(in_row(page, desk.trips["busy"], desk.vehicles["st-1"])).to_contain_text("现场勘验")
+    expect(queued(page, desk.trips["waiting"])).to_contain_text("危险品抽检")
+    expect(queued(page, desk.trips["waiting"]).get_by_test_id("queue-priority")).to_have_text("执法执勤")
+    expect(queued(page, desk.trips["waiting"])).to_contain_text("2030-04-16 14:05–14:20")  # China time in New York
+
+    # The filters are the client's: the category filter leaves the two special-technical vehicles.
+    page.get_by_test_id("filter-categories").click()
+    page.locator(".ant-select-dropdown").get_by_text("特种专业技术", exact=True).click()
+    page.keyboard.press("Escape")
+    expect(page.locator(".vis-label .gc-group")).to_have_count(2)
+    expect(page.get_by_test_id("board-counts")).to_contain_text("车辆 2/")
+    browsing.screenshot("board")
+
+    # In English: the console's words and the vocabularies' values in words.
+    page.get_by_text("English", exact=True).click()
+    expect(label).to_contain_text("Special technical · Ice · WH-GA")
+    expect(queued(page, desk.trips["waiting"]).get_by_test_id("queue-priority")).to_have_text("Law enforcement")
+    expect(page.get_by_test_id("board-counts")).to_contain_text("Vehicles 2/")
+    page.get_by_text("中文", exact=True).click()
+
+
+def test_a_trip_dropped_on_a_busy_vehicle_is_refused_and_on_a_free_one_it_lands(browsing: Browsing, desk: Desk) -> None:
+    browsing.watch.expect_error(r"status of 409")  # the browser's own line for the refused assignment
+    page = open_board(browsing)
+    waiting, busy = desk.trips["waiting"], desk.trips["busy"]
+    st1, st2 = desk.vehicles["st-1"], desk.vehicles["st-2"]
+
+    # Onto the first vehicle, which holds trip `busy` from 14:00: the server refuses, naming it, and nothing moves.
+    queued(page, waiting).drag_to(row(page, st1))
+    refusal = page.get_by_test_id("assign-refused")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text(desk.plates["st-1"])
+    expect(refusal).to_contain_text(str(busy))
+    expect(queued(page, waiting)).to_be_visible()
+    expect(item(page, waiting)).to_have_count(0)
+    expect(row(page, st1).locator(".vis-item")).to_have_count(1)
+    browsing.screenshot("refused")
+
+    # Onto the second, free vehicle: it lands there and leaves the queue.
+    queued(page, waiting).drag_to(row(page, st2))
+    expect(page.get_by_test_id("assign-done")).to_contain_text(desk.plates["st-2"])
+    expect(in_row(page, waiting, st2)).to_be_visible()
+    expect(queued(page, waiting)).to_have_count(0)
+    assert live_trip(browsing.server, waiting)["assignment"]["vehicle_id"] == st2
+    browsing.screenshot("landed")
+
+
+def live_trip(server: LiveServer, trip_id: int) -> dict[str, Any]:
+    trip: dict[str, Any] = server.call("dispatcher", "GET", f"/trips/{trip_id}")
+    return trip
+
+
+def drag_item(page: Page, trip_id: int, vehicle_id: int) -> None:
+    """Drag an assignment on the timeline onto another vehicle's row."""
+    item(page, trip_id).locator(".gc-item-text").drag_to(row(page, vehicle_id))
+
+
+def test_an_assignment_moved_to_another_vehicle_is_reassigned_and_one_unassigned_goes_back_to_the_queue(
+        browsing: Browsing, desk: Desk) -> None:
+    browsing.watch.expect_error(r"status of 409")
+    call = browsing.server.call
+    st1, st2 = desk.vehicles["st-1"], desk.vehicles["st-2"]
+    moving = call("dispatcher", "POST", "/trips", json=_trip("设备巡检", (16, 0), (16, 0)))["id"]
+    holding = call("dispatcher", "POST", "/trips", json=_trip("样品转运", (16, 5), (16, 5)))["id"]
+    call("dispatcher", "POST", f"/trips/{moving}/assign", json={"vehicle_id": st2})
+    call("dispatcher", "POST", f"/trips/{holding}/assign", json={"vehicle_id": st1})
+    page = open_board(browsing)
+    expect(in_row(page, moving, st2)).to_be_visible()
+
+    # Onto the first vehicle, which `holding` holds then: refused, and the item goes back to its row.
+    drag_item(page, moving, st1)
+    expect(page.get_by_test_id("assign-refused")).to_contain_text(str(holding))
+    expect(in_row(page, moving, st2)).to_be_visible()
+    expect(in_row(page, moving, st1)).to_have_count(0)
+
+    # Unassign `holding` from its details (its dispatch slip is there too): it goes back to the queue.
+    item(page, holding).locator(".gc-item-text").click()
+    drawer = page.get_by_test_id("trip-drawer")
+    expect(drawer.get_by_test_id("drawer-plate")).to_have_text(desk.plates["st-1"])
+    expect(drawer.get_by_test_id("slip-link")).to_have_attribute("href", f"/api/v1/trips/{holding}/slip?format=html")
+    browsing.screenshot("drawer")
+    drawer.get_by_test_id("unassign").click()
+    page.get_by_test_id("unassign-note").fill("车辆临时调整")
+    page.locator(".ant-popconfirm").get_by_role("button", name=re.compile("确 ?定|OK")).click()
+    expect(page.get_by_test_id("unassign-done")).to_be_visible()
+    expect(queued(page, holding)).to_be_visible()
+    expect(item(page, holding)).to_have_count(0)
+    expect(page.locator(".ant-drawer-open")).to_have_count(0)  # the details closed with the trip unassigned
+
+    # Now the first vehicle is free then: the move lands.
+    drag_item(page, moving, st1)
+    expect(page.get_by_test_id("assign-done")).to_contain_text(desk.plates["st-1"])
+    expect(in_row(page, moving, st1)).to_be_visible()
+    assert live_trip(browsing.server, moving)["assignment"]["vehicle_id"] == st1
+    assert live_trip(browsing.server, holding)["status"] == "approved"
+    browsing.screenshot("moved")
+
+
+def pick(page: Page, test_id: str, value: str) -> None:
+    """Type a date and time into an Ant Design picker and confirm it."""
+    field = page.get_by_test_id(test_id)
+    field.click()
+    field.fill(value)
+    field.press("Enter")
+    expect(field).to_have_value(value)
+
+
+def test_the_dispatcher_dispatches_a_window_and_finds_the_trip_on_the_board(browsing: Browsing, desk: Desk) -> None:
+    page = open_board(browsing)
+    batch = desk.trips["batch"]
+    expect(queued(page, batch)).to_be_visible()
+    page.get_by_test_id("dispatch-open").click()
+    dialog = page.get_by_test_id("dispatch-dialog")
+    expect(page.get_by_test_id("dispatch-start")).to_have_value("2030-04-16 00:00")  # the board's day, China time
+    pick(page, "dispatch-start", "2030-04-16 09:00")
+    pick(page, "dispatch-end", "2030-04-16 12:00")
+    page.get_by_test_id("dispatch-time-limit").fill("5")
+    page.get_by_test_id("dispatch-submit").click()
+    expect(page.get_by_test_id("dispatch-progress")).to_be_visible()
+    expect(page.get_by_test_id("dispatch-elapsed")).to_contain_text("/ 时限 5 秒")
+    browsing.screenshot("dispatching")
+
+    result = dialog.get_by_test_id("dispatch-result")
+    expect(result).to_be_visible(timeout=60_000)
+    expect(result.get_by_test_id("served-law_enforcement")).to_have_text("1/1")
+    expect(result.get_by_test_id("served-table")).to_contain_text("执法执勤")
+    expect(result.get_by_test_id("dispatch-km")).to_contain_text("公里")
+    browsing.screenshot("dispatched")
+    page.get_by_test_id("dispatch-close").click()
+
+    on = live_trip(browsing.server, batch)["assignment"]
+    assert on is not None
+    assert on["vehicle_id"] in (desk.vehicles["st-1"], desk.vehicles["st-2"])
+    expect(in_row(page, batch, on["vehicle_id"])).to_be_visible()
+    expect(queued(page, batch)).to_have_count(0)
+
+    page.get_by_role("tab", name="调度记录").click()
+    runs = page.get_by_test_id("runs-table")
+    expect(runs.locator("tr.ant-table-row").first).to_contain_text("已完成")
+    expect(runs.locator("tr.ant-table-row").first).to_contain_text("1/1 单")
+    browsing.screenshot("runs")
+
+
+def test_an_urgent_emergency_is_placed_at_once_on_a_vehicle(browsing: Browsing, desk: Desk) -> None:
+    page = open_board(browsing)
+    page.get_by_test_id("urgent-open").click()
+    dialog = page.get_by_test_id("urgent-dialog")
+    page.get_by_test_id("urgent-agency").click()
+    page.locator(".ant-select-dropdown").get_by_text(f"应急管理局 ({DESK_AGENCY})").click()
+    page.get_by_test_id("urgent-purpose").fill("化工园区泄漏现场处置")
+    page.get_by_test_id("urgent-passengers").fill("3")
+    page.get_by_test_id("pickup-address").locator("input").fill("青山区化工大道")
+    page.get_by_test_id("pickup-lat").fill(str(YARD_A[0] + 0.03))
+    page.get_by_test_id("pickup-lon").fill(str(YARD_A[1] + 0.08))
+    page.get_by_test_id("dropoff-address").locator("input").fill("武汉市第一医院")
+    page.get_by_test_id("dropoff-lat").fill(str(YARD_A[0] - 0.01))
+    page.get_by_test_id("dropoff-lon").fill(str(YARD_A[1] - 0.02))
+    pick(page, "urgent-earliest", "2030-04-16 11:00")
+    pick(page, "urgent-latest", "2030-04-16 11:15")
+    page.get_by_test_id("urgent-categories").click()
+    page.locator(".ant-select-dropdown").last.get_by_text("特种专业技术", exact=True).click()
+    page.keyboard.press("Escape")
+    browsing.screenshot("urgent-form")
+    page.get_by_test_id("urgent-submit").click()
+
+    chosen = dialog.get_by_test_id("urgent-vehicle")
+    expect(chosen).to_contain_text(re.compile(f"已派车：({desk.plates['st-1']}|{desk.plates['st-2']})"))
+    outcome = dialog.get_by_test_id("urgent-outcome").inner_text()
+    booked = int(re.search(r"行程 #(\d+) 已登记", outcome).group(1))  # type: ignore[union-attr]
+    browsing.screenshot("urgent-placed")
+    page.get_by_test_id("urgent-close").click()
+
+    trip = live_trip(browsing.server, booked)
+    assert trip["priority"] == "emergency"
+    assert trip["status"] == "assigned"
+    assert trip["assignment"]["plate"] in chosen.inner_text()
+    expect(in_row(page, booked, trip["assignment"]["vehicle_id"])).to_have_class(re.compile("gc-priority-emergency"))
+
+
+def test_the_map_shows_the_day_with_a_scale_bar(browsing: Browsing, desk: Desk) -> None:
+    browsing.sign_in("dispatcher")
+    browsing.goto(f"/map?day={DESK_DAY.isoformat()}")
+    page = browsing.page
+    canvas = page.locator("canvas.maplibregl-canvas")
+    expect(canvas).to_be_visible()
+    expect(page.locator(".maplibregl-ctrl-scale")).to_be_visible()
+    expect(page.get_by_test_id("depot-marker")).to_have_count(2)  # agency A's yard and agency B's
+    expect(page.get_by_test_id("depot-count")).to_have_text("2")
+    expect(page.get_by_test_id("pickup-count")).not_to_have_text("0")
+    pickups = int(page.get_by_test_id("pickup-count").inner_text())
+    assert pickups >= 3  # the desk's trips of the day at least
+    expect(page.get_by_test_id("dropoff-count")).to_have_text(str(pickups))
+
+    # One vehicle's route: its trips in order, from its yard and back.
+    page.get_by_test_id("route-vehicle").click()
+    page.locator(".ant-select-dropdown").get_by_text(f"{desk.plates['st-1']} · {AGENCY_A}").click()
+    expect(page).to_have_url(re.compile(rf"vehicle={desk.vehicles['st-1']}"))
+    expect(page.get_by_test_id("route-trips")).to_contain_text("个行程")
+    page.wait_for_function("() => !document.querySelector('.maplibregl-map')?.classList.contains('loading')")
+    browsing.screenshot("map")
+    assert any("maplibre-gl-worker" in url for url in browsing.watch.requests)
+
+    # The same map is a panel of the board; a trip's details lead to its vehicle's route there.
+    page.goto(browsing.server.url(f"/board?day={DESK_DAY.isoformat()}"))
+    item(page, desk.trips["busy"]).locator(".gc-item-text").click()
+    page.get_by_test_id("trip-drawer").get_by_role("button", name=re.compile("在地图上显示")).click()
+    expect(page.get_by_role("tab", name="当日地图", selected=True)).to_be_visible()
+    expect(page.get_by_test_id("route-vehicle")).to_contain_text(desk.plates["st-1"])
+    expect(page.locator(".maplibregl-ctrl-scale")).to_be_visible()
+    expect(page.get_by_test_id("route-trips")).to_contain_text("个行程")
+    page.wait_for_function("() => !document.querySelector('.maplibregl-map')?.classList.contains('loading')")
+    browsing.screenshot("board-map")

@@ -1,0 +1,60 @@
+import { Alert, Card, Space, Typography } from 'antd';
+import { useSearchParams } from 'react-router';
+
+import { ApiError, useConsoleConfig } from '../api';
+import DayMapView from './DayMapView';
+import DayPicker, { dayOf, useDay } from './DayPicker';
+import './dispatcher.css';
+import { useText } from './messages';
+import { readBoardAhead, useBoard, useDayTrips } from './queries';
+
+// The day's board is asked for as this page's code arrives (see DayBoard).
+if (typeof window !== 'undefined' && window.location.pathname === '/map') {
+  readBoardAhead(dayOf(window.location.search));
+}
+
+/** The map of the day (`/map?day=…&vehicle=…`): depots, the day's pickups and drop-offs, one vehicle's route. */
+export default function DayMap() {
+  const { t } = useText();
+  const [day, setDay] = useDay();
+  const [params, setParams] = useSearchParams();
+  const board = useBoard(day);
+  const trips = useDayTrips(day);
+  const config = useConsoleConfig();
+  const asked = Number(params.get('vehicle'));
+  const selected = Number.isInteger(asked) && asked > 0 ? asked : null;
+  const select = (vehicle: number | null) =>
+    setParams((current) => {
+      const updated = new URLSearchParams(current);
+      if (vehicle === null) updated.delete('vehicle');
+      else updated.set('vehicle', String(vehicle));
+      return updated;
+    });
+  const forbidden = board.error instanceof ApiError && board.error.status === 403;
+  return (
+    <Card
+      title={
+        <Space wrap>
+          <span>{t('map.title')}</span>
+          <DayPicker day={day} onChange={setDay} />
+          <Typography.Text type="secondary">{t('board.timeZoneNote')}</Typography.Text>
+        </Space>
+      }
+    >
+      {forbidden && <Alert type="info" showIcon title={t('board.forbidden')} style={{ marginBottom: 12 }} />}
+      {board.error && !forbidden && (
+        <Alert type="error" showIcon title={t('errors.load', { detail: board.error.message })} />
+      )}
+      {trips.error && <Alert type="error" showIcon title={t('errors.load', { detail: trips.error.message })} />}
+      <DayMapView
+        config={config.isError || config.data === null ? null : config.data?.map}
+        vehicles={board.data?.vehicles ?? []}
+        items={board.data?.items ?? []}
+        trips={trips.data ?? []}
+        tripsLoading={trips.isFetching}
+        selected={selected}
+        onSelect={select}
+      />
+    </Card>
+  );
+}

@@ -1,0 +1,120 @@
+/** The bodies the dispatcher's pages read and send (docs/console-api.md; api/schemas.py). */
+import type { Trip, Vehicle } from '../api';
+
+/** `GET /board`: a vehicle with the names of those driving it that day. */
+export interface BoardVehicle extends Vehicle {
+  drivers: string[];
+}
+
+export type CalendarKind = 'assignment' | 'sealed' | 'workshop';
+
+/** One thing held on a vehicle's calendar: an assignment (`a57`), a sealed (`s3`) or workshop (`w9`) period. */
+export interface CalendarItem {
+  id: string;
+  vehicle_id: number;
+  kind: CalendarKind;
+  start: string;
+  end: string;
+  trip_id?: number | null;
+  priority?: string | null;
+  status?: string | null;
+  purpose?: string | null;
+  driver?: string | null;
+  agency?: string | null;
+}
+
+export interface Board {
+  day: string;
+  start: string;
+  end: string;
+  vehicles: BoardVehicle[];
+  items: CalendarItem[];
+  queue: Trip[];
+}
+
+export interface UnservedTrip {
+  trip_id: number;
+  priority: string;
+  reason: string;
+}
+
+/** `POST /dispatch`'s answer, and a finished run's `summary`. */
+export interface DispatchSummary {
+  run_id?: number;
+  trips: number;
+  vehicles_available: number;
+  served: Record<string, number>;
+  offered: Record<string, number>;
+  unserved: UnservedTrip[];
+  refused_at_commit: { trip_id: number; reason: string }[];
+  deadhead_km: number;
+  total_km: number;
+  vehicles_used: number;
+  routes_without_driver: number;
+  bounds: { served_upper?: Record<string, number>; deadhead_lower_km?: number; method?: string };
+  gap: Record<string, number>;
+  status: string;
+  stopped_by: string;
+  solve_seconds: number;
+  build_seconds: number;
+}
+
+export interface DispatchRequest {
+  start: string;
+  end: string;
+  time_limit: number;
+  seed: number;
+}
+
+export interface DispatchRun {
+  id: number;
+  status: 'running' | 'done' | 'failed' | string;
+  actor: string;
+  window_start: string;
+  window_end: string;
+  started_at: string;
+  finished_at: string | null;
+  time_limit: number;
+  summary: DispatchSummary | null;
+  /** Why a failed run failed. */
+  error?: string | null;
+}
+
+export interface Moved {
+  trip_id: number;
+  plate: string;
+  before: string;
+  after: string;
+}
+
+/** Where an emergency booked by a dispatcher went (api/schemas.py UrgentOut). */
+export interface Urgent {
+  vehicle: string | null;
+  reason: string | null;
+  displaced: number[];
+  replaced: Record<string, string>;
+  unplaced: number[];
+  moved: Moved[];
+  milliseconds: number;
+}
+
+export interface Booking extends Trip {
+  urgent?: Urgent | null;
+}
+
+/** `POST /trips` as the dispatcher sends it (fleet/schemas.py TripIn). */
+export interface TripIn {
+  purpose: string;
+  priority: string;
+  passengers: number;
+  pickup: { lat: number; lon: number; address: string };
+  dropoff: { lat: number; lon: number; address: string };
+  earliest_pickup: string;
+  latest_pickup: string;
+  dwell_min: number;
+  categories?: string[];
+  agency: string;
+}
+
+/** A deployment's base map (`GET /console/config`) and a known place (`GET /places`), as the shared client has them. */
+export type { ConsoleConfig, KnownPlace as PlaceHit, MapConfig } from '../api';

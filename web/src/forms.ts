@@ -1,0 +1,52 @@
+import type { FormInstance } from 'antd';
+
+import { ApiError } from './api';
+
+/**
+ * Putting the API's refusal next to the field it names. The API names a field by its path in the request body
+ * (`pickup.lat`, `categories.1`, `earliest_pickup`); a form names its items its own way (one item for a whole place,
+ * a day and two times for a window). A form lists its items and, where they differ, which body path each answers.
+ */
+
+export type FieldMap = Record<string, string>;
+
+/**
+ * The form item for the API's `field`: the longest leading part of its path that the form has, itself or through
+ * `aliases` (`pickup.lat` -> `pickup`); null when the form has no item for it (the refusal is shown above the form).
+ */
+export function formItemFor(field: string | null | undefined, items: readonly string[], aliases: FieldMap = {}): string | null {
+  if (!field) return null;
+  const parts = field.split('.');
+  for (let length = parts.length; length > 0; length -= 1) {
+    const path = parts.slice(0, length).join('.');
+    const name = aliases[path] ?? path;
+    if (items.includes(name)) return name;
+  }
+  return null;
+}
+
+/**
+ * The sentence to show beside a field: the API's detail without its leading "field 'x':" (the field is where it is
+ * shown), in English or Chinese wording.
+ */
+export function fieldMessage(detail: string): string {
+  const stripped = detail.replace(/^\s*(?:field|字段)\s*['"‘“「]?[^'"’”」:：]*['"’”」]?\s*[:：]\s*/i, '');
+  return stripped === '' ? detail : stripped;
+}
+
+/**
+ * Shows `error` next to its form item when it is the API's and names one of `items`; answers whether it did (when
+ * not, the caller shows it elsewhere).
+ */
+export function showFieldError(
+  form: FormInstance,
+  error: unknown,
+  items: readonly string[],
+  aliases: FieldMap = {},
+): boolean {
+  if (!(error instanceof ApiError)) return false;
+  const item = formItemFor(error.field, items, aliases);
+  if (item === null) return false;
+  form.setFields([{ name: item.split('.'), errors: [fieldMessage(error.detail)] }]);
+  return true;
+}
