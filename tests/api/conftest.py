@@ -24,6 +24,7 @@ from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, Powertrain, Role
 from fleet.migrate import upgrade
 from fleet.schemas import DriverIn
+from fleet.settings import get_settings
 from tests.factories import ADMIN, agency, jurisdiction_tree, registered
 
 AGENCY_A, AGENCY_B = "WH-GA", "WH-CG"
@@ -154,3 +155,14 @@ def utc(value: datetime) -> datetime:
 
 
 ONE_HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def hermetic_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """/audit/verify and the policies read files: keep them off the working directory. Use it with
+    ``pytestmark = pytest.mark.usefixtures("hermetic_files")``."""
+    monkeypatch.setenv("GONGCHE_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
+    monkeypatch.setenv("GONGCHE_POLICY_DIR", str(tmp_path / "policies"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from fleet import audit, drivers, registry
 from fleet.db import unit_of_work
 from fleet.enums import Category
 from fleet.schemas import DriverIn, QuotaIn
-from fleet.settings import get_settings
 from tests.api.conftest import AGENCY_A, AGENCY_B, DAY, YARD_A, YARD_B, Api, City, at
 from tests.api.test_dispatch_without_locks import Gate, gate, run_in_background
 from tests.api.test_trip_lists import approve, assign, book
@@ -30,13 +28,7 @@ __all__ = ["gate"]  # the fixture, from the dispatch tests
 NEXT = DAY + timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def _hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("GONGCHE_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
-    monkeypatch.setenv("GONGCHE_POLICY_DIR", str(tmp_path / "policies"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("hermetic_files")
 
 
 @contextmanager

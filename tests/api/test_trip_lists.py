@@ -19,20 +19,11 @@ from fleet import bookings
 from fleet.db import make_engine, unit_of_work
 from fleet.exports import TRIP_SHEET
 from fleet.schemas import TripIn
-from fleet.settings import get_settings
 from tests.api.conftest import AGENCY_A, AGENCY_B, DAY, YARD_B, Api, City, at, seed_city, trip_body
 from tests.conftest import postgres_schema
 from tests.factories import ADMIN
 
-
-@pytest.fixture(autouse=True)
-def _hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """/audit/verify and the policies read files: keep them off the working directory."""
-    monkeypatch.setenv("GONGCHE_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
-    monkeypatch.setenv("GONGCHE_POLICY_DIR", str(tmp_path / "policies"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("hermetic_files")
 
 
 def book(api: Api, user: str = "requester-a", **overrides: Any) -> dict[str, Any]:
