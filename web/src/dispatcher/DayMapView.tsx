@@ -1,6 +1,5 @@
 import { Alert, Select, Space, Spin, Typography } from 'antd';
 import {
-  addProtocol,
   type GeoJSONSource,
   Map as MapLibre,
   Marker,
@@ -11,11 +10,10 @@ import {
 } from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
-import { PMTiles, Protocol, TileType } from 'pmtiles';
 import { useEffect, useMemo, useRef, useState } from 'react';
 
 import type { Trip } from '../api';
-import { styleFor, type ArchiveKind, type Style } from '../mapStyle';
+import { loadBaseStyle } from '../baseMap';
 import { depotsOf, extentOf, routeOf, stopsOf } from './mapData';
 import { useText } from './messages';
 import type { BoardVehicle, CalendarItem, MapConfig } from './types';
@@ -26,36 +24,6 @@ setWorkerUrl(workerUrl);
 /** Wuhan's centre: where the map opens when the deployment names none. */
 const HOME: [number, number] = [114.3055, 30.5928];
 const EMPTY = { type: 'FeatureCollection' as const, features: [] };
-
-// The pmtiles:// protocol, registered once for the page: archives are read from the app's own origin by HTTP range
-// requests.
-let protocol: Protocol | null = null;
-function pmtilesProtocol(): Protocol {
-  if (protocol === null) {
-    protocol = new Protocol();
-    addProtocol('pmtiles', protocol.tile);
-  }
-  return protocol;
-}
-
-/** The style for the deployment's base map; a PMTiles archive's header is read first to know what it holds. */
-async function loadStyle(config: MapConfig | null): Promise<Style> {
-  const base = {
-    tiles: config?.tiles ?? null,
-    pmtiles: config?.pmtiles ?? null,
-    attribution: config?.attribution ?? null,
-    max_zoom: config?.max_zoom ?? null,
-  };
-  let kind: ArchiveKind | null = null;
-  if (!base.tiles && base.pmtiles) {
-    const url = new URL(base.pmtiles, window.location.origin).href;
-    const archive = new PMTiles(url);
-    pmtilesProtocol().add(archive);
-    const header = await archive.getHeader();
-    kind = header.tileType === TileType.Mvt ? 'vector' : 'raster';
-  }
-  return styleFor(base, window.location.origin, kind);
-}
 
 /** Layers drawn over the base map: circles and lines only, which need no glyphs or sprites. */
 function addOverlay(map: MapLibre): void {
@@ -143,10 +111,10 @@ export default function DayMapView({
     if (!container.current || config === undefined) return;
     let created: MapLibre | null = null;
     let cancelled = false;
-    void loadStyle(config)
+    void loadBaseStyle(config)
       .catch((error: unknown) => {
         setFailure(error instanceof Error ? error.message : String(error));
-        return styleFor({ tiles: null, pmtiles: null, attribution: null, max_zoom: null }, window.location.origin);
+        return loadBaseStyle(null); // the plain background: no tiles, nothing to read first
       })
       .then((style) => {
         if (cancelled || !container.current) return;
