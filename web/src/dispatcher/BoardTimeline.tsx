@@ -1,11 +1,10 @@
-import moment from 'moment';
-import 'moment/locale/zh-cn';
 import { useEffect, useRef } from 'react';
 import { DataSet } from 'vis-data/peer';
 import { Timeline, type TimelineOptions } from 'vis-timeline/peer';
 import 'vis-timeline/styles/vis-timeline-graph2d.css';
 
 import type { Language } from '../i18n';
+import { CHINA_TIMELINE } from '../timeline';
 import {
   dayWindow,
   DRAG_FORMAT,
@@ -18,7 +17,6 @@ import {
 } from './board';
 
 /** UTC+8 all year: China has no daylight saving, so a fixed offset is China time whatever the browser's zone. */
-const CHINA_OFFSET_MINUTES = 8 * 60;
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 /** Items arriving at once beyond which they are added out of view (see `applyItems`). */
@@ -163,16 +161,7 @@ export default function BoardTimeline({
     if (!container.current) return;
     const span = dayWindow(day);
     const options: TimelineOptions = {
-      locale: 'zh-cn',
-      locales: {
-        'zh-cn': { current: '当前', time: '时间', deleteSelected: '删除所选' },
-        en: { current: 'current', time: 'time', deleteSelected: 'Delete selected' },
-      },
-      moment: (date?: moment.MomentInput) => moment(date).utcOffset(CHINA_OFFSET_MINUTES),
-      format: {
-        minorLabels: { minute: 'HH:mm', hour: 'HH:mm', weekday: 'MM-DD', day: 'MM-DD' },
-        majorLabels: { minute: 'YYYY-MM-DD', hour: 'YYYY-MM-DD', weekday: 'YYYY-MM', day: 'YYYY-MM' },
-      },
+      ...CHINA_TIMELINE,
       start: span.start,
       end: span.end,
       zoomMin: 30 * 60 * 1000,

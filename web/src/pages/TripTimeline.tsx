@@ -7,10 +7,10 @@ import 'vis-timeline/styles/vis-timeline-graph2d.css';
 
 import type { Trip } from '../api';
 import type { Language } from '../i18n';
+import { CHINA_TIMELINE } from '../timeline';
 import { label, type Vocabularies } from '../vocabulary';
 
 /** UTC+8 all year: China has no daylight saving, so a fixed offset is China time. */
-const CHINA_OFFSET_MINUTES = 8 * 60;
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -52,17 +52,7 @@ export default function TripTimeline({
   useEffect(() => {
     if (!container.current) return;
     const options: TimelineOptions = {
-      locale: 'zh-cn',
-      // Given locales replace vis-timeline's own (which have no Chinese): both languages are listed.
-      locales: {
-        'zh-cn': { current: '当前', time: '时间', deleteSelected: '删除所选' },
-        en: { current: 'current', time: 'time', deleteSelected: 'Delete selected' },
-      },
-      moment: (date?: moment.MomentInput) => moment(date).utcOffset(CHINA_OFFSET_MINUTES),
-      format: {
-        minorLabels: { minute: 'HH:mm', hour: 'HH:mm', weekday: 'MM-DD', day: 'MM-DD' },
-        majorLabels: { minute: 'YYYY-MM-DD', hour: 'YYYY-MM-DD', weekday: 'YYYY-MM', day: 'YYYY-MM' },
-      },
+      ...CHINA_TIMELINE,
       stack: true,
       orientation: 'top',
       zoomMin: 15 * 60 * 1000,
