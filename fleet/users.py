@@ -173,15 +173,21 @@ def _add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: 
     return user, token
 
 
-@atomic
-def rotate_token(session: Session, actor: Actor, *, name: str, days: int | None = None) -> tuple[User, str]:
-    """Give user ``name`` a new token (returned, shown once) valid ``days``; its old token stops working at once."""
+def _active_user(session: Session, name: str, deactivated: str) -> User:
+    """User ``name``, locked for the change to come; `NotFound`, or `InvalidState` saying ``deactivated``."""
     user = session.scalar(sa.select(User).where(User.name == name).with_for_update())
     if user is None:
         raise NotFound(msg("unknown user {name!r}", name=name), field="name")
     if not user.active:
-        raise InvalidState(msg("user {name} is deactivated: a deactivated user gets no new token", name=name),
-                           field="name")
+        raise InvalidState(deactivated, field="name")
+    return user
+
+
+@atomic
+def rotate_token(session: Session, actor: Actor, *, name: str, days: int | None = None) -> tuple[User, str]:
+    """Give user ``name`` a new token (returned, shown once) valid ``days``; its old token stops working at once."""
+    user = _active_user(session, name, msg("user {name} is deactivated: a deactivated user gets no new token",
+                                           name=name))
     token, expires = _new_token(days)
     user.token_hash, user.token_expires_at = token_hash(token), expires
     audit.record(session, actor, "user.token_rotated", user, {"token_expires_at": expires})
@@ -451,12 +457,8 @@ def set_password(session: Session, actor: Actor, name: str, password: str, *, no
 
 @atomic
 def _store_password(session: Session, actor: Actor, name: str, hashed: str, now: datetime) -> User:
-    user = session.scalar(sa.select(User).where(User.name == name).with_for_update())
-    if user is None:
-        raise NotFound(msg("unknown user {name!r}", name=name), field="name")
-    if not user.active:
-        raise InvalidState(msg("user {name} is deactivated: a deactivated user gets no new password", name=name),
-                           field="name")
+    user = _active_user(session, name, msg("user {name} is deactivated: a deactivated user gets no new password",
+                                           name=name))
     user.password_hash = hashed
     ended = _end_sessions(session, user.id, now)
     _forget_failures(session, name)
