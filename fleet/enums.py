@@ -129,6 +129,8 @@ class TripStatus(LabelledEnum):
     in_progress = "in_progress", "出车中"
     completed = "completed", "已完成"
     cancelled = "cancelled", "已取消"
+    # Sent to a contracted rental provider (定点租赁) instead of a fleet vehicle: outside 编制 and the fleet's ledger.
+    rented = "rented", "已转租赁"
 
 
 class RunStatus(LabelledEnum):
@@ -137,6 +139,25 @@ class RunStatus(LabelledEnum):
     running = "running", "调度中"
     done = "done", "已完成"
     failed = "failed", "失败"
+
+
+class OversightOffice(LabelledEnum):
+    """Which oversight body a supervisor reads for (监督检查): all three read the same records, within their scope."""
+
+    discipline = "discipline", "纪检监察"
+    finance = "finance", "财政"
+    audit = "audit", "审计"
+
+
+class RegistrationBasis(LabelledEnum):
+    """Why a vehicle outside the registration rules (acquired after go-live, or above the equipment standard) was
+    registered all the same: recorded on the vehicle and listed in the annual report."""
+
+    pre_platform_purchase = "pre_platform_purchase", "上线前已购置、上线后入账"
+    transfer_in = "transfer_in", "上级或外地调入"
+    donation = "donation", "接受捐赠"
+    confiscation = "confiscation", "罚没车辆划转"
+    other_approved = "other_approved", "其他经批准的原因"
 
 
 class AssignmentSource(LabelledEnum):

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from fleet import clock
 from fleet.enums import (
     AssignmentSource,
     Category,
@@ -20,10 +21,12 @@ from fleet.enums import (
     JurisdictionLevel,
     LicenceClass,
     MarkingStatus,
+    OversightOffice,
     PlanLineKind,
     PlanStatus,
     Powertrain,
     Priority,
+    RegistrationBasis,
     Role,
     RunStatus,
     TripStatus,
@@ -77,7 +80,7 @@ def _enum(enum_cls: type[Any]) -> sa.Enum:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 class Base(DeclarativeBase):
@@ -108,6 +111,9 @@ class Jurisdiction(Base):
     name: Mapped[str] = mapped_column(sa.String(100))
     level: Mapped[JurisdictionLevel] = mapped_column(_enum(JurisdictionLevel))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdictions.id"))
+    # The day the platform went live here (上线): the fleet held then is registered; anything acquired after came
+    # through a plan line, or is registered with a recorded basis (fleet.vehicles.register).
+    live_on: Mapped[date | None]
 
     parent: Mapped[Jurisdiction | None] = relationship(remote_side=[id])
 
@@ -123,9 +129,14 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(sa.String(100))
     jurisdiction_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdictions.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
+    # 机构改革: an agency merged into another (or split up) stops on ``dissolved_on``; ``successor`` took over its
+    # vehicles, quotas and open trips (fleet.reorganisation).
+    dissolved_on: Mapped[date | None]
+    successor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
 
     jurisdiction: Mapped[Jurisdiction] = relationship()
-    parent: Mapped[Agency | None] = relationship(remote_side=[id])
+    parent: Mapped[Agency | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    successor: Mapped[Agency | None] = relationship(remote_side=[id], foreign_keys=[successor_id])
 
 
 class Quota(Base):
@@ -237,6 +248,8 @@ class Vehicle(Base):
     __table_args__ = (
         sa.CheckConstraint("seats > 0", name="seats_positive"),
         sa.CheckConstraint("odometer_km >= 0", name="odometer_not_negative"),
+        # An index rather than a constraint, so that SQLite can add it to a table with rows (migration 0008).
+        sa.Index("uq_vehicles_terminal_id", "terminal_id", unique=True),
     )
     audit_entity = "vehicle"
 
@@ -261,6 +274,20 @@ class Vehicle(Base):
     source: Mapped[VehicleSource] = mapped_column(_enum(VehicleSource), default=VehicleSource.retained)
     plan_line_id: Mapped[int | None] = mapped_column(sa.ForeignKey("plan_lines.id"))
     disposed_on: Mapped[date | None]
+    # Registered outside the registration rules (acquired after go-live without a plan line, or above the equipment
+    # standard): why, and the document that allowed it. Listed in the annual report.
+    registration_basis: Mapped[RegistrationBasis | None] = mapped_column(_enum(RegistrationBasis))
+    registration_note: Mapped[str | None] = mapped_column(sa.String(500))
+    # The JT/T 808 terminal's phone number (终端手机号) or an OsmAnd device id: how its positions find the vehicle.
+    terminal_id: Mapped[str | None] = mapped_column(sa.String(20))  # unique: uq_vehicles_terminal_id
+    colour: Mapped[str | None] = mapped_column(sa.String(20))  # 车身颜色
+    # What the reminders (fleet.reminders) count from.
+    insurance_expires_on: Mapped[date | None]
+    inspected_on: Mapped[date | None]  # the last annual inspection (年检) passed
+    serviced_on: Mapped[date | None]  # the last scheduled maintenance
+    serviced_km: Mapped[int | None]
+    service_interval_km: Mapped[int | None]  # None: the reminders' default
+    service_interval_months: Mapped[int | None]
 
     agency: Mapped[Agency] = relationship()
 
@@ -306,6 +333,9 @@ class Driver(Base):
     shift_start: Mapped[time]
     shift_end: Mapped[time]
     active: Mapped[bool] = mapped_column(default=True)
+    licence_no: Mapped[str | None] = mapped_column(sa.String(32))  # 驾驶证号
+    licence_expires_on: Mapped[date | None]
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
 
     agency: Mapped[Agency | None] = relationship()
 
@@ -382,9 +412,14 @@ class User(Base):
     # The sign-in password's argon2id hash (PHC string: algorithm, parameters, salt); None: no password, no sign-in.
     # A stated column: a hash written without an audit record is what `audit verify` exists to find.
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    # The level of the jurisdiction tree a platform role (dispatcher, supervisor, admin) acts for: it and everything
+    # below it. None: the whole platform.
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdictions.id"))
+    office: Mapped[OversightOffice | None] = mapped_column(_enum(OversightOffice))  # a supervisor's body
 
     agency: Mapped[Agency | None] = relationship()
     driver: Mapped[Driver | None] = relationship()
+    jurisdiction: Mapped[Jurisdiction | None] = relationship()
 
 
 class UserSession(Base):
@@ -421,6 +456,28 @@ class SignInFailure(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RentalProvider(Base):
+    """A contracted rental provider (定点租赁企业) and its tariff: base fee + per km + per started hour."""
+
+    __tablename__ = "rental_providers"
+    __table_args__ = (
+        sa.CheckConstraint("base_cny >= 0 AND per_km_cny >= 0 AND per_hour_cny >= 0", name="tariff_not_negative"),
+        sa.CheckConstraint("max_seats > 0", name="seats_positive"),
+    )
+    audit_entity = "rental_provider"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    contact: Mapped[str | None] = mapped_column(sa.String(200))
+    base_cny: Mapped[Decimal] = mapped_column(Money)
+    per_km_cny: Mapped[Decimal] = mapped_column(Money)
+    per_hour_cny: Mapped[Decimal] = mapped_column(Money)
+    max_seats: Mapped[int] = mapped_column(default=7)
+    contract_until: Mapped[date | None]
+    active: Mapped[bool] = mapped_column(default=True)
 
 
 class Trip(Base):
@@ -464,12 +521,21 @@ class Trip(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     odometer_start_km: Mapped[int | None]
     odometer_end_km: Mapped[int | None]
+    # A dispatcher's booking approved without the agency's approver: the basis recorded (e.g. a phoned approval).
+    approval_basis: Mapped[str | None] = mapped_column(sa.String(500))
+    # Times entered after the fact (补录) by a dispatcher, and why: the booking, its start or its completion.
+    backfill_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # 定点租赁: the provider a trip the fleet could not serve went to, and what it costs (estimated when sent,
+    # final when completed).
+    rental_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rental_providers.id"))
+    rental_cost_cny: Mapped[Decimal | None] = mapped_column(Money)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100))
     request_digest: Mapped[str | None] = mapped_column(sa.String(64))  # of the body, to refuse a reused key
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     agency: Mapped[Agency] = relationship()
     requested_by: Mapped[User | None] = relationship()
+    rental_provider: Mapped[RentalProvider | None] = relationship()
     assignment: Mapped[Assignment | None] = relationship(
         primaryjoin="and_(Trip.id == Assignment.trip_id, Assignment.active)", viewonly=True, uselist=False,
     )
