@@ -53,6 +53,10 @@ def at(hour: int, minute: int = 0, day: date = DAY) -> str:
     return datetime.combine(day, clock(hour % 24, minute)).isoformat() + CHINA_OFFSET
 
 
+# The status a 503 without Retry-After is recorded under: a 503 with it is the documented answer under load.
+BARE_503 = 590
+
+
 @dataclass
 class Answer:
     kind: str
@@ -68,7 +72,8 @@ class Report:
     answers: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     dropped: int = 0
-    server_errors: int = 0
+    server_errors: int = 0  # 5xx other than 503 with Retry-After
+    overloaded: int = 0  # 503 with Retry-After: the server shed load and said when to come back
     wall_seconds: float = 0.0
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     long_run_seconds: float | None = None
@@ -101,6 +106,8 @@ class Client:
                                     headers=headers)
             response = self.connection.getresponse()
             raw = response.read()
+            if response.status == 503 and response.getheader("Retry-After") is None:
+                return BARE_503, None  # overload must say when to come back: counted as a server error
         except (OSError, http.client.HTTPException):
             self.connection.close()
             self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -262,7 +269,8 @@ def summarise(database: str, clients: int, answers: list[Answer], emergencies: l
     report.answers = sum(1 for a in answers if a.status)
     report.by_status = dict(sorted(Counter(a.status for a in answers if a.status).items()))
     report.dropped = sum(1 for a in answers if not a.status)
-    report.server_errors = sum(1 for a in answers if a.status >= 500)
+    report.server_errors = sum(1 for a in answers if a.status >= 500 and a.status != 503)
+    report.overloaded = sum(1 for a in answers if a.status == 503)
     report.wall_seconds = round(max((a.began + a.seconds for a in answers), default=0.0), 1)
     for kind in sorted({a.kind for a in answers}):
         times = [a.seconds * 1000 for a in answers if a.kind == kind and a.status]

@@ -1,4 +1,5 @@
-"""A small storm against a real server: every request answered, none with 5xx, nothing double-booked, the audit
+"""A small storm against a real server: every request answered, none with 5xx (a rare 503 with Retry-After aside:
+the documented answer under load), nothing double-booked, the audit
 chain and rows verified, and the desk kept working while a dispatch run solved (`benchmarks/storm.py` is the full
 size, with its figures in docs/benchmarks.md)."""
 
@@ -19,6 +20,9 @@ SMALL = argparse.Namespace(clients=50, requests=400, seconds=60, run_seconds=4, 
 def check(report: Report) -> None:
     assert report.dropped == 0, report
     assert report.server_errors == 0, report
+    # Shedding load with 503 + Retry-After is the documented answer under load; a rare one is allowed (the CI
+    # machine's two cores also run PostgreSQL), a habit is not.
+    assert report.overloaded <= report.answers // 100, report
     assert report.answers >= SMALL.requests, report
     assert report.overlaps == 0, report
     assert report.verified.get("ok") is True, report.verified
