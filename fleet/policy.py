@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
@@ -54,6 +54,9 @@ class ShareFromYear(BaseModel):
 
 _2017 = "党政机关公务用车管理办法 (中办发〔2017〕71号)"
 
+# Whose approved plans the new-energy share is counted over: the province's whole subtree, or each jurisdiction's own.
+ShareScope = Literal["province", "jurisdiction"]
+
 
 class Policy(BaseModel):
     """One jurisdiction's rules. Defaults are the national ones; each field names where its default comes from."""
@@ -69,6 +72,14 @@ class Policy(BaseModel):
         default=(ShareFromYear(from_year=2025, share=0.30),),
         description="Minimum new-energy share of new and replacement vehicles per plan year "
         "(新增及更新车辆中新能源汽车比例不低于30%, from 2025).",
+    )
+    new_energy_share_scope: ShareScope = Field(
+        default="province",
+        description="Over whose approved additions and renewals the new-energy share is counted: `province` (the "
+        "national plan sets the share per province, 各省(区、市): every jurisdiction under the province together, "
+        "against the province's own minimum, so a county buying one car need not make it new-energy) or "
+        "`jurisdiction` (the plans of the plan's own jurisdiction and those under it, against its own minimum: a "
+        "stricter local rule).",
     )
     renewal_years: StrictInt = Field(
         default=8, ge=1, le=30, description=f"Minimum age of a vehicle replaced by renewal ({_2017}: 8 years)."

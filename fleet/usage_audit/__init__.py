@@ -6,7 +6,8 @@ odometer readings, km, the geofence) so that a supervisor can check it against t
 Rules:
 
 * ``off_hours``: a routine trip that ran outside working hours, on a weekend or on a public holiday (make-up
-  working days 调休上班 count as working days); emergency and law-enforcement trips are exempt.
+  working days 调休上班 count as working days), or on a weekday of a year the holiday calendar does not cover
+  (its status unknown: the reason ``start_unknown_day``); emergency and law-enforcement trips are exempt.
 * ``odometer_gap``: between two consecutive trips of a vehicle the odometer advanced further than the longest
   legitimate drive between them (drop-off → home yard → next pickup): driving without a booking (无单出车).
 * ``overdriven``: a trip whose odometer distance is well above the road km of its route.
@@ -23,12 +24,14 @@ file named by ``GONGCHE_USAGE_AUDIT_FILE`` overrides them key by key (a list it 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fleet.i18n import Message, msg
 from fleet.usage_audit import checks, evidence
-from fleet.usage_audit.calendar import Calendar, Holiday, Weekday, WorkingHours
+from fleet.usage_audit.calendar import Calendar, Holiday, Weekday, WorkingHours, year_ranges
 from fleet.usage_audit.checks import Finding, FindingKind
 from fleet.usage_audit.config import SHIPPED_RULES, AuditRules, configured_rules, default_rules, load_rules
 from fleet.usage_audit.geofences import CircleGeofence, Geofence, GeofenceKind, PolygonGeofence
@@ -46,11 +49,33 @@ __all__ = [
     "PolygonGeofence",
     "Weekday",
     "WorkingHours",
+    "calendar_health",
     "configured_rules",
     "default_rules",
     "findings",
     "load_rules",
 ]
+
+# How far ahead /healthz looks for days the calendar does not cover: the State Council publishes the coming year's
+# holidays in November, so from early November on a missing year is a warning to upgrade chinese-calendar (or add
+# the year's holidays to the rules file) before 元旦.
+HEALTH_LOOKAHEAD_DAYS = 60
+
+
+def calendar_health(calendar: Calendar, today: date, days: int = HEALTH_LOOKAHEAD_DAYS) -> dict[str, Any]:
+    """The calendar's coverage for ``/healthz``: the years it covers and, when today or one of the coming ``days``
+    falls in a year it does not, a warning naming the first such day."""
+    gaps = calendar.uncovered(today, days + 1)
+    report: dict[str, Any] = {"years": year_ranges(calendar.years), "today_covered": calendar.covers(today),
+                              "first_uncovered_day": gaps[0].isoformat() if gaps else None}
+    if gaps:
+        warning: Message = msg("the holiday calendar does not cover {year} (from {day}): routine trips then are "
+                               "flagged as of unknown status; fix: upgrade chinese-calendar once the State "
+                               "Council's notice is out, or list that year's holidays in the usage audit rules file",
+                               year=gaps[0].year, day=gaps[0].isoformat())
+        report["warning"] = warning
+    return report
+
 
 _KIND_ORDER = {kind: index for index, kind in enumerate(FindingKind)}
 

@@ -24,8 +24,10 @@ SHIPPED_RULES = Path(__file__).parent.with_name("usage_audit.yaml")
 
 
 class AuditRules(BaseModel):
-    """The usage audit's thresholds, calendar and geofences. The defaults here are the rules' own; the shipped
-    ``usage_audit.yaml`` adds the holidays and example geofences."""
+    """The usage audit's thresholds, calendar and geofences. The defaults here are the rules' own (holidays from
+    the chinese-calendar package); the shipped ``usage_audit.yaml`` adds example geofences. The calendar's keys are
+    `Calendar`'s: ``holidays`` override the package day by day, and only a year named in ``covered_years`` (whose
+    whole arrangement the file lists) is added to the years the calendar covers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
