@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from api.capacity import database_slot
 from api.errors import ApiError
-from fleet import users
+from fleet import scopes, users
 from fleet.db import busy_reason, unit_of_work
 from fleet.enums import Role
 from fleet.errors import Busy
 from fleet.i18n import msg
 from fleet.models import Trip, User, UserSession
-from fleet.users import AGENCY_ROLES, CredentialRefused, authenticate
+from fleet.scopes import Scope
+from fleet.users import CredentialRefused, authenticate
 
 SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "gongche_session", "gongche_csrf", "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # what a cookie may do without the CSRF token
@@ -137,13 +138,49 @@ def allow(*roles: Role) -> Callable[[User], User]:
     return check
 
 
-def sees_trip(user: User, trip: Trip, driver_of: int | None) -> bool:
-    """Agency roles see their agency's trips; a driver sees the trips it drives; the platform roles see all."""
-    if user.role in AGENCY_ROLES:
-        return trip.agency_id == user.agency_id
+def sees_trip(user: User, trip: Trip, driver_of: int | None, scope: Scope | None = None) -> bool:
+    """Whether ``user`` sees the trip: agency roles their agency's, a driver the trips it drives, the platform roles
+    those of the agencies in their scope (`fleet.scopes`; without ``scope``, only whole-platform users see them)."""
     if user.role is Role.driver:
         return driver_of is not None and driver_of == user.driver_id
-    return True
+    if scope is not None:
+        return scope.has_agency(trip.agency_id)
+    if user.agency_id is not None:
+        return trip.agency_id == user.agency_id
+    return user.role not in scopes.AGENCY_ROLES and user.jurisdiction_id is None
+
+
+def scope_of(session: Session, user: User) -> Scope:
+    """The caller's scope (`fleet.scopes`): what its lists hold and which objects exist for it. The one helper
+    every route applies: ``scopes.vehicle(session, scope_of(session, user), vehicle_id)`` and the like for an
+    object (404 outside), ``scope.agency_filter(Model.agency_id)`` or ``scope.ids()`` for a list."""
+    return scopes.scope_of(session, user)
+
+
+def in_scope(session: Session, user: User, agency_id: int | None) -> bool:
+    """Whether the agency (None: the platform pool) lies in the caller's scope."""
+    return scope_of(session, user).has_agency(agency_id)
+
+
+def caller_scope(session: SessionDep, user: UserDep) -> Scope:
+    return scope_of(session, user)
+
+
+def scope_read_briefly(request: Request) -> Scope:
+    """The scope of the caller an `allow_briefly` dependency read (worked out in its read transaction)."""
+    found = getattr(request.state, "scope", None)
+    assert isinstance(found, Scope), "scope_read_briefly needs an allow_briefly dependency first"
+    return found
+
+
+ScopeDep = Annotated[Scope, Depends(caller_scope)]
+
+
+def whole_platform(user: User, scope: Scope) -> None:
+    """Refuse (403) a caller whose scope is not the whole platform: for acts over every agency at once."""
+    if not scope.whole:
+        raise ApiError(403, "Forbidden", msg("a {role} for {scope} may not do this: it acts over the whole platform",
+                                             role=user.role.value, scope=scope.label))
 
 
 def allow_briefly(*roles: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None, str | None], User]:
@@ -157,7 +194,8 @@ def allow_briefly(*roles: Role) -> Callable[[Request, HTTPAuthorizationCredentia
         engine = get_engine(request)
         with Session(engine.execution_options(readonly=True), expire_on_commit=False) as session, session.begin():
             user, opened = _caller(request, session, credentials, cookie)
-            _ = user.agency, user.driver  # loaded now: the session is gone when the route reads them
+            _ = user.agency, user.driver, user.jurisdiction  # loaded now: the session is gone when the route reads
+            request.state.scope = scopes.scope_of(session, user)
         _touch_apart(engine, opened)
         return check(user)
 

@@ -24,10 +24,16 @@ from fleet import changes
 from fleet.changes import Change
 from fleet.clock import CHINA
 from fleet.models import User
+from fleet.scopes import Scope
 
 log = logging.getLogger("gongche.api")
 
 POLL_SECONDS = 0.25
+# A change to the listener's own credentials or scope ends its stream: the page's EventSource reconnects at once and
+# is let in again (or not) as of now, catching up from Last-Event-ID without a gap. A deactivated user hears
+# nothing more.
+REAUTHENTICATE = frozenset({"user.deactivated", "user.signed_out", "user.password_changed", "user.password_set",
+                            "user.token_rotated", "user.reassigned"})
 CATCH_UP_LIMIT = 1000  # a page further behind than this is told to reload everything instead
 QUEUE_LIMIT = 2000  # a page this far behind the live feed is told to reload everything instead
 
@@ -78,8 +84,10 @@ class Feed:
                 listener.queue.get_nowait()
         listener.queue.put_nowait(None)  # None: "too far behind, reload everything"
 
-    async def stream(self, user: User, last_seen: int | None) -> AsyncIterator[dict[str, str]]:
-        """The events for ``user``'s page, from after ``last_seen`` (or from now), as sse-starlette dicts."""
+    async def stream(self, user: User, last_seen: int | None,
+                     scope: Scope | None = None) -> AsyncIterator[dict[str, str]]:
+        """The events for ``user``'s page (within its ``scope``, fleet.scopes), from after ``last_seen`` (or from
+        now), as sse-starlette dicts."""
         listener = _Listener()
         self._listeners.add(listener)  # listen first, then catch up: nothing committed in between is missed
         try:
@@ -92,9 +100,9 @@ class Feed:
                 yield _reset(missed[-1].seq)
                 sent = missed[-1].seq
                 missed = []
-            for change in missed:
+            for change in missed:  # credentials changed before now are already judged: the caller was just let in
                 sent = change.seq
-                if change.visible_to(user):
+                if change.visible_to(user, scope):
                     yield _event(change)
             yield {"id": str(sent), "event": "ready", "data": json.dumps({"seq": sent})}
             while True:
@@ -105,11 +113,17 @@ class Feed:
                     continue
                 if news.seq <= sent:
                     continue
+                if _ends(news, user):
+                    return
                 sent = news.seq
-                if news.visible_to(user):
+                if news.visible_to(user, scope):
                     yield _event(news)
         finally:
             self._listeners.discard(listener)
+
+
+def _ends(change: Change, user: User) -> bool:
+    return change.entity == "user" and change.entity_id == str(user.id) and change.action in REAUTHENTICATE
 
 
 def _event(change: Change) -> dict[str, str]:

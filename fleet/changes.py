@@ -17,13 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.enums import Role
-from fleet.models import Assignment, AuditRecord, Trip, User
-from fleet.users import AGENCY_ROLES
+from fleet.models import Assignment, AuditRecord, Trip, User, Vehicle
+from fleet.scopes import AGENCY_ROLES, Scope
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One audit record, with who may hear of it: the trip's agency, and the drivers it was ever given to."""
+    """One audit record, with who may hear of it: the agency of the trip or vehicle it is about, and the drivers the
+    trip was ever given to."""
 
     seq: int
     at: datetime
@@ -33,13 +34,17 @@ class Change:
     agency_id: int | None = None
     driver_ids: frozenset[int] = frozenset()
 
-    def visible_to(self, user: User) -> bool:
-        """Agency roles hear of their agency's trips only, a driver of the trips it drives; the platform of all."""
+    def visible_to(self, user: User, scope: Scope | None = None) -> bool:
+        """Agency roles hear of their agency's trips only, a driver of the trips it drives; the platform roles of
+        everything in their ``scope`` (`fleet.scopes`): a whole-platform caller of all, one for part of the platform
+        of its agencies' trips and vehicles (the rest, which names no agency, is the whole platform's)."""
         if user.role in AGENCY_ROLES:
             return self.entity == "trip" and self.agency_id == user.agency_id
         if user.role is Role.driver:
             return self.entity == "trip" and user.driver_id in self.driver_ids
-        return True
+        if scope is None:  # the caller's own scope, as far as it can be told without the database
+            return (user.agency_id is None and user.jurisdiction_id is None) or self.agency_id == user.agency_id
+        return scope.whole or (self.agency_id is not None and scope.has_agency(self.agency_id))
 
 
 def head(session: Session) -> int:
@@ -53,6 +58,11 @@ def after(session: Session, seq: int, *, limit: int = 500) -> list[Change]:
         sa.select(AuditRecord.seq, AuditRecord.at, AuditRecord.action, AuditRecord.entity, AuditRecord.entity_id)
         .where(AuditRecord.seq > seq).order_by(AuditRecord.seq).limit(limit)).all()
     trip_ids = {int(r.entity_id) for r in records if r.entity == "trip" and r.entity_id.isdigit()}
+    vehicle_ids = {int(r.entity_id) for r in records if r.entity == "vehicle" and r.entity_id.isdigit()}
+    held_by: dict[int, int] = {}
+    if vehicle_ids:
+        held_by = {vehicle_id: agency_id for vehicle_id, agency_id in session.execute(
+            sa.select(Vehicle.id, Vehicle.agency_id).where(Vehicle.id.in_(vehicle_ids)))}
     agencies: dict[int, int] = {}
     drivers: dict[int, set[int]] = defaultdict(set)
     if trip_ids:
@@ -64,7 +74,8 @@ def after(session: Session, seq: int, *, limit: int = 500) -> list[Change]:
     found = []
     for r in records:
         trip = int(r.entity_id) if r.entity == "trip" and r.entity_id.isdigit() else None
+        vehicle = int(r.entity_id) if r.entity == "vehicle" and r.entity_id.isdigit() else None
         found.append(Change(r.seq, r.at, r.action, r.entity, r.entity_id,
-                            agencies.get(trip) if trip is not None else None,
+                            agencies.get(trip) if trip is not None else held_by.get(vehicle or 0),
                             frozenset(drivers.get(trip, ())) if trip is not None else frozenset()))
     return found

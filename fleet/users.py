@@ -45,21 +45,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fleet import audit, queries
+from fleet import audit, scopes
 from fleet.audit import Actor
 from fleet.clock import local_text
 from fleet.db import atomic, unit_of_work
-from fleet.enums import Role
+from fleet.enums import OversightOffice, Role
 from fleet.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from fleet.i18n import msg
 from fleet.models import Driver, SignInFailure, User, UserSession, utcnow
+from fleet.reorganisation import check_active
 from fleet.settings import get_settings
 
 log = logging.getLogger("gongche.users")
 
 TOKEN_PREFIX = "gc_"
-# Roles that act for one agency and see only its trips; the others act for the platform.
-AGENCY_ROLES = frozenset({Role.requester, Role.approver})
+# Roles that act for one agency and see only its trips; the others act for the platform (fleet.scopes).
+AGENCY_ROLES = scopes.AGENCY_ROLES
 MIN_PASSWORD, MAX_PASSWORD = 10, 200
 _MAX_SECRET = 200  # longer cookie values, CSRF tokens and bearer tokens are nobody's: refused before any lookup
 
@@ -136,41 +137,113 @@ def _verify(password: str, stored: str | None) -> tuple[bool, str | None]:
 
 
 def add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: str | None = None,
-             driver_id: int | None = None, days: int | None = None, password: str | None = None) -> tuple[User, str]:
+             driver_id: int | None = None, days: int | None = None, password: str | None = None,
+             jurisdiction: str | None = None, office: OversightOffice | None = None,
+             granted_within: scopes.Scope = scopes.WHOLE) -> tuple[User, str]:
     """Create a user; returns it with its token (not stored, never shown again), valid ``days`` (default: setting).
     Given a ``password`` (checked by `check_password`), the user may also sign in with it. The password is hashed
-    before the session is used: a caller that has not begun writing holds no lock meanwhile."""
+    before the session is used: a caller that has not begun writing holds no lock meanwhile.
+
+    Its scope (`fleet.scopes`): an agency role names its ``agency``; a platform role names a ``jurisdiction`` (it
+    and all below), an ``agency`` (that agency only), or neither (the whole platform); a supervisor may name the
+    oversight ``office`` it reads for. The scope must lie within ``granted_within``, the granting admin's own: an
+    admin never grants more than it holds (what lies outside is as unknown to it as anything else)."""
     hashed = hash_password(name, password) if password is not None else None
     return _add_user(session, actor, name=name, role=role, agency=agency, driver_id=driver_id, days=days,
-                     password_hash=hashed)
+                     password_hash=hashed, jurisdiction=jurisdiction, office=office, granted_within=granted_within)
 
 
 @atomic
 def _add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: str | None, driver_id: int | None,
-              days: int | None, password_hash: str | None) -> tuple[User, str]:
+              days: int | None, password_hash: str | None, jurisdiction: str | None = None,
+              office: OversightOffice | None = None,
+              granted_within: scopes.Scope = scopes.WHOLE) -> tuple[User, str]:
     if not 1 <= len(name) <= 100:
         raise InvalidInput(msg("a user name has 1 to 100 characters"), field="name")
     if session.scalar(sa.select(User.id).where(User.name == name)) is not None:
         raise AlreadyExists(msg("user {name!r} already exists", name=name), field="name")
     if role in AGENCY_ROLES and agency is None:
         raise InvalidInput(msg("a {role} acts for an agency: give --agency", role=role.value), field="agency")
+    if jurisdiction is not None and role not in scopes.PLATFORM_ROLES:
+        raise InvalidInput(msg("only a dispatcher, supervisor or admin acts for a jurisdiction, not a {role}",
+                               role=role.value), field="jurisdiction")
+    if jurisdiction is not None and agency is not None:
+        raise InvalidInput(msg("a user acts for an agency or for a jurisdiction, not both"), field="jurisdiction")
+    if office is not None and role is not Role.supervisor:
+        raise InvalidInput(msg("only a supervisor reads for an oversight office, not a {role}", role=role.value),
+                           field="office")
     if role is Role.driver:
+        if agency is not None:
+            raise InvalidInput(msg("a driver user goes with its driver record's agency: give no agency"),
+                               field="agency")
         if driver_id is None:
             raise InvalidInput(msg("a driver user names the driver record it is: give --driver"), field="driver")
         if session.get(Driver, driver_id) is None:
             raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver")
     elif driver_id is not None:
         raise InvalidInput(msg("only a driver user names a driver, not a {role}", role=role.value), field="driver")
-    held_by = queries.agency_by_code(session, agency) if agency else None
+    held_by = scopes.agency(session, granted_within, agency) if agency else None
+    if held_by is not None:
+        check_active(held_by)  # a dissolved agency acts no more: its people act for its successor
+    level = scopes.jurisdiction(session, granted_within, jurisdiction) if jurisdiction else None
+    if role is Role.driver and driver_id is not None:
+        scopes.driver(session, granted_within, driver_id, field="driver")
+    granted = scopes.scope_for(session, role, agency=held_by, jurisdiction=level, driver_id=driver_id)
+    if role is not Role.driver and not granted_within.covers(granted):
+        raise InvalidInput(msg("a {role} for {scope} would reach beyond {own}, the scope it is granted from: name "
+                               "an agency or a jurisdiction within it", role=role.value, scope=granted.label,
+                               own=granted_within.label), field="jurisdiction")
     token, expires = _new_token(days)
     user = User(name=name, role=role, agency=held_by, driver_id=driver_id, token_hash=token_hash(token),
-                token_expires_at=expires, password_hash=password_hash)
+                token_expires_at=expires, password_hash=password_hash, jurisdiction=level, office=office)
     session.add(user)
-    changes = {"name": name, "role": role, "agency": agency, "driver_id": driver_id, "token_expires_at": expires}
+    changes = {"name": name, "role": role, "agency": agency, "driver_id": driver_id, "token_expires_at": expires,
+               "jurisdiction": jurisdiction, "office": office}
     if password_hash is not None:
         changes["password_set"] = True
     audit.record(session, actor, "user.added", user, changes)
     return user, token
+
+
+def list_users(session: Session, scope: scopes.Scope, *, active: bool | None = None) -> list[User]:
+    """The users an admin of ``scope`` manages (`fleet.scopes.sees_user`), by name."""
+    query = sa.select(User).where(scopes.users_filter(scope)).order_by(User.name)
+    if active is not None:
+        query = query.where(User.active == active)
+    return list(session.scalars(query))
+
+
+def managed_user(session: Session, scope: scopes.Scope, *, name: str | None = None, user_id: int | None = None,
+                 lock: bool = False) -> User:
+    """The user named (or numbered) if an admin of ``scope`` manages it; `NotFound` as for one that does not
+    exist otherwise."""
+    query = sa.select(User).where(User.name == name) if name is not None else sa.select(User).where(
+        User.id == user_id)
+    found = session.scalar(query.with_for_update() if lock else query)
+    if found is None or not scopes.sees_user(scope, found):
+        missing = (msg("unknown user {name!r}", name=name) if name is not None
+                   else msg("unknown user id {user_id}", user_id=user_id))
+        raise NotFound(missing, field="name" if name is not None else "user_id")
+    return found
+
+
+@atomic
+def deactivate(session: Session, actor: Actor, *, name: str, scope: scopes.Scope = scopes.WHOLE,
+               reason: str | None = None, now: datetime | None = None) -> User:
+    """Deactivate user ``name``: its token and every session stop working at once (`admit` checks ``active`` on
+    every request; the sessions are also ended, so that reactivating would not revive them). Refused for a user
+    outside ``scope`` (as unknown), one already deactivated, and the acting user itself (an admin does not lock
+    itself out)."""
+    user = managed_user(session, scope, name=name, lock=True)
+    if not user.active:
+        raise InvalidState(msg("user {name} is already deactivated", name=name), field="name")
+    if user.name == actor.name:
+        raise InvalidState(msg("a user does not deactivate itself: another admin does"), field="name")
+    user.active = False
+    ended = _end_sessions(session, user.id, now or utcnow())
+    audit.record(session, actor, "user.deactivated", user, {"active": False, "sessions_ended": ended,
+                                                             "reason": reason})
+    return user
 
 
 def _active_user(session: Session, name: str, deactivated: str) -> User:
@@ -184,8 +257,11 @@ def _active_user(session: Session, name: str, deactivated: str) -> User:
 
 
 @atomic
-def rotate_token(session: Session, actor: Actor, *, name: str, days: int | None = None) -> tuple[User, str]:
-    """Give user ``name`` a new token (returned, shown once) valid ``days``; its old token stops working at once."""
+def rotate_token(session: Session, actor: Actor, *, name: str, days: int | None = None,
+                 scope: scopes.Scope = scopes.WHOLE) -> tuple[User, str]:
+    """Give user ``name`` a new token (returned, shown once) valid ``days``; its old token stops working at once.
+    A user outside ``scope`` (the admin's) is unknown."""
+    managed_user(session, scope, name=name)
     user = _active_user(session, name, msg("user {name} is deactivated: a deactivated user gets no new token",
                                            name=name))
     token, expires = _new_token(days)
@@ -365,7 +441,7 @@ def _open_session(session: Session, user: User, client: str | None, renewed: str
     session.flush()
     audit.record(session, actor, "user.signed_in", user, {"session": opened.id, "client": opened.client,
                                                           "expires_at": expires})
-    _ = user.agency, user.driver  # loaded now: the caller reads them after the session is gone
+    _ = user.agency, user.driver, user.jurisdiction  # loaded now: the caller reads them after the session is gone
     return SignedIn(user, cookie, csrf)
 
 

@@ -29,7 +29,7 @@ from api.deps import (
 )
 from api.errors import ErrorOut
 from fleet import users
-from fleet.enums import Role
+from fleet.enums import OversightOffice, Role
 from fleet.models import User
 from fleet.users import MAX_PASSWORD, CredentialRefused
 
@@ -63,8 +63,13 @@ class PasswordIn(BaseModel):
 class MeOut(BaseModel):
     name: str
     role: Role
-    agency: str | None = Field(description="the code of the agency a requester or approver acts for")
+    agency: str | None = Field(description="the code of the agency a requester or approver acts for (or a platform "
+                                           "role made for one agency)")
     agency_name: str | None
+    jurisdiction: str | None = Field(default=None, description="the jurisdiction a dispatcher, supervisor or admin "
+                                                               "acts for, with all below it; neither this nor agency: "
+                                                               "the whole platform")
+    office: OversightOffice | None = Field(default=None, description="the oversight body a supervisor reads for")
     driver_id: int | None = Field(description="the driver record a driver user is")
     driver_name: str | None
 
@@ -77,7 +82,9 @@ class LoginOut(BaseModel):
 
 def me_out(user: User) -> MeOut:
     return MeOut(name=user.name, role=user.role, agency=user.agency.code if user.agency else None,
-                 agency_name=user.agency.name if user.agency else None, driver_id=user.driver_id,
+                 agency_name=user.agency.name if user.agency else None,
+                 jurisdiction=user.jurisdiction.code if user.jurisdiction else None, office=user.office,
+                 driver_id=user.driver_id,
                  driver_name=user.driver.name if user.driver else None)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from sse_starlette import EventSourceResponse
 
-from api.deps import allow_briefly
+from api.deps import allow_briefly, scope_read_briefly
 from api.errors import ErrorOut
 from api.live import Feed
 from fleet.enums import Role
@@ -33,5 +33,6 @@ def events(request: Request, user: Annotated[User, Depends(allow_briefly(*Role))
            last_event_id: Annotated[int | None, Header(ge=0, le=2**62)] = None) -> EventSourceResponse:
     """Every change the caller may see, within a second of its commit. EventSource reconnects by itself and sends
     ``Last-Event-ID``: the changes missed meanwhile come first. No transaction stays open while the stream does."""
-    return EventSourceResponse(feed(request).stream(user, last_event_id), ping=KEEP_ALIVE_SECONDS,
+    return EventSourceResponse(feed(request).stream(user, last_event_id, scope_read_briefly(request)),
+                               ping=KEEP_ALIVE_SECONDS,
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,4 +1,8 @@
-"""What supervisors (纪检 / 财政) read: the audit trail and its proof, usage-audit findings, annual reports."""
+"""What supervisors (纪检 / 财政 / 审计) read: the audit trail and its proof, usage-audit findings, annual reports.
+
+Each within the caller's scope (`fleet.scopes`): a district's supervisor reads its district's findings, reports and
+audit records (`fleet.scopes.audit_filter` says which records are whose); the chain's proof (`/audit/verify`)
+re-computes every agency's records and is a whole-platform act."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.deps import SessionDep, allow
+from api.deps import ScopeDep, SessionDep, allow, whole_platform
 from api.errors import ApiError, ErrorOut, translated
 from api.schemas import (
     AuditOut,
@@ -23,7 +27,7 @@ from api.schemas import (
     VerifyOut,
     china_json,
 )
-from fleet import audit, queries, reports, usage_audit
+from fleet import audit, queries, reports, scopes, usage_audit
 from fleet.enums import Role
 from fleet.i18n import msg
 from fleet.models import User
@@ -38,7 +42,7 @@ Supervisor = Annotated[User, Depends(allow(Role.supervisor, Role.admin))]
 
 @router.get("/audit", response_model=AuditPage, summary="The audit trail, filtered (read-only)")
 def audit_trail(
-    session: SessionDep, user: Supervisor,
+    session: SessionDep, user: Supervisor, scope: ScopeDep,
     entity: Annotated[str | None, Query(max_length=32)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=100, description="user name, as in 'name (role)'")] = None,
@@ -47,15 +51,22 @@ def audit_trail(
     until: Annotated[Until | None, Query(description="a date (inclusive) or an instant (exclusive)")] = None,
     limit: Limit = 50, offset: Offset = 0,
 ) -> AuditPage:
+    """The records a caller for part of the platform reads are those about its agencies' rows (trips, vehicles,
+    plans, quotas, drivers, users...); the platform's own records (dispatch runs, jurisdictions) are for
+    whole-platform callers (`fleet.scopes.audit_filter`)."""
     page = queries.audit_page(session, limit=limit, offset=offset, entity=entity, entity_id=entity_id, actor=actor,
-                              action=action, since=since, until=until)
+                              action=action, since=since, until=until,
+                              within=None if scope.whole else scopes.audit_filter(scope))
     return AuditPage(items=[AuditOut.model_validate(r) for r in page.rows], total=page.total, limit=limit,
                      offset=offset)
 
 
 @router.get("/audit/verify", response_model=VerifyOut,
             summary="Re-compute the chain and its MACs; check the last checkpoint and every audited row")
-def verify(session: SessionDep, user: Supervisor) -> VerifyOut:
+def verify(session: SessionDep, user: Supervisor, scope: ScopeDep) -> VerifyOut:
+    """The proof covers every record of the chain, whoever's: for whole-platform supervisors and admins (403 for a
+    caller for part of the platform, whose `/audit` shows its agencies' records only)."""
+    whole_platform(user, scope)
     settings = get_settings()
     key = audit_key(settings)
     try:
@@ -73,7 +84,7 @@ def verify(session: SessionDep, user: Supervisor) -> VerifyOut:
 
 @router.get("/violations", response_model=FindingPage, summary="Usage-audit findings (公车私用 and the like)")
 def violations(
-    session: SessionDep, user: Supervisor,
+    session: SessionDep, user: Supervisor, scope: ScopeDep,
     since: Annotated[Since, Query(description="a date (that day in China time) or an instant")],
     until: Annotated[Until, Query(description="a date (inclusive) or an instant (exclusive)")],
     kind: Annotated[list[FindingKind] | None, Query()] = None,
@@ -85,7 +96,8 @@ def violations(
         raise ApiError(422, "InvalidInput", msg("field 'until': is not after since"), "until")
     if (end - start).days > 366:
         raise ApiError(422, "InvalidInput", msg("field 'until': a query spans at most 366 days"), "until")
-    agency_ids = None if agency is None else [queries.agency_by_code(session, agency).id]
+    # Another scope's agency is as unknown as a code that names none; without one, the scope's agencies.
+    agency_ids = scope.ids() if agency is None else [scopes.agency(session, scope, agency).id]
     found = usage_audit.findings(session, start=start, end=end, rules=usage_audit.configured_rules(),
                                  agency_ids=agency_ids, kinds=kind)
     found = translated(found)  # each finding's detail in the request's language (Accept-Language)
@@ -97,11 +109,20 @@ def violations(
             responses={200: {"content": {"application/json": {}, "text/csv": {},
                                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def annual(
-    session: SessionDep, user: Supervisor, year: Annotated[int, Query(ge=2000, le=2100)],
+    session: SessionDep, user: Supervisor, scope: ScopeDep, year: Annotated[int, Query(ge=2000, le=2100)],
     jurisdiction: Annotated[str | None, Query(max_length=32)] = None,
     agency: Annotated[str | None, Query(max_length=32)] = None,
     format: ReportFormat = "json",
 ) -> Response:
+    """Over a jurisdiction at or below the caller's scope, or an agency in it; naming neither, over the scope's own
+    jurisdiction (or agency). Outside the scope, 404 as for an unknown code."""
+    if jurisdiction is not None:
+        scopes.jurisdiction(session, scope, jurisdiction)
+    if agency is not None:
+        scopes.agency(session, scope, agency)
+    if jurisdiction is None and agency is None:
+        jurisdiction = user.jurisdiction.code if user.jurisdiction is not None else None
+        agency = user.agency.code if user.agency is not None and jurisdiction is None else None
     report = reports.annual_report(session, year=year, jurisdiction=jurisdiction, agency=agency)
     if format == "json":  # the report's own instants (generated_at) written as every answer writes them
         body = json.dumps(china_json(json.loads(report.to_json())), ensure_ascii=False, indent=2)

@@ -24,6 +24,7 @@ from api.app import create_app
 from fleet.changes import Change
 from fleet.enums import Role
 from fleet.models import User
+from fleet.scopes import Scope
 from tests.api.conftest import City, trip_body
 
 WAIT = 20.0  # seconds: generous on a shared 2-core machine; a working feed answers within a second
@@ -161,6 +162,25 @@ def test_a_reconnecting_stream_gets_what_it_missed_first(city_engine: Engine, ci
             again.close()
 
 
+def test_deactivating_a_user_ends_its_open_stream_and_it_cannot_listen_again(city_engine: Engine,
+                                                                             city: City) -> None:
+    with served(city_engine) as base:
+        listening = Stream(base, bearer(city, "requester-b"))
+        try:
+            users = httpx.get(f"{base}/api/v1/users", params={"limit": 200}, headers=bearer(city, "admin"),
+                              timeout=30).json()["items"]
+            target = next(u["id"] for u in users if u["name"] == "requester-b")
+            gone = httpx.post(f"{base}/api/v1/users/{target}/deactivate", json={"reason": "调离"},
+                              headers=bearer(city, "admin"), timeout=30)
+            assert gone.status_code == 200, gone.text
+            listening._thread.join(timeout=WAIT)
+            assert not listening._thread.is_alive(), "the stream of a deactivated user is still open"
+            again = httpx.get(f"{base}/api/v1/events", headers=bearer(city, "requester-b"), timeout=30)
+            assert again.status_code == 401
+        finally:
+            listening.close()
+
+
 def test_the_stream_wants_a_caller(city_engine: Engine) -> None:
     with served(city_engine) as base:
         response = httpx.get(f"{base}/api/v1/events", timeout=30)
@@ -183,8 +203,24 @@ def test_who_hears_of_a_change(role: Role, agency: int | None, trip_agency: int,
         assert hears == (entity == "trip" and agency == trip_agency)
     elif role is Role.driver:
         assert hears == (entity == "trip" and driver is not None and driver in drivers)
+    elif agency is not None:  # a platform role made for one agency acts for it only (fleet.scopes)
+        assert hears == (entity == "trip" and agency == trip_agency)
     else:
         assert hears
+
+
+@given(agency=st.sampled_from([1, 2, None]), scoped=st.frozensets(st.sampled_from([1, 2, 3]), max_size=3) | st.none(),
+       entity=st.sampled_from(["trip", "vehicle", "dispatch_run"]))
+def test_a_platform_role_hears_of_its_scope(agency: int | None, scoped: frozenset[int] | None, entity: str) -> None:
+    """A dispatcher, supervisor or admin for part of the platform hears of its agencies' trips and vehicles only;
+    of what names no agency (a dispatch run), only the whole platform's do."""
+    user = User(name="u", role=Role.supervisor, jurisdiction_id=1)
+    change = Change(1, None, "x.y", entity, "5", agency if entity != "dispatch_run" else None)  # type: ignore[arg-type]
+    hears = change.visible_to(user, Scope(scoped, None if scoped is None else frozenset({1}), "scope"))
+    if scoped is None:
+        assert hears
+    else:
+        assert hears == (entity != "dispatch_run" and agency is not None and agency in scoped)
 
 
 @pytest.mark.parametrize("header", ["-1", "x", str(2**63)])

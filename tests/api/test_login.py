@@ -155,7 +155,8 @@ class TestCookies:
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["user"] == {"name": "approver-a", "role": "approver", "agency": AGENCY_A,
-                                "agency_name": f"单位 {AGENCY_A}", "driver_id": None, "driver_name": None}
+                                "agency_name": f"单位 {AGENCY_A}", "driver_id": None, "driver_name": None,
+                                "jurisdiction": None, "office": None}
         cookies = set_cookies(r)
         assert set(cookies) == {"gongche_session", "gongche_csrf"}
         session, csrf = attributes(cookies["gongche_session"]), attributes(cookies["gongche_csrf"])
@@ -177,7 +178,8 @@ class TestCookies:
         sign_in(client, city, "driver-a")
         me = client.get(f"{V1}/auth/me").json()
         assert me == {"name": "driver-a", "role": "driver", "agency": None, "agency_name": None,
-                      "driver_id": city.drivers["driver-a"], "driver_name": "driver-a"}
+                      "driver_id": city.drivers["driver-a"], "driver_name": "driver-a", "jurisdiction": None,
+                      "office": None}
         bearer = browsers().get(f"{V1}/auth/me", headers={"Authorization": f"Bearer {city.tokens['dispatcher']}"})
         assert bearer.json()["name"] == "dispatcher"
 
