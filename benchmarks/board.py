@@ -92,9 +92,11 @@ def seed(engine: Engine, *, vehicles: int, trips: int, rng: random.Random) -> Se
             vehicle = rng.choice(active)
             pickup = next_free[vehicle.id] + timedelta(minutes=rng.randint(0, 40))
             roll = rng.random()
+            priority = rng.choice(["emergency", "law_enforcement", "routine"])
             booked, _ = bookings.book(session, ADMIN, agency=vehicle.agency.code, approved=roll < 0.8,
                                       data=TripIn.parse({
-                "purpose": f"公务出行 {n}", "priority": rng.choice(["emergency", "law_enforcement", "routine"]),
+                "purpose": f"公务出行 {n}", "priority": priority,
+                "priority_reason": "突发事件现场处置" if priority == "emergency" else None,
                 "categories": [vehicle.category.value], "passengers": 1,
                 "pickup": {"lat": vehicle.home_lat, "lon": vehicle.home_lon, "address": f"{vehicle.agency.name}"},
                 "dropoff": {"lat": float(vehicle.home_lat or 30.59) + rng.uniform(-0.05, 0.05),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import perf_counter
@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dispatch import InfeasibleRoutes, Placement, Plan, Problem, ProblemError, insert, plan_of
-from fleet import audit, queries
+from fleet import audit, queries, rentals
 from fleet.assignments import assign, driver_calendar, free_driver, occupied
 from fleet.audit import Actor
 from fleet.clock import local_date, local_moment, local_text
@@ -90,24 +90,35 @@ class _Snapshot:
 
 
 def run(engine: Engine, actor: Actor, *, start: datetime, end: datetime, time_limit: float = 10.0,
-        seed: int = 0) -> tuple[DispatchRun, Plan]:
+        seed: int = 0, agency_ids: Collection[int] | None = None, rent_unserved: bool | str = False,
+        ) -> tuple[DispatchRun, Plan]:
     """Dispatch the approved trips picked up in [start, end) over the free vehicles.
+
+    ``rent_unserved`` sends the trips the plan leaves unserved to a rental provider (定点租赁, `fleet.rentals`):
+    True for the cheapest eligible provider of each, a provider's code for that one only; in short write
+    transactions after the plan's, each trip re-checked. The summary lists them (``rented``).
+
+    ``agency_ids`` is the dispatcher's scope (`fleet.scopes`; None: the whole platform): the run takes only those
+    agencies' trips and vehicles, and drivers of those agencies or of the platform pool.
 
     Claims the window, reads a snapshot, solves with no transaction open, and writes the plan in short
     transactions; trips that changed since the snapshot, or that another writer's assignment now blocks, are left
     out and listed in the summary (``refused_at_commit``). Unserved trips carry the engine's reason.
     """
     check_window(start, end)
+    if isinstance(rent_unserved, str):  # an unknown provider is refused before anything is claimed or solved
+        with unit_of_work(engine, readonly=True) as session:
+            rentals.provider_by_code(session, rent_unserved)
     run_id = _claim(engine, actor, start, end, time_limit)
     try:
-        snapshot = _snapshot(engine, start, end)
+        snapshot = _snapshot(engine, start, end, agency_ids)
         try:
             plan = solve(snapshot.problem, time_limit=time_limit, seed=seed)
         except Exception as exc:  # an engine failure must not become a 500 or a half-written run
             raise Unavailable(msg("the dispatch engine found no plan within {seconds:g} s ({error}); nothing was "
                                   "assigned — retry, or narrow the window", seconds=time_limit,
                                   error=type(exc).__name__), field=None) from exc
-        record = _apply(engine, actor, run_id, snapshot, plan, time_limit)
+        record = _apply(engine, actor, run_id, snapshot, plan, time_limit, agency_ids, rent_unserved)
     except BaseException as exc:
         _fail(engine, actor, run_id, exc)
         raise
@@ -164,14 +175,17 @@ def _claim(engine: Engine, actor: Actor, start: datetime, end: datetime, time_li
         return record.id
 
 
-def _snapshot(engine: Engine, start: datetime, end: datetime) -> _Snapshot:
-    """The window's approved trips and the vehicles' free stretches around what they hold, read in one go."""
+def _snapshot(engine: Engine, start: datetime, end: datetime,
+              agency_ids: Collection[int] | None = None) -> _Snapshot:
+    """The window's approved trips and the vehicles' free stretches around what they hold, read in one go: those of
+    ``agency_ids`` (None: all)."""
     with unit_of_work(engine, readonly=True) as session:
         trips = list(session.scalars(
             sa.select(Trip).where(Trip.status == TripStatus.approved, Trip.earliest_pickup >= start,
-                                  Trip.earliest_pickup < end)
+                                  Trip.earliest_pickup < end, queries.of_agencies(Trip.agency_id, agency_ids))
             .order_by(Trip.earliest_pickup, Trip.id).limit(TRIP_LIMIT)))
-        fleet = queries.dispatchable_vehicles(session)
+        fleet = [v for v in queries.dispatchable_vehicles(session)
+                 if agency_ids is None or v.agency_id in agency_ids]
         horizon_end = max([end, *(t.latest_pickup for t in trips)]) + HORIZON_TAIL
         held: dict[int, list[Assignment]] = {}
         ids = [v.id for v in fleet]
@@ -183,7 +197,8 @@ def _snapshot(engine: Engine, start: datetime, end: datetime) -> _Snapshot:
 
 
 def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan: Plan,
-           time_limit: float) -> DispatchRun:
+           time_limit: float, agency_ids: Collection[int] | None = None,
+           rent_unserved: bool | str = False) -> DispatchRun:
     """Write the plan a batch at a time; each trip is re-checked as it is assigned."""
     refused: list[dict[str, Any]] = []
     without_driver = 0
@@ -191,7 +206,8 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
     while routes:
         with unit_of_work(engine) as session:
             busy = driver_calendar(session, snapshot.start, snapshot.horizon_end)
-            drivers = queries.active_drivers(session)
+            drivers = [d for d in queries.active_drivers(session)
+                       if agency_ids is None or d.agency_id is None or d.agency_id in agency_ids]
             written = 0
             while routes and written < APPLY_BATCH:
                 route = routes.pop(0)
@@ -205,6 +221,8 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
                     if reason is not None:
                         refused.append({"trip_id": int(trip_id), "reason": reason})
                 written += len(legs)
+    rented = _rent(engine, actor, run_id, [int(u.trip) for u in plan.unserved], rent_unserved) \
+        if rent_unserved else []
     with unit_of_work(engine) as session:
         record = session.get_one(DispatchRun, run_id)
         for unserved in plan.unserved:
@@ -212,12 +230,39 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
             if left is not None and left.status is TripStatus.approved:
                 left.dispatch_note = unserved.reason[:500]
         summary_ = summary(plan, snapshot.stretches, without_driver, refused, vehicles=snapshot.vehicles)
+        summary_["rented"] = rented
         _finish(session, actor, record, RunStatus.done, summary_)
         audit.record(session, actor, "dispatch.run", record, {
             "start": record.window_start, "end": record.window_end, "time_limit_s": time_limit,
             "trips": len(snapshot.trips), "served": plan.objective.served, "unserved": len(plan.unserved),
-            "refused_at_commit": len(refused)})
+            "refused_at_commit": len(refused), "rented": len(rented)})
         return record
+
+
+def _rent(engine: Engine, actor: Actor, run_id: int, unserved: Sequence[int], choice: bool | str
+          ) -> list[dict[str, Any]]:
+    """Send the unserved trips still approved and without a vehicle to the cheapest eligible provider (or to
+    ``choice``, a provider's code), `APPLY_BATCH` trips per write transaction; a trip no provider can take stays
+    approved with the engine's reason."""
+    rented: list[dict[str, Any]] = []
+    for first in range(0, len(unserved), APPLY_BATCH):
+        with unit_of_work(engine) as session:
+            offered = [rentals.provider_by_code(session, choice)] if isinstance(choice, str) \
+                else rentals.providers(session, active_only=True)
+            for trip_id in unserved[first:first + APPLY_BATCH]:
+                left = session.get(Trip, trip_id, with_for_update=True)
+                if left is None or left.status is not TripStatus.approved:
+                    continue
+                pick = rentals.cheapest(offered, left)
+                if pick is None:
+                    continue
+                try:
+                    with session.begin_nested():
+                        cost = rentals.send(session, actor, left, pick[0], run_id=run_id)
+                except FleetError:  # taken by the desk meanwhile: it stays as the desk left it
+                    continue
+                rented.append({"trip_id": trip_id, "provider": pick[0].code, "cost_cny": str(cost)})
+    return rented
 
 
 def _assign_planned(session: Session, actor: Actor, trip_id: int, vehicle: Vehicle, driver: Driver | None,
@@ -323,13 +368,15 @@ class _Day:
     running: dict[str, Assignment]
 
 
-def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime) -> Urgent:
+def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime,
+                 agency_ids: Collection[int] | None = None) -> Urgent:
     """Insert one approved trip into the running day at once, displacing lower-priority trips not yet started.
 
     The trip stays booked whatever happens: when no vehicle can take it, or placing it fails, it is left approved
     with the reason in its ``dispatch_note`` (and the audit log), and the answer says why. Trips under way or done
     never move; a confirmed pickup moves only when the placement needs it to, and each move is audited and
-    returned (``moved``).
+    returned (``moved``). ``agency_ids`` bounds the vehicles it may take and the trips it may move to a
+    dispatcher's scope (`fleet.scopes`; None: the whole platform, for an agency's emergency its approver approved).
     """
     started = perf_counter()
     with unit_of_work(engine, readonly=True) as session:
@@ -339,7 +386,7 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime) -
                                    status=booked.status), field="status")
     for attempt in (1, 2):
         try:
-            day = _day(engine, trip_id)
+            day = _day(engine, trip_id, agency_ids)
             problem, plan = _running_plan(day)
             placement = insert(plan, problem, trip_row(day.booked), now=now)
             if placement.vehicle is None:
@@ -364,13 +411,14 @@ class _Stale(Conflict):
     """A trip the placement meant to move changed after the day was read."""
 
 
-def _day(engine: Engine, trip_id: int) -> _Day:
-    """The day around the trip: free stretches around trips under way or done, and the assigned trips in them."""
+def _day(engine: Engine, trip_id: int, agency_ids: Collection[int] | None = None) -> _Day:
+    """The day around the trip: free stretches around trips under way or done, and the assigned trips in them, on
+    the vehicles of ``agency_ids`` (None: all)."""
     with unit_of_work(engine, readonly=True) as session:
         booked = queries.trip(session, trip_id)
         start = local_moment(local_date(booked.earliest_pickup))
         end = max(start + timedelta(days=1), booked.latest_pickup) + HORIZON_TAIL
-        fleet = queries.dispatchable_vehicles(session)
+        fleet = [v for v in queries.dispatchable_vehicles(session) if agency_ids is None or v.agency_id in agency_ids]
         held: dict[int, list[Assignment]] = {}
         for holding in queries.assignments_between(session, start, end, [v.id for v in fleet]):
             held.setdefault(holding.vehicle_id, []).append(holding)

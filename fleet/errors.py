@@ -3,6 +3,7 @@
     FleetError                      (base; never raised itself)
     ├── InvalidInput          422   a field is malformed (VIN check digit, negative price, ...)
     ├── NotFound              404   unknown agency, vehicle, plan, ...
+    ├── NotPermitted          403   the caller's role may not do this (e.g. a driver back-filling a time)
     ├── Conflict              409   the request contradicts what is stored
     │   ├── AlreadyExists           plate, VIN or code already registered
     │   ├── InvalidState            e.g. approving a plan that is still a draft
@@ -12,7 +13,8 @@
     │   ├── StandardExceeded        配备标准: price or displacement above the standard
     │   ├── RenewalTooEarly         更新年限: replaced vehicle younger than the renewal age
     │   ├── NewEnergyShareTooLow    新能源比例: the year's share would fall below the minimum
-    │   └── PlanLineMismatch        acquired vehicle does not match its approved plan line
+    │   ├── PlanLineMismatch        acquired vehicle does not match its approved plan line
+    │   └── RegistrationRefused     registered vehicle acquired after go-live (it comes through a plan line)
     ├── PolicyError           422   a policy file is malformed (names the file, line and field)
     └── Busy                  503   the database cannot take the request in time; retry after ``retry_after`` s
 """
@@ -51,6 +53,12 @@ class InvalidInput(FleetError):
 
 class NotFound(FleetError):
     status = 404
+
+
+class NotPermitted(FleetError):
+    """The caller's role may not do this (a driver back-filling times, an agency recording an approval basis)."""
+
+    status = 403
 
 
 class Conflict(FleetError):
@@ -96,6 +104,12 @@ class NewEnergyShareTooLow(RuleViolation):
 
 class PlanLineMismatch(RuleViolation):
     rule = "plan_line"
+
+
+class RegistrationRefused(RuleViolation):
+    """Registration is for the fleet held at go-live: a vehicle acquired later comes through a plan line."""
+
+    rule = "registration"
 
 
 class PolicyError(FleetError):

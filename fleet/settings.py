@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -107,6 +108,19 @@ class Settings(BaseSettings):
         "for seconds, which would stall every request of the server it ran in); 0 runs it in the calling process.",
     )
 
+    # --- What counts as "now" for a time a user enters (issue 14) ---
+    clock_grace_minutes: float = Field(
+        default=15, ge=0, le=24 * 60,
+        description="How long ago a driver's start or completion time (and a booking's latest pickup) may be and "
+        "still count as now: a driver taps start after loading the passengers or once back in signal. Anything "
+        "older is a back-fill (补录): a dispatcher's, with a reason.",
+    )
+    clock_skew_minutes: float = Field(
+        default=2, ge=0, le=60,
+        description="How far ahead of the server's clock a time may be: a phone's clock runs a little fast. "
+        "Nothing later than this is accepted, back-filled or not.",
+    )
+
     # --- The console's map (issue 13) ---
     map_tiles: str | None = Field(
         default=None, max_length=500, pattern=r"^(https?://|/)\S*\{z\}\S*$",
@@ -125,6 +139,14 @@ class Settings(BaseSettings):
     )
     map_attribution: str = Field(default="", max_length=200, description="The tiles' attribution, shown on the map.")
     map_max_zoom: int = Field(default=18, ge=1, le=22, description="The deepest zoom the tiles have.")
+
+    # --- One ledger for trips (issue 14: fleet.accounting) ---
+    driver_cost_cny_per_hour: Decimal = Field(
+        default=Decimal(50), ge=0, le=10000, max_digits=8, decimal_places=2,
+        description="What an hour of a driver's time costs the agency that booked the trip (统一核算): charged for "
+        "the hours an assignment with a driver holds it. 50 CNY/h by default, about a driver's wage with its "
+        "social contributions.",
+    )
 
 
 @lru_cache

@@ -10,9 +10,10 @@ from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.deps import EngineDep, SessionDep, allow, sees_trip
+from api.deps import EngineDep, SessionDep, allow, scope_of, sees_trip
 from api.errors import ApiError, ErrorOut
 from api.schemas import (
     AssignmentOut,
@@ -23,6 +24,7 @@ from api.schemas import (
     Offset,
     PlaceOut,
     RejectIn,
+    RentalOut,
     Since,
     TripOut,
     TripPage,
@@ -30,7 +32,7 @@ from api.schemas import (
     Until,
     UrgentOut,
 )
-from fleet import assignments, bookings, exports, queries
+from fleet import assignments, bookings, clock, exports, queries, scopes
 from fleet.clock import CHINA, local_text
 from fleet.db import unit_of_work
 from fleet.enums import Priority, Role, TripStatus
@@ -71,7 +73,10 @@ def trip_out(trip: Trip) -> TripOut:
             driver=holding.driver.name if holding.driver else None, starts_at=holding.starts_at,
             ends_at=holding.ends_at, source=holding.source, run_id=holding.run_id),
         started_at=trip.started_at, completed_at=trip.completed_at, odometer_start_km=trip.odometer_start_km,
-        odometer_end_km=trip.odometer_end_km, created_at=trip.created_at,
+        odometer_end_km=trip.odometer_end_km, created_at=trip.created_at, approval_basis=trip.approval_basis,
+        backfill_reason=trip.backfill_reason,
+        rental=None if trip.rental_provider is None or trip.rental_cost_cny is None else RentalOut(
+            provider=trip.rental_provider.code, cost_cny=trip.rental_cost_cny),
     )
 
 
@@ -79,7 +84,7 @@ def visible(session: Session, user: User, trip_id: int) -> Trip:
     """The trip, if the caller may see it; otherwise 404, as if it did not exist."""
     trip = session.get(Trip, trip_id)
     holding = trip.assignment if trip is not None else None
-    if trip is None or not sees_trip(user, trip, holding.driver_id if holding else None):
+    if trip is None or not sees_trip(user, trip, holding.driver_id if holding else None, scope_of(session, user)):
         raise ApiError(404, "NotFound", msg("unknown trip id {trip_id}", trip_id=trip_id), "trip_id")
     return trip
 
@@ -102,26 +107,40 @@ def book(body: TripIn, session: SessionDep, user: Booker, response: Response, en
         if body.agency is None:
             raise ApiError(422, "InvalidInput",
                            msg("field 'agency': the platform books on behalf of an agency: name it"), "agency")
-        agency = body.agency
+        agency = scopes.agency(session, scope_of(session, user), body.agency).code  # within the caller's scope
     booking = bookings.request(session, actor_of(user), agency=agency, data=body, requested_by=user, engine=engine,
-                               idempotency_key=idempotency_key)
+                               idempotency_key=idempotency_key, within=_placing_scope(session, user))
     if not booking.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+    return booking_out(booking, engine, user)
+
+
+def _placing_scope(session: Session, user: User) -> frozenset[int] | None:
+    """The vehicles an emergency this caller approves may take: a dispatcher's scope's; the whole platform's for an
+    agency's approver (the platform serves its emergencies)."""
+    return scope_of(session, user).agency_ids if user.role is Role.dispatcher else None
+
+
+def booking_out(booking: bookings.Booking, engine: Engine, user: User) -> BookingOut:
+    """The trip, with where an approved emergency went when it was placed. The trips it displaced or moved are
+    other agencies' business: an agency's requester or approver is told the vehicle and the reason only."""
     placed = booking.urgent
     if placed is None:
         return BookingOut(**trip_out(booking.trip).model_dump())
+    platform = user.role not in AGENCY_ROLES
     urgent = UrgentOut(
-        vehicle=placed.vehicle, reason=placed.reason, displaced=placed.displaced,
-        replaced={str(k): v for k, v in placed.replaced.items()}, unplaced=placed.unplaced,
-        moved=[MovedOut(trip_id=m.trip_id, plate=m.plate, before=m.before, after=m.after) for m in placed.moved],
+        vehicle=placed.vehicle, reason=placed.reason, displaced=placed.displaced if platform else [],
+        replaced={str(k): v for k, v in placed.replaced.items()} if platform else {}, unplaced=placed.unplaced,
+        moved=[MovedOut(trip_id=m.trip_id, plate=m.plate, before=m.before, after=m.after) for m in placed.moved]
+        if platform else [],
         milliseconds=round(placed.seconds * 1000, 1))
     with unit_of_work(engine, readonly=True) as fresh:  # the booking's own session was committed before placement
         return BookingOut(**trip_out(queries.trip(fresh, placed.trip_id)).model_dump(), urgent=urgent)
 
 
 def trip_filter(
-    user: Reader,
+    user: Reader, session: SessionDep,
     status: Annotated[list[TripStatus] | None, Query(description="repeatable: any of these")] = None,
     priority: Priority | None = None,
     agency: Annotated[str | None, Query(max_length=32, description="the booking agency's code")] = None,
@@ -141,7 +160,8 @@ def trip_filter(
         statuses=tuple(status or ()), priority=priority, agency=agency, vehicle_id=vehicle_id, driver_id=driver_id,
         requested_by_id=user.id if mine else None, since=since, until=until, q=q or None,
         scope_agency_id=user.agency_id if user.role in AGENCY_ROLES else None,
-        scope_driver_id=user.driver_id if user.role is Role.driver else None)
+        scope_driver_id=user.driver_id if user.role is Role.driver else None,
+        scope_agency_ids=scope_of(session, user).agency_ids if user.role is not Role.driver else None)
 
 
 TripFilterDep = Annotated[queries.TripFilter, Depends(trip_filter)]
@@ -170,7 +190,7 @@ def export_trips(session: SessionDep, where: TripFilterDep, sort: Sort = "pickup
     except BaseException:
         sheet.close()
         raise
-    stamp = datetime.now(CHINA).strftime("%Y%m%d-%H%M")
+    stamp = clock.now().astimezone(CHINA).strftime("%Y%m%d-%H%M")
     return StreamingResponse(_chunks(sheet), media_type=exports.SHEET_MEDIA_TYPES[format], headers={
         "Content-Disposition": f'attachment; filename="trips-{stamp}.{format}"'})
 
@@ -195,9 +215,18 @@ def _decide(session: Session, user: User, trip_id: int, decision: str, note: str
     return trip_out(trip)
 
 
-@router.post("/{trip_id}/approve", response_model=TripOut, summary="Approve (审批通过)")
-def approve(trip_id: TripId, session: SessionDep, user: Decider, body: DecisionIn | None = None) -> TripOut:
-    return _decide(session, user, trip_id, "approve", body.note if body else None)
+@router.post("/{trip_id}/approve", response_model=BookingOut,
+             summary="Approve (审批通过); an emergency is placed at once (urgent insertion)")
+def approve(trip_id: TripId, session: SessionDep, user: Decider, engine: EngineDep,
+            body: DecisionIn | None = None) -> BookingOut:
+    """The agency's approver approves its trips. A dispatcher approves only on the agency's approval given outside
+    the platform: `note` is then required and states that basis (e.g. who approved, by phone); it is stored as the
+    trip's `approval_basis` and audited (422 naming `note` without it). A trip whose pickup window is over is not
+    approved (422 naming `latest_pickup`), unless it was booked as a back-fill (补录)."""
+    visible(session, user, trip_id)
+    approval = bookings.approve(session, actor_of(user), trip_id=trip_id, engine=engine,
+                                note=body.note if body else None, within=_placing_scope(session, user))
+    return booking_out(approval, engine, user)
 
 
 @router.post("/{trip_id}/reject", response_model=TripOut, summary="Reject, with the reason (驳回)")
@@ -213,6 +242,10 @@ def cancel(trip_id: TripId, session: SessionDep, user: Canceller, body: Decision
 @router.post("/{trip_id}/assign", response_model=TripOut, summary="Assign a vehicle and driver by hand")
 def assign(trip_id: TripId, body: AssignIn, session: SessionDep, user: Dispatcher) -> TripOut:
     visible(session, user, trip_id)
+    scope = scope_of(session, user)  # a dispatcher gives its trips its own vehicles and drivers (or the pool's)
+    scopes.vehicle(session, scope, body.vehicle_id)
+    if body.driver_id is not None:
+        scopes.assignable_driver(session, scope, body.driver_id)
     assignments.assign(session, actor_of(user), trip_id=trip_id, data=body)
     return trip_out(visible(session, user, trip_id))
 
@@ -264,6 +297,8 @@ def slip_html(trip: TripOut) -> str:
         ("计划出车 Planned pickup", local(a.starts_at) if a else "—"),
         ("出车里程 Odometer out", str(trip.odometer_start_km or "—")),
         ("收车里程 Odometer in", str(trip.odometer_end_km or "—")),
+        ("审批依据 Approval basis", trip.approval_basis or "单位审批 agency approver"),
+        ("补录原因 Back-filled", trip.backfill_reason or "—"),
     ]
     body = "\n".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"""<!doctype html>

@@ -1,6 +1,11 @@
 """The demo's booking day, over real HTTP: the API server runs in a thread on the demo database and every step
 goes through it as its user would — requesters book, approvers decide, the dispatcher dispatches and places an
-emergency, drivers drive, the supervisor audits."""
+emergency, drivers drive, the supervisor audits.
+
+Tonight's bookings are made now; tomorrow is driven at tomorrow's hours: the platform's clock
+(`fleet.clock.travel`, which the server's threads in this process read too) is moved to each start and completion
+as it happens, so that no time is sent that is not "now".
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from dispatch.synthetic import city_instance
 from fleet import audit, users
+from fleet import clock as platform_clock
 from fleet.audit import Actor
 from fleet.clock import CHINA
 from fleet.db import unit_of_work
@@ -105,7 +111,8 @@ def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: i
 
         at = datetime.combine(day, time(10, 0), CHINA)
         body = _trip(rng, "emergency", ["emergency"], holders, at, purpose="暴雨内涝抢险 (urgent)")
-        r = call("POST", "/trips", "dispatcher", json={**body, "priority_reason": "暴雨致道路积水，需紧急转移群众"})
+        r = call("POST", "/trips", "dispatcher", json={**body, "priority_reason": "暴雨致道路积水，需紧急转移群众",
+                                                       "approval_basis": f"{body['agency']} 负责人电话同意"})
         urgent = r.json()
         placed = urgent["urgent"]
         console.print(f"Urgent emergency {urgent['id']} at 10:00 answered with [bold]{placed['vehicle']}[/] in "
@@ -172,8 +179,10 @@ def _book_day(call: Any, rng: random.Random, holders: dict[str, list[str]], day:
                      dropoff=(dropoff["lat"], dropoff["lon"]))
         body["latest_pickup"] = request["latest_pickup"]
         agency = body["agency"]
-        if request["priority"] == "emergency":
-            booked.append(call("POST", "/trips", "dispatcher", json=body).json())
+        if request["priority"] == "emergency":  # phoned in: the agency's approval is its basis, recorded
+            booked.append(call("POST", "/trips", "dispatcher", json={
+                **body, "priority_reason": "突发事件现场处置",
+                "approval_basis": f"{agency} 值班负责人电话同意"}).json())
             continue
         del body["agency"]
         trip = call("POST", "/trips", f"requester:{agency}", json=body,
@@ -206,53 +215,76 @@ def _show_run(console: Console, run: dict[str, Any]) -> None:
 
 
 def _drive_day(call: Any, rng: random.Random, day: date) -> tuple[int, list[str]]:
-    """Drive the first assigned trips of the day; plant one of each kind of misuse the audit looks for."""
+    """Drive the first assigned trips of the day, each start and completion at its own hour of the day (the
+    platform's clock moved there); plant one of each kind of misuse the audit looks for."""
     page = call("GET", "/trips", "dispatcher", params={"status": "assigned", "limit": 200}).json()["items"]
     trips = sorted(page, key=lambda t: t["assignment"]["starts_at"])[:120]
+    events = _drive_events(trips, rng)
     odometer: dict[int, int] = {}
     planted: list[str] = []
     closed: set[int] = set()  # vehicles with a completed trip: a gap shows only between two of them
     gap_planted = False
-    driven = 0
-    for k, trip in enumerate(trips):
-        holding = trip["assignment"]
-        vehicle = holding["vehicle_id"]
-        if vehicle not in odometer:
-            odometer[vehicle] = call("GET", f"/vehicles/{vehicle}", "admin").json()["odometer_km"]
-        approach = rng.randint(1, 8)
-        if vehicle in closed and not gap_planted:  # 无单出车: 60 km between two of its trips, with no booking
-            approach += 60
-            gap_planted = True
-            planted.append(f"an unbooked 60 km before trip {trip['id']}")
-        start_km = odometer[vehicle] + approach
-        driven_km = max(1, round(trip["planned_km"] * rng.uniform(0.95, 1.15)))
-        if k == 11:  # a detour: three times the planned route
-            driven_km = round(trip["planned_km"] * 3) + 10
-            planted.append(f"trip {trip['id']} driven {driven_km} km against {trip['planned_km']:.0f} planned")
-        call("POST", f"/trips/{trip['id']}/start", "dispatcher", json={"odometer_km": start_km,
-                                                                       "at": holding["starts_at"]})
-        ends = datetime.fromisoformat(holding["ends_at"]) + timedelta(minutes=rng.randint(-5, 10))
-        call("POST", f"/trips/{trip['id']}/complete", "dispatcher",
-             json={"odometer_km": start_km + driven_km, "at": ends.isoformat()})
-        odometer[vehicle] = start_km + driven_km
-        closed.add(vehicle)
-        driven += 1
-    # A routine car out for an evening "survey" (调研) that ends at the East Lake scenic area.
+    reading: dict[int, tuple[int, int]] = {}  # trip id -> (start km, km driven)
+    for moment, step, k in events:
+        trip = trips[k]
+        vehicle = trip["assignment"]["vehicle_id"]
+        with platform_clock.travel(moment):
+            if step == "complete":
+                start_km, driven_km = reading[trip["id"]]
+                call("POST", f"/trips/{trip['id']}/complete", "dispatcher", json={"odometer_km": start_km + driven_km})
+                odometer[vehicle] = start_km + driven_km
+                closed.add(vehicle)
+                continue
+            if vehicle not in odometer:
+                odometer[vehicle] = call("GET", f"/vehicles/{vehicle}", "admin").json()["odometer_km"]
+            approach = rng.randint(1, 8)
+            if vehicle in closed and not gap_planted:  # 无单出车: 60 km between two of its trips, with no booking
+                approach += 60
+                gap_planted = True
+                planted.append(f"an unbooked 60 km before trip {trip['id']}")
+            start_km = odometer[vehicle] + approach
+            driven_km = max(1, round(trip["planned_km"] * rng.uniform(0.95, 1.15)))
+            if k == 11:  # a detour: three times the planned route
+                driven_km = round(trip["planned_km"] * 3) + 10
+                planted.append(f"trip {trip['id']} driven {driven_km} km against {trip['planned_km']:.0f} planned")
+            call("POST", f"/trips/{trip['id']}/start", "dispatcher", json={"odometer_km": start_km})
+            reading[trip["id"]] = (start_km, driven_km)
+    # A routine car out for an evening "survey" (调研) that ends at the East Lake scenic area, booked that
+    # afternoon by the dispatcher on its agency's phoned approval.
     evening = datetime.combine(day, time(20, 30), CHINA)
     general = call("GET", "/vehicles", "admin", params={"category": Category.general.value, "status": "active",
                                                         "limit": 1}).json()["items"][0]
     body = _trip(rng, "routine", ["general"], {"general": [general["agency"]]}, evening, purpose="调研",
                  dropoff=EAST_LAKE)
-    trip = call("POST", "/trips", "dispatcher", json=body).json()
-    call("POST", f"/trips/{trip['id']}/assign", "dispatcher", json={"vehicle_id": general["id"]})
+    with platform_clock.travel(evening - timedelta(hours=3)):
+        trip = call("POST", "/trips", "dispatcher", json={
+            **body, "approval_basis": f"{general['agency']} 办公室主任电话同意"}).json()
+        call("POST", f"/trips/{trip['id']}/assign", "dispatcher", json={"vehicle_id": general["id"]})
     start_km = general["odometer_km"] + 6
-    call("POST", f"/trips/{trip['id']}/start", "dispatcher",
-         json={"odometer_km": start_km, "at": evening.isoformat()})
-    call("POST", f"/trips/{trip['id']}/complete", "dispatcher",
-         json={"odometer_km": start_km + round(trip["planned_km"]) + 1,
-               "at": (evening + timedelta(hours=2)).isoformat()})
+    with platform_clock.travel(evening):
+        call("POST", f"/trips/{trip['id']}/start", "dispatcher", json={"odometer_km": start_km})
+    with platform_clock.travel(evening + timedelta(hours=2)):
+        call("POST", f"/trips/{trip['id']}/complete", "dispatcher",
+             json={"odometer_km": start_km + round(trip["planned_km"]) + 1})
     planted.append(f"trip {trip['id']}, a routine car at 20:30 ending at East Lake")
-    return driven + 1, planted
+    return len(trips) + 1, planted
+
+
+def _drive_events(trips: list[dict[str, Any]], rng: random.Random) -> list[tuple[datetime, str, int]]:
+    """Each trip's start (at its planned pickup) and completion (around its planned end, a few minutes either way,
+    but before its vehicle's next pickup), in the order they happen: (moment, "start" | "complete", trip index)."""
+    events: list[tuple[datetime, str, int]] = []
+    next_pickup: dict[int, datetime] = {}
+    for k in reversed(range(len(trips))):  # trips are in pickup order: walk back to know each vehicle's next one
+        holding = trips[k]["assignment"]
+        starts, ends = (datetime.fromisoformat(holding[key]) for key in ("starts_at", "ends_at"))
+        done = ends + timedelta(minutes=rng.randint(-5, 10))
+        later = next_pickup.get(holding["vehicle_id"])
+        done = max(starts + timedelta(minutes=1), min(done, later) if later else done)
+        events += [(starts, "start", k), (done, "complete", k)]
+        next_pickup[holding["vehicle_id"]] = starts
+    # At one instant a completion comes before a start (the vehicle's next trip), and a start before a later index.
+    return sorted(events, key=lambda e: (e[0], e[1] != "complete", e[2]))
 
 
 def _show_findings(console: Console, findings: list[dict[str, Any]]) -> None:

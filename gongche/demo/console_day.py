@@ -129,8 +129,8 @@ def _leave_work(engine: Engine, rng: random.Random, logins: dict[Role, Login], *
 
     def approve(trip_id: int) -> None:
         with unit_of_work(engine) as session:
-            bookings.decide(session, Actor(approver.name, approver.role.value), trip_id=trip_id, decision="approve",
-                            note="同意")
+            bookings.approve(session, Actor(approver.name, approver.role.value), trip_id=trip_id, engine=engine,
+                             note="同意")
 
     waiting = [book(requester, datetime.combine(board_day, time(9 + 2 * k, 30), CHINA), purpose)
                for k, purpose in enumerate(("赴区政务服务中心调研", "参加市级专题会议", "走访企业开展安全检查"))]

@@ -250,6 +250,14 @@ export default function UrgentForm({ day }: { day: string }) {
               >
                 <Input.TextArea rows={2} maxLength={500} data-testid="urgent-purpose" />
               </Form.Item>
+              <Form.Item
+                name="approval_basis"
+                label={t('urgent.approvalBasis')}
+                extra={t('urgent.approvalBasisHint')}
+                rules={[{ required: true, whitespace: true, min: 2, max: 500, message: t('urgent.required') }]}
+              >
+                <Input maxLength={500} data-testid="urgent-approval-basis" />
+              </Form.Item>
               <PlaceField form={form} prefix="pickup" />
               <PlaceField form={form} prefix="dropoff" />
               <Row gutter={8}>

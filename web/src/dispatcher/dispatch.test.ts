@@ -85,11 +85,14 @@ describe('wall clocks in China time', () => {
       earliest: wallClock('2030-03-12', '10:00'),
       latest: wallClock('2030-03-12', '10:15'),
       dwell_min: 30,
+      approval_basis: ' 单位负责人电话同意 ',
     });
     expect(booking).toEqual({
       agency: 'WH-GA',
       purpose: '危化品泄漏应急处置',
       priority: 'emergency',
+      priority_reason: '危化品泄漏应急处置',
+      approval_basis: '单位负责人电话同意',
       passengers: 3,
       pickup: { address: '江岸区沿江大道', lat: 30.6, lon: 114.3 },
       dropoff: { address: '青山区工人村', lat: 30.64, lon: 114.39 },

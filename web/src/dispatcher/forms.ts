@@ -34,14 +34,20 @@ export interface UrgentValues {
   latest: Dayjs;
   dwell_min: number;
   categories?: string[];
+  approval_basis: string;
 }
 
-/** The booking the form makes (fleet/schemas.py TripIn): an emergency, for the agency named, at China wall clocks. */
+/** The booking the form makes (fleet/schemas.py TripIn): an emergency, for the agency named, at China wall clocks.
+ * Its purpose is what the form asks as the emergency's reason (应急事由), and the agency's approval given outside
+ * the platform is its approval basis: so approved, the server places it at once. */
 export function tripOf(values: UrgentValues): TripIn {
+  const purpose = values.purpose.trim();
   return {
     agency: values.agency,
-    purpose: values.purpose.trim(),
+    purpose,
     priority: 'emergency',
+    priority_reason: purpose,
+    approval_basis: values.approval_basis.trim(),
     passengers: values.passengers,
     pickup: { address: values.pickup_address.trim(), lat: values.pickup_lat, lon: values.pickup_lon },
     dropoff: { address: values.dropoff_address.trim(), lat: values.dropoff_lat, lon: values.dropoff_lon },

@@ -125,7 +125,9 @@ const zhCN = {
   urgent: {
     open: '应急用车',
     title: '应急用车（立即插单）',
-    intro: '调度员登记的应急行程无需审批，提交后立即插入当日计划，必要时调整或替换较低优先级的行程。',
+    intro: '登记用车单位已在平台外同意的应急行程（须填写审批依据），提交后立即插入当日计划，必要时调整或替换较低优先级的行程。',
+    approvalBasis: '审批依据',
+    approvalBasisHint: '用车单位审批人如何同意的，例如“单位负责人王某电话同意”；记入审计日志',
     agency: '用车单位',
     purpose: '应急事由',
     passengers: '乘车人数',
@@ -294,8 +296,10 @@ const en: Messages = {
     open: 'Urgent emergency',
     title: 'Urgent emergency (placed at once)',
     intro:
-      "An emergency the dispatcher books needs no approval: it is placed into the day's plan at once, moving or " +
-      'displacing lower-priority trips if it must.',
+      "An emergency its agency approved outside the platform (say how: the approval basis) is placed into the day's " +
+      'plan at once, moving or displacing lower-priority trips if it must.',
+    approvalBasis: 'Approval basis',
+    approvalBasisHint: "How the agency's approver approved it, e.g. “approved by phone by director Wang”; audited",
     agency: 'Agency',
     purpose: 'Emergency',
     passengers: 'Passengers',

@@ -114,6 +114,8 @@ export interface TripIn {
   dwell_min: number;
   categories?: string[];
   agency: string;
+  priority_reason?: string;
+  approval_basis?: string;
 }
 
 /** A deployment's base map (`GET /console/config`) and a known place (`GET /places`), as the shared client has them. */
