@@ -11,7 +11,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet import audit, queries
+from fleet import audit, clock, queries
 from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.enums import CostKind, VehicleStatus
@@ -30,13 +30,17 @@ def record_cost(session: Session, actor: Actor, *, vehicle_id: int, data: CostIn
         raise InvalidInput(msg("incurred_on {day} is before {plate} was acquired ({acquired_on})",
                                day=data.incurred_on, plate=vehicle.plate, acquired_on=vehicle.acquired_on),
                            field="incurred_on")
+    today = clock.today()
+    if data.incurred_on > today:
+        raise InvalidInput(msg("incurred_on {day} is after today ({today}): book a cost once it is incurred",
+                               day=data.incurred_on, today=today), field="incurred_on")
     if vehicle.status is VehicleStatus.disposed and vehicle.disposed_on and data.incurred_on > vehicle.disposed_on:
         raise InvalidState(msg("{plate} was disposed of on {day}; no cost after that", plate=vehicle.plate,
                                day=vehicle.disposed_on), field="incurred_on")
     entry = CostEntry(vehicle_id=vehicle.id, **data.model_dump())
     session.add(entry)
     if data.odometer_km is not None:
-        record_odometer(session, vehicle, data.odometer_km, data.incurred_on, "cost")
+        record_odometer(session, vehicle, data.odometer_km, data.incurred_on, "cost", day_field="incurred_on")
     audit.record(session, actor, "cost.recorded", entry, {"plate": vehicle.plate, **data.model_dump()})
     return entry
 

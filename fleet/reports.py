@@ -22,10 +22,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet import costs, queries
+from fleet import clock, costs, queries
 from fleet.audit import jsonable
 from fleet.clock import CHINA
-from fleet.enums import Category, CostKind, PlanStatus, Powertrain
+from fleet.enums import Category, CostKind, PlanStatus, Powertrain, VehicleSource
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
 from fleet.models import Agency, Disposal, Plan, PlanLine, Vehicle
@@ -56,7 +56,7 @@ class AnnualReport:
     def to_json(self) -> str:
         body = {
             "report": "annual", "year": self.year, "scope": self.scope, "scope_name": self.scope_name,
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "summary": self.summary,
+            "generated_at": clock.now().astimezone(UTC).isoformat(timespec="seconds"), "summary": self.summary,
             "tables": {t.name: {"title": t.title, "rows": [dict(zip(t.columns, r, strict=True)) for r in t.rows]}
                        for t in self.tables},
         }
@@ -155,7 +155,8 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
 
     quota_use = Table("quota_use", "编制使用 quota use by agency and category",
                       ["agency", "agency_name", "category", "quota", "held", "use_pct", "over_quota"])
-    held_by = Counter((holder[v.id], v.category) for v in held)
+    counted = [v for v in held if v.source is not VehicleSource.rental]  # 编制 counts what is held, not hired
+    held_by = Counter((holder[v.id], v.category) for v in counted)
     quotas = queries.quota_limits_on(session, agency_ids, datetime.combine(end, time.max, tzinfo=CHINA))
     for a in agencies:
         for cat in Category:
@@ -228,12 +229,22 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
         v = by_id[acc.vehicle_id]
         top.rows.append([v.plate, codes[holder[v.id]], v.category, v.powertrain, acc.km, acc.total, acc.per_km])
 
+    exceptions = Table("registered_by_exception",
+                       "登记例外 vehicles registered outside the registration rules (acquired after go-live or above "
+                       "the equipment standard), with the recorded basis",
+                       ["plate", "agency", "category", "powertrain", "acquired_on", "price_cny", "basis", "basis_zh",
+                        "note"])
+    for v in sorted((v for v in in_use_during if v.registration_basis is not None), key=lambda v: v.plate):
+        assert v.registration_basis is not None
+        exceptions.rows.append([v.plate, codes[holder[v.id]], v.category, v.powertrain, v.acquired_on, v.price_cny,
+                                v.registration_basis, v.registration_basis.zh, v.registration_note])
+
     quota_total = sum(quotas.values())
     summary = {
         "agencies": len(agencies),
         "vehicles_held": len(held),
         "quota_total": quota_total,
-        "quota_use_pct": _pct(len(held), quota_total),
+        "quota_use_pct": _pct(len(counted), quota_total),
         "agencies_over_quota": len({row[0] for row in quota_use.rows if row[6]}),
         "new_energy_held": sum(1 for v in held if policy.is_new_energy(v.powertrain)),
         "additions": len(additions),
@@ -246,15 +257,19 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
         "operating_cost_cny": total_cost,
         "cost_per_vehicle_cny": (total_cost / len(in_use_during)).quantize(Decimal("0.01")) if in_use_during else None,
         "cost_per_km_cny": (total_cost / total_km).quantize(Decimal("0.01")) if total_km else None,
+        "registered_by_exception": len(exceptions.rows),
     }
     return AnnualReport(year, scope, scope_name, summary,
-                        [fleet, quota_use, added, plans_table, disp, spend, by_cat, top])
+                        [fleet, quota_use, added, plans_table, disp, spend, by_cat, top, exceptions])
 
 
 def _agency_subtree(session: Session, root: Agency) -> list[Agency]:
     found, frontier = [root], [root.id]
     while frontier:
-        children = list(session.scalars(sa.select(Agency).where(Agency.parent_id.in_(frontier))))
+        # sub-agencies, and the agencies merged into one (机构改革): a successor's report covers its predecessors
+        children = list(session.scalars(sa.select(Agency).where(
+            Agency.parent_id.in_(frontier) | Agency.successor_id.in_(frontier),
+            Agency.id.not_in([a.id for a in found]))))
         found.extend(children)
         frontier = [c.id for c in children]
     return sorted(found, key=lambda a: a.code)

@@ -13,14 +13,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet import audit, queries, rules
+from fleet import audit, clock, queries, rules
 from fleet.audit import Actor
 from fleet.db import atomic
-from fleet.enums import Category, PlanLineKind, PlanStatus, VehicleStatus
-from fleet.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, PlanLineMismatch
+from fleet.enums import Category, PlanLineKind, PlanStatus, VehicleSource, VehicleStatus
+from fleet.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    InvalidState,
+    PlanLineMismatch,
+    RegistrationRefused,
+    StandardExceeded,
+)
 from fleet.i18n import alternatives, msg
-from fleet.models import Agency, Disposal, OdometerReading, PlanLine, Transfer, Vehicle
+from fleet.models import Agency, Disposal, OdometerReading, PlanLine, RentalProvider, Transfer, Vehicle
 from fleet.policy import PolicyBook
+from fleet.reorganisation import check_active
 from fleet.schemas import DisposalIn, TransferIn, VehicleIn
 
 
@@ -32,9 +41,11 @@ def _check_unique(session: Session, data: VehicleIn) -> None:
 
 
 def _add_vehicle(session: Session, agency: Agency, data: VehicleIn, *, line: PlanLine | None = None,
-                 read_on: date | None = None, source: str = "acquisition") -> Vehicle:
+                 read_on: date | None = None, source: str = "acquisition",
+                 provider: RentalProvider | None = None) -> Vehicle:
     _check_unique(session, data)
-    vehicle = Vehicle(agency=agency, plan_line_id=line.id if line else None, **data.model_dump())
+    vehicle = Vehicle(agency=agency, plan_line_id=line.id if line else None, rental_provider=provider,
+                      **data.model_dump(exclude={"rental_provider"}))
     session.add(vehicle)
     session.flush()
     session.add(OdometerReading(vehicle_id=vehicle.id, read_on=read_on or data.acquired_on, km=data.odometer_km,
@@ -42,7 +53,11 @@ def _add_vehicle(session: Session, agency: Agency, data: VehicleIn, *, line: Pla
     return vehicle
 
 
-def _check_growth(session: Session, agency: Agency, category: Category, *, planned: bool) -> None:
+def _check_growth(session: Session, agency: Agency, category: Category, *, planned: bool,
+                  source: VehicleSource = VehicleSource.retained) -> None:
+    check_active(agency)
+    if source is VehicleSource.rental:  # hired, not held: 编制 counts what the agency holds
+        return
     limit = queries.quota_limit(session, agency.id, category, lock=True)
     held = queries.held_count(session, agency.id, category)
     committed = 0 if planned else max(0, queries.committed_count(session, agency.id, category))
@@ -54,7 +69,44 @@ def _spec(data: VehicleIn) -> rules.LineSpec:
                           unit_price_cny=data.price_cny, displacement_l=data.displacement_l, label="vehicle")
 
 
+def _rental_provider(session: Session, data: VehicleIn) -> RentalProvider | None:
+    """The contracted provider a rental car is hired from: named, active, its contract running today. Only a
+    rental car names one."""
+    if data.source is not VehicleSource.rental:
+        if data.rental_provider is not None:
+            raise InvalidInput(msg("only a rental car names a rental provider; this one is {source}",
+                                   source=data.source), field="rental_provider")
+        return None
+    if data.rental_provider is None:
+        raise InvalidInput(msg("a rental car needs its rental_provider: the contracted provider it is hired from"),
+                           field="rental_provider")
+    provider = session.scalar(sa.select(RentalProvider).where(RentalProvider.code == data.rental_provider))
+    if provider is None:
+        raise InvalidInput(msg("unknown rental provider {code}", code=data.rental_provider), field="rental_provider")
+    if not provider.active:
+        raise InvalidState(msg("rental provider {code} is inactive", code=provider.code), field="rental_provider")
+    today = clock.today()
+    if provider.contract_until is not None and provider.contract_until < today:
+        raise InvalidState(msg("rental provider {code}'s contract ended on {until}; a car cannot be hired from it "
+                               "now", code=provider.code, until=provider.contract_until), field="rental_provider")
+    return provider
+
+
+def _check_own(data: VehicleIn) -> None:
+    """A plan line buys for the fleet the agency holds: a hired car is registered, with its provider."""
+    if data.source is VehicleSource.rental:
+        raise InvalidInput(msg("a plan line acquires a vehicle the agency holds, not a rental car; fix: register a "
+                               "rental car with its rental_provider"), field="source")
+    if data.rental_provider is not None:
+        raise InvalidInput(msg("only a rental car names a rental provider; this one is {source}",
+                               source=data.source), field="rental_provider")
+
+
 def _usable_line(session: Session, plan_line_id: int, kind: PlanLineKind, data: VehicleIn) -> PlanLine:
+    _check_own(data)
+    if data.registration_basis is not None:
+        raise InvalidInput(msg("a vehicle acquired under a plan line needs no registration basis: its plan line is "
+                               "its basis"), field="registration_basis")
     line = queries.plan_line(session, plan_line_id, lock=True)
     if line.plan.status is not PlanStatus.approved:
         raise PlanLineMismatch(msg("plan {plan_id} is {status}; vehicles are acquired only against an approved "
@@ -75,17 +127,52 @@ def _usable_line(session: Session, plan_line_id: int, kind: PlanLineKind, data: 
     return line
 
 
+def _check_registrable(session: Session, holder: Agency, data: VehicleIn, policies: PolicyBook | None) -> None:
+    """Registration is for the fleet held when the platform went live, within the equipment standard; a vehicle
+    outside either rule passes only with its recorded basis. A rental car is hired, not held, so go-live does not
+    apply to it; the equipment standard does (a leased official car keeps to it like any other).
+
+    A go-live day still ahead (none is accepted now, but an old row may hold one) counts as today: a vehicle bought
+    since today's go-live cannot wait for a later one."""
+    if data.registration_basis is not None:
+        return
+    live_on = holder.jurisdiction.live_on
+    if live_on is not None:
+        live_on = min(live_on, clock.today())
+    if data.source is not VehicleSource.rental and live_on is not None and data.acquired_on > live_on:
+        raise RegistrationRefused(
+            msg("{plate} was acquired on {day}, after {jurisdiction} went live on {live_on}: a vehicle bought since "
+                "is added through its plan line (acquire or renew); fix: acquire it against the approved plan, or "
+                "record registration_basis and registration_note", plate=data.plate, day=data.acquired_on,
+                jurisdiction=holder.jurisdiction.name, live_on=live_on),
+            field="acquired_on", live_on=live_on.isoformat())
+    policy = queries.policy_for(session, holder.jurisdiction, policies)
+    try:
+        rules.check_standard(policy, _spec(data))
+    except StandardExceeded as exceeded:  # the standard names a plan line's fields; a vehicle has its own
+        raise StandardExceeded(
+            msg("{detail}; or record registration_basis and registration_note", detail=exceeded.detail),
+            field=_VEHICLE_FIELDS.get(exceeded.field or "", exceeded.field), **exceeded.context) from None
+
+
+_VEHICLE_FIELDS = {"unit_price_cny": "price_cny"}
+
+
 @atomic
-def register(session: Session, actor: Actor, *, agency: str, data: VehicleIn, read_on: date | None = None) -> Vehicle:
-    """Put a vehicle the agency already holds on the books (the retained fleet after the reform); its
-    odometer was read on ``read_on`` (default: today), not on the day it was bought."""
+def register(session: Session, actor: Actor, *, agency: str, data: VehicleIn, read_on: date | None = None,
+             policies: PolicyBook | None = None) -> Vehicle:
+    """Put a vehicle the agency held when the platform went live on the books (the retained fleet after the
+    reform), or a rental car it hires; its odometer was read on ``read_on`` (default: today), not on the day it
+    was bought. A vehicle acquired after go-live, or above the equipment standard, needs its recorded basis."""
     holder = queries.agency_by_code(session, agency)
-    _check_growth(session, holder, data.category, planned=False)
+    provider = _rental_provider(session, data)
+    _check_registrable(session, holder, data, policies)
+    _check_growth(session, holder, data.category, planned=False, source=data.source)
     if read_on is not None and read_on < data.acquired_on:
         raise InvalidInput(msg("read_on {day} is before acquired_on {acquired_on}", day=read_on,
                                acquired_on=data.acquired_on), field="read_on")
-    vehicle = _add_vehicle(session, holder, data, read_on=read_on or max(date.today(), data.acquired_on),
-                           source="registration")
+    vehicle = _add_vehicle(session, holder, data, read_on=read_on or max(clock.today(), data.acquired_on),
+                           source="registration", provider=provider)
     audit.record(session, actor, "vehicle.registered", vehicle, {"agency": holder.code, **data.model_dump()})
     return vehicle
 
@@ -140,7 +227,7 @@ def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferI
     if vehicle.status is VehicleStatus.disposed:
         raise InvalidState(msg("vehicle {plate} was disposed of on {day}", plate=vehicle.plate,
                                day=vehicle.disposed_on), field="vehicle_id")
-    to = queries.agency_by_code(session, data.to_agency, field="to_agency")
+    to = check_active(queries.agency_by_code(session, data.to_agency, field="to_agency"), field="to_agency")
     if to.id == vehicle.agency_id:
         raise InvalidInput(msg("vehicle {plate} is already held by {agency}", plate=vehicle.plate, agency=to.code),
                            field="to_agency")
@@ -151,7 +238,7 @@ def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferI
     if planned is not None:
         raise Conflict(msg("vehicle {plate} is to be replaced under plan {plan_id}; fix: take it out of that plan "
                            "first", plate=vehicle.plate, plan_id=planned.plan_id), field="vehicle_id")
-    _check_growth(session, to, vehicle.category, planned=False)
+    _check_growth(session, to, vehicle.category, planned=False, source=vehicle.source)
     source = vehicle.agency
     session.add(Transfer(vehicle_id=vehicle.id, from_agency_id=source.id, to_agency_id=to.id,
                          transferred_on=data.transferred_on, reason=data.reason))
@@ -180,8 +267,10 @@ def _move(session: Session, actor: Actor, vehicle_id: int, move: str, reason: st
                                status=vehicle.status, move=_MOVE_WORDS[move], needed=alternatives(sorted(allowed))),
                            field="status")
     changes: dict[str, Any] = {"from": vehicle.status, "to": to, "reason": reason}
+    if on is not None:
+        _check_day(vehicle, on, "on")
     if odometer_km is not None:
-        record_odometer(session, vehicle, odometer_km, on or date.today(), move)
+        record_odometer(session, vehicle, odometer_km, on or clock.today(), move, day_field="on")
         changes["odometer_km"] = odometer_km
     vehicle.status = to
     audit.record(session, actor, f"vehicle.{move}", vehicle, changes)
@@ -232,8 +321,23 @@ def dispose(session: Session, actor: Actor, *, vehicle_id: int, data: DisposalIn
     return _dispose(session, actor, queries.vehicle(session, vehicle_id, lock=True), data)
 
 
-def record_odometer(session: Session, vehicle: Vehicle, km: int, on: date, source: str) -> None:
-    """Record an odometer reading; it may not run backwards against an earlier reading."""
+def _check_day(vehicle: Vehicle, on: date, field: str) -> None:
+    """A day something happened to the vehicle: not before it was acquired, not after today."""
+    if on < vehicle.acquired_on:
+        raise InvalidInput(msg("{field} {day} is before {plate} was acquired ({acquired_on})", field=field, day=on,
+                               plate=vehicle.plate, acquired_on=vehicle.acquired_on), field=field)
+    today = clock.today()
+    if on > today:
+        raise InvalidInput(msg("{field} {day} is after today ({today})", field=field, day=on, today=today),
+                           field=field)
+
+
+def record_odometer(session: Session, vehicle: Vehicle, km: int, on: date, source: str, *,
+                    day_field: str = "at") -> None:
+    """Record an odometer reading dated ``on`` (between the day the vehicle was acquired and today; ``day_field``
+    names the caller's field for it). It may not run backwards against an earlier reading, nor ahead of a later
+    one: a back-filled reading fits between those around it."""
+    _check_day(vehicle, on, day_field)
     earlier = session.scalar(
         sa.select(sa.func.max(OdometerReading.km)).where(
             OdometerReading.vehicle_id == vehicle.id, OdometerReading.read_on <= on
@@ -242,5 +346,13 @@ def record_odometer(session: Session, vehicle: Vehicle, km: int, on: date, sourc
     if earlier is not None and km < earlier:
         raise InvalidInput(msg("odometer {km} km on {day} is below an earlier reading of {earlier} km for {plate}",
                                km=km, day=on, earlier=earlier, plate=vehicle.plate), field="odometer_km")
+    later = session.scalar(
+        sa.select(sa.func.min(OdometerReading.km)).where(
+            OdometerReading.vehicle_id == vehicle.id, OdometerReading.read_on > on
+        )
+    )
+    if later is not None and km > later:
+        raise InvalidInput(msg("odometer {km} km on {day} is above a later reading of {later} km for {plate}",
+                               km=km, day=on, later=later, plate=vehicle.plate), field="odometer_km")
     session.add(OdometerReading(vehicle_id=vehicle.id, read_on=on, km=km, source=source))
     vehicle.odometer_km = max(vehicle.odometer_km, km)

@@ -20,9 +20,18 @@ from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
 from dispatch.synthetic.city import CENTRE  # 武汉: the demo city is the engine's synthetic one
-from fleet import audit, costs, drivers, plans, queries, registry, reports, rules, vehicles
-from fleet.enums import Category, CostKind, DisposalMethod, MarkingStatus, Powertrain, VehicleSource, VehicleStatus
-from fleet.errors import RuleViolation
+from fleet import audit, clock, costs, drivers, plans, queries, registry, reports, rules, vehicles
+from fleet.enums import (
+    Category,
+    CostKind,
+    DisposalMethod,
+    MarkingStatus,
+    Powertrain,
+    RegistrationBasis,
+    VehicleSource,
+    VehicleStatus,
+)
+from fleet.errors import RuleViolation, StandardExceeded
 from fleet.models import Agency, Plan, Vehicle
 from fleet.schemas import (
     AgencyIn,
@@ -115,16 +124,18 @@ def _share_nev(rng: random.Random, year: int) -> float:
 def seed(session: Session, *, seed: int = 2026, today: date | None = None) -> dict[str, object]:
     """Create the demo jurisdiction and its retained fleet (as stock-taken at the end of last year)."""
     rng = random.Random(seed)
-    today = today or date.today()
+    today = today or clock.today()
     year = today.year
     stocktake = date(year - 1, 12, 31)
     c = Counters()
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(code="420000", name="湖北省", level="province"))
+    # The platform went live at the stocktake: the fleet held then is registered; later vehicles come through plans.
+    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(code="420000", name="湖北省", level="province",
+                                                                     live_on=stocktake))
     registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420100", name="武汉市", level="city", parent="420000"))
+        code="420100", name="武汉市", level="city", parent="420000", live_on=stocktake))
     for code, name in (("420102", "江岸区"), ("420106", "武昌区"), ("420111", "洪山区")):
         registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-            code=code, name=name, level="county", parent="420100"))
+            code=code, name=name, level="county", parent="420100", live_on=stocktake))
     for code, name, jurisdiction, quotas in AGENCIES:
         registry.create_agency(session, ADMIN, data=AgencyIn(code=code, name=name, jurisdiction=jurisdiction))
         for category, limit in quotas.items():
@@ -144,7 +155,12 @@ def seed(session: Session, *, seed: int = 2026, today: date | None = None) -> di
                 source = VehicleSource.platform if code == "WH-JGSW" else VehicleSource.retained
                 data = vehicle_data(rng, c, agency=code, category=category, model=model, acquired_on=acquired,
                                     odometer=odometer, source=source)
-                vehicles.register(session, ADMIN, agency=code, data=data, read_on=stocktake)
+                try:
+                    vehicles.register(session, ADMIN, agency=code, data=data, read_on=stocktake)
+                except StandardExceeded:  # bought before today's standard: on the books with its basis, reported
+                    vehicles.register(session, ADMIN, agency=code, read_on=stocktake, data=data.model_copy(update={
+                        "registration_basis": RegistrationBasis.other_approved,
+                        "registration_note": f"{acquired.year}年按当时配备标准购置，经机关事务管理局核准保留"}))
     for i in range(60):
         agency = None if i < 24 else rng.choice(AGENCIES)[0]
         night = i % 8 == 0
@@ -174,7 +190,7 @@ def _old_vehicles(session: Session, agency: str, category: Category, n: int, bef
 
 def plan_year(session: Session, *, today: date | None = None) -> list[PlanOutcome]:
     """This year's plans: two approved, one refused for the new-energy share and then corrected and approved."""
-    today = today or date.today()
+    today = today or clock.today()
     year = today.year
     cutoff = date(today.year - 8, today.month, min(today.day, 28))  # old enough to renew today
     nev = {"powertrain": "bev", "unit_price_cny": 140000}
@@ -230,7 +246,7 @@ def _day_this_year(rng: random.Random, today: date) -> date:
 
 def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date | None = None) -> None:
     """Buy and renew under the approved plans, transfer, seal, repair and dispose, through the year."""
-    today = today or date.today()
+    today = today or clock.today()
     year = today.year
     approved = session.scalars(sa.select(Plan).where(Plan.year == year, Plan.status == "approved")
                                .order_by(Plan.id)).all()
@@ -286,7 +302,7 @@ def carry_out(session: Session, rng: random.Random, c: Counters, *, today: date 
 def ledger(session: Session, rng: random.Random, *, today: date | None = None) -> int:
     """A year of costs for every vehicle in use: fuel or charging monthly with the odometer, maintenance,
     insurance, tolls and parking. Returns the number of entries."""
-    today = today or date.today()
+    today = today or clock.today()
     year = today.year
     fleet = session.scalars(sa.select(Vehicle).where(Vehicle.status != VehicleStatus.disposed)
                             .order_by(Vehicle.id)).all()
@@ -379,7 +395,7 @@ def run(session: Session, *, out_dir: Path, seed_value: int = 2026, today: date 
         console: Console | None = None) -> audit.Verification:
     """The main job: seed, plan, carry out, book costs, report, verify. Returns the audit verification."""
     console = console or Console()
-    today = today or date.today()
+    today = today or clock.today()
     with console.status("Seeding the demo jurisdiction (agencies, quotas, retained fleet, drivers)…"):
         state = seed(session, seed=seed_value, today=today)
         session.commit()

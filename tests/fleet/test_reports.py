@@ -43,7 +43,8 @@ from tests.factories import ADMIN, THIS_YEAR, agency, jurisdiction_tree, vehicle
 LE, GEN, EMG = Category.law_enforcement, Category.general, Category.emergency
 ICE, HEV, PHEV, BEV = Powertrain.ice, Powertrain.hev, Powertrain.phev, Powertrain.bev
 STOCKTAKE = date(THIS_YEAR - 1, 12, 31)
-TABLES = ["fleet", "quota_use", "additions", "plans", "disposals", "costs", "cost_by_category", "top_cost_per_km"]
+TABLES = ["fleet", "quota_use", "additions", "plans", "disposals", "costs", "cost_by_category", "top_cost_per_km",
+          "registered_by_exception"]
 
 
 @dataclass
