@@ -10,12 +10,13 @@ from fleet.db import atomic
 from fleet.errors import InvalidState, NotFound
 from fleet.i18n import msg
 from fleet.models import Driver
+from fleet.reorganisation import check_active
 from fleet.schemas import DriverIn
 
 
 @atomic
 def add_driver(session: Session, actor: Actor, *, data: DriverIn) -> Driver:
-    agency = queries.agency_by_code(session, data.agency) if data.agency else None
+    agency = check_active(queries.agency_by_code(session, data.agency)) if data.agency else None
     driver = Driver(agency=agency, **data.model_dump(exclude={"agency"}))
     session.add(driver)
     audit.record(session, actor, "driver.added", driver, data.model_dump())
