@@ -275,6 +275,9 @@ TRIP_SHEET: tuple[tuple[str, Callable[[Trip], Cell]], ...] = (
     ("申请时间", lambda t: t.created_at),
     ("审批意见", lambda t: t.decision_note),
     ("调度说明", lambda t: t.dispatch_note),
+    # 定点租赁 (fleet.rentals): who served it instead of the fleet, and the cost (estimate, or the bill once closed)
+    ("租赁企业", lambda t: t.rental_provider.name if t.rental_provider else None),
+    ("租赁费用(元)", lambda t: float(t.rental_cost_cny) if t.rental_cost_cny is not None else None),
 )
 
 

@@ -46,6 +46,8 @@ export interface Trip {
   odometer_start_km?: number | null;
   odometer_end_km?: number | null;
   created_at: string;
+  /** The rental provider (定点租赁) serving it instead of the fleet, and its cost (fleet/rentals.py). */
+  rental?: { provider: string; cost_cny: string } | null;
 }
 
 export interface Page<T> {

@@ -40,4 +40,5 @@ export const STATUS_COLOURS: Record<string, string> = {
   completed: 'success',
   rejected: 'error',
   cancelled: 'default',
+  rented: 'purple',
 };

@@ -35,8 +35,8 @@ export interface StopProperties {
   assigned: boolean;
 }
 
-/** Trips that are not going to happen do not belong on the day's map. */
-const GONE = new Set(['cancelled', 'rejected']);
+/** Trips that are not going to happen, or not with the fleet (rented: 定点租赁), do not belong on the day's map. */
+const GONE = new Set(['cancelled', 'rejected', 'rented']);
 
 export function liveTrips(trips: readonly Trip[]): Trip[] {
   return trips.filter((t) => !GONE.has(t.status));

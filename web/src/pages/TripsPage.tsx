@@ -16,7 +16,7 @@ import { label, STATUS_COLOURS } from '../vocabulary';
 const TripTimeline = lazy(() => import('./TripTimeline'));
 
 /** The statuses a trip may still be cancelled from (fleet/bookings.py). */
-export const CANCELLABLE = ['requested', 'approved', 'assigned'];
+export const CANCELLABLE = ['requested', 'approved', 'assigned', 'rented'];
 /** The roles that may cancel (api/routes/trips.py Canceller). */
 const CANCELLERS = ['requester', 'approver', 'dispatcher'];
 /** Sorting the API offers, by column; `priority` only one way. */
