@@ -11,11 +11,28 @@ from sqlalchemy.engine import Engine
 
 from api import errors
 from api.console import mount_console
-from api.routes import auth, basemap, board, dispatch, events, oversight, registry, trips, vocabulary
+from api.routes import (
+    accounts,
+    auth,
+    basemap,
+    board,
+    dispatch,
+    events,
+    oversight,
+    records,
+    registry,
+    reminders,
+    rentals,
+    trips,
+    users,
+    vocabulary,
+)
+from fleet import clock
 from fleet.db import make_engine
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
 from fleet.schemas import unstorable_text
+from fleet.usage_audit import calendar_health, configured_rules
 
 PREFIX = "/api/v1"
 DESCRIPTION = """Gongche 公车: booking, dispatch and audit of government official vehicles.
@@ -77,10 +94,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     errors.install(app)
     for module in (auth, trips, dispatch, registry, oversight, vocabulary, events, board, basemap):
         app.include_router(module.router, prefix=PREFIX, responses=BUSY)
+    for router in (rentals.providers_router, rentals.trips_router, accounts.router,  # issue 14
+                   records.router, reminders.router, users.router):
+        app.include_router(router, prefix=PREFIX, responses=BUSY)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, Any]:
+        # The calendar is a health fact: a year it does not cover makes the usage audit flag every routine trip.
+        return {"status": "ok", "calendar": calendar_health(configured_rules().calendar, clock.today())}
 
     mount_console(app)  # last: the console answers every other GET outside /api (and /docs, /redoc, locally)
     return app

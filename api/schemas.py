@@ -18,24 +18,29 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from fleet.clock import CHINA, local_moment
 from fleet.enums import (
     AssignmentSource,
     Category,
     CostKind,
+    EarlyRenewalBasis,
+    JurisdictionLevel,
     LicenceClass,
     MarkingStatus,
+    PlanLineKind,
     PlanStatus,
     Powertrain,
     Priority,
     RunStatus,
     TripStatus,
+    VehicleSource,
     VehicleStatus,
 )
 from fleet.i18n import msg
 from fleet.queries import CalendarItem
+from fleet.reminders import ReminderKind
 from fleet.schemas import Day, DisposalIn, Input, Moment, VehicleIn
 from fleet.usage_audit import FindingKind
 
@@ -161,6 +166,11 @@ class AssignmentOut(Out):
     run_id: Id | None
 
 
+class RentalOut(BaseModel):
+    provider: str = Field(description="the provider's code")
+    cost_cny: Decimal
+
+
 class TripOut(Out):
     id: Id
     agency: str
@@ -185,6 +195,11 @@ class TripOut(Out):
     odometer_start_km: int | None
     odometer_end_km: int | None
     created_at: Instant
+    approval_basis: str | None = Field(default=None, description="a dispatcher's booking approved on the agency's "
+                                       "approval given outside the platform: what it was")
+    backfill_reason: str | None = Field(default=None, description="why times were entered after the fact (补录)")
+    rental: RentalOut | None = Field(default=None, description="the rental provider (定点租赁) that serves it instead "
+                                     "of the fleet, and the cost: estimated when sent, final when billed")
 
 
 class TripPage(PageOut[TripOut]):
@@ -204,6 +219,9 @@ class DispatchIn(Input):
     end: Moment = Field(description="end of the window (exclusive)", examples=["2026-11-25T00:00:00+08:00"])
     time_limit: float = Field(default=10.0, gt=0, le=MAX_TIME_LIMIT, description="solver seconds")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    rent_unserved: bool | Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = Field(
+        default=False, description="send the trips the run leaves unserved to a rental provider (定点租赁): true for "
+        "the cheapest eligible one per trip, or a provider's code for that one only")
 
 
 class UnservedOut(BaseModel):
@@ -230,6 +248,8 @@ class DispatchOut(BaseModel):
     stopped_by: str
     solve_seconds: float
     build_seconds: float
+    rented: list[JsonObject] = Field(default_factory=list, description="unserved trips sent to a rental provider "
+                                     "(rent_unserved): trip_id, provider, cost_cny")
 
 
 class MovedOut(BaseModel):
@@ -240,7 +260,7 @@ class MovedOut(BaseModel):
 
 
 class UrgentOut(BaseModel):
-    """An emergency booked by a dispatcher: placed at once, with what it displaced."""
+    """An approved emergency: placed at once, with what it displaced."""
 
     vehicle: str | None
     reason: str | None = Field(description="why no vehicle could take it, when none did")
@@ -273,6 +293,17 @@ class VehicleOut(Out):
     marking: MarkingStatus
     home_lat: float | None
     home_lon: float | None
+    marking_exemption: str | None = None
+    terminal_id: str | None = Field(default=None, description="the JT/T 808 terminal phone number")
+    colour: str | None = None
+    insurance_expires_on: date | None = None
+    inspected_on: date | None = Field(default=None, description="the last annual inspection (年检) passed")
+    serviced_on: date | None = Field(default=None, description="the last scheduled maintenance")
+    serviced_km: int | None = None
+    service_interval_km: int | None = Field(default=None, description="null: the reminders' default")
+    service_interval_months: int | None = Field(default=None, description="null: the reminders' default")
+    source: VehicleSource = VehicleSource.retained
+    rental_provider: str | None = Field(default=None, description="a rental car's contracted provider (its code)")
 
 
 class DriverOut(Out):
@@ -283,18 +314,47 @@ class DriverOut(Out):
     shift_start: str
     shift_end: str
     active: bool
+    licence_no: str | None = None
+    licence_expires_on: date | None = None
+    phone: str | None = None
 
 
 class AgencyOut(Out):
     id: Id
     code: str
     name: str
+    jurisdiction: str | None = Field(default=None, validation_alias=AliasPath("jurisdiction", "code"))
+    parent: str | None = Field(default=None, validation_alias=AliasPath("parent", "code"))
+    dissolved_on: date | None = Field(default=None, description="merged or split up (机构改革) on that day")
+    successor: str | None = Field(default=None, validation_alias=AliasPath("successor", "code"),
+                                  description="the agency that took over a dissolved one")
 
 
 class QuotaOut(Out):
     agency: str
     category: Category
     limit: int
+
+
+class PlanLineOut(Out):
+    """A plan line as approved: its id is what `POST /plan-lines/{line_id}/acquire` and `POST /vehicles/renew`
+    take."""
+
+    id: Id
+    kind: PlanLineKind
+    category: Category
+    powertrain: Powertrain
+    count: int
+    seats: int
+    unit_price_cny: Decimal
+    displacement_l: Decimal | None
+    acquired: int = Field(description="vehicles acquired under the line so far")
+    remaining: int = Field(description="vehicles still to acquire (count - acquired)")
+    replaces: list[str] = Field(description="plates of the vehicles the line renews")
+    justification: str | None
+    new_energy_exemption: str | None
+    early_renewal_basis: EarlyRenewalBasis | None
+    early_renewal_reason: str | None
 
 
 class PlanOut(Out):
@@ -304,6 +364,46 @@ class PlanOut(Out):
     status: PlanStatus
     title: str
     decision_note: str | None
+    lines: list[PlanLineOut]
+
+
+class PlanPage(PageOut[PlanOut]):
+    pass
+
+
+class PlanFindingOut(BaseModel):
+    """A rule the plan breaks: the refusal approval would give."""
+
+    error: str = Field(description="the refusal's code, as an error body's `error`", examples=["NewEnergyShareTooLow"])
+    detail: str
+    field: str | None
+
+
+class ShareCountOut(BaseModel):
+    new_energy: int
+    counted: int = Field(description="additions and renewals that count for the share (exempted lines do not)")
+    share: float | None = Field(description="new_energy / counted; null when nothing counts")
+
+
+class ShareReviewOut(BaseModel):
+    """The new-energy share of the plan year over the scope (the province, or the plan's jurisdiction)."""
+
+    scope: str = Field(description="the code of the jurisdiction whose subtree the share is counted over")
+    scope_name: str
+    scope_level: JurisdictionLevel
+    year: int
+    minimum: float
+    approved: ShareCountOut = Field(description="the scope's other approved plans of the year")
+    with_plan: ShareCountOut = Field(description="the same with this plan added")
+    met: bool = Field(description="whether the share with this plan keeps the minimum")
+
+
+class PlanReviewOut(BaseModel):
+    plan_id: Id
+    status: PlanStatus
+    findings: list[PlanFindingOut] = Field(description="every rule the plan breaks, in the order approval checks "
+                                                       "them; empty: it can be approved")
+    share: ShareReviewOut
 
 
 class CostOut(Out):
@@ -312,6 +412,56 @@ class CostOut(Out):
     kind: CostKind
     incurred_on: date
     amount_cny: Decimal
+    odometer_km: int | None = None
+    note: str | None = None
+
+
+class CostPage(PageOut[CostOut]):
+    pass
+
+
+class AccountOut(BaseModel):
+    """A vehicle's account for a calendar year (单车核算): km driven, cost by kind, total and per km."""
+
+    vehicle_id: Id
+    plate: str
+    year: int
+    km: int = Field(description="read off the odometer readings of the year")
+    by_kind: dict[CostKind, Decimal]
+    total_cny: Decimal
+    per_km_cny: Decimal | None = Field(description="null when the vehicle drove no km that year")
+
+
+class ReminderOut(BaseModel):
+    kind: ReminderKind
+    due_on: date
+    days_left: int = Field(description="negative: overdue by that many days")
+    subject: Literal["vehicle", "driver"]
+    subject_id: Id
+    label: str = Field(description="the plate, or the driver's name")
+    agency: str | None
+    detail: str
+    due_km: int | None = Field(default=None, description="maintenance: the odometer reading it is due at")
+
+
+class ReminderList(BaseModel):
+    today: date
+    until: date
+    items: list[ReminderOut]
+
+
+class ReorganisationOut(BaseModel):
+    """What a merge or a split (机构改革) moved."""
+
+    source: AgencyOut
+    receivers: list[AgencyOut]
+    vehicles: dict[str, list[str]] = Field(description="receiving agency -> plates moved to it")
+    quotas: dict[str, dict[str, int]] = Field(description="agency -> category -> its quota now")
+    drivers: list[Id]
+    users: list[str]
+    trips: list[Id] = Field(description="open trips moved to the successor")
+    plans: list[Id]
+    agencies: list[str] = Field(description="sub-agencies moved under the successor")
 
 
 class ReasonIn(Input):
@@ -466,3 +616,93 @@ class DispatchRunOut(BaseModel):
 
 class DispatchRunPage(PageOut[DispatchRunOut]):
     pass
+
+
+# --- 定点租赁 and 统一核算 (issue 14: api/routes/rentals.py, api/routes/accounts.py) ---
+
+
+class RentalProviderOut(Out):
+    code: str
+    name: str
+    contact: str | None
+    base_cny: Decimal
+    per_km_cny: Decimal
+    per_hour_cny: Decimal
+    max_seats: int
+    contract_until: date | None
+    active: bool
+
+
+class TripChargeOut(Out):
+    trip_id: Id
+    day: date
+    agency: str = Field(description="the booking agency, charged")
+    agency_name: str
+    plate: str | None
+    holder: str | None = Field(description="the agency holding the vehicle")
+    provider: str | None = Field(description="the rental provider that served it instead of the fleet")
+    km: float
+    km_source: Literal["odometer", "planned", "rental"]
+    vehicle_cny: Decimal
+    driver_cny: Decimal
+    rental_cny: Decimal
+    total_cny: Decimal
+
+
+class AgencyTotalsOut(Out):
+    agency: str
+    name: str
+    trips: int
+    vehicle_cny: Decimal
+    driver_cny: Decimal
+    rental_cny: Decimal
+    total_cny: Decimal
+    unallocated_cny: Decimal = Field(description="what the vehicles it holds cost beyond their trips' shares")
+
+
+class VehicleBalanceOut(Out):
+    plate: str
+    holder: str
+    ledger_cny: Decimal
+    ledger_km: int
+    trips: int
+    trips_km: float
+    charged_cny: Decimal
+    unallocated_cny: Decimal
+    balanced: bool
+
+
+class VehicleChargeOut(Out):
+    plate: str
+    holder: str = Field(description="the agency holding the vehicle, another than the statement's")
+    trips: int = Field(description="the statement agency's trips in it")
+    trips_km: float
+    charged_cny: Decimal = Field(description="what those trips were charged of its ledger")
+
+
+class ReconciliationOut(Out):
+    ledger_cny: Decimal
+    charged_cny: Decimal
+    unallocated_cny: Decimal
+    balanced: bool = Field(description="ledger = charged + unallocated, to the fen")
+    charged_out_cny: Decimal = Field(description="one agency's statement: of charged, what other agencies' trips "
+                                     "were charged for its vehicles")
+    charged_in_cny: Decimal = Field(description="one agency's statement: what its trips were charged for other "
+                                    "holders' vehicles (charged_in)")
+
+
+class StatementOut(Out):
+    month: str
+    first_day: date
+    last_day: date
+    agency: str | None
+    driver_cost_cny_per_hour: Decimal
+    trips: list[TripChargeOut]
+    agencies: list[AgencyTotalsOut]
+    totals: AgencyTotalsOut
+    vehicles: list[VehicleBalanceOut] = Field(description="the reconciliation of every vehicle (one agency's "
+                                              "statement: of the vehicles it and its predecessors hold)")
+    charged_in: list[VehicleChargeOut] = Field(description="one agency's statement: the other holders' vehicles its "
+                                               "trips rode in, with only what they were charged")
+    reconciliation: ReconciliationOut
+    adds_up: bool = Field(description="totals' vehicle shares + unallocated = ledger − charged_out + charged_in")

@@ -278,6 +278,8 @@ class Vehicle(Base):
     # standard): why, and the document that allowed it. Listed in the annual report.
     registration_basis: Mapped[RegistrationBasis | None] = mapped_column(_enum(RegistrationBasis))
     registration_note: Mapped[str | None] = mapped_column(sa.String(500))
+    # A rental car (source rental, 长租) comes from a contracted provider: hired, not held, so outside 编制.
+    rental_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rental_providers.id"))
     # The JT/T 808 terminal's phone number (终端手机号) or an OsmAnd device id: how its positions find the vehicle.
     terminal_id: Mapped[str | None] = mapped_column(sa.String(20))  # unique: uq_vehicles_terminal_id
     colour: Mapped[str | None] = mapped_column(sa.String(20))  # 车身颜色
@@ -290,6 +292,7 @@ class Vehicle(Base):
     service_interval_months: Mapped[int | None]
 
     agency: Mapped[Agency] = relationship()
+    rental_provider: Mapped[RentalProvider | None] = relationship()
 
 
 class Transfer(Base):
@@ -529,6 +532,7 @@ class Trip(Base):
     # final when completed).
     rental_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rental_providers.id"))
     rental_cost_cny: Mapped[Decimal | None] = mapped_column(Money)
+    rental_km: Mapped[float | None]  # the km the provider billed (fleet.rentals.bill), what the statement charges
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100))
     request_digest: Mapped[str | None] = mapped_column(sa.String(64))  # of the body, to refuse a reused key
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

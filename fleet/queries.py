@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -14,7 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
-from fleet.enums import Category, PlanStatus, Priority, RunStatus, TripStatus, VehicleStatus
+from fleet.enums import Category, CostKind, PlanStatus, Priority, RunStatus, TripStatus, VehicleSource, VehicleStatus
 from fleet.errors import NotFound
 from fleet.i18n import msg
 from fleet.models import (
@@ -22,6 +22,7 @@ from fleet.models import (
     Assignment,
     AuditRecord,
     ClosedYear,
+    CostEntry,
     DispatchRun,
     Driver,
     Jurisdiction,
@@ -29,6 +30,7 @@ from fleet.models import (
     PlanLine,
     Quota,
     QuotaChange,
+    RentalProvider,
     Transfer,
     Trip,
     Vehicle,
@@ -120,10 +122,12 @@ def quota_limit(session: Session, agency_id: int, category: Category, *, lock: b
 
 
 def held_count(session: Session, agency_id: int, category: Category) -> int:
-    """Vehicles on the agency's books in the category: every status but disposed (sealed ones still count)."""
+    """Vehicles on the agency's books in the category that count against its quota: every status but disposed
+    (sealed ones still count), and never a rental car (社会化租赁: hired, not held)."""
     return session.scalar(
         sa.select(sa.func.count()).select_from(Vehicle).where(
-            Vehicle.agency_id == agency_id, Vehicle.category == category, Vehicle.status != VehicleStatus.disposed
+            Vehicle.agency_id == agency_id, Vehicle.category == category, Vehicle.status != VehicleStatus.disposed,
+            Vehicle.source != VehicleSource.rental,
         )
     ) or 0
 
@@ -143,16 +147,18 @@ def committed_count(session: Session, agency_id: int, category: Category, *, exc
         .where(
             Plan.agency_id == agency_id, Plan.status == PlanStatus.approved, Vehicle.category == category,
             Vehicle.status != VehicleStatus.disposed, Plan.id != (exclude_plan or -1),
+            Vehicle.source != VehicleSource.rental,  # never held, so its going frees no quota
         )
     )
     return int(session.scalar(remaining) or 0) - int(session.scalar(pending_disposals) or 0)
 
 
-def approved_lines_in_year(session: Session, jurisdiction_id: int, year: int) -> Sequence[PlanLine]:
+def approved_lines_in_year(session: Session, jurisdiction_ids: Collection[int], year: int) -> Sequence[PlanLine]:
+    """The approved plan lines of ``year`` of the agencies in the jurisdictions (a province's subtree, say)."""
     return session.scalars(
         sa.select(PlanLine).join(Plan).join(Agency).where(
-            Agency.jurisdiction_id == jurisdiction_id, Plan.year == year, Plan.status == PlanStatus.approved
-        )
+            Agency.jurisdiction_id.in_(jurisdiction_ids), Plan.year == year, Plan.status == PlanStatus.approved
+        ).order_by(PlanLine.id)
     ).all()
 
 
@@ -279,7 +285,7 @@ def contains_text(column: sa.SQLColumnExpression[str], text: str) -> sa.ColumnEl
 TRIP_LOADS: tuple[ORMOption, ...] = (
     selectinload(Trip.agency), selectinload(Trip.requested_by),
     selectinload(Trip.assignment).selectinload(Assignment.vehicle),
-    selectinload(Trip.assignment).selectinload(Assignment.driver),
+    selectinload(Trip.assignment).selectinload(Assignment.driver), selectinload(Trip.rental_provider),
 )
 
 TripSort = Literal["pickup", "-pickup", "created", "-created", "priority", "id", "-id"]
@@ -320,6 +326,7 @@ class TripFilter:
     q: str | None = None
     scope_agency_id: int | None = None
     scope_driver_id: int | None = None
+    scope_agency_ids: frozenset[int] | None = None  # a platform role's scope (fleet.scopes); None: every agency
 
 
 def _held(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
@@ -331,6 +338,8 @@ def trips_query(where: TripFilter) -> Select[Trip]:
     query = sa.select(Trip)
     if where.scope_agency_id is not None:
         query = query.where(Trip.agency_id == where.scope_agency_id)
+    if where.scope_agency_ids is not None:
+        query = query.where(Trip.agency_id.in_(sorted(where.scope_agency_ids)))
     if where.scope_driver_id is not None:
         query = query.where(_held(Assignment.driver_id == where.scope_driver_id))
     if where.statuses:
@@ -372,9 +381,10 @@ def all_trips(session: Session, where: TripFilter, *, sort: TripSort = "pickup",
 
 def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str | None = None,
                   status: VehicleStatus | None = None, category: Category | None = None,
-                  q: str | None = None) -> Page[Vehicle]:
-    """Vehicles by plate; ``q`` is text in the plate or the model."""
-    query = sa.select(Vehicle).join(Agency)
+                  q: str | None = None, agency_ids: Collection[int] | None = None) -> Page[Vehicle]:
+    """Vehicles (of ``agency_ids``, a caller's scope; None: all) by plate; ``q`` is text in the plate or the
+    model."""
+    query = sa.select(Vehicle).join(Agency).where(of_agencies(Vehicle.agency_id, agency_ids))
     if agency is not None:
         query = query.where(Agency.code == agency)
     if status is not None:
@@ -386,28 +396,66 @@ def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str 
     return _page(session, query, Vehicle.plate, limit=limit, offset=offset, options=(selectinload(Vehicle.agency),))
 
 
-def agencies_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Agency]:
-    """Agencies by code."""
-    return _page(session, sa.select(Agency), Agency.code, limit=limit, offset=offset)
+def plans_page(session: Session, *, limit: int, offset: int = 0, agency: str | None = None, year: int | None = None,
+               status: PlanStatus | None = None, agency_ids: Collection[int] | None = None) -> Page[Plan]:
+    """Plans (of ``agency_ids``, a caller's scope; None: all), newest year first, then by id; with their agency and
+    lines (and the lines' replaced vehicles)."""
+    query = sa.select(Plan).join(Agency).where(of_agencies(Plan.agency_id, agency_ids))
+    if agency is not None:
+        query = query.where(Agency.code == agency)
+    if year is not None:
+        query = query.where(Plan.year == year)
+    if status is not None:
+        query = query.where(Plan.status == status)
+    return _page(session, query, Plan.year.desc(), Plan.id, limit=limit, offset=offset,
+                 options=(selectinload(Plan.agency), selectinload(Plan.lines).selectinload(PlanLine.replaces)))
 
 
-def quotas_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Quota]:
-    """Quotas by agency code, then category."""
-    return _page(session, sa.select(Quota).join(Agency), Agency.code, Quota.category, limit=limit, offset=offset,
-                 options=(selectinload(Quota.agency),))
+def agencies_page(session: Session, *, limit: int | None = None, offset: int = 0,
+                  agency_ids: Collection[int] | None = None) -> Page[Agency]:
+    """Agencies (of ``agency_ids``, a caller's scope; None: all) by code."""
+    return _page(session, sa.select(Agency).where(of_agencies(Agency.id, agency_ids)), Agency.code, limit=limit,
+                 offset=offset)
 
 
-def drivers_page(session: Session, *, limit: int | None = None, offset: int = 0) -> Page[Driver]:
-    """Drivers by id."""
-    return _page(session, sa.select(Driver), Driver.id, limit=limit, offset=offset,
-                 options=(selectinload(Driver.agency),))
+def quotas_page(session: Session, *, limit: int | None = None, offset: int = 0,
+                agency_ids: Collection[int] | None = None) -> Page[Quota]:
+    """Quotas (of ``agency_ids``; None: all) by agency code, then category."""
+    return _page(session, sa.select(Quota).join(Agency).where(of_agencies(Quota.agency_id, agency_ids)), Agency.code,
+                 Quota.category, limit=limit, offset=offset, options=(selectinload(Quota.agency),))
+
+
+def drivers_page(session: Session, *, limit: int | None = None, offset: int = 0,
+                 agency_ids: Collection[int] | None = None) -> Page[Driver]:
+    """Drivers by id: those of ``agency_ids`` (a caller's scope) and the platform pool's; None: all."""
+    query = sa.select(Driver)
+    if agency_ids is not None:
+        query = query.where(sa.or_(Driver.agency_id.is_(None), of_agencies(Driver.agency_id, agency_ids)))
+    return _page(session, query, Driver.id, limit=limit, offset=offset, options=(selectinload(Driver.agency),))
+
+
+def costs_page(session: Session, vehicle_id: int, *, since: date | None = None, until: date | None = None,
+               kinds: Collection[CostKind] = (), limit: int | None = None, offset: int = 0) -> Page[CostEntry]:
+    """A vehicle's cost ledger, newest first, between ``since`` and ``until`` (inclusive), of ``kinds`` (all)."""
+    query = sa.select(CostEntry).where(CostEntry.vehicle_id == vehicle_id)
+    if since is not None:
+        query = query.where(CostEntry.incurred_on >= since)
+    if until is not None:
+        query = query.where(CostEntry.incurred_on <= until)
+    if kinds:
+        query = query.where(CostEntry.kind.in_(sorted(set(kinds))))
+    return _page(session, query, CostEntry.incurred_on.desc(), CostEntry.id.desc(), limit=limit, offset=offset)
 
 
 def audit_page(session: Session, *, limit: int, offset: int = 0, entity: str | None = None,
                entity_id: str | None = None, actor: str | None = None, action: str | None = None,
-               since: datetime | None = None, until: datetime | None = None) -> Page[AuditRecord]:
-    """Audit records in chain order; ``actor`` matches a user name with or without its ``(role)``."""
+               since: datetime | None = None, until: datetime | None = None,
+               within: sa.ColumnElement[bool] | None = None) -> Page[AuditRecord]:
+    """Audit records in chain order; ``actor`` matches a user name with or without its ``(role)``; ``within`` is
+    the caller's scope (`fleet.scopes.audit_filter`)."""
     query = sa.select(AuditRecord)
+    if within is not None:
+        query = query.where(within)
     if entity is not None:
         query = query.where(AuditRecord.entity == entity)
     if entity_id is not None:
@@ -423,10 +471,13 @@ def audit_page(session: Session, *, limit: int, offset: int = 0, entity: str | N
     return _page(session, query, AuditRecord.seq, limit=limit, offset=offset)
 
 
-def dispatch_runs_page(session: Session, *, limit: int, offset: int = 0,
-                       status: RunStatus | None = None) -> Page[DispatchRun]:
-    """Dispatch runs, newest first; a run is listed (``running``) from the moment it claims its window."""
+def dispatch_runs_page(session: Session, *, limit: int, offset: int = 0, status: RunStatus | None = None,
+                       actors: Collection[str] | None = None) -> Page[DispatchRun]:
+    """Dispatch runs (made by ``actors``, a caller's scope; None: all), newest first; a run is listed (``running``)
+    from the moment it claims its window."""
     query = sa.select(DispatchRun)
+    if actors is not None:
+        query = query.where(DispatchRun.actor.in_(sorted(actors)))
     if status is not None:
         query = query.where(DispatchRun.status == status)
     return _page(session, query, DispatchRun.id.desc(), limit=limit, offset=offset)
@@ -532,22 +583,31 @@ def _chunks(ids: Sequence[int], size: int = 2000) -> Iterator[list[int]]:
 VEHICLE_COLUMNS = (Vehicle.id, Vehicle.plate, Vehicle.vin, Vehicle.model, Agency.code.label("agency"),
                    Vehicle.category, Vehicle.powertrain, Vehicle.seats, Vehicle.price_cny, Vehicle.range_km,
                    Vehicle.acquired_on, Vehicle.odometer_km, Vehicle.status, Vehicle.marking, Vehicle.home_lat,
-                   Vehicle.home_lon)
+                   Vehicle.home_lon, Vehicle.source,
+                   sa.select(RentalProvider.code).where(RentalProvider.id == Vehicle.rental_provider_id)
+                   .scalar_subquery().label("rental_provider"))
 
 
-def board_vehicles(session: Session) -> list[sa.Row[Any]]:
-    """The vehicles a day board shows: every one on the books (not disposed of), by plate, as `VEHICLE_COLUMNS`."""
+def of_agencies(column: Any, agency_ids: Collection[int] | None) -> sa.ColumnElement[bool]:
+    """Rows whose agency ``column`` is one of ``agency_ids`` (a caller's scope, fleet.scopes); None: every row."""
+    return sa.true() if agency_ids is None else column.in_(sorted(agency_ids))
+
+
+def board_vehicles(session: Session, agency_ids: Collection[int] | None = None) -> list[sa.Row[Any]]:
+    """The vehicles a day board shows: every one on the books (not disposed of) of ``agency_ids`` (None: all), by
+    plate, as `VEHICLE_COLUMNS`."""
     return list(session.execute(sa.select(*VEHICLE_COLUMNS).join(Agency, Agency.id == Vehicle.agency_id)
-                                .where(Vehicle.status != VehicleStatus.disposed).order_by(Vehicle.plate)))
+                                .where(Vehicle.status != VehicleStatus.disposed,
+                                       of_agencies(Vehicle.agency_id, agency_ids)).order_by(Vehicle.plate)))
 
 
-def queue(session: Session, start: datetime, end: datetime) -> list[Trip]:
-    """Approved trips not yet assigned whose pickup window overlaps [start, end): emergencies first, then by
-    earliest pickup."""
+def queue(session: Session, start: datetime, end: datetime, agency_ids: Collection[int] | None = None) -> list[Trip]:
+    """Approved trips (of ``agency_ids``; None: all) not yet assigned whose pickup window overlaps [start, end):
+    emergencies first, then by earliest pickup."""
     return list(session.scalars(
         sa.select(Trip).options(*TRIP_LOADS)
         .where(Trip.status == TripStatus.approved, Trip.earliest_pickup < end, Trip.latest_pickup >= start,
-               ~_held())
+               ~_held(), of_agencies(Trip.agency_id, agency_ids))
         .order_by(priority_rank(Trip.priority), Trip.earliest_pickup, Trip.id)))
 
 
@@ -587,7 +647,8 @@ def _yards(session: Session) -> list[KnownPlace]:
 
 
 def known_places(session: Session, *, q: str | None, limit: int, scope_agency_id: int | None = None,
-                 scope_driver_id: int | None = None) -> list[KnownPlace]:
+                 scope_driver_id: int | None = None,
+                 scope_agency_ids: frozenset[int] | None = None) -> list[KnownPlace]:
     """Places to pick a pickup or drop-off from, by name (``q`` in it, case-insensitively), at most ``limit``, each
     name once: the agencies' yards and depots, then the addresses of trips within the caller's reach, most
     recently booked first (with the coordinates they were booked at)."""
@@ -598,7 +659,8 @@ def known_places(session: Session, *, q: str | None, limit: int, scope_agency_id
             found[place.name] = place
     if len(found) >= limit:
         return list(found.values())[:limit]
-    visible = trips_query(TripFilter(scope_agency_id=scope_agency_id, scope_driver_id=scope_driver_id))
+    visible = trips_query(TripFilter(scope_agency_id=scope_agency_id, scope_driver_id=scope_driver_id,
+                                     scope_agency_ids=scope_agency_ids))
     ends = [visible.with_only_columns(address.label("name"), lat.label("lat"), lon.label("lon"),
                                       Trip.id.label("trip_id"))
             for address, lat, lon in ((Trip.pickup_address, Trip.pickup_lat, Trip.pickup_lon),

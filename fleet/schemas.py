@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from fleet.enums import (
     PlanLineKind,
     Powertrain,
     Priority,
+    RegistrationBasis,
     VehicleSource,
 )
 from fleet.errors import FieldError, InvalidInput, error_location
@@ -119,6 +120,9 @@ class JurisdictionIn(Input):
     name: Name
     level: JurisdictionLevel
     parent: Code | None = None
+    live_on: Day | None = Field(
+        default=None, description="the day the platform goes live here (上线): vehicles acquired after it come "
+                                  "through a plan; today or earlier; default: today")
 
 
 class AgencyIn(Input):
@@ -154,6 +158,14 @@ class VehicleIn(Input):
     marking: MarkingStatus = MarkingStatus.marked
     marking_exemption: str | None = Field(default=None, max_length=500)
     source: VehicleSource = VehicleSource.retained
+    rental_provider: Code | None = Field(
+        default=None, description="source rental only (and then required): the code of the contracted rental "
+                                  "provider (定点租赁企业) the car is hired from")
+    registration_basis: RegistrationBasis | None = Field(
+        default=None, description="registration only: why a vehicle acquired after go-live, or above the equipment "
+                                  "standard, is registered all the same (listed in the annual report)")
+    registration_note: Reason | None = Field(
+        default=None, description="with registration_basis: the document that allowed it (批准文号, 调拨单...)")
 
     @field_validator("plate")
     @classmethod
@@ -190,6 +202,9 @@ class VehicleIn(Input):
         if (self.home_lat is None) != (self.home_lon is None):
             raise FieldError("home_lon" if self.home_lon is None else "home_lat",
                              msg("home_lat and home_lon go together"))
+        if (self.registration_basis is None) != (self.registration_note is None):
+            raise FieldError("registration_note" if self.registration_note is None else "registration_basis",
+                             msg("registration_basis and registration_note go together"))
         return self
 
 
@@ -295,6 +310,127 @@ class DriverIn(Input):
         return self
 
 
+# --- edits of records (fleet.amendments) and reorganisations (fleet.reorganisation) -------------------------------
+
+# The JT/T 808 terminal phone number (终端手机号): BCD[6] (12 digits) in the 2013 protocol, BCD[10] (20) in 2019.
+TerminalId = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$",
+                                  description="the JT/T 808 terminal phone number: digits, up to 20")]
+LicenceNo = Annotated[str, Field(min_length=6, max_length=32, pattern=r"^[0-9A-Za-z]+$",
+                                 description="驾驶证号 (the holder's ID number on a Chinese licence)")]
+Phone = Annotated[str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-9 -]*[0-9]$")]
+
+
+class Patch(Input):
+    """A partial change: only the fields sent change, and ``null`` empties a field that may be empty. A patch that
+    names no field is refused: it is a client's mistake more often than a wish to change nothing."""
+
+    _required: ClassVar[frozenset[str]] = frozenset()  # fields that may change but never be emptied
+
+    @model_validator(mode="after")
+    def _some_field(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError(msg("names no field to change"))
+        for name in sorted(self.model_fields_set & self._required):
+            if getattr(self, name) is None:
+                raise FieldError(name, msg("may be changed but not emptied"))
+        return self
+
+    def sent(self) -> dict[str, Any]:
+        """The fields sent, with their new values."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class VehiclePatch(Patch):
+    """What may be corrected or kept up to date on a vehicle's record; plate, VIN, category and the purchase are
+    its registration, changed only by the registry's own operations."""
+
+    _required = frozenset({"model", "marking"})
+
+    model: str | None = Field(default=None, max_length=100)
+    marking: MarkingStatus | None = None
+    marking_exemption: Reason | None = Field(default=None, description="required while the vehicle is exempt")
+    terminal_id: TerminalId | None = None
+    colour: str | None = Field(default=None, min_length=1, max_length=20)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    insurance_expires_on: Day | None = None
+    inspected_on: Day | None = Field(default=None, description="the last annual inspection (年检) passed")
+    serviced_on: Day | None = Field(default=None, description="the last scheduled maintenance")
+    serviced_km: int | None = Field(default=None, ge=0, le=3_000_000)
+    service_interval_km: int | None = Field(default=None, ge=500, le=200_000, description="null: the default")
+    service_interval_months: int | None = Field(default=None, ge=1, le=60, description="null: the default")
+
+
+class DriverPatch(Patch):
+    _required = frozenset({"name", "licence_class", "shift_start", "shift_end"})
+
+    name: Name | None = None
+    licence_class: LicenceClass | None = None
+    licence_no: LicenceNo | None = None
+    licence_expires_on: Day | None = None
+    phone: Phone | None = None
+    shift_start: time | None = None
+    shift_end: time | None = None
+    agency: Code | None = Field(default=None, description="null: the platform's shared pool")
+
+    @field_validator("licence_no")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value is not None else None
+
+
+class AgencyPatch(Patch):
+    _required = frozenset({"name"})
+
+    name: Name | None = None
+    parent: Code | None = Field(default=None, description="null: no parent agency")
+
+
+class MergeIn(Input):
+    """机构改革: this agency merges into ``into`` on ``on``."""
+
+    into: Code
+    on: Day
+    reason: Reason
+
+
+class SplitPartIn(Input):
+    code: Code
+    name: Name
+    vehicles: list[str] = Field(default_factory=list, max_length=1000, description="plates of the source's vehicles")
+    quotas: dict[Category, Annotated[int, Field(ge=0, le=100_000)]] = Field(
+        default_factory=dict, description="the part of the source's quota each category takes")
+
+    @field_validator("vehicles")
+    @classmethod
+    def _plates(cls, value: list[str]) -> list[str]:
+        return [normalise_plate(p) for p in value]
+
+
+class SplitIn(Input):
+    """机构改革: new agencies split off this one on ``on``, with the vehicles and the quota parts listed; the source
+    keeps the rest."""
+
+    into: list[SplitPartIn] = Field(min_length=1, max_length=20)
+    on: Day
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        codes: set[str] = set()
+        plates: dict[str, int] = {}
+        for i, part in enumerate(self.into):
+            if part.code in codes:
+                raise FieldError(f"into.{i}.code", msg("agency {code} is listed twice", code=part.code))
+            codes.add(part.code)
+            for plate in part.vehicles:
+                if plate in plates:
+                    raise FieldError(f"into.{i}.vehicles", msg("vehicle {plate} is already listed in part {part}",
+                                                               plate=plate, part=plates[plate]))
+                plates[plate] = i
+        return self
+
+
 # Allowed vehicle categories of a trip when the booking names none: the category made for that kind of work.
 DEFAULT_CATEGORIES: dict[Priority, tuple[Category, ...]] = {
     Priority.emergency: (Category.emergency,),
@@ -339,6 +475,13 @@ class TripIn(Input):
         default=None, min_length=1, max_length=5,
         description="vehicle categories allowed; default: the category of the priority")
     agency: Code | None = Field(default=None, description="booking agency; the platform's dispatchers only")
+    approval_basis: Reason | None = Field(
+        default=None, examples=["单位审批人王某电话同意"],
+        description="the platform's dispatchers only: the agency's approval given outside the platform (e.g. by "
+                    "phone); the booking is then approved at once, else it waits for the agency's approver")
+    backfill_reason: Reason | None = Field(
+        default=None, description="the platform's dispatchers only: why a trip whose pickup is already past is "
+                                  "booked after the fact (补录)")
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -361,4 +504,59 @@ class AssignIn(Input):
 
 class OdometerIn(Input):
     odometer_km: int = Field(ge=0, le=3_000_000)
-    at: Moment | None = Field(default=None, description="default: now")
+    at: Moment | None = Field(default=None, description="default: now; more than a few minutes off now only with "
+                                                        "backfill_reason")
+    backfill_reason: Reason | None = Field(
+        default=None, description="the platform's dispatchers only: why the time is entered after the fact (补录)")
+
+
+# --- 定点租赁: contracted rental providers and the trips sent to them (fleet.rentals) ---
+
+# A tariff's parts may be nothing (no base fee, say), unlike a price.
+Tariff = Annotated[Decimal, Field(ge=0, lt=Decimal(10**8), max_digits=10, decimal_places=2)]
+
+
+class RentalProviderIn(Input):
+    code: Code
+    name: str = Field(min_length=1, max_length=200, examples=["武汉市公务用车定点租赁有限公司"])
+    contact: str | None = Field(default=None, max_length=200)
+    base_cny: Tariff = Field(description="per rental")
+    per_km_cny: Tariff
+    per_hour_cny: Tariff = Field(description="per started hour of the trip's occupied interval")
+    max_seats: int = Field(default=7, ge=1, le=60, description="the largest vehicle it supplies")
+    contract_until: Day | None = Field(default=None, description="the contract's last day; None: open-ended")
+    active: bool = True
+
+
+class RentalProviderPatch(Input):
+    """The fields to change; those left out stay as they are."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    contact: str | None = Field(default=None, max_length=200)
+    base_cny: Tariff | None = None
+    per_km_cny: Tariff | None = None
+    per_hour_cny: Tariff | None = None
+    max_seats: int | None = Field(default=None, ge=1, le=60)
+    contract_until: Day | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> Self:
+        for name in self.model_fields_set - {"contact", "contract_until"}:
+            if getattr(self, name) is None:
+                raise FieldError(name, msg("cannot be null"))
+        return self
+
+
+class RentIn(Input):
+    provider: Code = Field(description="the rental provider's code")
+
+
+class RentalBillIn(Input):
+    km: float = Field(ge=0, le=10_000, description="km the provider billed")
+    amount_cny: Tariff | None = Field(default=None, description="the provider's invoice; default: its tariff on km")
+    at: Moment | None = Field(default=None, description="when the trip ended; default: now; more than a few minutes "
+                                                        "before now only with backfill_reason, never in the future")
+    backfill_reason: Reason | None = Field(
+        default=None, description="the platform's dispatchers only: why the trip's end is entered after the fact "
+                                  "(补录)")

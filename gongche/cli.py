@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -15,16 +16,19 @@ import sqlalchemy as sa
 import typer
 import yaml
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.engine import Engine, make_url
 
-from fleet import audit, migrate, reports, users
+from fleet import audit, clock, migrate, queries, reminders, reports, users
 from fleet.audit import Actor
 from fleet.clock import local_date, local_text
 from fleet.db import make_engine, make_sessionmaker, unit_of_work
-from fleet.enums import Role
+from fleet.enums import OversightOffice, Role
 from fleet.errors import FleetError
+from fleet.i18n import msg
 from fleet.models import Agency, utcnow
 from fleet.policy import load_policy_file
+from fleet.scopes import WHOLE
 from fleet.settings import audit_key, get_settings
 
 app = typer.Typer(help="Gongche 公车: dispatch and fleet management for government official vehicles.",
@@ -135,27 +139,62 @@ def _password(given: str | None, from_stdin: bool, *, required: bool) -> str | N
 def users_add(
     name: Annotated[str, typer.Argument(help="User name (unique)")],
     role: Annotated[str, typer.Option(help="requester, approver, dispatcher, driver, supervisor or admin")],
-    agency: Annotated[str | None, typer.Option(help="Agency code (requester and approver)")] = None,
+    agency: Annotated[str | None, typer.Option(help="Agency code: the agency a requester or approver acts for; "
+                                                    "a dispatcher, supervisor or admin given one, that only")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="Jurisdiction code a dispatcher, supervisor or admin acts "
+                                                          "for, with all below it (none: the whole platform)")] = None,
+    office: Annotated[str | None, typer.Option(help="A supervisor's oversight office: discipline (纪检监察), "
+                                                    "finance (财政) or audit (审计)")] = None,
     driver: Annotated[int | None, typer.Option(help="Driver id (driver users)")] = None,
     password: Annotated[str | None, typer.Option(help=PASSWORD_HELP.capitalize())] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read its sign-in password from standard input (one line)")] = False,
 ) -> None:
     """Create an API user and print its bearer token, once: only its hash is stored. With a password it may also
-    sign in to the console."""
+    sign in to the console. Its scope (what it sees and acts on): its agency, or its jurisdiction and all below, or
+    the whole platform."""
     chosen = next((r for r in Role if r.value == role), None)
     if chosen is None:
         fail(f"--role must be one of {', '.join(r.value for r in Role)}, not {role!r}")
+    body = next((o for o in OversightOffice if o.value == office), None)
+    if office is not None and body is None:
+        fail(f"--office must be one of {', '.join(o.value for o in OversightOffice)}, not {office!r}")
     secret = _password(password, password_stdin, required=False)
     with unit_of_work(_migrated(_engine())) as session:
         user, token = users.add_user(session, Actor("cli", "admin"), name=name, role=chosen, agency=agency,
-                                     driver_id=driver, password=secret)
+                                     driver_id=driver, password=secret, jurisdiction=jurisdiction, office=body)
     signs_in = "; it signs in with the password given" if secret is not None else ""
     typer.echo(f"user {user.name} ({chosen.value}{f', {agency}' if agency else ''}) created{signs_in}; its token, "
                f"shown once, works until {local_text(user.token_expires_at)} (China time):")
     typer.echo(token)
 
 
+@users_app.command("list")
+def users_list(
+    active: Annotated[bool | None, typer.Option("--active/--deactivated", help="Only active or deactivated users")
+                      ] = None,
+) -> None:
+    """The users, by name: role, scope (agency, jurisdiction or the whole platform), office, whether active, and
+    when the token expires. No token or hash is shown: only hashes are stored."""
+    with unit_of_work(_migrated(_engine()), readonly=True) as session:
+        found = users.list_users(session, WHOLE, active=active)
+        rows = [(u.name, u.role.value, u.agency.code if u.agency else u.jurisdiction.code if u.jurisdiction
+                 else f"driver {u.driver_id}" if u.driver_id else "*", u.office.value if u.office else "",
+                 "active" if u.active else "deactivated", local_text(u.token_expires_at)) for u in found]
+    for row in rows:
+        typer.echo("\t".join(row))
+
+
+@users_app.command("deactivate")
+def users_deactivate(name: Annotated[str, typer.Argument(help="User name")],
+                     reason: Annotated[str | None, typer.Option(help="Why, for the audit log")] = None) -> None:
+    """Deactivate a user: its bearer token and its browser sessions stop working at once."""
+    with unit_of_work(_migrated(_engine())) as session:
+        user = users.deactivate(session, Actor("cli", "admin"), name=name, reason=reason)
+    typer.echo(msg("user {name} is deactivated: its token and sessions no longer work", name=user.name))
+
+
+@users_app.command("rotate-token")
 @users_app.command("rotate")
 def users_rotate(name: Annotated[str, typer.Argument(help="User name")]) -> None:
     """Issue a user a new bearer token (printed once); the old one stops working at once."""
@@ -289,6 +328,79 @@ def trips_export(
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"wrote {output} ({len(rows)} trips)")
+
+
+@app.command()
+def statements(
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM (China time)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .xlsx (Chinese headings) or .json")],
+    agency: Annotated[str | None, typer.Option(help="Only the trips this agency booked (its code)")] = None,
+) -> None:
+    """The monthly statement (统一核算): each completed trip charged to the agency that booked it, the agencies'
+    totals, and every vehicle's ledger reconciled to the fen."""
+    from api.schemas import StatementOut
+    from fleet import accounting
+
+    suffix = output.suffix.lower()
+    if suffix not in (".xlsx", ".json"):
+        fail(f"-o must name a .xlsx or .json file, not {output.name!r}")
+    try:
+        with unit_of_work(_migrated(_engine()), readonly=True) as session:
+            report = accounting.statement(session, month=month, agency=agency)
+    except FleetError as exc:
+        fail(exc.detail)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".xlsx":
+            with output.open("wb") as out:
+                accounting.write_xlsx(report, out)
+        else:
+            output.write_text(StatementOut.model_validate(report).model_dump_json(indent=2), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    check = report.reconciliation
+    typer.echo(f"wrote {output} ({report.month}: {len(report.trips)} trips, {report.totals.total_cny} CNY charged; "
+               f"ledger {check.ledger_cny} = {check.charged_cny} charged + {check.unallocated_cny} unallocated"
+               f"{'' if check.balanced else ' — NOT BALANCED'})")
+
+
+def reminder_table(found: Sequence[reminders.Reminder], *, title: str, detail: bool = True) -> Table:
+    """Reminders as a table: due day, days left (negative: overdue), kind, vehicle or driver, agency, detail."""
+    table = Table(title=title, title_justify="left")
+    columns = ("due", "days", "kind", "vehicle / driver", "agency", *(("detail",) if detail else ()))
+    for column in columns:
+        table.add_column(column, justify="right" if column == "days" else "left", no_wrap=column != "detail")
+    for r in found:
+        style = "red" if r.days_left < 0 else "yellow" if r.days_left <= 7 else ""
+        table.add_row(r.due_on.isoformat(), str(r.days_left), f"{r.kind.value} {r.kind.zh}", r.label,
+                      r.agency or "*", *((str(r.detail),) if detail else ()), style=style)
+    return table
+
+
+@app.command("reminders")
+def reminders_due(
+    within_days: Annotated[int, typer.Option("--within-days", help="Days from today (China time), 0-3660")] = 30,
+    kind: Annotated[list[str] | None, typer.Option(
+        help="Only this kind (repeatable): insurance, inspection, maintenance, renewal, licence")] = None,
+    agency: Annotated[str | None, typer.Option(help="Only this agency's vehicles and drivers")] = None,
+) -> None:
+    """Insurance, annual inspections (年检), maintenance, renewal ages and driving licences due within some days,
+    or overdue, of the vehicles not disposed of and the active drivers."""
+    if not 0 <= within_days <= 3660:
+        fail(f"--within-days must be between 0 and 3660, not {within_days}")
+    kinds = [next((k for k in reminders.ReminderKind if k.value == name), None) for name in kind or ()]
+    if None in kinds:
+        fail(f"--kind must be one of {', '.join(k.value for k in reminders.ReminderKind)}")
+    today = clock.today()
+    try:
+        with unit_of_work(_migrated(_engine()), readonly=True) as session:
+            agency_ids = [queries.agency_by_code(session, agency).id] if agency else None
+            found = reminders.due(session, today=today, within_days=within_days,
+                                  kinds=[k for k in kinds if k is not None], agency_ids=agency_ids)
+    except FleetError as exc:
+        fail(exc.detail)
+    Console(width=160).print(reminder_table(found, title=f"{len(found)} reminder(s) due by "
+                                                         f"{today + timedelta(days=within_days)} (today {today})"))
 
 
 @app.command()

@@ -90,7 +90,8 @@ def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
         local = {"start": begins[0].astimezone(days.zone)}
         if ends is not None:
             local["end"] = ends[0].astimezone(days.zone)
-        day_off = {label: days.day_off(moment.date()) for label, moment in local.items()}
+        day_off: dict[str, str | None] = {label: days.day_off(moment.date()) for label, moment in local.items()}
+        uncovered = sorted({m.year for m in local.values() if not days.covers(m.date())})
         reasons: list[str] = []
         words: list[Message] = []
         for label, moment in local.items():
@@ -105,7 +106,15 @@ def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
                 reasons.append(f"{label}_holiday")
                 words.append(msg("started {moment}, a public {holiday}", moment=when, holiday=off) if started
                              else msg("ended {moment}, a public {holiday}", moment=when, holiday=off))
-            elif not days.in_hours(moment):
+            elif not days.covers(moment.date()):
+                # A weekday of a year no calendar covers may be a holiday (元旦, 春节): a lead, not a pass.
+                day_off[label] = "unknown"
+                reasons.append(f"{label}_unknown_day")
+                words.append(msg("started {moment}, a day of unknown status (the holiday calendar does not cover "
+                                 "{year})", moment=when, year=moment.year) if started
+                             else msg("ended {moment}, a day of unknown status (the holiday calendar does not "
+                                      "cover {year})", moment=when, year=moment.year))
+            if off is None and not days.in_hours(moment):
                 reasons.append(f"{label}_outside_hours")
                 words.append(msg("started {moment}, outside working hours {hours}", moment=when, hours=str(hours))
                              if started else
@@ -127,6 +136,7 @@ def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
                 "end": ends[0] if ends else None, "end_local": local["end"].isoformat() if ends else None,
                 "end_source": ends[1] if ends else None, "day_off": day_off,
                 "working_hours": str(hours), "timezone": calendar.timezone, "reasons": reasons,
+                "uncovered_years": uncovered,
             },
         )
 
@@ -322,7 +332,8 @@ def over_quota(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
     """Agencies holding more vehicles of a category than their quota (编制) allows, by agency and category."""
     groups: dict[tuple[str, Category], list[HeldVehicle]] = defaultdict(list)
     for vehicle in fleet:
-        groups[vehicle.agency, vehicle.category].append(vehicle)
+        if not vehicle.hired:  # hired, not held: 编制 counts what the agency holds
+            groups[vehicle.agency, vehicle.category].append(vehicle)
     for (agency, category), held in sorted(groups.items(), key=lambda group: group[0]):
         limit = held[0].limit or 0  # no quota row: the agency may hold none (编制 0)
         if len(held) <= limit:

@@ -1,5 +1,10 @@
 """A small city for the API: two agencies, vehicles at their yards, drivers, and one user per role.
 
+Agency A (WH-GA) sits in the city 武汉市 (420100), agency B (WH-CG) in its district 江岸区 (420102); besides the
+whole-platform dispatcher, supervisor and admin, the district has its own (``COUNTY_USERS``), who reach agency B only.
+`seed_city(engine, county_holds=AGENCY_A)` seeds the mirror image (A in the district, B in the city), for the role
+table's in-scope column.
+
 The city is migrated and seeded once into a template file; each test gets its own copy (requests commit, so a
 rolled-back transaction cannot isolate them), on SQLite, and on PostgreSQL for the tests that ask for it.
 """
@@ -21,16 +26,22 @@ from api.app import create_app
 from fleet import drivers, users
 from fleet.clock import CHINA
 from fleet.db import make_engine, unit_of_work
-from fleet.enums import Category, Powertrain, Role
+from fleet.enums import Category, OversightOffice, Powertrain, Role
 from fleet.migrate import upgrade
 from fleet.schemas import DriverIn
 from fleet.settings import get_settings
 from tests.factories import ADMIN, agency, jurisdiction_tree, registered
 
 AGENCY_A, AGENCY_B = "WH-GA", "WH-CG"
+CITY, COUNTY = "420100", "420102"
+# The district's platform users, acting for COUNTY (and so for the agency it holds) only.
+COUNTY_USERS = ("dispatcher-county", "supervisor-county", "admin-county")
 YARD_A, YARD_B = (30.5928, 114.3055), (30.5450, 114.3400)
 # A Tuesday, far enough ahead that nothing in the tests is "in the past" for long.
 DAY = date(2030, 3, 12)
+
+
+TOKEN_DAYS = 3650
 
 
 def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
@@ -50,11 +61,13 @@ class City:
     passwords: dict[str, str] = field(default_factory=dict)  # user name -> its sign-in password
 
 
-def seed_city(engine: Engine) -> City:
+def seed_city(engine: Engine, *, county_holds: str = AGENCY_B) -> City:
     with unit_of_work(engine) as session:
         jurisdiction_tree(session)
-        agency(session, AGENCY_A, quotas={Category.law_enforcement: 3, Category.general: 2, Category.emergency: 2})
-        agency(session, AGENCY_B, quotas={Category.law_enforcement: 2, Category.general: 2})
+        agency(session, AGENCY_A, quotas={Category.law_enforcement: 3, Category.general: 2, Category.emergency: 2},
+               jurisdiction=COUNTY if county_holds == AGENCY_A else CITY)
+        agency(session, AGENCY_B, quotas={Category.law_enforcement: 2, Category.general: 2},
+               jurisdiction=COUNTY if county_holds == AGENCY_B else CITY)
         v: dict[str, int] = {}
         for name, code, category, yard, extra in (
             ("le-a1", AGENCY_A, Category.law_enforcement, YARD_A, {}),
@@ -79,8 +92,13 @@ def seed_city(engine: Engine) -> City:
             ("dispatcher", Role.dispatcher, None, None), ("driver-a", Role.driver, None, d["driver-a"]),
             ("supervisor", Role.supervisor, None, None), ("admin", Role.admin, None, None),
         ):
+            # Tokens good past DAY: tests move the platform's clock there to drive its trips (fleet.clock.travel).
             tokens[name] = users.add_user(session, ADMIN, name=name, role=role, agency=code, driver_id=driver,
-                                          password=password_of(name))[1]
+                                          password=password_of(name), days=TOKEN_DAYS)[1]
+        for name, role in zip(COUNTY_USERS, (Role.dispatcher, Role.supervisor, Role.admin), strict=True):
+            tokens[name] = users.add_user(session, ADMIN, name=name, role=role, jurisdiction=COUNTY,
+                                          office=OversightOffice.discipline if role is Role.supervisor else None,
+                                          password=password_of(name), days=TOKEN_DAYS)[1]
     return City(tokens, v, d, {name: password_of(name) for name in tokens})
 
 
@@ -147,6 +165,8 @@ def trip_body(**overrides: Any) -> dict[str, Any]:
         "earliest_pickup": at(9).isoformat(), "latest_pickup": at(9, 30).isoformat(), "dwell_min": 30,
     }
     body.update(overrides)
+    if body["priority"] == "emergency":  # the server asks an emergency its reason; a test drops it with None
+        body.setdefault("priority_reason", "暴雨致道路积水，需紧急转移群众")
     return body
 
 

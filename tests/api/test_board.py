@@ -121,8 +121,9 @@ def desk_day(api: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, A
         admin(api, f"/vehicles/{v['le-b1']}/seal", {"reason": "闲置封存"})
     routine = book(api, priority="routine", purpose="调研", earliest_pickup=at(10).isoformat(),
                    latest_pickup=at(11).isoformat())
-    emergency = book(api, priority="emergency", purpose="防汛", earliest_pickup=at(15).isoformat(),
-                     latest_pickup=at(15, 20).isoformat())
+    # An approved emergency is placed at once; this one needs a category no vehicle has, so it waits in the queue.
+    emergency = book(api, priority="emergency", purpose="防汛", categories=["confidential_comms"],
+                     earliest_pickup=at(15).isoformat(), latest_pickup=at(15, 20).isoformat())
     overnight = book(api, purpose="夜间执法", earliest_pickup=at(23, day=DAY - timedelta(days=1)).isoformat(),
                      latest_pickup=at(0, 30).isoformat())
     tomorrow = book(api, earliest_pickup=at(9, day=NEXT).isoformat(), latest_pickup=at(10, day=NEXT).isoformat())

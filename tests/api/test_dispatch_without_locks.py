@@ -55,7 +55,7 @@ def emergency(api: Api, hour: int, minute: int = 0, **overrides: Any) -> Any:
     body = trip_body(**{"priority": "emergency", "categories": EMERGENCY, "purpose": "防汛抢险",
                         "earliest_pickup": at(hour, minute).isoformat(),
                         "latest_pickup": at(hour, minute + 20).isoformat(), "dwell_min": 30, "agency": AGENCY_A,
-                        **overrides})
+                        "approval_basis": "单位审批人电话同意", **overrides})
     return api.as_("dispatcher").post("/trips", json=body)
 
 def held(api: Api) -> dict[int, tuple[str, str, str]]:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.schemas import china_instant, china_json
-from fleet import audit
+from fleet import audit, clock
 from fleet.db import unit_of_work
 from fleet.settings import get_settings
 from tests.api.conftest import AGENCY_A, DAY, Api, at, trip_body
@@ -78,18 +78,22 @@ def a_day(api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Recorder
         "start": at(0).isoformat(), "end": at(0, day=DAY + timedelta(days=1)).isoformat(), "time_limit": 1})
     rec.call("dispatcher", "post", "/trips", 201, json=trip_body(
         agency=AGENCY_A, priority="emergency", categories=["emergency"], purpose="防汛抢险", passengers=3,
-        earliest_pickup=at(10).isoformat(), latest_pickup=at(10, 20).isoformat()))
-    rec.call("driver-a", "post", f"/trips/{first['id']}/start", json={"odometer_km": 1000, "at": at(9, 6).isoformat()})
-    rec.call("driver-a", "post", f"/trips/{first['id']}/complete", json={"odometer_km": 1090,
-                                                                          "at": at(10, 40).isoformat()})
+        earliest_pickup=at(10).isoformat(), latest_pickup=at(10, 20).isoformat(),
+        approval_basis="单位审批人电话同意"))
+    with clock.travel(at(9, 8)):  # the driver enters the start two minutes late
+        rec.call("driver-a", "post", f"/trips/{first['id']}/start", json={"odometer_km": 1000,
+                                                                           "at": at(9, 6).isoformat()})
+    with clock.travel(at(10, 40)):
+        rec.call("driver-a", "post", f"/trips/{first['id']}/complete", json={"odometer_km": 1090})
     evening = rec.call("dispatcher", "post", "/trips", 201, json=trip_body(
         agency=AGENCY_A, priority="routine", earliest_pickup=at(20, 30).isoformat(),
-        latest_pickup=at(20, 45).isoformat()))
+        latest_pickup=at(20, 45).isoformat(), approval_basis="单位审批人电话同意"))
     rec.call("dispatcher", "post", f"/trips/{evening['id']}/assign", json={"vehicle_id": v["gen-a1"]})
-    rec.call("dispatcher", "post", f"/trips/{evening['id']}/start", json={"odometer_km": 500,
-                                                                           "at": at(20, 35).isoformat()})
-    rec.call("dispatcher", "post", f"/trips/{evening['id']}/complete", json={"odometer_km": 530,
-                                                                              "at": at(22).isoformat()})
+    with clock.travel(at(23)):  # the evening's times are back-filled from the slip
+        rec.call("dispatcher", "post", f"/trips/{evening['id']}/start", json={
+            "odometer_km": 500, "at": at(20, 35).isoformat(), "backfill_reason": "驾驶员手机没电，按派车单补录"})
+        rec.call("dispatcher", "post", f"/trips/{evening['id']}/complete", json={
+            "odometer_km": 530, "at": at(22).isoformat(), "backfill_reason": "驾驶员手机没电，按派车单补录"})
     unassigned = rec.call("requester-a", "post", "/trips", 201, json=trip_body(
         earliest_pickup=at(15).isoformat(), latest_pickup=at(15, 30).isoformat()))
     rec.call("approver-a", "post", f"/trips/{unassigned['id']}/approve")

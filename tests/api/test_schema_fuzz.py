@@ -47,7 +47,7 @@ schema.config.generation.update(with_security_parameters=False, deterministic=Tr
 
 ROLE_BY_TAG = {"trips": "dispatcher", "dispatch": "dispatcher", "registry": "admin", "oversight": "supervisor",
                "vocabulary": "requester-a", "auth": "requester-a", "board": "dispatcher",
-               "console": "requester-a"}
+               "console": "requester-a", "users": "admin"}
 DISPATCH = "/api/v1/dispatch"
 EVENTS = "/api/v1/events"  # a stream that never ends: tests/api/test_events.py reads it from a real server
 V1 = "/api/v1"
@@ -289,7 +289,7 @@ REAL = {
     "book as requester": Call("requester-a", "POST", "/trips", 201, body=trip_body(categories=["law_enforcement",
                                                                                               "general"])),
     "book an emergency as dispatcher (placed at once)": Call("dispatcher", "POST", "/trips", 201, body=trip_body(
-        agency=AGENCY_A, priority="emergency", passengers=7, dwell_min=1440)),
+        agency=AGENCY_A, priority="emergency", passengers=7, dwell_min=1440, approval_basis="单位审批人电话同意")),
     "approve": Call("approver-a", "POST", "/trips/{trip_id}/approve", 200, {"trip_id": 1}, body={"note": "同意"}),
     "reject": Call("dispatcher", "POST", "/trips/{trip_id}/reject", 200, {"trip_id": 1}, body={"note": "不同意"}),
     "cancel assigned": Call("requester-a", "POST", "/trips/{trip_id}/cancel", 200, {"trip_id": 3}),
@@ -312,7 +312,20 @@ REAL = {
         "entity": "trip", "entity_id": "1", "actor": "requester-a", "action": "trip.booked",
         **WINDOW_NOW, "limit": 5}),
     "audit verify": Call("supervisor", "GET", "/audit/verify", 200),
+    "audit verify, for a district": Call("supervisor-county", "GET", "/audit/verify", 403),
+    "users": Call("admin-county", "GET", "/users", 200, query={"active": True, "limit": 5, "offset": 0}),
+    "add a user": Call("admin", "POST", "/users", 201, body={
+        "name": "财政-江岸", "role": "supervisor", "jurisdiction": "420102", "office": "finance", "days": 30,
+        "password": "a-long-password-2030"}),
+    "add a user wider than the admin": Call("admin-county", "POST", "/users", 422, body={
+        "name": "调度-全平台", "role": "dispatcher"}),
+    "rotate a token": Call("admin", "POST", "/users/{user_id}/rotate-token", 200, {"user_id": 2}, body={"days": 9}),
+    "deactivate a user": Call("admin", "POST", "/users/{user_id}/deactivate", 200, {"user_id": 3},
+                              body={"reason": "调离"}),
     "plan": Call("admin", "GET", "/plans/{plan_id}", 200, {"plan_id": 3}),
+    "plans, every filter": Call("dispatcher", "GET", "/plans", 200, query={
+        "agency": AGENCY_A, "year": TODAY.year, "status": "approved", "limit": 1, "offset": 0}),
+    "plan review": Call("supervisor", "GET", "/plans/{plan_id}/review", 200, {"plan_id": 2}),
     "acquire under plan line 3": Call("admin", "POST", "/plan-lines/{line_id}/acquire", 201, {"line_id": 3},
                                       body=vehicle_body(92001)),
     "register": Call("admin", "POST", "/vehicles", 201, body={"agency": "WH-CG", "vehicle": vehicle_body(92002)}),
@@ -341,6 +354,24 @@ REAL = {
         "name": "夜班司机", "licence_class": "B1", "shift_start": "20:00", "shift_end": "06:00"}),
     "deactivate driver": Call("admin", "POST", "/drivers/{driver_id}/deactivate", 200, {"driver_id": 2},
                               body={"reason": "调离"}),
+    "edit a vehicle": Call("admin", "PATCH", "/vehicles/{vehicle_id}", 200, {"vehicle_id": 1}, body={
+        "colour": "白", "terminal_id": "013800138000", "insurance_expires_on": "2031-06-30", "serviced_km": 100,
+        "marking": "exempt", "marking_exemption": "经批准免于标识"}),
+    "edit a driver": Call("admin", "PATCH", "/drivers/{driver_id}", 200, {"driver_id": 1}, body={
+        "licence_no": "420102198001011234", "licence_expires_on": "2031-01-31", "phone": "13800138000"}),
+    "edit an agency": Call("admin", "PATCH", "/agencies/{code}", 200, {"code": "WH-CG"}, body={"name": "城管局"}),
+    "merge an agency": Call("admin", "POST", "/agencies/{code}/merge-into", 200, {"code": "WH-CG"}, body={
+        "into": AGENCY_A, "on": TODAY.isoformat(), "reason": "机构改革"}),
+    "split an agency": Call("admin", "POST", "/agencies/{code}/split", 201, {"code": "WH-CG"}, body={
+        "into": [{"code": "WH-CG-2", "name": "分设", "quotas": {"general": 1}}], "on": TODAY.isoformat(),
+        "reason": "机构改革"}),
+    "cost ledger": Call("dispatcher", "GET", "/vehicles/{vehicle_id}/costs", 200, {"vehicle_id": 1}, query={
+        "since": "2020-01-01", "until": "2031-01-01", "kind": ["fuel", "maintenance"], "limit": 5}),
+    "yearly account": Call("supervisor", "GET", "/vehicles/{vehicle_id}/account", 200, {"vehicle_id": 1},
+                           query={"year": TODAY.year}),
+    "reminders": Call("dispatcher", "GET", "/reminders", 200, query={"within_days": 3660, "agency": AGENCY_A,
+                                                                      "kind": ["inspection", "renewal"]}),
+    "an empty patch": Call("admin", "PATCH", "/vehicles/{vehicle_id}", 422, {"vehicle_id": 1}, body={}),
     # refusals are documented too
     "violations of an unknown agency": Call("supervisor", "GET", "/violations", 404, query={
         **WINDOW_NOW, "agency": "NOPE"}),

@@ -22,7 +22,7 @@ from fleet.models import AuditRecord, User
 from fleet.schemas import DriverIn
 from fleet.settings import get_settings
 from fleet.users import CredentialRefused
-from tests.api.conftest import Api, at, trip_body
+from tests.api.conftest import Api, trip_body
 from tests.conftest import postgres_schema
 from tests.factories import ADMIN
 
@@ -77,13 +77,13 @@ class TestThroughTheApi:
             return int(trip["id"])
 
         started = assigned()
-        r = api.as_("driver-a").post(f"/trips/{started}/start", json={"odometer_km": 100, "at": at(9, 5).isoformat()})
+        r = api.as_("driver-a").post(f"/trips/{started}/start", json={"odometer_km": 100})
         assert r.status_code == 200, r.text
         driver_id = api.city.drivers["driver-a"]
         r = api.as_("admin").post(f"/drivers/{driver_id}/deactivate", json={"reason": "调离"})
         assert r.status_code == 200, r.text
 
-        for url, body in ((f"/trips/{started}/complete", {"odometer_km": 120, "at": at(11).isoformat()}),
+        for url, body in ((f"/trips/{started}/complete", {"odometer_km": 120}),
                           (f"/trips/{started}/start", {"odometer_km": 100}), ("/trips", None)):
             r = api.as_("driver-a").post(url, json=body) if body else api.as_("driver-a").get(url)
             assert r.status_code == 403, (url, r.text)

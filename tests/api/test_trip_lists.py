@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from api.app import create_app
-from fleet import bookings
+from fleet import bookings, clock
 from fleet.db import make_engine, unit_of_work
 from fleet.exports import TRIP_SHEET
 from fleet.schemas import TripIn
@@ -264,11 +264,11 @@ def test_vehicles_are_found_by_plate_or_model(api: Api) -> None:
 def test_violations_are_a_page_of_findings(api: Api) -> None:
     # a routine car out at 20:30: an off-hours finding
     trip = book(api, "dispatcher", agency=AGENCY_A, priority="routine", earliest_pickup=at(20, 30).isoformat(),
-                latest_pickup=at(20, 45).isoformat())
+                latest_pickup=at(20, 45).isoformat(), approval_basis="单位审批人电话同意")
     assign(api, trip, "gen-a1", "pool-night")
     for step, km, when in (("start", 1000, at(20, 35)), ("complete", 1010, at(21, 40))):
-        r = api.as_("dispatcher").post(f"/trips/{trip['id']}/{step}", json={"odometer_km": km,
-                                                                            "at": when.isoformat()})
+        with clock.travel(when):
+            r = api.as_("dispatcher").post(f"/trips/{trip['id']}/{step}", json={"odometer_km": km})
         assert r.status_code == 200, r.text
     page = api.as_("supervisor").get("/violations", params={"since": DAY.isoformat(), "until": DAY.isoformat()})
     assert page.status_code == 200, page.text

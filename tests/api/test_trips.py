@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from fleet import dispatching
+from fleet import clock, dispatching
 from tests.api.conftest import AGENCY_B, DAY, Api, at, trip_body
 
 WINDOW = {"start": at(0).isoformat(), "end": at(0, day=DAY.replace(day=DAY.day + 1)).isoformat(), "time_limit": 1}
@@ -98,15 +98,15 @@ class TestDispatchAndDrive:
         assert assignment["driver"] == "driver-a"
         assert datetime.fromisoformat(assignment["starts_at"]) == datetime.fromisoformat(trip["earliest_pickup"])
         odometer = api.as_("admin").get(f"/vehicles/{assignment['vehicle_id']}").json()["odometer_km"]
-        r = api.as_("driver-a").post(f"/trips/{trip['id']}/start", json={"odometer_km": odometer + 3,
-                                                                         "at": at(9, 2).isoformat()})
+        with clock.travel(at(9, 2)):
+            r = api.as_("driver-a").post(f"/trips/{trip['id']}/start", json={"odometer_km": odometer + 3})
         assert r.status_code == 200, r.text
-        r = api.as_("driver-a").post(f"/trips/{trip['id']}/complete", json={"odometer_km": odometer + 1,
-                                                                            "at": at(9, 40).isoformat()})
-        assert r.status_code == 422
-        assert r.json()["field"] == "odometer_km"
-        r = api.as_("driver-a").post(f"/trips/{trip['id']}/complete", json={"odometer_km": odometer + 12,
-                                                                            "at": at(9, 40).isoformat()})
+        assert datetime.fromisoformat(r.json()["started_at"]) == at(9, 2)
+        with clock.travel(at(9, 40)):
+            r = api.as_("driver-a").post(f"/trips/{trip['id']}/complete", json={"odometer_km": odometer + 1})
+            assert r.status_code == 422
+            assert r.json()["field"] == "odometer_km"
+            r = api.as_("driver-a").post(f"/trips/{trip['id']}/complete", json={"odometer_km": odometer + 12})
         assert r.json()["status"] == "completed"
         assert api.as_("admin").get(f"/vehicles/{assignment['vehicle_id']}").json()["odometer_km"] == odometer + 12
 
@@ -163,6 +163,7 @@ class TestUrgent:
     def test_an_emergency_booked_by_the_dispatcher_is_placed_at_once(self, api: Api) -> None:
         r = api.as_("dispatcher").post("/trips", json=trip_body(
             priority="emergency", agency="WH-GA", purpose="危化品泄漏处置", passengers=4,
+            priority_reason="化工园区储罐泄漏", approval_basis="单位审批人电话同意",
             earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 10).isoformat()))
         assert r.status_code == 201, r.text
         body = r.json()
@@ -182,6 +183,7 @@ class TestUrgent:
             assert r.status_code == 200, r.text
         r = api.as_("dispatcher").post("/trips", json=trip_body(
             priority="emergency", agency="WH-GA", categories=["general"], purpose="接送伤员",
+            priority_reason="交通事故伤员转运", approval_basis="单位审批人电话同意",
             earliest_pickup=at(15).isoformat(), latest_pickup=at(15, 5).isoformat()))
         body = r.json()
         assert r.status_code == 201, r.text

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fleet import assignments, audit, bookings, costs, drivers, queries, registry, vehicles
+from fleet import assignments, audit, bookings, clock, costs, drivers, queries, registry, vehicles
 from fleet.audit import Actor
 from fleet.db import atomic, unit_of_work
 from fleet.enums import Category
@@ -159,10 +159,11 @@ class TestState:
         with unit_of_work(fresh_engine) as session:
             assignments.assign(session, ADMIN, trip_id=trip, data=AssignIn(vehicle_id=vehicle_ids[0],
                                                                            driver_id=driver))
-            bookings.start(session, ADMIN, trip_id=trip, data=OdometerIn(odometer_km=100, at=at(9)))
+            with clock.travel(at(9)):
+                bookings.start(session, ADMIN, trip_id=trip, data=OdometerIn(odometer_km=100))
             session.get_one(Trip, trip).decision_note = "noted after the record, before the commit"
-        with unit_of_work(fresh_engine) as session:
-            bookings.complete(session, ADMIN, trip_id=trip, data=OdometerIn(odometer_km=130, at=at(11)))
+        with unit_of_work(fresh_engine) as session, clock.travel(at(11)):  # a cost is booked once incurred
+            bookings.complete(session, ADMIN, trip_id=trip, data=OdometerIn(odometer_km=130))
             costs.record_cost(session, ADMIN, vehicle_id=vehicle_ids[0], data=CostIn(
                 kind="fuel", incurred_on=date(2030, 3, 12), amount_cny=Decimal(300), odometer_km=140))
         with unit_of_work(fresh_engine, readonly=True) as session:

@@ -46,6 +46,7 @@ def book(session: Session, code: str, pickup: datetime, *, priority: str = "rout
          categories: list[str] | None = None, decision: str | None = None, passengers: int = 1) -> int:
     body: dict[str, Any] = {
         "purpose": "公务出行", "priority": priority, "passengers": passengers,
+        "priority_reason": "防汛抢险" if priority == "emergency" else None,
         "pickup": {"lat": 30.60, "lon": 114.30, "address": "甲"},
         "dropoff": {"lat": 30.65, "lon": 114.35, "address": "乙"},
         "earliest_pickup": pickup.isoformat(), "latest_pickup": (pickup + timedelta(minutes=45)).isoformat(),

@@ -61,7 +61,7 @@ def value_for(spec: str, draw: Any) -> Any:
     """A parameter value that a placeholder with format ``spec`` can format."""
     if "%" in spec and any(c.isalpha() for c in spec.replace("%", "")):  # strftime: {at:%H:%M}
         return draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)))
-    if spec.endswith(("f", "%")):
+    if spec.endswith(("f", "g", "e", "%")):
         return draw(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
     if spec.endswith(("d", "x", "X")) or "#" in spec:
         return draw(st.integers(min_value=-10**6, max_value=10**6))

@@ -106,6 +106,7 @@ def book(session: Session, place: Desk, spec: tuple[Any, ...], index: int) -> No
     start = at(day, 6 + slot) + timedelta(minutes=7 * index)  # distinct pickups, hours apart from most others
     booked, _ = bookings.book(session, ADMIN, agency="WH-CG" if who == 2 else "WH-GA", data=TripIn.parse({
         "purpose": purpose, "priority": priority, "categories": ["law_enforcement", "general"],
+        "priority_reason": "防汛抢险" if priority == "emergency" else None,
         "pickup": {"lat": 30.6, "lon": 114.3, "address": pickup},
         "dropoff": {"lat": 30.61, "lon": 114.31, "address": dropoff},
         "earliest_pickup": start.isoformat(), "latest_pickup": (start + timedelta(minutes=20)).isoformat(),

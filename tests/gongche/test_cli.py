@@ -265,7 +265,10 @@ class TestDemo:
         assert "Traceback" not in run.raw_stderr
         for fragment in ("audit chain intact", "Plan 3 refused", "new_energy_share", "POST /dispatch run",
                          "answered with", "GET /violations", "overdriven", "GET /audit/verify: intact",
-                         "Scenarios on", "separate agency fleets"):
+                         "Scenarios on", "separate agency fleets",
+                         # issue 14: the calendar's end, 机构改革, reminders, the statement, scopes, the rules tried
+                         "/healthz warns", "机构改革: ", "Reminders due by", "balanced to the fen",
+                         "Who sees what", "409 RegistrationRefused", "403 NotPermitted"):
             assert fragment in run.stdout
         (results,) = (out / "scenarios").glob("*-registry")  # the registry's fleet and day, simulated
         assert "| registry | registry-separate | registry-cut-30 |" in (results / "comparison.md").read_text()

@@ -65,6 +65,8 @@ def upgrade() -> None:
     _add('vehicles', sa.Column('registration_basis', sa.Enum(
         'pre_platform_purchase', 'transfer_in', 'donation', 'confiscation', 'other_approved',
         name='registrationbasis', **_ENUM), nullable=True))
+    _add('vehicles', sa.Column('rental_provider_id', sa.Integer(), nullable=True),
+         references=('rental_providers', 'rental_providers'))
     for column in (sa.Column('registration_note', sa.String(length=500), nullable=True),
                    sa.Column('terminal_id', sa.String(length=20), nullable=True),
                    sa.Column('colour', sa.String(length=20), nullable=True),
@@ -89,6 +91,7 @@ def upgrade() -> None:
     _add('trips', sa.Column('rental_provider_id', sa.Integer(), nullable=True),
          references=('rental_providers', 'rental_providers'))
     _add('trips', sa.Column('rental_cost_cny', sa.BigInteger(), nullable=True))
+    _add('trips', sa.Column('rental_km', sa.Double(), nullable=True))
     # A platform already running went live before this migration: the fleet it holds stays as registered, and what
     # is registered from now on is judged against today.
     today = clock.today()
@@ -101,7 +104,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # SQLite drops a column in place (3.35+) unless a constraint or an index names it: those tables are copied.
-    for table, columns in (('trips', ('rental_cost_cny', 'backfill_reason', 'approval_basis')),
+    for table, columns in (('trips', ('rental_km', 'rental_cost_cny', 'backfill_reason', 'approval_basis')),
                            ('users', ('office',)),
                            ('drivers', ('phone', 'licence_expires_on', 'licence_no')),
                            ('vehicles', ('service_interval_months', 'service_interval_km', 'serviced_km',
@@ -114,6 +117,7 @@ def downgrade() -> None:
     op.drop_index('uq_vehicles_terminal_id', 'vehicles')
     op.execute('ALTER TABLE vehicles DROP COLUMN terminal_id')
     for table, column, name in (('trips', 'rental_provider_id', 'fk_trips_rental_provider_id_rental_providers'),
+                                ('vehicles', 'rental_provider_id', 'fk_vehicles_rental_provider_id_rental_providers'),
                                 ('users', 'jurisdiction_id', 'fk_users_jurisdiction_id_jurisdictions'),
                                 ('agencies', 'successor_id', 'fk_agencies_successor_id_agencies')):
         if _sqlite():
