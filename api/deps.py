@@ -203,3 +203,8 @@ def allow_briefly(*roles: Role) -> Callable[[Request, HTTPAuthorizationCredentia
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+# The roles of the registry's routes: the admin writes; the platform (dispatcher) and supervisors read.
+Admin = Annotated[User, Depends(allow(Role.admin))]
+RegistryReader = Annotated[User, Depends(allow(Role.admin, Role.dispatcher, Role.supervisor))]

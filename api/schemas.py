@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from fleet.clock import CHINA, local_moment
@@ -130,6 +130,7 @@ Until = Annotated[Moment, BeforeValidator(_day_end), _DATE_OR_INSTANT]
 
 # --- pages --------------------------------------------------------------------------------------------------------
 
+ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # a row id in a path: what the databases store
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 ItemT = TypeVar("ItemT")

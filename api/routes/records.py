@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
-from api.deps import ScopeDep, SessionDep, allow
+from api.deps import Admin, RegistryReader, ScopeDep, SessionDep
 from api.errors import ErrorOut
 from api.routes.registry import driver_out, vehicle_out
 from api.schemas import (
@@ -21,15 +21,15 @@ from api.schemas import (
     CostPage,
     DriverOut,
     Limit,
+    ObjectId,
     Offset,
     ReorganisationOut,
     VehicleOut,
 )
 from fleet import amendments, costs, queries, reorganisation, scopes
-from fleet.enums import CostKind, Role
+from fleet.enums import CostKind
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
-from fleet.models import User
 from fleet.reorganisation import Reorganised
 from fleet.schemas import AgencyPatch, Code, Day, DriverPatch, MergeIn, SplitIn, VehiclePatch
 from fleet.users import actor_of
@@ -38,9 +38,6 @@ router = APIRouter(tags=["registry"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}})
 
-Admin = Annotated[User, Depends(allow(Role.admin))]
-Reader = Annotated[User, Depends(allow(Role.admin, Role.dispatcher, Role.supervisor))]
-ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 AgencyCode = Annotated[Code, Path()]
 
 
@@ -108,7 +105,7 @@ def split_agency(code: AgencyCode, body: SplitIn, session: SessionDep, user: Adm
 
 @router.get("/vehicles/{vehicle_id}/costs", response_model=CostPage, summary="A vehicle's cost ledger")
 def vehicle_costs(
-    vehicle_id: ObjectId, session: SessionDep, user: Reader, scope: ScopeDep,
+    vehicle_id: ObjectId, session: SessionDep, user: RegistryReader, scope: ScopeDep,
     since: Annotated[Day | None, Query(description="first day (inclusive)")] = None,
     until: Annotated[Day | None, Query(description="last day (inclusive)")] = None,
     kind: Annotated[list[CostKind] | None, Query(description="only these kinds")] = None,
@@ -127,7 +124,7 @@ def vehicle_costs(
 @router.get("/vehicles/{vehicle_id}/account", response_model=AccountOut,
             summary="A vehicle's account for a year (单车核算)")
 def vehicle_account(
-    vehicle_id: ObjectId, session: SessionDep, user: Reader, scope: ScopeDep,
+    vehicle_id: ObjectId, session: SessionDep, user: RegistryReader, scope: ScopeDep,
     year: Annotated[int, Query(ge=2000, le=2100, description="calendar year")],
 ) -> AccountOut:
     vehicle = scopes.vehicle(session, scope, vehicle_id)

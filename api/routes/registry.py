@@ -9,10 +9,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 
-from api.deps import ScopeDep, SessionDep, allow
+from api.deps import Admin, RegistryReader, ScopeDep, SessionDep
 from api.errors import ErrorOut, translated
 from api.schemas import (
     AgencyOut,
@@ -23,6 +23,7 @@ from api.schemas import (
     DriverOut,
     DriverPage,
     Limit,
+    ObjectId,
     Offset,
     PlanFindingOut,
     PlanLineOut,
@@ -42,10 +43,10 @@ from api.schemas import (
     VehiclePage,
 )
 from fleet import assignments, costs, drivers, plans, queries, registry, scopes, vehicles
-from fleet.enums import Category, PlanStatus, Role, VehicleStatus
+from fleet.enums import Category, PlanStatus, VehicleStatus
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
-from fleet.models import Driver, Plan, PlanLine, User, Vehicle
+from fleet.models import Driver, Plan, PlanLine, Vehicle
 from fleet.schemas import (
     AgencyIn,
     CostIn,
@@ -65,9 +66,6 @@ router = APIRouter(tags=["registry"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}})
 
-Admin = Annotated[User, Depends(allow(Role.admin))]
-Reader = Annotated[User, Depends(allow(Role.admin, Role.dispatcher, Role.supervisor))]
-ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class RegisterIn(Input):
@@ -130,7 +128,7 @@ def add_jurisdiction(body: JurisdictionIn, session: SessionDep, user: Admin, sco
 
 
 @router.get("/agencies", response_model=AgencyPage, summary="Agencies, by code")
-def list_agencies(session: SessionDep, user: Reader, scope: ScopeDep, limit: Limit = 50,
+def list_agencies(session: SessionDep, user: RegistryReader, scope: ScopeDep, limit: Limit = 50,
                   offset: Offset = 0) -> AgencyPage:
     page = queries.agencies_page(session, limit=limit, offset=offset, agency_ids=scope.agency_ids)
     return AgencyPage(items=[AgencyOut.model_validate(a) for a in page.rows], total=page.total, limit=limit,
@@ -146,7 +144,7 @@ def add_agency(body: AgencyIn, session: SessionDep, user: Admin, scope: ScopeDep
 
 
 @router.get("/quotas", response_model=QuotaPage, summary="Establishment quotas (编制), by agency and category")
-def list_quotas(session: SessionDep, user: Reader, scope: ScopeDep, limit: Limit = 50,
+def list_quotas(session: SessionDep, user: RegistryReader, scope: ScopeDep, limit: Limit = 50,
                 offset: Offset = 0) -> QuotaPage:
     page = queries.quotas_page(session, limit=limit, offset=offset, agency_ids=scope.agency_ids)
     return QuotaPage(items=[QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit) for q in page.rows],
@@ -168,7 +166,8 @@ def create_plan(body: PlanIn, session: SessionDep, user: Admin, scope: ScopeDep)
 
 @router.get("/plans", response_model=PlanPage, summary="Plans, newest year first, with their lines")
 def list_plans(
-    session: SessionDep, user: Reader, scope: ScopeDep, agency: Annotated[str | None, Query(max_length=32)] = None,
+    session: SessionDep, user: RegistryReader, scope: ScopeDep,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None, status: PlanStatus | None = None,
     limit: Limit = 50, offset: Offset = 0,
 ) -> PlanPage:
@@ -178,13 +177,13 @@ def list_plans(
 
 
 @router.get("/plans/{plan_id}", response_model=PlanOut, summary="One plan, with its lines")
-def get_plan(plan_id: ObjectId, session: SessionDep, user: Reader, scope: ScopeDep) -> PlanOut:
+def get_plan(plan_id: ObjectId, session: SessionDep, user: RegistryReader, scope: ScopeDep) -> PlanOut:
     return plan_out(scopes.plan(session, scope, plan_id))
 
 
 @router.get("/plans/{plan_id}/review", response_model=PlanReviewOut,
             summary="Every rule the plan breaks, and the new-energy share it leaves its province (or jurisdiction)")
-def review_plan(plan_id: ObjectId, session: SessionDep, user: Reader, scope: ScopeDep) -> PlanReviewOut:
+def review_plan(plan_id: ObjectId, session: SessionDep, user: RegistryReader, scope: ScopeDep) -> PlanReviewOut:
     """What approval would say, without deciding: each refusal (code, sentence, field) in the order approval checks
     them, and the share's figures over the policy's scope (`new_energy_share_scope`: the province by default):
     the other approved plans of the year, the same with this plan, and the minimum."""
@@ -211,7 +210,7 @@ def reject_plan(plan_id: ObjectId, body: ReasonIn, session: SessionDep, user: Ad
 
 @router.get("/vehicles", response_model=VehiclePage, summary="Vehicles, by plate")
 def list_vehicles(
-    session: SessionDep, user: Reader, scope: ScopeDep,
+    session: SessionDep, user: RegistryReader, scope: ScopeDep,
     agency: Annotated[str | None, Query(max_length=32)] = None,
     status: VehicleStatus | None = None, category: Category | None = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the plate or the model")] = None,
@@ -225,7 +224,7 @@ def list_vehicles(
 @router.get("/vehicles/available", response_model=list[VehicleOut],
             summary="Vehicles in service that nothing holds in [start, end)")
 def available_vehicles(
-    session: SessionDep, user: Reader, scope: ScopeDep,
+    session: SessionDep, user: RegistryReader, scope: ScopeDep,
     start: Annotated[Moment | None, Query(description="from (inclusive)")] = None,
     end: Annotated[Moment | None, Query(description="to (exclusive)")] = None,
     category: Category | None = None,
@@ -254,7 +253,7 @@ def available_vehicles(
 
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, summary="One vehicle")
-def get_vehicle(vehicle_id: ObjectId, session: SessionDep, user: Reader, scope: ScopeDep) -> VehicleOut:
+def get_vehicle(vehicle_id: ObjectId, session: SessionDep, user: RegistryReader, scope: ScopeDep) -> VehicleOut:
     return vehicle_out(scopes.vehicle(session, scope, vehicle_id))
 
 
@@ -264,7 +263,7 @@ MAX_CALENDAR = timedelta(days=62)
 @router.get("/vehicles/{vehicle_id}/calendar", response_model=CalendarOut,
             summary="A vehicle's assignments, sealed and workshop periods over a window")
 def vehicle_calendar(
-    vehicle_id: ObjectId, session: SessionDep, user: Reader, scope: ScopeDep,
+    vehicle_id: ObjectId, session: SessionDep, user: RegistryReader, scope: ScopeDep,
     since: Annotated[Since, Query(description="a date (from the start of that day, China time) or an instant")],
     until: Annotated[Until, Query(description="a date (to the end of that day, China time) or an instant "
                                               "(exclusive); at most 62 days after since")],
@@ -355,7 +354,7 @@ def record_cost(vehicle_id: ObjectId, body: CostIn, session: SessionDep, user: A
 
 
 @router.get("/drivers", response_model=DriverPage, summary="Drivers, by id")
-def list_drivers(session: SessionDep, user: Reader, scope: ScopeDep, limit: Limit = 50,
+def list_drivers(session: SessionDep, user: RegistryReader, scope: ScopeDep, limit: Limit = 50,
                  offset: Offset = 0) -> DriverPage:
     """The scope's agencies' drivers and the platform pool's (whom any dispatcher may give a trip)."""
     page = queries.drivers_page(session, limit=limit, offset=offset, agency_ids=scope.agency_ids)

@@ -5,27 +5,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from api.deps import ScopeDep, SessionDep, allow
+from api.deps import RegistryReader, ScopeDep, SessionDep
 from api.errors import ErrorOut
 from api.schemas import ReminderList, ReminderOut
 from fleet import clock, reminders, scopes
-from fleet.enums import Role
-from fleet.models import User
 from fleet.reminders import ReminderKind
 from fleet.schemas import Code
 
 router = APIRouter(tags=["registry"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
-Reader = Annotated[User, Depends(allow(Role.admin, Role.dispatcher, Role.supervisor))]
 MAX_DAYS = 3660
 
 
 @router.get("/reminders", response_model=ReminderList, summary="Reminders due within some days, or overdue")
 def list_reminders(
-    session: SessionDep, user: Reader, scope: ScopeDep,
+    session: SessionDep, user: RegistryReader, scope: ScopeDep,
     within_days: Annotated[int, Query(ge=0, le=MAX_DAYS, description="from today (China time)")] = 30,
     kind: Annotated[list[ReminderKind] | None, Query(description="only these kinds")] = None,
     agency: Annotated[Code | None, Query(description="one agency's vehicles and drivers")] = None,

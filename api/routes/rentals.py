@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import SessionDep, allow, scope_of, whole_platform
+from api.deps import Admin, RegistryReader, SessionDep, allow, scope_of, whole_platform
 from api.errors import ErrorOut
 from api.routes.trips import TripId, trip_out, visible
 from api.schemas import RentalProviderOut, TripOut
@@ -25,8 +25,6 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 providers_router = APIRouter(tags=["registry"], responses=RESPONSES)
 trips_router = APIRouter(prefix="/trips", tags=["trips"], responses=RESPONSES)
 
-Admin = Annotated[User, Depends(allow(Role.admin))]
-Reader = Annotated[User, Depends(allow(Role.admin, Role.dispatcher, Role.supervisor))]
 Dispatcher = Annotated[User, Depends(allow(Role.dispatcher))]
 ProviderCode = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -41,7 +39,7 @@ def add_provider(body: RentalProviderIn, session: SessionDep, user: Admin) -> Re
 
 @providers_router.get("/rental-providers", response_model=list[RentalProviderOut],
                       summary="The rental providers, by code")
-def list_providers(session: SessionDep, user: Reader, active: bool = False) -> list[RentalProviderOut]:
+def list_providers(session: SessionDep, user: RegistryReader, active: bool = False) -> list[RentalProviderOut]:
     return [RentalProviderOut.model_validate(p) for p in rentals.providers(session, active_only=active)]
 
 

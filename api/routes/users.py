@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ScopeDep, SessionDep, allow
+from api.deps import Admin, ScopeDep, SessionDep
 from api.errors import ErrorOut
 from api.routes.auth import Password
 from api.schemas import Limit, Offset, PageOut
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/users", tags=["users"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}})
 
-Admin = Annotated[User, Depends(allow(Role.admin))]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
