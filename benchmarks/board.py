@@ -51,6 +51,7 @@ class Seeded:
 def seed(engine: Engine, *, vehicles: int, trips: int, rng: random.Random) -> Seeded:
     """The demo city at ``vehicles`` vehicles, and ``trips`` trips on DAY."""
     from fleet import assignments, bookings, queries, registry, users
+    from fleet import clock as platform_clock
     from fleet import vehicles as fleet_vehicles
     from fleet.clock import CHINA
     from fleet.db import unit_of_work
@@ -62,8 +63,9 @@ def seed(engine: Engine, *, vehicles: int, trips: int, rng: random.Random) -> Se
     from gongche.demo.city import ADMIN, models_for
 
     started = time.perf_counter()
-    with unit_of_work(engine) as session:
-        state = registry_year.seed(session, seed=2026, today=date(DAY.year, 1, 15))
+    seeded_on = date(DAY.year, 1, 15)  # the registry's year runs up to then, on the platform's clock moved there
+    with platform_clock.travel(datetime.combine(seeded_on, clock(9, 0), CHINA)), unit_of_work(engine) as session:
+        state = registry_year.seed(session, seed=2026, today=seeded_on)
         held = session.scalar(sa.select(sa.func.count()).select_from(Vehicle)) or 0
         extra = max(0, vehicles - held)
         if extra:
