@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -293,6 +294,17 @@ class Vehicle(Base):
 
     agency: Mapped[Agency] = relationship()
     rental_provider: Mapped[RentalProvider | None] = relationship()
+
+    @hybrid_property
+    def under_quota(self) -> bool:
+        """Whether the vehicle counts against its agency's 编制: held, not hired (a rental car, 社会化租赁, never
+        does). The one statement of the rule, in Python and in SQL; disposal is a separate question."""
+        return self.source is not VehicleSource.rental
+
+    @under_quota.inplace.expression
+    @classmethod
+    def _under_quota(cls) -> sa.ColumnElement[bool]:
+        return cls.source != VehicleSource.rental
 
 
 class Transfer(Base):

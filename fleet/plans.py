@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from fleet import audit, clock, queries, rules
 from fleet.audit import Actor
 from fleet.db import atomic
-from fleet.enums import Category, JurisdictionLevel, PlanStatus, VehicleSource, VehicleStatus
+from fleet.enums import Category, JurisdictionLevel, PlanStatus, VehicleStatus
 from fleet.errors import Conflict, InvalidInput, InvalidState, RuleViolation, YearClosed
 from fleet.i18n import msg
 from fleet.models import Jurisdiction, Plan, PlanLine, Vehicle, utcnow
@@ -58,7 +58,7 @@ def create_plan(session: Session, actor: Actor, *, data: PlanIn, today: date | N
             if vehicle.status is VehicleStatus.disposed:
                 raise InvalidInput(msg("line {line}: vehicle {plate} was disposed of on {day}", line=i, plate=plate,
                                        day=vehicle.disposed_on), field=f"lines.{i}.replaces")
-            if vehicle.source is VehicleSource.rental:  # hired, not held: its going frees no quota for a new one
+            if not vehicle.under_quota:  # hired, not held: its going frees no quota for a new one
                 raise InvalidInput(msg("line {line}: vehicle {plate} is a rental car, not held by {agency}; a renewal "
                                        "replaces a vehicle the agency holds", line=i, plate=plate,
                                        agency=agency.code), field=f"lines.{i}.replaces")
@@ -155,7 +155,7 @@ def review_plan(session: Session, plan: Plan, *, policies: PolicyBook | None = N
     for line in plan.lines:
         adding[line.category] += line.count
         for vehicle in line.replaces:
-            if vehicle.status is not VehicleStatus.disposed and vehicle.source is not VehicleSource.rental:
+            if vehicle.status is not VehicleStatus.disposed and vehicle.under_quota:
                 removing[vehicle.category] += 1
     for category in sorted(set(adding) | set(removing)):
         limit = queries.quota_limit(session, agency.id, category, lock=lock)

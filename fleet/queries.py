@@ -14,7 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
-from fleet.enums import Category, CostKind, PlanStatus, Priority, RunStatus, TripStatus, VehicleSource, VehicleStatus
+from fleet.enums import Category, CostKind, PlanStatus, Priority, RunStatus, TripStatus, VehicleStatus
 from fleet.errors import NotFound
 from fleet.i18n import msg
 from fleet.models import (
@@ -127,7 +127,7 @@ def held_count(session: Session, agency_id: int, category: Category) -> int:
     return session.scalar(
         sa.select(sa.func.count()).select_from(Vehicle).where(
             Vehicle.agency_id == agency_id, Vehicle.category == category, Vehicle.status != VehicleStatus.disposed,
-            Vehicle.source != VehicleSource.rental,
+            Vehicle.under_quota,
         )
     ) or 0
 
@@ -147,7 +147,7 @@ def committed_count(session: Session, agency_id: int, category: Category, *, exc
         .where(
             Plan.agency_id == agency_id, Plan.status == PlanStatus.approved, Vehicle.category == category,
             Vehicle.status != VehicleStatus.disposed, Plan.id != (exclude_plan or -1),
-            Vehicle.source != VehicleSource.rental,  # never held, so its going frees no quota
+            Vehicle.under_quota,  # a hired car's going frees no quota
         )
     )
     return int(session.scalar(remaining) or 0) - int(session.scalar(pending_disposals) or 0)

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from fleet import audit, clock, queries, registry
 from fleet.audit import Actor
 from fleet.db import atomic
-from fleet.enums import Category, PlanStatus, TripStatus, VehicleSource, VehicleStatus
+from fleet.enums import Category, PlanStatus, TripStatus, VehicleStatus
 from fleet.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound, QuotaExceeded
 from fleet.i18n import msg
 from fleet.models import Agency, Driver, Plan, Quota, Transfer, Trip, User, Vehicle
@@ -244,7 +244,7 @@ def split(session: Session, actor: Actor, *, code: str, data: SplitIn) -> Reorga
             if planned is not None:
                 raise Conflict(msg("vehicle {plate} is to be replaced under plan {plan_id}; fix: take it out of that "
                                    "plan first", plate=plate, plan_id=planned.plan_id), field=listed)
-            if vehicle.source is not VehicleSource.rental:  # hired, not held: outside 编制
+            if vehicle.under_quota:
                 receiving[vehicle.category] += 1
         for category, count in sorted(receiving.items()):
             limit = part.quotas.get(category, 0)
@@ -261,7 +261,7 @@ def split(session: Session, actor: Actor, *, code: str, data: SplitIn) -> Reorga
             raise QuotaExceeded(msg("the parts take {parts} of {code}'s {category} quota, which is {limit}",
                                     parts=parts, code=source.code, category=category, limit=limit),
                                 field="into", category=category.value)
-    remaining = Counter(v.category for v in held.values() if v.source is not VehicleSource.rental)
+    remaining = Counter(v.category for v in held.values() if v.under_quota)
     remaining.subtract(moved)
     for category, count in sorted(remaining.items()):
         left = limits.get(category, 0) - taken[category]

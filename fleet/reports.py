@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from fleet import clock, costs, queries
 from fleet.audit import jsonable
 from fleet.clock import CHINA
-from fleet.enums import Category, CostKind, PlanStatus, Powertrain, VehicleSource
+from fleet.enums import Category, CostKind, PlanStatus, Powertrain
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
 from fleet.models import Agency, Disposal, Plan, PlanLine, Vehicle
@@ -155,7 +155,7 @@ def annual_report(session: Session, *, year: int, jurisdiction: str | None = Non
 
     quota_use = Table("quota_use", "编制使用 quota use by agency and category",
                       ["agency", "agency_name", "category", "quota", "held", "use_pct", "over_quota"])
-    counted = [v for v in held if v.source is not VehicleSource.rental]  # 编制 counts what is held, not hired
+    counted = [v for v in held if v.under_quota]
     held_by = Counter((holder[v.id], v.category) for v in counted)
     quotas = queries.quota_limits_on(session, agency_ids, datetime.combine(end, time.max, tzinfo=CHINA))
     for a in agencies:

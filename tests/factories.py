@@ -31,13 +31,12 @@ def plate(serial: int, *, nev: bool = False) -> str:
     return f"鄂{letters[serial // 100000 % 24]}{'D' if nev else ''}{serial % 100000:05d}"
 
 
-def jurisdiction_tree(session: Session) -> None:
-    """湖北省 420000 > 武汉市 420100 > 江岸区 420102."""
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(code="420000", name="湖北省", level="province"))
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420100", name="武汉市", level="city", parent="420000"))
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420102", name="江岸区", level="county", parent="420100"))
+def jurisdiction_tree(session: Session, *, live_on: date | None = None) -> None:
+    """湖北省 420000 > 武汉市 420100 > 江岸区 420102, live since ``live_on`` (default: today)."""
+    for code, name, level, parent in (("420000", "湖北省", "province", None), ("420100", "武汉市", "city", "420000"),
+                                      ("420102", "江岸区", "county", "420100")):
+        registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(code=code, name=name, level=level,
+                                                                          parent=parent, live_on=live_on))
 
 
 def agency(session: Session, code: str = "WH-GA", *, jurisdiction: str = "420100",

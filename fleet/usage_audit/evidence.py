@@ -15,7 +15,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from fleet.enums import Category, MarkingStatus, Priority, TripStatus, VehicleSource, VehicleStatus
+from fleet.enums import Category, MarkingStatus, Priority, TripStatus, VehicleStatus
 from fleet.models import Agency, Assignment, AuditRecord, Quota, Trip, Vehicle
 
 # The audit-log actions that move a vehicle's status; a disposal is dated, not timed, so it is told apart.
@@ -244,7 +244,7 @@ def held_vehicles(session: Session, scope: list[int] | None) -> list[HeldVehicle
     """Vehicles on the books (every status but disposed), with their agency's quota for the category."""
     stmt = (
         sa.select(Vehicle.id, Vehicle.plate, Vehicle.agency_id, Agency.code, Vehicle.category, Vehicle.status,
-                  Vehicle.marking, Vehicle.marking_exemption, Quota.limit, Vehicle.source == VehicleSource.rental)
+                  Vehicle.marking, Vehicle.marking_exemption, Quota.limit, Vehicle.under_quota)
         .join(Agency, Agency.id == Vehicle.agency_id)
         .outerjoin(Quota, sa.and_(Quota.agency_id == Vehicle.agency_id, Quota.category == Vehicle.category))
         .where(Vehicle.status != VehicleStatus.disposed)
@@ -252,4 +252,4 @@ def held_vehicles(session: Session, scope: list[int] | None) -> list[HeldVehicle
     )
     if scope is not None:
         stmt = stmt.where(Vehicle.agency_id.in_(scope))
-    return [HeldVehicle(*row[:9], hired=bool(row[9])) for row in session.execute(stmt)]
+    return [HeldVehicle(*row[:9], hired=not row[9]) for row in session.execute(stmt)]

@@ -20,7 +20,7 @@ from fleet.models import AuditRecord, Jurisdiction, Vehicle
 from fleet.reports import annual_report
 from fleet.schemas import JurisdictionIn, RentalProviderIn, TransferIn
 from fleet.usage_audit.checks import FindingKind
-from tests.factories import ADMIN, THIS_YEAR, agency, registered, vehicle_in
+from tests.factories import ADMIN, THIS_YEAR, agency, jurisdiction_tree, registered, vehicle_in
 
 LIVE_ON = date(THIS_YEAR - 1, 12, 31)
 GEN = Category.general
@@ -29,10 +29,7 @@ GEN = Category.general
 @pytest.fixture
 def live(session: Session) -> Session:
     """武汉市, live since the end of last year, with WH-GA (quota: 2 general) and WH-CG (quota: 1 general)."""
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420000", name="湖北省", level="province", live_on=LIVE_ON))
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420100", name="武汉市", level="city", parent="420000", live_on=LIVE_ON))
+    jurisdiction_tree(session, live_on=LIVE_ON)
     agency(session, "WH-GA", quotas={GEN: 2})
     agency(session, "WH-CG", quotas={GEN: 1})
     return session

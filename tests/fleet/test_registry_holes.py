@@ -26,7 +26,7 @@ from fleet.schemas import (
     RentalProviderIn,
     VehiclePatch,
 )
-from tests.factories import ADMIN, THIS_YEAR, agency, registered, vehicle_in
+from tests.factories import ADMIN, THIS_YEAR, agency, jurisdiction_tree, registered, vehicle_in
 
 LIVE_ON = date(THIS_YEAR - 1, 12, 31)
 GEN = Category.general
@@ -42,10 +42,7 @@ def provider(session: Session, code: str = "ZL-WH", **overrides: Any) -> None:
 @pytest.fixture
 def live(session: Session) -> Session:
     """武汉市, live since the end of last year; WH-GA (quota: 2 general, 1 law-enforcement); provider ZL-WH."""
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420000", name="湖北省", level="province", live_on=LIVE_ON))
-    registry.create_jurisdiction(session, ADMIN, data=JurisdictionIn(
-        code="420100", name="武汉市", level="city", parent="420000", live_on=LIVE_ON))
+    jurisdiction_tree(session, live_on=LIVE_ON)
     agency(session, "WH-GA", quotas={GEN: 2, LE: 1})
     provider(session)
     return session
