@@ -69,7 +69,7 @@ test: lint web
 
 ## messages: extract every msg("...") template into fleet/locales/gongche.pot and update the catalogs from it
 ## (fleet/locales/<lang>/LC_MESSAGES/gongche.po); new entries arrive untranslated, changed ones marked fuzzy
-MESSAGE_SOURCES := fleet dispatch api scenarios gongche
+MESSAGE_SOURCES := fleet dispatch api scenarios telematics gongche
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k msg --add-location=file --width=120 \
 		--project=Gongche --version=1 --copyright-holder="The Gongche authors" \

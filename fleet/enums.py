@@ -173,3 +173,10 @@ class Role(LabelledEnum):
     driver = "driver", "驾驶员"
     supervisor = "supervisor", "监督检查(纪检/财政)"
     admin = "admin", "车辆管理员"
+
+
+class PositionSource(LabelledEnum):
+    """Where a fix came from: a vehicle terminal's JT/T 808 frame or a phone's OsmAnd/Traccar report."""
+
+    jt808 = "jt808", "JT/T 808 车载终端"
+    osmand = "osmand", "OsmAnd/Traccar 手机定位"

@@ -22,6 +22,7 @@ from fleet.enums import (
     JurisdictionLevel,
     LicenceClass,
     MarkingStatus,
+    PositionSource,
     OversightOffice,
     PlanLineKind,
     PlanStatus,
@@ -607,3 +608,97 @@ class Assignment(Base):
     trip: Mapped[Trip] = relationship()
     vehicle: Mapped[Vehicle] = relationship()
     driver: Mapped[Driver | None] = relationship()
+
+
+class Terminal(Base):
+    """A JT/T 808 terminal that registered (0x0100) and the vehicle it was bound to.
+
+    The vehicle is found by the terminal number the registry records (``Vehicle.terminal_id``) or by plate and plate
+    colour. The auth code is kept only as its SHA-256: the terminal holds the code, the log never shows it.
+    Deregistration (0x0003) ends the row's use (``active`` false); registering again starts a new code.
+    """
+
+    __tablename__ = "terminals"
+    __table_args__ = (
+        sa.Index("uq_terminals_active_vehicle", "vehicle_id", unique=True,
+                 sqlite_where=sa.text("active"), postgresql_where=sa.text("active")),
+    )
+    audit_entity = "terminal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The terminal's phone number (终端手机号) with its leading zeros stripped: a 2013 header's BCD[6] and a 2019
+    # header's BCD[10] of one terminal are the same number.
+    phone: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"))
+    auth_digest: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 hex of the auth code (鉴权码)
+    protocol_version: Mapped[int | None]  # the 2019 header's version byte; None for a 2013 terminal
+    province: Mapped[int] = mapped_column(default=0)
+    city: Mapped[int] = mapped_column(default=0)
+    maker: Mapped[str] = mapped_column(sa.String(11), default="")
+    model: Mapped[str] = mapped_column(sa.String(30), default="")
+    device_no: Mapped[str] = mapped_column(sa.String(30), default="")  # the terminal's own id (终端ID)
+    plate_colour: Mapped[int] = mapped_column(default=0)  # JT/T 697.7: 1 blue, 2 yellow, 3 black, 4 white, 5 green…
+    plate: Mapped[str] = mapped_column(sa.String(16), default="")  # as the terminal sent it
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    vehicle: Mapped[Vehicle] = relationship()
+
+
+class Position(Base):
+    """One fix of a vehicle, stored once: a resent fix (same vehicle, same device time) is the same row.
+
+    Telemetry, not a state change: fixes are not written to the audit log one by one (a terminal's registration
+    is). On PostgreSQL the table is partitioned by month of ``fixed_at`` (migration 0009; ``fleet.positions``
+    creates a month's partition before its first fix).
+    """
+
+    __tablename__ = "positions"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (fixed_at)"},)
+
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"), primary_key=True)
+    fixed_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)  # the device's time of the fix
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the platform got it
+    lat: Mapped[float]  # WGS-84 / CGCS2000, as the terminal sends it (never GCJ-02)
+    lon: Mapped[float]
+    speed_kmh: Mapped[float] = mapped_column(default=0.0)
+    course: Mapped[int | None]  # degrees from north, 0-359
+    altitude_m: Mapped[int | None]
+    accuracy_m: Mapped[float | None]
+    acc: Mapped[bool | None]  # ignition (ACC) on; None when the source does not say
+    alarm: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # JT/T 808 alarm DWORD
+    status: Mapped[int | None] = mapped_column(sa.BigInteger)  # JT/T 808 status DWORD
+    mileage_km: Mapped[float | None]  # the terminal's odometer (extra 0x01), or OsmAnd's odometer
+    source: Mapped[PositionSource] = mapped_column(_enum(PositionSource))
+    backfill: Mapped[bool] = mapped_column(default=False)  # a blind-area fix sent late (0x0704 type 1)
+    extras: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # the rest, raw: JT/T 808 extras as hex
+
+
+class LatestPosition(Base):
+    """Each vehicle's newest fix by device time, kept by the writer of positions for the live map."""
+
+    __tablename__ = "latest_positions"
+
+    vehicle_id: Mapped[int] = mapped_column(sa.ForeignKey("vehicles.id"), primary_key=True)
+    fixed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lat: Mapped[float]
+    lon: Mapped[float]
+    speed_kmh: Mapped[float] = mapped_column(default=0.0)
+    course: Mapped[int | None]
+    acc: Mapped[bool | None]
+    alarm: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    source: Mapped[PositionSource] = mapped_column(_enum(PositionSource))
+
+
+class RawFrame(Base):
+    """A frame as it arrived (JT/T 808 bytes unescaped, or an OsmAnd request), kept for
+    ``telematics_raw_retention_days`` so that a disputed fix can be checked against what the terminal sent."""
+
+    __tablename__ = "raw_frames"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    source: Mapped[PositionSource] = mapped_column(_enum(PositionSource))
+    device: Mapped[str] = mapped_column(sa.String(64))  # terminal phone number or OsmAnd device id, as sent
+    payload: Mapped[bytes] = mapped_column(sa.LargeBinary)

@@ -149,6 +149,40 @@ class Settings(BaseSettings):
     )
 
 
+    # --- Telematics: JT/T 808 and OsmAnd ingest (issue 15) ---
+    ingest_host: str = Field(
+        default="127.0.0.1", max_length=100,
+        description="Interface the ingest listeners bind: 0.0.0.0 where terminals reach the server over the "
+        "network.",
+    )
+    jt808_port: int = Field(
+        default=5015, ge=0, le=65535,
+        description="TCP port of the JT/T 808 listener (5015 is Traccar's for the protocol); 0: not started.")
+    osmand_port: int = Field(
+        default=5055, ge=0, le=65535,
+        description="HTTP port of the OsmAnd / Traccar Client listener, at / as Traccar's; 0: not started.")
+    jt808_heartbeat_seconds: float = Field(
+        default=60, gt=0, le=3600,
+        description="The terminals' heartbeat interval (JT/T 808 parameter 0x0001): a session with nothing from "
+        "its terminal for jt808_missed_heartbeats of these ends.",
+    )
+    jt808_missed_heartbeats: int = Field(
+        default=3, ge=1, le=100, description="Heartbeats missed in a row after which a session ends.")
+    telematics_batch_max: int = Field(
+        default=2000, ge=1, le=100000,
+        description="Most fixes written in one commit (group commit): whatever arrived while the previous commit "
+        "was on its way to disk goes in the next, up to this many.",
+    )
+    telematics_queue_max: int = Field(
+        default=50000, ge=100, le=10_000_000,
+        description="Fixes waiting for the disk beyond which the listeners stop reading (back-pressure: a terminal "
+        "then waits for its answer and resends, nothing is dropped).",
+    )
+    telematics_raw_retention_days: float = Field(
+        default=30, ge=0, le=3650,
+        description="Days the raw frames are kept beside the decoded fixes, for disputes; 0: not kept at all.")
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
