@@ -17,6 +17,19 @@ Rules:
 * ``over_quota``: an agency holding more vehicles of a category than its quota (编制) allows.
 * ``unmarked``: a vehicle on the books without its marking (标识化) and without a recorded exemption.
 
+From the vehicles' tracks (``track_checks``; the fixes JT/T 808 and OsmAnd terminals send, cut into drives by
+``fleet.tracks``), named as the provincial platforms name them; a vehicle's track findings belong to its agency:
+
+* ``unscheduled_drive`` 非调度用车: a drive no booking of the vehicle covers.
+* ``detour`` 绕道: a trip's track strays from home -> pickup -> drop-off, or ends away from the drop-off.
+* ``geofence_entry`` 越界: a stay in a prohibited area, crossings between two fixes included, past a dwell time.
+* ``parking`` 定点停放: away from its designated parking place outside working hours without a booking.
+* ``terminal_offline`` 机车拆除/终端离线: no fix while in use, or the terminal's tamper and power-cut alarm bits.
+* ``speeding`` 超速 and ``idling`` 怠速超长.
+
+Every finding's evidence names what it trusts in ``source``: ``track``, ``odometer``, ``booking`` or ``registry``;
+``overdriven`` reads the track's km where the track covers the trip, the odometer readings otherwise.
+
 The thresholds, the calendar and the geofences are data: ``fleet/usage_audit.yaml`` ships the defaults, and a
 file named by ``GONGCHE_USAGE_AUDIT_FILE`` overrides them key by key (a list it sets replaces the shipped one).
 """
@@ -24,20 +37,25 @@ file named by ``GONGCHE_USAGE_AUDIT_FILE`` overrides them key by key (a list it 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fleet import clock
 from fleet.i18n import Message, msg
-from fleet.usage_audit import checks, evidence
+from fleet.tracks import Track
+from fleet.usage_audit import checks, evidence, track_checks
 from fleet.usage_audit.calendar import Calendar, Holiday, Weekday, WorkingHours, year_ranges
 from fleet.usage_audit.checks import Finding, FindingKind
 from fleet.usage_audit.config import SHIPPED_RULES, AuditRules, configured_rules, default_rules, load_rules
+from fleet.usage_audit.evidence import VehicleRow
 from fleet.usage_audit.geofences import CircleGeofence, Geofence, GeofenceKind, PolygonGeofence
+from fleet.usage_audit.track_checks import TRACK_KINDS, VehicleDay
 
 __all__ = [
     "SHIPPED_RULES",
+    "TRACK_KINDS",
     "AuditRules",
     "Calendar",
     "CircleGeofence",
@@ -95,13 +113,26 @@ def findings(
 
     trip_kinds = wanted & {FindingKind.off_hours, FindingKind.odometer_gap, FindingKind.overdriven,
                            FindingKind.geofence, FindingKind.unusable_vehicle}
+    trips: list[evidence.TripRow] = []
+    own: list[evidence.TripRow] = []
     if trip_kinds:
         trips = evidence.window_trips(session, start, end, scope)
         own = [t for t in trips if scope is None or t.agency_id in scope]
+    track_kinds = wanted & set(TRACK_KINDS)
+    days: list[VehicleDay] = []
+    km: dict[int, tuple[float, str, float]] = {}
+    if track_kinds or FindingKind.overdriven in wanted:
+        days, km_days = _vehicle_days(session, start, end, rules, scope, own if FindingKind.overdriven in wanted
+                                      else [])
+        km = track_checks.trip_km(km_days) if FindingKind.overdriven in wanted else {}
+        for kind in TRACK_KINDS:
+            if kind in wanted:
+                out.extend(getattr(track_checks, kind.value)(days))
+    if trip_kinds:
         if FindingKind.off_hours in wanted:
             out.extend(checks.off_hours(own, rules))
         if FindingKind.overdriven in wanted:
-            out.extend(checks.overdriven(own, rules))
+            out.extend(checks.overdriven(own, rules, km))
         if FindingKind.geofence in wanted:
             out.extend(checks.geofence(own, rules))
         if FindingKind.unusable_vehicle in wanted:
@@ -125,3 +156,47 @@ def findings(
     out.sort(key=lambda f: (f.at or start, _KIND_ORDER[f.kind], f.agency or "", f.plate or "", f.trip_id or 0,
                             f.detail))
     return out
+
+
+def _vehicle_days(
+    session: Session, start: datetime, end: datetime, rules: AuditRules, scope: list[int] | None,
+    trips: list[evidence.TripRow],
+) -> tuple[list[VehicleDay], list[VehicleDay]]:
+    """(the scope's vehicles with a terminal or fixes, each with its track and bookings; the same for every
+    vehicle driving one of ``trips``, for the km of those trips by their tracks)."""
+    # The window widened by the match tolerance and a stop: a drive or a stay crossing the window's edge is
+    # read whole, and the bookings either side are there to match it.
+    margin = timedelta(minutes=rules.tracks.match_tolerance_minutes + rules.tracks.min_stop_minutes)
+    lo, hi = start - margin, end + margin
+    vehicles = evidence.audited_vehicles(session, scope)
+    trip_vehicles = {t.vehicle_id for t in trips if t.vehicle_id is not None}
+    wanted_ids = None if scope is None else {v.id for v in vehicles} | trip_vehicles
+    if wanted_ids is not None and not wanted_ids:
+        return [], []
+    tracks = evidence.tracks(session, lo, hi, wanted_ids)
+    known = {v.id: v for v in vehicles}
+    for trip in trips:  # a vehicle of another agency (or disposed since) driving one of the scope's trips
+        if trip.vehicle_id is not None and trip.vehicle_id not in known and trip.vehicle_id in tracks:
+            assert trip.plate is not None
+            assert trip.vehicle_agency_id is not None
+            assert trip.vehicle_agency is not None
+            assert trip.vehicle_status is not None
+            known[trip.vehicle_id] = VehicleRow(trip.vehicle_id, trip.plate, trip.vehicle_agency_id,
+                                                trip.vehicle_agency, trip.home, trip.vehicle_status, None)
+    audited = [v for v in vehicles if v.terminal_id is not None or v.id in tracks]
+    read = {v.id for v in audited} | (trip_vehicles & set(tracks))
+    if not read:
+        return [], []
+    booked: dict[int, list[evidence.TripRow]] = {}
+    for trip in evidence.vehicle_trips(session, lo, hi, None if scope is None else read):
+        if trip.vehicle_id is not None:
+            booked.setdefault(trip.vehicle_id, []).append(trip)
+    now = clock.now()
+
+    def day(vehicle: VehicleRow) -> VehicleDay:
+        track = tracks.get(vehicle.id) or Track.build(vehicle.id, [], [], [])
+        return VehicleDay(vehicle, track, booked.get(vehicle.id, []), rules, start, end, now)
+
+    days = {v.id: day(v) for v in audited}
+    km_days = [days.get(vid) or day(known[vid]) for vid in sorted(trip_vehicles & set(tracks))]
+    return list(days.values()), km_days

@@ -1,4 +1,5 @@
-"""The seven rules as pure functions: evidence rows and the rules in, findings out, no database.
+"""The rules read from bookings, odometers and the registry, as pure functions: evidence rows and the rules in,
+findings out, no database.
 
 Each check yields its findings in the order of its input; ``fleet.usage_audit.findings`` sorts them together.
 """
@@ -39,6 +40,14 @@ class FindingKind(LabelledEnum):
     unusable_vehicle = "unusable_vehicle", "使用封存、维修或已处置车辆"
     over_quota = "over_quota", "超编制配备"
     unmarked = "unmarked", "未标识"
+    # Read from the vehicles' tracks (fleet.usage_audit.track_checks), named as the provincial platforms name them.
+    unscheduled_drive = "unscheduled_drive", "非调度用车"
+    detour = "detour", "绕道"
+    geofence_entry = "geofence_entry", "越界"
+    parking = "parking", "定点停放"
+    terminal_offline = "terminal_offline", "机车拆除/终端离线"
+    speeding = "speeding", "超速"
+    idling = "idling", "怠速超长"
 
 
 class Finding(BaseModel):
@@ -131,6 +140,7 @@ def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
                        vehicle=_vehicle_words(trip), account=_joined(words)),
             at=begins[0], agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
             evidence={
+                "source": "booking",
                 "trip_id": trip.id, "priority": trip.priority, "purpose": trip.purpose, "status": trip.status,
                 "start": begins[0], "start_local": local["start"].isoformat(), "start_source": begins[1],
                 "end": ends[0] if ends else None, "end_local": local["end"].isoformat() if ends else None,
@@ -141,29 +151,51 @@ def off_hours(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
         )
 
 
-def overdriven(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
-    """Completed trips whose odometer km exceed both the planned km's ratio and its slack."""
+def overdriven(trips: Iterable[TripRow], rules: AuditRules,
+               track_km: Mapping[int, tuple[float, str, float]] | None = None) -> Iterator[Finding]:
+    """Completed trips whose km exceed both the planned km's ratio and its slack: the km of the vehicle's track
+    where it covers the trip (``track_km``: trip id to km, ``"mileage"`` or ``"track"``, km by the fixes; see
+    ``track_checks.trip_km``), else the odometer readings the driver entered."""
+    track_km = track_km or {}
     for trip in trips:
-        if trip.status is not TripStatus.completed or trip.odometer_start_km is None or trip.odometer_end_km is None:
+        if trip.status is not TripStatus.completed:
             continue
-        driven = trip.odometer_end_km - trip.odometer_start_km
+        tracked = track_km.get(trip.id)
+        if tracked is None and (trip.odometer_start_km is None or trip.odometer_end_km is None):
+            continue
         limit = max(trip.planned_km * rules.overdriven_ratio, trip.planned_km + rules.overdriven_slack_km)
+        readings = trip.readings
+        odometer = (trip.odometer_end_km - trip.odometer_start_km
+                    if trip.odometer_end_km is not None and trip.odometer_start_km is not None else None)
+        driven: float = tracked[0] if tracked is not None else float(odometer or 0)
         if driven <= limit:
             continue
         ratio = driven / trip.planned_km if trip.planned_km > 0 else None
         times = msg(" ({ratio:.1f}×)", ratio=ratio) if ratio is not None else ""
+        if tracked is not None:
+            detail = msg("Trip {trip_id}{vehicle} drove {driven:.1f} km by its track ({basis}) against "
+                         "{planned_km:.1f} km planned{times}, above the {allowed_km:.1f} km allowed.",
+                         trip_id=trip.id, vehicle=_vehicle_words(trip), driven=driven,
+                         basis=msg("the terminal's odometer") if tracked[1] == "mileage" else msg("its fixes"),
+                         planned_km=trip.planned_km, times=times, allowed_km=limit)
+        else:
+            detail = msg("Trip {trip_id}{vehicle} drove {driven} km by the odometer ({start_km} → {end_km}) against "
+                         "{planned_km:.1f} km planned{times}, above the {allowed_km:.1f} km allowed.",
+                         trip_id=trip.id, vehicle=_vehicle_words(trip), driven=odometer,
+                         start_km=trip.odometer_start_km, end_km=trip.odometer_end_km, planned_km=trip.planned_km,
+                         times=times, allowed_km=limit)
         yield Finding(
             kind=FindingKind.overdriven,
-            detail=msg("Trip {trip_id}{vehicle} drove {driven} km by the odometer ({start_km} → {end_km}) against "
-                       "{planned_km:.1f} km planned{times}, above the {allowed_km:.1f} km allowed.",
-                       trip_id=trip.id, vehicle=_vehicle_words(trip), driven=driven,
-                       start_km=trip.odometer_start_km, end_km=trip.odometer_end_km, planned_km=trip.planned_km,
-                       times=times, allowed_km=limit),
+            detail=detail,
             at=trip.when, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
             evidence={
+                "source": "track" if tracked is not None else "odometer",
                 "trip_id": trip.id, "purpose": trip.purpose, "started_at": trip.started_at,
                 "completed_at": trip.completed_at, "odometer_start_km": trip.odometer_start_km,
-                "odometer_end_km": trip.odometer_end_km, "driven_km": driven,
+                "odometer_end_km": trip.odometer_end_km, "odometer_km": odometer if readings else None,
+                "track_km": round(tracked[0], 2) if tracked is not None else None,
+                "track_km_source": tracked[1] if tracked is not None else None,
+                "driven_km": round(driven, 2) if tracked is not None else odometer,
                 "planned_km": round(trip.planned_km, 1), "ratio": round(ratio, 2) if ratio is not None else None,
                 "allowed_km": round(limit, 1), "overdriven_ratio": rules.overdriven_ratio,
                 "overdriven_slack_km": rules.overdriven_slack_km,
@@ -199,6 +231,7 @@ def geofence(trips: Iterable[TripRow], rules: AuditRules) -> Iterator[Finding]:
                            vehicle=_vehicle_words(trip), place=place, area=where),
                 at=trip.when, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
                 evidence={
+                    "source": "booking",
                     "trip_id": trip.id, "priority": trip.priority, "purpose": trip.purpose, "status": trip.status,
                     "time": trip.when, "dropoff": trip.place("dropoff"), "pickup": trip.place("pickup"),
                     "geofence": fence.name, "geofence_kind": fence.kind, "geofence_shape": fence.shape, **extra,
@@ -267,6 +300,7 @@ def unusable_vehicle(trips: Iterable[TripRow], log: Mapping[int, Sequence[Status
                 **facts),
             at=moment, agency=trip.agency, plate=trip.plate, vehicle_id=trip.vehicle_id, trip_id=trip.id,
             evidence={
+                "source": "booking",
                 "trip_id": trip.id, "purpose": trip.purpose, "trip_status": trip.status, "time": moment,
                 "time_source": source, "vehicle_status": status, "status_basis": basis,
                 "audit_seq": change.seq if change else None, "audit_action": change.action if change else None,
@@ -316,6 +350,7 @@ def odometer_gap(trips: Iterable[TripRow], previous: Mapping[int, TripRow], rule
                 at=nxt.started_at, agency=nxt.vehicle_agency, plate=nxt.plate, vehicle_id=vehicle_id,
                 trip_id=nxt.id,
                 evidence={
+                    "source": "odometer",
                     "previous_trip_id": prev.id, "next_trip_id": nxt.id,
                     "previous_completed_at": prev.completed_at, "next_started_at": nxt.started_at,
                     "previous_odometer_end_km": prev.odometer_end_km,
@@ -345,6 +380,7 @@ def over_quota(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
                        limit=limit, excess=len(held) - limit),
             agency=agency,
             evidence={
+                "source": "registry",
                 "agency": agency, "category": category, "held": len(held), "limit": limit,
                 "excess": len(held) - limit, "plates": [v.plate for v in held],
                 "statuses": {v.plate: v.status for v in held},
@@ -364,6 +400,7 @@ def unmarked(fleet: Iterable[HeldVehicle]) -> Iterator[Finding]:
                        category=vehicle.category, status=vehicle.status),
             agency=vehicle.agency, plate=vehicle.plate, vehicle_id=vehicle.id,
             evidence={
+                "source": "registry",
                 "vehicle_id": vehicle.id, "plate": vehicle.plate, "agency": vehicle.agency,
                 "category": vehicle.category, "status": vehicle.status, "marking": vehicle.marking,
                 "marking_exemption": vehicle.marking_exemption,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,8 +16,114 @@ from fleet.errors import FieldError, PolicyError, error_location
 from fleet.i18n import msg, pydantic_message
 from fleet.policy import line_of, merge, parse_yaml
 from fleet.settings import get_settings
+from fleet.tracks import DriveRules
 from fleet.usage_audit.calendar import Calendar
 from fleet.usage_audit.geofences import AnyGeofence
+
+# JT/T 808 alarm flag bits (JT/T 808-2013 table 24, unchanged in 2019) that say the terminal is being cut off or
+# unplugged: 5 GNSS antenna not connected or cut (GNSS天线未接或被剪断), 7 main power undervoltage (终端主电源欠压),
+# 8 main power cut (终端主电源掉电). Bit numbers as in SmallChi/JT808 src/JT808.Protocol/Enums/JT808Alarm.cs and
+# Traccar's HuabaoProtocolDecoder.decodeAlarm (5 gpsAntennaCut, 7 lowBattery, 8 powerOff).
+TAMPER_ALARM_BITS = {5: "GNSS天线未接或被剪断", 7: "终端主电源欠压", 8: "终端主电源掉电"}
+
+
+class TrackRules(BaseModel):
+    """Thresholds of the rules that read the vehicles' tracks (fleet.tracks, fleet.usage_audit.track_checks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    moving_kmh: float = Field(
+        default=5.0, gt=0, le=30,
+        description="Above this GNSS speed a vehicle moves: a parked car's reported speed wanders to 2-3 km/h.",
+    )
+    min_stop_minutes: float = Field(
+        default=5.0, gt=0, le=120,
+        description="A stop this long (or the ignition off) ends a drive: longer than a red light or a jam's "
+        "standstill, shorter than any errand.",
+    )
+    stop_radius_m: float = Field(
+        default=200.0, gt=0, le=5000,
+        description="A silence with less displacement than this is a stop (a terminal sleeps when parked); more "
+        "is a signal loss on the move (a tunnel), and the drive goes on.",
+    )
+    match_tolerance_minutes: float = Field(
+        default=60.0, ge=0, le=24 * 60,
+        description="How far before a booking's start and after its end a drive still belongs to it: the drive "
+        "from the yard to the pickup and back after the drop-off (up to ~45 min across a city) and the wait.",
+    )
+    unscheduled_min_km: float = Field(
+        default=1.0, ge=0,
+        description="A drive without a booking shorter than this is not 非调度用车: moving a car in the yard or "
+        "to the wash bay next door.",
+    )
+    detour_corridor_km: float = Field(
+        default=2.0, gt=0,
+        description="How far a trip's track may stray from the straight lines home -> pickup -> drop-off: city "
+        "roads run up to ~2 km off the straight line.",
+    )
+    detour_corridor_ratio: float = Field(
+        default=0.25, ge=0, le=2,
+        description="... or this share of the longest leg, whichever is wider: a long trip's road bends further "
+        "from the straight line (ring roads, river crossings).",
+    )
+    detour_end_radius_m: float = Field(
+        default=1000.0, gt=0,
+        description="A trip whose track ends further than this from the booked drop-off ended away from it: GNSS "
+        "error and parking a street away stay well inside 1 km.",
+    )
+    geofence_dwell_seconds: float = Field(
+        default=300.0, ge=0,
+        description="Time inside a prohibited area (interpolated between fixes) that makes an entry 越界: public "
+        "roads cross some areas (East Lake), and passing through at city speeds takes 3-5 minutes.",
+    )
+    geofence_max_step_minutes: float = Field(
+        default=10.0, gt=0,
+        description="Between two fixes both outside an area and further apart in time than this, the straight "
+        "line is a guess: such a step is not taken for a crossing (a silence in use is 终端离线).",
+    )
+    parking_radius_m: float = Field(
+        default=500.0, gt=0, le=50_000,
+        description="How far from its designated parking place (the vehicle's home) a vehicle may stand outside "
+        "working hours: a compound's car parks and the street beside them fit in 500 m.",
+    )
+    parking_min_minutes: float = Field(
+        default=60.0, ge=0,
+        description="Away from home outside working hours without a booking for this long is 定点停放 breached: "
+        "shorter is a late return on the way back.",
+    )
+    offline_minutes: float = Field(
+        default=10.0, gt=0,
+        description="No fix for this long while the vehicle is in use is 终端离线: terminals report every 10-30 s "
+        "while the ignition is on, and a tunnel or a car park's basement rarely hides one for 10 minutes.",
+    )
+    tamper_alarm_bits: frozenset[Annotated[int, Field(ge=0, le=31)]] = Field(
+        default=frozenset(TAMPER_ALARM_BITS),
+        description="JT/T 808 alarm bits read as tampering or a power cut (机车拆除).",
+    )
+    tamper_min_seconds: float = Field(
+        default=60.0, ge=0,
+        description="An alarm bit must stay set this long (or the terminal fall silent after it): a starter "
+        "motor's crank dips the voltage for seconds.",
+    )
+    speeding_kmh: float = Field(
+        default=120.0, gt=0, le=300,
+        description="Above this speed a vehicle speeds (超速): 120 km/h is the highest limit on any Chinese road "
+        "(expressways); the platform knows no per-road limits.",
+    )
+    speeding_seconds: float = Field(
+        default=30.0, ge=0,
+        description="Sustained this long: one fix's GNSS speed spike is not speeding.",
+    )
+    idling_minutes: float = Field(
+        default=10.0, gt=0,
+        description="The ignition on and the vehicle still this long is 怠速超长: waiting with the engine running "
+        "for air conditioning; a few minutes' warm-up or queue is not.",
+    )
+
+    def drive_rules(self) -> DriveRules:
+        """How tracks are cut into drives under these rules."""
+        return DriveRules(moving_kmh=self.moving_kmh, min_stop_seconds=self.min_stop_minutes * 60,
+                          stop_radius_m=self.stop_radius_m)
 
 # Beside the package rather than in it: the settings, the README and the demos name ``fleet/usage_audit.yaml``.
 SHIPPED_RULES = Path(__file__).parent.with_name("usage_audit.yaml")
@@ -62,6 +168,7 @@ class AuditRules(BaseModel):
         description="Trip priorities not checked against geofences (none by default: a supervisor reads the "
         "purpose of an enforcement trip to a KTV street rather than never seeing it).",
     )
+    tracks: TrackRules = TrackRules()
 
     @model_validator(mode="after")
     def _unique_fence_names(self) -> AuditRules:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from fleet.enums import Category, MarkingStatus, Priority, TripStatus, VehicleStatus
-from fleet.usage_audit import AuditRules, Finding, FindingKind, checks, default_rules, findings
+from fleet.usage_audit import AuditRules, Finding, FindingKind, checks, default_rules, findings, track_checks
 from fleet.usage_audit.evidence import DISPOSAL, HeldVehicle, StatusChange, TripRow
 from tests.factories import plate
 from tests.fleet.usage_audit_data import (
@@ -330,4 +330,4 @@ def test_naive_window_is_refused() -> None:
 
 
 def test_every_kind_has_its_check() -> None:
-    assert {name for name in FindingKind} <= set(dir(checks))
+    assert {name for name in FindingKind} <= set(dir(checks)) | set(dir(track_checks))

@@ -1,0 +1,210 @@
+"""fleet.tracks on hand-built tracks: drives cut by ignition, stops and silences; back-fill out of order; km from
+the terminal's odometer or the fixes; gaps; matching drives to bookings; a step crossing a geofence between two
+fixes (hypothesis)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleet.tracks import Booking, DriveRules, Track, drives, gaps, haversine_m, idle_spells, match
+from fleet.usage_audit import CircleGeofence, GeofenceKind, PolygonGeofence
+from fleet.usage_audit.track_checks import entries, inside_fraction
+from tests.fleet.track_data import Script
+from tests.fleet.usage_audit_data import MONDAY, TRAVEL, YARD, local, offset
+
+
+def day() -> Script:
+    """Parked in the yard, 5 km east, 20 min at a meeting, back (a minute's idle before setting off)."""
+    return (Script(1, local(MONDAY, 8), YARD).park(10).idle(1).drive(5).park(20).idle(1)
+            .drive(5, bearing=270).park(10))
+
+
+class TestDrives:
+    def test_two_drives_with_their_places_times_and_km(self) -> None:
+        script = day()
+        found = drives(script.track())
+        assert len(found) == 2
+        out, back = found
+        # The drive begins when the ignition came on (the idle before setting off), ends on arrival.
+        assert out.start == local(MONDAY, 8, 10).timestamp()
+        assert out.end == pytest.approx(local(MONDAY, 8, 11).timestamp() + 500, abs=10)
+        assert out.km == pytest.approx(5.0, rel=0.02)
+        assert out.km_source == "track"
+        assert TRAVEL.pair_km(out.start_place, YARD) < 0.01
+        assert TRAVEL.pair_km(back.end_place, YARD) < 0.05
+        assert out.max_speed_kmh == 36.0
+
+    def test_back_fill_out_of_order_and_resent_fixes_cut_the_same(self) -> None:
+        script = day()
+        shuffled = list(script.fixes)
+        random.Random(7).shuffle(shuffled)
+        shuffled += shuffled[:50]  # resent
+        again = Track.from_fixes(1, shuffled)
+        assert len(again) == len(script.fixes)
+        assert np.all(np.diff(again.t) > 0)
+        assert drives(again) == drives(script.track())
+
+    @pytest.mark.parametrize(("minutes", "count"), [(4.5, 1), (5.0, 2)])
+    def test_a_stop_splits_a_drive_from_its_minimum(self, minutes: float, count: int) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).park(5).drive(3).idle(minutes).drive(3).park(10)
+        assert len(drives(script.track())) == count
+
+    def test_ignition_off_ends_a_drive_however_short(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).drive(3).park(0.5).drive(3).park(10)
+        assert len(drives(script.track())) == 2
+
+    def test_without_ignition_movement_decides(self) -> None:
+        script = (Script(1, local(MONDAY, 9), YARD).park(10, acc=None).drive(3, acc=None).park(3, acc=None)
+                  .drive(2, acc=None).park(10, acc=None))
+        found = drives(script.track())
+        assert len(found) == 1
+        assert found[0].km == pytest.approx(5.0, rel=0.03)
+
+    def test_idling_in_the_yard_is_no_drive(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).park(5).idle(15).park(5)
+        track = script.track()
+        assert drives(track) == []
+        spells = idle_spells(track, DriveRules(), min_seconds=14 * 60)
+        assert len(spells) == 1
+        assert spells[0].seconds == pytest.approx(15 * 60)
+
+    def test_a_silence_on_the_move_goes_on_a_silence_in_place_is_a_stop(self) -> None:
+        tunnel = Script(1, local(MONDAY, 9), YARD).park(5).drive(3).silence(8)
+        tunnel.go_to(offset(tunnel.place, 5000, 90)).drive(3).park(10)
+        assert len(drives(tunnel.track())) == 1
+        asleep = Script(1, local(MONDAY, 9), YARD).park(5).drive(3).silence(8).drive(3).park(10)
+        assert len(drives(asleep.track())) == 2
+
+
+class TestKm:
+    def test_the_odometer_when_it_agrees_with_the_fixes(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD, mileage=10_000.0).park(5).drive(6).park(10)
+        (drive,) = drives(script.track())
+        assert drive.km_source == "mileage"
+        assert drive.km == pytest.approx(6.0, abs=0.15)
+
+    def test_an_odometer_going_backwards_is_not_trusted(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD, mileage=10_000.0).park(5).drive(3)
+        script.mileage = 5.0  # the terminal was swapped mid-drive
+        script.drive(3).park(10)
+        (drive,) = drives(script.track())
+        assert drive.km_source == "track"
+        assert drive.km == pytest.approx(6.0, rel=0.03)
+
+    def test_haversine_agrees_with_the_geodesic_within_half_a_percent(self) -> None:
+        far = offset(YARD, 30_000, 45)
+        assert float(haversine_m(*YARD, *far)) == pytest.approx(30_000, rel=0.005)
+
+
+class TestGaps:
+    def test_silences_inside_a_span_and_at_its_edges(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).park(10).silence(12).park(10)
+        track = script.track()
+        lo, hi = local(MONDAY, 8, 45).timestamp(), local(MONDAY, 10).timestamp()
+        found = gaps(track, 10 * 60, lo, hi)
+        assert [round(g.seconds) for g in found] == [15 * 60, 12 * 60 + 10, 28 * 60 + 10]
+        assert found[0].first == -1
+        assert found[-1].last == len(track)
+        assert gaps(track, 30 * 60, lo, hi) == []
+
+
+class TestMatch:
+    def test_a_drive_belongs_to_the_booking_it_overlaps_within_the_tolerance(self) -> None:
+        (out, back) = drives(day().track())
+        booking = Booking(7, 1, out.end + 60, out.end + 15 * 60)  # the trip began after arriving at the pickup
+        assert match([out, back], [booking], 0) == {0: None, 1: None}
+        assert match([out, back], [booking], 6 * 60) == {0: 7, 1: 7}
+        other_vehicle = Booking(8, 2, out.start, back.end)
+        assert match([out], [other_vehicle], 3600) == {0: None}
+
+
+# --- crossings between two fixes -------------------------------------------------------------------------------
+
+CENTRE = (30.60, 114.30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(radius=st.floats(20, 20_000), through=st.floats(0, 0.9), bearing=st.floats(0, 360),
+       spacing=st.floats(0.2, 30), phase=st.floats(0, 1))
+def test_a_straight_line_through_a_circle_is_found_whatever_the_fix_spacing(
+    radius: float, through: float, bearing: float, spacing: float, phase: float,
+) -> None:
+    # A line passing `through * radius` from the centre, fixes every `spacing * radius` metres from far before to
+    # far after: fixes may all lie outside, the steps still cross.
+    fence = CircleGeofence(name="c", kind=GeofenceKind.other, lat=CENTRE[0], lon=CENTRE[1], radius_m=radius)
+    track = _line(offset(CENTRE, through * radius, bearing + 90), bearing, radius, spacing, phase)
+    found = entries(track, fence)
+    assert len(found) == 1
+    assert found[0].seconds > 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(radius=st.floats(20, 20_000), miss=st.floats(1.02, 3), bearing=st.floats(0, 360),
+       spacing=st.floats(0.2, 30), phase=st.floats(0, 1))
+def test_a_straight_line_passing_outside_a_circle_is_not(
+    radius: float, miss: float, bearing: float, spacing: float, phase: float,
+) -> None:
+    fence = CircleGeofence(name="c", kind=GeofenceKind.other, lat=CENTRE[0], lon=CENTRE[1], radius_m=radius)
+    track = _line(offset(CENTRE, miss * radius, bearing + 90), bearing, radius, spacing, phase)
+    assert entries(track, fence) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(size=st.floats(0.001, 0.2), through=st.floats(-0.9, 0.9), spacing=st.floats(0.2, 30),
+       phase=st.floats(0, 1), horizontal=st.booleans())
+def test_a_line_through_a_polygon_is_found_and_one_beside_it_is_not(
+    size: float, through: float, spacing: float, phase: float, horizontal: bool,
+) -> None:
+    # The polygon's edges are straight in the lat/lon plane, and so are these lines (a parallel or a meridian).
+    lat, lon = CENTRE
+    square = PolygonGeofence(name="p", kind=GeofenceKind.other, vertices=(
+        (lat + size, lon - size), (lat + size, lon + size), (lat - size, lon + size), (lat - size, lon - size)))
+
+    def line_at(shift: float) -> Track:
+        along = np.arange(-3 * size - phase * spacing * size, 3 * size + spacing * size, spacing * size)
+        if along.size < 2:
+            along = np.array([-3 * size, 3 * size])
+        lats = lat + shift + 0 * along if horizontal else lat + along
+        lons = lon + along if horizontal else lon + shift + 0 * along
+        return Track.build(1, local(MONDAY, 9).timestamp() + np.arange(along.size), lats, lons)
+
+    assert len(entries(line_at(through * size), square)) == 1
+    assert entries(line_at(1.02 * size if through >= 0 else -1.02 * size), square) == []
+
+
+def _line(middle: tuple[float, float], bearing: float, scale: float, spacing: float, phase: float) -> Track:
+    """Fixes on a straight line through ``middle`` from 3 x scale before it to 3 x scale after, every
+    ``spacing * scale`` metres, the first shifted by ``phase`` of a spacing, one a second."""
+    step = spacing * scale
+    span = 3 * scale
+    positions = np.arange(-span - phase * step, span + step, step)
+    if positions.size < 2:
+        positions = np.array([-span, span])
+    points = [offset(middle, abs(p), bearing if p >= 0 else bearing + 180) for p in positions]
+    t0 = local(MONDAY, 9).timestamp()
+    return Track.build(1, t0 + np.arange(len(points)), [p[0] for p in points], [p[1] for p in points])
+
+
+def test_inside_fraction_of_a_step_across_a_circle_is_its_chord() -> None:
+    fence = CircleGeofence(name="c", kind=GeofenceKind.other, lat=CENTRE[0], lon=CENTRE[1], radius_m=1000)
+    west, east = offset(CENTRE, 2000, 270), offset(CENTRE, 2000, 90)
+    frac = inside_fraction(fence, np.array([west[0], east[0]]), np.array([west[1], east[1]]))
+    assert frac[0] == pytest.approx(0.5, abs=0.005)
+
+
+def test_two_fixes_an_hour_apart_outside_a_fence_are_no_crossing_when_the_step_is_too_long() -> None:
+    fence = CircleGeofence(name="c", kind=GeofenceKind.other, lat=CENTRE[0], lon=CENTRE[1], radius_m=1000)
+    west, east = offset(CENTRE, 2000, 270), offset(CENTRE, 2000, 90)
+    t0 = local(MONDAY, 9).timestamp()
+    track = Track.build(1, [t0, t0 + 3600], [west[0], east[0]], [west[1], east[1]])
+    assert len(entries(track, fence)) == 1
+    assert entries(track, fence, max_step_seconds=600) == []
+    (entry,) = entries(track, fence)
+    assert entry.seconds == pytest.approx(30 * 60, rel=0.01)  # the plane and the geodesic agree to 1 %
+    assert entry.entered == pytest.approx(t0 + 15 * 60, abs=30)
+    assert entry.left == pytest.approx(t0 + 45 * 60, abs=30)

@@ -1,0 +1,211 @@
+"""The track rules (fleet.usage_audit.track_checks) on hand-built tracks, each with a near miss, and once through
+the database: Position rows written, ``findings()`` reading them on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from fleet import clock, positions
+from fleet.enums import Category, TripStatus, VehicleStatus
+from fleet.models import Agency
+from fleet.usage_audit import TRACK_KINDS, AuditRules, Finding, FindingKind, default_rules, findings, track_checks
+from fleet.usage_audit.config import TrackRules
+from fleet.usage_audit.evidence import TripRow, VehicleRow
+from fleet.usage_audit.track_checks import VehicleDay
+from tests.factories import agency, jurisdiction_tree, registered
+from tests.fleet.test_usage_audit import add_trip
+from tests.fleet.test_usage_audit_checks import Car, trip
+from tests.fleet.track_data import Script
+from tests.fleet.usage_audit_data import FENCE, MONDAY, SATURDAY, YARD, local, offset
+
+RULES = AuditRules(calendar=default_rules().calendar, geofences=(FENCE,))
+CAR = Car(1, home=YARD)
+VEHICLE = VehicleRow(id=1, plate=CAR.plate, agency_id=1, agency="WH-GA", home=YARD, status=VehicleStatus.active,
+                     terminal_id="13800000001")
+
+
+def audit(kind: FindingKind, script: Script, trips: list[TripRow] = (),  # type: ignore[assignment]
+          rules: AuditRules = RULES, start: datetime | None = None, end: datetime | None = None) -> list[Finding]:
+    start = start or local(MONDAY, 0) - timedelta(days=3)
+    end = end or local(MONDAY, 0) + timedelta(days=7)
+    day = VehicleDay(VEHICLE, script.track(), trips, rules, start, end, end)
+    found = list(getattr(track_checks, kind.value)([day]))
+    for f in found:
+        assert f.kind is kind
+        assert f.evidence["source"] == "track"
+        json.dumps(f.evidence, ensure_ascii=False, allow_nan=False)
+    return found
+
+
+def with_tracks(**changes: float) -> AuditRules:
+    return RULES.model_copy(update={"tracks": TrackRules(**changes)})
+
+
+class TestUnscheduledDrive:
+    def test_an_unbooked_drive_is_found_a_booked_one_is_not(self) -> None:
+        script = Script(1, local(SATURDAY, 9), YARD).park(10).drive(8).park(30).drive(8, bearing=270).park(10)
+        (out, _back) = audit(FindingKind.unscheduled_drive, script)
+        assert out.at == local(SATURDAY, 9, 10) - timedelta(seconds=10)  # the departure fix, the last parked
+        assert out.evidence["km"] == pytest.approx(8, rel=0.03)
+        assert 2 <= len(out.evidence["track"]) <= 12
+        booked = trip(local(SATURDAY, 9, 30), minutes=30, vehicle=CAR)
+        assert audit(FindingKind.unscheduled_drive, script, [booked]) == []
+
+    @pytest.mark.parametrize(("km", "found"), [(0.9, 0), (1.1, 1)])
+    def test_moves_in_the_yard_do_not_count(self, km: float, found: int) -> None:
+        script = Script(1, local(SATURDAY, 9), YARD).park(10).drive(km).park(10)
+        assert len(audit(FindingKind.unscheduled_drive, script)) == found
+
+
+class TestDetour:
+    def test_straying_and_ending_away(self) -> None:
+        dropoff = offset(YARD, 5000, 90)
+        script = Script(1, local(MONDAY, 9), YARD).park(5).drive(5).park(10)
+        on_route = trip(local(MONDAY, 9, 5), minutes=9, vehicle=CAR, pickup=YARD, dropoff=dropoff)
+        assert audit(FindingKind.detour, script, [on_route]) == []
+        strays = Script(1, local(MONDAY, 9), YARD).park(5).drive(2.5).drive(4, bearing=0).drive(4, bearing=180)
+        strays.drive(2.5).park(10)
+        (found,) = audit(FindingKind.detour, strays, [trip(local(MONDAY, 9, 5), minutes=22, vehicle=CAR,
+                                                            pickup=YARD, dropoff=dropoff)])
+        assert found.evidence["reasons"] == ["strayed"]
+        assert found.evidence["farthest"]["off_route_m"] == pytest.approx(4000, rel=0.05)
+        short = Script(1, local(MONDAY, 9), YARD).park(5).drive(3).park(10)
+        (away,) = audit(FindingKind.detour, short, [trip(local(MONDAY, 9, 5), minutes=6, vehicle=CAR, pickup=YARD,
+                                                         dropoff=dropoff)])
+        assert away.evidence["reasons"] == ["ended_away"]
+        assert away.evidence["end_from_dropoff_m"] == pytest.approx(2000, rel=0.05)
+
+
+class TestGeofenceEntry:
+    def test_a_stay_past_the_dwell_is_found_passing_through_is_not(self) -> None:
+        outside = offset((FENCE.lat, FENCE.lon), 3000, 270)
+        visit = Script(1, local(SATURDAY, 9), outside).drive(3).park(30).drive(3, bearing=270)
+        (found,) = audit(FindingKind.geofence_entry, visit)
+        assert found.evidence["geofence"] == FENCE.name
+        assert found.evidence["seconds_inside"] >= 30 * 60
+        passing = Script(1, local(SATURDAY, 9), outside).drive(6, kmh=30)  # 1 km through the 500 m circle: 2 min
+        assert audit(FindingKind.geofence_entry, passing) == []
+        assert len(audit(FindingKind.geofence_entry, passing, rules=with_tracks(geofence_dwell_seconds=60))) == 1
+
+    def test_a_crossing_between_two_fixes_counts(self) -> None:
+        start = offset((FENCE.lat, FENCE.lon), 3100, 270)
+        sparse = Script(1, local(SATURDAY, 9), start, step=300).drive(7.5, kmh=30)  # fixes 2.5 km apart
+        assert all(not FENCE.contains(f.lat, f.lon) for f in sparse.fixes)
+        assert len(audit(FindingKind.geofence_entry, sparse, rules=with_tracks(geofence_dwell_seconds=60))) == 1
+
+
+class TestParking:
+    def test_away_from_home_overnight_without_a_booking(self) -> None:
+        away = offset(YARD, 3000, 0)
+        script = Script(1, local(MONDAY, 17), YARD, step=60).park(30).go_to(away).park(4 * 60)
+        (found,) = audit(FindingKind.parking, script)
+        assert found.at == local(MONDAY, 18, 0, ) + timedelta(minutes=1)  # 18:00 is still working time
+        assert found.evidence["distance_m"] == pytest.approx(3000, rel=0.01)
+        home = Script(1, local(MONDAY, 17), YARD, step=60).park(4 * 60)
+        assert audit(FindingKind.parking, home) == []
+        booked = trip(local(MONDAY, 17, 30), minutes=4 * 60, vehicle=CAR)
+        assert audit(FindingKind.parking, script, [booked]) == []
+
+    @pytest.mark.parametrize(("minutes", "found"), [(59, 0), (61, 1)])
+    def test_the_minimum(self, minutes: int, found: int) -> None:
+        script = Script(1, local(MONDAY, 20), offset(YARD, 600, 0), step=60).park(minutes + 1)
+        assert len(audit(FindingKind.parking, script)) == found
+
+
+class TestTerminalOffline:
+    def test_silence_during_a_trip(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).drive(3).silence(15).drive(3).park(5)
+        in_use = trip(local(MONDAY, 9), minutes=30, vehicle=CAR)
+        (found,) = audit(FindingKind.terminal_offline, script, [in_use])
+        assert found.evidence["reason"] == "silent_in_use"
+        assert found.evidence["minutes"] == pytest.approx(15.2, abs=0.2)
+        assert audit(FindingKind.terminal_offline, script) == []  # not in use: a terminal may sleep
+        brief = Script(1, local(MONDAY, 9), YARD).drive(3).silence(9).drive(3).park(5)
+        assert audit(FindingKind.terminal_offline, brief, [in_use]) == []
+
+    def test_power_cut_alarm_bit(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).park(5)
+        script.alarm = 1 << 8
+        script.park(2)
+        (found,) = audit(FindingKind.terminal_offline, script)
+        assert found.evidence["alarm_bit"] == 8
+        assert found.evidence["alarm"] == "终端主电源掉电"
+        blip = Script(1, local(MONDAY, 9), YARD).park(5)
+        blip.alarm = 1 << 7
+        blip.park(0.5)
+        blip.alarm = 0
+        blip.park(5)
+        assert audit(FindingKind.terminal_offline, blip) == []  # a crank's voltage dip
+
+
+class TestSpeedingAndIdling:
+    @pytest.mark.parametrize(("seconds", "found"), [(20, 0), (30, 1)])
+    def test_speeding_sustained(self, seconds: int, found: int) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).drive(3, kmh=100).drive(seconds * 130 / 3600, kmh=130)
+        script.drive(3, kmh=100)
+        assert len(audit(FindingKind.speeding, script)) == found
+
+    @pytest.mark.parametrize(("minutes", "found"), [(9, 0), (10, 1)])
+    def test_idling(self, minutes: int, found: int) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).park(5).idle(minutes).drive(3).park(5)
+        assert len(audit(FindingKind.idling, script)) == found
+
+
+class TestOverdrivenByTrack:
+    def test_the_track_km_win_over_the_odometer(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD).park(5).drive(20).park(10)
+        honest = trip(local(MONDAY, 9, 5), minutes=34, vehicle=CAR, planned_km=5, odometer=(100, 105))
+        day = VehicleDay(VEHICLE, script.track(), [honest], RULES, local(MONDAY, 0), local(MONDAY, 23),
+                         local(MONDAY, 23))
+        km = track_checks.trip_km([day])
+        assert km[honest.id][0] == pytest.approx(20, rel=0.03)
+        from fleet.usage_audit import checks
+        (found,) = checks.overdriven([honest], RULES, km)
+        assert found.evidence["source"] == "track"
+        assert list(checks.overdriven([honest], RULES)) == []  # the odometer alone says 5 km
+
+
+# --- through the database --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ga(session: Session) -> Agency:
+    jurisdiction_tree(session)
+    return agency(session, "WH-GA", quotas={Category.general: 10})
+
+
+def test_findings_read_positions_from_the_database(session: Session, ga: Agency) -> None:
+    car = registered(session, "WH-GA", home_lat=YARD[0], home_lon=YARD[1])
+    other = agency(session, "WH-B", quotas={Category.general: 10})
+    theirs = registered(session, "WH-B", home_lat=YARD[0], home_lon=YARD[1])
+    outside = offset((FENCE.lat, FENCE.lon), 3000, 270)
+    sunday = Script(car.id, local(SATURDAY, 9), outside).park(10).drive(3).park(30).drive(3, bearing=270).park(10)
+    booked = Script(car.id, local(MONDAY, 9), YARD).park(5).drive(20).park(10)
+    own = Script(theirs.id, local(SATURDAY, 9), YARD).park(5).drive(5).park(5)
+    trip_row = add_trip(session, ga, at=local(MONDAY, 9, 5), minutes=34, vehicle=car, planned_km=5,
+                        odometer=(100, 105), pickup=YARD, dropoff=booked.place)
+    assert trip_row.status is TripStatus.completed
+    with clock.travel(local(SATURDAY, 23)):  # store refuses fixes ahead of the platform's clock
+        positions.store(session, sunday.fixes + booked.fixes + own.fixes)
+        session.flush()
+        rules = AuditRules(calendar=default_rules().calendar, geofences=(FENCE,))
+        window = (local(MONDAY, 0), local(SATURDAY, 23, 59))  # SATURDAY is the Monday's week's
+        found = findings(session, start=window[0], end=window[1], rules=rules,
+                         kinds=set(TRACK_KINDS) | {FindingKind.overdriven})
+        kinds = {(f.kind, f.plate) for f in found}
+        assert (FindingKind.unscheduled_drive, car.plate) in kinds
+        assert (FindingKind.geofence_entry, car.plate) in kinds
+        assert (FindingKind.unscheduled_drive, theirs.plate) in kinds
+        over = [f for f in found if f.kind is FindingKind.overdriven]
+        assert [f.trip_id for f in over] == [trip_row.id]
+        assert over[0].evidence["source"] == "track"
+        assert over[0].evidence["track_km"] == pytest.approx(20, rel=0.03)
+        scoped = findings(session, start=window[0], end=window[1], rules=rules, kinds=set(TRACK_KINDS),
+                          agency_ids=[other.id])
+        assert {f.plate for f in scoped} == {theirs.plate}
+        for f in found:
+            assert Finding.model_validate_json(f.model_dump_json()) == f
