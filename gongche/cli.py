@@ -236,12 +236,43 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="Also run the position listeners (JT/T 808, "
+                                         "OsmAnd) as a child process, on the settings' ports")] = True,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs) on GONGCHE_DATABASE_URL, migrating it first."""
+    import signal
+    import subprocess
+
     import uvicorn
 
     migrate.upgrade(_engine())
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    child = subprocess.Popen([sys.executable, "-m", "gongche.cli", "ingest"]) if ingest else None
+    # uvicorn re-raises the SIGTERM it caught once it has stopped: as an exception here, so that the child stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    finally:
+        if child is not None:
+            child.terminate()  # SIGTERM: the ingest stores what it holds, then exits
+            child.wait(30)
+
+
+@app.command("ingest")
+def ingest_command(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: GONGCHE_INGEST_HOST)")] = None,
+    jt808_port: Annotated[int | None, typer.Option(help="JT/T 808 TCP port (default: GONGCHE_JT808_PORT; "
+                                                    "-1: not started)")] = None,
+    osmand_port: Annotated[int | None, typer.Option(help="OsmAnd HTTP port (default: GONGCHE_OSMAND_PORT; "
+                                                     "-1: not started)")] = None,
+) -> None:
+    """Run the position listeners (JT/T 808 over TCP, OsmAnd over HTTP) in front of GONGCHE_DATABASE_URL until
+    SIGTERM or Ctrl-C; several may run in front of one database."""
+    import logging
+
+    from telematics import ingest
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ingest.run(_migrated(_engine()), get_settings(), host=host, jt808_port=jt808_port, osmand_port=osmand_port)
 
 
 @report_app.command("annual")
@@ -433,6 +464,92 @@ def demo(
     ok = demo_job.run(engine, Console(), today=local_date(utcnow()), out_dir=out, seed=seed, port=port, serve=serve)
     typer.echo(f"demo finished in {time.perf_counter() - started:.1f} s")
     if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option(help="The ingest's host")] = "127.0.0.1",
+    jt808_port: Annotated[int | None, typer.Option(help="Its JT/T 808 port (default: GONGCHE_JT808_PORT)")] = None,
+    osmand_port: Annotated[int | None, typer.Option(help="Its OsmAnd port (default: GONGCHE_OSMAND_PORT; -1: "
+                                                    "no OsmAnd devices)")] = None,
+    day: Annotated[str | None, typer.Option(help="The day whose assignments are driven (default: yesterday); "
+                                                 "it must be over")] = None,
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second (1440: a day in a "
+                                                "minute)")] = 1440.0,
+    plant: Annotated[list[str] | None, typer.Option(
+        help="Misuse to plant (repeatable): unbooked-sunday, detour, unplugged, speeding, idling")] = None,
+    interval: Annotated[int, typer.Option(help="Seconds between reports while driving (device time)")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed of the routes and the misuse")] = 15,
+) -> None:
+    """Drive a dispatched day's routes with simulated terminals (JT/T 808 over TCP, some OsmAnd over HTTP) against
+    a running ingest (`gongche ingest` or `gongche serve`), with misuse planted; print what was acknowledged."""
+    import asyncio
+
+    from fleet import usage_audit
+    from fleet.clock import CHINA
+    from telematics import simulator
+
+    misuse: set[simulator.Misuse] = set()
+    for name in plant or []:
+        try:
+            misuse.add(simulator.Misuse(name))
+        except ValueError:
+            fail(f"--plant {name!r} is not one of {', '.join(m.value for m in simulator.Misuse)}")
+    if not 0 < speedup <= 1_000_000:
+        fail(f"--speedup must be above 0 and at most 1000000, not {speedup}")
+    if not 1 <= interval <= 3600:
+        fail(f"--interval must be 1 to 3600 seconds, not {interval}")
+    settings = get_settings()
+    the_day = _day("--day", day) or clock.today() - timedelta(days=1)
+    tcp = settings.jt808_port if jt808_port is None else jt808_port
+    http = settings.osmand_port if osmand_port is None else osmand_port
+    for option, port in (("--jt808-port", tcp), ("--osmand-port", http)):
+        if not -1 <= port <= 65535 or (option == "--jt808-port" and port <= 0):
+            fail(f"{option} must be a TCP port, not {port}")
+    engine = _migrated(_engine())
+    with unit_of_work(engine, readonly=True) as session:
+        days, without = simulator.read_day(session, the_day)
+    rules = usage_audit.configured_rules()
+    plan = simulator.plan_day(days, the_day, rules, plant=misuse, seed=seed, interval_s=interval,
+                              osmand_share=0.125 if http > 0 else 0.0)
+    if not plan.scripts:
+        fail(f"no vehicle with a terminal number has an assignment on {the_day}"
+             + (f" ({without} with assignments have no terminal number)" if without else ""))
+    ahead = plan.last - clock.now()
+    if ahead > timedelta(minutes=settings.clock_skew_minutes):
+        fail(f"{the_day} is not over: its last fix at {local_text(plan.last)} is ahead of the platform's clock "
+             f"({local_text(clock.now())}), and the ingest refuses fixes from the future; simulate a past day")
+    try:
+        report = asyncio.run(simulator.drive(plan, host=host, jt808_port=tcp, osmand_port=http if http > 0 else None,
+                                             speedup=speedup))
+    except OSError as exc:
+        fail(f"cannot reach the ingest at {host}:{tcp}: {exc}")
+    if report.registered == 0 and report.register_failures:
+        fail(f"no terminal could register with the ingest at {host}:{tcp}: {report.register_failures[0]}")
+    table = Table(title=f"{the_day}: {report.terminals} terminals "
+                        f"({', '.join(f'{n} {p}' for p, n in sorted(report.protocols.items()))}) at {speedup:g}x")
+    for column in ("fixes planned", "sent", "acknowledged", "back-filled", "refused", "unanswered", "resent",
+                   "p50 ms", "p99 ms", "wall s"):
+        table.add_column(column, justify="right")
+    table.add_row(*(f"{v:,}" for v in (report.fixes, report.sent, report.acknowledged, report.backfilled,
+                                       report.refused, report.unanswered, report.resent)),
+                  f"{report.percentile(50):.0f}", f"{report.percentile(99):.0f}", f"{report.wall_seconds:.1f}")
+    out = Console(width=160)
+    out.print(table)
+    for failure in report.register_failures[:5]:
+        out.print(f"[red]register failed:[/] {failure}")
+    if plan.planted:
+        planted = Table(title="Misuse planted (device time, China)")
+        for column in ("misuse", "vehicle", "from", "to", "trip", "detail"):
+            planted.add_column(column)
+        for p in plan.planted:
+            planted.add_row(p.kind.value, p.plate, p.start.astimezone(CHINA).strftime("%H:%M:%S"),
+                            p.end.astimezone(CHINA).strftime("%H:%M:%S"), str(p.trip_id or ""), p.detail)
+        out.print(planted)
+    for reason in plan.skipped:
+        out.print(f"not planted: {reason}")
+    if report.unanswered or report.register_failures:
         raise typer.Exit(1)
 
 

@@ -1,0 +1,181 @@
+"""The OsmAnd / Traccar Client HTTP listener, at ``/`` on ``osmand_port`` as Traccar's own, so that the apps work
+unchanged: GET or POST with the query (or form) parameters, or POST of the JSON form.
+
+200 (empty) once the fix is durable; 400 with ``{"error", "detail", "field"}`` naming the parameter for bad input;
+400 too for a device id the registry binds to no vehicle (Traccar answers 400 to unknown devices, and the apps
+treat any non-200 as "send again later"); 503 when the database did not take the fix (send again).
+
+A small Starlette app served by ``uvicorn.Server`` on the ingest's loop (its startup and shutdown, not its signal
+handling: the ingest owns SIGTERM). Device ids are bound through a map of every vehicle's terminal number, loaded
+at most every ``_REFRESH`` seconds (a miss reloads it, at most every ``_MISS_REFRESH`` seconds, so that a device
+just recorded in the registry is found soon without letting unknown ids cost a query each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fleet import clock, terminals
+from fleet.db import unit_of_work
+from fleet.enums import PositionSource
+from fleet.i18n import msg
+from fleet.positions import Fix, Raw, refusal
+from fleet.settings import Settings, get_settings
+from telematics.osmand import OsmAndError, OsmAndReport, parse_json, parse_query
+from telematics.sink import Sink, SinkError
+
+log = logging.getLogger("gongche.telematics.osmand")
+
+_REFRESH = 60.0
+_MISS_REFRESH = 5.0
+_MAX_BODY = 1 << 20  # a Traccar Client batch of a few hundred fixes is well below
+
+
+class Bindings:
+    """Device id (zeros stripped) -> vehicle id, from the registry, cached."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._map: dict[str, int] = {}
+        self._loaded_at = -1e9
+        self._loading: asyncio.Future[None] | None = None
+
+    def _load(self) -> dict[str, int]:
+        with unit_of_work(self.engine, readonly=True) as session:
+            return terminals.bindings(session)
+
+    async def _reload(self) -> None:
+        if self._loading is None:  # one load at a time; the others wait for it
+            self._loading = asyncio.get_running_loop().create_future()
+            try:
+                self._map = await asyncio.to_thread(self._load)
+                self._loaded_at = time.monotonic()
+            finally:
+                loading, self._loading = self._loading, None
+                loading.set_result(None)
+        else:
+            await asyncio.shield(self._loading)
+
+    async def vehicle(self, device_id: str) -> int | None:
+        age = time.monotonic() - self._loaded_at
+        key = terminals.normalise(device_id)
+        if age > _REFRESH or (key not in self._map and age > _MISS_REFRESH):
+            try:
+                await self._reload()
+            except Exception:
+                if key not in self._map:
+                    raise
+                log.warning("device bindings could not be reloaded; the cached ones are used", exc_info=True)
+        return self._map.get(key)
+
+
+def _refused(field: str, detail: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": "InvalidInput", "detail": detail, "field": field}, status_code=status)
+
+
+def to_fix(report: OsmAndReport, vehicle_id: int) -> Fix:
+    extras: dict[str, Any] = dict(report.attributes)
+    if report.battery is not None:
+        extras["battery"] = report.battery
+    return Fix(vehicle_id=vehicle_id, fixed_at=report.fixed_at, lat=report.lat, lon=report.lon,
+               speed_kmh=report.speed_kmh, course=report.course, altitude_m=report.altitude_m,
+               accuracy_m=report.accuracy_m, acc=report.acc, mileage_km=report.mileage_km,
+               source=PositionSource.osmand, extras=extras or None)
+
+
+def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    keep_raw = settings.telematics_raw_retention_days > 0
+    skew = settings.clock_skew_minutes
+
+    async def report(request: Request) -> Response:
+        now = clock.now()
+        body = await request.body()
+        if len(body) > _MAX_BODY:
+            return _refused("body", msg("the request body is larger than {limit} bytes", limit=_MAX_BODY), 413)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            if content_type == "application/json" or (request.method == "POST" and body[:1] in (b"{", b"[")):
+                try:
+                    payload = json.loads(body)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    return _refused("body", msg("the request body is not JSON"))
+                reports = parse_json(payload, now)
+            else:
+                params = dict(request.query_params)
+                if content_type == "application/x-www-form-urlencoded" and body:
+                    params.update(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+                reports = [parse_query(params, now)]
+        except OsmAndError as error:
+            return _refused(error.field, error.reason)
+        fixes: list[Fix] = []
+        for one in reports:
+            try:
+                vehicle_id = await bindings.vehicle(one.device_id)
+            except Exception:  # the registry cannot be read now: the app sends again later
+                log.warning("device %s could not be looked up", one.device_id[:64], exc_info=True)
+                return _refused("id", msg("the position could not be stored now; send it again"), 503)
+            if vehicle_id is None:
+                return _refused("id", msg("device {device} is not bound to a vehicle in the registry",
+                                          device=one.device_id[:64]))
+            why = refusal(one.fixed_at, now, skew)
+            if why is not None:
+                return _refused("timestamp", why)
+            fixes.append(to_fix(one, vehicle_id))
+        raw: tuple[Raw, ...] = ()
+        if keep_raw and reports:
+            request_line = f"{request.method} {request.url.path}?{request.url.query}\n".encode()
+            raw = (Raw(now, PositionSource.osmand, reports[0].device_id[:64], request_line + body),)
+        if sink.full:
+            await sink.room()
+        try:
+            await sink.submit(fixes, raw)
+        except SinkError:
+            return _refused("body", msg("the position could not be stored now; send it again"), 503)
+        return Response(status_code=200)
+
+    return Starlette(routes=[Route("/", report, methods=["GET", "POST"])])
+
+
+class OsmAndServer:
+    """The HTTP listener: started and stopped by the ingest on its loop."""
+
+    def __init__(self, engine: Engine, sink: Sink, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.app = make_app(sink, Bindings(engine), self.settings)
+        self._server: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host``:``port`` (0: any free port); the port bound."""
+        config = uvicorn.Config(self.app, host=host, port=port, lifespan="off", access_log=False,
+                                log_level="warning", timeout_keep_alive=30, server_header=False)
+        config.load()
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock])
+        self._server, self._socket = server, sock
+        return int(sock.getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.config.timeout_graceful_shutdown = 5
+            await self._server.shutdown(sockets=[self._socket] if self._socket else None)

@@ -1,0 +1,257 @@
+"""The JT/T 808 listener over real sockets (port 0) on a SQLite database: register, authenticate, report, the
+0x8001 with the terminal's serial and message id after the fix is stored; 2019 headers; blind-area back-fill; bad
+frames answered or dropped while another session goes on; the heartbeat timeout; unknown messages."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fleet.db import make_engine
+from fleet.migrate import upgrade
+from fleet.models import LatestPosition, Position, RawFrame
+from telematics.jt808.codec import (
+    AckResult,
+    Batch,
+    Header,
+    MessageId,
+    Unknown,
+    encode_body,
+    encode_frame,
+    escape,
+)
+from tests.telematics.fleet_of import committed_fleet
+from tests.telematics.harness import Running, Terminal, close_terminals, location, running_ingest
+
+PHONES = [f"1391234{n:04d}" for n in range(12)]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, dict[str, int]]]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('jt808') / 'ingest.db'}")
+    upgrade(engine)
+    ids = committed_fleet(engine, list(PHONES))
+    yield engine, dict(zip(PHONES, ids, strict=True))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def ingest(db: tuple[Engine, dict[str, int]]) -> Iterator[Running]:
+    with running_ingest(db[0]) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _closed() -> Iterator[None]:
+    yield
+    close_terminals()
+
+
+def positions_of(engine: Engine, vehicle_id: int) -> list[Position]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(Position).where(Position.vehicle_id == vehicle_id)
+                                 .order_by(Position.fixed_at)))
+
+
+def test_register_authenticate_report(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    phone = PHONES[0]
+    terminal = Terminal(ingest.ports["jt808"], phone)
+    reply = terminal.register()
+    assert reply.result == 0
+    assert reply.auth_code
+    assert terminal.authenticate("wrong").result == AckResult.FAILURE
+    assert terminal.authenticate(reply.auth_code).result == AckResult.OK
+    fix = location(5, mileage_km=1234.5)
+    serial = terminal.send(fix)
+    header, ack = terminal.ack()
+    assert (ack.serial, ack.msg_id, ack.result) == (serial, MessageId.LOCATION, AckResult.OK)
+    assert header.msg_id == MessageId.PLATFORM_ACK
+    assert header.phone == "0" + phone  # the 2013 header's 12 digits
+    stored = positions_of(engine, ids[phone])  # acknowledged, so already committed
+    assert len(stored) == 1
+    assert stored[0].mileage_km == 1234.5
+    assert stored[0].acc is True
+    assert stored[0].speed_kmh == 36.0
+    # The same fix again (a terminal resending): acknowledged, stored once.
+    terminal.send(fix)
+    assert terminal.ack()[1].result == AckResult.OK
+    assert len(positions_of(engine, ids[phone])) == 1
+    # The heartbeat answered, the platform's serials counting up.
+    serial = terminal.send(None, MessageId.HEARTBEAT)
+    header2, ack = terminal.ack()
+    assert (ack.serial, ack.msg_id) == (serial, MessageId.HEARTBEAT)
+    assert header2.serial > header.serial
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(RawFrame)).scalar_one() >= 3
+    terminal.close()
+
+
+def test_2019_terminal_gets_2019_headers_and_back_fill(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    phone = PHONES[1]
+    terminal = Terminal(ingest.ports["jt808"], phone.rjust(20, "0"), version=1)
+    terminal.sign_on()
+    terminal.send(location(10))
+    header, ack = terminal.ack()
+    assert header.version == 1
+    assert ack.result == AckResult.OK
+    # Blind-area back-fill: older fixes arriving late, out of order.
+    serial = terminal.send(Batch(1, (location(300), location(900), location(600))))
+    _, ack = terminal.ack()
+    assert (ack.serial, ack.msg_id, ack.result) == (serial, MessageId.BATCH, AckResult.OK)
+    stored = positions_of(engine, ids[phone])
+    assert [p.backfill for p in stored] == [True, True, True, False]
+    with engine.connect() as conn:
+        latest = conn.execute(sa.select(LatestPosition.fixed_at).where(
+            LatestPosition.vehicle_id == ids[phone])).scalar_one()
+    assert latest == stored[-1].fixed_at  # the live fix, not the back-fill that came after it
+    terminal.close()
+
+
+def test_positions_before_authentication_are_refused(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[2])
+    serial = terminal.send(location(5))
+    _, ack = terminal.ack()
+    assert (ack.serial, ack.result) == (serial, AckResult.FAILURE)
+    # Authenticated as another terminal number: still refused for this one.
+    other = Terminal(ingest.ports["jt808"], PHONES[3])
+    code = other.register().auth_code
+    assert code
+    other.close()
+    terminal.phone = PHONES[3]
+    assert terminal.authenticate(code).result == AckResult.OK
+    terminal.phone = PHONES[2]
+    terminal.send(location(5))
+    assert terminal.ack()[1].result == AckResult.FAILURE
+    assert positions_of(engine, ids[PHONES[2]]) == []
+    terminal.close()
+
+
+def test_impossible_times_refused(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[4])
+    terminal.sign_on()
+    terminal.send(location(-3600))  # an hour ahead of the platform
+    assert terminal.ack()[1].result == AckResult.FAILURE
+    terminal.send(Batch(0, (location(-3600), location(30))))  # one good fix: stored, the batch answered OK
+    assert terminal.ack()[1].result == AckResult.OK
+    assert len(positions_of(engine, ids[PHONES[4]])) == 1
+    terminal.close()
+
+
+def test_unknown_and_encrypted_messages(ingest: Running) -> None:
+    terminal = Terminal(ingest.ports["jt808"], PHONES[5])
+    serial = terminal.send(Unknown(0x0900, b"\x01\x02"))
+    _, ack = terminal.ack()
+    assert (ack.serial, ack.msg_id, ack.result) == (serial, 0x0900, AckResult.UNSUPPORTED)
+    header = Header(MessageId.LOCATION, "0" + PHONES[5], 77, None, encrypted=1)
+    terminal.send_raw(encode_frame(header, encode_body(location(5))))
+    _, ack = terminal.ack()
+    assert (ack.serial, ack.result) == (77, AckResult.UNSUPPORTED)
+    terminal.close()
+
+
+def _checked(content: bytes) -> bytes:
+    check = 0
+    for byte in content:
+        check ^= byte
+    return b"\x7e" + escape(content + bytes([check])) + b"\x7e"
+
+
+def test_bad_frames_do_not_harm_another_session(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    good = Terminal(ingest.ports["jt808"], PHONES[6])
+    good.sign_on()
+    bad = Terminal(ingest.ports["jt808"], PHONES[7])
+    _, frame = bad.frame(location(5))
+    # A bad check code: answered MESSAGE_ERROR to its serial.
+    bad.send_raw(frame[:-2] + bytes([frame[-2] ^ 0x55]) + b"\x7e")
+    _, ack = bad.ack()
+    assert (ack.serial, ack.result) == (1, AckResult.MESSAGE_ERROR)
+    # A wrong body length (the attributes say 10 bytes more), with a correct check code.
+    content = bytes.fromhex(frame[1:-1].hex().replace("7d02", "7e").replace("7d01", "7d"))[:-1]
+    longer = content[:2] + (int.from_bytes(content[2:4], "big") + 10).to_bytes(2, "big") + content[4:]
+    bad.send_raw(_checked(longer))
+    assert bad.ack()[1].result == AckResult.MESSAGE_ERROR
+    # A truncated body of a known message (location of 10 bytes), well framed.
+    header = Header(MessageId.LOCATION, "0" + PHONES[7], 9)
+    bad.send_raw(encode_frame(header, b"\x00" * 10))
+    _, ack = bad.ack()
+    assert (ack.serial, ack.result) == (9, AckResult.MESSAGE_ERROR)
+    # Garbage, a truncated frame, then a megabyte without 0x7E: no answer, and the good session goes on meanwhile.
+    bad.send_raw(b"\x7e\x01\x02\x03\x7e" + frame[: len(frame) // 2])
+    bad.sock.settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        bad.receive()
+    sent = rounds = 0
+    megabyte = bytes(range(256)).replace(b"\x7e", b"") * 4200
+    try:
+        while sent < len(megabyte):
+            sent += bad.sock.send(megabyte[sent:sent + 65536])
+            rounds += 1
+            serial = good.send(location(100 - rounds))
+            assert good.ack()[1].serial == serial
+    except OSError:
+        pass  # the platform may close a connection that sends only garbage: that is its right
+    assert len(positions_of(engine, ids[PHONES[6]])) == rounds
+    assert rounds >= 5
+    good.close()
+    bad.close()
+
+
+def test_a_frame_across_reads_and_frames_in_one_read(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[8])
+    terminal.sign_on()
+    frames = b"".join(terminal.frame(location(s))[1] for s in (30, 20, 10))
+    for i in range(0, len(frames), 7):
+        terminal.send_raw(frames[i:i + 7])
+        time.sleep(0.001)
+    assert sorted(terminal.ack()[1].serial for _ in range(3)) == [3, 4, 5]
+    assert len(positions_of(engine, ids[PHONES[8]])) == 3
+    terminal.close()
+
+
+def test_session_ends_after_missed_heartbeats(db: tuple[Engine, dict[str, int]]) -> None:
+    with running_ingest(db[0], jt808_heartbeat_seconds=0.2, jt808_missed_heartbeats=2) as running:
+        quiet = Terminal(running.ports["jt808"], PHONES[9])
+        talking = Terminal(running.ports["jt808"], PHONES[10])
+        started = time.monotonic()
+        while time.monotonic() - started < 0.8:
+            talking.send(None, MessageId.HEARTBEAT)
+            talking.ack()
+            time.sleep(0.05)
+        quiet.sock.settimeout(1)
+        with pytest.raises((ConnectionError, socket.timeout, OSError)):
+            quiet.receive()  # closed by the platform after 0.4 s of silence
+        assert time.monotonic() - started < 3
+        talking.send(None, MessageId.HEARTBEAT)
+        assert talking.ack()[1].result == AckResult.OK
+        assert running.ingest.jt808 is not None
+        assert running.ingest.jt808.counters.idle_closed == 1
+
+
+def test_sub_packaged_message_reassembled(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[11])
+    terminal.sign_on()
+    body = encode_body(Batch(1, tuple(location(100 + s) for s in range(3))))
+    half = len(body) // 2
+    for index, part in ((1, body[:half]), (2, body[half:])):
+        terminal.serial += 1
+        terminal.send_raw(encode_frame(Header(MessageId.BATCH, "0" + PHONES[11], terminal.serial,
+                                              packet=(2, index)), part))
+    acks = [terminal.ack()[1] for _ in range(2)]
+    assert [(a.serial, a.result) for a in acks] == [(terminal.serial - 1, 0), (terminal.serial, 0)]
+    assert len(positions_of(engine, ids[PHONES[11]])) == 3
+    assert timedelta(0) < positions_of(engine, ids[PHONES[11]])[-1].fixed_at - positions_of(
+        engine, ids[PHONES[11]])[0].fixed_at
+    terminal.close()

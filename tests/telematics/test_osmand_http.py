@@ -1,0 +1,100 @@
+"""The OsmAnd / Traccar Client listener over real HTTP: the query form (GET and POST, form bodies) with speed in
+knots, the JSON form with speed in m/s, answered 200 only once stored; 400 naming the field for bad input and for
+a device the registry does not bind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fleet.db import make_engine
+from fleet.enums import PositionSource
+from fleet.migrate import upgrade
+from fleet.models import Position, RawFrame
+from tests.telematics.fleet_of import committed_fleet
+from tests.telematics.harness import at, running_ingest
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, list[int]]]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('osmand') / 'ingest.db'}")
+    upgrade(engine)
+    yield engine, committed_fleet(engine, ["123456", "777"])
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(db: tuple[Engine, list[int]]) -> Iterator[httpx.Client]:
+    with running_ingest(db[0]) as running, httpx.Client(
+            base_url=f"http://127.0.0.1:{running.ports['osmand']}", timeout=5) as http:
+        yield http
+
+
+def stored(engine: Engine, vehicle_id: int) -> list[Position]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(Position).where(Position.vehicle_id == vehicle_id)
+                                 .order_by(Position.fixed_at)))
+
+
+def test_query_form_get_and_post(db: tuple[Engine, list[int]], client: httpx.Client) -> None:
+    engine, (car, _) = db
+    when = int(at(60).timestamp())
+    answer = client.get("/", params={"id": "123456", "timestamp": when, "lat": "30.59", "lon": "114.30",
+                                     "speed": "10", "bearing": "45", "altitude": "30", "accuracy": "5",
+                                     "batt": "80", "hdop": "0.9"})
+    assert answer.status_code == 200, answer.text
+    rows = stored(engine, car)
+    assert len(rows) == 1
+    assert rows[0].speed_kmh == pytest.approx(18.52)  # knots
+    assert rows[0].source is PositionSource.osmand
+    assert rows[0].course == 45
+    assert rows[0].extras is not None
+    assert rows[0].extras.get("hdop") == "0.9"
+    # Traccar Client's POST with the parameters in the query, and a form body; a resent one stored once.
+    assert client.post(f"/?id=123456&timestamp={when + 10}&lat=30.6&lon=114.3").status_code == 200
+    form = {"id": "0123456", "timestamp": str(when + 20), "lat": "30.61", "lon": "114.31"}
+    assert client.post("/", data=form).status_code == 200
+    assert client.post("/", data=form).status_code == 200
+    assert len(stored(engine, car)) == 3
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(RawFrame)).scalar_one() >= 4
+
+
+def test_json_form(db: tuple[Engine, list[int]], client: httpx.Client) -> None:
+    engine, (_, car) = db
+    payload = {"device_id": "777", "location": [
+        {"timestamp": at(30).isoformat(), "coords": {"latitude": 30.5, "longitude": 114.2, "speed": 10,
+                                                    "heading": 90, "altitude": 12, "accuracy": 8},
+         "is_moving": True, "odometer": 12345, "battery": {"level": 0.5, "is_charging": False}},
+        {"timestamp": at(20).isoformat(), "coords": {"latitude": 30.51, "longitude": 114.21, "speed": 0}}]}
+    answer = client.post("/", json=payload)
+    assert answer.status_code == 200, answer.text
+    rows = stored(engine, car)
+    assert [r.speed_kmh for r in rows] == [pytest.approx(36.0), 0.0]  # m/s
+    assert rows[0].mileage_km == pytest.approx(12.345)
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"id": "123456", "lat": "91", "lon": "114"}, "lat"),
+    ({"id": "123456", "lat": "30", "lon": "east"}, "lon"),
+    ({"lat": "30", "lon": "114"}, "id"),
+    ({"id": "123456", "lat": "30", "lon": "114", "timestamp": "tomorrow"}, "timestamp"),
+    ({"id": "999999", "lat": "30", "lon": "114"}, "id"),  # bound to no vehicle
+    ({"id": "123456", "lat": "30", "lon": "114", "timestamp": str(int(time.time()) + 7200)}, "timestamp"),
+])
+def test_bad_input_names_the_field(client: httpx.Client, params: dict[str, str], field: str) -> None:
+    answer = client.get("/", params=params)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == field
+
+
+def test_bad_json(client: httpx.Client) -> None:
+    answer = client.post("/", content=b"{not json", headers={"content-type": "application/json"})
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "body"
+    assert client.post("/", json={"device_id": "777"}).status_code == 400
