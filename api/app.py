@@ -23,6 +23,7 @@ from api.routes import (
     registry,
     reminders,
     rentals,
+    tracks,
     trips,
     users,
     vocabulary,
@@ -97,6 +98,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     for router in (rentals.providers_router, rentals.trips_router, accounts.router,  # issue 14
                    records.router, reminders.router, users.router):
         app.include_router(router, prefix=PREFIX, responses=BUSY)
+    app.include_router(tracks.router, prefix=PREFIX, responses=BUSY)  # issue 15: tracks and the live map
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -31,6 +31,7 @@ from fleet.enums import (
     MarkingStatus,
     PlanLineKind,
     PlanStatus,
+    PositionSource,
     Powertrain,
     Priority,
     RunStatus,
@@ -707,3 +708,107 @@ class StatementOut(Out):
                                                "trips rode in, with only what they were charged")
     reconciliation: ReconciliationOut
     adds_up: bool = Field(description="totals' vehicle shares + unallocated = ledger − charged_out + charged_in")
+
+
+# --- tracks and the live map (issue 15: api/routes/tracks.py, fleet/track_queries.py) ---
+# GeoJSON (RFC 7946): positions are [lon, lat], WGS-84 as the terminals send them (a map drawn in GCJ-02 shifts them
+# for display). Served as application/json so that every client parses them; the shape is GeoJSON's.
+
+
+class LineStringOut(BaseModel):
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(description="[lon, lat] positions, in time order")
+
+
+class MultiLineStringOut(BaseModel):
+    type: Literal["MultiLineString"]
+    coordinates: list[list[list[float]]] = Field(description="the parts of a track cut at its gaps, each a list of "
+                                                             "[lon, lat] positions in time order")
+
+
+LineGeometryOut = Annotated[LineStringOut | MultiLineStringOut, Field(discriminator="type")]
+
+
+class TrackPropertiesOut(BaseModel):
+    role: Literal["track"] = "track"
+    vehicle_id: Id
+    plate: str
+    trip_id: Id | None = Field(default=None, description="a trip's track: the trip")
+    start: Instant = Field(description="the window read, [start, end)")
+    end: Instant
+    first_fix: Instant | None = Field(description="the first fix in the window; null: none")
+    last_fix: Instant | None
+    fixes: int = Field(description="fixes in the window")
+    points: int = Field(description="positions in the geometry (fewer than fixes when simplified)")
+    parts: int = Field(description="lines the track is cut into at gaps longer than gap_minutes")
+    km: float = Field(description="great-circle km through every fix in the window, gaps left out")
+    gap_minutes: float
+    simplified: bool = Field(description="whether points were left out (Douglas–Peucker) to stay under max_points")
+    tolerance_m: float | None = Field(description="the simplification's tolerance in metres; null: not simplified")
+    coordTimes: list[Instant] | list[list[Instant]] | None = Field(  # togeojson's name, camel case
+        description="the time of each position (togeojson's convention): a list for a LineString, a list per part "
+                    "for a MultiLineString")
+
+
+class TrackFeatureOut(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    geometry: LineGeometryOut | None = Field(description="null: no fix in the window")
+    properties: TrackPropertiesOut
+
+
+class TrackOut(BaseModel):
+    """A vehicle's track over a window: a GeoJSON FeatureCollection of one Feature."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[TrackFeatureOut]
+
+
+class PlannedStopOut(BaseModel):
+    kind: Literal["home", "pickup", "dropoff"]
+    address: str | None = Field(description="null for the vehicle's home")
+
+
+class PlannedPropertiesOut(BaseModel):
+    role: Literal["planned"] = "planned"
+    trip_id: Id
+    planned_km: float = Field(description="road km pickup → drop-off, as booked")
+    stops: list[PlannedStopOut] = Field(description="the line's positions, in order")
+
+
+class PlannedFeatureOut(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    geometry: LineStringOut = Field(description="the vehicle's home (when known) → pickup → drop-off, straight legs")
+    properties: PlannedPropertiesOut
+
+
+class TripTrackOut(BaseModel):
+    """A trip's track (role "track", absent while no vehicle is assigned) beside its planned route (role
+    "planned"): a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[TrackFeatureOut | PlannedFeatureOut]
+
+
+class LivePositionOut(Out):
+    vehicle_id: Id
+    plate: str
+    category: Category
+    agency: str = Field(description="the agency holding the vehicle (code)")
+    status: VehicleStatus
+    lat: float
+    lon: float
+    speed_kmh: float
+    course: int | None = Field(description="degrees clockwise from north")
+    acc: bool | None = Field(description="ignition on; null when the source does not say")
+    alarm: int = Field(description="the JT/T 808 alarm bits")
+    source: PositionSource
+    fixed_at: Instant = Field(description="the device's time of the fix")
+    received_at: Instant
+    age_s: float = Field(description="seconds since the fix")
+    online: bool = Field(description="a fix was received within online_within_s")
+
+
+class LatestPositionsOut(BaseModel):
+    at: Instant = Field(description="the server's now: send it as since to the next poll for what changed")
+    online_within_s: int
+    items: list[LivePositionOut]

@@ -28,10 +28,23 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from fleet import clock, queries
 from fleet.db import make_engine
+from fleet.enums import PositionSource
 from fleet.migrate import upgrade
-from fleet.models import Agency, AuditRecord, Trip, User, Vehicle
+from fleet.models import Agency, AuditRecord, LatestPosition, Position, Trip, User, Vehicle
 from fleet.settings import get_settings
-from tests.api.conftest import AGENCY_A, AGENCY_B, COUNTY_USERS, DAY, Api, City, at, seed_city, trip_body
+from tests.api.conftest import (
+    AGENCY_A,
+    AGENCY_B,
+    COUNTY_USERS,
+    DAY,
+    YARD_A,
+    YARD_B,
+    Api,
+    City,
+    at,
+    seed_city,
+    trip_body,
+)
 from tests.factories import plate, vin
 
 CALLERS = ("anonymous", "requester-a", "requester-b", "approver-a", "approver-b", "dispatcher", "driver-a",
@@ -131,6 +144,12 @@ TABLE: dict[Key, tuple[int, int, int, int, int, int, int, int, int]] = {
     ("GET", f"{V1}/vehicles/{{vehicle_id}}/costs"):       (401, 403, 403, 403, 403, 200, 403, 200, 200),
     ("GET", f"{V1}/vehicles/{{vehicle_id}}/account"):     (401, 403, 403, 403, 403, 200, 403, 200, 200),
     ("GET", f"{V1}/reminders"):                           (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    # tracks and the live map (issue 15): the platform and supervisors read where vehicles went and are, the admin
+    # too for vehicles (is a terminal reporting?); a trip's track is the board's readers'; drivers and agency roles
+    # read none
+    ("GET", f"{V1}/vehicles/{{vehicle_id}}/track"):       (401, 403, 403, 403, 403, 200, 403, 200, 200),
+    ("GET", f"{V1}/trips/{{trip_id}}/track"):             (401, 403, 403, 403, 403, 200, 403, 200, 403),
+    ("GET", f"{V1}/positions/latest"):                    (401, 403, 403, 403, 403, 200, 403, 200, 200),
 }
 
 
@@ -227,6 +246,10 @@ SCOPED: dict[Key, tuple[int, int, int, int, int, int]] = {
     ("POST", f"{V1}/trips/{{trip_id}}/rental-bill"):      (404, 403, 403, 200, 403, 403),
     # the request names agency A
     ("GET", f"{V1}/statements"):                          (403, 404, 404, 403, 200, 200),
+    # le-a1 and agency A's trip: absent outside the district; the live map lists the district's vehicles only
+    ("GET", f"{V1}/vehicles/{{vehicle_id}}/track"):       (404, 404, 404, 200, 200, 200),
+    ("GET", f"{V1}/trips/{{trip_id}}/track"):             (404, 404, 403, 200, 200, 403),
+    ("GET", f"{V1}/positions/latest"):                    (200, 200, 200, 200, 200, 200),
 }
 
 # Routes whose scope is still to be applied: each moves to SCOPED once its route checks the caller's scope through
@@ -819,6 +842,36 @@ def _account(c: Ctx) -> Req:
 @request_for("GET", "/reminders")
 def _reminders(c: Ctx) -> Req:
     return Req(params={"within_days": 400, "agency": AGENCY_A, "kind": ["inspection", "renewal"]})
+
+
+def _fixes(c: Ctx) -> None:
+    """A few fixes of agency A's le-a1 and agency B's le-b1 on the city's day (as the ingest's writer leaves them)."""
+    with Session(c.engine) as session, session.begin():
+        for name, (lat, lon) in (("le-a1", YARD_A), ("le-b1", YARD_B)):
+            vehicle = c.vehicles[name]
+            for minute in range(3):
+                session.add(Position(vehicle_id=vehicle, fixed_at=at(9, minute), received_at=at(9, minute),
+                                     lat=lat + minute / 1000, lon=lon, source=PositionSource.jt808))
+            session.add(LatestPosition(vehicle_id=vehicle, fixed_at=at(9, 2), received_at=at(9, 2), lat=lat + 0.002,
+                                       lon=lon, source=PositionSource.jt808))
+
+
+@request_for("GET", "/vehicles/{vehicle_id}/track")
+def _vehicle_track(c: Ctx) -> Req:
+    _fixes(c)
+    return Req({"vehicle_id": c.vehicles["le-a1"]}, params={"start": at(8).isoformat(), "end": at(10).isoformat()})
+
+
+@request_for("GET", "/trips/{trip_id}/track")
+def _trip_track(c: Ctx) -> Req:
+    _fixes(c)
+    return Req({"trip_id": c.assigned()})
+
+
+@request_for("GET", "/positions/latest")
+def _latest_positions(c: Ctx) -> Req:
+    _fixes(c)
+    return Req()
 
 
 # --- the table, checked ---

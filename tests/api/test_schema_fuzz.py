@@ -47,7 +47,7 @@ schema.config.generation.update(with_security_parameters=False, deterministic=Tr
 
 ROLE_BY_TAG = {"trips": "dispatcher", "dispatch": "dispatcher", "registry": "admin", "oversight": "supervisor",
                "vocabulary": "requester-a", "auth": "requester-a", "board": "dispatcher",
-               "console": "requester-a", "users": "admin"}
+               "console": "requester-a", "users": "admin", "tracks": "dispatcher"}
 DISPATCH = "/api/v1/dispatch"
 EVENTS = "/api/v1/events"  # a stream that never ends: tests/api/test_events.py reads it from a real server
 V1 = "/api/v1"

@@ -74,6 +74,7 @@ class LiveServer:
     base_url: str
     city: City
     trips: dict[str, int]  # what the fixture booked, by name
+    engine: Engine | None = None  # the served database, for what no API writes (positions: tests/web/test_tracks_map)
 
     @property
     def origin(self) -> str:
@@ -148,7 +149,7 @@ def live_server(city_template: tuple[Path, City], tmp_path_factory: pytest.TempP
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
             trips = _book(client, city_template[1])
-        yield LiveServer(base_url, city_template[1], trips)
+        yield LiveServer(base_url, city_template[1], trips, engine)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

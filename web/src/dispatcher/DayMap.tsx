@@ -13,7 +13,10 @@ if (typeof window !== 'undefined' && window.location.pathname === '/map') {
   readBoardAhead(dayOf(window.location.search));
 }
 
-/** The map of the day (`/map?day=…&vehicle=…`): depots, the day's pickups and drop-offs, one vehicle's route. */
+/**
+ * The map of the day (`/map?day=…&vehicle=…&trip=…`): depots, the day's pickups and drop-offs, one vehicle's route,
+ * every vehicle where it is now, and one trip's track beside its planned route.
+ */
 export default function DayMap() {
   const { t } = useText();
   const [day, setDay] = useDay();
@@ -23,11 +26,13 @@ export default function DayMap() {
   const config = useConsoleConfig();
   const asked = Number(params.get('vehicle'));
   const selected = Number.isInteger(asked) && asked > 0 ? asked : null;
-  const select = (vehicle: number | null) =>
+  const askedTrip = Number(params.get('trip'));
+  const trip = Number.isInteger(askedTrip) && askedTrip > 0 ? askedTrip : null;
+  const choose = (name: 'vehicle' | 'trip', id: number | null) =>
     setParams((current) => {
       const updated = new URLSearchParams(current);
-      if (vehicle === null) updated.delete('vehicle');
-      else updated.set('vehicle', String(vehicle));
+      if (id === null) updated.delete(name);
+      else updated.set(name, String(id));
       return updated;
     });
   const forbidden = board.error instanceof ApiError && board.error.status === 403;
@@ -53,7 +58,9 @@ export default function DayMap() {
         trips={trips.data ?? []}
         tripsLoading={trips.isFetching}
         selected={selected}
-        onSelect={select}
+        onSelect={(vehicle) => choose('vehicle', vehicle)}
+        trip={trip}
+        onTrip={(id) => choose('trip', id)}
       />
     </Card>
   );

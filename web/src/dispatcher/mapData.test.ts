@@ -2,8 +2,18 @@ import { describe, expect, it } from 'vitest';
 
 import type { Trip } from '../api';
 import { wgs84ToGcj02 } from './gcj02';
-import { depotsOf, extentOf, routeOf, stopsOf } from './mapData';
-import type { BoardVehicle, CalendarItem } from './types';
+import {
+  depotsOf,
+  drawnTrackOf,
+  extentOf,
+  liveColour,
+  liveVehiclesOf,
+  onlineCount,
+  routeOf,
+  stopsOf,
+  trackableTrips,
+} from './mapData';
+import type { BoardVehicle, CalendarItem, LivePosition, TrackFeature, TripTrack } from './types';
 
 const HOME = { lat: 30.5928, lon: 114.3055 };
 
@@ -140,5 +150,174 @@ describe('depots and framing', () => {
       [114.3, 30.7],
     ]);
     expect(extentOf([])).toBeNull();
+  });
+});
+
+function fix(id: number, lon: number, lat: number, extra: Partial<LivePosition> = {}): LivePosition {
+  return {
+    vehicle_id: id,
+    plate: `鄂A0000${id}`,
+    category: 'law_enforcement',
+    agency: 'WH-GA',
+    status: 'active',
+    lat,
+    lon,
+    speed_kmh: 40,
+    course: 90,
+    acc: true,
+    alarm: 0,
+    source: 'jt808',
+    fixed_at: '2030-03-12T09:00:00+08:00',
+    received_at: '2030-03-12T09:00:01+08:00',
+    age_s: 3,
+    online: true,
+    ...extra,
+  };
+}
+
+describe('the live map', () => {
+  it("shows each vehicle at its newest fix, shifted to the base map's datum", () => {
+    const [plain] = liveVehiclesOf([fix(1, 114.31, 30.6)], 'wgs84');
+    expect(plain).toMatchObject({ id: 1, plate: '鄂A00001', at: [114.31, 30.6], course: 90, moving: true });
+    const [shifted] = liveVehiclesOf([fix(1, 114.31, 30.6)], 'gcj02');
+    expect(shifted?.at).toEqual(wgs84ToGcj02([114.31, 30.6]));
+  });
+
+  it('tells moving, parked and offline vehicles apart, and counts those online', () => {
+    const vehicles = liveVehiclesOf(
+      [
+        fix(1, 114.31, 30.6),
+        fix(2, 114.32, 30.6, { speed_kmh: 0 }),
+        fix(3, 114.33, 30.6, { online: false, speed_kmh: 50 }), // its last fix said it moved: it is not known now
+      ],
+      null,
+    );
+    expect(vehicles.map((v) => v.moving)).toEqual([true, false, false]);
+    expect(vehicles.map(liveColour)).toEqual(['#389e0d', '#1677ff', '#8c8c8c']);
+    expect(onlineCount(vehicles)).toEqual({ online: 2, offline: 1 });
+    expect(onlineCount([])).toEqual({ online: 0, offline: 0 });
+  });
+});
+
+describe("a trip's track", () => {
+  const collection: TripTrack = {
+    type: 'FeatureCollection',
+    features: [
+      {
+        type: 'Feature',
+        geometry: {
+          type: 'MultiLineString',
+          coordinates: [
+            [
+              [114.31, 30.6],
+              [114.32, 30.61],
+            ],
+            [
+              [114.34, 30.63],
+              [114.35, 30.64],
+            ],
+          ],
+        },
+        properties: {
+          role: 'track',
+          vehicle_id: 7,
+          plate: '鄂A00007',
+          trip_id: 1,
+          start: '2030-03-12T09:00:00+08:00',
+          end: '2030-03-12T10:00:00+08:00',
+          first_fix: '2030-03-12T09:00:00+08:00',
+          last_fix: '2030-03-12T09:50:00+08:00',
+          fixes: 40,
+          points: 4,
+          parts: 2,
+          km: 6.25,
+          gap_minutes: 10,
+          simplified: true,
+          tolerance_m: 5,
+          coordTimes: null,
+        },
+      },
+      {
+        type: 'Feature',
+        geometry: {
+          type: 'LineString',
+          coordinates: [
+            [114.3055, 30.5928],
+            [114.31, 30.6],
+            [114.35, 30.64],
+          ],
+        },
+        properties: {
+          role: 'planned',
+          trip_id: 1,
+          planned_km: 5.5,
+          stops: [
+            { kind: 'home', address: null },
+            { kind: 'pickup', address: 'a' },
+            { kind: 'dropoff', address: 'b' },
+          ],
+        },
+      },
+    ],
+  };
+
+  it('becomes two layers, the track as driven (parts kept apart) and the planned route, with its figures', () => {
+    const drawn = drawnTrackOf(collection, 'wgs84');
+    expect(drawn.track.features).toHaveLength(1);
+    expect(drawn.track.features[0]?.geometry).toEqual(collection.features[0]?.geometry);
+    expect(drawn.planned.features[0]?.geometry.coordinates).toEqual([
+      [114.3055, 30.5928],
+      [114.31, 30.6],
+      [114.35, 30.64],
+    ]);
+    expect(drawn.points).toHaveLength(7);
+    expect(drawn.trackPoints).toBe(4);
+    expect(extentOf(drawn.points)).toEqual([
+      [114.3055, 30.5928],
+      [114.35, 30.64],
+    ]);
+    expect([drawn.fixes, drawn.km, drawn.plannedKm, drawn.simplified]).toEqual([40, 6.25, 5.5, true]);
+  });
+
+  it('is shifted to GCJ-02 with the rest of the map', () => {
+    const drawn = drawnTrackOf(collection, 'gcj02');
+    const geometry = drawn.track.features[0]?.geometry;
+    expect(geometry?.type).toBe('MultiLineString');
+    expect(geometry?.coordinates[1]?.[0]).toEqual(wgs84ToGcj02([114.34, 30.63]));
+    expect(drawn.planned.features[0]?.geometry.coordinates[0]).toEqual(wgs84ToGcj02([114.3055, 30.5928]));
+  });
+
+  it('is only the plan while no vehicle holds the trip, and no fix is no line', () => {
+    const plannedOnly: TripTrack = { type: 'FeatureCollection', features: [collection.features[1]!] };
+    const drawn = drawnTrackOf(plannedOnly, null);
+    expect(drawn.track.features).toEqual([]);
+    expect(drawn.fixes).toBe(0);
+    const noFix = collection.features[0] as TrackFeature;
+    const empty = drawnTrackOf(
+      { type: 'FeatureCollection', features: [{ ...noFix, geometry: null, properties: { ...noFix.properties, fixes: 0 } }] },
+      null,
+    );
+    expect(empty.track.features).toEqual([]);
+    expect(empty.planned.features).toEqual([]);
+  });
+
+  it("is offered for the day's trips a vehicle holds", () => {
+    const assigned = {
+      ...trip(1, [114.31, 30.6], [114.35, 30.64]),
+      assignment: {
+        id: 1,
+        vehicle_id: 7,
+        plate: '鄂A00007',
+        driver_id: null,
+        driver: null,
+        starts_at: '2030-03-12T09:00:00+08:00',
+        ends_at: '2030-03-12T10:00:00+08:00',
+        source: 'manual',
+        run_id: null,
+      },
+    };
+    const cancelled = { ...assigned, id: 3, status: 'cancelled' };
+    expect(trackableTrips([assigned, trip(2, [114.2, 30.5], [114.1, 30.4], 'approved'), cancelled]).map((t) => t.id))
+      .toEqual([1]);
   });
 });

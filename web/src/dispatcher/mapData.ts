@@ -5,7 +5,7 @@
 import type { Trip } from '../api';
 import { yardsOf, type Yard } from '../mapStyle';
 import { displayTransform, type LngLat } from './gcj02';
-import type { BoardVehicle, CalendarItem } from './types';
+import type { BoardVehicle, CalendarItem, LivePosition, PlannedFeature, TrackFeature, TripTrack } from './types';
 
 type Position = [number, number];
 type Transform = (point: LngLat) => Position;
@@ -145,4 +145,140 @@ export function extentOf(points: readonly Position[]): [Position, Position] | nu
     [west, south],
     [east, north],
   ];
+}
+
+// --- where the vehicles are, and where a trip went ---------------------------------------------------------------
+
+/** A vehicle on the live map: its newest fix in display coordinates, and what its marker shows. */
+export interface LiveVehicle {
+  id: number;
+  plate: string;
+  agency: string;
+  category: string;
+  at: Position;
+  /** Degrees clockwise from north, or null: the marker then shows a dot instead of an arrow. */
+  course: number | null;
+  speedKmh: number;
+  online: boolean;
+  moving: boolean;
+  fixedAt: string;
+}
+
+/** Below this speed a vehicle is parked, whatever its course says (a fix's course at rest is noise). */
+export const MOVING_KMH = 3;
+
+/** The live map's vehicles from `GET /positions/latest`, in the base map's datum. */
+export function liveVehiclesOf(items: readonly LivePosition[], crs: string | null | undefined): LiveVehicle[] {
+  const shift: Transform = displayTransform(crs);
+  return items.map((p) => ({
+    id: p.vehicle_id,
+    plate: p.plate,
+    agency: p.agency,
+    category: p.category,
+    at: shift([p.lon, p.lat]),
+    course: p.course,
+    speedKmh: p.speed_kmh,
+    online: p.online,
+    moving: p.online && p.speed_kmh >= MOVING_KMH,
+    fixedAt: p.fixed_at,
+  }));
+}
+
+/** How many of the live map's vehicles are online. */
+export function onlineCount(vehicles: readonly Pick<LiveVehicle, 'online'>[]): { online: number; offline: number } {
+  const online = vehicles.filter((v) => v.online).length;
+  return { online, offline: vehicles.length - online };
+}
+
+/** The colour of a vehicle's marker: moving, online and parked, or offline (no fix for a while). */
+export function liveColour(vehicle: Pick<LiveVehicle, 'online' | 'moving'>): string {
+  if (!vehicle.online) return '#8c8c8c';
+  return vehicle.moving ? '#389e0d' : '#1677ff';
+}
+
+/** The trips whose track can be drawn: those a vehicle holds or held (assigned, under way or done). */
+export function trackableTrips(trips: readonly Trip[]): Trip[] {
+  return liveTrips(trips).filter((t) => t.assignment !== null);
+}
+
+export interface TrackLineFeature {
+  type: 'Feature';
+  geometry: { type: 'LineString'; coordinates: Position[] } | { type: 'MultiLineString'; coordinates: Position[][] };
+  properties: { role: 'track' | 'planned' };
+}
+
+export interface DrawnTrack {
+  /** The track as driven (empty while the trip has no vehicle or no fix). */
+  track: Collection<TrackLineFeature>;
+  /** The planned route: home → pickup → drop-off. */
+  planned: Collection<TrackLineFeature>;
+  /** Every drawn position, for framing. */
+  points: Position[];
+  /** Positions of the track as drawn (fewer than its fixes when the API simplified it). */
+  trackPoints: number;
+  fixes: number;
+  km: number;
+  plannedKm: number | null;
+  simplified: boolean;
+}
+
+function isTrack(feature: TrackFeature | PlannedFeature): feature is TrackFeature {
+  return feature.properties.role === 'track';
+}
+
+/** A trip's track and planned route (`GET /trips/{id}/track`) as two line layers' data, in display coordinates. */
+export function drawnTrackOf(collection: TripTrack, crs: string | null | undefined): DrawnTrack {
+  const shift: Transform = displayTransform(crs);
+  const points: Position[] = [];
+  const shiftAll = (line: readonly (readonly [number, number])[]): Position[] =>
+    line.map((point) => {
+      const shifted = shift(point);
+      points.push(shifted);
+      return shifted;
+    });
+  const track: TrackLineFeature[] = [];
+  const planned: TrackLineFeature[] = [];
+  let fixes = 0;
+  let km = 0;
+  let plannedKm: number | null = null;
+  let simplified = false;
+  let trackPoints = 0;
+  for (const feature of collection.features) {
+    if (isTrack(feature)) {
+      fixes += feature.properties.fixes;
+      km += feature.properties.km;
+      simplified ||= feature.properties.simplified;
+      const geometry = feature.geometry;
+      if (geometry === null) continue;
+      trackPoints +=
+        geometry.type === 'LineString'
+          ? geometry.coordinates.length
+          : geometry.coordinates.reduce((sum, part) => sum + part.length, 0);
+      track.push({
+        type: 'Feature',
+        geometry:
+          geometry.type === 'LineString'
+            ? { type: 'LineString', coordinates: shiftAll(geometry.coordinates) }
+            : { type: 'MultiLineString', coordinates: geometry.coordinates.map(shiftAll) },
+        properties: { role: 'track' },
+      });
+    } else {
+      plannedKm = feature.properties.planned_km;
+      planned.push({
+        type: 'Feature',
+        geometry: { type: 'LineString', coordinates: shiftAll(feature.geometry.coordinates) },
+        properties: { role: 'planned' },
+      });
+    }
+  }
+  return {
+    track: { type: 'FeatureCollection', features: track },
+    planned: { type: 'FeatureCollection', features: planned },
+    points,
+    trackPoints,
+    fixes,
+    km,
+    plannedKm,
+    simplified,
+  };
 }

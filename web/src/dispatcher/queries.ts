@@ -6,7 +6,17 @@
 import { useQuery, type QueryClient } from '@tanstack/react-query';
 
 import { allPages, getJson, sendJson, type Agency, type Page, type Trip, type Vehicle } from '../api';
-import type { Board, Booking, DispatchRequest, DispatchRun, DispatchSummary, PlaceHit, TripIn } from './types';
+import type {
+  Board,
+  Booking,
+  DispatchRequest,
+  DispatchRun,
+  DispatchSummary,
+  LatestPositions,
+  PlaceHit,
+  TripIn,
+  TripTrack,
+} from './types';
 
 export const boardKey = (day: string) => ['board', day] as const;
 
@@ -89,6 +99,37 @@ export function usePlaces(q: string) {
     enabled: q.trim().length > 0,
     staleTime: 60 * 1000,
     retry: false,
+  });
+}
+
+/**
+ * How often the live map asks where the vehicles are. Polled rather than pushed: fixes are telemetry, not changes
+ * the platform records (they are not in the audit log whose records the event stream carries, web/src/live.ts), and
+ * one small read every few seconds per open map costs less than an event per fix of every vehicle would.
+ */
+export const LIVE_POLL_MS = 5000;
+
+/** Every vehicle's newest position, read again every `LIVE_POLL_MS` while the page is visible. */
+export function useLatestPositions(enabled = true) {
+  return useQuery({
+    queryKey: ['positions', 'latest'],
+    queryFn: ({ signal }) => getJson<LatestPositions>('/positions/latest', signal),
+    enabled,
+    refetchInterval: LIVE_POLL_MS,
+    retry: false, // a refusal (403) stays one; a lost poll is simply the next one
+  });
+}
+
+/**
+ * A trip's track beside its planned route. Its key starts with 'trips', so a change of the trip (started, completed:
+ * the live stream) reads it again; while it is under way, it is read again every `LIVE_POLL_MS * 2` as well.
+ */
+export function useTripTrack(tripId: number | null, underWay: boolean) {
+  return useQuery({
+    queryKey: ['trips', 'track', tripId],
+    queryFn: ({ signal }) => getJson<TripTrack>(`/trips/${tripId}/track`, signal),
+    enabled: tripId !== null,
+    refetchInterval: underWay ? LIVE_POLL_MS * 2 : false,
   });
 }
 

@@ -120,3 +120,78 @@ export interface TripIn {
 
 /** A deployment's base map (`GET /console/config`) and a known place (`GET /places`), as the shared client has them. */
 export type { ConsoleConfig, KnownPlace as PlaceHit, MapConfig } from '../api';
+
+/** `GET /positions/latest`: a vehicle's newest fix (WGS-84) and how fresh it is (api/schemas.py LivePositionOut). */
+export interface LivePosition {
+  vehicle_id: number;
+  plate: string;
+  category: string;
+  agency: string;
+  status: string;
+  lat: number;
+  lon: number;
+  speed_kmh: number;
+  /** Degrees clockwise from north; null when the terminal does not say. */
+  course: number | null;
+  acc: boolean | null;
+  alarm: number;
+  source: string;
+  fixed_at: string;
+  received_at: string;
+  age_s: number;
+  online: boolean;
+}
+
+export interface LatestPositions {
+  at: string;
+  online_within_s: number;
+  items: LivePosition[];
+}
+
+type LngLatPair = [number, number];
+
+export type TrackGeometry =
+  | { type: 'LineString'; coordinates: LngLatPair[] }
+  | { type: 'MultiLineString'; coordinates: LngLatPair[][] };
+
+/** The track Feature of `GET /trips/{id}/track` and `GET /vehicles/{id}/track` (GeoJSON; [lon, lat] in WGS-84). */
+export interface TrackFeature {
+  type: 'Feature';
+  geometry: TrackGeometry | null;
+  properties: {
+    role: 'track';
+    vehicle_id: number;
+    plate: string;
+    trip_id?: number | null;
+    start: string;
+    end: string;
+    first_fix: string | null;
+    last_fix: string | null;
+    fixes: number;
+    points: number;
+    parts: number;
+    km: number;
+    gap_minutes: number;
+    simplified: boolean;
+    tolerance_m: number | null;
+    coordTimes: string[] | string[][] | null;
+  };
+}
+
+/** The planned route of a trip: the vehicle's home → pickup → drop-off, straight legs. */
+export interface PlannedFeature {
+  type: 'Feature';
+  geometry: { type: 'LineString'; coordinates: LngLatPair[] };
+  properties: {
+    role: 'planned';
+    trip_id: number;
+    planned_km: number;
+    stops: { kind: 'home' | 'pickup' | 'dropoff'; address: string | null }[];
+  };
+}
+
+/** `GET /trips/{id}/track`: its track (absent while no vehicle holds it) beside its planned route. */
+export interface TripTrack {
+  type: 'FeatureCollection';
+  features: (TrackFeature | PlannedFeature)[];
+}
