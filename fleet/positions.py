@@ -244,7 +244,7 @@ def _sqlite_row(fix: Fix, received: datetime) -> tuple[Any, ...]:
     return (fix.vehicle_id, _sqlite_time(fix.fixed_at), _sqlite_time(received), fix.lat, fix.lon, fix.speed_kmh,
             fix.course, fix.altitude_m, fix.accuracy_m, None if fix.acc is None else int(fix.acc), fix.alarm,
             fix.status, fix.mileage_km, fix.source.value, int(fix.backfill),
-            None if fix.extras is None else json.dumps(fix.extras, separators=(",", ":")))
+            _json(fix.extras))
 
 
 def _store_postgresql(session: Session, fixes: Sequence[Fix], raws: Sequence[Raw], received: datetime) -> int:
@@ -290,7 +290,29 @@ def _store_postgresql(session: Session, fixes: Sequence[Fix], raws: Sequence[Raw
 def _pg_row(fix: Fix, received: datetime) -> tuple[Any, ...]:
     return (fix.vehicle_id, fix.fixed_at, received, fix.lat, fix.lon, fix.speed_kmh, fix.course, fix.altitude_m,
             fix.accuracy_m, fix.acc, fix.alarm, fix.status, fix.mileage_km, fix.source.value, fix.backfill,
-            None if fix.extras is None else json.dumps(fix.extras, separators=(",", ":")))
+            _json(fix.extras))
+
+
+def _json(extras: dict[str, Any] | None) -> str | None:
+    """The extras as JSON text every reader takes: a NUL (``\\u0000``) or a lone surrogate (``\\ud800``), which a
+    device's free-form attributes may carry, is stored by PostgreSQL's ``json`` but then breaks every ``->>`` and
+    ``::jsonb`` on the row (UntranslatableCharacter): such characters become U+FFFD."""
+    if extras is None:
+        return None
+    text = json.dumps(extras, separators=(",", ":"))
+    if "\\u0000" in text or "\\ud" in text:
+        text = json.dumps(_clean(extras), separators=(",", ":"))
+    return text
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_clean(str(key)): _clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(item) for item in value]
+    return value
 
 
 def prune_raw(session: Session, before: datetime) -> int:

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     )
     jt808_missed_heartbeats: int = Field(
         default=3, ge=1, le=100, description="Heartbeats missed in a row after which a session ends.")
+    ingest_max_connections: int = Field(
+        default=10000, ge=1, le=1_000_000,
+        description="Most connections each ingest listener of one process holds: beyond it a new JT/T 808 "
+        "connection is closed at once and an HTTP request answered 503 (a crowd of idle sockets must not take the "
+        "process's memory and file descriptors).")
     telematics_batch_max: int = Field(
         default=2000, ge=1, le=100000,
         description="Most fixes written in one commit (group commit): whatever arrived while the previous commit "

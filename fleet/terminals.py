@@ -7,6 +7,21 @@ VIN, JT/T 808-2019 §8.5). Numbers are compared with their leading zeros strippe
 header's BCD[10] of one terminal are one number. The result codes are those of 0x8100 (``RegisterOutcome``); the
 auth code handed out is kept only as its SHA-256.
 
+Trust model. JT/T 808 authenticates a terminal by nothing more than the auth code the platform hands out at its
+registration, and anyone who can reach the listener may send a 0x0100. What the platform adds:
+
+- a vehicle whose registry records a terminal number (``Vehicle.terminal_id``) is bound to that terminal only: a
+  registration by its plate from another number is refused (4);
+- a registration by plate binds only a vehicle that records no terminal number and has no active terminal (1);
+- a terminal already registered and active is not registered again (3) unless the request comes over a connection
+  that authenticated as that terminal (it holds the code already): otherwise anyone knowing a terminal's number
+  could take its place and report for its vehicle. A terminal that lost its code is deregistered by an operator
+  (``deregister``), or sends 0x0003 from an authenticated session before registering again;
+- auth codes are 96 random bits, kept only as their SHA-256, compared in constant time.
+
+That is as far as the protocol goes: in production the listener sits on the terminals' private APN or VPN, and the
+registry's terminal numbers should be recorded before the terminals are first switched on.
+
 Each function is one unit of work on the caller's session; a registration or deregistration is audited as a change
 of the ``terminal`` row. A refused registration changes nothing and records nothing.
 """
@@ -72,14 +87,17 @@ def _by_plate(session: Session, plate: str, plate_colour: int) -> Vehicle | None
 @atomic
 def register(
     session: Session, *, phone: str, version: int | None, province: int = 0, city: int = 0, maker: str = "",
-    model: str = "", device_no: str = "", plate_colour: int = 0, plate: str = "",
+    model: str = "", device_no: str = "", plate_colour: int = 0, plate: str = "", authenticated: bool = False,
 ) -> tuple[RegisterOutcome, str | None, int | None]:
     """Register terminal ``phone``: (result, the new auth code when OK, the vehicle bound when OK).
 
-    Registering again for the same vehicle succeeds with a new code (a terminal that lost its code registers
-    again); the old code stops working.
+    An active terminal registers again (same vehicle, a new code; the old one stops working) only when
+    ``authenticated``: the request came over a connection that authenticated as this terminal. Otherwise it is
+    refused as already registered (3): see the trust model above.
     """
     number = normalise(phone)
+    if not number:  # all zeros: no terminal number at all
+        return RegisterOutcome.NO_TERMINAL, None, None
     vehicle = _by_number(session, number)
     if vehicle is None:
         vehicle = _by_plate(session, plate, plate_colour)
@@ -88,7 +106,7 @@ def register(
     if vehicle is None or vehicle.status is VehicleStatus.disposed:
         return RegisterOutcome.NO_VEHICLE, None, None
     terminal = session.scalars(sa.select(Terminal).where(Terminal.phone == number)).first()
-    if terminal is not None and terminal.active and terminal.vehicle_id != vehicle.id:
+    if terminal is not None and terminal.active and (terminal.vehicle_id != vehicle.id or not authenticated):
         return RegisterOutcome.TERMINAL_TAKEN, None, None
     other = session.scalar(sa.select(Terminal.phone).where(
         Terminal.vehicle_id == vehicle.id, Terminal.active, Terminal.phone != number))
@@ -125,14 +143,15 @@ def authenticate(session: Session, *, phone: str, code: str) -> int | None:
 
 
 @atomic
-def deregister(session: Session, *, phone: str) -> bool:
-    """0x0003 终端注销: the terminal's registration ends (it must register again); False if it had none."""
+def deregister(session: Session, *, phone: str, actor: Actor | None = None) -> bool:
+    """0x0003 终端注销, or an operator for a terminal that lost its code: the registration ends (the terminal must
+    register again); False if it had none."""
     number = normalise(phone)
     terminal = session.scalars(sa.select(Terminal).where(Terminal.phone == number, Terminal.active)).first()
     if terminal is None:
         return False
     terminal.active = False
-    audit.record(session, _actor(number), "terminal.deregistered", terminal, {"active": False})
+    audit.record(session, actor or _actor(number), "terminal.deregistered", terminal, {"active": False})
     return True
 
 

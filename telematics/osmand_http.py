@@ -3,7 +3,13 @@ unchanged: GET or POST with the query (or form) parameters, or POST of the JSON 
 
 200 (empty) once the fix is durable; 400 with ``{"error", "detail", "field"}`` naming the parameter for bad input;
 400 too for a device id the registry binds to no vehicle (Traccar answers 400 to unknown devices, and the apps
-treat any non-200 as "send again later"); 503 when the database did not take the fix (send again).
+treat any non-200 as "send again later"); 413 for a body over ``MAX_BODY`` (refused from its Content-Length, or
+once that many bytes were read: a huge body is never held); 503 with ``Retry-After`` when the database did not take
+the fix or the sink is full (overload: refusing at once is cheaper than holding thousands of waiting requests);
+never a 500: an unforeseen failure is logged and answered 400 naming ``body``.
+
+A POST body is read as JSON when its Content-Type says so or it starts with ``{``/``[``; otherwise as form
+parameters when its Content-Type is a form, text, or missing (Traccar reads such a body as a query string too).
 
 A small Starlette app served by ``uvicorn.Server`` on the ingest's loop (its startup and shutdown, not its signal
 handling: the ingest owns SIGTERM). Device ids are bound through a map of every vehicle's terminal number, loaded
@@ -24,7 +30,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -41,7 +47,9 @@ log = logging.getLogger("gongche.telematics.osmand")
 
 _REFRESH = 60.0
 _MISS_REFRESH = 5.0
-_MAX_BODY = 1 << 20  # a Traccar Client batch of a few hundred fixes is well below
+MAX_BODY = 64 * 1024  # a Traccar Client / OsmAnd batch of a hundred fixes is well below
+RETRY_AFTER_SECONDS = 5
+_FORM_TYPES = ("application/x-www-form-urlencoded", "text/plain", "")
 
 
 class Bindings:
@@ -83,7 +91,28 @@ class Bindings:
 
 
 def _refused(field: str, detail: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": "InvalidInput", "detail": detail, "field": field}, status_code=status)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse({"error": "InvalidInput", "detail": detail, "field": field}, status_code=status,
+                        headers=headers)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, refused (``_TooLarge``) as soon as it is known to exceed ``MAX_BODY``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def to_fix(report: OsmAndReport, vehicle_id: int) -> Fix:
@@ -102,10 +131,19 @@ def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -
     skew = settings.clock_skew_minutes
 
     async def report(request: Request) -> Response:
+        try:
+            return await _report(request)
+        except _TooLarge:
+            return _refused("body", msg("the request body is larger than {limit} bytes", limit=MAX_BODY), 413)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
+        except Exception:  # never a 500 with a stack trace: logged here, the client told its report was not taken
+            log.exception("an OsmAnd report could not be handled")
+            return _refused("body", msg("the report could not be read"))
+
+    async def _report(request: Request) -> Response:
         now = clock.now()
-        body = await request.body()
-        if len(body) > _MAX_BODY:
-            return _refused("body", msg("the request body is larger than {limit} bytes", limit=_MAX_BODY), 413)
+        body = await _body(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             if content_type == "application/json" or (request.method == "POST" and body[:1] in (b"{", b"[")):
@@ -116,7 +154,7 @@ def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -
                 reports = parse_json(payload, now)
             else:
                 params = dict(request.query_params)
-                if content_type == "application/x-www-form-urlencoded" and body:
+                if content_type in _FORM_TYPES and body:
                     params.update(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
                 reports = [parse_query(params, now)]
         except OsmAndError as error:
@@ -139,8 +177,8 @@ def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -
         if keep_raw and reports:
             request_line = f"{request.method} {request.url.path}?{request.url.query}\n".encode()
             raw = (Raw(now, PositionSource.osmand, reports[0].device_id[:64], request_line + body),)
-        if sink.full:
-            await sink.room()
+        if sink.full:  # overload: the app sends again later
+            return _refused("body", msg("the position could not be stored now; send it again"), 503)
         try:
             await sink.submit(fixes, raw)
         except SinkError:
@@ -162,7 +200,8 @@ class OsmAndServer:
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host``:``port`` (0: any free port); the port bound."""
         config = uvicorn.Config(self.app, host=host, port=port, lifespan="off", access_log=False,
-                                log_level="warning", timeout_keep_alive=30, server_header=False)
+                                log_level="warning", timeout_keep_alive=30, server_header=False,
+                                limit_concurrency=self.settings.ingest_max_connections)
         config.load()
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

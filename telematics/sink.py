@@ -4,8 +4,12 @@ transaction, commits, and only then tells each submitter that its fixes are dura
 One commit costs one flush to disk whatever it holds, so the fixes that arrive while a commit is on its way to disk
 all go in the next one (up to ``telematics_batch_max``): throughput grows with the load at the same durability. A
 batch the database refuses fails its submitters, who then do not acknowledge (the terminals resend), and the sink
-goes on with the next. Beyond ``telematics_queue_max`` fixes waiting, ``full`` is set and the listeners stop reading
-until there is room (back-pressure: terminals wait, nothing is dropped).
+goes on with the next. Beyond ``telematics_queue_max`` fixes (and raw frames) waiting, ``full`` is set and the
+listeners stop reading until there is room (back-pressure: terminals wait, nothing is dropped). Raw frames count
+too: a terminal flooding heartbeats or unknown messages must not grow the queue while the database is slow.
+
+A batch that fails because of its data (anything but the database being unreachable) is written again entry by
+entry, so that one report the database refuses, resent for ever, cannot keep failing everyone batched with it.
 
 The submitters live on one asyncio loop; the writer thread resolves their futures with one
 ``call_soon_threadsafe`` per batch.
@@ -37,6 +41,10 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+# The database itself failed (down, connection lost, pool exhausted): writing entry by entry would only fail more.
+_UNREACHABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+
+
 class SinkError(RuntimeError):
     """The batch holding these fixes was not stored: they must not be acknowledged."""
 
@@ -46,6 +54,10 @@ class _Entry:
     fixes: Sequence[Fix]
     raw: Sequence[Raw]
     future: asyncio.Future[None] | None  # None: nobody waits (raw frames of non-position messages)
+
+    @property
+    def weight(self) -> int:
+        return len(self.fixes) + len(self.raw)
 
 
 @dataclass
@@ -101,14 +113,17 @@ class Sink:
         if self._closing:
             future.set_exception(SinkError("the sink is closed"))
             return future
-        self._queued += len(fixes)
-        self._put(_Entry(fixes, raw, future))
+        entry = _Entry(fixes, raw, future)
+        self._queued += entry.weight
+        self._put(entry)
         return future
 
     def keep_raw(self, raw: Sequence[Raw]) -> None:
         """Queue raw frames that nobody waits for (frames without positions)."""
         if raw and not self._closing:
-            self._put(_Entry((), raw, None))
+            entry = _Entry((), raw, None)
+            self._queued += entry.weight
+            self._put(entry)
 
     async def room(self) -> None:
         """Wait until the queue is below ``queue_max``."""
@@ -132,7 +147,7 @@ class Sink:
     def _settle(self, entries: list[_Entry], error: BaseException | None) -> None:
         # On the loop: resolve the batch's futures and make room.
         for entry in entries:
-            self._queued -= len(entry.fixes)
+            self._queued -= entry.weight
             future = entry.future
             if future is None or future.done():
                 continue
@@ -155,10 +170,10 @@ class Sink:
                 self._cond.wait()
             taken: list[_Entry] = []
             count = 0
-            while self._queue and (not taken or count + len(self._queue[0].fixes) <= self.batch_max):
+            while self._queue and (not taken or count + self._queue[0].weight <= self.batch_max):
                 entry = self._queue.popleft()
                 taken.append(entry)
-                count += len(entry.fixes)
+                count += entry.weight
             return taken
 
     def _write(self, entries: list[_Entry]) -> None:
@@ -192,7 +207,7 @@ class Sink:
         """After a failed batch: if its data was at fault (not the database), store each entry on its own so that
         one terminal's bad fix does not fail everyone else's."""
         log.warning("a batch of %d fixes was not stored: %s", sum(len(e.fixes) for e in entries), error)
-        if len(entries) == 1 or not isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
+        if len(entries) == 1 or isinstance(error, _UNREACHABLE):
             return [(entries, error)]
         outcome: list[tuple[list[_Entry], BaseException | None]] = []
         for entry in entries:

@@ -17,7 +17,18 @@ Per connection: bytes -> ``Splitter`` -> ``decode_frame`` -> ``Reassembler`` -> 
   (no header: nobody to answer). A connection that sends nothing readable for ``_MAX_GARBAGE`` frames in a row is
   closed. Whatever one connection sends, the others are untouched: all per-connection state lives on its protocol
   object, and a handler's exception closes only that connection.
-- A session ends after ``jt808_missed_heartbeats`` x ``jt808_heartbeat_seconds`` with nothing received.
+- A session ends after ``jt808_missed_heartbeats`` x ``jt808_heartbeat_seconds`` with nothing received, and a
+  connection that has not authenticated within that time is closed even if it keeps sending heartbeats.
+- Session identity: a connection speaks for the one terminal it authenticated as. Positions and 0x0003 whose header
+  carries another number are answered FAILURE; a second connection authenticating as a terminal closes the first
+  (the terminal reconnected: the old socket is half-open); a terminal already registered registers again only from
+  its own authenticated session (see ``fleet.terminals``' trust model); ``_MAX_AUTH_FAILURES`` wrong codes in a row
+  close the connection.
+- Resources: at most ``ingest_max_connections`` connections (beyond it new ones are closed at once); a connection is
+  no longer read while the sink is full, while frames wait behind a database round trip, or while its answers are
+  not read by the terminal (the transport's write buffer is above its high-water mark); partial frames are bounded
+  by the splitter's ``max_frame``, sub-packaged parts by the reassembler's ``_MAX_PARTS``.
+- A handler that fails unexpectedly is logged and its frame answered FAILURE; the connection and the others go on.
 - Answers use the terminal's header version (a 2019 terminal gets 2019 headers) and the session's own serials.
 
 Frames are handled in arrival order: while a register/authenticate/deregister waits for the database, the frames
@@ -66,6 +77,8 @@ log = logging.getLogger("gongche.telematics.jt808")
 
 _MAX_GARBAGE = 32  # unreadable frames in a row after which a connection is closed
 _MAX_BACKLOG = 256  # frames waiting behind a database round trip before the connection stops being read
+_MAX_AUTH_FAILURES = 5  # wrong auth codes in a row after which a connection is closed (codes are 96 random bits)
+_MAX_PARTS = 64  # sub-packaged parts held per connection (64 x 1023 bytes; a 0x0704 of ~2,000 fixes)
 
 
 @dataclass
@@ -76,6 +89,9 @@ class Counters:
     acks: int = 0
     bad_frames: int = 0
     idle_closed: int = 0
+    refused_connections: int = 0  # beyond ingest_max_connections
+    replaced_sessions: int = 0  # an older connection closed when its terminal authenticated again elsewhere
+    handler_errors: int = 0
 
 
 def to_fix(location: Location, vehicle_id: int, *, backfill: bool = False) -> Fix:
@@ -97,7 +113,9 @@ class Jt808Server:
         self.settings = settings or get_settings()
         self.keep_raw = self.settings.telematics_raw_retention_days > 0
         self.idle_seconds = self.settings.jt808_heartbeat_seconds * self.settings.jt808_missed_heartbeats
+        self.max_connections = self.settings.ingest_max_connections
         self.connections: set[Jt808Connection] = set()
+        self.sessions: dict[str, Jt808Connection] = {}  # terminal number -> the connection authenticated as it
         self.counters = Counters()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -128,19 +146,21 @@ class Jt808Server:
             await asyncio.sleep(every)
             now = loop.time()
             for connection in list(self.connections):
-                if now - connection.last_seen > self.idle_seconds:
+                silent = now - connection.last_seen > self.idle_seconds
+                unauthenticated = connection.phone is None and now - connection.opened_at > self.idle_seconds
+                if silent or unauthenticated:
                     self.counters.idle_closed += 1
                     connection.close()
                 connection.reassembler.expire(now)
 
     # Database round trips, each one unit of work in a worker thread.
 
-    def register(self, header: Header, message: Register) -> tuple[int, str | None, int | None]:
+    def register(self, header: Header, message: Register, authenticated: bool) -> tuple[int, str | None, int | None]:
         with unit_of_work(self.engine) as session:
             return terminals.register(
                 session, phone=header.phone, version=header.version, province=message.province,
                 city=message.city, maker=message.maker, model=message.model, device_no=message.device_no,
-                plate_colour=message.plate_colour, plate=message.plate)
+                plate_colour=message.plate_colour, plate=message.plate, authenticated=authenticated)
 
     def authenticate(self, header: Header, message: Authenticate) -> int | None:
         with unit_of_work(self.engine, readonly=True) as session:
@@ -159,9 +179,10 @@ class Jt808Connection(asyncio.Protocol):
         self.sink = server.sink
         self.loop = asyncio.get_running_loop()
         self.splitter = Splitter()
-        self.reassembler = Reassembler()
+        self.reassembler = Reassembler(max_parts=_MAX_PARTS)
         self.transport: asyncio.Transport | None = None
-        self.last_seen = self.loop.time()
+        self.last_seen = self.opened_at = self.loop.time()
+        self._auth_failures = 0
         self.phone: str | None = None  # the authenticated terminal number (zeros stripped)
         self.vehicle_id: int | None = None
         self._serial = 0
@@ -176,14 +197,28 @@ class Jt808Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if len(self.server.connections) >= self.server.max_connections:
+            self.server.counters.refused_connections += 1
+            transport.abort()  # nothing read, nothing owed
+            return
         self.server.connections.add(self)
         self.server.counters.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        self._forget_session()
         self._backlog.clear()
 
+    def pause_writing(self) -> None:
+        # The terminal does not read its answers: stop reading its frames rather than buffer answers without end.
+        self._pause("write", True)
+
+    def resume_writing(self) -> None:
+        self._pause("write", False)
+
     def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return  # closed (or refused) by us: what is still in flight is not read
         self.last_seen = self.loop.time()
         self._backlog.extend(self.splitter.feed(data))
         self._drain()
@@ -197,6 +232,9 @@ class Jt808Connection(asyncio.Protocol):
     def _drain(self) -> None:
         try:
             while self._backlog and not self._busy:
+                if self.transport is None or self.transport.is_closing():
+                    self._backlog.clear()  # closed by one of these frames: the rest are not answered
+                    return
                 item = self._backlog.popleft()
                 if isinstance(item, FrameError):
                     self._bad(item)
@@ -268,6 +306,14 @@ class Jt808Connection(asyncio.Protocol):
             self._bad(error)
             return
         self._garbage = 0
+        try:
+            self._message(header, body, content)
+        except Exception:  # a bug, or input nobody foresaw: this frame is refused, the session goes on
+            self.server.counters.handler_errors += 1
+            log.exception("a JT/T 808 frame from %s (0x%04x) could not be handled", header.phone, header.msg_id)
+            self._ack(header, AckResult.FAILURE)
+
+    def _message(self, header: Header, body: bytes, content: bytes) -> None:
         if header.encrypted:
             self._ack(header, AckResult.UNSUPPORTED)
             return
@@ -300,11 +346,16 @@ class Jt808Connection(asyncio.Protocol):
         elif msg_id == MessageId.TERMINAL_ACK:
             pass  # the terminal answering one of ours: we send none that need it
         elif msg_id == MessageId.REGISTER and isinstance(message, Register):
-            self._round_trip(partial(self.server.register, header, message), partial(self._registered, answer_to))
+            own = self.phone is not None and normalise(header.phone) == self.phone
+            self._round_trip(partial(self.server.register, header, message, own),
+                             partial(self._registered, answer_to))
         elif msg_id == MessageId.AUTHENTICATE and isinstance(message, Authenticate):
             self._round_trip(partial(self.server.authenticate, header, message),
                              partial(self._authenticated, answer_to))
         elif msg_id == MessageId.LOGOUT:
+            if self.phone is None or normalise(header.phone) != self.phone:
+                self._ack(answer_to, AckResult.FAILURE)  # only a terminal's own session ends its registration
+                return
             self._round_trip(partial(self.server.deregister, header), partial(self._deregistered, answer_to))
         else:
             self._ack(answer_to, AckResult.UNSUPPORTED)
@@ -375,14 +426,34 @@ class Jt808Connection(asyncio.Protocol):
     def _authenticated(self, answer_to: Header, vehicle_id: int | None) -> None:
         if vehicle_id is None:
             self._ack(answer_to, AckResult.FAILURE)
+            self._auth_failures += 1
+            if self._auth_failures >= _MAX_AUTH_FAILURES:
+                log.info("closing a JT/T 808 connection after %d wrong auth codes (terminal %s)",
+                         self._auth_failures, answer_to.phone)
+                self._flush()
+                self.close()
             return
+        self._auth_failures = 0
+        self._forget_session()
         self.phone, self.vehicle_id = normalise(answer_to.phone), vehicle_id
+        older = self.server.sessions.get(self.phone)
+        if older is not None and older is not self:
+            # The terminal reconnected (new address, or the old socket half-open): one session per terminal.
+            self.server.counters.replaced_sessions += 1
+            older.phone = older.vehicle_id = None
+            older.close()
+        self.server.sessions[self.phone] = self
         self._ack(answer_to, AckResult.OK)
+
+    def _forget_session(self) -> None:
+        if self.phone is not None and self.server.sessions.get(self.phone) is self:
+            del self.server.sessions[self.phone]
 
     def _deregistered(self, answer_to: Header, done: bool | None) -> None:
         if done is None:
             self._ack(answer_to, AckResult.FAILURE)
             return
         if normalise(answer_to.phone) == self.phone:
+            self._forget_session()
             self.phone = self.vehicle_id = None
         self._ack(answer_to, AckResult.OK)

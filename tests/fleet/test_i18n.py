@@ -28,7 +28,7 @@ from fleet.schemas import TripIn
 ROOT = Path(__file__).resolve().parents[2]
 PO = i18n.LOCALES / "zh_CN" / "LC_MESSAGES" / "gongche.po"
 POT = i18n.LOCALES / "gongche.pot"
-SOURCES = ("fleet", "dispatch", "api", "scenarios", "gongche")  # as `make messages` extracts them
+SOURCES = ("fleet", "dispatch", "api", "scenarios", "telematics", "gongche")  # as `make messages` extracts them
 
 
 def placeholders(template: str) -> list[tuple[str, str, str]]:

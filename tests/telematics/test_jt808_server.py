@@ -4,6 +4,8 @@ frames answered or dropped while another session goes on; the heartbeat timeout;
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -26,10 +28,11 @@ from telematics.jt808.codec import (
     encode_frame,
     escape,
 )
+from telematics.jt808.server import Jt808Connection
 from tests.telematics.fleet_of import committed_fleet
 from tests.telematics.harness import Running, Terminal, close_terminals, location, running_ingest
 
-PHONES = [f"1391234{n:04d}" for n in range(12)]
+PHONES = [f"1391234{n:04d}" for n in range(20)]
 
 
 @pytest.fixture(scope="module")
@@ -224,19 +227,25 @@ def test_session_ends_after_missed_heartbeats(db: tuple[Engine, dict[str, int]])
     with running_ingest(db[0], jt808_heartbeat_seconds=0.2, jt808_missed_heartbeats=2) as running:
         quiet = Terminal(running.ports["jt808"], PHONES[9])
         talking = Terminal(running.ports["jt808"], PHONES[10])
+        talking.sign_on()
+        anonymous = Terminal(running.ports["jt808"], PHONES[12])  # heartbeats, never authenticates
         started = time.monotonic()
         while time.monotonic() - started < 0.8:
             talking.send(None, MessageId.HEARTBEAT)
             talking.ack()
+            with contextlib.suppress(OSError):  # closed already
+                anonymous.send(None, MessageId.HEARTBEAT)
             time.sleep(0.05)
-        quiet.sock.settimeout(1)
-        with pytest.raises((ConnectionError, socket.timeout, OSError)):
-            quiet.receive()  # closed by the platform after 0.4 s of silence
-        assert time.monotonic() - started < 3
+        for closed in (quiet, anonymous):
+            closed.sock.settimeout(1)
+            with pytest.raises((ConnectionError, socket.timeout, OSError)):  # noqa: PT012
+                while True:
+                    closed.receive()  # closed by the platform after 0.4 s (of silence, or unauthenticated)
+        assert time.monotonic() - started < 4
         talking.send(None, MessageId.HEARTBEAT)
         assert talking.ack()[1].result == AckResult.OK
         assert running.ingest.jt808 is not None
-        assert running.ingest.jt808.counters.idle_closed == 1
+        assert running.ingest.jt808.counters.idle_closed == 2
 
 
 def test_sub_packaged_message_reassembled(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
@@ -255,3 +264,160 @@ def test_sub_packaged_message_reassembled(db: tuple[Engine, dict[str, int]], ing
     assert timedelta(0) < positions_of(engine, ids[PHONES[11]])[-1].fixed_at - positions_of(
         engine, ids[PHONES[11]])[0].fixed_at
     terminal.close()
+
+
+def _closed_by_platform(terminal: Terminal) -> bool:
+    terminal.sock.settimeout(2)
+    try:
+        while True:
+            terminal.receive()
+    except TimeoutError:  # (an OSError too: caught first)
+        return False
+    except OSError:
+        return True
+
+
+def test_a_session_speaks_for_its_own_terminal_only(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    """Authenticated as X: positions and a logout (0x0003) carrying Y's number are refused; nobody but X's own
+    session registers X again (a rogue 0x0100 would otherwise get a code of its own for X's vehicle)."""
+    engine, ids = db
+    port = ingest.ports["jt808"]
+    victim = Terminal(port, PHONES[13])
+    victim_code = victim.register().auth_code
+    assert victim_code
+    rogue = Terminal(port, PHONES[14])
+    rogue.sign_on()
+    rogue.phone = PHONES[13]
+    rogue.send(location(5))
+    assert rogue.ack()[1].result == AckResult.FAILURE
+    rogue.send(None, MessageId.LOGOUT)  # would end the victim's registration
+    assert rogue.ack()[1].result == AckResult.FAILURE
+    assert rogue.register().result == 3  # already registered: no new code for the rogue
+    assert victim.authenticate(victim_code).result == AckResult.OK  # the victim's code still works
+    assert positions_of(engine, ids[PHONES[13]]) == []
+    # The terminal's own session may register again (a new code), and log out.
+    reply = victim.register()
+    assert reply.result == 0
+    assert reply.auth_code
+    assert reply.auth_code != victim_code
+    victim.send(None, MessageId.LOGOUT)
+    assert victim.ack()[1].result == AckResult.OK
+    victim.send(location(5))
+    assert victim.ack()[1].result == AckResult.FAILURE  # logged out: no longer authenticated
+
+
+def test_one_session_per_terminal_and_wrong_codes_end_a_connection(ingest: Running) -> None:
+    port = ingest.ports["jt808"]
+    first = Terminal(port, PHONES[15])
+    code = first.register().auth_code
+    assert code
+    assert first.authenticate(code).result == AckResult.OK
+    second = Terminal(port, PHONES[15])  # the terminal reconnected
+    assert second.authenticate(code).result == AckResult.OK
+    assert _closed_by_platform(first)
+    second.send(location(5))
+    assert second.ack()[1].result == AckResult.OK
+    guesser = Terminal(port, PHONES[15])
+    for _ in range(5):
+        assert guesser.authenticate("guess").result == AckResult.FAILURE
+    assert _closed_by_platform(guesser)
+    second.send(None, MessageId.HEARTBEAT)
+    assert second.ack()[1].result == AckResult.OK
+
+
+def test_connections_beyond_the_limit_are_closed(db: tuple[Engine, dict[str, int]]) -> None:
+    with running_ingest(db[0], ingest_max_connections=2) as running:
+        port = running.ports["jt808"]
+        kept = [Terminal(port, PHONES[16]), Terminal(port, PHONES[17])]
+        for terminal in kept:
+            terminal.send(None, MessageId.HEARTBEAT)
+            assert terminal.ack()[1].result == AckResult.OK
+        extra = Terminal(port, PHONES[18])
+        with contextlib.suppress(OSError):
+            extra.send(None, MessageId.HEARTBEAT)
+        assert _closed_by_platform(extra)
+        kept[0].close()
+        time.sleep(0.1)
+        again = Terminal(port, PHONES[18])  # room again
+        again.send(None, MessageId.HEARTBEAT)
+        assert again.ack()[1].result == AckResult.OK
+
+
+def test_a_terminal_that_does_not_read_its_answers_is_no_longer_read(ingest: Running) -> None:
+    """Heartbeats sent at full speed, no answer read: the platform stops reading rather than buffer the answers
+    (kernel buffers made small on both sides so that the platform's own buffer is what fills)."""
+    flooder = socket.socket()
+    flooder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    flooder.connect(("127.0.0.1", ingest.ports["jt808"]))
+    server = ingest.ingest.jt808
+    assert server is not None
+    deadline = time.monotonic() + 2
+    found: list[Jt808Connection] = []
+    while not found and time.monotonic() < deadline:
+        found = [c for c in list(server.connections) if c.transport is not None
+                 and c.transport.get_extra_info("peername") == flooder.getsockname()]
+    (connection,) = found
+    assert isinstance(connection.transport, asyncio.Transport)
+    transport = connection.transport
+    ingest.call(lambda: transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096))
+    terminal = Terminal.__new__(Terminal)
+    terminal.phone, terminal.version, terminal.serial = PHONES[19], None, 0
+    burst = b"".join(terminal.frame(None, MessageId.HEARTBEAT)[1] for _ in range(10000))
+    flooder.settimeout(0.3)
+    sent = 0
+    try:
+        for _ in range(12):  # 120,000 heartbeats, 2.4 MB of answers if all were answered
+            sent += flooder.send(burst)
+    except TimeoutError:
+        pass
+    assert sent > 1 << 20
+    peak = 0
+    for _ in range(30):  # while the platform works through what it could read
+        peak = max(peak, ingest.call(transport.get_write_buffer_size))
+        time.sleep(0.05)
+    assert peak < 1 << 20, peak  # bounded by the high-water mark and one read's answers
+    flooder.close()
+
+
+def test_a_failing_handler_answers_failure_and_the_session_goes_on(
+        db: tuple[Engine, dict[str, int]], ingest: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    from telematics.jt808 import server
+
+    terminal = Terminal(ingest.ports["jt808"], PHONES[16])
+    terminal.sign_on()
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(server, "to_fix", broken)
+        serial = terminal.send(location(5))
+        _, ack = terminal.ack()
+    assert (ack.serial, ack.result) == (serial, AckResult.FAILURE)
+    terminal.send(location(5))
+    assert terminal.ack()[1].result == AckResult.OK
+
+
+def test_no_answer_while_the_database_fails_then_the_resend_is_stored(
+        db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[17])
+    terminal.sign_on()
+    sink = ingest.ingest.sink
+    assert sink is not None
+
+    def down(*args: object) -> int:
+        raise sa.exc.OperationalError("COPY", {}, Exception("the database is down"))
+
+    store, sink._store = sink._store, down
+    try:
+        terminal.send(Batch(1, (location(50), location(40))))
+        terminal.sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            terminal.ack()
+    finally:
+        sink._store = store
+    terminal.sock.settimeout(5)
+    serial = terminal.send(Batch(1, (location(50), location(40))))
+    assert terminal.ack()[1].serial == serial
+    assert len(positions_of(engine, ids[PHONES[17]])) == 2

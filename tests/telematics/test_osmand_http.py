@@ -5,7 +5,7 @@ a device the registry does not bind."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
 import pytest
@@ -16,8 +16,9 @@ from fleet.db import make_engine
 from fleet.enums import PositionSource
 from fleet.migrate import upgrade
 from fleet.models import Position, RawFrame
+from telematics import osmand_http
 from tests.telematics.fleet_of import committed_fleet
-from tests.telematics.harness import at, running_ingest
+from tests.telematics.harness import Running, at, running_ingest
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,14 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, list[
 
 
 @pytest.fixture(scope="module")
-def client(db: tuple[Engine, list[int]]) -> Iterator[httpx.Client]:
-    with running_ingest(db[0]) as running, httpx.Client(
-            base_url=f"http://127.0.0.1:{running.ports['osmand']}", timeout=5) as http:
+def running(db: tuple[Engine, list[int]]) -> Iterator[Running]:
+    with running_ingest(db[0]) as ingest:
+        yield ingest
+
+
+@pytest.fixture(scope="module")
+def client(running: Running) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{running.ports['osmand']}", timeout=5) as http:
         yield http
 
 
@@ -98,3 +104,62 @@ def test_bad_json(client: httpx.Client) -> None:
     assert answer.status_code == 400
     assert answer.json()["field"] == "body"
     assert client.post("/", json={"device_id": "777"}).status_code == 400
+
+
+def test_huge_bodies_refused_413_unread(client: httpx.Client) -> None:
+    big = b"id=123456&lat=30&lon=114&x=" + b"a" * osmand_http.MAX_BODY
+    answer = client.post("/", content=big, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert (answer.status_code, answer.json()["field"]) == (413, "body")
+
+    def chunks() -> Iterable[bytes]:  # no Content-Length: refused once the limit is read, not at the end
+        yield b"{"
+        for _ in range(1000):
+            yield b" " * 65536
+
+    answer = client.post("/", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+
+
+def test_form_body_without_content_type(db: tuple[Engine, list[int]], client: httpx.Client) -> None:
+    engine, (car, _) = db
+    before = len(stored(engine, car))
+    body = f"id=123456&timestamp={int(at(200).timestamp())}&lat=30.7&lon=114.4".encode()
+    assert client.post("/", content=body, headers={"content-type": ""}).status_code == 200
+    assert len(stored(engine, car)) == before + 1
+
+
+def test_overload_and_a_failing_database_answer_503_with_retry_after(
+        db: tuple[Engine, list[int]], client: httpx.Client, running: Running) -> None:
+    engine, (car, _) = db
+    sink = running.ingest.sink
+    assert sink is not None
+    params = {"id": "123456", "lat": "30.8", "lon": "114.5", "timestamp": str(int(at(300).timestamp()))}
+    running.call(setattr, sink, "queue_max", 0)  # full: refused at once, not held
+    try:
+        answer = client.get("/", params=params)
+    finally:
+        running.call(setattr, sink, "queue_max", 50000)
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == str(osmand_http.RETRY_AFTER_SECONDS)
+
+    def down(*args: object) -> int:
+        raise sa.exc.OperationalError("COPY", {}, Exception("the database is down"))
+
+    store, sink._store = sink._store, down
+    try:
+        answer = client.get("/", params=params)
+    finally:
+        sink._store = store
+    assert (answer.status_code, answer.json()["field"]) == (503, "body")
+    assert "retry-after" in answer.headers
+    assert client.get("/", params=params).status_code == 200  # the database back: the resend is stored
+    assert len([p for p in stored(engine, car) if p.lat == 30.8]) == 1
+
+
+def test_an_unforeseen_failure_is_400_never_500(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> object:
+        raise ValueError("a parser bug")
+
+    monkeypatch.setattr(osmand_http, "parse_query", broken)
+    answer = client.get("/", params={"id": "123456", "lat": "30", "lon": "114"})
+    assert (answer.status_code, answer.json()["field"]) == (400, "body")

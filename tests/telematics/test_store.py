@@ -193,3 +193,48 @@ def test_sink_groups_what_waits_and_applies_back_pressure(sqlite_engine: Engine)
     assert sum(batches) == 120
     assert max(batches) <= 50
     assert len(batches) <= 4  # grouped: the first alone (taken before the rest came), then full batches
+
+
+def test_nulls_json_extras_and_unicode_stored(session: Session) -> None:
+    """COPY (PostgreSQL) and executemany (SQLite) with every optional column empty, and extras PostgreSQL's JSON
+    input would refuse raw (a NUL, a lone surrogate: a phone app's free-form attribute may carry either)."""
+    car, = (v.id for v in fleet_of(session, ["1"]))
+    bare = Fix(vehicle_id=car, fixed_at=NOW - timedelta(minutes=2), lat=-33.9, lon=-0.0)
+    rich = fix(car, 1, extras={"名称": "鄂A·12345", "nul": "a\x00b", "half": "\ud800x", "n": [1, None, {"z": 2.5}],
+                               "emoji": "\U0001F697"})
+    with clock.travel(NOW):
+        assert positions.store(session, [bare, rich]) == 2
+    rows = session.scalars(sa.select(Position).where(Position.vehicle_id == car).order_by(Position.fixed_at)).all()
+    assert (rows[0].course, rows[0].altitude_m, rows[0].accuracy_m, rows[0].acc, rows[0].status,
+            rows[0].mileage_km, rows[0].extras) == (None, None, None, None, None, None, None)
+    assert (rows[0].lat, rows[0].lon) == (-33.9, 0.0)
+    assert rows[1].extras == {"名称": "鄂A·12345", "nul": "a\ufffdb", "half": "\ufffdx", "n": [1, None, {"z": 2.5}],
+                              "emoji": "\U0001F697"}
+
+
+def test_sink_counts_raw_frames_and_isolates_a_poisoned_batch(sqlite_engine: Engine) -> None:
+    """Raw frames nobody waits for fill the queue too (a heartbeat flood is pushed back); a batch that fails for
+    one entry's data, whatever the exception, is written entry by entry so the others are acknowledged."""
+    gate = threading.Event()
+
+    def picky(session: Session, fixes: list[Fix], raw: object = ()) -> int:
+        gate.wait(5)
+        if any(f.speed_kmh == 99 for f in fixes):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return len(fixes)
+
+    async def scenario() -> tuple[bool, list[BaseException | None]]:
+        sink = Sink(sqlite_engine, asyncio.get_running_loop(), batch_max=50, queue_max=100, store=picky)
+        for _ in range(100):
+            sink.keep_raw([Raw(NOW, PositionSource.jt808, "1", b"\x00")])
+        full = sink.full
+        futures = [sink.submit([fix(1, i)]) for i in (1, 2)] + [sink.submit([fix(1, 99)])]
+        gate.set()
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        await sink.close()
+        return full, list(outcomes)
+
+    full, outcomes = asyncio.run(scenario())
+    assert full
+    assert outcomes[:2] == [None, None]
+    assert isinstance(outcomes[2], SinkError)

@@ -17,10 +17,11 @@ from tests.factories import ADMIN
 from tests.telematics.fleet_of import fleet_of
 
 
-def _register(session: Session, phone: str, plate: str = "", colour: int = 1, version: int | None = None
-              ) -> tuple[RegisterOutcome, str | None, int | None]:
+def _register(session: Session, phone: str, plate: str = "", colour: int = 1, version: int | None = None,
+              authenticated: bool = False) -> tuple[RegisterOutcome, str | None, int | None]:
     return terminals.register(session, phone=phone, version=version, province=42, city=100, maker="MK",
-                              model="M1", device_no="D1", plate_colour=colour, plate=plate)
+                              model="M1", device_no="D1", plate_colour=colour, plate=plate,
+                              authenticated=authenticated)
 
 
 def test_bound_by_the_registry_number_with_leading_zeros_stripped(session: Session) -> None:
@@ -53,9 +54,11 @@ def test_result_codes(session: Session) -> None:
     assert _register(session, "600", plate=b.plate)[0] == RegisterOutcome.OK
     assert _register(session, "601", plate=b.plate)[0] == RegisterOutcome.VEHICLE_TAKEN
     assert _register(session, "600", plate=c.plate)[0] == RegisterOutcome.TERMINAL_TAKEN
-    first = _register(session, "600", plate=b.plate)  # again, same vehicle: a new code
+    # Again, same vehicle: refused to anyone but the terminal's own authenticated session, which gets a new code.
+    assert _register(session, "600", plate=b.plate)[0] == RegisterOutcome.TERMINAL_TAKEN
+    first = _register(session, "600", plate=b.plate, authenticated=True)
     assert first[0] == RegisterOutcome.OK
-    second = _register(session, "600", plate=b.plate)
+    second = _register(session, "600", plate=b.plate, authenticated=True)
     assert second[1] != first[1]
     assert terminals.authenticate(session, phone="600", code=first[1] or "") is None
     assert terminals.authenticate(session, phone="600", code=second[1] or "") == b.id
@@ -84,3 +87,18 @@ def test_osmand_bindings(session: Session) -> None:
     assert terminals.osmand_vehicle(session, "00043") == other.id
     assert terminals.osmand_vehicle(session, "phone-x") is None
     assert terminals.bindings(session) == {"42": car.id, "43": other.id}
+
+
+def test_nobody_takes_a_registered_terminal_or_a_recorded_vehicle(session: Session) -> None:
+    """The holes a rogue 0x0100 could use: a terminal's number known (re-register to get a code of one's own), a
+    plate known (bind a fake terminal to a vehicle that records another), a number of zeros."""
+    recorded, bare = fleet_of(session, ["13900000001", None])
+    result, code, _ = _register(session, "013900000001")
+    assert result == RegisterOutcome.OK
+    assert _register(session, "13900000001")[0] == RegisterOutcome.TERMINAL_TAKEN
+    assert terminals.authenticate(session, phone="13900000001", code=code or "") == recorded.id  # still valid
+    assert _register(session, "13900000002", plate=recorded.plate)[0] == RegisterOutcome.NO_TERMINAL
+    assert _register(session, "000000000000", plate=bare.plate)[0] == RegisterOutcome.NO_TERMINAL
+    assert _register(session, "13900000003", plate=bare.plate)[0] == RegisterOutcome.OK
+    assert _register(session, "13900000004", plate=bare.plate)[0] == RegisterOutcome.VEHICLE_TAKEN
+    assert session.scalar(sa.select(sa.func.count()).select_from(Terminal)) == 2
