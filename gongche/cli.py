@@ -38,6 +38,7 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 report_app = typer.Typer(help="Statistics reports.", no_args_is_help=True)
 policy_app = typer.Typer(help="Per-jurisdiction policy files.", no_args_is_help=True)
 users_app = typer.Typer(help="API users and their tokens.", no_args_is_help=True)
+terminals_app = typer.Typer(help="Registered JT/T 808 terminals.", no_args_is_help=True)
 fleet_app = typer.Typer(help="The fleet held, as scenario input.", no_args_is_help=True)
 trips_app = typer.Typer(help="Booked trips, as scenario input.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -45,6 +46,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(policy_app, name="policy")
 app.add_typer(users_app, name="users")
+app.add_typer(terminals_app, name="terminals")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(trips_app, name="trips")
 
@@ -275,6 +277,34 @@ def ingest_command(
     ingest.run(_migrated(_engine()), get_settings(), host=host, jt808_port=jt808_port, osmand_port=osmand_port)
 
 
+@terminals_app.command("list")
+def terminals_list() -> None:
+    """The terminals registered (0x0100) and still active: number, vehicle, maker and model, when."""
+    from fleet.models import Terminal, Vehicle
+
+    with unit_of_work(_migrated(_engine()), readonly=True) as session:
+        rows = session.execute(sa.select(Terminal, Vehicle.plate).join(Vehicle, Vehicle.id == Terminal.vehicle_id)
+                               .where(Terminal.active).order_by(Terminal.phone)).all()
+        table = Table("terminal", "vehicle", "maker", "model", "protocol", "registered (China time)")
+        for terminal, plate in rows:
+            table.add_row(terminal.phone, plate, terminal.maker, terminal.model,
+                          "2013" if terminal.protocol_version is None else f"2019 (v{terminal.protocol_version})",
+                          local_text(terminal.registered_at))
+    Console().print(table)
+
+
+@terminals_app.command("deregister")
+def terminals_deregister(number: Annotated[str, typer.Argument(help="The terminal's number (终端手机号)")]) -> None:
+    """End a terminal's registration, e.g. one that lost its auth code: it must register (0x0100) again."""
+    from fleet import terminals
+
+    with unit_of_work(_migrated(_engine())) as session:
+        ended = terminals.deregister(session, phone=number, actor=Actor("cli", "admin"))
+    if not ended:
+        fail(f"terminal {number}: no active registration")
+    typer.echo(f"terminal {number}: registration ended; it must register again")
+
+
 @report_app.command("annual")
 def report_annual(
     year: Annotated[int, typer.Option(help="Calendar year")],
@@ -481,6 +511,9 @@ def simulate(
         help="Misuse to plant (repeatable): unbooked-sunday, detour, unplugged, speeding, idling")] = None,
     interval: Annotated[int, typer.Option(help="Seconds between reports while driving (device time)")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed of the routes and the misuse")] = 15,
+    codes: Annotated[Path, typer.Option(help="JSON file where the terminals keep their auth codes between runs (a "
+                                             "registered terminal authenticates with its code)")] = Path(
+        "var/simulator-codes.json"),
 ) -> None:
     """Drive a dispatched day's routes with simulated terminals (JT/T 808 over TCP, some OsmAnd over HTTP) against
     a running ingest (`gongche ingest` or `gongche serve`), with misuse planted; print what was acknowledged."""
@@ -520,11 +553,21 @@ def simulate(
     if ahead > timedelta(minutes=settings.clock_skew_minutes):
         fail(f"{the_day} is not over: its last fix at {local_text(plan.last)} is ahead of the platform's clock "
              f"({local_text(clock.now())}), and the ingest refuses fixes from the future; simulate a past day")
+    import json
+
+    try:
+        kept = json.loads(codes.read_text(encoding="utf-8")) if codes.is_file() else {}
+    except (OSError, ValueError) as exc:
+        fail(f"--codes {codes}: not a JSON file of terminal numbers and codes ({exc})")
+    if not isinstance(kept, dict):
+        fail(f"--codes {codes}: not a JSON object of terminal numbers and codes")
     try:
         report = asyncio.run(simulator.drive(plan, host=host, jt808_port=tcp, osmand_port=http if http > 0 else None,
-                                             speedup=speedup))
+                                             speedup=speedup, codes={str(k): str(v) for k, v in kept.items()}))
     except OSError as exc:
         fail(f"cannot reach the ingest at {host}:{tcp}: {exc}")
+    codes.parent.mkdir(parents=True, exist_ok=True)
+    codes.write_text(json.dumps(report.codes, indent=0, sort_keys=True), encoding="utf-8")
     if report.registered == 0 and report.register_failures:
         fail(f"no terminal could register with the ingest at {host}:{tcp}: {report.register_failures[0]}")
     table = Table(title=f"{the_day}: {report.terminals} terminals "

@@ -6,6 +6,8 @@
 - ``records_office``: 机构改革 (an agency merged, one split off), records kept up to date, the reminders due;
 - ``dispatch_day``: today's trip requests dispatched over the vehicles on the road, an urgent emergency placed;
 - ``booking_day``: tomorrow's bookings over real HTTP, as each user would make them, dispatched, driven, audited;
+- ``track_day``: that day driven again by the vehicles' terminals (JT/T 808, OsmAnd) with misuse planted, found
+  by the usage audit from the tracks;
 - ``ledger_day``: that evening, an unserved trip rented from a provider and billed, and the month's statement;
 - ``who_sees``: a district's admin and supervisor made through the API, what the district and the city each see;
 - ``scenarios``: the registry's own fleet and booked day, simulated under reform scenarios;
@@ -31,6 +33,7 @@ from gongche.demo import (
     registry_year,
     rules_day,
     scenarios,
+    track_day,
     who_sees,
 )
 
@@ -47,6 +50,7 @@ def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: i
         records_office.run(session, console, today=today)
     booked_day = today + timedelta(days=1)
     served = booking_day.run(engine, console, today=today, out_dir=out_dir, seed=seed)
+    track_day.run(engine, console, day=booked_day, seed=seed)
     ledger_day.run(engine, console, day=booked_day, out_dir=out_dir)
     who_sees.run(engine, console, day=booked_day)
     scenarios.run(engine, console, day=booked_day, out_dir=out_dir)

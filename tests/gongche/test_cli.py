@@ -268,7 +268,9 @@ class TestDemo:
                          "Scenarios on", "separate agency fleets",
                          # issue 14: the calendar's end, 机构改革, reminders, the statement, scopes, the rules tried
                          "/healthz warns", "机构改革: ", "Reminders due by", "balanced to the fen",
-                         "Who sees what", "409 RegistrationRefused", "403 NotPermitted"):
+                         "Who sees what", "409 RegistrationRefused", "403 NotPermitted",
+                         # issue 15: the day driven by terminals, each planted misuse found from the track
+                         "acknowledged after they were stored", "Planted misuse found from the track: 5 of 5"):
             assert fragment in run.stdout
         (results,) = (out / "scenarios").glob("*-registry")  # the registry's fleet and day, simulated
         assert "| registry | registry-separate | registry-cut-30 |" in (results / "comparison.md").read_text()
