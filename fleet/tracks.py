@@ -147,13 +147,13 @@ class Track:
             x, y = plane(self.lat[idx], self.lon[idx], float(self.lat[idx].mean()))
             tol = tolerance_m
             kept = idx
+            line = shapely.linestrings(np.column_stack([x, y]))
+            # to map the simplified vertices back to fixes (simplify keeps a subset of the input vertices): a
+            # place's last fix
+            pos = dict(zip(zip(x.tolist(), y.tolist(), strict=True), range(idx.size), strict=True))
             for _ in range(8):  # widen the tolerance until the excerpt is short enough
-                line = shapely.linestrings(np.column_stack([x, y]))
-                simple = np.asarray(shapely.get_coordinates(shapely.simplify(line, tol, preserve_topology=False)))
-                # map the simplified vertices back to fixes: simplify keeps a subset of the input vertices
-                pos = {(float(a), float(b)): i for i, (a, b) in enumerate(zip(x, y, strict=True))}
-                kept = idx[sorted({pos[(float(a), float(b))] for a, b in simple if (float(a), float(b)) in pos}
-                                  | {0, idx.size - 1})]
+                simple = shapely.get_coordinates(shapely.simplify(line, tol, preserve_topology=False)).tolist()
+                kept = idx[sorted({pos[a, b] for a, b in simple if (a, b) in pos} | {0, idx.size - 1})]
                 if kept.size <= points:
                     break
                 tol *= 2

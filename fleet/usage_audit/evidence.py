@@ -316,20 +316,19 @@ _TRACK_COLUMNS = ("vehicle_id", "t", "lat", "lon", "speed_kmh", "acc", "alarm", 
 
 
 def tracks(session: Session, lo: datetime, hi: datetime, vehicle_ids: Collection[int] | None) -> dict[int, Track]:
-    """Each vehicle's fixes timed in [lo, hi) as a `Track`, read by columns (the primary key's order, vehicle then
-    device time, so no sort) straight from the driver: the ORM's per-row objects would cost more than the audit.
-    PostgreSQL sends them as binary COPY parsed by numpy in one step; the month partitions outside [lo, hi) are
-    pruned by the fixed_at bounds."""
+    """Each vehicle's fixes timed in [lo, hi) as a `Track`, read by columns straight from the driver: the ORM's
+    per-row objects would cost more than the audit. PostgreSQL sends one row per vehicle (each column an array) as
+    binary COPY, parsed by numpy; SQLite's rows come in the primary key's order (vehicle, then device time). The
+    month partitions outside [lo, hi) are pruned by the fixed_at bounds."""
     connection = session.connection()
     chunks: list[list[int] | None] = [None] if vehicle_ids is None else list(_chunks(vehicle_ids))
-    parts: list[npt.NDArray[np.float64]] = []
-    for chunk in chunks:
-        if chunk == []:
-            continue
-        if connection.dialect.name == "postgresql":
-            parts.append(_pg_fixes(session, lo, hi, chunk))
-        else:
-            parts.append(_generic_fixes(session, lo, hi, chunk))
+    if connection.dialect.name == "postgresql":
+        out: dict[int, Track] = {}
+        for chunk in chunks:
+            if chunk != []:
+                out.update(_pg_tracks(session, lo, hi, chunk))
+        return out
+    parts = [_generic_fixes(session, lo, hi, chunk) for chunk in chunks if chunk != []]
     table = np.concatenate(parts) if parts else np.zeros((0, len(_TRACK_COLUMNS)))
     if table.size == 0:
         return {}
@@ -348,7 +347,10 @@ def _generic_fixes(session: Session, lo: datetime, hi: datetime, chunk: list[int
     if chunk is not None:
         where += f" AND vehicle_id IN ({', '.join('?' for _ in chunk)})"
         params.extend(chunk)
-    sql = ("SELECT vehicle_id, (julianday(fixed_at) - 2440587.5) * 86400.0, lat, lon, speed_kmh, "
+    # The time as integer microseconds from its stored text (whole seconds + the fraction's digits): exact, as
+    # PostgreSQL's; julianday's double would keep only ~10 µs.
+    sql = ("SELECT vehicle_id, CAST(strftime('%s', fixed_at) AS INTEGER) * 1000000 "
+           "+ CAST(substr(fixed_at, 21, 6) AS INTEGER), lat, lon, speed_kmh, "
            "CASE WHEN acc IS NULL THEN -1 WHEN acc THEN 1 ELSE 0 END, alarm, mileage_km "
            f"FROM positions WHERE {where} ORDER BY vehicle_id, fixed_at")
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -362,33 +364,77 @@ def _generic_fixes(session: Session, lo: datetime, hi: datetime, chunk: list[int
     if not blocks:
         return np.zeros((0, len(_TRACK_COLUMNS)))
     table = np.concatenate(blocks)
-    table[:, 1] = np.round(table[:, 1], 3)  # julianday's double keeps ~10 µs: back to the stored milliseconds
+    table[:, 1] /= 1e6  # integer microseconds (< 2**53: exact in a double) to seconds, rounded once
     return table
 
 
-# Binary COPY of eight NOT NULL float8 columns: a 19-byte header, then per row a field count and eight
-# (length, value) pairs, all big-endian; a 2-byte trailer.
-_PG_ROW = np.dtype([("fields", ">i2"), *((f"{name}_{part}", kind) for name in _TRACK_COLUMNS
-                                          for part, kind in (("len", ">i4"), ("v", ">f8")))])
+# PostgreSQL sends a COPY TO one message per row: a row per fix would cost a Python step per fix (seconds per
+# million), so the rows are aggregated per vehicle, each column one bytea of the values' binary send forms end to
+# end (big-endian, no per-value length as an array's elements carry), which numpy reads in one step. No per-fix
+# conversion on the server: fixed_at as timestamptz (int8 microseconds since 2000-01-01 UTC), lat, lon, speed as
+# float8, acc as int2 (-1 unknown, 0 off, 1 on), alarm int8, mileage float8 with NULL as NaN (string_agg skips a
+# NULL, which would shift the column against the others).
+_PG_COLUMNS = (("t", ">i8", "timestamptz_send(fixed_at)"), ("lat", ">f8", "float8send(lat)"),
+               ("lon", ">f8", "float8send(lon)"), ("speed_kmh", ">f8", "float8send(speed_kmh)"),
+               ("acc", ">i2", "int2send((CASE WHEN acc IS NULL THEN -1 WHEN acc THEN 1 ELSE 0 END)::int2)"),
+               ("alarm", ">i8", "int8send(alarm)"), ("mileage_km", ">f8", "float8send(coalesce(mileage_km, 'NaN'))"))
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in Unix microseconds
+_PG_HEADER = 19  # b"PGCOPY\n\xff\r\n\0", flags, extension length
 
 
-def _pg_fixes(session: Session, lo: datetime, hi: datetime, chunk: list[int] | None) -> npt.NDArray[np.float64]:
+def _pg_tracks(session: Session, lo: datetime, hi: datetime, chunk: list[int] | None) -> dict[int, Track]:
     from psycopg import sql
 
     raw = session.connection().connection.dbapi_connection
     vehicles: sql.Composable = sql.SQL("")
     if chunk is not None:
         vehicles = sql.SQL(" AND vehicle_id IN ({})").format(sql.SQL(", ").join(sql.Literal(v) for v in chunk))
+    # Every aggregate of a group reads its rows in one order, so the columns line up; Track.build puts them in
+    # time order (the primary key's index usually hands them over in it already).
+    columns = sql.SQL(", ").join(sql.SQL(f"string_agg({expression}, '')") for _, _, expression in _PG_COLUMNS)
     query = sql.SQL(
-        "COPY (SELECT vehicle_id::float8, extract(epoch FROM fixed_at)::float8, lat::float8, lon::float8, "
-        "speed_kmh::float8, (CASE WHEN acc IS NULL THEN -1 WHEN acc THEN 1 ELSE 0 END)::float8, alarm::float8, "
-        "coalesce(mileage_km, 'NaN')::float8 FROM positions WHERE fixed_at >= {} AND fixed_at < {}{} "
-        "ORDER BY vehicle_id, fixed_at) TO STDOUT (FORMAT BINARY)"
-    ).format(sql.Literal(lo), sql.Literal(hi), vehicles)
-    buffer = bytearray()
+        "COPY (SELECT vehicle_id, {} FROM positions WHERE fixed_at >= {} AND fixed_at < {}{} GROUP BY vehicle_id) "
+        "TO STDOUT (FORMAT BINARY)"
+    ).format(columns, sql.Literal(lo), sql.Literal(hi), vehicles)
+    out: dict[int, Track] = {}
+    pending = bytearray()
+    skip = _PG_HEADER
     with raw.cursor() as cursor, cursor.copy(query) as copy:  # type: ignore[union-attr]
         for data in copy:
-            buffer += data
-    body = memoryview(buffer)[19:len(buffer) - 2]
-    rows = np.frombuffer(body, dtype=_PG_ROW)
-    return np.column_stack([rows[f"{name}_v"].astype(np.float64) for name in _TRACK_COLUMNS])
+            pending += data
+            if len(pending) < skip:
+                continue
+            used = skip
+            while (end := _pg_row_end(pending, used)) is not None:
+                track = _pg_track(memoryview(pending)[used:end])
+                out[track.vehicle_id] = track
+                used = end
+            del pending[:used]
+            skip = 0
+    return out
+
+
+def _pg_row_end(buffer: bytearray, at: int) -> int | None:
+    """Where the COPY row starting at ``at`` ends, if the buffer holds all of it (None also at the trailer)."""
+    if len(buffer) < at + 2:
+        return None
+    fields = int.from_bytes(buffer[at:at + 2], "big", signed=True)
+    at += 2
+    for _ in range(max(fields, 0)):
+        if len(buffer) < at + 4:
+            return None
+        at += 4 + max(int.from_bytes(buffer[at:at + 4], "big", signed=True), 0)
+    return at if fields > 0 and len(buffer) >= at else None
+
+
+def _pg_track(row: memoryview) -> Track:
+    """One vehicle's row: its id (int4), then one bytea per column of ``_PG_COLUMNS``."""
+    vehicle_id = int.from_bytes(row[6:10], "big", signed=True)
+    at = 10
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for name, kind, _ in _PG_COLUMNS:
+        length = int.from_bytes(row[at:at + 4], "big", signed=True)
+        columns[name] = np.frombuffer(row, dtype=kind, count=length // int(kind[-1]), offset=at + 4).astype(kind[1:])
+        at += 4 + length
+    t = (columns.pop("t") + _PG_EPOCH_US) / 1e6  # exact microseconds, rounded once to a double
+    return Track.build(vehicle_id, t, **columns)

@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fleet.tracks import Booking, DriveRules, Track, drives, gaps, haversine_m, idle_spells, match
@@ -96,6 +96,17 @@ class TestKm:
         assert drive.km_source == "track"
         assert drive.km == pytest.approx(6.0, rel=0.03)
 
+    @pytest.mark.parametrize(("factor", "source"), [(0.4, "track"), (0.6, "mileage"), (3.2, "mileage"),
+                                                    (3.5, "track")])
+    def test_an_odometer_far_from_the_fixes_is_not_trusted(self, factor: float, source: str) -> None:
+        # 6 km of fixes: the odometer is believed from half of them (0.5 x 6 - 0.5) to three times plus 2 km.
+        track = Script(1, local(MONDAY, 9), YARD, mileage=10_000.0).park(5).drive(6).park(10).track()
+        scaled = Track.build(1, track.t, track.lat, track.lon, track.speed_kmh, track.acc, track.alarm,
+                             10_000.0 + (track.mileage_km - 10_000.0) * factor)
+        (drive,) = drives(scaled)
+        assert drive.km_source == source
+        assert drive.km == pytest.approx(6.0 * factor if source == "mileage" else 6.0, rel=0.03)
+
     def test_haversine_agrees_with_the_geodesic_within_half_a_percent(self) -> None:
         far = offset(YARD, 30_000, 45)
         assert float(haversine_m(*YARD, *far)) == pytest.approx(30_000, rel=0.005)
@@ -149,6 +160,9 @@ def test_a_straight_line_through_a_circle_is_found_whatever_the_fix_spacing(
 def test_a_straight_line_passing_outside_a_circle_is_not(
     radius: float, miss: float, bearing: float, spacing: float, phase: float,
 ) -> None:
+    # Steps of a city's scale: over hundreds of km the straight step in the lat/lon plane bows away from the
+    # geodesic line `_line` follows by more than the 2 % miss (a 256 km step crossed an 8.5 km circle).
+    assume(spacing * radius <= 20_000)
     fence = CircleGeofence(name="c", kind=GeofenceKind.other, lat=CENTRE[0], lon=CENTRE[1], radius_m=radius)
     track = _line(offset(CENTRE, miss * radius, bearing + 90), bearing, radius, spacing, phase)
     assert entries(track, fence) == []
@@ -208,3 +222,30 @@ def test_two_fixes_an_hour_apart_outside_a_fence_are_no_crossing_when_the_step_i
     assert entry.seconds == pytest.approx(30 * 60, rel=0.01)  # the plane and the geodesic agree to 1 %
     assert entry.entered == pytest.approx(t0 + 15 * 60, abs=30)
     assert entry.left == pytest.approx(t0 + 45 * 60, abs=30)
+
+
+class TestExcerpt:
+    def test_a_winding_drive_is_cut_to_its_shape_within_the_points(self) -> None:
+        script = Script(1, local(MONDAY, 9), YARD)
+        for leg in range(6):  # a staircase of 3 km legs, each wiggling every 300 m
+            for wiggle in range(10):
+                script.drive(0.3, bearing=(0 if leg % 2 else 90) + (30 if wiggle % 2 else -30))
+        track = script.track()
+        short = track.excerpt(0, len(track) - 1)
+        assert 2 < len(short) <= 12
+        assert short[0] == track.point(0)
+        assert short[-1] == track.point(len(track) - 1)
+        every = {(p["at"], p["lat"], p["lon"]) for p in (track.point(i) for i in range(len(track)))}
+        assert all((p["at"], p["lat"], p["lon"]) in every for p in short)  # fixes of the track, in time order
+        assert [p["at"] for p in short] == sorted(p["at"] for p in short)
+        at = {track.point(i)["at"]: i for i in range(len(track))}
+        kept = [at[p["at"]] for p in short]
+        for corner in (30, 60, 90, 120, 150):  # the staircase's corners (a leg is 30 fixes), the wiggles gone
+            assert any(abs(i - corner) <= 3 for i in kept), (corner, kept)
+        assert len(track.excerpt(0, len(track) - 1, points=100)) > 12  # the corners, when there is room
+
+    def test_a_straight_drive_is_its_ends(self) -> None:
+        track = Script(1, local(MONDAY, 9), YARD).drive(5).track()
+        assert track.excerpt(0, len(track) - 1) == [track.point(0), track.point(len(track) - 1)]
+        assert track.excerpt(3, 3) == [track.point(3)]
+        assert track.excerpt(5, 4) == []

@@ -116,6 +116,20 @@ class TestParking:
         assert len(audit(FindingKind.parking, script)) == found
 
 
+    @pytest.mark.parametrize("vehicle", [
+        VehicleRow(id=1, plate=CAR.plate, agency_id=1, agency="WH-GA", home=YARD, status=VehicleStatus.maintenance,
+                   terminal_id="13800000001"),
+        VehicleRow(id=1, plate=CAR.plate, agency_id=1, agency="WH-GA", home=None, status=VehicleStatus.active,
+                   terminal_id="13800000001"),
+    ], ids=["in-the-workshop", "no-home"])
+    def test_not_judged(self, vehicle: VehicleRow) -> None:
+        script = Script(1, local(MONDAY, 17), YARD, step=60).park(30).go_to(offset(YARD, 3000, 0)).park(4 * 60)
+        start, end = local(MONDAY, 0), local(MONDAY, 23, 59)
+        day = VehicleDay(vehicle, script.track(), [], RULES, start, end, end)
+        assert list(track_checks.parking([day])) == []
+        assert len(list(track_checks.parking([VehicleDay(VEHICLE, script.track(), [], RULES, start, end, end)]))) == 1
+
+
 class TestTerminalOffline:
     def test_silence_during_a_trip(self) -> None:
         script = Script(1, local(MONDAY, 9), YARD).drive(3).silence(15).drive(3).park(5)
@@ -140,6 +154,20 @@ class TestTerminalOffline:
         blip.alarm = 0
         blip.park(5)
         assert audit(FindingKind.terminal_offline, blip) == []  # a crank's voltage dip
+
+    def test_a_brief_alarm_bit_then_silence(self) -> None:
+        # Cut the power: the terminal's backup lasts a few fixes, then nothing (or nothing more in the track).
+        for after in (30, None):
+            script = Script(1, local(MONDAY, 9), YARD).park(5)
+            script.alarm = 1 << 8
+            script.park(0.5)
+            if after is not None:
+                script.alarm = 0
+                script.silence(after).park(5)
+            (found,) = audit(FindingKind.terminal_offline, script)
+            assert found.evidence["silent_after"] is True
+            # to the next fix; at the track's end only its own 20 s, below the minimum: the silence decides
+            assert found.evidence["minutes"] == (30.5 if after else 0.3)
 
 
 class TestSpeedingAndIdling:
