@@ -297,6 +297,38 @@ def idle_spells(track: Track, rules: DriveRules = DriveRules(), min_seconds: flo
             for a, b, e in zip(first[keep], last[keep], ends[keep], strict=True)]
 
 
+def _stops(track: Track, rules: DriveRules, move: BoolArray) -> tuple[BoolArray, IntArray, BoolArray]:
+    """(fixes in a stop, each stop fix's first index in its stop (-1 elsewhere), cut[i]: a silence that is a stop
+    between fix i-1 and fix i) — the stops of `drives`."""
+    n = len(track)
+    first, last = runs(~move)
+    seconds = run_seconds(track, first, last)
+    off = np.concatenate(([0], np.cumsum(track.acc == ACC_OFF)))
+    has_off = (off[last + 1] - off[first]) > 0
+    long_run = (seconds >= rules.min_stop_seconds) | has_off
+    in_stop = np.zeros(n, dtype=bool)
+    stop_start = np.full(n, -1, dtype=np.int64)
+    for a, b in zip(first[long_run], last[long_run], strict=True):
+        in_stop[a:b + 1] = True
+        stop_start[a:b + 1] = a
+    cut = np.zeros(n, dtype=bool)
+    if n > 1:
+        cut[1:] = (np.diff(track.t) >= rules.min_stop_seconds) & (track.step_m < rules.stop_radius_m)
+    return in_stop, stop_start, cut
+
+
+def stopped(track: Track, rules: DriveRules = DriveRules(), move: BoolArray | None = None) -> BoolArray:
+    """Fixes where the vehicle is in a stop as `drives` cuts them: a standstill of ``min_stop_seconds``, the
+    ignition off, or either side of a silence that long with less than ``stop_radius_m`` between (a terminal
+    asleep while parked). A red light or a jam's crawl is not a stop."""
+    if len(track) == 0:
+        return np.zeros(0, dtype=bool)
+    in_stop, _, cut = _stops(track, rules, moving(track, rules) if move is None else move)
+    out = in_stop | cut
+    out[:-1] |= cut[1:]
+    return out
+
+
 def drives(track: Track, rules: DriveRules = DriveRules()) -> list[Drive]:
     """The track cut into drives.
 
@@ -311,20 +343,7 @@ def drives(track: Track, rules: DriveRules = DriveRules()) -> list[Drive]:
     if n == 0:
         return []
     move = moving(track, rules)
-    stopped = ~move
-    first, last = runs(stopped)
-    seconds = run_seconds(track, first, last)
-    off = np.concatenate(([0], np.cumsum(track.acc == ACC_OFF)))
-    has_off = (off[last + 1] - off[first]) > 0
-    long_run = (seconds >= rules.min_stop_seconds) | has_off
-    in_stop = np.zeros(n, dtype=bool)
-    stop_start = np.full(n, -1, dtype=np.int64)  # each stop fix: the first index of its stop
-    for a, b in zip(first[long_run], last[long_run], strict=True):
-        in_stop[a:b + 1] = True
-        stop_start[a:b + 1] = a
-    cut = np.zeros(n, dtype=bool)  # cut[i]: a stop (a silence) between fix i-1 and fix i
-    if n > 1:
-        cut[1:] = (np.diff(track.t) >= rules.min_stop_seconds) & (track.step_m < rules.stop_radius_m)
+    in_stop, stop_start, cut = _stops(track, rules, move)
     free = ~in_stop
     prev_free = np.concatenate(([False], free[:-1]))
     next_free = np.concatenate((free[1:], [False]))
@@ -391,12 +410,21 @@ class Booking:
     vehicle_id: int
     start: float
     end: float
+    # How far before its start and after its end the booking still holds the vehicle (seconds): the drive from
+    # the yard to the pickup and back from the drop-off. None: the caller's flat tolerance.
+    lead: float | None = None
+    lag: float | None = None
+
+    def widened(self, tolerance_seconds: float = 0.0) -> tuple[float, float]:
+        """The interval the booking covers with its drives there and back."""
+        return (self.start - (tolerance_seconds if self.lead is None else self.lead),
+                self.end + (tolerance_seconds if self.lag is None else self.lag))
 
 
 def match(found: Sequence[Drive], bookings: Sequence[Booking], tolerance_seconds: float) -> dict[int, int | None]:
-    """Each drive (by index) to the booking of its vehicle it overlaps most, the bookings widened by
-    ``tolerance_seconds`` either side (the drive from the yard to the pickup, back after the drop-off); None: no
-    booking overlaps it."""
+    """Each drive (by index) to the booking of its vehicle it overlaps most, the bookings widened by their own
+    ``lead``/``lag`` (the drive from the yard to the pickup, back after the drop-off), else by
+    ``tolerance_seconds`` either side; None: no booking overlaps it."""
     by_vehicle: dict[int, list[Booking]] = {}
     for booking in bookings:
         by_vehicle.setdefault(booking.vehicle_id, []).append(booking)
@@ -404,7 +432,7 @@ def match(found: Sequence[Drive], bookings: Sequence[Booking], tolerance_seconds
     for i, drive in enumerate(found):
         best, best_overlap = None, -1.0
         for booking in by_vehicle.get(drive.vehicle_id, ()):
-            lo, hi = booking.start - tolerance_seconds, booking.end + tolerance_seconds
+            lo, hi = booking.widened(tolerance_seconds)
             overlap = min(drive.end, hi) - max(drive.start, lo)
             if overlap >= 0 and overlap > best_overlap:
                 best, best_overlap = booking.trip_id, overlap
@@ -413,10 +441,11 @@ def match(found: Sequence[Drive], bookings: Sequence[Booking], tolerance_seconds
 
 
 def covered(t: FloatArray, bookings: Iterable[Booking], tolerance_seconds: float = 0.0) -> BoolArray:
-    """Which instants fall in one of the bookings (widened by the tolerance)."""
+    """Which instants fall in one of the bookings (widened by their own lead and lag, else the tolerance)."""
     mask = np.zeros(t.size, dtype=bool)
     for booking in bookings:
-        mask |= (t >= booking.start - tolerance_seconds) & (t <= booking.end + tolerance_seconds)
+        lo, hi = booking.widened(tolerance_seconds)
+        mask |= (t >= lo) & (t <= hi)
     return mask
 
 

@@ -48,8 +48,22 @@ class TrackRules(BaseModel):
     )
     match_tolerance_minutes: float = Field(
         default=60.0, ge=0, le=24 * 60,
-        description="How far before a booking's start and after its end a drive still belongs to it: the drive "
-        "from the yard to the pickup and back after the drop-off (up to ~45 min across a city) and the wait.",
+        description="The most a booking is widened before its start and after its end (and the widening of a "
+        "vehicle with no yard on record): the drive from the yard to the pickup and back after the drop-off "
+        "(up to ~45 min across a city) and the wait. A drive only has to overlap the widened booking, so a long "
+        "approach still matches; a flat hour would also hide an unbooked errand started within the hour after "
+        "the vehicle is back, hence the vehicle's own drive below.",
+    )
+    match_city_kmh: float = Field(
+        default=25.0, gt=0, le=120,
+        description="The speed a booking's drives there and back are timed at: the yard to the pickup and the "
+        "drop-off to the yard, geodesic km x road_factor at this speed (big Chinese cities' average driving "
+        "speed in the day is 25-30 km/h; the slower end leaves more room).",
+    )
+    match_margin_minutes: float = Field(
+        default=20.0, ge=0, le=24 * 60,
+        description="Added to the drives there and back: arriving early at the pickup, a jam, a fuel stop, and a "
+        "parked terminal's report interval (the drive's first fix may be one interval before it sets off).",
     )
     unscheduled_min_km: float = Field(
         default=1.0, ge=0,
@@ -73,8 +87,22 @@ class TrackRules(BaseModel):
     )
     geofence_dwell_seconds: float = Field(
         default=300.0, ge=0,
-        description="Time inside a prohibited area (interpolated between fixes) that makes an entry 越界: public "
-        "roads cross some areas (East Lake), and passing through at city speeds takes 3-5 minutes.",
+        description="The least time inside a prohibited area (interpolated between fixes) that can make an entry "
+        "越界, and then only with a stop inside (below): a glimpse across an edge is GNSS noise or a corner.",
+    )
+    geofence_transit_minutes: float = Field(
+        default=20.0, ge=0,
+        description="A stay in a prohibited area without a stop inside (a stop as drives are cut: standing "
+        "min_stop_minutes, the ignition off, or a terminal asleep) is a crossing, not a visit, unless it lasts "
+        "this long: public roads cross some areas (East Lake) in 5-7 minutes at 30-40 km/h and a jam doubles "
+        "that; a slow tour of a scenic area without stopping takes longer.",
+    )
+    geofence_booked_place_m: float = Field(
+        default=300.0, ge=0, le=5000,
+        description="A stop inside an area within this distance of the pickup or drop-off of the booking it "
+        "falls in (widened by its drives there and back), that place inside the same area, is the booked "
+        "errand: the booking says so, and a drop-off there is already 驶入禁止区域 (the booking rule). A car park "
+        "across the street and GNSS error fit in 300 m; a stop elsewhere in the area still counts.",
     )
     geofence_max_step_minutes: float = Field(
         default=10.0, gt=0,
@@ -94,7 +122,9 @@ class TrackRules(BaseModel):
     offline_minutes: float = Field(
         default=10.0, gt=0,
         description="No fix for this long while the vehicle is in use is 终端离线: terminals report every 10-30 s "
-        "while the ignition is on, and a tunnel or a car park's basement rarely hides one for 10 minutes.",
+        "while the ignition is on, and a tunnel or a car park's basement rarely hides one for 10 minutes. Only "
+        "a silence that began on the move or with the ignition on, or across which the vehicle moved more than "
+        "stop_radius_m, counts: terminals sleep with the ignition off and report every 5-30 min when parked.",
     )
     tamper_alarm_bits: frozenset[Annotated[int, Field(ge=0, le=31)]] = Field(
         default=frozenset(TAMPER_ALARM_BITS),

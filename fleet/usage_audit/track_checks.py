@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 
 from fleet.enums import TripStatus, VehicleStatus
@@ -40,6 +41,7 @@ from fleet.tracks import (
     plane,
     run_seconds,
     runs,
+    stopped,
 )
 from fleet.usage_audit.calendar import Calendar
 from fleet.usage_audit.checks import Finding, FindingKind
@@ -77,6 +79,21 @@ class VehicleDay:
         return drives(self.track, self.rules.tracks.drive_rules())
 
     @cached_property
+    def stopped(self) -> BoolArray:
+        return stopped(self.track, self.rules.tracks.drive_rules(), self.moving)
+
+    def _drive_seconds(self, a: tuple[float, float] | None, b: tuple[float, float] | None) -> float:
+        """How long a booking holds the vehicle beyond its own interval to drive from ``a`` to ``b`` (its yard
+        and the pickup, the drop-off and its yard): road km at the city speed plus the margin, at most the
+        match tolerance (also the widening when the yard is unknown)."""
+        rules = self.rules.tracks
+        cap = rules.match_tolerance_minutes * 60
+        if a is None or b is None:
+            return cap
+        km = float(haversine_m(a[0], a[1], b[0], b[1])) / 1000 * self.rules.road_factor
+        return min(cap, km / rules.match_city_kmh * 3600 + rules.match_margin_minutes * 60)
+
+    @cached_property
     def bookings(self) -> list[tuple[Booking, TripRow]]:
         """Each trip's interval on the vehicle: started..completed (a trip in progress runs to now), else the
         assignment's planned interval."""
@@ -92,7 +109,10 @@ class VehicleDay:
                 end = epoch(ends[0])
             else:
                 continue
-            out.append((Booking(trip.id, self.vehicle.id, epoch(begins[0]), end), trip))
+            yard = self.vehicle.home or trip.home
+            out.append((Booking(trip.id, self.vehicle.id, epoch(begins[0]), end,
+                                lead=self._drive_seconds(yard, trip.pickup),
+                                lag=self._drive_seconds(trip.dropoff, yard)), trip))
         return out
 
     @cached_property
@@ -131,8 +151,8 @@ def _spell_evidence(day: VehicleDay, spell: Spell) -> dict[str, Any]:
 
 
 def unscheduled_drive(days: Iterable[VehicleDay]) -> Iterator[Finding]:
-    """Drives that no booking of the vehicle covers (widened by the match tolerance), at least
-    ``unscheduled_min_km`` long."""
+    """Drives that no booking of the vehicle covers (widened by the vehicle's drives from its yard to the pickup
+    and back from the drop-off, see `VehicleDay.bookings`), at least ``unscheduled_min_km`` long."""
     for day in days:
         rules = day.rules.tracks
         zone = day.rules.calendar
@@ -204,7 +224,7 @@ def detour(days: Iterable[VehicleDay]) -> Iterator[Finding]:
             last = sl.stop - 1
             end_off = float(haversine_m(day.track.lat[last], day.track.lon[last], *trip.dropoff))
             completed = trip.status is TripStatus.completed and trip.completed_at is not None
-            if completed and end_off > rules.detour_end_radius_m:
+            if completed and end_off > rules.detour_end_radius_m and _end_known(day, last, booking.end):
                 reasons.append("ended_away")
                 words.append(msg("ended {km:.1f} km from the booked drop-off", km=end_off / 1000))
             if not reasons:
@@ -227,6 +247,18 @@ def detour(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                  "track": day.track.excerpt(sl.start, last)},
                 trip_id=trip.id,
             )
+
+
+def _end_known(day: VehicleDay, last: int, end: float) -> bool:
+    """Whether fix ``last`` (the last before the booking's end) is where the vehicle ended the trip: near enough
+    the end in time, or the vehicle had not moved by its next fix (a parked terminal asleep). A terminal silent
+    through the end (unplugged) does not say where the trip ended: 终端离线 says it went silent."""
+    track = day.track
+    if end - track.t[last] < day.rules.tracks.offline_minutes * 60:
+        return True
+    if last + 1 >= len(track):
+        return False
+    return bool(track.step_m[last] < day.rules.tracks.stop_radius_m)
 
 
 # --- 越界 ----------------------------------------------------------------------------------------------------------
@@ -364,23 +396,53 @@ def _far(track: Track, fence: Geofence) -> bool:
                 or lon_lo > verts[:, 1].max() + margin or lon_hi < verts[:, 1].min() - margin)
 
 
-def _both_outside(track: Track, fence: Geofence) -> BoolArray:
+def _inside(fence: Geofence, lat: FloatArray, lon: FloatArray) -> BoolArray:
+    """Which points lie inside the fence (vectorised `Geofence.contains`)."""
     if isinstance(fence, CircleGeofence):
-        d = haversine_m(track.lat, track.lon, fence.lat, fence.lon)
-        out = d > fence.radius_m
-    else:
-        assert isinstance(fence, PolygonGeofence)
-        verts = np.array(fence.vertices)
-        lat0 = float(verts[:, 0].mean())
-        vx, vy = plane(verts[:, 0], verts[:, 1], lat0)
-        px, py = plane(track.lat, track.lon, lat0)
-        out = ~shapely.contains_xy(shapely.polygons(np.column_stack([vx, vy])), px, py)
+        return np.asarray(haversine_m(lat, lon, fence.lat, fence.lon) <= fence.radius_m, dtype=bool)
+    assert isinstance(fence, PolygonGeofence)
+    verts = np.array(fence.vertices)
+    lat0 = float(verts[:, 0].mean())
+    vx, vy = plane(verts[:, 0], verts[:, 1], lat0)
+    px, py = plane(lat, lon, lat0)
+    return np.asarray(shapely.contains_xy(shapely.polygons(np.column_stack([vx, vy])), px, py), dtype=bool)
+
+
+def _both_outside(track: Track, fence: Geofence) -> BoolArray:
+    out = ~_inside(fence, track.lat, track.lon)
     return np.asarray(out[:-1] & out[1:], dtype=bool)
 
 
+def _booked_there(day: VehicleDay, fence: Geofence, stops: npt.NDArray[np.int64]) -> TripRow | None:
+    """The trip whose booked pickup or drop-off inside ``fence`` explains every stop fix in ``stops``: each
+    within ``geofence_booked_place_m`` of such a place of a booking covering its time (with the drives there and
+    back). None when a stop is not so explained."""
+    track = day.track
+    radius = day.rules.tracks.geofence_booked_place_m
+    found: TripRow | None = None
+    explained = np.zeros(stops.size, dtype=bool)
+    for booking, trip in day.bookings:
+        lo, hi = booking.widened()
+        when = (track.t[stops] >= lo) & (track.t[stops] <= hi)
+        if not when.any():
+            continue
+        for place in (trip.pickup, trip.dropoff):
+            if not fence.contains(*place):
+                continue
+            near = haversine_m(track.lat[stops], track.lon[stops], *place) <= radius
+            if (near & when).any():
+                explained |= near & when
+                found = found or trip
+    return found if explained.all() else None
+
+
 def geofence_entry(days: Iterable[VehicleDay]) -> Iterator[Finding]:
-    """Stays in a prohibited area of at least ``geofence_dwell_seconds`` (interpolated), found on the track's
-    steps so that an area crossed between two fixes counts; a stay during a trip of an exempt priority is not."""
+    """Visits to a prohibited area, found on the track's steps so that an area crossed between two fixes counts.
+    A visit is a stay of at least ``geofence_dwell_seconds`` (interpolated) with a stop inside (a stop as drives
+    are cut: standing, the ignition off, the terminal asleep), or a stay of ``geofence_transit_minutes`` without
+    one: driving through on a public road is a crossing. Not reported: a stay during a trip of an exempt
+    priority, and one whose every stop inside is at the pickup or drop-off booked inside the area for the trip it
+    falls in (the booking discloses it; the booking rule flags such a drop-off)."""
     for day in days:
         fences = day.rules.geofences
         if not fences or len(day.track) < 2:
@@ -395,7 +457,17 @@ def geofence_entry(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                     continue
                 if any(b.start <= entry.entered <= b.end for b in exempt):
                     continue
+                fixes = np.arange(entry.first, entry.last + 2)
+                stops = fixes[day.stopped[fixes]]
+                stops = stops[_inside(fence, day.track.lat[stops], day.track.lon[stops])]
+                if stops.size == 0 and entry.seconds < rules.geofence_transit_minutes * 60:
+                    continue  # through-traffic
+                if stops.size and _booked_there(day, fence, stops) is not None:
+                    continue
                 trip = next((t for b, t in day.bookings if b.start <= entry.entered <= b.end), None)
+                if trip is None:  # on its way to or from a booking
+                    trip = next((t for b, t in day.bookings
+                                 if b.widened()[0] <= entry.entered <= b.widened()[1]), None)
                 yield day.finding(
                     FindingKind.geofence_entry,
                     msg("{plate} entered the prohibited area {area} ({kind}) at {moment} (local time) and stayed "
@@ -405,6 +477,9 @@ def geofence_entry(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                     {"source": "track", "geofence": fence.name, "geofence_kind": fence.kind,
                      "geofence_shape": fence.shape, "entered": instant(entry.entered), "left": instant(entry.left),
                      "seconds_inside": round(entry.seconds), "dwell_threshold_seconds": rules.geofence_dwell_seconds,
+                     "visit": "stopped" if stops.size else "long_stay",
+                     "stopped_at": day.track.point(int(stops[0])) if stops.size else None,
+                     "transit_threshold_minutes": rules.geofence_transit_minutes,
                      "trip_id": trip.id if trip else None,
                      "track": day.track.excerpt(entry.first, entry.last + 1)},
                     trip_id=trip.id if trip else None,
@@ -453,14 +528,16 @@ def parking(days: Iterable[VehicleDay]) -> Iterator[Finding]:
         off = ~working_mask(track.t, day.rules.calendar)
         # the distance from home only where it can matter: outside working hours and bookings
         judged = np.flatnonzero(off & ~booked)
-        away = np.zeros(len(track), dtype=bool)
-        away[judged] = haversine_m(track.lat[judged], track.lon[judged], *home) > rules.parking_radius_m
+        distance_m = np.zeros(len(track))
+        distance_m[judged] = haversine_m(track.lat[judged], track.lon[judged], *home)
+        away = distance_m > rules.parking_radius_m
         first, last = runs(away)
         for a, b in zip(first, last, strict=True):
             seconds = float(track.t[b] - track.t[a])
             if seconds < rules.parking_min_minutes * 60 or not day.in_window(float(track.t[a])):
                 continue
-            distance = float(haversine_m(track.lat[b], track.lon[b], *home))
+            far = int(a + np.argmax(distance_m[a:b + 1]))  # how far it went, not where the run ended
+            distance = float(distance_m[far])
             yield day.finding(
                 FindingKind.parking,
                 msg("{plate} stood {km:.1f} km from its designated parking place outside working hours without a "
@@ -469,7 +546,7 @@ def parking(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                 float(track.t[a]),
                 {"source": "track", "compared_with": "booking", "home": _place(*home),
                  "start": instant(track.t[a]), "end": instant(track.t[b]), "minutes": _minutes(seconds),
-                 "where": _place(track.lat[b], track.lon[b]), "distance_m": round(distance),
+                 "where": _place(track.lat[far], track.lon[far]), "distance_m": round(distance),
                  "radius_m": rules.parking_radius_m, "min_minutes": rules.parking_min_minutes,
                  "working_hours": str(day.rules.calendar.working_hours),
                  "track": track.excerpt(int(a), int(b))},
@@ -477,6 +554,18 @@ def parking(days: Iterable[VehicleDay]) -> Iterator[Finding]:
 
 
 # --- 机车拆除 / 终端离线 --------------------------------------------------------------------------------
+
+
+def _silence(day: VehicleDay, gap: Spell) -> tuple[str, float | None]:
+    """How a silence began ("moving", "ignition_on", "parked", or "unknown" with no fix before it) and how far
+    the vehicle moved across it (metres; None without a fix on both sides)."""
+    track = day.track
+    if gap.first < 0:
+        return "unknown", None
+    state = "moving" if day.moving[gap.first] else "ignition_on" if track.acc[gap.first] == ACC_ON else "parked"
+    if gap.last >= len(track):
+        return state, None
+    return state, float(track.step_m[gap.first])
 
 
 def terminal_offline(days: Iterable[VehicleDay]) -> Iterator[Finding]:
@@ -493,6 +582,9 @@ def terminal_offline(days: Iterable[VehicleDay]) -> Iterator[Finding]:
             for gap in gaps(track, rules.offline_minutes * 60, booking.start, booking.end):
                 if not day.in_window(gap.start):
                     continue
+                state, moved = _silence(day, gap)
+                if state == "parked" and (moved is None or moved <= rules.stop_radius_m):
+                    continue  # parked with the ignition off: the terminal sleeps
                 before = track.point(gap.first) if gap.first >= 0 else None
                 after = track.point(gap.last) if gap.last < len(track) else None
                 yield day.finding(
@@ -504,7 +596,8 @@ def terminal_offline(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                     {"source": "track", "compared_with": "booking", "reason": "silent_in_use", "trip_id": trip.id,
                      "start": instant(gap.start), "end": instant(gap.end), "minutes": _minutes(gap.seconds),
                      "threshold_minutes": rules.offline_minutes, "last_fix_before": before,
-                     "first_fix_after": after, "terminal_id": day.vehicle.terminal_id},
+                     "first_fix_after": after, "state_before": state,
+                     "moved_m": None if moved is None else round(moved), "terminal_id": day.vehicle.terminal_id},
                     trip_id=trip.id,
                 )
         for bit in sorted(rules.tamper_alarm_bits):

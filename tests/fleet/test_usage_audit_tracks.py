@@ -15,6 +15,7 @@ from fleet.models import Agency
 from fleet.usage_audit import TRACK_KINDS, AuditRules, Finding, FindingKind, default_rules, findings, track_checks
 from fleet.usage_audit.config import TrackRules
 from fleet.usage_audit.evidence import TripRow, VehicleRow
+from fleet.usage_audit.geofences import CircleGeofence, GeofenceKind
 from fleet.usage_audit.track_checks import VehicleDay
 from tests.factories import agency, jurisdiction_tree, registered
 from tests.fleet.test_usage_audit import add_trip
@@ -55,6 +56,25 @@ class TestUnscheduledDrive:
         booked = trip(local(SATURDAY, 9, 30), minutes=30, vehicle=CAR)
         assert audit(FindingKind.unscheduled_drive, script, [booked]) == []
 
+    def test_an_errand_soon_after_a_trip_is_not_covered_by_it(self) -> None:
+        # A booking holds the vehicle for its drives from the yard and back (3 km: ~9 min at 25 km/h, + 20 min),
+        # not a flat hour: an errand 25 min after the vehicle is back is 非调度用车.
+        dropoff = offset(YARD, 3000, 90)
+        booked = trip(local(MONDAY, 9, 0), minutes=6, vehicle=CAR, pickup=YARD, dropoff=dropoff)
+        script = Script(1, local(MONDAY, 8, 50), YARD).park(10).drive(3).park(20).drive(3, bearing=270)
+        script.park(25).drive(8, bearing=0).park(30)
+        (errand,) = audit(FindingKind.unscheduled_drive, script, [booked])
+        assert errand.evidence["km"] == pytest.approx(8, rel=0.03)
+        # the drive back after 20 min at the drop-off is the booking's
+        assert errand.at > local(MONDAY, 9, 40)
+        # a vehicle without a yard on record: the flat tolerance
+        homeless = trip(local(MONDAY, 9, 0), minutes=6, vehicle=Car(1), pickup=YARD, dropoff=dropoff)
+        no_home = VehicleRow(id=1, plate=CAR.plate, agency_id=1, agency="WH-GA", home=None,
+                             status=VehicleStatus.active, terminal_id="13800000001")
+        day = VehicleDay(no_home, script.track(), [homeless], RULES, local(MONDAY, 0), local(MONDAY, 23),
+                         local(MONDAY, 23))
+        assert list(track_checks.unscheduled_drive([day])) == []
+
     @pytest.mark.parametrize(("km", "found"), [(0.9, 0), (1.1, 1)])
     def test_moves_in_the_yard_do_not_count(self, km: float, found: int) -> None:
         script = Script(1, local(SATURDAY, 9), YARD).park(10).drive(km).park(10)
@@ -79,6 +99,16 @@ class TestDetour:
         assert away.evidence["reasons"] == ["ended_away"]
         assert away.evidence["end_from_dropoff_m"] == pytest.approx(2000, rel=0.05)
 
+    def test_a_terminal_silent_through_the_end_does_not_say_where_it_ended(self) -> None:
+        dropoff = offset(YARD, 5000, 90)
+        booked = trip(local(MONDAY, 9, 5), minutes=30, vehicle=CAR, pickup=YARD, dropoff=dropoff)
+        unplugged = Script(1, local(MONDAY, 9), YARD).park(5).drive(2).silence(40).go_to(dropoff).park(10)
+        assert audit(FindingKind.detour, unplugged, [booked]) == []  # 终端离线 says it went silent
+        # asleep where it stood (the ignition off): that is where the trip ended
+        parked = Script(1, local(MONDAY, 9), YARD).park(5).drive(2).park(1).silence(40).park(10)
+        (away,) = audit(FindingKind.detour, parked, [booked])
+        assert away.evidence["reasons"] == ["ended_away"]
+
 
 class TestGeofenceEntry:
     def test_a_stay_past_the_dwell_is_found_passing_through_is_not(self) -> None:
@@ -89,13 +119,57 @@ class TestGeofenceEntry:
         assert found.evidence["seconds_inside"] >= 30 * 60
         passing = Script(1, local(SATURDAY, 9), outside).drive(6, kmh=30)  # 1 km through the 500 m circle: 2 min
         assert audit(FindingKind.geofence_entry, passing) == []
-        assert len(audit(FindingKind.geofence_entry, passing, rules=with_tracks(geofence_dwell_seconds=60))) == 1
+        # the geometry: with thresholds low enough, the 2 minutes across are a stay
+        assert len(audit(FindingKind.geofence_entry, passing,
+                         rules=with_tracks(geofence_dwell_seconds=60, geofence_transit_minutes=1))) == 1
 
     def test_a_crossing_between_two_fixes_counts(self) -> None:
         start = offset((FENCE.lat, FENCE.lon), 3100, 270)
         sparse = Script(1, local(SATURDAY, 9), start, step=300).drive(7.5, kmh=30)  # fixes 2.5 km apart
         assert all(not FENCE.contains(f.lat, f.lon) for f in sparse.fixes)
-        assert len(audit(FindingKind.geofence_entry, sparse, rules=with_tracks(geofence_dwell_seconds=60))) == 1
+        assert len(audit(FindingKind.geofence_entry, sparse,
+                         rules=with_tracks(geofence_dwell_seconds=60, geofence_transit_minutes=1))) == 1
+
+    # A lake-sized circle: 4 km across, a public road through it.
+    LAKE = CircleGeofence(name="某风景区", kind=GeofenceKind.scenic_area, lat=FENCE.lat, lon=FENCE.lon, radius_m=2000)
+
+    def lake(self, **changes: float) -> AuditRules:
+        return RULES.model_copy(update={"geofences": (self.LAKE,), "tracks": TrackRules(**changes)})
+
+    def test_driving_through_is_a_crossing_stopping_inside_is_a_visit(self) -> None:
+        west = offset((FENCE.lat, FENCE.lon), 2500, 270)
+        through = Script(1, local(SATURDAY, 9), west).drive(5, kmh=35)  # 4 km inside: ~7 min, no stop
+        assert audit(FindingKind.geofence_entry, through, rules=self.lake()) == []
+        jam = Script(1, local(SATURDAY, 9), west).drive(2.5, kmh=35).idle(2).drive(2.5, kmh=35)  # a red light
+        assert audit(FindingKind.geofence_entry, jam, rules=self.lake()) == []
+        for stop, visit in ((lambda s: s.idle(6), "stopped"),  # standing min_stop with the engine on
+                            (lambda s: s.park(2), "stopped"),  # the ignition off, however briefly
+                            (lambda s: s.silence(30), "stopped"),  # a terminal asleep
+                            (lambda s: s.drive(1.5, kmh=12, bearing=0).drive(3, kmh=12, bearing=180)
+                             .drive(1.5, kmh=12, bearing=0), "long_stay")):
+            script = Script(1, local(SATURDAY, 9), west).drive(2.5, kmh=35)
+            stop(script)
+            script.drive(2.5, kmh=35)
+            (found,) = audit(FindingKind.geofence_entry, script, rules=self.lake())
+            assert found.evidence["visit"] == visit
+        slow = Script(1, local(SATURDAY, 9), west).drive(5, kmh=12)  # 20 min across without a stop
+        assert len(audit(FindingKind.geofence_entry, slow, rules=self.lake())) == 1
+        assert audit(FindingKind.geofence_entry, slow, rules=self.lake(geofence_transit_minutes=25)) == []
+
+    def test_a_stop_at_the_pickup_booked_inside_is_the_booked_errand(self) -> None:
+        car = Car(1, home=offset((FENCE.lat, FENCE.lon), 3000, 270))
+        pickup = (FENCE.lat, FENCE.lon)
+        script = Script(1, local(MONDAY, 9), car.home).park(5).drive(3, kmh=36).park(3).drive(3, kmh=36, bearing=0)
+        script.park(10)
+        booked = trip(local(MONDAY, 9, 10), minutes=10, vehicle=car, pickup=pickup,
+                      dropoff=offset(pickup, 3000, 0))
+        assert audit(FindingKind.geofence_entry, script, [booked], rules=self.lake()) == []
+        (unbooked,) = audit(FindingKind.geofence_entry, script, rules=self.lake())
+        assert unbooked.evidence["visit"] == "stopped"
+        elsewhere = trip(local(MONDAY, 9, 10), minutes=10, vehicle=car, pickup=offset(pickup, 1000, 0),
+                         dropoff=offset(pickup, 3000, 0))  # booked inside too, but 1 km from where it stopped
+        (found,) = audit(FindingKind.geofence_entry, script, [elsewhere], rules=self.lake())
+        assert found.trip_id == elsewhere.id
 
 
 class TestParking:
@@ -109,6 +183,12 @@ class TestParking:
         assert audit(FindingKind.parking, home) == []
         booked = trip(local(MONDAY, 17, 30), minutes=4 * 60, vehicle=CAR)
         assert audit(FindingKind.parking, script, [booked]) == []
+
+    def test_the_distance_is_the_farthest_it_went(self) -> None:
+        script = Script(1, local(MONDAY, 20), YARD, step=60).park(10).drive(3, bearing=0).park(60)
+        script.drive(2.4, bearing=180).park(60)
+        (found,) = audit(FindingKind.parking, script)
+        assert found.evidence["distance_m"] == pytest.approx(3000, rel=0.03)
 
     @pytest.mark.parametrize(("minutes", "found"), [(59, 0), (61, 1)])
     def test_the_minimum(self, minutes: int, found: int) -> None:
@@ -140,6 +220,21 @@ class TestTerminalOffline:
         assert audit(FindingKind.terminal_offline, script) == []  # not in use: a terminal may sleep
         brief = Script(1, local(MONDAY, 9), YARD).drive(3).silence(9).drive(3).park(5)
         assert audit(FindingKind.terminal_offline, brief, [in_use]) == []
+
+    def test_a_parked_terminal_asleep_is_not_offline(self) -> None:
+        in_use = trip(local(MONDAY, 9), minutes=60, vehicle=CAR)
+        asleep = Script(1, local(MONDAY, 9), YARD).drive(3).park(1).silence(25).park(1).drive(3).park(5)
+        assert audit(FindingKind.terminal_offline, asleep, [in_use]) == []
+        # parked, silent, and turned up elsewhere: it moved without reporting (unplugged)
+        moved = Script(1, local(MONDAY, 9), YARD).drive(3).park(1).silence(25)
+        moved.go_to(offset(moved.place, 2000, 90)).park(1).drive(3).park(5)
+        (found,) = audit(FindingKind.terminal_offline, moved, [in_use])
+        assert found.evidence["state_before"] == "parked"
+        assert found.evidence["moved_m"] == pytest.approx(2000, rel=0.01)
+        # the engine running: a terminal reports while the ignition is on
+        idling = Script(1, local(MONDAY, 9), YARD).drive(3).idle(1).silence(25).idle(1).drive(3).park(5)
+        (found,) = audit(FindingKind.terminal_offline, idling, [in_use])
+        assert found.evidence["state_before"] == "ignition_on"
 
     def test_power_cut_alarm_bit(self) -> None:
         script = Script(1, local(MONDAY, 9), YARD).park(5)
