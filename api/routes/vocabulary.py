@@ -1,4 +1,5 @@
-"""The registry's closed vocabularies with their Chinese labels (`fleet.enums`), read-only: what the console shows.
+"""The closed vocabularies with their Chinese labels (`fleet.enums`, and the usage audit's finding and geofence
+kinds), read-only: what the console shows.
 
 One list per enum, keyed by the enum's name in snake case (``TripStatus`` -> ``trip_status``), its members in
 declaration order (which is meaning for some: priorities are listed in dispatch order). The labels are the enums'
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from api.deps import UserDep
 from api.errors import ErrorOut
 from fleet import enums
+from fleet.usage_audit import FindingKind, GeofenceKind
 
 router = APIRouter(tags=["vocabulary"], responses={401: {"model": ErrorOut}})
 
@@ -29,9 +31,11 @@ def _snake(name: str) -> str:
 
 
 def vocabularies() -> dict[str, list[TermOut]]:
-    """Every `LabelledEnum` of `fleet.enums`, by snake-case name."""
+    """Every `LabelledEnum` of `fleet.enums`, and the usage audit's two (a finding's rule as the provincial platforms
+    name it: 非调度用车, 越界 …), by snake-case name."""
     found = [value for value in vars(enums).values()
              if isinstance(value, type) and issubclass(value, enums.LabelledEnum) and value is not enums.LabelledEnum]
+    found += [FindingKind, GeofenceKind]
     return {_snake(enum.__name__): [TermOut(value=m.value, zh=m.zh) for m in enum] for enum in found}
 
 

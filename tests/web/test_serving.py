@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from api.console import IMMUTABLE, NO_CACHE, console_dir, is_built, mount_console
 from fleet import enums
+from fleet.usage_audit import FindingKind
 from tests.api.conftest import City
 from tests.web.conftest import console_app, unavailable
 
@@ -145,4 +146,10 @@ def test_the_vocabulary_is_the_registrys_own_labels(served: tuple[TestClient, Ci
     assert vocabularies["trip_status"] == [{"value": s.value, "zh": s.zh} for s in enums.TripStatus]
     assert [t["value"] for t in vocabularies["priority"]] == ["emergency", "law_enforcement", "routine"]
     assert {"category", "powertrain", "vehicle_status", "role", "licence_class", "run_status"} <= vocabularies.keys()
+    # The usage audit's rules by the names the provincial platforms give them, for a finding's `kind`.
+    kinds = {term["value"]: term["zh"] for term in vocabularies["finding_kind"]}
+    assert kinds["unscheduled_drive"] == "非调度用车"
+    assert kinds["terminal_offline"] == FindingKind.terminal_offline.zh
+    assert set(kinds) == {kind.value for kind in FindingKind}
+    assert "scenic_area" in {term["value"] for term in vocabularies["geofence_kind"]}
     assert all(term["zh"] for terms in vocabularies.values() for term in terms)
