@@ -33,6 +33,8 @@ BoolArray = npt.NDArray[np.bool_]
 EARTH_RADIUS_M = 6_371_008.8  # the IUGG mean radius: the sphere closest to WGS-84 on average
 
 ACC_UNKNOWN, ACC_OFF, ACC_ON = -1, 0, 1
+STATUS_UNKNOWN = -1  # no status DWORD (OsmAnd): taken as positioned
+STATUS_POSITIONED = 1 << 1  # JT/T 808 table 25, bit 1: 0 not positioned, 1 positioned
 
 
 def epoch(moment: datetime) -> float:
@@ -61,7 +63,8 @@ def haversine_m(lat1: FloatArray | float, lon1: FloatArray | float, lat2: FloatA
 class Track:
     """One vehicle's fixes in device-time order, one array per column, one row per distinct device time.
 
-    ``acc`` is -1 unknown, 0 off, 1 on; ``mileage_km`` is NaN where the terminal sent none.
+    ``acc`` is -1 unknown, 0 off, 1 on; ``mileage_km`` is NaN where the terminal sent none; ``status`` is the
+    JT/T 808 status DWORD, -1 where the source sends none (OsmAnd).
     """
 
     vehicle_id: int
@@ -72,12 +75,18 @@ class Track:
     acc: npt.NDArray[np.int8]
     alarm: IntArray
     mileage_km: FloatArray
+    status: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _step_m: FloatArray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.status.size != self.t.size:  # built without a status column: unknown everywhere
+            object.__setattr__(self, "status", np.full(self.t.size, STATUS_UNKNOWN, dtype=np.int64))
 
     @classmethod
     def build(cls, vehicle_id: int, t: npt.ArrayLike, lat: npt.ArrayLike, lon: npt.ArrayLike,
               speed_kmh: npt.ArrayLike | None = None, acc: npt.ArrayLike | None = None,
-              alarm: npt.ArrayLike | None = None, mileage_km: npt.ArrayLike | None = None) -> Track:
+              alarm: npt.ArrayLike | None = None, mileage_km: npt.ArrayLike | None = None,
+              status: npt.ArrayLike | None = None) -> Track:
         """A track from columns in any order: sorted by device time (back-fill arrives late and out of order),
         a device time seen twice kept once (a terminal resends what it was not answered for: the first copy)."""
         times = np.asarray(t, dtype=np.float64)
@@ -93,7 +102,8 @@ class Track:
 
         columns = [column(lat, np.float64, np.nan), column(lon, np.float64, np.nan),
                    column(speed_kmh, np.float64, 0.0), column(acc, np.int8, ACC_UNKNOWN),
-                   column(alarm, np.int64, 0), column(mileage_km, np.float64, np.nan)]
+                   column(alarm, np.int64, 0), column(mileage_km, np.float64, np.nan),
+                   column(status, np.int64, STATUS_UNKNOWN)]
         if n and not (np.all(np.diff(times) > 0)):
             order = np.argsort(times, kind="stable")
             times = times[order]
@@ -111,7 +121,8 @@ class Track:
         return cls.build(
             vehicle_id, [f.fixed_at.timestamp() for f in own], [f.lat for f in own], [f.lon for f in own],
             [f.speed_kmh for f in own], [ACC_UNKNOWN if f.acc is None else int(f.acc) for f in own],
-            [f.alarm for f in own], [np.nan if f.mileage_km is None else f.mileage_km for f in own])
+            [f.alarm for f in own], [np.nan if f.mileage_km is None else f.mileage_km for f in own],
+            [STATUS_UNKNOWN if f.status is None else f.status for f in own])
 
     def __len__(self) -> int:
         return int(self.t.size)
@@ -161,6 +172,68 @@ class Track:
                 kept = kept[np.unique(np.linspace(0, kept.size - 1, points).round().astype(int))]
             idx = kept
         return [self.point(int(i)) for i in idx]
+
+
+@dataclass(frozen=True)
+class FixRules:
+    """Which fixes a track can believe (the audit's rules file carries the same numbers, with the reasons)."""
+
+    max_speed_kmh: float = 300.0  # a reported speed above this is a glitch (0xFFFF = 6553.5 km/h): speed unknown
+    max_jump_kmh: float = 250.0  # a fix this fast from both neighbours (or its only one) is an outlier: dropped
+    jump_min_m: float = 200.0  # a step shorter than this is never a jump (GNSS scatter over a fraction of a second)
+    max_outlier_fixes: int = 3  # at most this many fixes in a row beyond a jump (and back) are the outlier
+
+
+def _step_kmh(track: Track, rules: FixRules) -> FloatArray:
+    """The implied speed of each step (n - 1 values), 0 for steps shorter than ``jump_min_m``."""
+    dt = np.maximum(np.diff(track.t), 1.0)  # device times are whole seconds on JT/T 808
+    kmh = track.step_m / dt * 3.6
+    return np.asarray(np.where(track.step_m < rules.jump_min_m, 0.0, kmh), dtype=np.float64)
+
+
+def _subset(track: Track, keep: BoolArray) -> Track:
+    return Track(track.vehicle_id, track.t[keep], track.lat[keep], track.lon[keep], track.speed_kmh[keep],
+                 track.acc[keep], track.alarm[keep], track.mileage_km[keep], track.status[keep])
+
+
+def plausible(track: Track, rules: FixRules = FixRules()) -> Track:
+    """The track without the fixes no rule should read: a position the terminal itself marks as not positioned
+    (JT/T 808 status bit 1 clear; no status, as OsmAnd, counts as positioned), non-finite or out-of-range
+    coordinates (0,0 is a terminal with no position), and outliers: up to ``max_outlier_fixes`` fixes reached and
+    left by steps faster than ``max_jump_kmh`` (a multipath jump, a stale cached position; an end's run needs
+    the one step), the longest run of the track kept (Traccar's ``filter.maxSpeed`` idea). Only the outlier goes,
+    not the track after it. A speed that is non-finite, negative or
+    above ``max_speed_kmh`` is replaced by the speed implied by the fix's steps (at most ``max_speed_kmh``), so it
+    is never taken for 超速 and the fix's position is kept."""
+    n = len(track)
+    if n == 0:
+        return track
+    keep = (np.isfinite(track.t) & np.isfinite(track.lat) & np.isfinite(track.lon)
+            & (np.abs(track.lat) <= 90) & (np.abs(track.lon) <= 180) & ~((track.lat == 0) & (track.lon == 0))
+            & ((track.status < 0) | ((track.status & STATUS_POSITIONED) != 0)))
+    out = track if keep.all() else _subset(track, keep)
+    # Outliers: the steps faster than max_jump_kmh cut the track into runs; a run of at most
+    # ``max_outlier_fixes`` that is not the longest is the jump's far side (a stale or reflected position, one
+    # fix or a few), dropped; the longest run is the truth. Two fixes far apart alone: no telling, both kept.
+    if len(out) > 2:
+        fast = _step_kmh(out, rules) > rules.max_jump_kmh
+        if fast.any():
+            label = np.concatenate(([0], np.cumsum(fast)))
+            size = np.bincount(label)
+            drop = (size <= rules.max_outlier_fixes) & (size < size.max())
+            if drop.any():
+                out = _subset(out, ~drop[label])
+    speed = out.speed_kmh
+    wrong = ~np.isfinite(speed) | (speed < 0) | (speed > rules.max_speed_kmh)
+    if wrong.any():
+        implied = np.zeros(len(out))
+        if len(out) > 1:
+            steps = np.minimum(out.step_m / np.maximum(np.diff(out.t), 1.0) * 3.6, rules.max_speed_kmh)
+            implied[1:] = steps
+            implied[0] = steps[0]
+        speed = np.where(wrong, implied, speed)
+        out = Track(out.vehicle_id, out.t, out.lat, out.lon, speed, out.acc, out.alarm, out.mileage_km, out.status)
+    return out
 
 
 def plane(lat: FloatArray, lon: FloatArray, lat0: float) -> tuple[FloatArray, FloatArray]:
@@ -451,7 +524,7 @@ def covered(t: FloatArray, bookings: Iterable[Booking], tolerance_seconds: float
 
 def split(vehicle_ids: npt.ArrayLike, columns: Mapping[str, npt.ArrayLike]) -> dict[int, Track]:
     """Tracks per vehicle from columns of many vehicles' fixes sorted by (vehicle, time), as the loader reads them:
-    ``columns`` holds t, lat, lon, speed_kmh, acc, alarm, mileage_km."""
+    ``columns`` holds t, lat, lon, speed_kmh, acc, alarm, mileage_km, status."""
     ids = np.asarray(vehicle_ids, dtype=np.int64)
     if ids.size == 0:
         return {}

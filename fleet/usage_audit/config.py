@@ -16,7 +16,7 @@ from fleet.errors import FieldError, PolicyError, error_location
 from fleet.i18n import msg, pydantic_message
 from fleet.policy import line_of, merge, parse_yaml
 from fleet.settings import get_settings
-from fleet.tracks import DriveRules
+from fleet.tracks import DriveRules, FixRules
 from fleet.usage_audit.calendar import Calendar
 from fleet.usage_audit.geofences import AnyGeofence
 
@@ -149,6 +149,33 @@ class TrackRules(BaseModel):
         description="The ignition on and the vehicle still this long is 怠速超长: waiting with the engine running "
         "for air conditioning; a few minutes' warm-up or queue is not.",
     )
+
+    fix_max_speed_kmh: float = Field(
+        default=300.0, gt=0, le=1000,
+        description="A reported speed above this is a glitch, not a car (JT/T 808 0xFFFF reads 6553.5 km/h; an "
+        "official car tops out near 200): the fix's speed is taken from its steps instead, so it is never 超速.",
+    )
+    fix_max_jump_kmh: float = Field(
+        default=250.0, gt=0, le=1000,
+        description="A fix reached and left by steps implying more than this is an outlier (a multipath or stale "
+        "cached position) and is dropped before any rule reads the track, as Traccar's filter.maxSpeed does: "
+        "no official car keeps 250 km/h between fixes, and one such jump would inflate the track's km.",
+    )
+    fix_jump_min_m: float = Field(
+        default=200.0, ge=0,
+        description="A step shorter than this is never a jump: GNSS scatter of tens of metres between fixes a "
+        "second apart implies absurd speeds without being an outlier.",
+    )
+    fix_max_outlier_fixes: int = Field(
+        default=3, ge=1, le=100,
+        description="At most this many fixes in a row beyond a jump (and back) are the outlier; the longest run "
+        "of the track is the truth. A stale position is resent for a few reports at most.",
+    )
+
+    def fix_rules(self) -> FixRules:
+        """Which fixes the rules believe (`fleet.tracks.plausible`)."""
+        return FixRules(max_speed_kmh=self.fix_max_speed_kmh, max_jump_kmh=self.fix_max_jump_kmh,
+                        jump_min_m=self.fix_jump_min_m, max_outlier_fixes=self.fix_max_outlier_fixes)
 
     def drive_rules(self) -> DriveRules:
         """How tracks are cut into drives under these rules."""

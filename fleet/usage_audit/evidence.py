@@ -312,7 +312,7 @@ def vehicle_trips(session: Session, lo: datetime, hi: datetime, vehicle_ids: Col
 # Rows fetched per round trip: a chunk's tuples are turned into arrays before the next is read, so a day of
 # millions of fixes never sits in memory as Python objects at once.
 _FETCH = 200_000
-_TRACK_COLUMNS = ("vehicle_id", "t", "lat", "lon", "speed_kmh", "acc", "alarm", "mileage_km")
+_TRACK_COLUMNS = ("vehicle_id", "t", "lat", "lon", "speed_kmh", "acc", "alarm", "mileage_km", "status")
 
 
 def tracks(session: Session, lo: datetime, hi: datetime, vehicle_ids: Collection[int] | None) -> dict[int, Track]:
@@ -351,7 +351,7 @@ def _generic_fixes(session: Session, lo: datetime, hi: datetime, chunk: list[int
     # PostgreSQL's; julianday's double would keep only ~10 µs.
     sql = ("SELECT vehicle_id, CAST(strftime('%s', fixed_at) AS INTEGER) * 1000000 "
            "+ CAST(substr(fixed_at, 21, 6) AS INTEGER), lat, lon, speed_kmh, "
-           "CASE WHEN acc IS NULL THEN -1 WHEN acc THEN 1 ELSE 0 END, alarm, mileage_km "
+           "CASE WHEN acc IS NULL THEN -1 WHEN acc THEN 1 ELSE 0 END, alarm, mileage_km, coalesce(status, -1) "
            f"FROM positions WHERE {where} ORDER BY vehicle_id, fixed_at")
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     blocks = []
@@ -373,11 +373,12 @@ def _generic_fixes(session: Session, lo: datetime, hi: datetime, chunk: list[int
 # end (big-endian, no per-value length as an array's elements carry), which numpy reads in one step. No per-fix
 # conversion on the server: fixed_at as timestamptz (int8 microseconds since 2000-01-01 UTC), lat, lon, speed as
 # float8, acc as int2 (-1 unknown, 0 off, 1 on), alarm int8, mileage float8 with NULL as NaN (string_agg skips a
-# NULL, which would shift the column against the others).
+# NULL, which would shift the column against the others), status int8 with NULL as -1.
 _PG_COLUMNS = (("t", ">i8", "timestamptz_send(fixed_at)"), ("lat", ">f8", "float8send(lat)"),
                ("lon", ">f8", "float8send(lon)"), ("speed_kmh", ">f8", "float8send(speed_kmh)"),
                ("acc", ">i2", "int2send((CASE WHEN acc IS NULL THEN -1 WHEN acc THEN 1 ELSE 0 END)::int2)"),
-               ("alarm", ">i8", "int8send(alarm)"), ("mileage_km", ">f8", "float8send(coalesce(mileage_km, 'NaN'))"))
+               ("alarm", ">i8", "int8send(alarm)"), ("mileage_km", ">f8", "float8send(coalesce(mileage_km, 'NaN'))"),
+               ("status", ">i8", "int8send(coalesce(status, -1))"))
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in Unix microseconds
 _PG_HEADER = 19  # b"PGCOPY\n\xff\r\n\0", flags, extension length
 

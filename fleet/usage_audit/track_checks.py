@@ -39,6 +39,7 @@ from fleet.tracks import (
     match,
     moving,
     plane,
+    plausible,
     run_seconds,
     runs,
     stopped,
@@ -61,6 +62,10 @@ class VehicleDay:
     start: datetime
     end: datetime
     now: datetime
+
+    def __post_init__(self) -> None:
+        # before any rule reads it: fixes the terminal marks unpositioned, bad values and jumps out
+        self.track = plausible(self.track, self.rules.tracks.fix_rules())
 
     @property
     def lo(self) -> float:
@@ -95,16 +100,28 @@ class VehicleDay:
 
     @cached_property
     def bookings(self) -> list[tuple[Booking, TripRow]]:
-        """Each trip's interval on the vehicle: started..completed (a trip in progress runs to now), else the
-        assignment's planned interval."""
+        """Each trip's interval on the vehicle: started..completed, else the assignment's planned interval. A trip
+        left in progress (started, never completed) runs to the earliest of now, the window's end, the vehicle's
+        next booking's start and its planned end + ``match_tolerance_minutes``: "to now" made the rest of the
+        day one booking (a 绕道 to the next trip's drop-off, and cover for any unbooked drive after it)."""
         out = []
+        starts = sorted(epoch(b[0]) for t in self.trips
+                        if t.vehicle_id == self.vehicle.id and (b := t.begins) is not None)
+        tolerance = timedelta(minutes=self.rules.tracks.match_tolerance_minutes)
         for trip in self.trips:
             begins = trip.begins
             if begins is None or trip.vehicle_id != self.vehicle.id:
                 continue
             ends = trip.ends
             if trip.started_at is not None and trip.completed_at is None:
-                end = max(epoch(min(self.now, self.end)), epoch(begins[0]))
+                begin = epoch(begins[0])
+                limits = [epoch(min(self.now, self.end))]
+                if trip.assigned_to is not None:
+                    limits.append(epoch(trip.assigned_to + tolerance))
+                later = [t for t in starts if t > begin]
+                if later:
+                    limits.append(later[0])
+                end = max(min(limits), begin)
             elif ends is not None:
                 end = epoch(ends[0])
             else:
@@ -441,14 +458,17 @@ def geofence_entry(days: Iterable[VehicleDay]) -> Iterator[Finding]:
     A visit is a stay of at least ``geofence_dwell_seconds`` (interpolated) with a stop inside (a stop as drives
     are cut: standing, the ignition off, the terminal asleep), or a stay of ``geofence_transit_minutes`` without
     one: driving through on a public road is a crossing. Not reported: a stay during a trip of an exempt
-    priority, and one whose every stop inside is at the pickup or drop-off booked inside the area for the trip it
-    falls in (the booking discloses it; the booking rule flags such a drop-off)."""
+    priority, one whose every stop inside is within ``parking_radius_m`` of the vehicle's own designated parking
+    place (its yard lies in the area: agencies do sit beside East Lake), and one whose every stop inside is at the
+    pickup or drop-off booked inside the area for the trip it falls in (the booking discloses it; the booking rule
+    flags such a drop-off)."""
     for day in days:
         fences = day.rules.geofences
         if not fences or len(day.track) < 2:
             continue
         rules = day.rules.tracks
         exempt = [b for b, trip in day.bookings if trip.priority in day.rules.geofence_exempt]
+        home = day.vehicle.home
         for fence in fences:
             for entry in entries(day.track, fence, rules.geofence_max_step_minutes * 60):
                 if entry.seconds < rules.geofence_dwell_seconds or entry.seconds <= 0:
@@ -460,6 +480,12 @@ def geofence_entry(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                 fixes = np.arange(entry.first, entry.last + 2)
                 stops = fixes[day.stopped[fixes]]
                 stops = stops[_inside(fence, day.track.lat[stops], day.track.lon[stops])]
+                if stops.size and home is not None:
+                    # the vehicle's own yard inside the area: standing there is being home, not a visit
+                    away = haversine_m(day.track.lat[stops], day.track.lon[stops], *home) > rules.parking_radius_m
+                    if not away.any():
+                        continue
+                    stops = stops[away]
                 if stops.size == 0 and entry.seconds < rules.geofence_transit_minutes * 60:
                     continue  # through-traffic
                 if stops.size and _booked_there(day, fence, stops) is not None:

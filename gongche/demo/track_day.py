@@ -83,6 +83,16 @@ def caught(planted: simulator.Planted, found: Sequence[Finding]) -> list[Finding
             and f.evidence.get("source") == "track"]
 
 
+def unplanted(planted: Sequence[simulator.Planted], found: Sequence[Finding]) -> list[Finding]:
+    """The track findings on no planted misuse: not on a planted vehicle within the misuse's window (of any kind:
+    a planted detour is also 行驶里程超出计划, an unbooked outing also 定点停放). Each is a false alarm or a lead."""
+    def planted_one(f: Finding) -> bool:
+        return f.at is not None and any(
+            f.vehicle_id == p.vehicle_id and p.start - timedelta(minutes=15) <= f.at <= p.end + timedelta(minutes=5)
+            for p in planted)
+    return [f for f in found if f.evidence.get("source") == "track" and not planted_one(f)]
+
+
 def _km(finding: Finding) -> str:
     evidence = finding.evidence
     for key in ("km", "strayed_km", "track_km"):
@@ -148,6 +158,12 @@ def run(engine: Engine, console: Console, *, day: date, seed: int = 2026) -> boo
     kinds = sorted({f.kind for f in track}, key=lambda k: k.value)
     console.print(f"Track findings on {day}: {len(track)} ("
                   + ", ".join(f"{k.zh} {sum(1 for f in track if f.kind is k)}" for k in kinds) + ")")
+    stray = unplanted(plan.planted, track)
+    console.print(f"[{'yellow' if stray else 'green'}]Track findings not planted: {len(stray)}[/]")
+    for f in sorted(stray, key=lambda f: (f.at or datetime.min.replace(tzinfo=CHINA), f.kind.value)):
+        trip = f" trip {f.trip_id}" if f.trip_id is not None else ""
+        console.print(f"  {f.kind.zh} {f.kind.value} {f.plate} {_local(f.at) if f.at else ''}{trip}",
+                      soft_wrap=True)
     found_count = sum(1 for planted in plan.planted if caught(planted, found))
     style = "green" if every else "bold red"
     console.print(f"[{style}]Planted misuse found from the track: {found_count} of {len(plan.planted)}[/]")

@@ -21,7 +21,7 @@ from tests.fleet.usage_audit_data import MONDAY, YARD, local
 
 def _same(got: Track, want: Track) -> None:
     assert got.vehicle_id == want.vehicle_id
-    for name in ("t", "lat", "lon", "speed_kmh", "acc", "alarm", "mileage_km"):
+    for name in ("t", "lat", "lon", "speed_kmh", "acc", "alarm", "mileage_km", "status"):
         a, b = getattr(got, name), getattr(want, name)
         assert a.dtype == b.dtype, name
         np.testing.assert_array_equal(a, b, err_msg=name)  # NaN equals NaN here
@@ -41,7 +41,8 @@ def test_every_column_comes_back_as_stored(session: Session) -> None:
             fixes.append(Fix(car.id, at, YARD[0] + rng.uniform(-0.2, 0.2), YARD[1] + rng.uniform(-0.2, 0.2),
                              speed_kmh=rng.choice([0.0, rng.uniform(0, 140)]), acc=rng.choice([None, True, False]),
                              alarm=rng.choice([0, 1 << 5, 1 << 8, (1 << 32) - 1]),
-                             mileage_km=rng.choice([None, rng.uniform(0, 500_000)])))
+                             mileage_km=rng.choice([None, rng.uniform(0, 500_000)]),
+                             status=rng.choice([None, 0, 2, 3, (1 << 32) - 1])))
     rng.shuffle(fixes)  # back-fill arrives out of order
     with clock.travel(local(MONDAY, 23)):
         for i in range(0, len(fixes), 97):

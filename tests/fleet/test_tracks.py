@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fleet.tracks import Booking, DriveRules, Track, drives, gaps, haversine_m, idle_spells, match
+from fleet.tracks import Booking, DriveRules, Track, drives, gaps, haversine_m, idle_spells, match, plausible
 from fleet.usage_audit import CircleGeofence, GeofenceKind, PolygonGeofence
 from fleet.usage_audit.track_checks import entries, inside_fraction
 from tests.fleet.track_data import Script
@@ -249,3 +249,66 @@ class TestExcerpt:
         assert track.excerpt(0, len(track) - 1) == [track.point(0), track.point(len(track) - 1)]
         assert track.excerpt(3, 3) == [track.point(3)]
         assert track.excerpt(5, 4) == []
+
+
+class TestPlausible:
+    """Fixes no rule should read leave the track before the rules; the rest of the track stays."""
+
+    @staticmethod
+    def drive() -> Track:
+        return Script(1, local(MONDAY, 8), YARD).park(5).drive(10, kmh=60).park(5).track()
+
+    def test_a_clean_track_is_untouched(self) -> None:
+        track = self.drive()
+        kept = plausible(track)
+        assert len(kept) == len(track)
+        np.testing.assert_array_equal(kept.speed_kmh, track.speed_kmh)
+
+    @pytest.mark.parametrize("status", [0, 1, 0xFFFF_FFFD])  # bit 1 clear: not positioned
+    def test_unpositioned_fixes_go_positioned_and_unknown_stay(self, status: int) -> None:
+        track = self.drive()
+        marks = np.full(len(track), 3, dtype=np.int64)
+        marks[40] = status
+        marks[41] = -1  # OsmAnd: no status, positioned
+        marked = Track.build(1, track.t, track.lat, track.lon, track.speed_kmh, track.acc, track.alarm,
+                             track.mileage_km, marks)
+        kept = plausible(marked)
+        assert len(kept) == len(track) - 1
+        assert track.t[40] not in kept.t
+        assert track.t[41] in kept.t
+
+    @pytest.mark.parametrize("bad", [(np.nan, 114.3), (91.0, 114.3), (30.5, 181.0), (0.0, 0.0), (np.inf, 114.3)])
+    def test_bad_coordinates_go(self, bad: tuple[float, float]) -> None:
+        track = self.drive()
+        lat, lon = track.lat.copy(), track.lon.copy()
+        lat[30], lon[30] = bad
+        kept = plausible(Track.build(1, track.t, lat, lon, track.speed_kmh))
+        assert len(kept) == len(track) - 1
+        assert track.t[30] not in kept.t
+
+    @pytest.mark.parametrize(("where", "how_many"), [(40, 1), (40, 3), (0, 1), (-1, 2)])
+    def test_a_jump_away_and_back_drops_the_outlier_only(self, where: int, how_many: int) -> None:
+        track = self.drive()
+        lat, lon = track.lat.copy(), track.lon.copy()
+        idx = np.arange(where, where + how_many) if where >= 0 else np.arange(len(track) - how_many, len(track))
+        lat[idx], lon[idx] = 31.0, 121.0  # Shanghai, 700 km away, seconds later
+        kept = plausible(Track.build(1, track.t, lat, lon, track.speed_kmh))
+        assert len(kept) == len(track) - how_many
+        assert not np.isin(track.t[idx], kept.t).any()
+        assert float(kept.step_m.sum()) == pytest.approx(float(track.step_m.sum()), rel=0.05)
+
+    def test_a_long_silence_then_far_away_is_not_a_jump(self) -> None:
+        script = Script(1, local(MONDAY, 8), YARD).park(5).silence(6 * 60).go_to(offset(YARD, 100_000, 0)).park(5)
+        track = script.track()
+        assert len(plausible(track)) == len(track)
+
+    @pytest.mark.parametrize("speed", [np.inf, np.nan, 6553.5, 1e300, -5.0])
+    def test_an_impossible_speed_is_taken_from_the_steps(self, speed: float) -> None:
+        track = self.drive()
+        speeds = track.speed_kmh.copy()
+        speeds[40:50] = speed
+        kept = plausible(Track.build(1, track.t, track.lat, track.lon, speeds))
+        assert len(kept) == len(track)
+        assert np.all(np.isfinite(kept.speed_kmh))
+        assert kept.speed_kmh.max() <= 300
+        assert kept.speed_kmh[40:50] == pytest.approx(60, rel=0.05)

@@ -4,6 +4,7 @@ the database: Position rows written, ``findings()`` reading them on SQLite and P
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from fleet import clock, positions
 from fleet.enums import Category, TripStatus, VehicleStatus
 from fleet.models import Agency
+from fleet.tracks import haversine_m
 from fleet.usage_audit import TRACK_KINDS, AuditRules, Finding, FindingKind, default_rules, findings, track_checks
 from fleet.usage_audit.config import TrackRules
 from fleet.usage_audit.evidence import TripRow, VehicleRow
@@ -110,6 +112,37 @@ class TestDetour:
         assert away.evidence["reasons"] == ["ended_away"]
 
 
+class TestTripLeftInProgress:
+    """A trip started and never completed ends, for the track rules, at the earliest of now, the vehicle's next
+    booking's start and its planned end + the match tolerance: not at "now"."""
+
+    def test_the_next_booking_is_not_a_detour_of_it(self) -> None:
+        east, north = offset(YARD, 3000, 90), offset(YARD, 10_000, 0)
+        left_open = trip(local(MONDAY, 9, 5), minutes=180, vehicle=CAR, pickup=YARD, dropoff=east,
+                         status=TripStatus.in_progress)
+        nxt = trip(local(MONDAY, 11), minutes=30, vehicle=CAR, pickup=YARD, dropoff=north)
+        script = Script(1, local(MONDAY, 9), YARD).park(5).drive(3).park(20).drive(3, bearing=270)
+        script.park(95).drive(10, bearing=0).park(10).drive(10, bearing=180).park(30)
+        assert script.fixes[-1].fixed_at > local(MONDAY, 11, 30)
+        found = audit(FindingKind.detour, script, [left_open, nxt])
+        assert [f.trip_id for f in found] == []
+        # it still runs to "now" when nothing comes after it and it is not yet overdue
+        early = VehicleDay(VEHICLE, script.track(), [left_open], RULES, local(MONDAY, 0), local(MONDAY, 23),
+                           local(MONDAY, 10))
+        ((booking, _),) = early.bookings
+        assert booking.end == local(MONDAY, 10).timestamp()
+
+    def test_a_drive_hours_later_is_not_covered_by_it(self) -> None:
+        east = offset(YARD, 3000, 90)
+        left_open = trip(local(MONDAY, 9, 5), minutes=10, vehicle=CAR, pickup=YARD, dropoff=east,
+                         status=TripStatus.in_progress)
+        script = Script(1, local(MONDAY, 9), YARD).park(5).drive(3).park(5).drive(3, bearing=270).park(260)
+        script.drive(8, bearing=0).park(30)
+        (errand,) = audit(FindingKind.unscheduled_drive, script, [left_open])
+        assert errand.at > local(MONDAY, 13, 30)
+        assert errand.evidence["km"] == pytest.approx(8, rel=0.03)
+
+
 class TestGeofenceEntry:
     def test_a_stay_past_the_dwell_is_found_passing_through_is_not(self) -> None:
         outside = offset((FENCE.lat, FENCE.lon), 3000, 270)
@@ -122,6 +155,29 @@ class TestGeofenceEntry:
         # the geometry: with thresholds low enough, the 2 minutes across are a stay
         assert len(audit(FindingKind.geofence_entry, passing,
                          rules=with_tracks(geofence_dwell_seconds=60, geofence_transit_minutes=1))) == 1
+
+    def test_standing_in_its_own_yard_inside_the_area_is_not_a_visit(self) -> None:
+        centre = (FENCE.lat, FENCE.lon)
+        yard, elsewhere = offset(centre, 400, 270), offset(centre, 400, 90)  # both inside, 800 m apart
+        at_home = VehicleRow(id=1, plate=CAR.plate, agency_id=1, agency="WH-GA", home=yard,
+                             status=VehicleStatus.active, terminal_id="13800000001")
+        outside = offset(yard, 3000, 270)
+
+        def judged(vehicle: VehicleRow, script: Script) -> list[Finding]:
+            start, end = local(SATURDAY, 0), local(SATURDAY, 23)
+            return list(track_checks.geofence_entry([VehicleDay(vehicle, script.track(), [], RULES, start, end,
+                                                                end)]))
+
+        home_and_back = Script(1, local(SATURDAY, 7), yard).park(60).drive(3, bearing=270).park(120)
+        home_and_back.drive(3, bearing=90).park(60)
+        assert judged(at_home, home_and_back) == []
+        assert len(judged(VEHICLE, home_and_back)) == 2  # the same stops, the yard elsewhere: visits
+        # from its yard to a stop elsewhere in the area: a visit
+        tour = Script(1, local(SATURDAY, 7), outside).drive(3).park(60).drive(0.8).park(30).drive(0.8, bearing=270)
+        tour.park(60)
+        (visit,) = judged(at_home, tour)
+        stop = visit.evidence["stopped_at"]
+        assert float(haversine_m(stop["lat"], stop["lon"], *elsewhere)) < 50
 
     def test_a_crossing_between_two_fixes_counts(self) -> None:
         start = offset((FENCE.lat, FENCE.lon), 3100, 270)
@@ -276,6 +332,25 @@ class TestSpeedingAndIdling:
     def test_idling(self, minutes: int, found: int) -> None:
         script = Script(1, local(MONDAY, 9), YARD).park(5).idle(minutes).drive(3).park(5)
         assert len(audit(FindingKind.idling, script)) == found
+
+
+class TestImplausibleFixes:
+    """Bad fixes never reach a rule: a glitched speed is not 超速, a stale or unpositioned fix 700 km away does
+    not make an 8 km errand 2,400 km."""
+
+    def test_a_glitched_speed_is_not_speeding(self) -> None:
+        script = Script(1, local(SATURDAY, 9), YARD).park(5).drive(10, kmh=60).park(5)
+        for i in range(40, 52):  # two minutes of 0xFFFF / inf: "sustained"
+            script.fixes[i] = replace(script.fixes[i], speed_kmh=6553.5 if i % 2 else float("inf"))
+        assert audit(FindingKind.speeding, script) == []
+
+    def test_unpositioned_and_jumped_fixes_do_not_inflate_the_km(self) -> None:
+        script = Script(1, local(SATURDAY, 9), YARD).park(10).drive(8).park(30)
+        script.fixes[70] = replace(script.fixes[70], lat=31.0, lon=121.0, status=0)  # bit 1 clear
+        script.fixes[80] = replace(script.fixes[80], lat=31.0, lon=121.0, status=None)  # a stale position
+        (out,) = audit(FindingKind.unscheduled_drive, script)
+        assert out.evidence["km"] == pytest.approx(8, rel=0.03)
+        assert all(p["lon"] < 115 for p in out.evidence["track"])
 
 
 class TestOverdrivenByTrack:
