@@ -155,18 +155,28 @@ def deregister(session: Session, *, phone: str, actor: Actor | None = None) -> b
     return True
 
 
+def _speaks_jt808() -> sa.ColumnElement[bool]:
+    """The vehicle has an active JT/T 808 terminal: only that authenticated terminal speaks for it."""
+    return sa.exists().where(Terminal.vehicle_id == Vehicle.id, Terminal.active)
+
+
 def osmand_vehicle(session: Session, device_id: str) -> int | None:
-    """The vehicle whose registry terminal number is ``device_id`` (leading zeros aside), unless disposed of."""
+    """The vehicle whose registry terminal number is ``device_id`` (leading zeros aside), unless disposed of or
+    bound to an active JT/T 808 terminal (an unauthenticated HTTP report must not speak for it: positions are
+    first-write-wins on vehicle and time, so a report sent ahead would pre-empt the terminal's own fix)."""
     number = normalise(device_id)
     if not number.isdigit():  # Vehicle.terminal_id holds digits only
         return None
     vehicle = _by_number(session, number)
-    return None if vehicle is None or vehicle.status is VehicleStatus.disposed else vehicle.id
+    if vehicle is None or vehicle.status is VehicleStatus.disposed:
+        return None
+    return None if session.scalar(sa.select(_speaks_jt808()).where(Vehicle.id == vehicle.id)) else vehicle.id
 
 
 def bindings(session: Session) -> dict[str, int]:
-    """Every vehicle's terminal number (zeros stripped) -> vehicle id, disposed vehicles left out: one query the
-    ingest caches instead of one per report."""
+    """Every OsmAnd vehicle's terminal number (zeros stripped) -> vehicle id: disposed vehicles and vehicles with an
+    active JT/T 808 terminal left out (see ``osmand_vehicle``); one query the ingest caches instead of one per
+    report."""
     rows = session.execute(sa.select(Vehicle.terminal_id, Vehicle.id).where(
-        Vehicle.terminal_id.is_not(None), Vehicle.status != VehicleStatus.disposed))
+        Vehicle.terminal_id.is_not(None), Vehicle.status != VehicleStatus.disposed, ~_speaks_jt808()))
     return {normalise(number): vehicle_id for number, vehicle_id in rows if number}

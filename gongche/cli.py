@@ -243,20 +243,64 @@ def serve(
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs) on GONGCHE_DATABASE_URL, migrating it first."""
     import signal
-    import subprocess
 
     import uvicorn
 
     migrate.upgrade(_engine())
-    child = subprocess.Popen([sys.executable, "-m", "gongche.cli", "ingest"]) if ingest else None
+    watchdog = _IngestChild() if ingest else None
     # uvicorn re-raises the SIGTERM it caught once it has stopped: as an exception here, so that the child stops too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
     finally:
-        if child is not None:
-            child.terminate()  # SIGTERM: the ingest stores what it holds, then exits
-            child.wait(30)
+        if watchdog is not None:
+            watchdog.stop()
+
+
+class _IngestChild:
+    """`gongche serve`'s ingest child (`gongche ingest`), restarted when it dies: the API without its listeners
+    would go on answering while no position is taken. Each death is logged; the restart waits ``BACKOFF`` seconds,
+    doubled after each quick death up to ``BACKOFF_MAX`` (a taken port is retried, not spun on), and reset once a
+    child has run ``STEADY`` seconds."""
+
+    BACKOFF, BACKOFF_MAX, STEADY, POLL = 2.0, 60.0, 60.0, 0.5
+
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        import subprocess
+        import threading
+
+        self.command = list(command or [sys.executable, "-m", "gongche.cli", "ingest"])
+        self._popen = subprocess.Popen
+        self._stopping = threading.Event()
+        self.restarts = 0
+        self.child = self._popen(self.command)
+        self._thread = threading.Thread(target=self._watch, name="ingest-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        backoff = self.BACKOFF
+        started = time.monotonic()
+        while not self._stopping.wait(self.POLL):
+            code = self.child.poll()
+            if code is None:
+                continue
+            if time.monotonic() - started >= self.STEADY:
+                backoff = self.BACKOFF
+            err.print(msg("the ingest stopped (exit code {code}); it is started again in {seconds:g} s",
+                          code=code, seconds=backoff), highlight=False)
+            if self._stopping.wait(backoff):
+                return
+            self.child = self._popen(self.command)
+            self.restarts += 1
+            started = time.monotonic()
+            backoff = min(backoff * 2, self.BACKOFF_MAX)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        if self.child.poll() is None:
+            self.child.terminate()  # SIGTERM: the ingest stores what it holds, then exits
+            self.child.wait(30)
 
 
 @app.command("ingest")
@@ -274,7 +318,10 @@ def ingest_command(
     from telematics import ingest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    ingest.run(_migrated(_engine()), get_settings(), host=host, jt808_port=jt808_port, osmand_port=osmand_port)
+    try:
+        ingest.run(_migrated(_engine()), get_settings(), host=host, jt808_port=jt808_port, osmand_port=osmand_port)
+    except ingest.ListenError as error:
+        fail(msg("cannot listen on {host}:{port}: {reason}", host=error.host, port=error.port, reason=error.reason))
 
 
 @terminals_app.command("list")

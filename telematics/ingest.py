@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import resource
 import signal
 import sys
 from datetime import timedelta
@@ -24,11 +26,48 @@ from fleet.settings import Settings, get_settings
 from telematics.jt808.server import Jt808Server
 from telematics.osmand_http import OsmAndServer
 from telematics.sink import Sink
+from telematics.throttle import Throttle, throttled_exception_handler
 
 log = logging.getLogger("gongche.telematics.ingest")
 
 PRUNE_EVERY_SECONDS = 3600.0
 SWITCH_INTERVAL = 0.0005
+# File descriptors kept free of connections: the database pool, the HTTP listener's own, logs, the resolver.
+FD_HEADROOM = 256
+
+
+class ListenError(OSError):
+    """A listener could not bind its port (taken, or not allowed): ``host``, ``port`` and the system's reason."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (a stock soft limit of 1024 is below the
+    connection cap: accept() then fails in a loop with EMFILE and the listeners stop serving); the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # e.g. a hard limit above the kernel's nr_open: keep the soft one
+            log.warning("the open-file limit could not be raised from %d", soft)
+    return soft
+
+
+def _reason(error: OSError) -> str:
+    return os.strerror(error.errno) if error.errno else str(error)
+
+
+def connection_cap(wanted: int, soft_limit: int, listeners: int = 1) -> int:
+    """The connections allowed to each listener: the setting, kept with the others' below the open-file limit less
+    ``FD_HEADROOM`` (at least 1)."""
+    return max(1, min(wanted, (soft_limit - FD_HEADROOM) // max(1, listeners)))
 
 
 class Ingest:
@@ -54,14 +93,29 @@ class Ingest:
         host = host or settings.ingest_host
         jt808_port = (settings.jt808_port or -1) if jt808_port is None else jt808_port
         osmand_port = (settings.osmand_port or -1) if osmand_port is None else osmand_port
+        listeners = (jt808_port >= 0) + (osmand_port >= 0)
+        cap = connection_cap(settings.ingest_max_connections, raise_fd_limit(), listeners)
+        if cap < settings.ingest_max_connections:
+            log.warning("at most %d connections per listener (ingest_max_connections %d would exceed the open-file "
+                        "limit less %d)", cap, settings.ingest_max_connections, FD_HEADROOM)
+            settings = self.settings = settings.model_copy(update={"ingest_max_connections": cap})
+        # asyncio logs each accept() that fails for want of file descriptors: thousands a second under a crowd.
+        asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(Throttle()))
         self.sink = Sink(self.engine, asyncio.get_running_loop(), batch_max=settings.telematics_batch_max,
                          queue_max=settings.telematics_queue_max)
         if jt808_port >= 0:
             self.jt808 = Jt808Server(self.engine, self.sink, settings)
-            self.ports["jt808"] = await self.jt808.start(host, jt808_port)
+            try:
+                self.ports["jt808"] = await self.jt808.start(host, jt808_port)
+            except OSError as error:
+                raise ListenError(host, jt808_port, _reason(error)) from error
         if osmand_port >= 0:
             self.osmand = OsmAndServer(self.engine, self.sink, settings)
-            self.ports["osmand"] = await self.osmand.start(host, osmand_port)
+            try:
+                self.ports["osmand"] = await self.osmand.start(host, osmand_port)
+            except OSError as error:
+                self.osmand = None  # nothing to shut down
+                raise ListenError(host, osmand_port, _reason(error)) from error
         if settings.telematics_raw_retention_days > 0:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_hourly())
         log.info("ingest listening on %s: %s", host, self.ports)

@@ -27,6 +27,11 @@ from typing import Any
 KNOT_KMH = 1.852
 MPS_KMH = 3.6
 _SECONDS_LIMIT = 2**31 - 1  # Traccar: a timestamp at or above this is in milliseconds
+# Plausible ranges (a fix outside them is refused, 400 naming the field: a phone's GPS never reports them, and one
+# stored would become a false 超速 or inflated track km; an unbounded altitude also overflowed the integer column).
+MAX_SPEED_KMH = 500.0
+MIN_ALTITUDE_M, MAX_ALTITUDE_M = -500.0, 10_000.0
+MAX_ACCURACY_M = 100_000.0
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -85,9 +90,30 @@ def _longitude(name: str, value: Any) -> float:
     return lon
 
 
-def _course(name: str, value: Any) -> int | None:
-    degrees = _number(name, value)
-    return None if degrees < 0 else round(degrees) % 360
+def _within(name: str, number: float, low: float, high: float, what: str) -> float:
+    if not low <= number <= high:
+        raise OsmAndError(name, f"{what} {number:g} is outside [{low:g}, {high:g}]")
+    return number
+
+
+def _speed(name: str, kmh: float) -> float:
+    return _within(name, kmh, 0.0, MAX_SPEED_KMH, "speed (km/h)")
+
+
+def _course(name: str, degrees: float) -> int:
+    return round(_within(name, degrees, 0.0, 360.0, "course (degrees)")) % 360
+
+
+def _altitude(name: str, metres: float) -> int:
+    return round(_within(name, metres, MIN_ALTITUDE_M, MAX_ALTITUDE_M, "altitude (m)"))
+
+
+def _accuracy(name: str, metres: float) -> float:
+    return _within(name, metres, 0.0, MAX_ACCURACY_M, "accuracy (m)")
+
+
+def _battery(name: str, percent: float) -> float:
+    return _within(name, percent, 0.0, 100.0, "battery (%)")
 
 
 def _device_id(name: str, value: Any) -> str:
@@ -155,7 +181,7 @@ def parse_query(params: Mapping[str, str], now: datetime) -> OsmAndReport:
                 raise OsmAndError(name, "missing")
         lat, lon = _latitude("lat", params["lat"]), _longitude("lon", params["lon"])
     fixed_at = parse_timestamp("timestamp", params["timestamp"]) if params.get("timestamp") else now
-    speed = _number("speed", params["speed"]) * KNOT_KMH if "speed" in params else 0.0
+    speed = _speed("speed", _number("speed", params["speed"]) * KNOT_KMH) if "speed" in params else 0.0
     course_key = "bearing" if "bearing" in params else "heading"
     odometer = _number("odometer", params["odometer"]) if "odometer" in params else None
     return OsmAndReport(
@@ -163,13 +189,13 @@ def parse_query(params: Mapping[str, str], now: datetime) -> OsmAndReport:
         fixed_at=fixed_at,
         lat=lat,
         lon=lon,
-        speed_kmh=max(speed, 0.0),
-        course=_course(course_key, params[course_key]) if course_key in params else None,
-        altitude_m=round(_number("altitude", params["altitude"])) if "altitude" in params else None,
-        accuracy_m=_number("accuracy", params["accuracy"]) if "accuracy" in params else None,
+        speed_kmh=speed,
+        course=_course(course_key, _number(course_key, params[course_key])) if course_key in params else None,
+        altitude_m=_altitude("altitude", _number("altitude", params["altitude"])) if "altitude" in params else None,
+        accuracy_m=_accuracy("accuracy", _number("accuracy", params["accuracy"])) if "accuracy" in params else None,
         acc=_boolean("ignition", params["ignition"]) if "ignition" in params else None,
         mileage_km=odometer / 1000 if odometer is not None else None,
-        battery=_number("batt", params["batt"]) if "batt" in params else None,
+        battery=_battery("batt", _number("batt", params["batt"])) if "batt" in params else None,
         attributes={key: str(value) for key, value in params.items() if key not in _QUERY_KNOWN},
     )
 
@@ -236,7 +262,7 @@ def _location(device_id: str, location: Mapping[str, Any], now: datetime, name: 
         raw_level = battery.get("level")
         if raw_level is not None:
             level = _number(f"{name}.battery.level", raw_level)
-            level = level * 100 if level >= 0 else None
+            level = _battery(f"{name}.battery.level", level * 100) if level >= 0 else None  # -1: unknown
         if "is_charging" in battery:
             attributes["charge"] = str(bool(battery["is_charging"])).lower()
     for key in ("is_moving", "event", "mock", "uuid"):
@@ -249,10 +275,11 @@ def _location(device_id: str, location: Mapping[str, Any], now: datetime, name: 
         fixed_at=fixed_at,
         lat=lat,
         lon=lon,
-        speed_kmh=speed * MPS_KMH if speed is not None and speed > 0 else 0.0,
-        course=None if heading is None or heading < 0 else round(heading) % 360,
-        altitude_m=None if altitude is None else round(altitude),
-        accuracy_m=None if accuracy is None or accuracy < 0 else accuracy,
+        # Negative speed, heading and accuracy mean "unknown" in this form (Transistor's -1), as in Traccar.
+        speed_kmh=_speed(f"{name}.coords.speed", speed * MPS_KMH) if speed is not None and speed > 0 else 0.0,
+        course=None if heading is None or heading < 0 else _course(f"{name}.coords.heading", heading),
+        altitude_m=None if altitude is None else _altitude(f"{name}.coords.altitude", altitude),
+        accuracy_m=None if accuracy is None or accuracy < 0 else _accuracy(f"{name}.coords.accuracy", accuracy),
         acc=None if acc is None else _boolean(f"{name}.ignition", acc),
         mileage_km=None if odometer is None else _number(f"{name}.odometer", odometer) / 1000,
         battery=level,
@@ -260,19 +287,34 @@ def _location(device_id: str, location: Mapping[str, Any], now: datetime, name: 
     )
 
 
-def parse_json(payload: Any, now: datetime) -> list[OsmAndReport]:
-    """One JSON body: ``location`` one object or a list of them, each a report of ``device_id``."""
+def parse_json_each(payload: Any, now: datetime) -> list[OsmAndReport | OsmAndError]:
+    """One JSON body: ``location`` one object or a list of them, each a report of ``device_id`` or the refusal of
+    that one location (a batch's good fixes are kept when one is bad). A body that is no report at all (no device
+    id, no location) raises ``OsmAndError``."""
     root = _object("body", payload)
     device_id = _device_id("device_id", root.get("device_id"))
     locations = root.get("location")
-    if isinstance(locations, list):
-        if not locations:
-            raise OsmAndError("location", "empty list")
-        return [
-            _location(device_id, _object(f"location[{i}]", item), now, f"location[{i}]")
-            for i, item in enumerate(locations)
-        ]
-    return [_location(device_id, _object("location", locations), now, "location")]
+    if not isinstance(locations, list):
+        return [_location(device_id, _object("location", locations), now, "location")]
+    if not locations:
+        raise OsmAndError("location", "empty list")
+    each: list[OsmAndReport | OsmAndError] = []
+    for i, item in enumerate(locations):
+        try:
+            each.append(_location(device_id, _object(f"location[{i}]", item), now, f"location[{i}]"))
+        except OsmAndError as error:
+            each.append(error)
+    return each
+
+
+def parse_json(payload: Any, now: datetime) -> list[OsmAndReport]:
+    """One JSON body's reports; the first refused location raises ``OsmAndError``."""
+    reports: list[OsmAndReport] = []
+    for one in parse_json_each(payload, now):
+        if isinstance(one, OsmAndError):
+            raise one
+        reports.append(one)
+    return reports
 
 
 def to_json(report: OsmAndReport) -> dict[str, Any]:

@@ -3,10 +3,13 @@ unchanged: GET or POST with the query (or form) parameters, or POST of the JSON 
 
 200 (empty) once the fix is durable; 400 with ``{"error", "detail", "field"}`` naming the parameter for bad input;
 400 too for a device id the registry binds to no vehicle (Traccar answers 400 to unknown devices, and the apps
-treat any non-200 as "send again later"); 413 for a body over ``MAX_BODY`` (refused from its Content-Length, or
-once that many bytes were read: a huge body is never held); 503 with ``Retry-After`` when the database did not take
-the fix or the sink is full (overload: refusing at once is cheaper than holding thousands of waiting requests);
-never a 500: an unforeseen failure is logged and answered 400 naming ``body``.
+treat any non-200 as "send again later"; a device whose vehicle has an active JT/T 808 terminal is no OsmAnd device:
+only that authenticated terminal speaks for it); a JSON batch with a bad fix has its good fixes stored and is
+answered 400 naming the bad one's field (the resend's good fixes are duplicates, stored once); 413 for a body
+over ``MAX_BODY`` (refused from its Content-Length, or once that many bytes were read: a huge body is never held);
+503 with ``Retry-After`` when the database did not take the fix or the sink is full (overload: refusing at once is
+cheaper than holding thousands of waiting requests); never a 500: an
+unforeseen failure is logged and answered 400 naming ``body``.
 
 A POST body is read as JSON when its Content-Type says so or it starts with ``{``/``[``; otherwise as form
 parameters when its Content-Type is a form, text, or missing (Traccar reads such a body as a query string too).
@@ -40,7 +43,7 @@ from fleet.enums import PositionSource
 from fleet.i18n import msg
 from fleet.positions import Fix, Raw, refusal
 from fleet.settings import Settings, get_settings
-from telematics.osmand import OsmAndError, OsmAndReport, parse_json, parse_query
+from telematics.osmand import OsmAndError, OsmAndReport, parse_json_each, parse_query
 from telematics.sink import Sink, SinkError
 
 log = logging.getLogger("gongche.telematics.osmand")
@@ -145,22 +148,32 @@ def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -
         now = clock.now()
         body = await _body(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        time_field = "timestamp"
         try:
             if content_type == "application/json" or (request.method == "POST" and body[:1] in (b"{", b"[")):
                 try:
                     payload = json.loads(body)
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     return _refused("body", msg("the request body is not JSON"))
-                reports = parse_json(payload, now)
+                each = parse_json_each(payload, now)
+                if isinstance(payload.get("location"), list):  # a refused time names its place in the batch
+                    time_field = "location[{i}].timestamp"
             else:
                 params = dict(request.query_params)
                 if content_type in _FORM_TYPES and body:
                     params.update(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-                reports = [parse_query(params, now)]
+                each = [parse_query(params, now)]
         except OsmAndError as error:
             return _refused(error.field, error.reason)
+        # A batch with a bad fix: the good ones are stored and the bad one's field named in a 400 (the app resends
+        # the batch; the good ones are then duplicates, stored once). Refusing the whole batch would lose them.
+        reports = [one for one in each if isinstance(one, OsmAndReport)]
+        first_bad: tuple[str, str] | None = next(
+            ((one.field, one.reason) for one in each if isinstance(one, OsmAndError)), None)
         fixes: list[Fix] = []
-        for one in reports:
+        for i, one in enumerate(each):
+            if isinstance(one, OsmAndError):
+                continue
             try:
                 vehicle_id = await bindings.vehicle(one.device_id)
             except Exception:  # the registry cannot be read now: the app sends again later
@@ -171,10 +184,13 @@ def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -
                                           device=one.device_id[:64]))
             why = refusal(one.fixed_at, now, skew)
             if why is not None:
-                return _refused("timestamp", why)
+                first_bad = first_bad or (time_field.format(i=i), why)
+                continue
             fixes.append(to_fix(one, vehicle_id))
+        if not fixes:  # a parse gives at least one report or refusal
+            return _refused(*(first_bad or ("body", msg("the report could not be read"))))
         raw: tuple[Raw, ...] = ()
-        if keep_raw and reports:
+        if keep_raw:
             request_line = f"{request.method} {request.url.path}?{request.url.query}\n".encode()
             raw = (Raw(now, PositionSource.osmand, reports[0].device_id[:64], request_line + body),)
         if sink.full:  # overload: the app sends again later
@@ -183,7 +199,7 @@ def make_app(sink: Sink, bindings: Bindings, settings: Settings | None = None) -
             await sink.submit(fixes, raw)
         except SinkError:
             return _refused("body", msg("the position could not be stored now; send it again"), 503)
-        return Response(status_code=200)
+        return Response(status_code=200) if first_bad is None else _refused(*first_bad)
 
     return Starlette(routes=[Route("/", report, methods=["GET", "POST"])])
 
@@ -204,9 +220,13 @@ class OsmAndServer:
                                 limit_concurrency=self.settings.ingest_max_connections)
         config.load()
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(1024)
+        except OSError:
+            sock.close()
+            raise
         sock.setblocking(False)
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)

@@ -369,6 +369,11 @@ class Location:
         return bool(self.status & STATUS_ACC)
 
     @property
+    def timeless(self) -> bool:
+        """An all-zero BCD time (``NO_TIME``): the terminal has no fix yet."""
+        return self.fixed_at == NO_TIME
+
+    @property
     def positioned(self) -> bool:
         return bool(self.status & STATUS_POSITIONED)
 
@@ -425,7 +430,16 @@ def _fixed(text: str, width: int, name: str) -> bytes:
     return raw.ljust(width, b"\x00")
 
 
+# An all-zero BCD time: a terminal's first report at power-on, before it has a fix (and a time) of its own. Not a
+# date: decoded as this sentinel (before any BCD date) so that the platform acknowledges the report and stores
+# nothing, instead of answering "message error" to a well-formed frame. Encoded back as zeros.
+NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO_TIME = bytes(6)
+
+
 def _decode_time(raw: bytes) -> datetime:
+    if raw == _ZERO_TIME:
+        return NO_TIME
     values = raw.translate(_BCD)
     if 0xFF in values:
         raise FrameError(f"time {raw.hex()} is not BCD")
@@ -439,6 +453,8 @@ def _decode_time(raw: bytes) -> datetime:
 def _encode_time(moment: datetime) -> bytes:
     if moment.tzinfo is None:
         raise ValueError("fixed_at must be timezone-aware")
+    if moment == NO_TIME:
+        return _ZERO_TIME
     local = moment.astimezone(UTC) + _CST
     if not 2000 <= local.year <= 2099:
         raise ValueError(f"fixed_at {moment.isoformat()} is outside 2000-2099 (Beijing time)")

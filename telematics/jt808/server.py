@@ -10,7 +10,9 @@ Per connection: bytes -> ``Splitter`` -> ``decode_frame`` -> ``Reassembler`` -> 
   impossible (before 2000, or ahead of the platform's clock) is not stored: a 0x0200 carrying one is answered
   FAILURE, a 0x0704 only if every fix in it was refused (the others are stored; one bad fix must not make a
   terminal resend a whole blind-area back-fill for ever). A fix without a position (status bit 1 clear) at 0,0 is
-  acknowledged and not stored: it is no place.
+  acknowledged and not stored: it is no place; so is a report with an all-zero BCD time (a terminal at power-on,
+  before its first fix). Implausible values a terminal sends (speed 0xFFFF, course 9999) are stored as sent: they are
+  evidence, and the tracks ignore them.
 - Unknown message ids -> 0x8001 UNSUPPORTED; encrypted bodies (RSA, attributes bits 10-12) -> UNSUPPORTED too (the
   platform supports no encryption: the terminal's message is well-formed, we just do not take it); a frame whose
   header could be read but whose check code, length or body is wrong -> MESSAGE_ERROR; anything else is dropped
@@ -72,6 +74,7 @@ from telematics.jt808.codec import (
     encode,
 )
 from telematics.sink import Sink
+from telematics.throttle import Throttle
 
 log = logging.getLogger("gongche.telematics.jt808")
 
@@ -117,6 +120,7 @@ class Jt808Server:
         self.connections: set[Jt808Connection] = set()
         self.sessions: dict[str, Jt808Connection] = {}  # terminal number -> the connection authenticated as it
         self.counters = Counters()
+        self.throttle = Throttle()  # per-connection log lines a crowd would flood
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -199,6 +203,8 @@ class Jt808Connection(asyncio.Protocol):
         self.transport = transport
         if len(self.server.connections) >= self.server.max_connections:
             self.server.counters.refused_connections += 1
+            self.server.throttle.log(log, logging.WARNING, "refused", "a JT/T 808 connection refused: %d open",
+                                     len(self.server.connections))
             transport.abort()  # nothing read, nothing owed
             return
         self.server.connections.add(self)
@@ -293,7 +299,9 @@ class Jt808Connection(asyncio.Protocol):
             return
         self._garbage += 1
         if self._garbage >= _MAX_GARBAGE:
-            log.info("closing a JT/T 808 connection after %d unreadable frames (%s)", self._garbage, error.reason)
+            self.server.throttle.log(log, logging.INFO, "garbage",
+                                     "closing a JT/T 808 connection after %d unreadable frames (%s)", self._garbage,
+                                     error.reason)
             self.close()
 
     # --- frames --------------------------------------------------------------------------------------------------
@@ -375,6 +383,8 @@ class Jt808Connection(asyncio.Protocol):
         fixes: list[Fix] = []
         refused = 0
         for location in locations:
+            if location.timeless:  # all-zero time at power-on: acknowledged, not stored (no time, no place)
+                continue
             if refusal(location.fixed_at, now, skew):
                 refused += 1
             elif location.positioned or location.lat or location.lon:
@@ -428,8 +438,9 @@ class Jt808Connection(asyncio.Protocol):
             self._ack(answer_to, AckResult.FAILURE)
             self._auth_failures += 1
             if self._auth_failures >= _MAX_AUTH_FAILURES:
-                log.info("closing a JT/T 808 connection after %d wrong auth codes (terminal %s)",
-                         self._auth_failures, answer_to.phone)
+                self.server.throttle.log(log, logging.INFO, "auth",
+                                         "closing a JT/T 808 connection after %d wrong auth codes (terminal %s)",
+                                         self._auth_failures, answer_to.phone)
                 self._flush()
                 self.close()
             return

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +21,7 @@ from fleet.db import make_engine
 from fleet.migrate import upgrade
 from fleet.models import LatestPosition, Position, RawFrame
 from telematics.jt808.codec import (
+    NO_TIME,
     AckResult,
     Batch,
     Header,
@@ -30,7 +33,7 @@ from telematics.jt808.codec import (
 )
 from telematics.jt808.server import Jt808Connection
 from tests.telematics.fleet_of import committed_fleet
-from tests.telematics.harness import Running, Terminal, close_terminals, location, running_ingest
+from tests.telematics.harness import Running, Terminal, at, close_terminals, location, running_ingest
 
 PHONES = [f"1391234{n:04d}" for n in range(20)]
 
@@ -421,3 +424,40 @@ def test_no_answer_while_the_database_fails_then_the_resend_is_stored(
     serial = terminal.send(Batch(1, (location(50), location(40))))
     assert terminal.ack()[1].serial == serial
     assert len(positions_of(engine, ids[PHONES[17]])) == 2
+
+
+def test_a_cold_start_report_without_time_is_acknowledged_not_stored(
+        db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    """At power-on a terminal reports before it has a fix: status 0, lat = lon = 0, BCD time 000000000000. Its frame
+    is well-formed: answered OK (so it is not resent) and stored nowhere. Any other impossible time stays a message
+    error. The bodies are built by hand, not by the codec under test."""
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[18])
+    terminal.sign_on()
+    head = struct.pack(">IIIIHHH", 0, 0, 0, 0, 0, 0, 0)
+    serial = terminal.send(Unknown(MessageId.LOCATION, head + bytes(6)), MessageId.LOCATION)
+    _, ack = terminal.ack()
+    assert (ack.serial, ack.result) == (serial, AckResult.OK)
+    terminal.send(Unknown(MessageId.LOCATION, head + bytes.fromhex("261300120000")), MessageId.LOCATION)  # month 13
+    assert terminal.ack()[1].result == AckResult.MESSAGE_ERROR
+    # 0x0704 of one cold-start report and one real fix: the fix is stored, the batch answered OK.
+    cold = dataclasses.replace(location(30), status=0, lat=0.0, lon=0.0, fixed_at=NO_TIME)
+    terminal.send(Batch(0, (cold, location(30))))
+    assert terminal.ack()[1].result == AckResult.OK
+    assert len(positions_of(engine, ids[PHONES[18]])) == 1
+    terminal.close()
+
+
+def test_implausible_speed_and_course_are_stored_as_sent(db: tuple[Engine, dict[str, int]], ingest: Running) -> None:
+    """A terminal's speed 0xFFFF (6553.5 km/h) or course 9999 is evidence of what it sent: acknowledged and stored
+    raw (the tracks ignore implausible values), not refused. Regression: the code already did so."""
+    engine, ids = db
+    terminal = Terminal(ingest.ports["jt808"], PHONES[19])
+    terminal.sign_on()
+    when = (at(20) + timedelta(hours=8)).strftime("%y%m%d%H%M%S")
+    body = struct.pack(">IIIIHHH", 0, 0b11, 30_500_000, 114_300_000, 20, 0xFFFF, 9999) + bytes.fromhex(when)
+    terminal.send(Unknown(MessageId.LOCATION, body), MessageId.LOCATION)
+    assert terminal.ack()[1].result == AckResult.OK
+    row, = positions_of(engine, ids[PHONES[19]])
+    assert (row.speed_kmh, row.course) == (6553.5, 9999)
+    terminal.close()

@@ -120,6 +120,20 @@ def test_json_location_list_and_unknown_speed() -> None:
         ({"id": "1", "lat": "1", "lon": "2", "timestamp": "1e300"}, "timestamp"),
         ({"id": "1", "location": "1;2"}, "location"),
         ({"id": "1", "lat": "1", "lon": "2", "ignition": "maybe"}, "ignition"),
+        # Out of any phone's range: refused, never stored as a false 超速 or an overflowing altitude.
+        ({"id": "1", "lat": "1", "lon": "2", "speed": "1e308"}, "speed"),
+        ({"id": "1", "lat": "1", "lon": "2", "speed": "inf"}, "speed"),
+        ({"id": "1", "lat": "1", "lon": "2", "speed": "270"}, "speed"),  # 500 km/h in knots
+        ({"id": "1", "lat": "1", "lon": "2", "speed": "-3"}, "speed"),
+        ({"id": "1", "lat": "1", "lon": "2", "bearing": "361"}, "bearing"),
+        ({"id": "1", "lat": "1", "lon": "2", "heading": "-10"}, "heading"),
+        ({"id": "1", "lat": "1", "lon": "2", "altitude": "1e30"}, "altitude"),
+        ({"id": "1", "lat": "1", "lon": "2", "altitude": "-501"}, "altitude"),
+        ({"id": "1", "lat": "1", "lon": "2", "altitude": "nan"}, "altitude"),
+        ({"id": "1", "lat": "1", "lon": "2", "accuracy": "-1"}, "accuracy"),
+        ({"id": "1", "lat": "1", "lon": "2", "accuracy": "100001"}, "accuracy"),
+        ({"id": "1", "lat": "1", "lon": "2", "batt": "101"}, "batt"),
+        ({"id": "1", "lat": "1", "lon": "2", "batt": "-inf"}, "batt"),
     ],
 )
 def test_query_refusals_name_the_field(params: dict[str, str], field: str) -> None:
@@ -144,6 +158,16 @@ def test_query_refusals_name_the_field(params: dict[str, str], field: str) -> No
             "location.timestamp",
         ),
         ({"device_id": "1", "location": [{"coords": {"latitude": 1, "longitude": 1}}, 3]}, "location[1]"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1, "speed": 1e300}}},
+         "location.coords.speed"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1, "heading": 400}}},
+         "location.coords.heading"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1, "altitude": 12000}}},
+         "location.coords.altitude"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1, "accuracy": 1e9}}},
+         "location.coords.accuracy"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1}, "battery": {"level": 2}}},
+         "location.battery.level"),
     ],
 )
 def test_json_refusals_name_the_field(payload: object, field: str) -> None:

@@ -4,6 +4,7 @@ a device the registry does not bind."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Iterator
 
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Engine
 from fleet.db import make_engine
 from fleet.enums import PositionSource
 from fleet.migrate import upgrade
-from fleet.models import Position, RawFrame
+from fleet.models import Position, RawFrame, Terminal
 from telematics import osmand_http
 from tests.telematics.fleet_of import committed_fleet
 from tests.telematics.harness import Running, at, running_ingest
@@ -163,3 +164,47 @@ def test_an_unforeseen_failure_is_400_never_500(client: httpx.Client, monkeypatc
     monkeypatch.setattr(osmand_http, "parse_query", broken)
     answer = client.get("/", params={"id": "123456", "lat": "30", "lon": "114"})
     assert (answer.status_code, answer.json()["field"]) == (400, "body")
+
+
+def test_a_batch_with_one_bad_fix_keeps_the_good_ones(db: tuple[Engine, list[int]], client: httpx.Client) -> None:
+    """The apps resend any non-200: the good fixes are stored at once (a resend dedupes them) and the 400 names the
+    bad one's field, instead of the whole batch looping for ever."""
+    engine, (_, car) = db
+    good = {"timestamp": at(40).isoformat(), "coords": {"latitude": 30.41, "longitude": 114.1}}
+    for bad, field in [({"timestamp": at(50).isoformat(), "coords": {"latitude": 999, "longitude": 114.1}},
+                        "location[1].coords.latitude"),
+                       ({"timestamp": "1999-01-01T00:00:00Z", "coords": {"latitude": 30.4, "longitude": 114.1}},
+                        "location[1].timestamp"),
+                       ({"timestamp": at(50).isoformat(), "coords": {"latitude": 30.4, "longitude": 114.1,
+                                                                     "altitude": 1e30}},
+                        "location[1].coords.altitude")]:
+        answer = client.post("/", json={"device_id": "777", "location": [good, bad]})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["field"] == field
+        assert [r.lat for r in stored(engine, car)].count(30.41) == 1
+    assert client.post("/", json={"device_id": "777", "location": [bad]}).status_code == 400
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"speed": "1e308"}, "speed"), ({"altitude": "1e30"}, "altitude"), ({"bearing": "9999"}, "bearing"),
+    ({"accuracy": "inf"}, "accuracy"), ({"batt": "nan"}, "batt"),
+])
+def test_implausible_values_are_400_never_503(client: httpx.Client, params: dict[str, str], field: str) -> None:
+    answer = client.get("/", params={"id": "123456", "lat": "30", "lon": "114", **params})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field
+
+
+def test_osmand_does_not_speak_for_a_jt808_vehicle(db: tuple[Engine, list[int]]) -> None:
+    """A vehicle with an active JT/T 808 terminal: the listener's bindings leave its number out, so an
+    unauthenticated HTTP report with it is refused 400 ``id`` (once the cache reloads, within a minute)."""
+    engine, (car, other) = db
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Terminal).values(phone="123456", vehicle_id=car, auth_digest="0" * 64))
+    try:
+        bindings = osmand_http.Bindings(engine)
+        assert asyncio.run(bindings.vehicle("123456")) is None
+        assert asyncio.run(bindings.vehicle("777")) == other
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(Terminal))

@@ -89,6 +89,19 @@ def test_osmand_bindings(session: Session) -> None:
     assert terminals.bindings(session) == {"42": car.id, "43": other.id}
 
 
+def test_osmand_never_speaks_for_a_jt808_vehicle(session: Session) -> None:
+    """A vehicle with an active JT/T 808 terminal takes positions from that authenticated terminal only; once the
+    terminal is deregistered the number may report over OsmAnd again."""
+    jt, phone = fleet_of(session, ["13912345678", "88001"])
+    assert _register(session, "013912345678")[0] == RegisterOutcome.OK
+    assert terminals.osmand_vehicle(session, "13912345678") is None
+    assert terminals.osmand_vehicle(session, "88001") == phone.id
+    assert terminals.bindings(session) == {"88001": phone.id}
+    assert terminals.deregister(session, phone="13912345678")
+    assert terminals.osmand_vehicle(session, "13912345678") == jt.id
+    assert terminals.bindings(session)["13912345678"] == jt.id
+
+
 def test_nobody_takes_a_registered_terminal_or_a_recorded_vehicle(session: Session) -> None:
     """The holes a rogue 0x0100 could use: a terminal's number known (re-register to get a code of one's own), a
     plate known (bind a fake terminal to a vehicle that records another), a number of zeros."""
