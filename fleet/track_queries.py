@@ -111,13 +111,19 @@ class _Fixes:
 
 
 def _fixes(session: Session, vehicle_id: int, start: datetime, end: datetime) -> _Fixes:
+    """The vehicle's fixes in [start, end) that a track can believe (`fleet.tracks.plausible`, as the audit reads
+    them): a fix the terminal marks unpositioned, or a jump to a stale position, is neither drawn nor counted."""
     # Columns, not ORM objects: a month at 10 s is a quarter of a million rows.
     rows = session.execute(
-        sa.select(Position.fixed_at, Position.lon, Position.lat)
+        sa.select(Position.fixed_at, Position.lon, Position.lat, Position.status)
         .where(Position.vehicle_id == vehicle_id, Position.fixed_at >= start, Position.fixed_at < end)
         .order_by(Position.fixed_at)).all()
-    return _Fixes([r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64),
-                  np.array([r[2] for r in rows], dtype=np.float64))
+    times = [r[0] for r in rows]
+    track = tracks.plausible(tracks.Track.build(
+        vehicle_id, [moment.timestamp() for moment in times], [r[2] for r in rows], [r[1] for r in rows],
+        status=[tracks.STATUS_UNKNOWN if r[3] is None else r[3] for r in rows]))
+    at = {moment.timestamp(): moment for moment in times}
+    return _Fixes([at[float(t)] for t in track.t], track.lon.astype(np.float64), track.lat.astype(np.float64))
 
 
 def track_feature(vehicle: Vehicle, fixes: _Fixes, *, start: datetime, end: datetime, max_points: int,

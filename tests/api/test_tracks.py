@@ -99,6 +99,27 @@ def test_a_vehicles_track_is_a_geojson_line_in_time_order(api: Api, city_engine:
     assert 5.0 < p["km"] < 6.5
 
 
+def test_the_map_draws_only_fixes_a_track_can_believe(api: Api, city_engine: Engine) -> None:
+    """A fix the terminal marks unpositioned (status bit 1 clear) and a lone jump to a stale position far away are
+    neither drawn nor counted in km: the map shows what the audit reads."""
+    vehicle = api.city.vehicles["le-a1"]
+    fixes = drive(at(9), 10)
+    good = as_fixes(vehicle, fixes)
+    positioned = 0b10
+    stale = positions.Fix(vehicle_id=vehicle, fixed_at=fixes[20][0] + timedelta(seconds=5), lat=31.0, lon=121.0,
+                          speed_kmh=36.0, acc=True, status=positioned)
+    unpositioned = positions.Fix(vehicle_id=vehicle, fixed_at=fixes[40][0] + timedelta(seconds=5), lat=fixes[40][1],
+                                 lon=fixes[40][2] + 0.2, speed_kmh=36.0, acc=True, status=0)
+    with unit_of_work(city_engine) as session, clock.travel(at(11), tick=False):
+        positions.store(session, [*good, stale, unpositioned], received_at=at(11))
+    body = track(api, vehicle, at(8), at(11))
+    properties = body["features"][0]["properties"]
+    assert properties["fixes"] == len(fixes)
+    drawn = body["features"][0]["geometry"]["coordinates"]
+    assert all(abs(lon - 121.0) > 1 for lon, _ in drawn)
+    assert properties["km"] < 10  # 10 min at 36 km/h, not a round trip to Shanghai
+
+
 def test_the_window_takes_the_fixes_from_start_up_to_end(api: Api, city_engine: Engine) -> None:
     vehicle = api.city.vehicles["le-a1"]
     put_fixes(city_engine, vehicle, drive(at(9), 30, every_s=60))
