@@ -196,9 +196,15 @@ def store(session: Session, fixes: Iterable[Fix], raw: Iterable[Raw] = (),
     return _store_generic(session, ordered, raws, received)
 
 
+def _located(fix: Fix) -> bool:
+    """Whether the fix is a place: a JT/T 808 terminal says when it is not (status bit 1 clear, 未定位); OsmAnd does
+    not. The live map shows a vehicle at its newest located fix, not where a terminal without a position says."""
+    return fix.status is None or bool(fix.status & 0b10)
+
+
 def _newest(fixes: Sequence[Fix]) -> list[Fix]:
     newest: dict[int, Fix] = {}
-    for fix in fixes:
+    for fix in filter(_located, fixes):
         seen = newest.get(fix.vehicle_id)
         if seen is None or fix.fixed_at > seen.fixed_at:
             newest[fix.vehicle_id] = fix
@@ -278,6 +284,7 @@ def _store_postgresql(session: Session, fixes: Sequence[Fix], raws: Sequence[Raw
             # the same transaction.
             cursor.execute(
                 f"INSERT INTO latest_positions ({latest}) SELECT DISTINCT ON (vehicle_id) {latest} FROM positions_in "
+                f"WHERE status IS NULL OR status & 2 <> 0 "  # located fixes only, as _located
                 f"ORDER BY vehicle_id, fixed_at DESC ON CONFLICT (vehicle_id) DO UPDATE SET {updates} "
                 f"WHERE excluded.fixed_at > latest_positions.fixed_at; DELETE FROM positions_in")
         if raws:

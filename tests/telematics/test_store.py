@@ -47,6 +47,17 @@ def test_resent_fix_stored_once_latest_only_newer(session: Session) -> None:
     assert stored[2].fixed_at.tzinfo is not None
 
 
+def test_the_live_map_keeps_the_newest_located_fix(session: Session) -> None:
+    """A terminal that lost its position (status bit 1 clear) reports where it thinks it is: stored as evidence,
+    but the vehicle stays on the map at its newest located fix."""
+    car, phone = (v.id for v in fleet_of(session, ["1", "2"]))
+    with clock.travel(NOW):
+        positions.store(session, [fix(car, 5, status=0b11), fix(car, 1, status=0b01), fix(phone, 2)])
+    latest = {row.vehicle_id: row.fixed_at for row in session.scalars(sa.select(LatestPosition))}
+    assert latest == {car: NOW - timedelta(minutes=5), phone: NOW - timedelta(minutes=2)}
+    assert session.scalar(sa.select(sa.func.count()).select_from(Position).where(Position.vehicle_id == car)) == 2
+
+
 def test_refused_times(session: Session) -> None:
     car, = (v.id for v in fleet_of(session, ["1"]))
     with clock.travel(NOW, tick=False):
