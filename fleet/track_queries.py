@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -76,28 +75,14 @@ def simplify(parts: Sequence[tuple[Floats, Floats]], max_points: int) -> tuple[l
     if sum(len(kept) for kept in everything) <= max_points:
         return everything, None
     lat0 = float(np.mean(np.concatenate([lat for _, lat in parts])))
-    lines: list[shapely.LineString | None] = []
-    for lon, lat in parts:
-        # Equirectangular metres (`fleet.tracks.plane`): a tolerance in metres holds over a city or a province.
-        x, y = tracks.plane(lat, lon, lat0)
-        # The point's index rides along as its z: GEOS keeps the coordinates of the vertices it keeps, z included,
-        # and measures in x and y only, so the kept points' times can be found again.
-        lines.append(shapely.LineString(np.column_stack([x, y, np.arange(len(x), dtype=np.float64)]))
-                     if len(x) >= 2 else None)
+    # Equirectangular metres (`fleet.tracks.plane`): a tolerance in metres holds over a city or a province.
+    planes = [tracks.plane(lat, lon, lat0) for lon, lat in parts]
     kept: list[list[int]] = everything
     for tolerance in TOLERANCES_M:
-        kept = [_kept(line, len(lon), tolerance) for line, (lon, _) in zip(lines, parts, strict=True)]
+        kept = [tracks.douglas_peucker(x, y, tolerance).tolist() for x, y in planes]
         if sum(len(k) for k in kept) <= max_points:
             return kept, tolerance
     return kept, TOLERANCES_M[-1]
-
-
-def _kept(line: shapely.LineString | None, size: int, tolerance: float) -> list[int]:
-    if line is None:
-        return list(range(size))
-    simplified = shapely.simplify(line, tolerance, preserve_topology=False)
-    z = shapely.get_coordinates(simplified, include_z=True)[:, 2]
-    return [int(i) for i in z]
 
 
 # --- the track of a vehicle ----------------------------------------------------------------------------------------

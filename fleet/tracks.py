@@ -158,13 +158,8 @@ class Track:
             x, y = plane(self.lat[idx], self.lon[idx], float(self.lat[idx].mean()))
             tol = tolerance_m
             kept = idx
-            line = shapely.linestrings(np.column_stack([x, y]))
-            # to map the simplified vertices back to fixes (simplify keeps a subset of the input vertices): a
-            # place's last fix
-            pos = dict(zip(zip(x.tolist(), y.tolist(), strict=True), range(idx.size), strict=True))
             for _ in range(8):  # widen the tolerance until the excerpt is short enough
-                simple = shapely.get_coordinates(shapely.simplify(line, tol, preserve_topology=False)).tolist()
-                kept = idx[sorted({pos[a, b] for a, b in simple if (a, b) in pos} | {0, idx.size - 1})]
+                kept = idx[douglas_peucker(x, y, tol)]
                 if kept.size <= points:
                     break
                 tol *= 2
@@ -172,6 +167,19 @@ class Track:
                 kept = kept[np.unique(np.linspace(0, kept.size - 1, points).round().astype(int))]
             idx = kept
         return [self.point(int(i)) for i in idx]
+
+
+def douglas_peucker(x: FloatArray, y: FloatArray, tolerance_m: float) -> IntArray:
+    """The indices, in order, of the points Douglas–Peucker (GEOS) keeps of the path through ``(x, y)`` (plane
+    metres, `plane`), both ends always among them. The one simplification of tracks: evidence excerpts and the
+    API's long tracks (`fleet.track_queries`)."""
+    if x.size <= 2:
+        return np.arange(x.size, dtype=np.int64)
+    # The point's index rides along as its z: GEOS keeps the coordinates of the vertices it keeps, z included, and
+    # measures in x and y only, so each kept vertex names its fix even where a parked car repeats a place.
+    line = shapely.LineString(np.column_stack([x, y, np.arange(x.size, dtype=np.float64)]))
+    z = shapely.get_coordinates(shapely.simplify(line, tolerance_m, preserve_topology=False), include_z=True)[:, 2]
+    return z.astype(np.int64)
 
 
 @dataclass(frozen=True)
