@@ -30,8 +30,9 @@ from fleet import clock, scopes, tracks
 from fleet.enums import Category, PositionSource, VehicleStatus
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
-from fleet.models import Agency, Assignment, LatestPosition, Position, Trip, Vehicle
+from fleet.models import Agency, Assignment, LatestPosition, Trip, Vehicle
 from fleet.scopes import Scope
+from fleet.usage_audit import evidence
 
 MAX_SPAN = timedelta(days=31)  # a month: what an audit of a vehicle's use looks at; beyond, ask month by month
 DEFAULT_MAX_POINTS = 5000  # what a browser draws at once without effort; a day at 10 s is 8,640 fixes
@@ -96,19 +97,14 @@ class _Fixes:
 
 
 def _fixes(session: Session, vehicle_id: int, start: datetime, end: datetime) -> _Fixes:
-    """The vehicle's fixes in [start, end) that a track can believe (`fleet.tracks.plausible`, as the audit reads
-    them): a fix the terminal marks unpositioned, or a jump to a stale position, is neither drawn nor counted."""
-    # Columns, not ORM objects: a month at 10 s is a quarter of a million rows.
-    rows = session.execute(
-        sa.select(Position.fixed_at, Position.lon, Position.lat, Position.status)
-        .where(Position.vehicle_id == vehicle_id, Position.fixed_at >= start, Position.fixed_at < end)
-        .order_by(Position.fixed_at)).all()
-    times = [r[0] for r in rows]
-    track = tracks.plausible(tracks.Track.build(
-        vehicle_id, [moment.timestamp() for moment in times], [r[2] for r in rows], [r[1] for r in rows],
-        status=[tracks.STATUS_UNKNOWN if r[3] is None else r[3] for r in rows]))
-    at = {moment.timestamp(): moment for moment in times}
-    return _Fixes([at[float(t)] for t in track.t], track.lon.astype(np.float64), track.lat.astype(np.float64))
+    """The vehicle's fixes in [start, end) that a track can believe, read as the audit reads them (one loader,
+    `fleet.usage_audit.evidence.tracks`, and one filter, `fleet.tracks.plausible`): a fix the terminal marks
+    unpositioned, or a jump to a stale position, is neither drawn nor counted."""
+    found = evidence.tracks(session, start, end, [vehicle_id]).get(vehicle_id)
+    if found is None:
+        return _Fixes([], np.zeros(0), np.zeros(0))
+    track = tracks.plausible(found)
+    return _Fixes([tracks.instant(t) for t in track.t], track.lon, track.lat)
 
 
 def track_feature(vehicle: Vehicle, fixes: _Fixes, *, start: datetime, end: datetime, max_points: int,
