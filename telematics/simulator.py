@@ -248,11 +248,16 @@ def _course(a: LatLon, b: LatLon) -> int:
     return round(math.degrees(math.atan2(east, north))) % 360
 
 
+def _moved(point: LatLon, metres: float, course: float) -> LatLon:
+    """``point`` moved ``metres`` towards ``course`` (degrees from north)."""
+    heading = math.radians(course)
+    return _offset(point, metres * math.cos(heading), metres * math.sin(heading))
+
+
 def _beside(a: LatLon, b: LatLon, fraction: float, off_m: float) -> LatLon:
     """The point ``fraction`` of the way from a to b, moved ``off_m`` metres to the left of the direction a->b."""
     mid = (a[0] + (b[0] - a[0]) * fraction, a[1] + (b[1] - a[1]) * fraction)
-    heading = math.radians(_course(a, b))
-    return _offset(mid, off_m * math.sin(heading), -off_m * math.cos(heading))
+    return _moved(mid, off_m, _course(a, b) - 90)
 
 
 def inside_point(fence: Geofence) -> LatLon:
@@ -342,8 +347,7 @@ class _Track:
             moment += timedelta(seconds=self.interval_s)
             here, course = self._along(points, lengths, done)
             wobble = math.sin(math.pi * done / total) * jitter  # lateral offset, zero at both ends
-            heading = math.radians(course)
-            here = _offset(here, wobble * math.sin(heading), -wobble * math.cos(heading))
+            here = _moved(here, wobble, course - 90)
             self.emit(moment, here, speed, course, True)
         self.where = points[-1]
         self.at = moment
@@ -1054,8 +1058,7 @@ def _load_fixes(rng: random.Random, start: datetime, step_s: int) -> Iterator[Pl
         speed = rng.uniform(20, 60)
         course = (course + rng.randint(-20, 20)) % 360
         metres = speed * step_s / 3.6
-        heading = math.radians(course)
-        where = _offset(where, metres * math.cos(heading), metres * math.sin(heading))
+        where = _moved(where, metres, course)
         km += metres / 1000
         yield PlannedFix(moment, round(where[0], 6), round(where[1], 6), round(speed, 1), course, True, round(km, 1))
         moment += timedelta(seconds=step_s)
