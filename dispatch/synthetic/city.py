@@ -1,7 +1,8 @@
 """The synthetic city's facts, in one place: where it is, its clock, its roads, its fleet and its demand.
 
-The generator (`dispatch.synthetic.city_instance`) draws instances from them, and the reform scenarios
-(``scenarios/``) simulate the same city: its hot spots, shifts, passengers and clock. Nothing else restates them.
+The generator (`dispatch.synthetic.city_instance`) draws instances from them (as the profile `WUHAN`, the default
+city), and the reform scenarios (``scenarios/``) simulate the same city: its hot spots, shifts, passengers and
+clock. Nothing else restates them. The other benchmark cities are in `dispatch.synthetic.cities`.
 
 Choices, and why:
 
@@ -47,6 +48,10 @@ import math
 from datetime import timedelta, timezone
 from typing import Final
 
+from dispatch.synthetic.profile import KM_PER_DEG_LAT as KM_PER_DEG_LAT
+from dispatch.synthetic.profile import KM_PER_DEG_LON_EQUATOR as KM_PER_DEG_LON_EQUATOR
+from dispatch.synthetic.profile import City
+
 #: Centre of Wuhan (lat, lon).
 CENTRE: Final[tuple[float, float]] = (30.5928, 114.3055)
 
@@ -61,10 +66,9 @@ SPEED_KMH: Final = 30
 RADIUS_KM: Final = 15.0
 DEPOT_RADIUS_KM: Final = 12.0
 VEHICLES_PER_DEPOT: Final = 60
-#: Flat-earth conversions, close enough over a 30 km city: km per degree of latitude, and per degree of longitude
-#: at the equator (times the cosine of the latitude elsewhere; `KM_PER_DEG_LON` is its value at the centre).
-KM_PER_DEG_LAT: Final = 110.9
-KM_PER_DEG_LON_EQUATOR: Final = 111.32
+#: Flat-earth conversions, close enough over a 30 km city: km per degree of latitude and per degree of longitude at
+#: the equator (`KM_PER_DEG_LAT`, `KM_PER_DEG_LON_EQUATOR`, shared by every city in `dispatch.synthetic.profile`), and
+#: per degree of longitude at the centre.
 KM_PER_DEG_LON: Final = KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(CENTRE[0]))
 
 #: (name, lat, lon, weight, kind); approximate locations of places that generate official trips.
@@ -119,6 +123,11 @@ SHIFTS: Final[dict[str, tuple[tuple[tuple[int, int], float], ...]]] = {
     "law_enforcement": ((DAY, 0.6), (DAY_EARLY, 0.1), (NIGHT, 0.2), (FULL, 0.1)),
     "emergency": ((FULL, 0.6), (DAY, 0.2), (NIGHT, 0.2)),
 }
+#: Share of law-enforcement trips in the evening and at night.
+LAW_NIGHT_SHARE: Final = 0.15
+#: A third of the fleet is battery-electric, with 200-400 km of range.
+BEV_SHARE: Final = 1 / 3
+BEV_RANGE_TENS: Final = (20, 40)
 
 #: Share of routine and law-enforcement trips that are drop-offs only (no dwell).
 DROP_OFF_ONLY: Final = 0.3
@@ -131,3 +140,31 @@ LOAD_TABLE: Final[tuple[tuple[float, float, float], ...]] = (
 )
 #: How the peak share splits between the morning and the afternoon peak.
 MORNING_OF_PEAKS: Final = 0.45
+
+#: The city as one profile, for the generator; its instances are what they were before there were other cities.
+WUHAN: Final = City(
+    key="wuhan",
+    name="武汉 Wuhan",
+    centre=CENTRE,
+    radius_km=RADIUS_KM,
+    north_scale=1.0,
+    depot_radius_km=DEPOT_RADIUS_KM,
+    vehicles_per_depot=VEHICLES_PER_DEPOT,
+    road_factor=ROAD_FACTOR,
+    speed_kmh=SPEED_KMH,
+    hot_spots=HOT_SPOTS,
+    hot_spot_share=HOT_SPOT_SHARE,
+    hot_spot_sigma_km=HOT_SPOT_SIGMA_KM,
+    category_shares=CATEGORY_SHARES,
+    bev_share=BEV_SHARE,
+    bev_range_tens=BEV_RANGE_TENS,
+    shifts=SHIFTS,
+    priority_shares=PRIORITY_SHARES,
+    routine_categories=ROUTINE_CATEGORIES,
+    passengers=PASSENGERS,
+    law_night_share=LAW_NIGHT_SHARE,
+    drop_off_only=DROP_OFF_ONLY,
+    load_table=LOAD_TABLE,
+    dwell_factor=1.0,
+    morning_of_peaks=MORNING_OF_PEAKS,
+)
