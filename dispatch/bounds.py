@@ -6,17 +6,28 @@
   a next pickup or a depot and every pickup to a previous drop-off or a depot (the assignment relaxation) is a
   min-cost flow; legs the sparse network left out go through a pool at half of the cheapest left-out leg at each
   end, which never overstates such a leg. Its cost is a lower bound on the empty km of any plan serving those trips.
+
+`compute` tightens both with the LP relaxation of vehicle duties (`dispatch.relaxation`), which sees trips compete
+for the vehicles of a class in time and chains end within their shift; whatever the LP cannot finish by the
+deadline keeps the cheap bound above, and ``method`` says so.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from dispatch import relaxation
 from dispatch.network import KEY, Network
+from dispatch.plan import Bounds
 from dispatch.problem import PRIORITIES, Priority
+from dispatch.routes import Routes
 
 _METRES = 1000.0
+SERVED_SHARE = 0.6  # of the bounds' time, for the served LP stages
+LONGEST_S = 60.0  # the bounds never take longer, whatever the deadline (a work budget alone gives no clock)
 
 
 def servable(net: Network) -> np.ndarray:
@@ -75,3 +86,59 @@ def deadhead_lower(net: Network, trips: np.ndarray) -> float:
     if flow.solve() != flow.OPTIMAL:
         return 0.0
     return float(flow.optimal_cost()) / _METRES
+
+
+def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: int | None = None) -> Bounds:
+    """The bounds of a solved plan's ``routes``, held to ``deadline`` (a `time.perf_counter` instant).
+
+    Served per priority: the least of the trips some vehicle could serve alone and the LP relaxation of vehicle
+    duties, lexicographically (the law-enforcement bound holds for plans serving at least as many emergencies as
+    this one, the routine bound for plans serving at least as many of both). Empty km: the greater of the
+    assignment relaxation and the Lagrangian bound of the same relaxation for the trips this plan serves.
+    """
+    started = time.perf_counter()
+    deadline = min(deadline, started + LONGEST_S)
+    able = servable(net)
+    upper = served_upper(net, able)
+    served = routes.where >= 0
+    plan_km = routes.empty_km()
+    lower = min(deadhead_lower(net, np.flatnonzero(served)), plan_km)
+    counts = np.bincount(net.tier[served], minlength=len(PRIORITIES))
+    floor = (int(counts[0]), int(counts[1]), int(counts[2]))
+    served_how = "servable trips (each by some vehicle alone)"
+    km_how = "assignment relaxation (min-cost flow) of the served trips' empty legs"
+    # The served stages get most of the time; the empty-km bound is anytime and takes what is left.
+    try:
+        tiers, kept = relaxation.served_bounds(net, able, floor, started + SERVED_SHARE * (deadline - started))
+        for index, value in enumerate(tiers):
+            priority = PRIORITIES[index]
+            upper[priority] = max(min(upper[priority], value), floor[index])
+        names = ("emergency", "law enforcement given the plan's emergencies",
+                 "routine given the plan's emergencies and law-enforcement trips")[: len(tiers)]
+        served_how = (f"LP relaxation of vehicle duties (one commodity per vehicle category x shift; arcs to each "
+                      f"trip's {'/'.join(map(str, kept))} nearest successors and a time-ordered pool; GLOP), "
+                      f"lexicographic: {'; '.join(names)}")
+        if len(tiers) < len(PRIORITIES):
+            served_how += "; the rest servable trips (LP skipped: out of time)"
+    except relaxation.Skipped as why:
+        served_how += f" (LP skipped: {why})"
+    try:
+        nearest = relaxation.nearest_for(net, deadline - time.perf_counter(), trips=int(served.sum()))
+        model = relaxation.build(net, deadline, nearest=nearest, trips=served)
+        lag_km, rounds = relaxation.lagrangian_deadhead(model, served, deadline, upper_km=plan_km)
+        if lag_km > lower:
+            lower = min(lag_km, plan_km)
+            km_how = (f"Lagrangian relaxation of the trips' cover rows in the LP relaxation of vehicle duties over "
+                      f"the served trips ({model.classes} vehicle classes, arcs to each trip's {nearest} nearest "
+                      f"successors; {rounds} rounds of min-cost flows per class)")
+        else:
+            km_how += f" (the Lagrangian bound after {rounds} rounds was no higher)"
+    except relaxation.Skipped as why:
+        km_how += f" (Lagrangian skipped: {why})"
+    return Bounds(
+        served_upper=upper,
+        deadhead_lower_km=round(lower, 3),
+        vehicles_needed=vehicles_needed,
+        method=f"served: {served_how}; empty km: {km_how}",
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -50,6 +50,7 @@ class Bounds(_Out):
         default=None, description="fewest vehicles able to serve every servable trip (minimum path cover)"
     )
     method: str = Field(description="how the bounds were obtained")
+    seconds: float = Field(default=0.0, description="the bounds' own computing time")
 
     def gap(self, objective: Objective) -> dict[str, float]:
         """Trips per priority the plan may still be short of, and the relative deadhead gap."""
@@ -82,6 +83,7 @@ class Plan(_Out):
     time_limit: float | None = Field(description="wall-clock seconds the search was held to; None: no clock, a "
                                                  "work budget alone")
     stopped_by: StoppedBy
+    workers: int = Field(default=1, description="processes the search ran in")
     _state: Any = PrivateAttr(default=None)  # the solver's routes, kept for `insert` on the same problem
 
     def exchange(self) -> dict[str, Any]:

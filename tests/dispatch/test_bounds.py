@@ -1,0 +1,138 @@
+"""The bounds: valid against exhaustive optima on small days, tighter than the cheap bounds, held to a deadline."""
+
+from __future__ import annotations
+
+import time
+from itertools import product
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from dispatch import bounds, relaxation
+from dispatch.network import Network, build
+from dispatch.problem import PRIORITIES, Problem
+from dispatch.routes import Routes
+from dispatch.solve import solve
+from dispatch.synthetic import city_instance
+from tests.dispatch.conftest import _all_routes, brute_force
+from tests.dispatch.test_engine import at, problem, small_problems, trip, vehicle
+
+
+def _least_km(net: Network, trips: frozenset[int]) -> float:
+    """Least empty km of any plan serving exactly ``trips``, by enumerating every vehicle's routes."""
+    routes = [{s: km for s, km in _all_routes(net, v).items() if s <= trips} for v in range(net.vehicles)]
+    best = np.inf
+    for choice in product(*(list(r.items()) for r in routes)):
+        sets = [s for s, _ in choice]
+        if sum(len(s) for s in sets) == len(trips) and frozenset().union(*sets) == trips:
+            best = min(best, sum(km for _, km in choice))
+    return float(best)
+
+
+def _routes(net: Network, data: dict[str, Any]) -> Routes:
+    plan = solve(Problem.parse(data), time_limit=0.5, seed=0)
+    state: Routes = plan._state
+    return state
+
+
+class TestValidity:
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems())
+    def test_served_bound_is_at_least_the_exhaustive_optimum(self, data: dict[str, Any]) -> None:
+        """Per priority, lexicographically, no plan serves more than the LP says; never above the cheap bound."""
+        given_problem = Problem.parse(data)
+        net = build(given_problem)
+        missing = brute_force(given_problem)[:3]
+        offered = np.bincount(net.tier, minlength=3)
+        best = (int(offered[0]) - missing[0], int(offered[1]) - missing[1], int(offered[2]) - missing[2])
+        able = bounds.servable(net)
+        found, _ = relaxation.served_bounds(net, able, best, time.perf_counter() + 30)
+        old = bounds.served_upper(net, able)
+        assert len(found) == 3
+        for k, priority in enumerate(PRIORITIES):
+            assert best[k] <= found[k] <= old[priority] or best[k] <= old[priority] <= found[k]
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems())
+    def test_empty_km_bound_is_at_most_the_exhaustive_least(self, data: dict[str, Any]) -> None:
+        """For the trips a plan serves, the LP's empty km is at most that of every plan serving exactly them."""
+        given_problem = Problem.parse(data)
+        net = build(given_problem)
+        routes = _routes(net, data)
+        served = routes.where >= 0
+        least = _least_km(net, frozenset(np.flatnonzero(served).tolist()))
+        model = relaxation.build(net, time.perf_counter() + 30)
+        lp = model.deadhead(served, time.perf_counter() + 30)
+        assert lp <= least + 1e-6
+        lagrangian, rounds = relaxation.lagrangian_deadhead(model, served, time.perf_counter() + 30,
+                                                            upper_km=routes.empty_km(), iterations=30)
+        assert rounds >= 1 or not served.any()
+        assert lagrangian <= least + 1e-6
+        assert lagrangian <= lp + 1e-3  # the LP's optimum bounds every Lagrangian value (up to rounding)
+        computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30)
+        assert computed.deadhead_lower_km <= least + 1e-3
+        for priority in PRIORITIES:
+            assert computed.served_upper[priority] >= int(np.sum(net.tier[served] == PRIORITIES.index(priority)))
+
+
+class TestTightness:
+    def test_trips_compete_for_one_vehicle(self) -> None:
+        """Two emergencies at the same minute far apart and one vehicle: the cheap bound says 2, the LP 1."""
+        data = problem(
+            [vehicle("V1")],
+            [
+                trip("A", 9, priority="emergency", latest_pickup=at(9)),
+                trip("B", 9, priority="emergency", latest_pickup=at(9),
+                     pickup={"lat": 30.55, "lon": 114.25}, dropoff={"lat": 30.56, "lon": 114.26}),
+            ],
+        )
+        plan = solve(Problem.parse(data), time_limit=0.5)
+        assert plan.objective.served[PRIORITIES[0]] == 1
+        routes: Routes = plan._state
+        assert bounds.served_upper(routes.net, bounds.servable(routes.net))[PRIORITIES[0]] == 2
+        computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30)
+        assert computed.served_upper[PRIORITIES[0]] == 1
+        assert "lexicographic" in computed.method
+
+    def test_law_bound_counts_only_plans_as_good_at_emergencies(self) -> None:
+        """One vehicle: an emergency or a law-enforcement trip at the same time. Serving the emergency, no plan
+        also serves the law-enforcement trip, so its bound is 0 though some plan (a worse one) serves it."""
+        data = problem(
+            [vehicle("V1", category="law_enforcement")],
+            [
+                trip("E", 9, priority="emergency", latest_pickup=at(9), categories=["law_enforcement"]),
+                trip("L", 9, priority="law_enforcement", latest_pickup=at(9), categories=["law_enforcement"],
+                     pickup={"lat": 30.55, "lon": 114.25}, dropoff={"lat": 30.56, "lon": 114.26}),
+            ],
+        )
+        plan = solve(Problem.parse(data), time_limit=0.5)
+        routes: Routes = plan._state
+        computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30)
+        assert computed.served_upper == {PRIORITIES[0]: 1, PRIORITIES[1]: 0, PRIORITIES[2]: 0}
+
+    def test_empty_km_bound_pays_depot_legs_and_shifts(self) -> None:
+        """On a small city day the LP's empty-km bound is higher than the assignment relaxation's."""
+        given_problem = Problem.parse(city_instance(20, 80, seed=3))
+        plan = solve(given_problem, time_limit=1, seed=0)
+        routes: Routes = plan._state
+        old = bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
+        computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30)
+        assert computed.deadhead_lower_km > old * 1.05
+        assert computed.deadhead_lower_km <= plan.objective.deadhead_km
+        assert computed.seconds > 0
+
+
+class TestDeadline:
+    def test_a_passed_deadline_falls_back_to_the_cheap_bounds(self) -> None:
+        given_problem = Problem.parse(city_instance(20, 80, seed=3))
+        plan = solve(given_problem, time_limit=1, seed=0)
+        routes: Routes = plan._state
+        started = time.perf_counter()
+        computed = bounds.compute(routes.net, routes, deadline=started)
+        assert time.perf_counter() - started < 1.0
+        assert "skipped" in computed.method
+        assert computed.served_upper == bounds.served_upper(routes.net, bounds.servable(routes.net))
+        old = bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
+        assert computed.deadhead_lower_km == pytest.approx(min(old, plan.objective.deadhead_km), abs=1e-3)
