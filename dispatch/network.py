@@ -7,12 +7,15 @@ A full matrix over 10,000 pickups and drop-offs is 10^8 pairs; instead every pai
 chunks (one numpy pass, no geodesics), the ones the time windows allow are ranked by empty km, and only the best few
 per trip, near in time and farther off, become arcs with exact geodesic lengths. Any other pair a solver asks for is
 computed on demand and cached.
+
+A live network (`build` with ``arcs=False``, kept by the server for urgent placement) keeps no arcs at all: `leg`
+computes what a route or an insertion asks for, and `with_trips`, `without_trips` and `with_vehicles` update it as
+the day changes, each returning a new network and leaving the old one as it was (a placement may still be using it).
 """
 
 from __future__ import annotations
 
 import math
-from collections import ChainMap
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -74,6 +77,9 @@ class Network:
     # least empty km of a leg into / out of each trip that the windows allow but the arcs left out (for bounds)
     min_in_km: np.ndarray = field(default_factory=lambda: np.empty(0))
     min_out_km: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # Trips added by `with_trip`: their legs to and from every trip before them, as arrays (km into, s into, km out,
+    # s out), read by `leg` rather than copied into ``arcs`` (10,000 dict entries per urgent insertion at city scale).
+    fresh: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -88,6 +94,13 @@ class Network:
         key = tail * KEY + head
         found = self.arcs.get(key)
         if found is None:
+            if self.fresh:
+                legs = self.fresh.get(head)
+                if legs is not None and tail < len(legs[0]):
+                    return float(legs[0][tail]), int(legs[1][tail])
+                legs = self.fresh.get(tail)
+                if legs is not None and head < len(legs[2]):
+                    return float(legs[2][head]), int(legs[3][head])
             km = self.travel.pair_km(tuple(self.drop[tail].tolist()), tuple(self.pick[head].tolist()))
             found = (km, int(self.travel.seconds(np.array([km]))[0]))
             self.arcs[key] = found
@@ -126,24 +139,111 @@ class Network:
         from_km = self.travel.km(drop[0], drop[1], self.pick[:, 0], self.pick[:, 1])
         to_s = self.travel.seconds(to_km).astype(np.int64)
         from_s = self.travel.seconds(from_km).astype(np.int64)
-        # Layered, not copied: the plan being inserted into keeps its own arcs untouched.
-        grown.arcs = ChainMap({}, self.arcs)
-        grown.arcs.update(
-            zip((others * KEY + new).tolist(), zip(to_km.tolist(), to_s.tolist(), strict=True), strict=True)
-        )
-        grown.arcs.update(
-            zip((new * KEY + others).tolist(), zip(from_km.tolist(), from_s.tolist(), strict=True), strict=True)
-        )
+        # The new trip's legs stay arrays (`fresh`), read by `leg`; only those its windows allow (its pred and succ)
+        # also become arcs, as every arc of `build` is, for whoever reads ``arcs`` directly. ``arcs`` is copied so
+        # that the plan inserted into keeps its own (a dict of 10,000 more legs an insertion cost ~8 ms at city scale).
+        grown.fresh = {**self.fresh, new: (to_km, to_s, from_km, from_s)}
         finish = grown.early + grown.service
         into = others[(finish[:new] + to_s <= grown.late[new]) & (grown.by_kind[:new] & grown.by_kind[new]).any(axis=1)]
         out_of = others[
             (finish[new] + from_s <= grown.late[:new]) & (grown.by_kind[:new] & grown.by_kind[new]).any(axis=1)
         ]
+        grown.arcs = dict(self.arcs)
+        grown.arcs.update(zip((into * KEY + new).tolist(), zip(to_km[into].tolist(), to_s[into].tolist(), strict=True),
+                              strict=True))
+        grown.arcs.update(zip((new * KEY + out_of).tolist(), zip(from_km[out_of].tolist(), from_s[out_of].tolist(),
+                                                                 strict=True), strict=True))
         grown.pred = [*self.pred, into]
         grown.succ = [*self.succ, out_of]
         grown.min_in_km = np.append(self.min_in_km, np.inf)  # every leg of the new trip is an arc
         grown.min_out_km = np.append(self.min_out_km, np.inf)
         return grown
+
+    def with_trips(self, problem: Problem, trips: Sequence[Trip]) -> Network:
+        """This network with ``trips`` appended (the last of ``problem``'s trips, whose vehicles and depots are this
+        network's). No arcs are screened for them: their legs are computed by `leg` when a route asks, which is all
+        `insert` and `Routes` need (a search wants `build`'s screened arcs)."""
+        if not trips:
+            return replace(self, problem=problem)
+        arrays = trip_arrays(trips, self.travel, self.epoch, self.kind, self.kind_category, self.kind_seats)
+        grown = replace(self, problem=problem)
+        for name, value in arrays.items():
+            setattr(grown, name, np.concatenate((getattr(self, name), value)))
+        out_km, in_km = _depot_legs(self.travel, _depot_points(problem), arrays["pick"], arrays["drop"])
+        grown.out_km = np.hstack((self.out_km, out_km))
+        grown.out_s = np.hstack((self.out_s, self.travel.seconds(out_km).astype(np.int64)))
+        grown.in_km = np.vstack((self.in_km, in_km))
+        grown.in_s = np.vstack((self.in_s, self.travel.seconds(in_km).astype(np.int64)))
+        none = np.empty(0, dtype=np.int64)
+        grown.succ = [*self.succ, *([none] * len(trips))]
+        grown.pred = [*self.pred, *([none] * len(trips))]
+        grown.arcs = dict(self.arcs)  # copied, not shared: a placement on this network may still be adding legs
+        grown.min_in_km = np.append(self.min_in_km, np.full(len(trips), np.inf))
+        grown.min_out_km = np.append(self.min_out_km, np.full(len(trips), np.inf))
+        return grown
+
+    def without_trips(self, problem: Problem, keep: np.ndarray) -> Network:
+        """This network with only the trips ``keep`` marks (a bool per trip), in their order: ``problem``'s trips.
+
+        Arcs between kept trips stay, renumbered; arcs touching a dropped trip go.
+        """
+        index = np.flatnonzero(keep)
+        number = np.full(self.n, -1, dtype=np.int64)
+        number[index] = np.arange(len(index))
+        kept = replace(self, problem=problem)
+        for name in ("early", "late", "service", "loaded_km", "tier", "pick", "drop", "eligible", "by_kind",
+                     "in_km", "in_s", "min_in_km", "min_out_km"):
+            setattr(kept, name, getattr(self, name)[index])
+        kept.out_km = self.out_km[:, index]
+        kept.out_s = self.out_s[:, index]
+
+        def renumbered(ends: np.ndarray) -> np.ndarray:
+            mapped: np.ndarray = number[ends]
+            return mapped[mapped >= 0]
+
+        kept.succ = [renumbered(self.succ[i]) for i in index.tolist()]
+        kept.pred = [renumbered(self.pred[i]) for i in index.tolist()]
+        items = list(self.arcs.items())
+        for trip, (to_km, to_s, from_km, from_s) in self.fresh.items():  # renumbered with the rest, as arcs
+            before = np.arange(len(to_km))
+            items += zip((before * KEY + trip).tolist(), zip(to_km.tolist(), to_s.tolist(), strict=True), strict=True)
+            items += zip((trip * KEY + before).tolist(), zip(from_km.tolist(), from_s.tolist(), strict=True),
+                         strict=True)
+        kept.fresh = {}
+        kept.arcs = {}
+        if items:
+            keys = np.fromiter((k for k, _ in items), dtype=np.int64, count=len(items))
+            tail, head = number[keys // KEY], number[keys % KEY]
+            alive = np.flatnonzero((tail >= 0) & (head >= 0))
+            kept.arcs = dict(zip((tail[alive] * KEY + head[alive]).tolist(), [items[i][1] for i in alive.tolist()],
+                                 strict=True))
+        return kept
+
+    def with_vehicles(self, problem: Problem) -> Network:
+        """This network for ``problem``'s vehicles and depots, its trips (the same, in the same order) unchanged.
+
+        Vehicle arrays are redone (they are small); eligibility is re-derived from the vehicle kinds, and depot legs
+        are computed only for depots ``problem`` adds after this network's.
+        """
+        kind, kind_category, kind_seats = vehicle_kinds(problem)
+        changed = replace(self, problem=problem, kind=kind, kind_category=kind_category, kind_seats=kind_seats)
+        if not (np.array_equal(kind_category, self.kind_category) and np.array_equal(kind_seats, self.kind_seats)):
+            changed.by_kind = _by_kind(problem.trips, kind_category, kind_seats)
+        changed.eligible = changed.by_kind[:, kind]
+        before = _depot_points(self.problem)
+        after = _depot_points(problem)
+        if len(after) >= len(before) and np.array_equal(after[: len(before)], before):
+            out_km, in_km = _depot_legs(self.travel, after[len(before):], self.pick, self.drop)
+            changed.out_km = np.vstack((self.out_km, out_km))
+            changed.out_s = np.vstack((self.out_s, self.travel.seconds(out_km).astype(np.int64)))
+            changed.in_km = np.hstack((self.in_km, in_km))
+            changed.in_s = np.hstack((self.in_s, self.travel.seconds(in_km).astype(np.int64)))
+        else:
+            out_km, in_km = _depot_legs(self.travel, after, self.pick, self.drop)
+            changed.out_km, changed.out_s = out_km, self.travel.seconds(out_km).astype(np.int64)
+            changed.in_km, changed.in_s = in_km, self.travel.seconds(in_km).astype(np.int64)
+        changed.depot, changed.shift_start, changed.shift_end, changed.range_km = _vehicle_arrays(problem, self.epoch)
+        return changed
 
     def clock(self, second: float, trip: int | None = None) -> str:
         """Wall-clock ``HH:MM`` of a solver second, in the offset of ``trip``'s window (or the first trip's)."""
@@ -179,12 +279,7 @@ def trip_arrays(
     dwell = np.array([math.ceil(t.dwell_min * 60 - 1e-6) for t in trips], dtype=np.int64)
     service = travel.seconds(loaded_km).astype(np.int64) + dwell
     tier = np.array([PRIORITIES.index(t.priority) for t in trips], dtype=np.int8)
-    allowed = np.zeros((n, len(CATEGORIES)), dtype=bool)
-    for index, trip in enumerate(trips):
-        for category in trip.categories:
-            allowed[index, CATEGORIES.index(category)] = True
-    passengers = np.array([t.passengers for t in trips], dtype=np.int64)
-    by_kind = allowed[:, kind_category] & (passengers[:, None] <= kind_seats[None, :])
+    by_kind = _by_kind(trips, kind_category, kind_seats)
     eligible = by_kind[:, kind]
     return {
         "early": early,
@@ -199,23 +294,64 @@ def trip_arrays(
     }
 
 
-def build(problem: Problem, travel: Travel | None = None) -> Network:
-    """The solver's view of ``problem``: arrays, depot legs and the sparse feasible arcs."""
-    travel = travel or Geodesic.of(problem)
-    epoch = _epoch_of(problem)
-    kind, kind_category, kind_seats = vehicle_kinds(problem)
-    arrays = trip_arrays(problem.trips, travel, epoch, kind, kind_category, kind_seats)
-    depot_index = {d.id: i for i, d in enumerate(problem.depots)}
-    depots = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
-    vehicles = problem.vehicles
-    n, m = len(problem.trips), len(depots)
-    pick, drop = arrays["pick"], arrays["drop"]
+def _by_kind(trips: Sequence[Trip], kind_category: np.ndarray, kind_seats: np.ndarray) -> np.ndarray:
+    """(n, K): whether each vehicle kind may serve each trip (its categories and seats)."""
+    allowed = np.zeros((len(trips), len(CATEGORIES)), dtype=bool)
+    for index, trip in enumerate(trips):
+        for category in trip.categories:
+            allowed[index, CATEGORIES.index(category)] = True
+    passengers = np.array([t.passengers for t in trips], dtype=np.int64)
+    by_kind: np.ndarray = allowed[:, kind_category] & (passengers[:, None] <= kind_seats[None, :])
+    return by_kind
+
+
+def _depot_points(problem: Problem) -> np.ndarray:
+    points: np.ndarray = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
+    points = points.reshape(len(problem.depots), 2)
+    return points
+
+
+def _depot_legs(travel: Travel, depots: np.ndarray, pick: np.ndarray, drop: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Road km (D, n) from each depot to each pickup and (n, D) from each drop-off to each depot."""
+    n, m = len(pick), len(depots)
     out_km = travel.km(
         np.repeat(depots[:, 0], n), np.repeat(depots[:, 1], n), np.tile(pick[:, 0], m), np.tile(pick[:, 1], m)
     ).reshape(m, n)
     in_km = travel.km(
         np.repeat(drop[:, 0], m), np.repeat(drop[:, 1], m), np.tile(depots[:, 0], n), np.tile(depots[:, 1], n)
     ).reshape(n, m)
+    return out_km, in_km
+
+
+def _vehicle_arrays(problem: Problem, epoch: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each vehicle's depot index, shift start and end (solver seconds) and range (inf when unlimited)."""
+    depot_index = {d.id: i for i, d in enumerate(problem.depots)}
+    vehicles = problem.vehicles
+    return (
+        np.array([depot_index[v.depot] for v in vehicles], dtype=np.int64),
+        np.array([math.ceil(v.shift_start.timestamp() - epoch) for v in vehicles], dtype=np.int64),
+        np.array([max(math.floor(v.shift_end.timestamp() - epoch), 0) for v in vehicles], dtype=np.int64),
+        np.array([v.range_km if v.range_km is not None else np.inf for v in vehicles], dtype=np.float64),
+    )
+
+
+def build(problem: Problem, travel: Travel | None = None, *, epoch: float | None = None,
+          arcs: bool = True) -> Network:
+    """The solver's view of ``problem``: arrays, depot legs and the sparse feasible arcs.
+
+    :param epoch: the instant solver second 0 stands for (whole seconds); default: the problem's earliest instant.
+        A live network fixes it, so that its updates and a rebuild count seconds alike.
+    :param arcs: False for a network without screened arcs, whose legs `leg` computes when asked: what `insert`
+        and a live day need, at a fraction of the cost (a search needs the arcs).
+    """
+    travel = travel or Geodesic.of(problem)
+    epoch = _epoch_of(problem) if epoch is None else float(math.floor(epoch))
+    kind, kind_category, kind_seats = vehicle_kinds(problem)
+    arrays = trip_arrays(problem.trips, travel, epoch, kind, kind_category, kind_seats)
+    pick, drop = arrays["pick"], arrays["drop"]
+    out_km, in_km = _depot_legs(travel, _depot_points(problem), pick, drop)
+    depot, shift_start, shift_end, range_km = _vehicle_arrays(problem, epoch)
     network = Network(
         problem=problem,
         travel=travel,
@@ -223,10 +359,10 @@ def build(problem: Problem, travel: Travel | None = None) -> Network:
         kind=kind,
         kind_category=kind_category,
         kind_seats=kind_seats,
-        depot=np.array([depot_index[v.depot] for v in vehicles], dtype=np.int64),
-        shift_start=np.array([math.ceil(v.shift_start.timestamp() - epoch) for v in vehicles], dtype=np.int64),
-        shift_end=np.array([max(math.floor(v.shift_end.timestamp() - epoch), 0) for v in vehicles], dtype=np.int64),
-        range_km=np.array([v.range_km if v.range_km is not None else np.inf for v in vehicles], dtype=np.float64),
+        depot=depot,
+        shift_start=shift_start,
+        shift_end=shift_end,
+        range_km=range_km,
         out_km=out_km,
         out_s=travel.seconds(out_km).astype(np.int64),
         in_km=in_km,
@@ -241,7 +377,14 @@ def build(problem: Problem, travel: Travel | None = None) -> Network:
         eligible=arrays["eligible"],
         by_kind=arrays["by_kind"],
     )
-    _add_arcs(network)
+    if arcs:
+        _add_arcs(network)
+    else:
+        none = np.empty(0, dtype=np.int64)
+        network.succ = [none] * network.n
+        network.pred = [none] * network.n
+        network.min_in_km = np.full(network.n, np.inf)
+        network.min_out_km = np.full(network.n, np.inf)
     return network
 
 

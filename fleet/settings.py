@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Worker processes that run the dispatch engine's batch search (its search holds Python's GIL "
         "for seconds, which would stall every request of the server it ran in); 0 runs it in the calling process.",
     )
+    live_day: bool = Field(
+        default=True,
+        description="Keep each running day's network in the server process for urgent placement (`fleet.live_day`), "
+        "updated from the audit log before every placement; off, every placement reads and builds the day afresh.",
+    )
 
     # --- What counts as "now" for a time a user enters (issue 14) ---
     clock_grace_minutes: float = Field(
