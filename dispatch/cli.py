@@ -21,6 +21,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 TimeLimit = Annotated[float, typer.Option("--time-limit", min=0.0, help="seconds of optimisation (build time extra)")]
 Seed = Annotated[int, typer.Option("--seed", help="same seed and limit, same plan")]
 Output = Annotated[Path, typer.Option("-o", "--out", help="where to write the answer (JSON)")]
+Workers = Annotated[
+    int | None, typer.Option("--workers", min=1, help="processes the search may use (default: every core); the plan "
+                                                      "is the same whatever the number")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -37,13 +41,14 @@ def solve(
     out: Output,
     time_limit: TimeLimit = 10.0,
     seed: Seed = 0,
+    workers: Workers = None,
 ) -> None:
     """Assign vehicles to trips; write the solution and print its objective, bounds and gap."""
     try:
         problem = Problem.read(instance)
     except ProblemError as exc:
         raise _fail(f"{instance}: {exc}") from None
-    plan = run(problem, stop=MaxRuntime(time_limit), seed=seed)
+    plan = run(problem, stop=MaxRuntime(time_limit), seed=seed, workers=workers)
     _write(out, plan.exchange())
     served, offered, upper = plan.objective.served, plan.objective.offered, plan.bounds.served_upper
     typer.echo(
@@ -51,7 +56,8 @@ def solve(
         + ", ".join(f"{p.value} {served[p]}/{offered[p]} (at most {upper[p]})" for p in served)
         + f"; empty {plan.objective.deadhead_km:.1f} km (at least {plan.bounds.deadhead_lower_km:.1f}, "
         f"gap {plan.gap['deadhead']:.2%}); {plan.objective.vehicles_used} vehicles; "
-        f"build {plan.build_seconds:.2f} s, solve {plan.solve_seconds:.2f} s ({plan.stopped_by})"
+        f"build {plan.build_seconds:.2f} s, solve {plan.solve_seconds:.2f} s ({plan.stopped_by}, "
+        f"{plan.workers} process{'es' if plan.workers > 1 else ''})"
     )
 
 

@@ -1,13 +1,15 @@
-"""Improvement: large-neighbourhood search whose neighbourhoods OR-Tools routing re-optimises.
+"""Improvement: large-neighbourhood search whose neighbourhoods OR-Tools routing re-optimises, on every core.
 
 Each step frees a handful of related vehicles (sharing arcs with a seed trip, often an unserved one) together with
 their trips and the unserved trips linked to them, hands that small vehicle-routing problem to OR-Tools (time
 windows, shifts, range, allowed vehicles, and drop penalties that make the objective lexicographic) warm-started
-from the current routes, and keeps the answer if it is better. A small problem is one neighbourhood.
+from the current routes, and keeps the answer if it is better. The steps run in epochs: each epoch splits the
+fleet into disjoint parts that search side by side in worker processes (`dispatch.parallel`) and merge exactly.
+A small problem is one routing model instead, searched by guided local search from two starts at once.
 
 The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
-same seed and budget give the same plan; the wall-clock deadline, if any, stops it early on a slower machine (and
-says so).
+same seed and budget give the same plan, with any number of processes; the wall-clock deadline, if any, stops it
+early on a slower machine (and says so).
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
 
+from dispatch import parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
-from dispatch.routes import Routes
+from dispatch.routes import Routes, construct
 
-# Work per second of budget (`WorkBudget`), measured on the 2-core reference machine with some room to spare:
-# routing nodes re-optimised in neighbourhoods (1,700/s measured at 100x500, 780/s at 1000x5000) ...
-WORK_PER_SECOND = 1500
+# Work per second of budget (`WorkBudget`) on the 2-core reference machine with both cores searching: routing nodes
+# re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
+# do 1.6x that, the rest is the merge and the epochs' insertion pass) ...
+WORK_PER_SECOND = 2400
 # ... and guided-local-search solutions x nodes when the whole problem is one model
 # (12,500/s measured at 30 trips, 6,000/s at 80).
 _WHOLE_WORK_PER_SECOND = 3500
@@ -35,75 +41,224 @@ _DROP_BASE = 10**8  # metres: more than any neighbourhood's empty km, so serving
 
 
 def improve(
-    net: Network, routes: Routes, *, deadline: float, seed: int, target: tuple[int, int, int], work: float
+    net: Network,
+    routes: Routes,
+    *,
+    deadline: float,
+    seed: int,
+    target: tuple[int, int, int],
+    work: float,
+    workers: int = 1,
 ) -> StoppedBy:
     """Improve ``routes`` in place until the work budget, the deadline, or nothing left to gain.
 
+    The search runs in epochs. Each epoch splits the vehicles into `parts` disjoint parts (drawn from the seed, by
+    place or by hour, so that each part holds vehicles that compete for the same trips), gives each part a disjoint
+    share of the unserved trips and lets each part's search change only its own vehicles and trips. Parts are
+    disjoint, so their answers merge exactly; they run in ``workers`` processes (`dispatch.parallel`) or one after
+    another, with the same result either way: the plan depends on the problem, the seed and the work budget only.
+
     :param deadline: `time.perf_counter` instant to stop by; ``math.inf`` for no clock.
-    :param work: the work budget, in seconds of the reference machine.
+    :param work: the work budget, in seconds of the reference machine (with both its cores).
+    :param workers: processes the parts may run in.
     """
     rng = random.Random(seed)
     budget = work * WORK_PER_SECOND
-    whole = net.n <= _MAX_TRIPS and net.vehicles <= _MAX_VEHICLES * 2
-    stale = 0
-    if whole:
-        # Small enough for one routing model: give OR-Tools the whole budget at once.
+    if whole(net):
+        # Small enough for one routing model: a portfolio of guided local searches, one from our routes with the
+        # whole budget and one from OR-Tools' own first solution with half (each wins on some days; the second
+        # levels off within a tenth of its budget on the 20x80 tuning days), each on its own core.
         solutions = max(1, int(work * _WHOLE_WORK_PER_SECOND / max(1, net.n + net.vehicles)))
-        unserved = np.flatnonzero(routes.where < 0).tolist()
-        reoptimise(net, routes, list(range(net.vehicles)), unserved, solutions=solutions, deadline=deadline)
+        snapshot = [list(r) for r in routes.trips]
+        tasks = [
+            Task(snapshot, [], [], 0, solutions, deadline),
+            Task(snapshot, [], [], 1, max(1, solutions // 2), deadline),
+        ]
+        with parallel.runner(net, workers) as run:
+            answers = run(search_whole, tasks)
+        for after, _ in answers:
+            trial = routes.copy()
+            for vehicle, order in enumerate(after):
+                trial.set_route(vehicle, order)
+            if all(trial.feasible(v) for v in range(net.vehicles)) and better(trial.objective(), routes.objective()):
+                for vehicle in range(net.vehicles):
+                    routes.set_route(vehicle, [])
+                for vehicle, order in enumerate(after):
+                    routes.set_route(vehicle, order)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
-    while budget > 0:
-        if time.perf_counter() >= deadline:
-            return "time limit"
-        vehicles, extra = _neighbourhood(net, routes, rng)
-        if not vehicles:
-            break
-        budget -= len(extra) + sum(len(routes.trips[v]) for v in vehicles) + len(vehicles)
-        better = reoptimise(net, routes, vehicles, extra, solutions=0, deadline=deadline)
-        stale = 0 if better else stale + 1
-        if stale > 4 * max(1, net.vehicles) and routes.objective()[:3] == target:
-            break
+    epochs = max(1, math.ceil(budget / _EPOCH_WORK))
+    count = parts(net)
+    share = budget / epochs / count
+    with parallel.runner(net, workers) as run:
+        for epoch in range(epochs):
+            if time.perf_counter() >= deadline:
+                return "time limit"
+            snapshot = [list(r) for r in routes.trips]
+            tasks = [
+                Task(snapshot, vehicles, extra, rng.randrange(2**31), share, deadline)
+                for vehicles, extra in partition(net, routes, rng, epoch, count)
+            ]
+            answers = run(search_part, tasks)
+            for task, (after, _) in zip(tasks, answers, strict=True):
+                for vehicle in task.vehicles:
+                    routes.set_route(vehicle, [])
+                for vehicle, order in zip(task.vehicles, after, strict=True):
+                    routes.set_route(vehicle, order)
+            # A trip one part gave up may fit where another part made room: cheap insertion takes it.
+            construct(net, routes=routes)
+            if routes.objective()[:3] == target and all(settled for _, settled in answers):
+                break
     return "work budget"
 
 
-def _neighbourhood(net: Network, routes: Routes, rng: random.Random) -> tuple[list[int], list[int]]:
-    """A seed trip (an unserved one more often than not), the vehicles around it, and the unserved trips nearby."""
-    unserved = np.flatnonzero(routes.where < 0)
-    servable = [t for t in unserved.tolist() if net.eligible[t].any()]
-    if servable and rng.random() < 0.7:
+def whole(net: Network) -> bool:
+    """Whether the problem is small enough to be one routing model (searched in one process)."""
+    return net.n <= _MAX_TRIPS and net.vehicles <= _MAX_VEHICLES * 2
+
+
+PARTS = 2  # parts per epoch at least: set by the problem's size, never by the cores, so that the plan is the same
+_PART_VEHICLES = 75  # ... one part per this many vehicles, up to
+_MAX_PARTS = 4  # (measured: 2 parts best at 100 vehicles, 4 at 300)
+
+
+def parts(net: Network) -> int:
+    """How many parts each epoch splits the vehicles into."""
+    return min(_MAX_PARTS, max(PARTS, net.vehicles // _PART_VEHICLES))
+
+
+_EPOCH_WORK = 1500  # work per epoch (all parts): parts re-drawn this often
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One part of one epoch: the routes at the epoch's start, the part's vehicles and unserved trips, its seed and
+    work budget (routing nodes)."""
+
+    snapshot: list[list[int]]
+    vehicles: list[int]
+    extra: list[int]
+    seed: int
+    work: float
+    deadline: float
+
+
+def search_whole(net: Network, task: Task) -> tuple[list[list[int]], bool]:
+    """Guided local search on the whole problem for ``task.work`` solutions; ``task.seed`` 1: from OR-Tools' own
+    first solution rather than the snapshot."""
+    routes = Routes(net)
+    for vehicle, order in enumerate(task.snapshot):
+        if order:
+            routes.set_route(vehicle, order)
+    unserved = np.flatnonzero(routes.where < 0).tolist()
+    reoptimise(net, routes, list(range(net.vehicles)), unserved, solutions=int(task.work), deadline=task.deadline,
+               fresh=bool(task.seed))
+    return [list(r) for r in routes.trips], True
+
+
+def search_part(net: Network, task: Task) -> tuple[list[list[int]], bool]:
+    """Large-neighbourhood search on one part: its vehicles' new routes, and whether it had nothing left to gain."""
+    routes = Routes(net)
+    for vehicle, order in enumerate(task.snapshot):
+        if order:
+            routes.set_route(vehicle, order)
+    rng = random.Random(task.seed)
+    mine = np.zeros(net.vehicles, dtype=bool)
+    mine[task.vehicles] = True
+    pool = set(task.extra)
+    for vehicle in task.vehicles:
+        pool.update(routes.trips[vehicle])
+    trips = np.array(sorted(pool), dtype=np.int64)
+    budget = task.work
+    stale = 0
+    while budget > 0 and time.perf_counter() < task.deadline:
+        vehicles, extra = _neighbourhood(net, routes, rng, mine, trips)
+        if not vehicles:
+            break
+        budget -= len(extra) + sum(len(routes.trips[v]) for v in vehicles) + len(vehicles)
+        better = reoptimise(net, routes, vehicles, extra, solutions=0, deadline=task.deadline)
+        stale = 0 if better else stale + 1
+        settled = stale > 4 * max(1, len(task.vehicles))
+        if settled and not any(net.eligible[t, mine].any() for t in trips[routes.where[trips] < 0].tolist()):
+            break
+    return [routes.trips[v] for v in task.vehicles], stale > 4 * max(1, len(task.vehicles))
+
+
+def partition(
+    net: Network, routes: Routes, rng: random.Random, epoch: int, count: int
+) -> list[tuple[list[int], list[int]]]:
+    """``count`` disjoint sets of vehicles, each with the unserved trips nearest to it: by place along a random
+    direction on even epochs, by hour on odd ones (trips compete for the vehicles free at the same time)."""
+    unserved = np.flatnonzero((routes.where < 0) & net.eligible.any(axis=1))
+    centre = net.pick.mean(axis=0) if net.n else np.zeros(2)
+    if epoch % 2 == 0:
+        angle = rng.uniform(0, 2 * math.pi)
+        axis = np.array([math.cos(angle), math.sin(angle) * math.cos(math.radians(float(centre[0])))])
+        trip_key = (net.pick - centre) @ axis
+        depots = np.array([(d.lat, d.lon) for d in net.problem.depots], dtype=np.float64).reshape(-1, 2)
+        idle_key = (depots[net.depot] - centre) @ axis  # an idle vehicle is where its depot is ...
+    else:
+        trip_key = (net.early + net.late) / 2.0
+        idle_key = (net.shift_start + net.shift_end) / 2.0  # ... or at the middle of its shift
+    vehicle_key = np.array(
+        [float(trip_key[order].mean()) if order else float(idle_key[v]) for v, order in enumerate(routes.trips)]
+    )
+    # Split so that each part holds about as many trips and vehicles (its share of the work), ties by index.
+    ranked = np.lexsort((np.arange(net.vehicles), vehicle_key))
+    weight = np.array([len(routes.trips[v]) + 1 for v in ranked.tolist()], dtype=np.float64)
+    cuts = np.searchsorted(np.cumsum(weight), weight.sum() * np.arange(1, count) / count)
+    groups = np.split(ranked, cuts)
+    edges = [float(vehicle_key[g].max()) if len(g) else -math.inf for g in groups[:-1]]
+    home = np.searchsorted(np.array(edges), trip_key[unserved], side="left") if len(unserved) else unserved
+    return [(sorted(g.tolist()), unserved[home == p].tolist()) for p, g in enumerate(groups)]
+
+
+UNSERVED_SEEDS = 0.7  # share of neighbourhoods grown from an unserved trip (the rest from a served one)
+
+
+def _neighbourhood(
+    net: Network, routes: Routes, rng: random.Random, mine: np.ndarray, trips: np.ndarray
+) -> tuple[list[int], list[int]]:
+    """A seed trip (an unserved one more often than not), the vehicles around it, and the unserved trips nearby,
+    all within the part (``mine``: its vehicles; ``trips``: its trips)."""
+    unserved = trips[routes.where[trips] < 0]
+    servable = [t for t in unserved.tolist() if net.eligible[t, mine].any()]
+    if servable and rng.random() < UNSERVED_SEEDS:
         # Higher priorities first: pick among the most important unserved trips.
         top = min(int(net.tier[t]) for t in servable)
         seed = rng.choice([t for t in servable if net.tier[t] == top])
     else:
-        served = np.flatnonzero(routes.where >= 0)
+        served = trips[routes.where[trips] >= 0]
         if len(served) == 0:
             if not servable:
                 return [], []
             seed = rng.choice(servable)
         else:
             seed = int(served[rng.randrange(len(served))])
+    inside = np.zeros(net.n, dtype=bool)
+    inside[trips] = True
     vehicles: list[int] = []
     extra: list[int] = []
     frontier = [seed]
     seen = {seed}
-    trips = 0
-    while frontier and len(vehicles) < _MAX_VEHICLES and trips < _MAX_TRIPS:
+    count = 0
+    while frontier and len(vehicles) < _MAX_VEHICLES and count < _MAX_TRIPS:
         trip = frontier.pop(0)
         owner = int(routes.where[trip])
         if owner >= 0 and owner not in vehicles:
             vehicles.append(owner)
-            trips += len(routes.trips[owner])
+            count += len(routes.trips[owner])
             for other in routes.trips[owner]:
                 if other not in seen:
                     seen.add(other)
                     frontier.append(other)
         elif owner < 0 and trip not in extra:
             extra.append(trip)
-            trips += 1
-            for vehicle in routes.empty_candidates(trip)[:2].tolist():
+            count += 1
+            for vehicle in routes.empty_candidates(trip, routes.unused() & mine)[:2].tolist():
                 if vehicle not in vehicles:
                     vehicles.append(int(vehicle))
         links = np.concatenate((net.pred[trip], net.succ[trip]))
+        links = links[inside[links]] if len(links) else links
         for other in links[np.argsort(np.array([rng.random() for _ in links]))].tolist() if len(links) else []:
             if other not in seen:
                 seen.add(other)
@@ -112,11 +267,19 @@ def _neighbourhood(net: Network, routes: Routes, rng: random.Random) -> tuple[li
 
 
 def reoptimise(
-    net: Network, routes: Routes, vehicles: list[int], extra: list[int], *, solutions: int, deadline: float
+    net: Network,
+    routes: Routes,
+    vehicles: list[int],
+    extra: list[int],
+    *,
+    solutions: int,
+    deadline: float,
+    fresh: bool = False,
 ) -> bool:
     """Re-solve ``vehicles`` with their trips plus ``extra`` unserved trips in OR-Tools; keep it if better.
 
-    ``solutions`` > 0 runs guided local search for that many solutions; 0 descends to a local optimum.
+    ``solutions`` > 0 runs guided local search for that many solutions; 0 descends to a local optimum. ``fresh``
+    starts from OR-Tools' own first solution (cheapest arc) rather than from the current routes.
     """
     trips = [t for v in vehicles for t in routes.trips[v]] + [t for t in extra if routes.where[t] < 0]
     trips = [t for t in trips if net.eligible[t, vehicles].any()]
@@ -171,11 +334,15 @@ def reoptimise(
     local = {trip: k + j for j, trip in enumerate(trips)}
     before = [[manager.NodeToIndex(local[t]) for t in routes.trips[v]] for v in vehicles]
     params = _parameters(solutions, deadline, whole=solutions > 0)
-    model.CloseModelWithParameters(params)
-    initial = model.ReadAssignmentFromRoutes(before, True)
-    if initial is None:
-        return False
-    found = model.SolveFromAssignmentWithParameters(initial, params)
+    if fresh:
+        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+        found = model.SolveWithParameters(params)
+    else:
+        model.CloseModelWithParameters(params)
+        initial = model.ReadAssignmentFromRoutes(before, True)
+        if initial is None:
+            return False
+        found = model.SolveFromAssignmentWithParameters(initial, params)
     if found is None:
         return False
     after: list[list[int]] = []
@@ -196,6 +363,11 @@ def _penalties(trips: int) -> list[int]:
     return [law * (trips + 1), law, routine]
 
 
+# Lin-Kernighan and expensive-chain relocation: 10 % of the time, no trip more served (measured at 100x500).
+OPERATORS: dict[str, bool] = {"use_lin_kernighan": False, "use_relocate_expensive_chain": False}
+BOOL = {True: optional_boolean_pb2.BOOL_TRUE, False: optional_boolean_pb2.BOOL_FALSE}
+
+
 def _parameters(solutions: int, deadline: float, *, whole: bool) -> pywrapcp.DefaultRoutingSearchParameters:
     params = pywrapcp.DefaultRoutingSearchParameters()
     if whole:
@@ -204,6 +376,8 @@ def _parameters(solutions: int, deadline: float, *, whole: bool) -> pywrapcp.Def
     else:
         # A neighbourhood is small: descending to its local optimum beats a metaheuristic per second spent.
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        for name, value in OPERATORS.items():
+            setattr(params.local_search_operators, name, BOOL[value])
     # The wall clock only as a backstop: the solution limit is what makes runs repeatable.
     if math.isfinite(deadline):
         params.time_limit.FromMilliseconds(max(1, int((deadline - time.perf_counter()) * 1000)))
@@ -218,7 +392,7 @@ def _keep_if_better(routes: Routes, vehicles: list[int], after: list[list[int]])
         routes.set_route(vehicle, [])
     for vehicle, order in zip(vehicles, after, strict=True):
         routes.set_route(vehicle, order)
-    if all(routes.feasible(v) for v in vehicles) and _better(routes.objective(), before):
+    if all(routes.feasible(v) for v in vehicles) and better(routes.objective(), before):
         return True
     for vehicle in vehicles:
         routes.set_route(vehicle, [])
@@ -227,5 +401,6 @@ def _keep_if_better(routes: Routes, vehicles: list[int], after: list[list[int]])
     return False
 
 
-def _better(new: tuple[int, int, int, float], old: tuple[int, int, int, float]) -> bool:
+def better(new: tuple[int, int, int, float], old: tuple[int, int, int, float]) -> bool:
+    """Whether objective ``new`` beats ``old``: fewer unserved by priority, then less empty km."""
     return new[:3] < old[:3] or (new[:3] == old[:3] and new[3] < old[3] - 1e-6)

@@ -218,13 +218,16 @@ class Routes:
         return np.array([not trips for trips in self.trips], dtype=bool)
 
 
-def construct(net: Network, order: np.ndarray | None = None) -> Routes:
-    """Cheapest insertion in priority order, earliest window first (a fast, feasible start)."""
-    routes = Routes(net)
+def construct(net: Network, order: np.ndarray | None = None, *, routes: Routes | None = None) -> Routes:
+    """Cheapest insertion in priority order, earliest window first (a fast, feasible start); given ``routes``, the
+    trips they leave unserved are inserted into them (changed in place)."""
+    routes = routes if routes is not None else Routes(net)
     if order is None:
         order = np.lexsort((net.early, net.late, net.tier))
     unused = routes.unused()
     for trip in order.tolist():
+        if routes.where[trip] >= 0:
+            continue
         found = routes.best(trip, unused)
         if found is not None:
             routes.apply(trip, found)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from dispatch import bounds, exact, improve
+from dispatch import bounds, exact, improve, parallel
 from dispatch.messages import msg
 from dispatch.network import Network, build
 from dispatch.plan import Bounds, Objective, Plan, Route, Status, StoppedBy, Unserved
@@ -29,6 +29,8 @@ def solve(
     travel: Travel | None = None,
     time_limit: float | None = None,
     work: float | None = None,
+    start: Mapping[str, Sequence[str]] | Plan | None = None,
+    workers: int | None = None,
 ) -> Plan:
     """Assign vehicles to trips: most emergency, then law-enforcement, then routine trips, then least empty km.
 
@@ -41,8 +43,14 @@ def solve(
     :param travel: road distances and times; the exchange format's geodesic model by default.
     :param time_limit: the older spelling of ``stop=MaxRuntime(time_limit)``; not together with ``stop``.
     :param work: the older spelling of a `WorkBudget` beside ``time_limit`` (which defaults to 10 s then).
+    :param start: routes to begin from (vehicle id -> trip ids in order), or a plan of this problem (e.g. the last
+        run's). A route its vehicle cannot drive is set aside and its trips placed again; unserved trips are then
+        inserted and the search improves from there. The answer is never worse than the start.
+    :param workers: processes the search may use; default: the cores this process may run on. The plan does not
+        depend on it.
     :raises TypeError: ``stop`` together with ``time_limit`` or ``work``, or ``stop`` not criteria.
     :raises ValueError: an empty tuple of criteria.
+    :raises ProblemError: ``start`` names an unknown vehicle or trip, or a trip twice (the field is ``start.<id>``).
     """
     clock: float | None
     if stop is None:
@@ -53,23 +61,29 @@ def solve(
         raise TypeError("solve: give stop=... or time_limit=/work=, not both")
     else:
         clock, budget = stop_limits(stop)
+    given = _start_ids(problem, start) if start is not None else None
+    processes = max(1, parallel.cores() if workers is None else int(workers))
     started = time.perf_counter()
     net = build(problem, travel)
     built = time.perf_counter()
     able = bounds.servable(net)
     upper = bounds.served_upper(net, able)
+    first = warm(net, given) if given is not None else None
     optimum = exact.solve_exact(net, able) if exact.applies(net) else None
     stopped: StoppedBy
-    if optimum is not None:
+    if optimum is not None and (first is None or not improve.better(first.objective(), optimum.objective())):
         routes, stopped = optimum, "optimal"
     else:
-        routes = construct(net)
+        routes = construct(net, routes=first.copy() if first is not None else None)
         target = _missing_target(net, able)
         stopped = improve.improve(
             net, routes, deadline=math.inf if clock is None else built + clock, seed=seed, target=target, work=budget,
+            workers=processes,
         )
+        if first is not None and improve.better(first.objective(), routes.objective()):
+            routes = first  # the search only ever keeps improvements; this guards the promise all the same
     needed = exact.min_vehicles(net, np.flatnonzero(able)) if net.n <= exact.COVER_LIMIT else None
-    return assemble(
+    plan = assemble(
         net,
         routes,
         upper=upper,
@@ -78,9 +92,56 @@ def solve(
         time_limit=clock,
         build_seconds=built - started,
         solve_seconds=time.perf_counter() - built,
-        exact=optimum is not None,
+        exact=routes is optimum,
         vehicles_needed=needed,
     )
+    plan = plan.model_copy(update={"workers": 1 if routes is optimum or improve.whole(net) else processes})
+    plan._state = routes
+    return plan
+
+
+def _start_ids(problem: Problem, start: Mapping[str, Sequence[str]] | Plan) -> dict[int, list[int]]:
+    """The start's routes as vehicle and trip numbers, refusing unknown ids and trips given twice."""
+    if isinstance(start, Plan):
+        start = {route.vehicle: route.trips for route in start.routes}
+    if not isinstance(start, Mapping):
+        raise ProblemError("start", msg("expected routes (vehicle id -> trip ids) or a plan"))
+    vehicles, trips = problem.vehicle_index(), problem.trip_index()
+    seen: set[str] = set()
+    routes: dict[int, list[int]] = {}
+    for vehicle, route in start.items():
+        field = f"start.{vehicle}"
+        if vehicle not in vehicles:
+            raise ProblemError(field, msg("unknown vehicle"))
+        if isinstance(route, str) or not isinstance(route, Sequence):
+            raise ProblemError(field, msg("expected a list of trip ids"))
+        for trip in route:
+            if trip not in trips:
+                raise ProblemError(field, msg("unknown trip {trip!r}", trip=trip))
+            if trip in seen:
+                raise ProblemError(field, msg("trip {trip!r} is on two routes", trip=trip))
+            seen.add(trip)
+        routes[vehicles[vehicle]] = [trips[t] for t in route]
+    return routes
+
+
+def warm(net: Network, given: Mapping[int, list[int]]) -> Routes:
+    """The given routes, each vehicle that cannot drive its route set empty and its trips placed again by cheapest
+    insertion, most important and earliest first."""
+    routes = Routes(net)
+    loose: list[int] = []
+    for vehicle, order in sorted(given.items()):
+        routes.set_route(vehicle, order)
+        if not routes.feasible(vehicle):
+            loose.extend(order)
+            routes.set_route(vehicle, [])
+    unused = routes.unused()
+    for trip in sorted(loose, key=lambda t: (int(net.tier[t]), int(net.late[t]), int(net.early[t]), t)):
+        found = routes.best(trip, unused)
+        if found is not None:
+            routes.apply(trip, found)
+            unused[found.vehicle] = False
+    return routes
 
 
 class InfeasibleRoutes(ProblemError):
