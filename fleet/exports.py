@@ -36,7 +36,7 @@ NOT_BOOKED = (TripStatus.rejected, TripStatus.cancelled)
 RATE_DAYS = 90
 TRIP_COLUMNS = (
     "id", "agency", "priority", "categories", "passengers", "pickup_lat", "pickup_lon", "dropoff_lat",
-    "dropoff_lon", "earliest_pickup", "latest_pickup", "dwell_min",
+    "dropoff_lon", "earliest_pickup", "latest_pickup", "dwell_min", "booked_at",
 )
 
 TripRow = dict[str, str | int | float]
@@ -78,13 +78,17 @@ def trips_per_working_day(session: Session) -> dict[int, float]:
 
 
 def _vehicle(vehicle: Vehicle) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "id": vehicle.plate,
         "category": vehicle.category.value,
         "seats": vehicle.seats,
         "powertrain": vehicle.powertrain.value,
         "range_km": None if vehicle.range_km is None else float(vehicle.range_km),
     }
+    # Its own yard where known: an agency's cars park at several, and a car sets off from its own (issue 16).
+    if vehicle.home_lat is not None and vehicle.home_lon is not None:
+        document["lat"], document["lon"] = float(vehicle.home_lat), float(vehicle.home_lon)
+    return document
 
 
 def _yard(held: list[Vehicle]) -> tuple[float, float]:
@@ -142,6 +146,8 @@ def _row(booked: Trip, agency: str) -> TripRow:
         "earliest_pickup": booked.earliest_pickup.astimezone(CHINA).isoformat(),
         "latest_pickup": booked.latest_pickup.astimezone(CHINA).isoformat(),
         "dwell_min": float(engine_row["dwell_min"]),
+        # When it was booked: an emergency known the evening before is not a call at its pickup time (issue 16).
+        "booked_at": booked.created_at.astimezone(CHINA).isoformat(),
     }
 
 

@@ -3,13 +3,16 @@
 Generation is reproducible: a day's trips depend only on the scenario's demand, its seed, the replication and the
 day, never on the fleet. Two scenarios that differ only in their fleet therefore see exactly the same trips
 (common random numbers), and their difference is the policy's, not the dice's.
+
+A replayed trip keeps when it was booked (`Day.booked_at`): an emergency the registry knew the evening before is
+dispatched with the day's booked trips, not as a call at its pickup time (see `scenarios.simulate`).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +25,10 @@ from dispatch.synthetic.city import CST, HOT_SPOTS, KM_PER_DEG_LAT, KM_PER_DEG_L
 from fleet.exports import TRIP_COLUMNS
 from scenarios.spec import AgencySpec, HotSpot, ReplaySpec, Scenario
 
-COLUMNS = TRIP_COLUMNS  # of a replay CSV, as ``gongche trips export`` writes them
+BOOKED_AT = "booked_at"  # an optional column of a replay CSV: when the trip was booked (ISO 8601, with offset)
+# The columns a replay CSV must have, as ``gongche trips export`` writes them; an older export without booking
+# times still replays, its emergencies as calls.
+COLUMNS = tuple(c for c in TRIP_COLUMNS if c != BOOKED_AT)
 DEFAULT_HOT_SPOTS = tuple(HotSpot(name=n, lat=lat, lon=lon, weight=w) for n, lat, lon, w, _ in HOT_SPOTS)
 SPREAD_KM = 0.8  # how far around a hot spot or compound trips start and end
 MIN_TRIP_KM = 1.0
@@ -37,6 +43,8 @@ class Day:
     surge: bool
     trips: list[Trip]
     agency: dict[str, str]  # trip id -> agency code
+    # trip id -> when the request was booked (replays that know it); a generated trip is known at its pickup
+    booked_at: dict[str, datetime] = field(default_factory=dict)
 
 
 def day(scenario: Scenario, replication: int, index: int) -> Day:
@@ -45,8 +53,9 @@ def day(scenario: Scenario, replication: int, index: int) -> Day:
     working = scenario.calendar.working(when)
     surge = scenario.surge is not None and scenario.surge.on(index)
     if scenario.demand.replay is not None:
-        rows = [r for r in _replay(scenario.demand.replay) if r[1].date() == when]
-        return Day(index, when, working, surge, [trip for _, _, trip in rows], {t.id: a for a, _, t in rows})
+        rows = [r for r in _replay(scenario.demand.replay) if r.pickup.date() == when]
+        return Day(index, when, working, surge, [r.trip for r in rows], {r.trip.id: r.agency for r in rows},
+                   {r.trip.id: r.booked_at for r in rows if r.booked_at is not None})
     gen = np.random.default_rng(np.random.SeedSequence((scenario.seed, replication, index)))
     trips: list[Trip] = []
     agency_of: dict[str, str] = {}
@@ -164,13 +173,23 @@ def check(scenario: Scenario) -> None:
         _replay(scenario.demand.replay)
 
 
-def _replay(spec: ReplaySpec) -> list[tuple[str, datetime, Trip]]:
-    rows = _rows_from_csv(spec.csv) if spec.csv is not None else _rows_from_database(str(spec.database))
-    return [(agency, trip.earliest_pickup.astimezone(CST), trip) for agency, trip in rows]
+@dataclass(frozen=True)
+class Replayed:
+    agency: str
+    trip: Trip
+    booked_at: datetime | None  # None: the source does not say
+
+    @property
+    def pickup(self) -> datetime:
+        return self.trip.earliest_pickup.astimezone(CST)
+
+
+def _replay(spec: ReplaySpec) -> list[Replayed]:
+    return _rows_from_csv(spec.csv) if spec.csv is not None else _rows_from_database(str(spec.database))
 
 
 @lru_cache(maxsize=4)
-def _rows_from_csv(path: Path) -> list[tuple[str, Trip]]:
+def _rows_from_csv(path: Path) -> list[Replayed]:
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -180,13 +199,14 @@ def _rows_from_csv(path: Path) -> list[tuple[str, Trip]]:
 
 
 @lru_cache(maxsize=4)
-def _rows_from_database(url: str) -> list[tuple[str, Trip]]:
+def _rows_from_database(url: str) -> list[Replayed]:
     from fleet.exports import trip_rows
 
-    return [_trip_of({k: str(v) for k, v in row.items()}, f"{url} trip {row['id']}") for row in trip_rows(url)]
+    rows = [{k: str(v) for k, v in row.items()} for row in trip_rows(url)]
+    return [_trip_of(row, f"{url} trip {row['id']}") for row in rows]
 
 
-def _trip_of(row: dict[str, Any], where: str) -> tuple[str, Trip]:
+def _trip_of(row: dict[str, Any], where: str) -> Replayed:
     try:
         trip = Trip(
             id=row["id"],
@@ -199,6 +219,10 @@ def _trip_of(row: dict[str, Any], where: str) -> tuple[str, Trip]:
             latest_pickup=datetime.fromisoformat(row["latest_pickup"]),
             dwell_min=float(row["dwell_min"] or 0),
         )
+        booked = row.get(BOOKED_AT) or None
+        booked_at = datetime.fromisoformat(booked) if booked is not None else None
+        if booked_at is not None and booked_at.tzinfo is None:
+            raise ValueError(f"{BOOKED_AT} {booked!r} has no UTC offset")
     except (ValueError, KeyError) as exc:
         raise ValueError(f"{where}: bad trip: {exc}") from None
-    return row["agency"], trip
+    return Replayed(row["agency"], trip, booked_at)

@@ -144,9 +144,9 @@ def _xlsx(outcomes: Sequence[Outcome], path: Path) -> None:
     book.save(path)
 
 
-DAY_COLUMNS = ("scenario", "scale", "replication", "date", "working", "surge", "held", "offered", "served",
+DAY_COLUMNS = ("scenario", "sweep", "scale", "replication", "date", "working", "surge", "held", "offered", "served",
                "served_emergency", "rented", "empty_km", "total_km", "vehicles_used", "min_fleet",
-               "min_fleet_pooled", "emergency_p95_min", "seconds")
+               "min_fleet_pooled", "emergency_p95_min", "source", "seconds")
 
 
 def _day_rows(outcomes: Sequence[Outcome]) -> list[list[object]]:
@@ -154,10 +154,10 @@ def _day_rows(outcomes: Sequence[Outcome]) -> list[list[object]]:
     for outcome in outcomes:
         for d in outcome.days:
             p95 = percentile([x / 60 for x in d.emergency_delay_s], 95)
-            rows.append([d.scenario, d.scale, d.replication, d.date, d.working, d.surge, d.held,
+            rows.append([d.scenario, d.sweep, d.scale, d.replication, d.date, d.working, d.surge, d.held,
                          sum(d.offered.values()), sum(d.served.values()), d.served.get("emergency", 0), d.rented,
                          d.empty_km, d.total_km, d.vehicles_used, sum(d.min_fleet.values()),
-                         sum(d.min_fleet_pooled.values()), p95, d.seconds])
+                         sum(d.min_fleet_pooled.values()), p95, d.source, d.seconds])
     return rows
 
 

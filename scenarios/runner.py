@@ -1,6 +1,10 @@
 """Run scenarios: every (fleet size, replication, day) is one task, run on local processes or on a Ray cluster.
 
-Tasks are independent and pure, so where they run changes only the time taken, never the numbers.
+A scenario's own days are independent tasks, each searched afresh, so that every scenario of a comparison is
+simulated the same way. The points of a fleet-size sweep that share a (replication, day) run together, as one chain
+from the smallest fleet up (`scenarios.simulate.simulate_days`: each size starts from the plan of the one before),
+so that the frontier never goes down. Tasks and chains are pure, so where they run changes only the time taken,
+never the numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 
 from scenarios.metrics import Summary, summarise
-from scenarios.simulate import DayResult, DayTask, simulate_day
+from scenarios.simulate import DayResult, DayTask, simulate_days
 from scenarios.spec import Scenario
 
 
@@ -28,19 +32,29 @@ class Outcome:
 
 
 def tasks_of(scenario: Scenario) -> list[DayTask]:
-    """The scenario's own days, then the sweep's (a sweep point that repeats an own day is not run twice)."""
+    """The scenario's own days, then the sweep's points (100 % too: a sweep's points run as chains, `chains_of`)."""
     tasks = [DayTask(scenario, 1.0, r, d) for r in range(scenario.replications) for d in range(scenario.calendar.days)]
     if scenario.sweep is not None:
         days = min(scenario.sweep.days or scenario.calendar.days, scenario.calendar.days)
-        seen = {(t.scale, t.replication, t.day) for t in tasks}
         tasks += [
-            DayTask(scenario, scale, r, d)
-            for scale in scenario.sweep.scales
+            DayTask(scenario, scale, r, d, sweep=True)
+            for scale in sorted(set(scenario.sweep.scales))
             for r in range(scenario.sweep.replications)
             for d in range(days)
-            if (scale, r, d) not in seen
         ]
     return tasks
+
+
+def chains_of(tasks: Sequence[DayTask]) -> list[list[DayTask]]:
+    """Each sweep's points grouped by (scenario, replication, day) in ascending fleet size; an own day alone."""
+    chains: dict[tuple[str, int, int], list[DayTask]] = defaultdict(list)
+    alone: list[list[DayTask]] = []
+    for task in tasks:
+        if task.sweep:
+            chains[(task.scenario.name, task.replication, task.day)].append(task)
+        else:
+            alone.append([task])
+    return alone + [sorted(chain, key=lambda t: t.scale) for chain in chains.values()]
 
 
 def run(
@@ -53,23 +67,20 @@ def run(
     """Simulate every task of every scenario and summarise each; ``progress`` is called once per finished day."""
     tasks = [task for scenario in scenarios for task in tasks_of(scenario)]
     results = list(_execute(tasks, workers, ray_address, progress or (lambda _: None)))
-    by_key: dict[tuple[str, float], list[DayResult]] = defaultdict(list)
+    by_key: dict[tuple[str, bool, float], list[DayResult]] = defaultdict(list)
     for result in results:
-        by_key[(result.scenario, result.scale)].append(result)
+        by_key[(result.scenario, result.sweep, result.scale)].append(result)
     outcomes = []
     for scenario in scenarios:
-        own = sorted(by_key[(scenario.name, 1.0)], key=lambda d: (d.replication, d.day))
-        main = [d for d in own if d.replication < scenario.replications]
+        # sums in one order, wherever the days ran
+        main = sorted(by_key[(scenario.name, False, 1.0)], key=lambda d: (d.replication, d.day))
         frontier = []
         if scenario.sweep is not None:
-            days = scenario.sweep.days or scenario.calendar.days
             for scale in sorted(set(scenario.sweep.scales)):
-                point = sorted((d for d in by_key[(scenario.name, scale)]
-                                if d.replication < scenario.sweep.replications and d.day < days),
-                               key=lambda d: (d.replication, d.day))  # sums in one order, wherever days ran
+                point = sorted(by_key[(scenario.name, True, scale)], key=lambda d: (d.replication, d.day))
                 frontier.append(summarise(scenario, point))
-        every = sorted((d for (name, _), days in by_key.items() if name == scenario.name for d in days),
-                       key=lambda d: (d.scale, d.replication, d.day))
+        every = sorted((d for (name, _, _), days in by_key.items() if name == scenario.name for d in days),
+                       key=lambda d: (d.sweep, d.scale, d.replication, d.day))
         outcomes.append(Outcome(scenario, summarise(scenario, main), frontier, every))
     return outcomes
 
@@ -77,28 +88,28 @@ def run(
 def _execute(
     tasks: list[DayTask], workers: int | None, ray_address: str | None, progress: Callable[[DayResult], None]
 ) -> Iterator[DayResult]:
-    # Biggest days first, so that no long day starts last while the other processes sit idle.
-    tasks = sorted(tasks, key=_expected_work, reverse=True)
+    # Biggest chains first, so that no long chain starts last while the other processes sit idle.
+    chains = sorted(chains_of(tasks), key=lambda chain: sum(map(_expected_work, chain)), reverse=True)
     if ray_address is not None:
-        yield from _on_ray(tasks, ray_address, progress)
+        yield from _on_ray(chains, ray_address, progress)
         return
     workers = workers or os.cpu_count() or 1
     if workers == 1:
-        for task in tasks:
-            result = simulate_day(task)
-            progress(result)
-            yield result
+        for chain in chains:
+            for result in simulate_days(chain):
+                progress(result)
+                yield result
         return
     # spawn: OR-Tools and numpy keep threads that a forked child must not inherit
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(simulate_day, task) for task in tasks]
+        futures = [pool.submit(simulate_days, chain) for chain in chains]
         for future in as_completed(futures):
-            result = future.result()
-            progress(result)
-            yield result
+            for result in future.result():
+                progress(result)
+                yield result
 
 
-def _on_ray(tasks: list[DayTask], address: str, progress: Callable[[DayResult], None]) -> Iterator[DayResult]:
+def _on_ray(chains: list[list[DayTask]], address: str, progress: Callable[[DayResult], None]) -> Iterator[DayResult]:
     try:
         import ray  # an optional extra: pip install 'gongche[ray]'
     except ImportError:
@@ -111,13 +122,13 @@ def _on_ray(tasks: list[DayTask], address: str, progress: Callable[[DayResult], 
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError or its own types: all mean "not here"
             raise RuntimeError(f"--ray {address}: cannot connect to Ray: {exc}") from None
     try:
-        remote = ray.remote(simulate_day)
-        pending = [remote.remote(task) for task in tasks]
+        remote = ray.remote(simulate_days)
+        pending = [remote.remote(chain) for chain in chains]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            result = ray.get(done[0])
-            progress(result)
-            yield result
+            for result in ray.get(done[0]):
+                progress(result)
+                yield result
     finally:
         if started:
             ray.shutdown()

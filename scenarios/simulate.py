@@ -1,14 +1,23 @@
-"""One simulated day: the booked trips dispatched in one batch, then each emergency inserted as it arrives.
+"""One simulated day: the booked trips dispatched in one batch, then each emergency inserted as its call comes in.
 
 `simulate_day` is a pure function of its `DayTask` (scenario, fleet scale, replication, day), so tasks can run in
-any order on any process or machine and give the same `DayResult`.
+any order on any process or machine and give the same `DayResult`. `simulate_days` runs the days of a fleet-size
+sweep that differ only in the fleet's scale as one chain, smallest fleet first: each size also searches from the
+plan of the size before (`dispatch.solve(start=...)`) and may keep the size before's day, which its fleet can drive
+since the sizes are nested (`scenarios.vehicles.held`). So a larger fleet never serves less than a smaller one, by
+the engine's own order (most emergencies, then law enforcement, then routine trips), and a sweep is a frontier
+rather than a scatter of independent searches.
+
+An emergency the source says was booked before the day (a replayed registry's, booked the evening before) is
+known to the batch like any booked trip; the others are calls, placed when they come in (`dispatch.insert`): at
+their earliest pickup less the scenario's notice, or when they were booked if that was earlier.
 """
 
 from __future__ import annotations
 
 import time as clock
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +27,7 @@ import numpy as np
 from dispatch.exact import min_fleet_at
 from dispatch.insert import insert
 from dispatch.plan import Plan
-from dispatch.problem import Depot, Priority, Problem, Trip, Vehicle
+from dispatch.problem import PRIORITIES, Depot, Priority, Problem, Trip, Vehicle
 from dispatch.solve import solve
 from dispatch.stop import MaxRuntime, WorkBudget
 from dispatch.synthetic.city import CST
@@ -36,6 +45,7 @@ class DayTask:
     scale: float  # fleet size relative to the scenario's (1.0 but in sweeps)
     replication: int
     day: int
+    sweep: bool = False  # a point of the fleet-size sweep (which runs as a chain), not one of the scenario's own days
 
 
 @dataclass
@@ -65,6 +75,10 @@ class DayResult:
     busy_hours: list[float]  # vehicle-hours busy in each hour of the day (0-23)
     seconds: float
     insert_ms: list[float] = field(default_factory=list)
+    sweep: bool = False  # a point of the fleet-size sweep
+    # Which day stands for this fleet: its own search ("own"), in a sweep that search started from the size
+    # below's batch ("start"), or the size below's day itself ("smaller"), whichever served most (`simulate_days`).
+    source: str = "own"
 
     @property
     def vehicles_used(self) -> int:
@@ -75,11 +89,74 @@ class DayResult:
         return sum(self.held_by_category.values())
 
 
+@dataclass
+class _Dispatched:
+    """A simulated day's plans, kept for the next larger fleet of a sweep."""
+
+    vehicles: dict[str, SimVehicle]  # the fleet the plans were made for
+    batch: dict[str, dict[str, tuple[str, ...]]]  # dispatch group -> vehicle -> trip ids, before the calls
+    plans: list[tuple[Plan, Problem]]  # after the calls
+    insert_ms: list[float]
+    source: str = "own"
+
+    @property
+    def rank(self) -> tuple[int, ...]:
+        """Served counts in the engine's lexicographic order (most emergencies, then law enforcement, ...), then
+        the least empty km."""
+        served = dict.fromkeys(PRIORITIES, 0)
+        empty = 0.0
+        for plan, problem in self.plans:
+            priority = {t.id: t.priority for t in problem.trips}
+            for route in plan.routes:
+                empty += route.empty_km
+                for trip in route.trips:
+                    served[priority[trip]] += 1
+        return (*(served[p] for p in PRIORITIES), -round(empty * 1000))
+
+
 def simulate_day(task: DayTask) -> DayResult:
-    started = clock.perf_counter()
+    """One day on its own (the scenario's own fleet, or one point of a sweep run alone)."""
+    return simulate_days([task])[0]
+
+
+def simulate_days(tasks: Sequence[DayTask]) -> list[DayResult]:
+    """Days that differ only in the fleet's scale, smallest fleet first, each knowing the day of the size before.
+
+    Each size's day is the best, by served counts in the engine's order then empty km, of: its own search; the
+    same search started from the previous size's batch plan (``DayResult.source`` "start"); and the previous
+    size's day itself ("smaller"), which the larger fleet can drive since it holds every vehicle that day used.
+    So a size never serves less than the size before, nor less than its own search alone.
+    """
+    ordered = sorted(tasks, key=lambda t: t.scale)
+    first = ordered[0] if ordered else None
+    if first is None:
+        return []
+    if any((t.scenario, t.replication, t.day, t.sweep) != (first.scenario, first.replication, first.day, first.sweep)
+           for t in ordered):
+        raise ValueError("a chain of days must differ only in the fleet's scale")
+    today = demand.day(first.scenario, first.replication, first.day)
+    results: list[DayResult] = []
+    before: _Dispatched | None = None
+    for task in ordered:
+        started = clock.perf_counter()
+        vehicles = held(task.scenario, task.scale)
+        by_id = {v.id: v for v in vehicles}
+        candidates = [_dispatch(task, today, vehicles, None)]
+        if before is not None:
+            candidates.append(_dispatch(task, today, vehicles, before))
+            if _drivable(before, by_id):
+                candidates.append(_Dispatched(by_id, before.batch, before.plans, before.insert_ms, "smaller"))
+        best = max(candidates, key=lambda c: c.rank)  # the first of equals: the own search, then the started one
+        results.append(_result(task, today, vehicles, best.plans, best.insert_ms, clock.perf_counter() - started,
+                               best.source))
+        before = best
+    return results
+
+
+def _dispatch(task: DayTask, today: demand.Day, vehicles: list[SimVehicle],
+              before: _Dispatched | None) -> _Dispatched:
+    """The day's batch (started from ``before``'s batch if given), then its calls placed as they come in."""
     scenario = task.scenario
-    vehicles = held(scenario, task.scale)
-    today = demand.day(scenario, task.replication, task.day)
     midnight = datetime.combine(today.date, datetime.min.time(), tzinfo=CST)
     groups: dict[str, tuple[list[SimVehicle], list[Trip]]] = defaultdict(lambda: ([], []))
     separate = scenario.dispatch.mode == "separate"
@@ -88,26 +165,58 @@ def simulate_day(task: DayTask) -> DayResult:
     for trip in today.trips:
         groups[today.agency[trip.id] if separate else "pool"][1].append(trip)
 
+    notice = timedelta(minutes=scenario.dispatch.notice_min)
     plans: list[tuple[Plan, Problem]] = []
+    batch: dict[str, dict[str, tuple[str, ...]]] = {}
     insert_ms: list[float] = []
     for index, (name, (members, trips)) in enumerate(sorted(groups.items())):
-        booked = [t for t in trips if t.priority != Priority.emergency]
-        urgent = [t for t in trips if t.priority == Priority.emergency]
+        calls = {t.id: _call(t, today.booked_at.get(t.id), midnight, notice) for t in trips}
+        booked = [t for t in trips if calls[t.id] is None]
+        urgent = sorted((t for t in trips if calls[t.id] is not None),
+                        key=lambda t: (calls[t.id], t.earliest_pickup, t.id))
         problem = _problem(scenario, f"{scenario.name}-{today.date}-{name}", members, booked, trips, midnight)
         # Separate fleets share the pool's time budget by their trips: the same effort, however it is split.
         share = len(trips) / max(len(today.trips), 1)
         work = max(0.05, scenario.dispatch.time_limit_s * share)
         # The work budget stops the search, so a day gives the same plan however loaded the machine; the clock,
-        # five times longer, is only a backstop.
+        # five times longer, is only a backstop. One process: the runner already keeps every core busy with days.
         plan = solve(problem, stop=(WorkBudget(work), MaxRuntime(5 * work + 1)),
-                     seed=scenario.seed + 1000 * task.replication + index)
-        notice = timedelta(minutes=scenario.dispatch.notice_min)
-        for trip in urgent:  # in order of arrival (the day's trips are sorted)
-            placed = insert(plan, problem, trip, now=trip.earliest_pickup - notice)
+                     seed=scenario.seed + 1000 * task.replication + index,
+                     start=_start(before, name, members), workers=1)
+        batch[name] = {route.vehicle: tuple(route.trips) for route in plan.routes}
+        for trip in urgent:  # in the order the calls come in
+            placed = insert(plan, problem, trip, now=calls[trip.id])
             plan, problem = placed.plan, placed.problem
             insert_ms.append(placed.seconds * 1000)
         plans.append((plan, problem))
-    return _result(task, today, vehicles, plans, insert_ms, clock.perf_counter() - started)
+    return _Dispatched({v.id: v for v in vehicles}, batch, plans, insert_ms, "own" if before is None else "start")
+
+
+def _call(trip: Trip, booked_at: datetime | None, midnight: datetime, notice: timedelta) -> datetime | None:
+    """When the dispatcher learns of ``trip``, or None if the day's batch knows it already.
+
+    Law-enforcement and routine trips are booked ahead. An emergency is a call at its earliest pickup less the
+    notice, unless the source says it was booked earlier: before the day, it is in the batch like a booking.
+    """
+    if trip.priority != Priority.emergency or (booked_at is not None and booked_at <= midnight):
+        return None
+    called = trip.earliest_pickup - notice
+    return called if booked_at is None else min(called, booked_at)
+
+
+def _start(before: _Dispatched | None, group: str, members: list[SimVehicle]) -> dict[str, tuple[str, ...]] | None:
+    """The previous size's batch routes of this group's vehicles (a smaller nested fleet: all of them are here)."""
+    if before is None:
+        return None
+    ids = {v.id for v in members}
+    routes = {vehicle: trips for vehicle, trips in before.batch.get(group, {}).items() if vehicle in ids and trips}
+    return routes or None
+
+
+def _drivable(before: _Dispatched, vehicles: Mapping[str, SimVehicle]) -> bool:
+    """Whether every vehicle the earlier day used is in this fleet, as it was (seats, shift, range, depot)."""
+    return all(vehicles.get(route.vehicle) == before.vehicles[route.vehicle]
+               for plan, _ in before.plans for route in plan.routes)
 
 
 def _problem(scenario: Scenario, name: str, vehicles: list[SimVehicle], trips: list[Trip], day: list[Trip],
@@ -140,7 +249,7 @@ def _problem(scenario: Scenario, name: str, vehicles: list[SimVehicle], trips: l
 
 
 def _result(task: DayTask, today: demand.Day, vehicles: list[SimVehicle], plans: list[tuple[Plan, Problem]],
-            insert_ms: list[float], seconds: float) -> DayResult:
+            insert_ms: list[float], seconds: float, source: str = "own") -> DayResult:
     scenario = task.scenario
     by_id = {v.id: v for v in vehicles}
     offered = _count(t.priority for t in today.trips)
@@ -209,6 +318,8 @@ def _result(task: DayTask, today: demand.Day, vehicles: list[SimVehicle], plans:
         min_fleet_pooled=pooled,
         busy_hours=[round(float(h), 4) for h in busy / 3600],
         seconds=round(seconds, 3),
+        sweep=task.sweep,
+        source=source,
         insert_ms=[round(ms, 2) for ms in insert_ms],
     )
 

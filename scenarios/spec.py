@@ -48,6 +48,16 @@ class VehicleSpec(_Spec):
     seats: int = Field(default=5, ge=1, le=60)
     powertrain: Powertrain = Powertrain.ice
     range_km: float | None = Field(default=None, gt=0, le=2000)
+    # Where this vehicle parks, if the registry knows: an agency's cars are often kept at several yards, and the
+    # agency's mean position can be far from all of them.
+    lat: float | None = Field(default=None, ge=-90, le=90, description="its own yard; default: the agency's")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> VehicleSpec:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both 'lat' and 'lon' of the vehicle's yard, or neither")
+        return self
 
 
 class AgencySpec(_Spec):
@@ -307,13 +317,27 @@ def load(path: Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        loc = error_location(error)
+        error = _first(exc.errors(include_url=False))
+        loc = tuple(part for part in error_location(error) if not _branch(part))
         where = max(links, key=lambda link: locate(link[1], loc)[1])  # the file that wrote the deepest part
         line = locate(where[1], loc)[0]
         field = ".".join(str(part) for part in loc)
         message = str(error["msg"]).removeprefix("Value error, ")
         raise ScenarioError(f"{where[0]}:{line}: field '{field}': {message}", field) from None
+
+
+def _branch(part: str | int) -> bool:
+    """Whether a location part names a branch of a union (``list[VehicleSpec]``) rather than a field."""
+    return isinstance(part, str) and "[" in part
+
+
+def _first(errors: list[Any]) -> Any:
+    """The first error, passing over a union's branch that the input is not even the type of: a list of vehicles
+    with a bad entry is reported as that entry's error, not as "Input should be a valid dictionary"."""
+    def mismatched(error: Any) -> bool:
+        return str(error["type"]) in ("dict_type", "list_type") and any(_branch(p) for p in error["loc"])
+
+    return next((e for e in errors if not mismatched(e)), errors[0])
 
 
 def chain(path: Path, seen: list[Path]) -> list[tuple[Path, yaml.Node | None, dict[str, Any]]]:

@@ -91,7 +91,8 @@ def _sim(scenario: Scenario, vehicle: VehicleSpec, agency: AgencySpec) -> SimVeh
         powertrain=vehicle.powertrain,
         range_km=vehicle.range_km,
         shift=(shift[0], shift[1]),
-        depot=(agency.lat, agency.lon),
+        depot=(vehicle.lat, vehicle.lon) if vehicle.lat is not None and vehicle.lon is not None
+        else (agency.lat, agency.lon),
     ))
 
 

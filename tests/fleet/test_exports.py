@@ -33,7 +33,7 @@ from gongche.cli import app
 from tests.factories import ADMIN, agency, jurisdiction_tree, registered
 
 HEADER = ("id,agency,priority,categories,passengers,pickup_lat,pickup_lon,dropoff_lat,dropoff_lon,"
-          "earliest_pickup,latest_pickup,dwell_min")
+          "earliest_pickup,latest_pickup,dwell_min,booked_at")
 # Monday 4 March to Wednesday 13 March 2030: eight working days (4-8, 11-13 March).
 WORKING_DAYS = 8
 
@@ -158,12 +158,21 @@ class TestFleetDocument:
         for entry in fleet_document(reader)["agencies"]:
             for row in entry["vehicles"]:
                 vehicle = reader.scalars(sa.select(Vehicle).where(Vehicle.plate == row["id"])).one()
+                yard = ({} if vehicle.home_lat is None or vehicle.home_lon is None
+                        else {"lat": float(vehicle.home_lat), "lon": float(vehicle.home_lon)})
                 assert row == {"id": vehicle.plate, "category": vehicle.category.value, "seats": vehicle.seats,
                                "powertrain": vehicle.powertrain.value,
-                               "range_km": None if vehicle.range_km is None else float(vehicle.range_km)}
+                               "range_km": None if vehicle.range_km is None else float(vehicle.range_km), **yard}
                 assert type(row["category"]) is str  # plain strings: yaml.safe_dump refuses enum members
         bev = next(v for v in by_code(fleet_document(reader))["WH-GA"]["vehicles"] if v["powertrain"] == "bev")
         assert bev["range_km"] == 400.0
+
+    def test_a_vehicle_carries_its_own_yard_where_known(self, reader: Session) -> None:
+        yards = {(v["lat"], v["lon"]) for v in by_code(fleet_document(reader))["WH-GA"]["vehicles"] if "lat" in v}
+        known = set(reader.execute(sa.select(Vehicle.home_lat, Vehicle.home_lon).join(Agency).where(
+            Agency.code == "WH-GA", Vehicle.status == VehicleStatus.active, Vehicle.home_lat.is_not(None))))
+        assert yards == {(float(lat), float(lon)) for lat, lon in known}
+        assert yards  # the seeded registry knows some yards: the check above compares something
 
     def test_agency_yards_are_the_mean_of_the_known_ones_or_the_centre(self, reader: Session) -> None:
         agencies = by_code(fleet_document(reader))
@@ -220,11 +229,12 @@ class TestTripRows:
             assert row["passengers"] == trip.passengers
             assert (row["pickup_lat"], row["pickup_lon"]) == (trip.pickup_lat, trip.pickup_lon)
             assert (row["dropoff_lat"], row["dropoff_lon"]) == (trip.dropoff_lat, trip.dropoff_lon)
-            for column in ("earliest_pickup", "latest_pickup"):
+            for column, held in (("earliest_pickup", "earliest_pickup"), ("latest_pickup", "latest_pickup"),
+                                 ("booked_at", "created_at")):
                 moment = row[column]
                 assert isinstance(moment, str)
                 assert moment.endswith("+08:00")
-                assert datetime.fromisoformat(moment) == getattr(trip, column)
+                assert datetime.fromisoformat(moment) == getattr(trip, held)
             assert row["dwell_min"] == float(trip.dwell_min) == 20.0
             assert isinstance(row["dwell_min"], float)
 

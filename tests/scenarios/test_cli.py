@@ -38,7 +38,9 @@ def test_compare_the_shipped_scenarios(tmp_path: Path) -> None:
 
     summary = {s["scenario"]: s for s in json.loads((folder / "summaries.json").read_text(encoding="utf-8"))}
     served = {name: s["share_served"] for name, s in summary.items()}
-    assert served["cut-30"] <= served["baseline"]  # a cut fleet never serves more
+    # A cut fleet serves no more, up to the search's luck: two scenarios are searched independently (a sweep, whose
+    # sizes are chained, guarantees it: test_sweep.py), and where calls find an idle car is partly chance.
+    assert served["cut-30"] <= served["baseline"] + 0.005
     assert served["rental-overflow"] >= served["cut-30"]  # rental takes what the cut fleet misses
     pooling = summary["pooling"]
     assert sum(pooling["min_fleet_pooled"].values()) <= sum(pooling["min_fleet"].values())

@@ -22,8 +22,9 @@ from scenarios.spec import Scenario
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (optional extra: pip install 'gongche[ray]')")
 
-# Two agencies on a Friday and a Saturday, two replications and a two-point sweep: six small days, so that several
-# tasks of different scales, replications and days are in flight on Ray at once. The first day serves an emergency,
+# Two agencies on a Friday and a Saturday, two replications and a two-point sweep: eight small days (four own, and
+# each day's two sweep points as one chain), so that several tasks of different scales, replications and days are in
+# flight on Ray at once. The first day serves an emergency,
 # so that the CLI's one-day run has a delay to plot (report.plot_delays warns when there is none).
 SMALL: dict[str, Any] = {
     "name": "ray-small",
@@ -66,9 +67,9 @@ def ray_or_skip(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def numbers(days: list[DayResult]) -> list[dict[str, Any]]:
-    """Every field of every day but the timings, in (scale, replication, day) order."""
+    """Every field of every day but the timings, in (sweep, scale, replication, day) order."""
     rows = []
-    for day in sorted(days, key=lambda d: (d.scale, d.replication, d.day)):
+    for day in sorted(days, key=lambda d: (d.sweep, d.scale, d.replication, d.day)):
         row = dataclasses.asdict(day)
         for name in TIMING:
             del row[name]
@@ -87,8 +88,8 @@ def test_ray_gives_the_same_numbers_as_one_local_process() -> None:
 
     assert not ray.is_initialized(), "the runner started Ray for this run and must shut it down after"
     assert len(finished) == len(remote.days) == len(local.days) == expected_tasks
-    assert sorted((d.scale, d.replication, d.day) for d in finished) == [
-        (d.scale, d.replication, d.day) for d in remote.days
+    assert sorted((d.sweep, d.scale, d.replication, d.day) for d in finished) == [
+        (d.sweep, d.scale, d.replication, d.day) for d in remote.days
     ]
     assert numbers(remote.days) == numbers(local.days)
     assert remote.summary == local.summary
