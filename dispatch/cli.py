@@ -25,6 +25,10 @@ Workers = Annotated[
     int | None, typer.Option("--workers", min=1, help="processes the search may use (default: every core); the plan "
                                                       "is the same whatever the number")
 ]
+BoundSeconds = Annotated[
+    float | None, typer.Option("--bound-seconds", min=0.0, help="seconds of the time limit for the bounds' LP "
+                                                               "relaxation (default: what the search leaves)")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -42,13 +46,14 @@ def solve(
     time_limit: TimeLimit = 10.0,
     seed: Seed = 0,
     workers: Workers = None,
+    bound_seconds: BoundSeconds = None,
 ) -> None:
     """Assign vehicles to trips; write the solution and print its objective, bounds and gap."""
     try:
         problem = Problem.read(instance)
     except ProblemError as exc:
         raise _fail(f"{instance}: {exc}") from None
-    plan = run(problem, stop=MaxRuntime(time_limit), seed=seed, workers=workers)
+    plan = run(problem, stop=MaxRuntime(time_limit), seed=seed, workers=workers, bound_seconds=bound_seconds)
     _write(out, plan.exchange())
     served, offered, upper = plan.objective.served, plan.objective.offered, plan.bounds.served_upper
     typer.echo(
@@ -57,7 +62,7 @@ def solve(
         + f"; empty {plan.objective.deadhead_km:.1f} km (at least {plan.bounds.deadhead_lower_km:.1f}, "
         f"gap {plan.gap['deadhead']:.2%}); {plan.objective.vehicles_used} vehicles; "
         f"build {plan.build_seconds:.2f} s, solve {plan.solve_seconds:.2f} s ({plan.stopped_by}, "
-        f"{plan.workers} process{'es' if plan.workers > 1 else ''})"
+        f"{plan.workers} process{'es' if plan.workers > 1 else ''}); bounds {plan.bounds.seconds:.2f} s"
     )
 
 

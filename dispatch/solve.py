@@ -13,12 +13,14 @@ from dispatch import bounds, exact, improve, parallel
 from dispatch.messages import msg
 from dispatch.network import Network, build
 from dispatch.plan import Bounds, Objective, Plan, Route, Status, StoppedBy, Unserved
-from dispatch.problem import PRIORITIES, Priority, Problem, ProblemError
+from dispatch.problem import PRIORITIES, Problem, ProblemError
 from dispatch.reasons import reason
 from dispatch.routes import Routes, construct
 from dispatch.stop import StopCriteria
 from dispatch.stop import limits as stop_limits
 from dispatch.travel import Travel
+
+BOUND_SHARE = 0.25  # of the time limit, at most, for the bounds of a plan the search finished early
 
 
 def solve(
@@ -31,6 +33,7 @@ def solve(
     work: float | None = None,
     start: Mapping[str, Sequence[str]] | Plan | None = None,
     workers: int | None = None,
+    bound_seconds: float | None = None,
 ) -> Plan:
     """Assign vehicles to trips: most emergency, then law-enforcement, then routine trips, then least empty km.
 
@@ -48,6 +51,11 @@ def solve(
         inserted and the search improves from there. The answer is never worse than the start.
     :param workers: processes the search may use; default: the cores this process may run on. The plan does not
         depend on it.
+    :param bound_seconds: time for the bounds' LP relaxation (`dispatch.bounds.compute`), taken out of the time
+        limit, whose search then stops that much earlier (at most half the limit). Default: what the search leaves of
+        the limit, up to `BOUND_SHARE` of it (nothing when the search runs to the clock: the cheap bounds then stand
+        and ``bounds.method`` says the LP was skipped); with no clock (a work budget alone), none. The bound's own
+        time is ``bounds.seconds``.
     :raises TypeError: ``stop`` together with ``time_limit`` or ``work``, or ``stop`` not criteria.
     :raises ValueError: an empty tuple of criteria.
     :raises ProblemError: ``start`` names an unknown vehicle or trip, or a trip twice (the field is ``start.<id>``).
@@ -61,13 +69,15 @@ def solve(
         raise TypeError("solve: give stop=... or time_limit=/work=, not both")
     else:
         clock, budget = stop_limits(stop)
-    given = _start_ids(problem, start) if start is not None else None
+    given = route_ids(problem, start, "start") if start is not None else None
     processes = max(1, parallel.cores() if workers is None else int(workers))
+    reserve = max(0.0, bound_seconds or 0.0)
+    if clock is not None:
+        reserve = min(reserve, clock / 2)  # the plan comes first: the bound never takes more than half the limit
     started = time.perf_counter()
     net = build(problem, travel)
     built = time.perf_counter()
     able = bounds.servable(net)
-    upper = bounds.served_upper(net, able)
     first = warm(net, given) if given is not None else None
     optimum = exact.solve_exact(net, able) if exact.applies(net) else None
     stopped: StoppedBy
@@ -77,49 +87,56 @@ def solve(
         routes = construct(net, routes=first.copy() if first is not None else None)
         target = _missing_target(net, able)
         stopped = improve.improve(
-            net, routes, deadline=math.inf if clock is None else built + clock, seed=seed, target=target, work=budget,
-            workers=processes,
+            net, routes, deadline=math.inf if clock is None else built + clock - reserve, seed=seed, target=target,
+            work=budget, workers=processes,
         )
         if first is not None and improve.better(first.objective(), routes.objective()):
             routes = first  # the search only ever keeps improvements; this guards the promise all the same
     needed = exact.min_vehicles(net, np.flatnonzero(able)) if net.n <= exact.COVER_LIMIT else None
+    searched = time.perf_counter()
+    if clock is None:
+        bound_deadline = searched + reserve
+    elif bound_seconds is None:  # what the search left, but a plan found early is not held back long for its bound
+        bound_deadline = min(built + clock, searched + BOUND_SHARE * clock)
+    else:
+        bound_deadline = built + clock if reserve > 0 else searched
     plan = assemble(
         net,
         routes,
-        upper=upper,
         stopped=stopped,
         seed=seed,
         time_limit=clock,
         build_seconds=built - started,
-        solve_seconds=time.perf_counter() - built,
+        solve_seconds=searched - built,
         exact=routes is optimum,
         vehicles_needed=needed,
+        bound_deadline=bound_deadline,
+        workers=1 if routes is optimum or improve.whole(net) else processes,
     )
-    plan = plan.model_copy(update={"workers": 1 if routes is optimum or improve.whole(net) else processes})
-    plan._state = routes
     return plan
 
 
-def _start_ids(problem: Problem, start: Mapping[str, Sequence[str]] | Plan) -> dict[int, list[int]]:
-    """The start's routes as vehicle and trip numbers, refusing unknown ids and trips given twice."""
-    if isinstance(start, Plan):
-        start = {route.vehicle: route.trips for route in start.routes}
-    if not isinstance(start, Mapping):
-        raise ProblemError("start", msg("expected routes (vehicle id -> trip ids) or a plan"))
+def route_ids(problem: Problem, given: Mapping[str, Sequence[str]] | Plan, field: str) -> dict[int, list[int]]:
+    """Routes given by id (vehicle id -> trip ids in order, or a plan's) as vehicle and trip numbers, refusing
+    unknown ids and a trip given twice; ``field`` names the argument in the refusal (``start.<vehicle>``)."""
+    if isinstance(given, Plan):
+        given = {route.vehicle: route.trips for route in given.routes}
+    if not isinstance(given, Mapping):
+        raise ProblemError(field, msg("expected routes (vehicle id -> trip ids) or a plan"))
     vehicles, trips = problem.vehicle_index(), problem.trip_index()
     seen: set[str] = set()
     routes: dict[int, list[int]] = {}
-    for vehicle, route in start.items():
-        field = f"start.{vehicle}"
+    for vehicle, route in given.items():
+        where = f"{field}.{vehicle}"
         if vehicle not in vehicles:
-            raise ProblemError(field, msg("unknown vehicle"))
+            raise ProblemError(where, msg("unknown vehicle"))
         if isinstance(route, str) or not isinstance(route, Sequence):
-            raise ProblemError(field, msg("expected a list of trip ids"))
+            raise ProblemError(where, msg("expected a list of trip ids"))
         for trip in route:
             if trip not in trips:
-                raise ProblemError(field, msg("unknown trip {trip!r}", trip=trip))
+                raise ProblemError(where, msg("unknown trip {trip!r}", trip=trip))
             if trip in seen:
-                raise ProblemError(field, msg("trip {trip!r} is on two routes", trip=trip))
+                raise ProblemError(where, msg("trip {trip!r} is on two routes", trip=trip))
             seen.add(trip)
         routes[vehicles[vehicle]] = [trips[t] for t in route]
     return routes
@@ -161,29 +178,17 @@ def plan_of(problem: Problem, routes: Mapping[str, Sequence[str]], *, travel: Tr
     :raises ProblemError: an unknown id or a trip on two routes.
     :raises InfeasibleRoutes: routes their vehicles cannot drive in time, all of them named.
     """
+    given = route_ids(problem, routes, "routes")
     started = time.perf_counter()
     net = build(problem, travel)
-    vehicles, trips = problem.vehicle_index(), problem.trip_index()
     state = Routes(net)
-    infeasible = []
-    for vehicle, route in routes.items():
-        if vehicle not in vehicles:
-            raise ProblemError(f"routes.{vehicle}", msg("unknown vehicle"))
-        unknown = [t for t in route if t not in trips]
-        if unknown:
-            raise ProblemError(f"routes.{vehicle}", msg("unknown trip {trip!r}", trip=unknown[0]))
-        taken = [t for t in route if state.where[trips[t]] >= 0]
-        if taken or len(set(route)) < len(route):
-            raise ProblemError(f"routes.{vehicle}", msg("trip {trip!r} is on two routes",
-                                                        trip=(taken or list(route))[0]))
-        index = vehicles[vehicle]
-        state.set_route(index, [trips[t] for t in route])
-        if not state.feasible(index):
-            infeasible.append(vehicle)
+    for index, route in given.items():
+        state.set_route(index, route)
+    infeasible = [problem.vehicles[index].id for index in given if not state.feasible(index)]
     if infeasible:
         raise InfeasibleRoutes(infeasible)
     built = time.perf_counter()
-    return assemble(net, state, upper={}, stopped="work budget", seed=0, time_limit=0.0,
+    return assemble(net, state, stopped="work budget", seed=0, time_limit=0.0,
                     build_seconds=built - started, solve_seconds=0.0, bounded=False)
 
 
@@ -226,7 +231,6 @@ def assemble(
     net: Network,
     routes: Routes,
     *,
-    upper: dict[Priority, int],
     stopped: StoppedBy,
     seed: int,
     time_limit: float | None,
@@ -235,9 +239,12 @@ def assemble(
     exact: bool = False,
     vehicles_needed: int | None = None,
     bounded: bool = True,
+    bound_deadline: float = -math.inf,
+    workers: int = 1,
 ) -> Plan:
     """Turn solver routes into a `Plan` with reasons, objective, bounds and gap (``bounded=False``: no bounds,
-    for routes given rather than solved, whose bound nobody asked for)."""
+    for routes given rather than solved, whose bound nobody asked for). The bounds' LP gets until
+    ``bound_deadline`` (a `time.perf_counter` instant; past: the cheap bounds alone)."""
     problem = net.problem
     unserved = [
         Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
@@ -255,13 +262,7 @@ def assemble(
             method="exact min-cost flow",
         )
     else:
-        lower = bounds.deadhead_lower(net, np.flatnonzero(routes.where >= 0))
-        bound = Bounds(
-            served_upper=upper,
-            deadhead_lower_km=round(min(lower, objective.deadhead_km), 3),
-            vehicles_needed=vehicles_needed,
-            method="servable trips; assignment relaxation (min-cost flow) of the served trips' empty legs",
-        )
+        bound = bounds.compute(net, routes, deadline=bound_deadline, vehicles_needed=vehicles_needed)
     gap = bound.gap(objective)
     status: Status = "optimal" if exact or all(v == 0 for v in gap.values()) else "feasible"
     plan = Plan(
@@ -277,6 +278,7 @@ def assemble(
         seed=seed,
         time_limit=time_limit,
         stopped_by="optimal" if status == "optimal" else stopped,
+        workers=workers,
     )
     plan._state = routes
     return plan

@@ -15,6 +15,7 @@ from dispatch.network import Network, build
 from dispatch.problem import PRIORITIES, Problem
 from dispatch.routes import Routes
 from dispatch.solve import solve
+from dispatch.stop import MaxRuntime, WorkBudget
 from dispatch.synthetic import city_instance
 from tests.dispatch.conftest import _all_routes, brute_force
 from tests.dispatch.test_engine import at, problem, small_problems, trip, vehicle
@@ -136,3 +137,27 @@ class TestDeadline:
         assert computed.served_upper == bounds.served_upper(routes.net, bounds.servable(routes.net))
         old = bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
         assert computed.deadhead_lower_km == pytest.approx(min(old, plan.objective.deadhead_km), abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def day() -> Problem:
+    return Problem.parse(city_instance(30, 120, seed=5))
+
+
+class TestInsideTheSolve:
+    """`solve` gives the LP the seconds asked for out of its time limit, and none it was not given."""
+
+    def test_bound_seconds_come_out_of_the_limit(self, day: Problem) -> None:
+        plan = solve(day, stop=MaxRuntime(4), bound_seconds=1.5, workers=1)
+        assert "LP relaxation of vehicle duties" in plan.bounds.method
+        assert plan.solve_seconds < 2.5 + 0.5  # the search stopped 1.5 s early ...
+        assert plan.bounds.seconds < 1.5 + 0.5  # ... and the bound kept to what was left
+
+    def test_a_work_budget_alone_gets_the_cheap_bounds(self, day: Problem) -> None:
+        plan = solve(day, stop=WorkBudget(0.2), workers=1)
+        assert "LP skipped" in plan.bounds.method
+        assert plan.bounds.seconds < 1.0
+        asked = solve(day, stop=WorkBudget(0.2), workers=1, bound_seconds=2)
+        assert "LP relaxation of vehicle duties" in asked.bounds.method
+        assert [r.trips for r in asked.routes] == [r.trips for r in plan.routes]  # the bound never changes the plan
+        assert asked.bounds.served_upper["law_enforcement"] <= plan.bounds.served_upper["law_enforcement"]

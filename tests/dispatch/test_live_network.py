@@ -173,7 +173,7 @@ def test_an_insertion_lands_where_it_lands_on_the_rebuilt_day(seed: int, changes
                                      "latest_pickup": base.earliest_pickup + timedelta(minutes=20)})
     answers = []
     for net, state in ((day.net, day.state), (rebuilt, fresh)):
-        plan = assemble(net, state, upper={}, stopped="work budget", seed=0, time_limit=0.0, build_seconds=0.0,
+        plan = assemble(net, state, stopped="work budget", seed=0, time_limit=0.0, build_seconds=0.0,
                         solve_seconds=0.0, bounded=False)
         placed = insert(plan, day.problem, urgent)
         referee(placed.problem, placed.plan)
