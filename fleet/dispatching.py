@@ -390,11 +390,8 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime,
                                    status=booked.status), field="status")
     for attempt in (1, 2):
         try:
-            if live_day.enabled():
-                day, problem, plan = _live(engine, booked, agency_ids)
-            else:
-                day = _day(engine, trip_id, agency_ids)
-                problem, plan = _running_plan(day)
+            day, problem, plan = _live(engine, booked, agency_ids) if live_day.enabled() else _afresh(
+                engine, trip_id, agency_ids)
             placement = insert(plan, problem, trip_row(day.booked), now=now)
             if placement.vehicle is None:
                 reason = next((u.reason for u in placement.plan.unserved if u.trip == str(trip_id)),
@@ -465,9 +462,27 @@ def _bounds(booked: Trip) -> tuple[datetime, datetime]:
 
 
 def _live(engine: Engine, booked: Trip, agency_ids: Collection[int] | None) -> tuple[_Day, Problem, Plan]:
-    """The day around the trip from the live day kept in this process (`fleet.live_day`), brought up to date."""
-    day = live_day.current(engine, *_bounds(booked), agency_ids)
+    """The day around the trip from the live day kept in this process (`fleet.live_day`), brought up to date.
+
+    The live day only saves reading the day: if keeping it fails, the day is read afresh for this placement and
+    the live one dropped (to be built again by the next), rather than the emergency going unplaced.
+    """
+    try:
+        day = live_day.current(engine, *_bounds(booked), agency_ids)
+    except FleetError:
+        raise
+    except Exception:
+        log.exception("the live day failed; reading the day afresh for trip %s", booked.id)
+        live_day.clear()
+        return _afresh(engine, booked.id, agency_ids)
     return _Day(booked, day.stretches, day.routes, day.running), day.problem, day.plan
+
+
+def _afresh(engine: Engine, trip_id: int, agency_ids: Collection[int] | None) -> tuple[_Day, Problem, Plan]:
+    """The day around the trip read and built afresh, as every placement did before the live day."""
+    day = _day(engine, trip_id, agency_ids)
+    problem, plan = _running_plan(day)
+    return day, problem, plan
 
 
 def _running_plan(day: _Day) -> tuple[Problem, Plan]:

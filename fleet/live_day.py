@@ -78,7 +78,7 @@ class Part:
 
     def without(self, keys: Collection[str]) -> Part:
         """This part with the stretches ``keys`` left out, and their trips (routes their vehicle cannot drive)."""
-        gone = {t for k in keys for t in self.routes[k]}
+        gone = {t for k in keys if k in self.routes for t in self.routes[k]}  # ``keys`` may name others' stretches
         return Part(self.vehicle, tuple((k, s) for k, s in self.stretches if k not in keys),
                     {k: r for k, r in self.routes.items() if k not in keys},
                     {t: a for t, a in self.running.items() if t not in gone}, self.held)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from fleet import dispatching, live_day, queries
 from fleet.assignments import assign
 from fleet.db import unit_of_work
+from fleet.exchange import Segment
+from fleet.models import Vehicle
 from fleet.schemas import AssignIn
 from tests.api.conftest import AGENCY_A, Api, api, at, city, city_engine, city_template, trip_body, utc
 from tests.factories import ADMIN
@@ -164,6 +166,21 @@ def test_the_answer_is_the_one_the_day_read_afresh_gives(api: Api, city_engine: 
     assert answers[0] == answers[1]
 
 
+def test_a_failing_live_day_costs_no_placement(api: Api, city_engine: Engine, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """The live day only saves reading the day: when keeping it fails, the emergency is placed from the day read
+    afresh, and the live day is dropped."""
+    def broken(*args: Any) -> None:
+        raise KeyError("a bug in keeping the day")
+
+    monkeypatch.setattr(live_day, "current", broken)
+    r = api.as_("dispatcher").post("/trips", json=trip_body(
+        priority="emergency", categories=EMERGENCY, purpose="防汛抢险", earliest_pickup=at(8).isoformat(),
+        latest_pickup=at(8, 20).isoformat(), dwell_min=30, approval_basis="单位审批人电话同意", agency=AGENCY_A))
+    assert r.status_code == 201, r.text
+    assert r.json()["urgent"]["vehicle"] is not None, r.text
+
+
 def test_threads_reading_and_writing_the_day_at_once_leave_it_as_a_fresh_read(api: Api,
                                                                                city_engine: Engine) -> None:
     anchor = assigned(api, "le-a1", 8)
@@ -199,3 +216,21 @@ def test_threads_reading_and_writing_the_day_at_once_leave_it_as_a_fresh_read(ap
     assert errors == []
     live = as_read_afresh(city_engine, anchor)
     assert {str(t) for t in trips} <= live.running.keys()
+
+
+def test_leaving_out_one_vehicle_s_stretch_leaves_the_others_whole() -> None:
+    """A day whose held routes one vehicle cannot drive (a manual exception) drops that stretch alone: the other
+    vehicles' parts are kept as they are, whatever stretches the drop names."""
+    day = (utc(datetime(2030, 3, 12, tzinfo=UTC)), utc(datetime(2030, 3, 13, tzinfo=UTC)))
+    parts = {}
+    for number, plate in enumerate(("鄂A00001", "鄂A00002"), start=1):
+        vehicle = Vehicle(id=number, plate=plate)
+        key = f"{plate}#1"
+        parts[number] = live_day.Part(vehicle, ((key, Segment(vehicle, *day, None)),), {key: (f"{number}0",)},
+                                      {}, frozenset({number * 10}))
+    kept = live_day._drop(parts, ["鄂A00002#1"])
+    assert kept[1] is parts[1]
+    assert kept[2].stretches == ()
+    assert kept[2].routes == {}
+    both = live_day._drop({2: parts[2]}, ["鄂A00001#1", "鄂A00002#1"])  # another vehicle's key named too
+    assert both[2].routes == {}
