@@ -116,7 +116,8 @@ def run(engine: Engine, console: Console, *, today: date, out_dir: Path, seed: i
         urgent = r.json()
         placed = urgent["urgent"]
         console.print(f"Urgent emergency {urgent['id']} at 10:00 answered with [bold]{placed['vehicle']}[/] in "
-                      f"{placed['milliseconds']:.0f} ms"
+                      f"{placed['milliseconds']:.0f} ms (the running day kept live in the server since its first "
+                      "placement, brought up to date from the audit log)"
                       + (f", displacing trips {placed['displaced']}" if placed["displaced"] else ""))
 
         with console.status("Drivers start and complete the day's trips (odometers)…"):
