@@ -201,7 +201,7 @@ def _book_day(call: Any, rng: random.Random, holders: dict[str, list[str]], day:
 def _show_run(console: Console, run: dict[str, Any]) -> None:
     table = Table(title=f"POST /dispatch run {run['run_id']}: {run['trips']} approved trips, "
                         f"{run['vehicles_available']} vehicles on duty")
-    for column in ("priority", "served", "approved", "at most servable"):
+    for column in ("priority", "served", "approved", "no plan serves more"):
         table.add_column(column, justify="left" if column == "priority" else "right")
     for priority, served in run["served"].items():
         table.add_row(priority, str(served), str(run["offered"][priority]),

@@ -37,7 +37,7 @@ def run(session: Session, console: Console, *, today: date, out_dir: Path) -> No
     )
     table = RichTable(title=f"Dispatch {today}: {len(problem.vehicles)} vehicles on the road, "
                             f"{len(problem.trips)} requests")
-    for column in ("priority", "served", "requested", "at most servable"):
+    for column in ("priority", "served", "requested", "no plan serves more"):
         table.add_column(column, justify="right" if column != "priority" else "left")
     for priority, served in plan.objective.served.items():
         table.add_row(priority.value, str(served), str(plan.objective.offered[priority]),
@@ -50,6 +50,8 @@ def run(session: Session, console: Console, *, today: date, out_dir: Path) -> No
         f"{plan.workers} process{'es' if plan.workers > 1 else ''}), bounds {plan.bounds.seconds:.1f} s"
     )
     console.print(f"  bounds: {plan.bounds.method}")
+    for unserved in plan.unserved[:3]:
+        console.print(f"  unserved {unserved.trip} ({unserved.priority.value}): {unserved.reason}")
     with console.status("The dispatcher re-runs the day, starting from this plan (warm start)…"):
         again = solve(problem, time_limit=2, seed=1, start=plan)
     console.print(
@@ -58,8 +60,6 @@ def run(session: Session, console: Console, *, today: date, out_dir: Path) -> No
         + f", {again.objective.deadhead_km:,.0f} empty km (was {plan.objective.deadhead_km:,.0f}): a warm start "
         "never comes back worse"
     )
-    for unserved in plan.unserved[:3]:
-        console.print(f"  unserved {unserved.trip} ({unserved.priority.value}): {unserved.reason}")
     source = problem.trips[0]
     at = datetime.combine(today, time(10, 0), source.earliest_pickup.tzinfo)
     urgent = {
