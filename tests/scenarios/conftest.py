@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from dispatch.plan import Plan
-from dispatch.problem import Problem
 from dispatch.synthetic.city import CENTRE, KM_PER_DEG_LAT
 from scenarios.spec import Scenario
-from tests.dispatch.conftest import SHARED, load_tool
+from tests.dispatch.conftest import referee
 
-
-@pytest.fixture(scope="session")
-def referee() -> Callable[[Problem, Plan], dict[str, Any]]:
-    """Check a plan with ../shared/tools/check_dispatch.py; fails the test on any referee error."""
-    path = SHARED / "tools" / "check_dispatch.py"
-    if not path.exists():
-        pytest.skip(f"the referee is not at {path}")
-    module = load_tool(path, "check_dispatch")
-
-    def check(problem: Problem, plan: Plan) -> dict[str, Any]:
-        errors, objective = module.check(json.loads(problem.model_dump_json()), plan.exchange())
-        assert errors == [], errors
-        return dict(objective)
-
-    return check
+__all__ = ["referee"]  # the engine tests' referee fixture, shared
 
 
 def agency(code: str, *, trips: float, vehicles: dict[str, int], north_km: float = 0.0, **extra: Any) -> dict[str, Any]:
