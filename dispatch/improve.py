@@ -5,7 +5,9 @@ their trips and the unserved trips linked to them, hands that small vehicle-rout
 windows, shifts, range, allowed vehicles, and drop penalties that make the objective lexicographic) warm-started
 from the current routes, and keeps the answer if it is better. The steps run in epochs: each epoch splits the
 fleet into disjoint parts that search side by side in worker processes (`dispatch.parallel`) and merge exactly.
-A small problem is one routing model instead, searched by guided local search from two starts at once.
+A small problem is one routing model instead, searched by guided local search from two starts at once. Between
+epochs (and after the small problem's search) `offload` moves trips off the vehicles that unserved trips need onto
+vehicles of another kind that may take them (an emergency from a law-enforcement car to an emergency car).
 
 The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
 same seed and budget give the same plan, with any number of processes; the wall-clock deadline, if any, stops it
@@ -14,6 +16,7 @@ early on a slower machine (and says so).
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import time
@@ -26,7 +29,7 @@ from ortools.util import optional_boolean_pb2
 from dispatch import parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
-from dispatch.routes import Routes, construct
+from dispatch.routes import Insertion, Routes, construct
 
 # Work per second of budget (`WorkBudget`) on the 2-core reference machine with both cores searching: routing nodes
 # re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
@@ -85,7 +88,11 @@ def improve(
                     routes.set_route(vehicle, [])
                 for vehicle, order in enumerate(after):
                     routes.set_route(vehicle, order)
+        if OFFLOAD:
+            offload(net, routes)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
+    if OFFLOAD:
+        offload(net, routes)
     epochs = max(1, math.ceil(budget / _EPOCH_WORK))
     count = parts(net)
     share = budget / epochs / count
@@ -106,9 +113,80 @@ def improve(
                     routes.set_route(vehicle, order)
             # A trip one part gave up may fit where another part made room: cheap insertion takes it.
             construct(net, routes=routes)
+            if OFFLOAD:
+                offload(net, routes)
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
                 break
     return "work budget"
+
+
+OFFLOAD = True
+
+
+def offload(net: Network, routes: Routes) -> bool:
+    """Move trips off the vehicles that unserved trips of one priority could use onto vehicles they cannot use (an
+    emergency from a law-enforcement car to an emergency car), then insert the unserved trips; keep it if better.
+
+    The search's neighbourhoods grow along arcs and rarely hold both a law trip left out and the far emergency car
+    that could relieve its law car, so this is done for the whole fleet at once, one priority at a time (changed in
+    place; whether it was).
+    """
+    changed = False
+    for tier in range(3):
+        unserved = np.flatnonzero((routes.where < 0) & (net.tier == tier) & net.eligible.any(axis=1))
+        if len(unserved) == 0:
+            continue
+        wanted = net.eligible[unserved].any(axis=0)
+        trial = routes.copy()
+        freed: list[int] = []
+        for vehicle in np.flatnonzero(wanted).tolist():
+            for trip in list(trial.trips[vehicle]):
+                spare = np.flatnonzero(net.eligible[trip] & ~wanted)
+                if len(spare) == 0:
+                    continue
+                saved = trial.copy_route(vehicle)
+                trial.remove(trip)
+                found = _cheapest(net, trial, trip, spare.tolist())
+                if found is None:
+                    trial.set_route(vehicle, saved)
+                else:
+                    trial.apply(trip, found)
+                    if vehicle not in freed:
+                        freed.append(vehicle)
+        if not freed:
+            continue
+        # The room is on the freed vehicles, possibly between trips no arc links to the unserved ones: try every
+        # position there (cheapest insertion only looks next to linked trips), most important and earliest first.
+        for trip in unserved[np.lexsort((net.early[unserved], net.late[unserved]))].tolist():
+            found = _cheapest(net, trial, trip, freed)
+            if found is not None:
+                trial.apply(trip, found)
+        construct(net, routes=trial)
+        if better(trial.objective(), routes.objective()):
+            for vehicle in range(net.vehicles):
+                routes.set_route(vehicle, [])
+            for vehicle in range(net.vehicles):
+                routes.set_route(vehicle, trial.trips[vehicle])
+            changed = True
+    return changed
+
+
+def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> Insertion | None:
+    """The cheapest feasible insertion of ``trip`` at any position of ``vehicles``' routes.
+
+    Only positions whose neighbours' times allow it are checked: the trip before must start by the trip's latest
+    pickup, the trip after must be allowed to start after the trip is done (both lists rise along a route).
+    """
+    found: Insertion | None = None
+    ready = int(net.early[trip] + net.service[trip])
+    for vehicle in vehicles:
+        first = bisect.bisect_left(routes.latest[vehicle], ready)
+        last = bisect.bisect_right(routes.start[vehicle], int(net.late[trip]))
+        for position in range(first, last + 1):
+            option = routes.check(trip, vehicle, position)
+            if option is not None and (found is None or option.empty_km < found.empty_km):
+                found = option
+    return found
 
 
 def whole(net: Network) -> bool:
