@@ -16,7 +16,7 @@ the day changes, each returning a new network and leaving the old one as it was 
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -399,13 +399,14 @@ def _screen_plane(points: np.ndarray, lat_far: float) -> np.ndarray:
     return np.column_stack((east, north))
 
 
-def _add_arcs(net: Network) -> None:
+def screened(net: Network) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every pair of trips, chunk by chunk, screened on a plane that never overstates a road km: the chunk's tails
+    (``rows``), the heads their earliest finish leaves possible (``cols``), the screened km of each pair, the
+    seconds to spare at the head's latest pickup (``gap``) and whether the pair may be chained at all (``ok``: time
+    to spare, a vehicle kind in common, not the same trip). The network's arcs and the bounds' relaxation both
+    choose from these."""
     n = net.n
-    net.succ = [np.empty(0, dtype=np.int64)] * n
-    net.pred = [np.empty(0, dtype=np.int64)] * n
-    net.min_in_km = np.full(n, np.inf)
-    net.min_out_km = np.full(n, np.inf)
-    if n < 2 or net.vehicles == 0:
+    if n < 2 or net.by_kind.shape[1] == 0:
         return
     # Trips that share no vehicle kind can never be chained.
     share = net.by_kind.astype(np.float32)
@@ -418,8 +419,6 @@ def _add_arcs(net: Network) -> None:
     by_late = np.argsort(net.late, kind="stable")
     late_sorted = net.late[by_late]
     by_finish = np.argsort(finish, kind="stable")
-    tails: list[np.ndarray] = []
-    heads: list[np.ndarray] = []
     for lo in range(0, n, _CHUNK):
         rows = by_finish[lo : lo + _CHUNK]
         cols = by_late[np.searchsorted(late_sorted, finish[rows].min()) :]
@@ -429,15 +428,43 @@ def _add_arcs(net: Network) -> None:
         km *= factor
         gap = net.late[None, cols] - finish[rows, None] - km * speed_s_per_km
         ok = (gap >= 0) & (share[rows] @ share[cols].T > 0) & (rows[:, None] != cols[None, :])
+        yield rows, cols, km, gap, ok
+
+
+def nearest(score: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``score`` (inf: not a candidate), the columns of its ``keep`` least finite scores: their positions
+    (``keep`` per row, some possibly inf) and which of them are finite."""
+    if score.shape[1] > keep:
+        best = np.argpartition(score, keep, axis=1)[:, :keep]
+    else:
+        best = np.broadcast_to(np.arange(score.shape[1]), score.shape)
+    return best, np.isfinite(np.take_along_axis(score, best, axis=1))
+
+
+def exact_arcs(net: Network, tail: np.ndarray, head: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The screened pairs that stay feasible with exact geodesic km and rounded-up drives: tail, head, km, seconds."""
+    km = net.travel.km(net.drop[tail, 0], net.drop[tail, 1], net.pick[head, 0], net.pick[head, 1])
+    drive = net.travel.seconds(km).astype(np.int64)
+    feasible = net.early[tail] + net.service[tail] + drive <= net.late[head]
+    return tail[feasible], head[feasible], km[feasible], drive[feasible]
+
+
+def _add_arcs(net: Network) -> None:
+    n = net.n
+    net.succ = [np.empty(0, dtype=np.int64)] * n
+    net.pred = [np.empty(0, dtype=np.int64)] * n
+    net.min_in_km = np.full(n, np.inf)
+    net.min_out_km = np.full(n, np.inf)
+    if net.vehicles == 0:
+        return
+    tails: list[np.ndarray] = []
+    heads: list[np.ndarray] = []
+    for rows, cols, km, gap, ok in screened(net):
         pruned = np.where(ok, km, np.inf)
         for near in (True, False):
-            keep = NEAR_ARCS if near else FAR_ARCS
             score = np.where(ok & ((gap <= NEAR_GAP_S) if near else (gap > NEAR_GAP_S)), km, np.inf)
-            if len(cols) > keep:
-                best = np.argpartition(score, keep, axis=1)[:, :keep]
-            else:
-                best = np.broadcast_to(np.arange(len(cols)), (len(rows), len(cols)))
-            chosen = np.isfinite(np.take_along_axis(score, best, axis=1))
+            best, chosen = nearest(score, NEAR_ARCS if near else FAR_ARCS)
             tails.append(np.repeat(rows, chosen.sum(axis=1)))
             heads.append(cols[best[chosen]])
             np.put_along_axis(pruned, best, np.inf, axis=1)
@@ -446,12 +473,7 @@ def _add_arcs(net: Network) -> None:
         np.minimum.at(net.min_in_km, cols, pruned.min(axis=0))
     if not tails:
         return
-    tail = np.concatenate(tails)
-    head = np.concatenate(heads)
-    exact = net.travel.km(net.drop[tail, 0], net.drop[tail, 1], net.pick[head, 0], net.pick[head, 1])
-    drive = net.travel.seconds(exact).astype(np.int64)
-    feasible = finish[tail] + drive <= net.late[head]
-    tail, head, exact, drive = tail[feasible], head[feasible], exact[feasible], drive[feasible]
+    tail, head, exact, drive = exact_arcs(net, np.concatenate(tails), np.concatenate(heads))
     net.arcs = dict(zip((tail * KEY + head).tolist(), zip(exact.tolist(), drive.tolist(), strict=True), strict=True))
     order = np.argsort(tail, kind="stable")
     bounds = np.searchsorted(tail[order], np.arange(n + 1))

@@ -38,7 +38,7 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
-from dispatch.network import Network, _screen_plane
+from dispatch.network import Network, exact_arcs, nearest, screened
 
 # Explicit successors kept per trip at most (beyond 80 no bound moved on 100 x 500 days); the rest go through the pool.
 NEAREST = 80
@@ -55,8 +55,6 @@ SECONDS_PER_ARC = 1e-5
 OVERSHOOT = 1.25  # the Lagrangian's step aims this far above its best bound so far
 # Building and loading the model and GLOP's own bookkeeping are not covered by its time limit.
 _RESERVE = 0.3
-_SCREEN_MARGIN = 0.98  # as the network's screen: the plane understates no road km by more than this
-_CHUNK = 512
 # LP optima are floating point: a served bound is rounded down only past this, a km bound shaved by this share.
 _EPS = 1e-5
 
@@ -305,42 +303,17 @@ def _nearest_arcs(
     n = net.n
     min_out, min_in = np.full(n, np.inf), np.full(n, np.inf)
     empty = np.empty(0, dtype=np.int64)
-    if n < 2 or net.by_kind.shape[1] == 0:
-        return empty, empty, np.empty(0), min_out, min_in
-    share = net.by_kind.astype(np.float32)
-    lat_far = float(np.abs(np.concatenate((net.pick[:, 0], net.drop[:, 0]))).max())
-    pick_xy, drop_xy = _screen_plane(net.pick, lat_far), _screen_plane(net.drop, lat_far)
-    factor = net.travel.road_factor * _SCREEN_MARGIN
-    speed = 3600.0 / net.travel.speed_kmh
-    finish = net.early + net.service
-    by_late = np.argsort(net.late, kind="stable")
-    late_sorted = net.late[by_late]
-    by_finish = np.argsort(finish, kind="stable")
     tails, heads = [empty], [empty]
-    for lo in range(0, n, _CHUNK):
-        rows = by_finish[lo : lo + _CHUNK]
-        cols = by_late[np.searchsorted(late_sorted, finish[rows].min()) :]
-        if len(cols) == 0:
-            continue
-        km = np.hypot(pick_xy[None, cols, 0] - drop_xy[rows, None, 0], pick_xy[None, cols, 1] - drop_xy[rows, None, 1])
-        km *= factor
-        ok = (net.late[None, cols] - finish[rows, None] - km * speed >= 0) & (share[rows] @ share[cols].T > 0)
-        ok &= (rows[:, None] != cols[None, :]) & inside[rows, None] & inside[None, cols]
-        score = np.where(ok, km, np.inf)
-        if len(cols) > keep:
-            best = np.argpartition(score, keep, axis=1)[:, :keep]
-        else:
-            best = np.broadcast_to(np.arange(len(cols)), (len(rows), len(cols)))
-        chosen = np.isfinite(np.take_along_axis(score, best, axis=1))
+    for rows, cols, km, _, ok in screened(net):
+        score = np.where(ok & inside[rows, None] & inside[None, cols], km, np.inf)
+        best, chosen = nearest(score, keep)
         tails.append(np.repeat(rows, chosen.sum(axis=1)))
         heads.append(cols[best[chosen]])
         np.put_along_axis(score, best, np.inf, axis=1)
         min_out[rows] = score.min(axis=1)
         np.minimum.at(min_in, cols, score.min(axis=0))
-    tail, head = np.concatenate(tails), np.concatenate(heads)
-    km = net.travel.km(net.drop[tail, 0], net.drop[tail, 1], net.pick[head, 0], net.pick[head, 1])
-    feasible = finish[tail] + net.travel.seconds(km).astype(np.int64) <= net.late[head]
-    return tail[feasible], head[feasible], km[feasible], min_out, min_in
+    tail, head, km, _ = exact_arcs(net, np.concatenate(tails), np.concatenate(heads))
+    return tail, head, km, min_out, min_in
 
 
 def _pieces(net: Network, width_s: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
