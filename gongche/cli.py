@@ -390,7 +390,7 @@ def fleet_export(
 
     with unit_of_work(_migrated(_engine()), readonly=True) as session:
         document = exports.fleet_document(session)
-    text = f"# from `gongche fleet export` on {date.today().isoformat()}\n" + yaml.safe_dump(
+    text = f"# from `gongche fleet export` on {clock.today().isoformat()}\n" + yaml.safe_dump(
         document, allow_unicode=True, sort_keys=False)
     if output is None:
         typer.echo(text, nl=False)

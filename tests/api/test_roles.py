@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -374,7 +374,7 @@ class Ctx:
         return int(self.ok("admin", "POST", f"/plans/{plan_id}/approve")["lines"][0]["id"])
 
 
-TODAY = date.today()
+TODAY = clock.today()
 NEW_LINE = {"kind": "new", "category": "general", "powertrain": "bev", "count": 1, "unit_price_cny": "150000"}
 
 

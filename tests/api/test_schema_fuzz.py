@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
+from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.db import make_engine
 from fleet.settings import get_settings
 from tests.api.conftest import AGENCY_A, DAY, City, at, trip_body
@@ -73,7 +74,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
                                        # one city per operation, shared by its examples, on purpose
                                        HealthCheck.function_scoped_fixture])
 
-TODAY = date.today()
+TODAY = china_today()
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

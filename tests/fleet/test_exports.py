@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 from dispatch.synthetic import CENTRE
 from fleet import bookings, vehicles
 from fleet.clock import CHINA
+from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, Powertrain, TripStatus, VehicleStatus
 from fleet.errors import InvalidInput, NotFound
@@ -88,7 +89,7 @@ def seed(session: Session) -> Seeded:
     vehicles.seal(session, ADMIN, vehicle_id=sealed.id, reason="surplus")
     disposed = registered(session, "WH-GA", category=Category.emergency, home_lat=10.0, home_lon=100.0)
     vehicles.dispose(session, ADMIN, vehicle_id=disposed.id,
-                     data=DisposalIn.parse({"method": "scrap", "disposed_on": date.today().isoformat()}))
+                     data=DisposalIn.parse({"method": "scrap", "disposed_on": china_today().isoformat()}))
     registered(session, "WH-CG", category=Category.general)
     workshop = registered(session, "WH-CG", category=Category.general, home_lat=30.5, home_lon=114.2)
     vehicles.maintenance_in(session, ADMIN, vehicle_id=workshop.id, reason="brakes")
@@ -307,7 +308,7 @@ class TestCli:
         assert result.exit_code == 0, result.output
         assert "3 agencies, 4 vehicles" in result.stdout
         text = out.read_text(encoding="utf-8")
-        assert text.splitlines()[0] == f"# from `gongche fleet export` on {date.today().isoformat()}"
+        assert text.splitlines()[0] == f"# from `gongche fleet export` on {china_today().isoformat()}"
         assert "单位 WH-GA" in text  # allow_unicode: names stay readable
         loaded = yaml.safe_load(text)
         assert loaded == fleet_document(reader)

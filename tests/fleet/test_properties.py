@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from fleet import audit, plans, queries, vehicles
+from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.enums import Category, PlanLineKind, PlanStatus, Powertrain, VehicleStatus
 from fleet.errors import FleetError
 from fleet.models import Agency, PlanLine, Quota, Vehicle
@@ -118,10 +119,10 @@ def apply(session: Session, op: tuple[object, ...]) -> None:
         vehicle = live[int(op[1]) % len(live)]  # type: ignore[call-overload]
         if kind == "transfer":
             vehicles.transfer(session, ADMIN, vehicle_id=vehicle.id, data=TransferIn(
-                to_agency=str(op[2]), transferred_on=date.today(), reason="调剂 between agencies"))
+                to_agency=str(op[2]), transferred_on=china_today(), reason="调剂 between agencies"))
         else:
             vehicles.dispose(session, ADMIN, vehicle_id=vehicle.id, data=DisposalIn(
-                method="scrap", disposed_on=date.today()))
+                method="scrap", disposed_on=china_today()))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

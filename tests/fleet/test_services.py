@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet import audit, costs, drivers, plans, queries, registry, vehicles
+from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.enums import Category, PlanStatus, Powertrain, VehicleStatus
 from fleet.errors import (
     AlreadyExists,
@@ -323,11 +324,11 @@ class TestTransferSealDispose:
         agency(city, "WH-CG", quotas={LE: 1})
         a, b = registered(city, category=LE), registered(city, category=LE)
         vehicles.transfer(city, ADMIN, vehicle_id=a.id, data=TransferIn(
-            to_agency="WH-CG", transferred_on=date.today(), reason="调剂 to the city management bureau"))
+            to_agency="WH-CG", transferred_on=china_today(), reason="调剂 to the city management bureau"))
         assert a.agency.code == "WH-CG"
         with pytest.raises(QuotaExceeded, match="WH-CG would hold 2"):
             vehicles.transfer(city, ADMIN, vehicle_id=b.id, data=TransferIn(
-                to_agency="WH-CG", transferred_on=date.today(), reason="second one"))
+                to_agency="WH-CG", transferred_on=china_today(), reason="second one"))
         assert b.agency.code == "WH-GA"
 
     def test_status_moves_follow_the_lifecycle(self, city: Session) -> None:
@@ -339,10 +340,10 @@ class TestTransferSealDispose:
         vehicles.seal(city, ADMIN, vehicle_id=v.id, reason="surplus after the reform")
         assert v.status is VehicleStatus.sealed
         vehicles.dispose(city, ADMIN, vehicle_id=v.id, data=DisposalIn(
-            method="auction", disposed_on=date.today(), proceeds_cny=Decimal("23500.50")))
+            method="auction", disposed_on=china_today(), proceeds_cny=Decimal("23500.50")))
         assert v.status is VehicleStatus.disposed
         with pytest.raises(InvalidState, match="already disposed"):
-            vehicles.dispose(city, ADMIN, vehicle_id=v.id, data=DisposalIn(method="scrap", disposed_on=date.today()))
+            vehicles.dispose(city, ADMIN, vehicle_id=v.id, data=DisposalIn(method="scrap", disposed_on=china_today()))
 
     def test_a_sealed_vehicle_still_counts_against_the_quota(self, city: Session) -> None:
         for _ in range(2):
@@ -352,7 +353,7 @@ class TestTransferSealDispose:
 
     def test_disposing_frees_the_quota(self, city: Session) -> None:
         first, _ = registered(city), registered(city)
-        vehicles.dispose(city, ADMIN, vehicle_id=first.id, data=DisposalIn(method="scrap", disposed_on=date.today()))
+        vehicles.dispose(city, ADMIN, vehicle_id=first.id, data=DisposalIn(method="scrap", disposed_on=china_today()))
         assert registered(city).status is VehicleStatus.active
 
 
@@ -377,7 +378,7 @@ class TestCostsAndDrivers:
         before = audit_count(city)
         with pytest.raises(InvalidInput, match="below an earlier reading of 20000 km") as err:
             costs.record_cost(city, ADMIN, vehicle_id=v.id, data=CostIn(
-                kind="fuel", incurred_on=date.today(), amount_cny=Decimal(300), odometer_km=100))
+                kind="fuel", incurred_on=china_today(), amount_cny=Decimal(300), odometer_km=100))
         assert err.value.field == "odometer_km"
         assert audit_count(city) == before
         assert costs.year_account(city, v.id, THIS_YEAR).total == 0

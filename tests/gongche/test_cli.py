@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from fleet import migrate, users
 from fleet.clock import local_text
+from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, PlanStatus
 from fleet.migrate import upgrade
@@ -275,7 +276,7 @@ class TestDemo:
         (results,) = (out / "scenarios").glob("*-registry")  # the registry's fleet and day, simulated
         assert "| registry | registry-separate | registry-cut-30 |" in (results / "comparison.md").read_text()
         assert (results / "frontier.png").stat().st_size > 0
-        year = date.today().year
+        year = china_today().year
         files = {fmt: out / f"annual-{year}-420100.{fmt}" for fmt in ("xlsx", "json", "csv")}
         assert all(p.is_file() and p.stat().st_size > 0 for p in files.values()), sorted(out.iterdir())
         summary = json.loads(files["json"].read_text(encoding="utf-8"))["summary"]

@@ -3,12 +3,11 @@ and PostgreSQL, each change audited."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet import terminals, vehicles
+from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.enums import DisposalMethod
 from fleet.models import AuditRecord, Terminal
 from fleet.schemas import DisposalIn
@@ -75,7 +74,7 @@ def test_result_codes(session: Session) -> None:
 def test_a_disposed_vehicle_is_no_vehicle(session: Session) -> None:
     car, = fleet_of(session, ["700"])
     vehicles.dispose(session, ADMIN, vehicle_id=car.id, data=DisposalIn(
-        method=DisposalMethod.scrap, disposed_on=date.today()))
+        method=DisposalMethod.scrap, disposed_on=china_today()))
     assert _register(session, "700")[0] == RegisterOutcome.NO_VEHICLE
     assert terminals.osmand_vehicle(session, "700") is None
     assert "700" not in terminals.bindings(session)
