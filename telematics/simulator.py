@@ -40,6 +40,7 @@ from enum import StrEnum
 from itertools import pairwise
 
 import httpx
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,8 @@ from dispatch.travel import Geodesic
 from fleet.clock import CHINA, local_moment
 from fleet.models import Assignment, Trip, Vehicle
 from fleet.usage_audit import AuditRules, CircleGeofence, Geofence, GeofenceKind, PolygonGeofence
+from fleet.usage_audit.config import TrackRules
+from fleet.usage_audit.track_checks import detour_corridor_m, distance_to_route
 from telematics import osmand
 from telematics.jt808 import codec
 
@@ -433,9 +436,9 @@ def _drive_vehicle(vehicle: VehicleDay, orders: _Orders, rules: _Thresholds, rng
             track.drive([event.pickup])
         track.park(event.sets_off)  # waiting for the passengers
         path: list[LatLon] = [event.dropoff]
-        off = max(4000.0, 800.0 * _km(event.pickup, event.dropoff))  # metres off the route for a detour
         if k == orders.detour:
-            path = [_beside(event.pickup, event.dropoff, 0.5, off), event.dropoff]
+            off, aside = _detour(vehicle.home, event, rules.tracks)
+            path = [aside, event.dropoff]
         fast = (0.25, 0.85, rules.speed_limit_kmh + 20.0) if k == orders.speeding else None
         before, leave = track.odometer_km, track.at
         window = track.drive(path, fast=fast)
@@ -483,12 +486,30 @@ class _Thresholds:
     speed_limit_kmh: float
     idle_minutes: timedelta
     fence: Geofence | None
+    tracks: TrackRules
+
+
+def _detour(home: LatLon, booking: Booking, tracks: TrackRules) -> tuple[float, LatLon]:
+    """How far off, and the point beside the middle of the trip it is driven by way of: at least 4 km, or 0.8 m
+    per metre of the trip, and always half as far again beyond the audit's corridor around home -> pickup ->
+    drop-off (a long home leg widens that corridor), on the side away from the home leg."""
+    route = [home, booking.pickup, booking.dropoff]
+    corridor = detour_corridor_m(tracks, route)
+    off = max(4000.0, 800.0 * _km(booking.pickup, booking.dropoff))
+    for _ in range(8):
+        for fraction in (0.5, -0.5):  # left of pickup -> drop-off, then right (the left of drop-off -> pickup)
+            a, b = (booking.pickup, booking.dropoff) if fraction > 0 else (booking.dropoff, booking.pickup)
+            point = _beside(a, b, 0.5, off)
+            if float(distance_to_route(np.array([point[0]]), np.array([point[1]]), route)[0]) > 1.5 * corridor:
+                return off, point
+        off *= 1.5
+    return off, point
 
 
 def _thresholds(rules: AuditRules) -> _Thresholds:
     fences = sorted(rules.geofences, key=lambda f: f.kind is not GeofenceKind.scenic_area)
     return _Thresholds(rules.tracks.speeding_kmh, timedelta(minutes=rules.tracks.idling_minutes),
-                       fences[0] if fences else None)
+                       fences[0] if fences else None, rules.tracks)
 
 
 def _free(vehicle: VehicleDay, start: datetime, end: datetime) -> bool:

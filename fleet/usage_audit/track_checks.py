@@ -46,7 +46,7 @@ from fleet.tracks import (
 )
 from fleet.usage_audit.calendar import Calendar
 from fleet.usage_audit.checks import Finding, FindingKind
-from fleet.usage_audit.config import TAMPER_ALARM_BITS, AuditRules
+from fleet.usage_audit.config import TAMPER_ALARM_BITS, AuditRules, TrackRules
 from fleet.usage_audit.evidence import TripRow, VehicleRow
 from fleet.usage_audit.geofences import CircleGeofence, Geofence, PolygonGeofence
 
@@ -197,7 +197,15 @@ def unscheduled_drive(days: Iterable[VehicleDay]) -> Iterator[Finding]:
 # --- 绕道 ----------------------------------------------------------------------------------------------------------
 
 
-def _distance_to_route(lat: FloatArray, lon: FloatArray, route: Sequence[tuple[float, float]]) -> FloatArray:
+def detour_corridor_m(rules: TrackRules, route: Sequence[tuple[float, float]]) -> float:
+    """How far (metres) a trip's track may stray from its booked ``route`` (home -> pickup -> drop-off, straight)
+    before it is a detour: the rules' corridor, or their share of the route's longest leg, whichever is wider."""
+    legs = haversine_m(np.array([p[0] for p in route[:-1]]), np.array([p[1] for p in route[:-1]]),
+                       np.array([p[0] for p in route[1:]]), np.array([p[1] for p in route[1:]]))
+    return max(rules.detour_corridor_km * 1000, rules.detour_corridor_ratio * float(legs.max(initial=0.0)))
+
+
+def distance_to_route(lat: FloatArray, lon: FloatArray, route: Sequence[tuple[float, float]]) -> FloatArray:
     """Metres from each point to the polyline ``route`` (a local plane: city scale)."""
     lat0 = float(np.mean([p[0] for p in route]))
     px, py = plane(lat, lon, lat0)
@@ -226,10 +234,8 @@ def detour(days: Iterable[VehicleDay]) -> Iterator[Finding]:
                 continue  # no track to judge: 终端离线 says so
             lat, lon = day.track.lat[sl], day.track.lon[sl]
             route = [p for p in (trip.home, trip.pickup, trip.dropoff) if p is not None]
-            legs = haversine_m(np.array([p[0] for p in route[:-1]]), np.array([p[1] for p in route[:-1]]),
-                               np.array([p[0] for p in route[1:]]), np.array([p[1] for p in route[1:]]))
-            corridor = max(rules.detour_corridor_km * 1000, rules.detour_corridor_ratio * float(legs.max()))
-            off = _distance_to_route(lat, lon, route)
+            corridor = detour_corridor_m(rules, route)
+            off = distance_to_route(lat, lon, route)
             worst = int(np.argmax(off))
             reasons: list[str] = []
             words: list[Message] = []
@@ -731,5 +737,6 @@ def trip_km(days: Iterable[VehicleDay]) -> dict[int, tuple[float, str, float]]:
 TRACK_KINDS = (FindingKind.unscheduled_drive, FindingKind.detour, FindingKind.geofence_entry, FindingKind.parking,
                FindingKind.terminal_offline, FindingKind.speeding, FindingKind.idling)
 
-__all__ = ["TRACK_KINDS", "Entry", "VehicleDay", "detour", "entries", "geofence_entry", "idling", "inside_fraction",
-           "parking", "speeding", "terminal_offline", "trip_km", "unscheduled_drive", "working_mask"]
+__all__ = ["TRACK_KINDS", "Entry", "VehicleDay", "detour", "detour_corridor_m", "distance_to_route", "entries",
+           "geofence_entry", "idling", "inside_fraction", "parking", "speeding", "terminal_offline", "trip_km",
+           "unscheduled_drive", "working_mask"]

@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from fleet import assignments, bookings, clock, usage_audit
@@ -23,7 +26,7 @@ from fleet.enums import Category
 from fleet.migrate import upgrade
 from fleet.models import Position
 from fleet.schemas import AssignIn, OdometerIn, TripIn
-from fleet.usage_audit import FindingKind
+from fleet.usage_audit import FindingKind, track_checks
 from telematics import simulator
 from telematics.ingest import Ingest
 from telematics.simulator import Misuse, Protocol
@@ -252,3 +255,22 @@ def _simulate(engine: Engine, monkeypatch: pytest.MonkeyPatch, *args: str) -> An
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+@given(home_km=st.floats(0.0, 40.0), trip_km=st.floats(2.0, 25.0), bearing=st.floats(0.0, 360.0),
+       home_bearing=st.floats(0.0, 360.0))
+@settings(max_examples=60, deadline=None)
+def test_a_planted_detour_strays_beyond_the_audit_s_corridor(home_km: float, trip_km: float, bearing: float,
+                                                              home_bearing: float) -> None:
+    """However far the vehicle's yard (a long home leg widens the corridor the audit allows) and wherever it lies,
+    the point a planted detour is driven by way of is beyond that corridor: the audit must be able to find it."""
+    rules = usage_audit.configured_rules().tracks
+    pickup = (30.59, 114.30)
+    dropoff = simulator._moved(pickup, trip_km * 1000, bearing)
+    home = simulator._moved(pickup, home_km * 1000, home_bearing)
+    at = datetime(2026, 12, 3, 9, tzinfo=UTC)
+    booking = simulator.Booking(1, at, at + timedelta(hours=1), pickup, dropoff, trip_km, started=True)
+    _, point = simulator._detour(home, booking, rules)
+    route = [home, pickup, dropoff]
+    away = track_checks.distance_to_route(np.array([point[0]]), np.array([point[1]]), route)[0]
+    assert away > track_checks.detour_corridor_m(rules, route)
