@@ -122,6 +122,8 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
             served_how += "; the rest servable trips (LP skipped: out of time)"
     except relaxation.Skipped as why:
         served_how += f" (LP skipped: {why})"
+    except MemoryError:  # a bound is worth no lost plan: the plan is already made
+        served_how += " (LP skipped: out of memory)"
     try:
         nearest = relaxation.nearest_for(net, deadline - time.perf_counter(), trips=int(served.sum()))
         model = relaxation.build(net, deadline, nearest=nearest, trips=served)
@@ -135,6 +137,8 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
             km_how += f" (the Lagrangian bound after {rounds} rounds was no higher)"
     except relaxation.Skipped as why:
         km_how += f" (Lagrangian skipped: {why})"
+    except MemoryError:
+        km_how += " (Lagrangian skipped: out of memory)"
     return Bounds(
         served_upper=upper,
         deadhead_lower_km=round(lower, 3),

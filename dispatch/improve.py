@@ -77,7 +77,7 @@ def improve(
             Task(snapshot, [], [], 0, solutions, deadline),
             Task(snapshot, [], [], 1, max(1, solutions // 2), deadline),
         ]
-        with parallel.runner(net, workers) as run:
+        with parallel.runner(net, workers, deadline) as run:
             answers = run(search_whole, tasks)
         for after, _ in answers:
             trial = routes.copy()
@@ -96,7 +96,7 @@ def improve(
     epochs = max(1, math.ceil(budget / _EPOCH_WORK))
     count = parts(net)
     share = budget / epochs / count
-    with parallel.runner(net, workers) as run:
+    with parallel.runner(net, workers, deadline) as run:
         for epoch in range(epochs):
             if time.perf_counter() >= deadline:
                 return "time limit"
@@ -107,10 +107,16 @@ def improve(
             ]
             answers = run(search_part, tasks)
             for task, (after, _) in zip(tasks, answers, strict=True):
+                before = [routes.copy_route(vehicle) for vehicle in task.vehicles]
                 for vehicle in task.vehicles:
                     routes.set_route(vehicle, [])
                 for vehicle, order in zip(task.vehicles, after, strict=True):
                     routes.set_route(vehicle, order)
+                if not all(routes.feasible(vehicle) for vehicle in task.vehicles):  # never expected: keep the old
+                    for vehicle in task.vehicles:
+                        routes.set_route(vehicle, [])
+                    for vehicle, order in zip(task.vehicles, before, strict=True):
+                        routes.set_route(vehicle, order)
             # A trip one part gave up may fit where another part made room: cheap insertion takes it.
             construct(net, routes=routes)
             if OFFLOAD:

@@ -8,8 +8,11 @@ inherit; its one parent-watch thread only sleeps).
 
 from __future__ import annotations
 
+import logging
+import math
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.pool import Pool
@@ -17,11 +20,17 @@ from typing import Any, TypeVar
 
 from dispatch.network import Network
 
+log = logging.getLogger("gongche.dispatch")
+
 T = TypeVar("T")
 R = TypeVar("R")
 Runner = Callable[[Callable[[Network, T], R], Sequence[T]], list[R]]
 
-_NET: Network | None = None  # the network the forked workers inherit
+_NET: Network | None = None  # in a worker process: the network its pool was started with
+# How long past the deadline (or, with no clock, how long at all) a round of parts may take before its workers are
+# taken for lost (killed, out of memory) and the round is run here instead: a part is about a second of work.
+GRACE_SECONDS = 5.0
+NO_CLOCK_SECONDS = 120.0
 
 
 def cores() -> int:
@@ -32,27 +41,54 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def _adopt(net: Network) -> None:
+    # The pool's initializer: with fork its arguments reach the child as they are, without pickling, and each pool
+    # has its own network (two solves in two threads of one process do not share a global).
+    global _NET
+    _NET = net
+
+
 def _call(job: tuple[Callable[[Network, Any], Any], Any]) -> Any:
     function, task = job
     assert _NET is not None
     return function(_NET, task)
 
 
+def can_fork(workers: int) -> bool:
+    """Whether parts may run in child processes here: more than one worker, fork available, and not inside a
+    daemonic process (a `multiprocessing.Pool` worker, which may not have children)."""
+    return workers > 1 and "fork" in multiprocessing.get_all_start_methods() \
+        and not multiprocessing.current_process().daemon
+
+
 @contextmanager
-def runner(net: Network, workers: int) -> Iterator[Runner[Any, Any]]:
-    """A function that maps tasks to answers in order, in up to ``workers`` processes (started on first use)."""
-    global _NET
+def runner(net: Network, workers: int, deadline: float = math.inf) -> Iterator[Runner[Any, Any]]:
+    """A function that maps tasks to answers in order, in up to ``workers`` processes (started on first use).
+
+    A round whose workers do not answer by ``deadline`` plus `GRACE_SECONDS` (a worker killed, say) ends the pool,
+    and that round and every later one run here, one task after another: the same answers, only slower.
+    """
     pool: Pool | None = None
+    lost = False
 
     def run(function: Callable[[Network, Any], Any], tasks: Sequence[Any]) -> list[Any]:
-        nonlocal pool
-        global _NET
-        if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        nonlocal pool, lost
+        if lost or len(tasks) <= 1 or not can_fork(workers):
             return [function(net, task) for task in tasks]
         if pool is None:
-            _NET = net
-            pool = multiprocessing.get_context("fork").Pool(min(workers, len(tasks)))
-        return pool.map(_call, [(function, task) for task in tasks], chunksize=1)
+            pool = multiprocessing.get_context("fork").Pool(min(workers, len(tasks)), initializer=_adopt,
+                                                             initargs=(net,))
+        pending = pool.map_async(_call, [(function, task) for task in tasks], chunksize=1)
+        wait = NO_CLOCK_SECONDS if math.isinf(deadline) else max(0.0, deadline - time.perf_counter()) + GRACE_SECONDS
+        try:
+            return pending.get(timeout=wait)
+        except multiprocessing.TimeoutError:
+            log.warning("the search's worker processes did not answer in %.0f s; running on in this process", wait)
+            lost = True
+            pool.terminate()
+            pool.join()
+            pool = None
+            return [function(net, task) for task in tasks]
 
     try:
         yield run
@@ -60,4 +96,3 @@ def runner(net: Network, workers: int) -> Iterator[Runner[Any, Any]]:
         if pool is not None:
             pool.terminate()
             pool.join()
-        _NET = None

@@ -352,6 +352,8 @@ def build(net: Network, deadline: float, *, nearest: int = NEAREST, piece_s: int
     :raises Skipped: the model would be too large, or ``deadline`` passed while building it.
     """
     n = net.n
+    if time.perf_counter() >= deadline:  # not even the screen of trip pairs: it alone takes seconds at city scale
+        raise Skipped("no time left to build the LP")
     inside = np.ones(n, dtype=bool) if trips is None else trips
     tail, head, arc_km, min_out_km, min_in_km = _nearest_arcs(net, nearest, inside)
     speed = 3600.0 / net.travel.speed_kmh
@@ -363,6 +365,9 @@ def build(net: Network, deadline: float, *, nearest: int = NEAREST, piece_s: int
     pieces = len(p_trip)
     # Piece-level explicit arcs: every piece of the tail trip to every piece of the head trip.
     per = (p_first[tail + 1] - p_first[tail]) * (p_first[head + 1] - p_first[head])
+    # Wide windows cut into many pieces multiply the arcs: refuse before the arrays are made, not after.
+    if int(per.sum()) > MAX_VARIABLES:
+        raise Skipped(f"{int(per.sum()):,} arcs between the pieces of wide windows: too many to build")
     a_index = np.repeat(np.arange(len(tail)), per)
     offset = np.arange(len(a_index)) - np.repeat(np.cumsum(per) - per, per)
     head_count = (p_first[head + 1] - p_first[head])[a_index]

@@ -28,7 +28,9 @@ def solve(problem: Problem, *, time_limit: float, seed: int) -> Plan:
     """`dispatch.solve` with a wall-clock limit, in a worker process (or here, with ``engine_processes = 0``)."""
     workers = get_settings().engine_processes
     if workers == 0:
-        return dispatch.solve(problem, stop=dispatch.MaxRuntime(time_limit), seed=seed)
+        # In the server's own process, which runs threads: no forked search processes (a fork copies whatever
+        # locks those threads hold). The plan is the same; only the search's wall time differs.
+        return dispatch.solve(problem, stop=dispatch.MaxRuntime(time_limit), seed=seed, workers=1)
     try:
         return _executor(workers).submit(_solve, problem, time_limit, seed).result()
     except BrokenProcessPool:  # the worker died (killed, out of memory): the next call starts a fresh one

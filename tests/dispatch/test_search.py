@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from dispatch import parallel
 from dispatch.cli import app
 from dispatch.plan import Plan
 from dispatch.problem import Problem
@@ -57,3 +62,35 @@ def test_the_cli_takes_workers(tmp_path: Path) -> None:
     assert json.loads(out.read_text(encoding="utf-8"))["workers"] == 2
     refused = CliRunner().invoke(app, ["solve", str(day), "-o", str(out), "--workers", "0"])
     assert refused.exit_code == 2
+
+
+def _dies_in_a_child(net: Any, task: tuple[int, int]) -> int:
+    parent, value = task
+    if os.getpid() != parent:  # a worker killed (out of memory, say) while it searched its part
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
+def _plus_one(net: Any, task: int) -> int:
+    return task + 1
+
+
+def _parts_inside(_: int) -> list[int]:
+    with parallel.runner(cast(Any, "the network"), 2) as run:
+        return run(_plus_one, [1, 2])
+
+
+def test_a_lost_worker_costs_time_not_the_answer() -> None:
+    """A worker that dies mid-round does not hang the search: past the deadline and a grace the round runs here."""
+    parent = os.getpid()
+    started = time.perf_counter()
+    with parallel.runner(cast(Any, "the network"), 2, deadline=started + 0.5) as run:
+        assert run(_dies_in_a_child, [(parent, 1), (parent, 2)]) == [1, 2]
+        assert run(_dies_in_a_child, [(parent, 3), (parent, 4)]) == [3, 4]  # and later rounds too, at once
+    assert time.perf_counter() - started < 0.5 + parallel.GRACE_SECONDS + 5
+
+
+def test_inside_a_daemonic_process_the_parts_run_in_it() -> None:
+    """A multiprocessing pool's workers are daemonic and may not have children: there the parts run one by one."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(_parts_inside, [0]) == [[2, 3]]
