@@ -252,8 +252,7 @@ def assemble(
     ]
     objective = objective_of(net, routes)
     if not bounded:
-        bound = Bounds(served_upper=objective.offered, deadhead_lower_km=0.0,
-                       method="not computed: the routes were given, not solved")
+        bound = given_bounds(objective)
     elif exact:  # the plan is its own bound
         bound = Bounds(
             served_upper=objective.served,
@@ -286,6 +285,12 @@ def assemble(
     )
     plan._state = routes
     return plan
+
+
+def given_bounds(objective: Objective) -> Bounds:
+    """The bounds of routes given rather than solved: none computed (what is offered, no empty km)."""
+    return Bounds(served_upper=objective.offered, deadhead_lower_km=0.0,
+                  method="not computed: the routes were given, not solved")
 
 
 def _when(net: Network, second: int) -> datetime:

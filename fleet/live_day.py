@@ -36,14 +36,14 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dispatch import Bounds, Plan, Problem, Route
+from dispatch import Plan, Problem, Route
 from dispatch import Trip as EngineTrip
 from dispatch import Vehicle as EngineVehicle
 from dispatch.insert import carry
 from dispatch.network import Network, build
 from dispatch.problem import Depot
 from dispatch.routes import Routes
-from dispatch.solve import objective_of, routes_out
+from dispatch.solve import given_bounds, objective_of, routes_out
 from fleet import queries
 from fleet.clock import CHINA
 from fleet.db import unit_of_work
@@ -454,6 +454,5 @@ def _vehicle(key: str, stretch: Segment, depots: Mapping[tuple[float, float], st
 def _plan_fields(net: Network, state: Routes, routes: Mapping[str, Route]) -> dict[str, Any]:
     """The plan that runs the day's routes as they are: every held trip served, no bound computed."""
     objective = objective_of(net, state)
-    bound = Bounds(served_upper=objective.offered, deadhead_lower_km=0.0,
-                   method="not computed: the routes were given, not solved")
+    bound = given_bounds(objective)
     return {"routes": list(routes.values()), "objective": objective, "bounds": bound, "gap": bound.gap(objective)}
