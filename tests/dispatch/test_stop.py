@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytest
 
 from dispatch import MaxRuntime, Plan, Problem, WorkBudget, solve
+from dispatch.improve import _EPOCH_WORK, WORK_PER_SECOND, improve
+from dispatch.network import build
+from dispatch.routes import construct
 from dispatch.stop import limits
 from dispatch.synthetic import CENTRE, city_instance
 
@@ -116,3 +120,13 @@ class TestSamePlans:
         plan = solve(example, stop=WorkBudget(1), seed=3)
         assert same(plan) == same(solve(example, stop=(WorkBudget(1), MaxRuntime(60)), seed=3)) | {"time_limit": None}
         assert plan.exchange()["time_limit"] is None
+
+
+def test_a_clock_that_runs_out_in_the_last_epoch_is_what_stopped_the_search() -> None:
+    net = build(Problem.parse(city_instance(60, 300, seed=6)))
+    routes = construct(net)
+    work = 0.9 * _EPOCH_WORK / WORK_PER_SECOND  # one epoch, cut by a deadline that has all but passed
+    stopped = improve(net, routes, deadline=time.perf_counter() + 0.02, seed=1, target=(0, 0, 0), work=work)
+    assert stopped == "time limit"
+    again = construct(net)
+    assert improve(net, again, deadline=math.inf, seed=1, target=(0, 0, 0), work=work) == "work budget"
