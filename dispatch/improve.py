@@ -90,9 +90,13 @@ def improve(
                     routes.set_route(vehicle, order)
         if OFFLOAD:
             offload(net, routes)
+        if EJECT:  # a few milliseconds at this size: worth running past the clock
+            eject(net, routes)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
     if OFFLOAD:
         offload(net, routes)
+    if EJECT:
+        eject(net, routes, deadline)
     epochs = max(1, math.ceil(budget / _EPOCH_WORK))
     count = parts(net)
     share = budget / epochs / count
@@ -121,6 +125,8 @@ def improve(
             construct(net, routes=routes)
             if OFFLOAD:
                 offload(net, routes)
+            if EJECT:
+                eject(net, routes, deadline)
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
                 return "work budget"
     # The parts stop at the deadline too: a clock that ran out during the last epoch cut its work short.
@@ -174,6 +180,80 @@ def offload(net: Network, routes: Routes) -> bool:
                 routes.set_route(vehicle, [])
             for vehicle in range(net.vehicles):
                 routes.set_route(vehicle, trial.trips[vehicle])
+            changed = True
+    return changed
+
+
+EJECT = True
+
+
+def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
+    """Serve left-out trips by ejection: put a left-out trip where a served one was, next to a trip it links to, and
+    place the served one elsewhere (cheapest insertion) or leave it out if it matters no more; keep the best such
+    move for each trip if it makes the plan better: more served by priority, or as many for less empty km (changed
+    in place; whether it was).
+
+    The neighbourhood search frees whole vehicles around a trip and re-routes them; this move reaches across the
+    whole fleet at once, which is where a slack day's last routine trips fit (a trip taken off one car, put on a
+    car whose route no arc ties to the first). The clock (``deadline``) may stop it between trips.
+    """
+    changed = False
+    left = np.flatnonzero((routes.where < 0) & net.eligible.any(axis=1))
+    missing = [int(m) for m in np.bincount(net.tier[left], minlength=3)] if len(left) else [0, 0, 0]
+
+    def empty(vehicle: int) -> float:
+        return sum(routes.legs[vehicle]) if routes.trips[vehicle] else 0.0
+
+    for trip in left[np.lexsort((net.early[left], net.late[left], net.tier[left]))].tolist():
+        if routes.where[trip] >= 0:
+            continue
+        if time.perf_counter() >= deadline:
+            break
+        tier = int(net.tier[trip])
+        best: tuple[tuple[int, int, int, float], int, Insertion, Insertion | None] | None = None
+        tried: set[tuple[int, int]] = set()
+        for neighbour, after in [(int(a), True) for a in net.pred[trip]] + [(int(b), False) for b in net.succ[trip]]:
+            vehicle = int(routes.where[neighbour])
+            if vehicle < 0 or not net.eligible[trip, vehicle]:
+                continue
+            # The trip goes right after (before) its linked neighbour; the trip now there makes room.
+            spot = int(routes.position[neighbour]) + (1 if after else -1)
+            if not 0 <= spot < len(routes.trips[vehicle]) or (vehicle, spot) in tried:
+                continue
+            tried.add((vehicle, spot))
+            out = routes.trips[vehicle][spot]
+            if net.tier[out] < tier:
+                continue  # never a more important trip for a less important one
+            saved = routes.copy_route(vehicle)
+            was = empty(vehicle)
+            routes.remove(out)
+            into = routes.check(trip, vehicle, spot)
+            if into is not None:
+                routes.apply(trip, into)
+                moved = routes.best(out)
+                other = -1 if moved is None or moved.vehicle == vehicle else moved.vehicle
+                was_other = empty(other) if other >= 0 else 0.0
+                if moved is not None:
+                    routes.apply(out, moved)
+                gap = list(missing)
+                gap[tier] -= 1
+                if moved is None:
+                    gap[int(net.tier[out])] += 1
+                change = empty(vehicle) - was + (empty(other) - was_other if other >= 0 else 0.0)
+                key = (gap[0], gap[1], gap[2], change)
+                if best is None or key < best[0]:
+                    best = (key, out, into, moved)
+                if moved is not None:
+                    routes.remove(out)
+                routes.remove(trip)
+            routes.set_route(vehicle, saved)
+        if best is not None and better(best[0], (missing[0], missing[1], missing[2], 0.0)):
+            key, out, into, moved = best
+            routes.remove(out)
+            routes.apply(trip, into)
+            if moved is not None:
+                routes.apply(out, moved)
+            missing = list(key[:3])
             changed = True
     return changed
 

@@ -97,10 +97,9 @@ class Routes:
         self._refresh(vehicle)
 
     def remove(self, trip: int) -> None:
+        """Take ``trip`` off its route (it is then unserved)."""
         vehicle = int(self.where[trip])
-        route = self.trips[vehicle]
-        route.remove(trip)
-        self.set_route(vehicle, route)
+        self.set_route(vehicle, [t for t in self.trips[vehicle] if t != trip])
 
     def apply(self, trip: int, insertion: Insertion) -> None:
         route = self.trips[insertion.vehicle]

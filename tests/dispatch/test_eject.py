@@ -1,0 +1,84 @@
+"""`eject`: a left-out trip takes a served trip's place and that trip moves to another car, across the fleet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatch.improve import better, eject
+from dispatch.network import Network, build
+from dispatch.problem import Problem
+from dispatch.routes import Routes, construct
+from dispatch.synthetic import CENTRE, city_instance
+from tests.dispatch.test_engine import at, problem, trip, vehicle
+
+LAT, LON = CENTRE
+DEG_KM = 111.2  # km per degree of latitude
+
+
+def north(km: float) -> dict[str, float]:
+    return {"lat": LAT + km / DEG_KM, "lon": LON}
+
+
+def window(hour: float, minutes: float = 5) -> dict[str, Any]:
+    return {"earliest_pickup": at(hour), "latest_pickup": at(hour + minutes / 60)}
+
+
+def crossed_day(displaced: str = "routine") -> tuple[Network, Routes]:
+    """Two law cars. Car A drives P (to Z, 6 km north) then X (at W, 5 km further) at 10:00; car B drives Q, which
+    ends 1 km past W at 10:00. The law trip U waits at Z at 10:00: only car A is near, and only if X goes to B."""
+    home, both = north(0), ["law_enforcement", "general"]
+    trips = [
+        trip("P", 9, pickup=home, dropoff=north(6), categories=both, **window(9, 1)),
+        trip("X", 10, pickup=north(11), dropoff=home, priority=displaced, categories=both, **window(10)),
+        trip("Q", 9.75, pickup=north(17), dropoff=north(12), categories=both, **window(9.75, 1)),
+        trip("U", 10, pickup=north(6), dropoff=home, priority="law_enforcement", categories=["law_enforcement"],
+             **window(10)),
+    ]
+    cars = [vehicle("A", category="law_enforcement"), vehicle("B", category="law_enforcement")]
+    net = build(Problem.parse(problem(cars, trips)))
+    routes = Routes(net)
+    routes.set_route(0, [0, 1])  # A: P, X
+    routes.set_route(1, [2])  # B: Q
+    assert all(routes.feasible(v) for v in range(2))
+    fits = [(v, i) for v in range(2) for i in range(len(routes.trips[v]) + 1) if routes.check(3, v, i) is not None]
+    assert fits == []  # U fits nowhere as things stand
+    return net, routes
+
+
+def test_the_left_out_law_trip_takes_the_routine_trips_place_which_moves_to_the_other_car() -> None:
+    net, routes = crossed_day()
+    assert routes.objective()[:3] == (0, 1, 0)
+    assert eject(net, routes)
+    assert routes.trips == [[0, 3], [2, 1]]  # A: P, U; B: Q, X
+    assert routes.objective()[:3] == (0, 0, 0)
+    assert all(routes.feasible(v) for v in range(2))
+
+
+def test_a_more_important_trip_is_never_displaced() -> None:
+    net, routes = crossed_day(displaced="emergency")
+    assert not eject(net, routes)
+    assert routes.trips == [[0, 1], [2]]
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    vehicles=st.integers(min_value=6, max_value=30),
+    trips=st.integers(min_value=30, max_value=160),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_eject_never_makes_a_plan_worse_and_keeps_every_route_drivable(vehicles: int, trips: int, seed: int) -> None:
+    net = build(Problem.parse(city_instance(vehicles, trips, seed=seed)))
+    routes = construct(net)
+    before = routes.objective()
+    changed = eject(net, routes)
+    after = routes.objective()
+    assert all(routes.feasible(v) for v in range(net.vehicles))
+    on = [t for route in routes.trips for t in route]
+    assert len(on) == len(set(on))
+    assert all(routes.where[t] == v and routes.position[t] == i
+               for v, route in enumerate(routes.trips) for i, t in enumerate(route))
+    assert sorted(on) == (routes.where >= 0).nonzero()[0].tolist()
+    assert better(after, before) if changed else after == before
