@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Worker processes that run the dispatch engine's batch search (its search holds Python's GIL "
         "for seconds, which would stall every request of the server it ran in); 0 runs it in the calling process.",
     )
+    engine_search_processes: int = Field(
+        default=0, ge=0, le=64,
+        description="Processes each batch search may run its parts in (the engine's own parallel search); 0: every "
+        "core the worker may use. On a server that must stay responsive during a run, leave one core to requests.",
+    )
     live_day: bool = Field(
         default=True,
         description="Keep each running day's network in the server process for urgent placement (`fleet.live_day`), "

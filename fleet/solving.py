@@ -3,7 +3,8 @@
 OR-Tools' search holds Python's GIL for seconds at a time: a 6 s solve in one thread left another unscheduled for
 5.96 s (measured on this project's 20-vehicle day). Inside the API server that would stall every other request for
 the length of a dispatch run, so the search runs in a pool of spawned worker processes (`engine_processes`, one by
-default: the machine's other core serves requests). The caller waits on the answer without holding anything.
+default: the machine's other core serves requests), and each search runs its parts in up to
+`engine_search_processes` processes of its own. The caller waits on the answer without holding anything.
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ _pool: ProcessPoolExecutor | None = None
 
 def solve(problem: Problem, *, time_limit: float, seed: int) -> Plan:
     """`dispatch.solve` with a wall-clock limit, in a worker process (or here, with ``engine_processes = 0``)."""
-    workers = get_settings().engine_processes
+    settings = get_settings()
+    workers = settings.engine_processes
     if workers == 0:
         # In the server's own process, which runs threads: no forked search processes (a fork copies whatever
         # locks those threads hold). The plan is the same; only the search's wall time differs.
         return dispatch.solve(problem, stop=dispatch.MaxRuntime(time_limit), seed=seed, workers=1)
     try:
-        return _executor(workers).submit(_solve, problem, time_limit, seed).result()
+        search = settings.engine_search_processes or None  # None: every core the worker may use
+        return _executor(workers).submit(_solve, problem, time_limit, seed, search).result()
     except BrokenProcessPool:  # the worker died (killed, out of memory): the next call starts a fresh one
         _reset()
         raise
 
 
-def _solve(problem: Problem, time_limit: float, seed: int) -> Plan:
-    plan = dispatch.solve(problem, stop=dispatch.MaxRuntime(time_limit), seed=seed)
+def _solve(problem: Problem, time_limit: float, seed: int, search: int | None) -> Plan:
+    plan = dispatch.solve(problem, stop=dispatch.MaxRuntime(time_limit), seed=seed, workers=search)
     plan._state = None  # the solver's working routes are for `insert` in this process; they need not travel back
     return plan
 
