@@ -276,9 +276,12 @@ def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> I
     return found
 
 
+WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
+
+
 def whole(net: Network) -> bool:
     """Whether the problem is small enough to be one routing model (searched in one process)."""
-    return net.n <= _MAX_TRIPS and net.vehicles <= _MAX_VEHICLES * 2
+    return WHOLE and net.n <= _MAX_TRIPS and net.vehicles <= _MAX_VEHICLES * 2
 
 
 PARTS = 2  # parts per epoch at least: set by the problem's size, never by the cores, so that the plan is the same
