@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import Problem
+from dispatch import Problem, improve
 from dispatch.synthetic import CITIES, City, city_instance, city_named
 from dispatch.synthetic.profile import KM_PER_DEG_LAT
 
@@ -301,3 +301,21 @@ class TestVerdicts:
         text = compare.verdict_table(results)
         assert "0 ahead, 0 tied, 2 behind of 2" in text
         assert "0 ahead, 0 tied, 1 behind of 1" in text
+
+
+def test_engine_switch_runs_a_move_on_and_off_and_restores_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = tmp_path / "day.json"
+    day.write_text(json.dumps(city_instance(30, 120, seed=2)), encoding="utf-8")
+    switch = _script("engine_switch")
+    assert switch.main([str(day), "--switch", "EJECT", "--work", "0.3", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| day | o")]
+    assert [row.split(" | ")[1] for row in rows] == ["on", "off"]  # the day, with the move on, then off
+    assert rows[1].rstrip(" |").rsplit(" | ", 1)[1] in ("better", "worse", "same")
+    assert "with EJECT on: better on" in out
+    assert improve.EJECT is True
+    with pytest.raises(SystemExit) as refused:
+        switch.main([str(day), "--switch", "NOT_A_FLAG"])
+    assert refused.value.code == 2
