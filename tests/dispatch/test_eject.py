@@ -1,13 +1,16 @@
-"""`eject`: a left-out trip takes a served trip's place and that trip moves to another car, across the fleet."""
+"""`eject`: a left-out trip takes a served trip's place and that trip moves to another car, across the fleet; and
+what both moves across the fleet (`eject`, `offload`) keep: a plan never worse, every route drivable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.improve import better, eject
+from dispatch.improve import better, eject, offload
 from dispatch.network import Network, build
 from dispatch.problem import Problem
 from dispatch.routes import Routes, construct
@@ -63,21 +66,24 @@ def test_a_more_important_trip_is_never_displaced() -> None:
     assert routes.trips == [[0, 1], [2]]
 
 
+@pytest.mark.parametrize("move", [offload, eject], ids=["offload", "eject"])
 @settings(max_examples=6, deadline=None)
 @given(
     vehicles=st.integers(min_value=6, max_value=30),
     trips=st.integers(min_value=30, max_value=160),
     seed=st.integers(min_value=0, max_value=10_000),
 )
-def test_eject_never_makes_a_plan_worse_and_keeps_every_route_drivable(vehicles: int, trips: int, seed: int) -> None:
+def test_a_move_across_the_fleet_never_makes_a_plan_worse_and_keeps_every_route_drivable(
+    move: Callable[[Network, Routes], bool], vehicles: int, trips: int, seed: int
+) -> None:
     net = build(Problem.parse(city_instance(vehicles, trips, seed=seed)))
     routes = construct(net)
     before = routes.objective()
-    changed = eject(net, routes)
+    changed = move(net, routes)
     after = routes.objective()
     assert all(routes.feasible(v) for v in range(net.vehicles))
     on = [t for route in routes.trips for t in route]
-    assert len(on) == len(set(on))
+    assert len(on) == len(set(on))  # no trip twice
     assert all(routes.where[t] == v and routes.position[t] == i
                for v, route in enumerate(routes.trips) for i, t in enumerate(route))
     assert sorted(on) == (routes.where >= 0).nonzero()[0].tolist()

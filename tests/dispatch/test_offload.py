@@ -1,12 +1,10 @@
-"""`offload`: trips move off the vehicles an unserved trip needs onto vehicles of another kind, so that it fits."""
+"""`offload`: trips move off the vehicles an unserved trip needs onto vehicles of another kind, so that it fits (its
+property test, with `eject`'s, is in test_eject.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from dispatch.improve import offload
 from dispatch.network import build
@@ -15,7 +13,6 @@ from dispatch.problem import Problem
 from dispatch.routes import construct
 from dispatch.solve import solve
 from dispatch.stop import WorkBudget
-from dispatch.synthetic import city_instance
 from tests.dispatch.test_engine import problem, trip, vehicle
 
 Referee = Callable[[Problem, Plan], dict[str, Any]]
@@ -68,26 +65,3 @@ def test_the_engine_serves_both_trips_and_the_referee_accepts(referee: Referee) 
     referee(day, plan)
     assert plan.objective.served == plan.objective.offered
     assert plan.route_of("E1").trips == ["EM"]  # type: ignore[union-attr]
-
-
-@settings(max_examples=6, deadline=None)
-@given(
-    vehicles=st.integers(min_value=6, max_value=30),
-    trips=st.integers(min_value=30, max_value=160),
-    seed=st.integers(min_value=0, max_value=10_000),
-)
-def test_offload_never_makes_a_plan_worse_and_keeps_every_route_drivable(vehicles: int, trips: int, seed: int) -> None:
-    net = build(Problem.parse(city_instance(vehicles, trips, seed=seed)))
-    routes = construct(net)
-    before = routes.objective()
-    changed = offload(net, routes)
-    after = routes.objective()
-    assert all(routes.feasible(v) for v in range(net.vehicles))
-    on = [t for route in routes.trips for t in route]
-    assert len(on) == len(set(on))  # no trip twice
-    assert all(routes.where[t] == v for v, route in enumerate(routes.trips) for t in route)
-    assert sorted(on) == (routes.where >= 0).nonzero()[0].tolist()
-    if changed:
-        assert after[:3] < before[:3] or (after[:3] == before[:3] and after[3] < before[3])
-    else:
-        assert after == before
