@@ -3,10 +3,10 @@
     python benchmarks/engine_switch.py --switch EJECT --time-limit 10 /tmp/tuning/*-100x500-s*.json
     python benchmarks/engine_switch.py --switch OFFLOAD --work 5 DAY.json ...       # a work budget: repeatable
 
-``--switch`` names a module-level flag of ``dispatch.improve`` (``EJECT``, ``OFFLOAD``). Each day runs with the flag
-on, then off, in this process, one solve at a time; the table gives served emergency / law / routine, empty km, wall
-seconds, what stopped the search, and the verdict of "on" against "off" (lexicographic, as everywhere). Run it on
-tuning days only (``benchmarks/days.toml``).
+``--switch`` names a module-level flag of ``dispatch.improve`` (``EJECT``, ``OFFLOAD``, ``WHOLE``). Each day runs
+with the flag on, then off, in this process, one solve at a time; the table gives served emergency / law / routine,
+empty km, wall seconds, what stopped the search, and the verdict of "on" against "off" (lexicographic, as
+everywhere). Run it on tuning days only (``benchmarks/days.toml``).
 """
 
 from __future__ import annotations
