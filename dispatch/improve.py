@@ -29,7 +29,7 @@ from ortools.util import optional_boolean_pb2
 from dispatch import parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
-from dispatch.routes import Insertion, Routes, construct
+from dispatch.routes import Insertion, Routes, construct, linked
 
 # Work per second of budget (`WorkBudget`) on the 2-core reference machine with both cores searching: routing nodes
 # re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
@@ -212,7 +212,7 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
         tier = int(net.tier[trip])
         best: tuple[tuple[int, int, int, float], int, Insertion, Insertion | None] | None = None
         tried: set[tuple[int, int]] = set()
-        for neighbour, after in [(int(a), True) for a in net.pred[trip]] + [(int(b), False) for b in net.succ[trip]]:
+        for neighbour, after in linked(net, trip):
             vehicle = int(routes.where[neighbour])
             if vehicle < 0 or not net.eligible[trip, vehicle]:
                 continue

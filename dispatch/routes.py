@@ -183,7 +183,7 @@ class Routes:
         net = self.net
         best: Insertion | None = None
         tried: set[tuple[int, int]] = set()
-        for neighbour, after in [(int(a), True) for a in net.pred[trip]] + [(int(b), False) for b in net.succ[trip]]:
+        for neighbour, after in linked(net, trip):
             vehicle = int(self.where[neighbour])
             if vehicle < 0:
                 continue
@@ -215,6 +215,11 @@ class Routes:
 
     def unused(self) -> np.ndarray:
         return np.array([not trips for trips in self.trips], dtype=bool)
+
+
+def linked(net: Network, trip: int) -> list[tuple[int, bool]]:
+    """The trips ``trip`` has arcs with: (trip, True) for one it may follow, (trip, False) for one it may precede."""
+    return [(int(a), True) for a in net.pred[trip]] + [(int(b), False) for b in net.succ[trip]]
 
 
 def construct(net: Network, order: np.ndarray | None = None, *, routes: Routes | None = None) -> Routes:
