@@ -5,6 +5,7 @@ Served by a real uvicorn (an event stream never ends, which the in-process test 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -60,6 +61,7 @@ class Stream:
 
     def __init__(self, base: str, headers: dict[str, str]) -> None:
         self.events: list[dict[str, Any]] = []
+        self._response: httpx.Response | None = None
         self._closing = False
         self._ready = threading.Event()
         self._client = httpx.Client(base_url=base, timeout=httpx.Timeout(30, read=60))
@@ -76,6 +78,7 @@ class Stream:
 
     def _listen(self, headers: dict[str, str]) -> None:
         with self._client.stream("GET", "/api/v1/events", headers=headers) as response:
+            self._response = response
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             event: dict[str, Any] = {}
@@ -105,8 +108,16 @@ class Stream:
 
     def close(self) -> None:
         self._closing = True
+        # Closing the client does not wake a read blocked in the reader thread (it waited out the join's timeout):
+        # shutting the socket down does.
+        stream = self._response.extensions.get("network_stream") if self._response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._client.close()
         self._thread.join(timeout=2)
+        assert not self._thread.is_alive(), "the stream's reader did not end"
 
 
 def book(base: str, city: City, user: str, **fields: Any) -> int:
