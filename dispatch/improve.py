@@ -35,9 +35,12 @@ from dispatch.routes import Insertion, Routes, construct, linked
 # re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
 # do 1.6x that, the rest is the merge and the epochs' insertion pass) ...
 WORK_PER_SECOND = 2400
-# ... and guided-local-search solutions x nodes when the whole problem is one model
-# (12,500/s measured at 30 trips, 6,000/s at 80).
-_WHOLE_WORK_PER_SECOND = 3500
+# ... and guided-local-search solutions x nodes when the whole problem is one model, two searches side by side
+# (3,500 left a 10 s limit's last 2 s unused at 20x80; at 4,300 WorkBudget(5)/(10) take 4.1-5.4/10.0-11.3 s there,
+# and at 10 s the 15 small tuning days came out 5 better, 10 the same, none worse).
+_WHOLE_WORK_PER_SECOND = 4300
+FRESH_SHARE = 0.5  # of the whole model's budget, for the search from OR-Tools' own first solution (the full budget
+# there measured no better: it levels off early)
 _MAX_TRIPS = 80  # trips in one neighbourhood
 _MAX_VEHICLES = 12
 _DROP_BASE = 10**8  # metres: more than any neighbourhood's empty km, so serving a trip always wins
@@ -75,7 +78,7 @@ def improve(
         snapshot = [list(r) for r in routes.trips]
         tasks = [
             Task(snapshot, [], [], 0, solutions, deadline),
-            Task(snapshot, [], [], 1, max(1, solutions // 2), deadline),
+            Task(snapshot, [], [], 1, max(1, int(solutions * FRESH_SHARE)), deadline),
         ]
         with parallel.runner(net, workers, deadline) as run:
             answers = run(search_whole, tasks)
