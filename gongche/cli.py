@@ -50,7 +50,9 @@ app.add_typer(terminals_app, name="terminals")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(trips_app, name="trips")
 
-err = Console(stderr=True)
+# soft_wrap: a refusal is one line however long the path it names (rich cut "a-file/out" into "a-file/ou t" at the
+# 80 columns it assumes when stderr is not a terminal).
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
