@@ -60,11 +60,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## test: lint, the console's unit tests (vitest), then the whole suite (PostgreSQL tests skip with the reason when no
-## server answers, the browser tests when /usr/bin/chromium is missing)
+## test: lint, the console's unit tests (vitest), then the whole suite on every core, up to four (pytest-xdist; each
+## worker has its own PostgreSQL schemas and temporary folders), slowest tests listed (PostgreSQL tests skip with the
+## reason when no server answers, the browser tests when /usr/bin/chromium is missing)
 test: lint web
 	cd web && $(NODE_ENV) npm test
-	@$(BIN)/pytest; rc=$$?; \
+	@$(BIN)/pytest --numprocesses auto --maxprocesses 4 --durations 25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 ## messages: extract every msg("...") template into fleet/locales/gongche.pot and update the catalogs from it

@@ -261,7 +261,7 @@ class TestDemo:
 
     def test_the_demo_runs_reports_and_leaves_a_verifiable_chain(self, db: Db, tmp_path: Path) -> None:
         out = tmp_path / "out"
-        run = gongche("demo", "--reset", "--out", str(out), url=db.url, cwd=tmp_path, timeout=300)
+        run = gongche("demo", "--reset", "--out", str(out), url=db.url, cwd=tmp_path, timeout=900)
         assert run.returncode == 0, run.raw_stderr
         assert "Traceback" not in run.raw_stderr
         for fragment in ("audit chain intact", "Plan 3 refused", "new_energy_share", "POST /dispatch run",
