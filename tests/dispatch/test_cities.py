@@ -319,3 +319,28 @@ def test_engine_switch_runs_a_move_on_and_off_and_restores_it(
     with pytest.raises(SystemExit) as refused:
         switch.main([str(day), "--switch", "NOT_A_FLAG"])
     assert refused.value.code == 2
+
+
+def test_engine_switch_runs_a_numeric_setting_at_the_value_then_as_it_stands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = tmp_path / "day.json"
+    day.write_text(json.dumps(city_instance(8, 30, seed=3)), encoding="utf-8")
+    standing = improve._WHOLE_WORK_PER_SECOND
+    seen: list[int] = []
+    search = improve.improve
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(improve._WHOLE_WORK_PER_SECOND)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(improve, "improve", watched)
+    switch = _script("engine_switch")
+    assert switch.main([str(day), "--switch", "_WHOLE_WORK_PER_SECOND=500", "--work", "0.2", "--workers", "1"]) == 0
+    assert seen == [500, standing]  # at the value given ("on"), then as it stands ("off")
+    assert standing == improve._WHOLE_WORK_PER_SECOND
+    assert "with _WHOLE_WORK_PER_SECOND=500 on: better on" in capsys.readouterr().out
+    for wrong in ("EJECT=1", "_WHOLE_WORK_PER_SECOND=fast", "NOT_A_SETTING=3"):
+        with pytest.raises(SystemExit) as refused:
+            switch.main([str(day), "--switch", wrong])
+        assert refused.value.code == 2, wrong
