@@ -20,6 +20,7 @@ import bisect
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,9 +193,10 @@ EJECT = True
 
 def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
     """Serve left-out trips by ejection: put a left-out trip where a served one was, next to a trip it links to, and
-    place the served one elsewhere (cheapest insertion) or leave it out if it matters no more; keep the best such
-    move for each trip if it makes the plan better: more served by priority, or as many for less empty km (changed
-    in place; whether it was).
+    place the served one elsewhere (cheapest insertion) or leave it out if it matters no more; with `CHAIN`, a
+    served one that fits nowhere may in turn take a third trip's place (that one placed elsewhere or left out), so
+    that a law trip can come in at a routine trip's cost two cars away. Keep the best such move for each trip if it
+    makes the plan better: more served by priority, or as many for less empty km (changed in place; whether it was).
 
     The neighbourhood search frees whole vehicles around a trip and re-routes them; this move reaches across the
     whole fleet at once, which is where a slack day's last routine trips fit (a trip taken off one car, put on a
@@ -213,52 +215,104 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
         if time.perf_counter() >= deadline:
             break
         tier = int(net.tier[trip])
-        best: tuple[tuple[int, int, int, float], int, Insertion, Insertion | None] | None = None
-        tried: set[tuple[int, int]] = set()
-        for neighbour, after in linked(net, trip):
-            vehicle = int(routes.where[neighbour])
-            if vehicle < 0 or not net.eligible[trip, vehicle]:
-                continue
-            # The trip goes right after (before) its linked neighbour; the trip now there makes room.
-            spot = int(routes.position[neighbour]) + (1 if after else -1)
-            if not 0 <= spot < len(routes.trips[vehicle]) or (vehicle, spot) in tried:
-                continue
-            tried.add((vehicle, spot))
-            out = routes.trips[vehicle][spot]
-            if net.tier[out] < tier:
-                continue  # never a more important trip for a less important one
+        # The best move for this trip: (missing per priority, empty km change), and the routes it leaves.
+        best: tuple[tuple[int, int, int, float], dict[int, list[int]]] | None = None
+        for vehicle, spot, out in _spots(net, routes, trip):
             saved = routes.copy_route(vehicle)
             was = empty(vehicle)
             routes.remove(out)
             into = routes.check(trip, vehicle, spot)
             if into is not None:
                 routes.apply(trip, into)
-                moved = routes.best(out)
-                other = -1 if moved is None or moved.vehicle == vehicle else moved.vehicle
-                was_other = empty(other) if other >= 0 else 0.0
-                if moved is not None:
-                    routes.apply(out, moved)
                 gap = list(missing)
                 gap[tier] -= 1
-                if moved is None:
-                    gap[int(net.tier[out])] += 1
-                change = empty(vehicle) - was + (empty(other) - was_other if other >= 0 else 0.0)
-                key = (gap[0], gap[1], gap[2], change)
-                if best is None or key < best[0]:
-                    best = (key, out, into, moved)
+                moved = routes.best(out)
                 if moved is not None:
-                    routes.remove(out)
-                routes.remove(trip)
+                    other = moved.vehicle
+                    before = {vehicle: was} | ({} if other == vehicle else {other: empty(other)})
+                    kept = routes.copy_route(other)
+                    routes.apply(out, moved)
+                    key = (gap[0], gap[1], gap[2], sum(empty(v) - km for v, km in before.items()))
+                    if best is None or key < best[0]:
+                        best = (key, {v: routes.copy_route(v) for v in before})
+                    routes.set_route(other, kept)
+                else:
+                    left_out = list(gap)
+                    left_out[int(net.tier[out])] += 1
+                    key = (left_out[0], left_out[1], left_out[2], empty(vehicle) - was)
+                    if best is None or key < best[0]:
+                        best = (key, {vehicle: routes.copy_route(vehicle)})
+                    if CHAIN:  # or the trip put out takes the spot of another, which goes elsewhere or is left out
+                        chained = _chain(net, routes, out, gap, {vehicle: was}, empty)
+                        if chained is not None and (best is None or chained[0] < best[0]):
+                            best = chained
             routes.set_route(vehicle, saved)
         if best is not None and better(best[0], (missing[0], missing[1], missing[2], 0.0)):
-            key, out, into, moved = best
-            routes.remove(out)
-            routes.apply(trip, into)
-            if moved is not None:
-                routes.apply(out, moved)
+            key, final = best
+            for vehicle in final:
+                routes.set_route(vehicle, [])
+            for vehicle, order in final.items():
+                routes.set_route(vehicle, order)
             missing = list(key[:3])
             changed = True
     return changed
+
+
+CHAIN = True  # eject's second link: the trip put out may put out another in turn
+
+
+def _spots(net: Network, routes: Routes, trip: int) -> list[tuple[int, int, int]]:
+    """Where ``trip`` could take a served trip's place: (vehicle, position, the trip there), next to a trip it links
+    to, on a vehicle it may use, the trip there of no higher priority."""
+    found: list[tuple[int, int, int]] = []
+    tried: set[tuple[int, int]] = set()
+    for neighbour, after in linked(net, trip):
+        vehicle = int(routes.where[neighbour])
+        if vehicle < 0 or not net.eligible[trip, vehicle]:
+            continue
+        # The trip goes right after (before) its linked neighbour; the trip now there makes room.
+        spot = int(routes.position[neighbour]) + (1 if after else -1)
+        if not 0 <= spot < len(routes.trips[vehicle]) or (vehicle, spot) in tried:
+            continue
+        tried.add((vehicle, spot))
+        out = routes.trips[vehicle][spot]
+        if net.tier[out] >= net.tier[trip]:  # never a more important trip for a less important one
+            found.append((vehicle, spot, out))
+    return found
+
+
+def _chain(
+    net: Network, routes: Routes, trip: int, gap: list[int], before: dict[int, float],
+    empty: Callable[[int], float],
+) -> tuple[tuple[int, int, int, float], dict[int, list[int]]] | None:
+    """The best way to serve ``trip`` (just put out, so not yet counted missing in ``gap``) by taking another
+    trip's place, that trip then placed elsewhere or left out: its key and the routes it leaves; the routes are as
+    they were on return. ``before`` holds the empty km, before the whole move, of the vehicles it changed already."""
+    best: tuple[tuple[int, int, int, float], dict[int, list[int]]] | None = None
+    for vehicle, spot, out in _spots(net, routes, trip):
+        base = dict(before)
+        base.setdefault(vehicle, empty(vehicle))
+        saved = routes.copy_route(vehicle)
+        routes.remove(out)
+        into = routes.check(trip, vehicle, spot)
+        if into is not None:
+            routes.apply(trip, into)
+            moved = routes.best(out)
+            kept: list[int] | None = None
+            missing = list(gap)
+            if moved is None:
+                missing[int(net.tier[out])] += 1
+            else:
+                base.setdefault(moved.vehicle, empty(moved.vehicle))
+                kept = routes.copy_route(moved.vehicle)
+                routes.apply(out, moved)
+            key = (missing[0], missing[1], missing[2], sum(empty(v) - km for v, km in base.items()))
+            if best is None or key < best[0]:
+                best = (key, {v: routes.copy_route(v) for v in base})
+            if moved is not None and kept is not None:
+                routes.set_route(moved.vehicle, kept)
+        routes.set_route(vehicle, saved)
+    return best
 
 
 def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> Insertion | None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dispatch import improve
 from dispatch.improve import better, eject, offload
 from dispatch.network import Network, build
 from dispatch.problem import Problem
@@ -64,6 +65,44 @@ def test_a_more_important_trip_is_never_displaced() -> None:
     net, routes = crossed_day(displaced="emergency")
     assert not eject(net, routes)
     assert routes.trips == [[0, 1], [2]]
+
+
+def chained_day() -> tuple[Network, Routes]:
+    """The crossed day with car B busy at 10:00 with the routine trip Y (12 km north): X fits on B only in Y's
+    place, and Y fits nowhere else."""
+    home, both = north(0), ["law_enforcement", "general"]
+    law = {"priority": "law_enforcement", "categories": both}
+    trips = [
+        trip("P", 9, pickup=home, dropoff=north(6), categories=both, **window(9, 1)),
+        trip("X", 10, pickup=north(11), dropoff=home, **law, **window(10)),
+        trip("Q", 9.75, pickup=north(17), dropoff=north(12), categories=both, **window(9.75, 1)),
+        trip("U", 10, pickup=north(6), dropoff=home, priority="law_enforcement", categories=["law_enforcement"],
+             **window(10)),
+        trip("Y", 10, pickup=north(12), dropoff=north(13), categories=both, **window(10)),
+    ]
+    cars = [vehicle("A", category="law_enforcement"), vehicle("B", category="law_enforcement")]
+    net = build(Problem.parse(problem(cars, trips)))
+    routes = Routes(net)
+    routes.set_route(0, [0, 1])  # A: P, X
+    routes.set_route(1, [2, 4])  # B: Q, Y
+    assert all(routes.feasible(v) for v in range(2))
+    assert routes.objective()[:3] == (0, 1, 0)  # U left out
+    return net, routes
+
+
+def test_a_chain_serves_the_law_trip_when_the_trip_it_puts_out_can_only_put_out_a_routine_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    net, routes = chained_day()
+    monkeypatch.setattr(improve, "CHAIN", False)
+    eject(net, routes)  # one link: U in, X out, as many law trips served at best
+    assert routes.objective()[1] == 1
+    net, routes = chained_day()
+    monkeypatch.setattr(improve, "CHAIN", True)
+    assert eject(net, routes)
+    assert routes.trips == [[0, 3], [2, 1]]  # A: P, U; B: Q, X; Y (routine) left out
+    assert routes.objective()[:3] == (0, 0, 1)
+    assert all(routes.feasible(v) for v in range(2))
 
 
 @pytest.mark.parametrize("move", [offload, eject], ids=["offload", "eject"])
