@@ -214,39 +214,9 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
             continue
         if time.perf_counter() >= deadline:
             break
-        tier = int(net.tier[trip])
-        # The best move for this trip: (missing per priority, empty km change), and the routes it leaves.
-        best: tuple[tuple[int, int, int, float], dict[int, list[int]]] | None = None
-        for vehicle, spot, out in _spots(net, routes, trip):
-            saved = routes.copy_route(vehicle)
-            was = empty(vehicle)
-            routes.remove(out)
-            into = routes.check(trip, vehicle, spot)
-            if into is not None:
-                routes.apply(trip, into)
-                gap = list(missing)
-                gap[tier] -= 1
-                moved = routes.best(out)
-                if moved is not None:
-                    other = moved.vehicle
-                    before = {vehicle: was} | ({} if other == vehicle else {other: empty(other)})
-                    kept = routes.copy_route(other)
-                    routes.apply(out, moved)
-                    key = (gap[0], gap[1], gap[2], sum(empty(v) - km for v, km in before.items()))
-                    if best is None or key < best[0]:
-                        best = (key, {v: routes.copy_route(v) for v in before})
-                    routes.set_route(other, kept)
-                else:
-                    left_out = list(gap)
-                    left_out[int(net.tier[out])] += 1
-                    key = (left_out[0], left_out[1], left_out[2], empty(vehicle) - was)
-                    if best is None or key < best[0]:
-                        best = (key, {vehicle: routes.copy_route(vehicle)})
-                    if CHAIN:  # or the trip put out takes the spot of another, which goes elsewhere or is left out
-                        chained = _chain(net, routes, out, gap, {vehicle: was}, empty)
-                        if chained is not None and (best is None or chained[0] < best[0]):
-                            best = chained
-            routes.set_route(vehicle, saved)
+        gap = list(missing)
+        gap[int(net.tier[trip])] -= 1
+        best = _take_place(net, routes, trip, gap, {}, empty, 2 if CHAIN else 1)
         if best is not None and better(best[0], (missing[0], missing[1], missing[2], 0.0)):
             key, final = best
             for vehicle in final:
@@ -281,14 +251,24 @@ def _spots(net: Network, routes: Routes, trip: int) -> list[tuple[int, int, int]
     return found
 
 
-def _chain(
+Move = tuple[tuple[int, int, int, float], dict[int, list[int]]]  # (missing per priority, empty km change), routes
+
+
+def _take_place(
     net: Network, routes: Routes, trip: int, gap: list[int], before: dict[int, float],
-    empty: Callable[[int], float],
-) -> tuple[tuple[int, int, int, float], dict[int, list[int]]] | None:
-    """The best way to serve ``trip`` (just put out, so not yet counted missing in ``gap``) by taking another
-    trip's place, that trip then placed elsewhere or left out: its key and the routes it leaves; the routes are as
-    they were on return. ``before`` holds the empty km, before the whole move, of the vehicles it changed already."""
-    best: tuple[tuple[int, int, int, float], dict[int, list[int]]] | None = None
+    empty: Callable[[int], float], links: int,
+) -> Move | None:
+    """The best way to serve ``trip`` (``gap``: what is missing per priority once it is served) by taking a served
+    trip's place, that trip then placed elsewhere, or left out, or (``links`` > 1) taking another's place in turn:
+    its key and the routes of the vehicles it changes. The routes are as they were on return; ``before`` holds the
+    empty km, before the whole move, of the vehicles earlier links changed."""
+    best: Move | None = None
+
+    def consider(key: tuple[int, int, int, float], vehicles: dict[int, float]) -> None:
+        nonlocal best
+        if best is None or key < best[0]:
+            best = (key, {v: routes.copy_route(v) for v in vehicles})
+
     for vehicle, spot, out in _spots(net, routes, trip):
         base = dict(before)
         base.setdefault(vehicle, empty(vehicle))
@@ -298,19 +278,21 @@ def _chain(
         if into is not None:
             routes.apply(trip, into)
             moved = routes.best(out)
-            kept: list[int] | None = None
-            missing = list(gap)
-            if moved is None:
-                missing[int(net.tier[out])] += 1
-            else:
-                base.setdefault(moved.vehicle, empty(moved.vehicle))
+            if moved is not None:
+                here = dict(base)
+                here.setdefault(moved.vehicle, empty(moved.vehicle))
                 kept = routes.copy_route(moved.vehicle)
                 routes.apply(out, moved)
-            key = (missing[0], missing[1], missing[2], sum(empty(v) - km for v, km in base.items()))
-            if best is None or key < best[0]:
-                best = (key, {v: routes.copy_route(v) for v in base})
-            if moved is not None and kept is not None:
+                consider((gap[0], gap[1], gap[2], sum(empty(v) - km for v, km in here.items())), here)
                 routes.set_route(moved.vehicle, kept)
+            else:
+                left = list(gap)
+                left[int(net.tier[out])] += 1
+                consider((left[0], left[1], left[2], sum(empty(v) - km for v, km in base.items())), base)
+                if links > 1:
+                    chained = _take_place(net, routes, out, gap, base, empty, links - 1)
+                    if chained is not None and (best is None or chained[0] < best[0]):
+                        best = chained
         routes.set_route(vehicle, saved)
     return best
 
