@@ -5,9 +5,11 @@ their trips and the unserved trips linked to them, hands that small vehicle-rout
 windows, shifts, range, allowed vehicles, and drop penalties that make the objective lexicographic) warm-started
 from the current routes, and keeps the answer if it is better. The steps run in epochs: each epoch splits the
 fleet into disjoint parts that search side by side in worker processes (`dispatch.parallel`) and merge exactly.
-A small problem is one routing model instead, searched by guided local search from two starts at once. Between
-epochs (and after the small problem's search) `offload` moves trips off the vehicles that unserved trips need onto
-vehicles of another kind that may take them (an emergency from a law-enforcement car to an emergency car).
+A small problem is one routing model instead, searched by guided local search from two starts at once. Before and
+between epochs (and after the small problem's search) two moves reach across the whole fleet: `offload` moves trips
+off the vehicles that unserved trips need onto vehicles of another kind that may take them (an emergency from a
+law-enforcement car to an emergency car), and `eject` puts an unserved trip in a served trip's place, that trip
+placed elsewhere, left out, or (`CHAIN`) in a third trip's place in turn.
 
 The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
 same seed and budget give the same plan, with any number of processes; the wall-clock deadline, if any, stops it
