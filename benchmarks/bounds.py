@@ -1,6 +1,6 @@
 """How tight the bounds are: per day, the plan's served trips and empty km against the old and the new bounds.
 
-    python benchmarks/bounds.py /tmp/bounds/city-100x500-s1.json ... [--plans DIR] [--budget 10]
+    python benchmarks/bounds.py /tmp/bounds/city-100x500-s1.json ... [--plans DIR] [--budget 10] [--start cheapest]
 
 A day's plan is read from ``DIR/<day>.plan.json`` (as ``python -m dispatch solve IN -o OUT`` writes it) when
 present, otherwise solved here with ``--time-limit``. The new bounds get ``--budget`` seconds of their own.
@@ -30,7 +30,11 @@ def main() -> None:
     parser.add_argument("--plans", type=Path, help="folder of <day>.plan.json files")
     parser.add_argument("--time-limit", type=float, default=10.0, help="search seconds when no plan file is given")
     parser.add_argument("--budget", type=float, default=10.0, help="seconds the new bounds may take")
+    parser.add_argument("--start", choices=("dual", "cheapest"), default="dual",
+                        help="the Lagrangian's first prices: the assignment relaxation's duals (the default), or each "
+                             "trip's cheapest way in and out (before 2026-12-03)")
     args = parser.parse_args()
+    bounds.DUAL_START = args.start == "dual"
     print("| day | plan E/L/R | old bound E/L/R | new bound E/L/R | served gap new (E/L/R) | empty km plan | "
           "old bound (gap) | new bound (gap) | bound s |")
     print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |")

@@ -27,6 +27,7 @@ from dispatch.routes import Routes
 
 _METRES = 1000.0
 SERVED_SHARE = 0.6  # of the bounds' time, for the served LP stages
+DUAL_START = True  # the Lagrangian starts from the assignment relaxation's dual prices
 LONGEST_S = 60.0  # the bounds never take longer, whatever the deadline (a work budget alone gives no clock)
 
 
@@ -45,9 +46,21 @@ def served_upper(net: Network, able: np.ndarray) -> dict[Priority, int]:
 
 def deadhead_lower(net: Network, trips: np.ndarray) -> float:
     """Least empty km of any plan that serves exactly ``trips`` (indices), by the assignment relaxation."""
+    return assignment(net, trips)[0]
+
+
+def assignment(net: Network, trips: np.ndarray) -> tuple[float, np.ndarray]:
+    """The assignment relaxation's least empty km for ``trips`` (indices), and a price per trip (metres) from its
+    dual: the potential of the trip's way in less that of its way out.
+
+    Every chain of trips that a vehicle could drive from a depot and back costs at least the prices of its trips
+    (its legs are arcs of this flow, or no shorter than a path through its pool or its depot hub), so these prices
+    start the Lagrangian (`dispatch.relaxation.lagrangian_deadhead`) at this relaxation's bound (exactly so when
+    the Lagrangian's model keeps every successor; its own pool can make a chain a little cheaper).
+    """
     trips = np.asarray(trips, dtype=np.int64)
     if len(trips) == 0:
-        return 0.0
+        return 0.0, np.zeros(0)
     count = len(trips)
     local = np.full(net.n, -1, dtype=np.int64)
     local[trips] = np.arange(count)
@@ -84,8 +97,32 @@ def deadhead_lower(net: Network, trips: np.ndarray) -> float:
     supplies = np.concatenate((np.ones(count), -np.ones(count), [0, 0])).astype(np.int64)
     flow.set_nodes_supplies(np.arange(2 * count + 2, dtype=np.int32), supplies)
     if flow.solve() != flow.OPTIMAL:
-        return 0.0
-    return float(flow.optimal_cost()) / _METRES
+        return 0.0, np.zeros(count)
+    tails, heads_all = tails[finite].astype(np.int64), heads_all[finite].astype(np.int64)
+    metres = (costs[finite] * _METRES).astype(np.int64)
+    potential = _potentials(2 * count + 2, tails, heads_all, metres, flow.flows(np.arange(len(tails))) > 0)
+    price = potential[count:2 * count] - potential[:count]
+    return float(flow.optimal_cost()) / _METRES, price.astype(np.float64)
+
+
+def _potentials(nodes: int, tails: np.ndarray, heads: np.ndarray, cost: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Node potentials of an optimal min-cost flow (OR-Tools does not return its duals): shortest distances in the
+    residual network from a root joined to every node at no cost (Bellman-Ford, a numpy pass per round). Every arc
+    keeps room here (capacities exceed the supplies), and an arc with flow may also be run backwards."""
+    tail = np.concatenate((tails, heads[used]))
+    head = np.concatenate((heads, tails[used]))
+    weight = np.concatenate((cost, -cost[used]))
+    order = np.argsort(head, kind="stable")
+    tail, head, weight = tail[order], head[order], weight[order]
+    targets, first = np.unique(head, return_index=True)
+    distance = np.zeros(nodes, dtype=np.int64)
+    for _ in range(nodes):
+        offered = np.minimum.reduceat(distance[tail] + weight, first)
+        better = offered < distance[targets]
+        if not better.any():
+            return distance
+        distance[targets[better]] = offered[better]
+    return np.zeros(nodes, dtype=np.int64)  # no convergence: a negative cycle, so not optimal after all; no prices
 
 
 def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: int | None = None) -> Bounds:
@@ -102,7 +139,8 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
     upper = served_upper(net, able)
     served = routes.where >= 0
     plan_km = routes.empty_km()
-    lower = min(deadhead_lower(net, np.flatnonzero(served)), plan_km)
+    assigned_km, prices = assignment(net, np.flatnonzero(served))
+    lower = min(assigned_km, plan_km)
     counts = np.bincount(net.tier[served], minlength=len(PRIORITIES))
     floor = (int(counts[0]), int(counts[1]), int(counts[2]))
     served_how = "servable trips (each by some vehicle alone)"
@@ -125,9 +163,10 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
     except MemoryError:  # a bound is worth no lost plan: the plan is already made
         served_how += " (LP skipped: out of memory)"
     try:
-        nearest = relaxation.nearest_for(net, deadline - time.perf_counter(), trips=int(served.sum()))
-        model = relaxation.build(net, deadline, nearest=nearest, trips=served)
-        lag_km, rounds = relaxation.lagrangian_deadhead(model, served, deadline, upper_km=plan_km)
+        nearest = relaxation.lagrangian_nearest(deadline - time.perf_counter(), trips=int(served.sum()))
+        model = relaxation.build(net, deadline, nearest=nearest, trips=served, pool_step_s=relaxation.POOL_STEP_S)
+        start = prices if DUAL_START else None
+        lag_km, rounds = relaxation.lagrangian_deadhead(model, served, deadline, upper_km=plan_km, start=start)
         if lag_km > lower:
             lower = min(lag_km, plan_km)
             km_how = (f"Lagrangian relaxation of the trips' cover rows in the LP relaxation of vehicle duties over "

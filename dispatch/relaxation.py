@@ -1,20 +1,22 @@
 """The LP relaxation of vehicle duties behind the bounds: a multi-commodity flow over time-ordered trip arcs.
 
 One commodity per vehicle class (category × shift; seats merged upward, so a class may serve what any of its
-vehicles may), as many units as the class has vehicles. A unit leaves the class's cheapest depot for a trip, runs
-along arcs from trip to trip and returns to the cheapest depot; every trip is covered at most once over all
-classes. Range limits count only per class (its vehicles' ranges together). Everything is relaxed the safe way, so
-any plan is a flow of this LP:
+vehicles may), as many units as the class has vehicles. A unit leaves for a trip from the nearest depot of a class
+vehicle allowed on it, runs along arcs from trip to trip and returns to the nearest such depot; every trip is
+covered at most once over all classes. Range limits count only per class (its vehicles' ranges together).
+Everything is relaxed the safe way, so any plan is a flow of this LP:
 
 * A trip may be picked up anywhere in its window cut to the class's shift (the shift start plus the least drive
-  from a class depot, to the shift end less the service and the least drive home). An arc ``i -> j`` exists when
+  from such a depot, to the shift end less the service and the least drive home). An arc ``i -> j`` exists when
   the earliest finish of ``i`` plus the drive reaches ``j`` by its latest pickup. Since every trip of a chain lies
   in that cut window and time only moves on, a chain cannot outlast its shift.
 * Arcs from each trip to its ``K`` nearest successors (by empty km) are explicit, with their km. Any other leg
   ``i -> j`` is at least as long as the shortest left-out leg out of ``i`` and the shortest one into ``j``, hence
   at least half of each: it goes through a time-ordered pool of the class (``i`` enters at its earliest finish plus
   half of its shortest left-out drive, ``j`` leaves it by its latest pickup less half of its own), paying half
-  of each shortest left-out leg.
+  of each shortest left-out leg. The Lagrangian's pool keeps time in steps (`POOL_STEP_S`), entering on the step
+  before and leaving on the step after: that only relaxes it further (a trip may even meet itself again within a
+  step, which the flows may exploit but no plan can), and makes its flows several times faster.
 * Windows at least as long as the trip's service would let the LP run a cycle (a circulation covers trips without
   any vehicle); such trips are split into pieces of their window shorter than their service, each a node of its
   own, covered together at most once. A cycle would then need the services on it to fit in the pieces' widths,
@@ -49,14 +51,30 @@ MAX_VARIABLES = 3_000_000  # beyond this the model alone would take seconds to b
 # about 1.1 s a stage, 274,000 at 300 x 1,500 in about 9 s): a model that would not fit is skipped, not left unfinished.
 LP_ARCS_PER_STAGE = 50_000  # (70,000 measured at 100 x 500; first stages at 300 x 1,500 ran slower)
 LP_STAGE_SECONDS = 1.2
-# Seconds a round of the Lagrangian's min-cost flows takes per arc (8 us measured at 1,000 x 5,000), to begin none
-# that would end past the deadline.
-SECONDS_PER_ARC = 1e-5
+# The Lagrangian's pool ticks in steps of this many seconds (a node per step and class, not per trip): a round of its
+# min-cost flows at 1,000 x 5,000 went from 2.5 s to 0.28 s, its bound per round 1.6 % lower; at 300 x 1,500 from
+# 0.24 to 0.08 s with 80 successors. The served stages keep the exact pool: with these steps GLOP's law-enforcement
+# bound on Lanzhou 100 x 500 s1 rose from 173 to 178 trips.
+POOL_STEP_S = 300
+# A round of the Lagrangian's min-cost flows takes about ROUND_SECONDS_PER_TRIP a trip plus SECONDS_PER_ARC a model
+# arc (fitted to 300 x 1,500 and 1,000 x 5,000, a little above what was measured); the first round is not begun if it
+# would end past the deadline.
+ROUND_SECONDS_PER_TRIP = 4e-5
+SECONDS_PER_ARC = 4e-7
+# The Lagrangian's own successors per trip: its rounds cost little more with more arcs, and every explicit arc is one
+# leg the pool no longer underprices (Lanzhou 100 x 500 s1 in 3.7 s: 19.3 % gap at the GLOP stages' 46 successors,
+# 13.6 % at 150). As many as leave time for LAGRANGIAN_ROUNDS rounds (300 x 1,500 in 3.5 s: 80 successors and 9
+# rounds 52.8 %, 40 and 10 rounds 53.6 %, 150 and 8 rounds 53.0 %), at most LAGRANGIAN_NEAREST.
+LAGRANGIAN_NEAREST = 150
+LAGRANGIAN_ROUNDS = 9
+FLOW_ARCS_PER_TRIP = 27.0  # model arcs per trip besides its successors (sources, sinks, pools), measured
+FLOW_ARCS_PER_TRIP_AND_NEAREST = 3.2  # ... and per trip and kept successor, over all classes
 OVERSHOOT = 1.25  # the Lagrangian's step aims this far above its best bound so far
 # Building and loading the model and GLOP's own bookkeeping are not covered by its time limit.
 _RESERVE = 0.3
 # LP optima are floating point: a served bound is rounded down only past this, a km bound shaved by this share.
 _EPS = 1e-5
+_FAR_S = 10**12  # seconds to a depot no vehicle of the class may drive from to the trip
 
 
 class Skipped(Exception):
@@ -170,29 +188,34 @@ def served_bounds(net: Network, able: np.ndarray, floor: tuple[int, int, int], d
 
 
 def lagrangian_deadhead(relax: Relaxation, served: np.ndarray, deadline: float, *, upper_km: float,
-                        iterations: int = 200) -> tuple[float, int]:
+                        iterations: int = 200, start: np.ndarray | None = None) -> tuple[float, int]:
     """A lower bound on the LP's least empty km for the trips ``served``, by relaxing their cover rows.
 
     With a price per served trip, each class is a min-cost flow of its own (OR-Tools' network simplex, exact in
     integer metres, arc km rounded down); their costs plus the prices bound the LP from below for any prices, so
     the bound holds whenever the subgradient search stops (at ``deadline`` or after ``iterations``). ``upper_km``
-    (the plan's km) steers the step. Returns the bound and the iterations run; raises `Skipped` if none ran.
+    (the plan's km) steers the step; ``start`` (metres per served trip, in index order) are the first prices,
+    by default each trip's cheapest way in and out. Returns the bound and the iterations run; raises `Skipped` if
+    none ran.
     """
     net = relax.net
     trips = np.flatnonzero(served)
     if len(trips) == 0:
         return 0.0, 0
     classes = [_flow_graph(graph, served) for graph in relax.graphs]
-    # Start each trip's price at its cheapest way in plus its cheapest way out (metres): on large days, where few
-    # rounds fit, this start gave the best bounds (300 x 1,500: 4,271 km after 12 rounds against 4,079 from half).
-    cheapest = np.full(net.n, np.inf)
-    for flow in classes:
-        np.minimum.at(cheapest, flow.piece_trip, flow.cheapest)
-    price = np.where(np.isfinite(cheapest), cheapest, 0.0)[trips]
+    if start is not None:
+        price = np.asarray(start, dtype=np.float64)
+    else:
+        # Each trip's cheapest way in plus its cheapest way out (metres): of the starts that need no other
+        # relaxation, the best on large days (300 x 1,500: 4,271 km after 12 rounds against 4,079 from half).
+        cheapest = np.full(net.n, np.inf)
+        for flow in classes:
+            np.minimum.at(cheapest, flow.piece_trip, flow.cheapest)
+        price = np.where(np.isfinite(cheapest), cheapest, 0.0)[trips]
     best, step, stale, ran = -math.inf, 1.0, 0, 0
     target = upper_km * 1000.0
     # One round of min-cost flows takes about this long; a round that would end past the deadline is not begun.
-    took = relax.arcs * SECONDS_PER_ARC
+    took = round_seconds(len(trips), relax.arcs)
     for _ in range(iterations):
         began = time.perf_counter()
         if began + took >= deadline - _RESERVE:
@@ -345,9 +368,41 @@ def nearest_for(net: Network, seconds: float, trips: int | None = None) -> int:
     return int(min(NEAREST, max(FEWEST, fits)))
 
 
+def round_seconds(trips: int, arcs: float) -> float:
+    """About how long one round of the Lagrangian's min-cost flows takes."""
+    return ROUND_SECONDS_PER_TRIP * trips + SECONDS_PER_ARC * arcs
+
+
+def lagrangian_nearest(seconds: float, trips: int) -> int:
+    """How many successors per trip to keep for the Lagrangian over ``trips`` trips so that `LAGRANGIAN_ROUNDS`
+    rounds fit in ``seconds``."""
+    per_round = max(seconds, 0.0) / LAGRANGIAN_ROUNDS - ROUND_SECONDS_PER_TRIP * trips
+    fits = (per_round / SECONDS_PER_ARC / max(trips, 1) - FLOW_ARCS_PER_TRIP) / FLOW_ARCS_PER_TRIP_AND_NEAREST
+    return int(min(LAGRANGIAN_NEAREST, max(FEWEST, fits)))
+
+
+def _depot_legs(net: Network, members: np.ndarray, kinds: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per trip, the least km and seconds out of and back to a depot of a class member able to serve it (its kind):
+    a class pools its vehicles' depots, but a trip's first and last legs are driven by a vehicle allowed on it."""
+    shape = (len(kinds), net.n)
+    out_km, in_km = np.full(shape, np.inf), np.full(shape, np.inf)
+    out_s, in_s = np.full(shape, _FAR_S, dtype=np.int64), np.full(shape, _FAR_S, dtype=np.int64)
+    for row, kind in enumerate(kinds.tolist()):
+        depots = np.unique(net.depot[members & (net.kind == kind)])
+        able = net.by_kind[:, kind].astype(bool)
+        out_km[row, able] = net.out_km[depots][:, able].min(axis=0)
+        in_km[row, able] = net.in_km[able][:, depots].min(axis=1)
+        out_s[row, able] = net.out_s[depots][:, able].min(axis=0)
+        in_s[row, able] = net.in_s[able][:, depots].min(axis=1)
+    # A trip no kind of the class may serve is never present in its graph (and _FAR_S keeps its times from overflowing).
+    return out_km.min(axis=0), in_km.min(axis=0), out_s.min(axis=0), in_s.min(axis=0)
+
+
 def build(net: Network, deadline: float, *, nearest: int = NEAREST, piece_s: int | None = None,
-          trips: np.ndarray | None = None) -> Relaxation:
-    """The relaxation of ``net``'s day as a GLOP model (no stage set yet).
+          trips: np.ndarray | None = None, pool_step_s: int = 1) -> Relaxation:
+    """The relaxation of ``net``'s day as a GLOP model (no stage set yet); the pool's times on steps of
+    ``pool_step_s`` seconds (`POOL_STEP_S` for the Lagrangian).
 
     :raises Skipped: the model would be too large, or ``deadline`` passed while building it.
     """
@@ -386,13 +441,12 @@ def build(net: Network, deadline: float, *, nearest: int = NEAREST, piece_s: int
     for cat, start, end in keys:
         members = (category == cat) & (net.shift_start == start) & (net.shift_end == end)
         kinds = np.unique(net.kind[members])
-        depots = np.unique(net.depot[members])
         eligible = np.asarray(net.by_kind[:, kinds].any(axis=1), dtype=bool)
         if not eligible.any():
             continue
-        out_km, in_km = net.out_km[depots].min(axis=0), net.in_km[:, depots].min(axis=1)
-        first_pick = start + net.out_s[depots].min(axis=0)
-        last_pick = end - net.service - net.in_s[:, depots].min(axis=1)
+        out_km, in_km, out_s, in_s = _depot_legs(net, members, kinds)
+        first_pick = start + out_s
+        last_pick = end - net.service - in_s
         lo = np.maximum(p_lo, first_pick[p_trip])
         hi = np.minimum(p_hi, last_pick[p_trip])
         present = eligible[p_trip] & (lo <= hi) & inside[p_trip]
@@ -409,8 +463,9 @@ def build(net: Network, deadline: float, *, nearest: int = NEAREST, piece_s: int
         finish = lo + net.service[p_trip]
         enters = live[np.isfinite(min_out_km[p_trip[live]])]
         leaves = live[np.isfinite(min_in_km[p_trip[live]])]
-        t_in = finish[enters] + half_out_s[p_trip[enters]]
-        t_out = hi[leaves] - half_in_s[p_trip[leaves]]
+        # On the pool's steps: entering earlier and leaving later than a vehicle could only relaxes the model.
+        t_in = (finish[enters] + half_out_s[p_trip[enters]]) // pool_step_s * pool_step_s
+        t_out = -(-(hi[leaves] - half_in_s[p_trip[leaves]]) // pool_step_s) * pool_step_s
         times = np.unique(np.concatenate((t_in, t_out)))
         time_row = rows + np.arange(len(times))
         rows += len(times)
@@ -506,4 +561,5 @@ def _model(relax: Relaxation) -> linear_solver_pb2.MPModelProto:
     return proto
 
 
-__all__ = ["NEAREST", "Relaxation", "Skipped", "build", "lagrangian_deadhead", "nearest_for", "served_bounds"]
+__all__ = ["NEAREST", "Relaxation", "Skipped", "build", "lagrangian_deadhead", "lagrangian_nearest", "nearest_for",
+           "served_bounds"]

@@ -79,6 +79,38 @@ class TestValidity:
 
 
 class TestTightness:
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems())
+    def test_the_lagrangian_starts_at_the_assignment_bound(self, data: dict[str, Any]) -> None:
+        """The assignment relaxation's dual prices add up to its bound, and from them the Lagrangian's first round
+        of min-cost flows is already at least that bound (every successor explicit, so no vehicle's chain of trips
+        costs less than its trips' prices)."""
+        net = build(Problem.parse(data))
+        routes = _routes(net, data)
+        served = routes.where >= 0
+        km, prices = bounds.assignment(net, np.flatnonzero(served))
+        assert prices.sum() / 1000 == pytest.approx(km, abs=1e-6)
+        model = relaxation.build(net, time.perf_counter() + 30)
+        first, _ = relaxation.lagrangian_deadhead(model, served, time.perf_counter() + 30,
+                                                  upper_km=routes.empty_km(), iterations=1, start=prices)
+        assert km - 1e-6 <= first <= routes.empty_km() + 1e-6
+
+    def test_the_dual_start_gets_further_on_a_city_day(self) -> None:
+        """A few rounds from the dual prices end higher than as many from each trip's cheapest way in and out, and
+        higher than the assignment relaxation they start from."""
+        plan = solve(Problem.parse(city_instance(100, 500, seed=4)), stop=WorkBudget(1), bound_seconds=0)
+        routes: Routes = plan._state
+        served = routes.where >= 0
+        km, prices = bounds.assignment(routes.net, np.flatnonzero(served))
+        model = relaxation.build(routes.net, time.perf_counter() + 60, trips=served)
+        found = {}
+        for name, start in (("dual", prices), ("cheapest", None)):
+            found[name], rounds = relaxation.lagrangian_deadhead(model, served, time.perf_counter() + 60,
+                                                                 upper_km=routes.empty_km(), iterations=3,
+                                                                 start=start)
+            assert rounds == 3
+        assert found["dual"] > max(found["cheapest"], km)
+
     def test_trips_compete_for_one_vehicle(self) -> None:
         """Two emergencies at the same minute far apart and one vehicle: the cheap bound says 2, the LP 1."""
         data = problem(
