@@ -63,8 +63,8 @@ ROUND_SECONDS_PER_TRIP = 4e-5
 SECONDS_PER_ARC = 4e-7
 # The Lagrangian's own successors per trip: its rounds cost little more with more arcs, and every explicit arc is one
 # leg the pool no longer underprices (Lanzhou 100 x 500 s1 in 3.7 s: 19.3 % gap at the GLOP stages' 46 successors,
-# 13.6 % at 150). As many as leave time for LAGRANGIAN_ROUNDS rounds (300 x 1,500 in 3.5 s: 80 successors and 9
-# rounds 52.8 %, 40 and 10 rounds 53.6 %, 150 and 8 rounds 53.0 %), at most LAGRANGIAN_NEAREST.
+# 13.6 % at 150). As many as leave time for LAGRANGIAN_ROUNDS rounds (with the exact pool, 300 x 1,500 in 3.5 s:
+# 80 successors and 9 rounds 52.8 %, 40 and 10 rounds 53.6 %, 150 and 8 rounds 53.0 %), at most LAGRANGIAN_NEAREST.
 LAGRANGIAN_NEAREST = 150
 LAGRANGIAN_ROUNDS = 9
 FLOW_ARCS_PER_TRIP = 27.0  # model arcs per trip besides its successors (sources, sinks, pools), measured
