@@ -164,10 +164,15 @@ def request(session: Session, actor: Actor, *, agency: str, data: TripIn, reques
             idempotency_key: str | None = None, within: Collection[int] | None = None) -> Booking:
     """Book a trip as ``requested_by`` books it: it waits for the agency's approver, unless a dispatcher records
     the approval given outside the platform (``approval_basis``); an emergency approved so is placed at once, on
-    the vehicles of ``within`` (a dispatcher's scope's agencies; None: the whole platform)."""
+    the vehicles of ``within`` (a dispatcher's scope's agencies; None: the whole platform).
+
+    A retry with the same idempotency key answers with the first booking, and places it if it is still an approved
+    emergency: the booking is committed before placement, so a placement turned away under load (503, "send it
+    again") leaves the trip stored and unplaced, and the retry is what places it.
+    """
     booked, created = book(session, actor, agency=agency, data=data, requested_by=requested_by,
                            idempotency_key=idempotency_key)
-    return Booking(booked, created, _placed(session, actor, booked, engine, within) if created else None)
+    return Booking(booked, created, _placed(session, actor, booked, engine, within))
 
 
 def approve(session: Session, actor: Actor, *, trip_id: int, engine: Engine, note: str | None = None,

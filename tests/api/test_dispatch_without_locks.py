@@ -23,6 +23,8 @@ from dispatch import Plan
 from fleet import dispatching
 from fleet.db import unit_of_work
 from fleet.enums import RunStatus
+from fleet.errors import Busy
+from fleet.i18n import msg
 from fleet.models import DispatchRun, utcnow
 from tests.api.conftest import AGENCY_A, DAY, YARD_A, Api, City, at, trip_body
 
@@ -124,6 +126,42 @@ class TestUrgentPlacement:
         assert "could not be built" in again["dispatch_note"]
         trail = api.as_("supervisor").get("/audit", params={"action": "trip.unplaced"}).json()
         assert trail["total"] == 1
+
+    def test_a_retry_after_a_busy_placement_places_the_emergency(
+            self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The booking is committed before placement; when placement is turned away under load (503), the caller's
+        retry with the same Idempotency-Key answers with the stored booking and places it then (a storm on
+        PostgreSQL met a deadlock there, and the retry's 200 came back unplaced)."""
+        place = dispatching.place_urgent
+        calls: list[int] = []
+
+        def busy_once(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise Busy(msg("the database turned this request away under load ({reason}); its transaction "
+                               "was rolled back: send it again", reason=msg("no pooled connection came free in time")))
+            return place(*args, **kwargs)
+
+        monkeypatch.setattr(dispatching, "place_urgent", busy_once)
+        body = trip_body(priority="emergency", categories=EMERGENCY, purpose="防汛抢险",
+                         earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 20).isoformat(), dwell_min=30,
+                         agency=AGENCY_A, approval_basis="单位审批人电话同意")
+        headers = {"Idempotency-Key": "storm-retry-0001"}
+        first = api.as_("dispatcher").post("/trips", json=body, headers=headers)
+        assert first.status_code == 503, first.text
+        assert first.headers["Retry-After"]
+        again = api.as_("dispatcher").post("/trips", json=body, headers=headers)
+        assert again.status_code == 200, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        answer = again.json()
+        assert answer["urgent"]["vehicle"] is not None
+        assert answer["status"] == "assigned"
+        trips = api.as_("dispatcher").get("/trips", params={"priority": "emergency", "limit": 50}).json()["items"]
+        assert [t["id"] for t in trips] == [answer["id"]]  # one booking, not two
+        replay = api.as_("dispatcher").post("/trips", json=body, headers=headers)
+        assert replay.status_code == 200
+        assert replay.json()["status"] == "assigned"
+        assert len(calls) == 2  # a placed emergency is not placed again
 
     def test_an_emergency_no_vehicle_can_take_is_kept_with_the_reason(self, api: Api) -> None:
         r = emergency(api, 14, categories=["confidential_comms"])
