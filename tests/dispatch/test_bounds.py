@@ -89,6 +89,7 @@ class TestTightness:
         routes = _routes(net, data)
         served = routes.where >= 0
         km, prices = bounds.assignment(net, np.flatnonzero(served))
+        assert prices is not None
         assert prices.sum() / 1000 == pytest.approx(km, abs=1e-6)
         model = relaxation.build(net, time.perf_counter() + 30)
         first, _ = relaxation.lagrangian_deadhead(model, served, time.perf_counter() + 30,
@@ -102,6 +103,7 @@ class TestTightness:
         routes: Routes = plan._state
         served = routes.where >= 0
         km, prices = bounds.assignment(routes.net, np.flatnonzero(served))
+        assert prices is not None
         model = relaxation.build(routes.net, time.perf_counter() + 60, trips=served)
         found = {}
         for name, start in (("dual", prices), ("cheapest", None)):
