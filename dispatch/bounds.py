@@ -49,10 +49,10 @@ def served_upper(net: Network, able: np.ndarray) -> dict[Priority, int]:
 
 def deadhead_lower(net: Network, trips: np.ndarray) -> float:
     """Least empty km of any plan that serves exactly ``trips`` (indices), by the assignment relaxation."""
-    return assignment(net, trips)[0]
+    return assignment(net, trips, prices=False)[0]
 
 
-def assignment(net: Network, trips: np.ndarray) -> tuple[float, np.ndarray | None]:
+def assignment(net: Network, trips: np.ndarray, *, prices: bool = True) -> tuple[float, np.ndarray | None]:
     """The assignment relaxation's least empty km for ``trips`` (indices), and a price per trip (metres) from its
     dual: the potential of the trip's way in less that of its way out.
 
@@ -60,7 +60,7 @@ def assignment(net: Network, trips: np.ndarray) -> tuple[float, np.ndarray | Non
     (its legs are arcs of this flow, or no shorter than a path through its pool or its depot hub), so these prices
     start the Lagrangian (`dispatch.relaxation.lagrangian_deadhead`) at this relaxation's bound (exactly so when
     the Lagrangian's model keeps every successor; its own pool can make a chain a little cheaper). No prices (None)
-    when the potentials were not found in `POTENTIAL_ROUNDS`.
+    when ``prices`` is false or the potentials were not found in `POTENTIAL_ROUNDS`.
     """
     trips = np.asarray(trips, dtype=np.int64)
     if len(trips) == 0:
@@ -102,6 +102,8 @@ def assignment(net: Network, trips: np.ndarray) -> tuple[float, np.ndarray | Non
     flow.set_nodes_supplies(np.arange(2 * count + 2, dtype=np.int32), supplies)
     if flow.solve() != flow.OPTIMAL:
         return 0.0, None
+    if not prices:
+        return float(flow.optimal_cost()) / _METRES, None
     tails, heads_all = tails[finite].astype(np.int64), heads_all[finite].astype(np.int64)
     metres = (costs[finite] * _METRES).astype(np.int64)
     potential = _potentials(2 * count + 2, tails, heads_all, metres, flow.flows(np.arange(len(tails))) > 0)

@@ -191,7 +191,7 @@ def lagrangian_deadhead(relax: Relaxation, served: np.ndarray, deadline: float, 
                         iterations: int = 200, start: np.ndarray | None = None) -> tuple[float, int]:
     """A lower bound on the LP's least empty km for the trips ``served``, by relaxing their cover rows.
 
-    With a price per served trip, each class is a min-cost flow of its own (OR-Tools' network simplex, exact in
+    With a price per served trip, each class is a min-cost flow of its own (OR-Tools' cost scaling, exact in
     integer metres, arc km rounded down); their costs plus the prices bound the LP from below for any prices, so
     the bound holds whenever the subgradient search stops (at ``deadline`` or after ``iterations``). ``upper_km``
     (the plan's km) steers the step; ``start`` (metres per served trip, in index order) are the first prices,
