@@ -1,6 +1,7 @@
 """How tight the bounds are: per day, the plan's served trips and empty km against the old and the new bounds.
 
     python benchmarks/bounds.py /tmp/bounds/city-100x500-s1.json ... [--plans DIR] [--budget 10] [--start cheapest]
+        [--duties 60]
 
 A day's plan is read from ``DIR/<day>.plan.json`` (as ``python -m dispatch solve IN -o OUT`` writes it) when
 present, otherwise solved here with ``--time-limit``. The new bounds get ``--budget`` seconds of their own.
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from dispatch import bounds
+from dispatch import bounds, duties, relaxation
+from dispatch.network import Network
 from dispatch.problem import PRIORITIES, Problem
+from dispatch.routes import Routes
 from dispatch.solve import plan_of, solve
 
 
@@ -33,6 +37,8 @@ def main() -> None:
     parser.add_argument("--start", choices=("dual", "cheapest"), default="dual",
                         help="the Lagrangian's first prices: the assignment relaxation's duals (the default), or each "
                              "trip's cheapest way in and out (before 2026-12-03)")
+    parser.add_argument("--duties", type=float, default=0.0, metavar="SECONDS",
+                        help="also the served bounds by column generation over duties, SECONDS a stage")
     args = parser.parse_args()
     bounds.DUAL_START = args.start == "dual"
     print("| day | plan E/L/R | old bound E/L/R | new bound E/L/R | served gap new (E/L/R) | empty km plan | "
@@ -66,6 +72,28 @@ def main() -> None:
             flush=True,
         )
         print(f"  method: {new.method}", flush=True)
+        if args.duties:
+            print(f"  duties: {_duties(net, state, counts, args.duties)}", flush=True)
+
+
+def _duties(net: Network, state: Routes, counts: np.ndarray, budget: float) -> str:
+    """The served bound per priority by column generation over duties (`dispatch.duties`), ``budget`` s a stage,
+    the plan's routes as its first columns."""
+    able = bounds.servable(net)
+    out = []
+    for tier, priority in enumerate(PRIORITIES):
+        mask = able & (net.tier <= tier)
+        start = [kept for kept in ([t for t in route if mask[t]] for route in state.trips) if kept]
+        floors = [(mask & (net.tier == above), int(counts[above])) for above in range(tier)]
+        started = time.perf_counter()
+        try:
+            value, rounds = duties.served_bound(net, mask, (net.tier == tier).astype(float), floors,
+                                                started + budget, start=start)
+            found = f"{math.floor(value + 1e-6)} ({value:.2f}, {rounds} rounds)"
+        except relaxation.Skipped as why:
+            found = f"skipped ({why})"
+        out.append(f"{priority} {found} in {time.perf_counter() - started:.1f} s")
+    return "; ".join(out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""Column generation over vehicle duties: its served bounds hold against exhaustive optima, its pricing finds the
+best duty, and a duty keeps its clock where the arc LP does not."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch import bounds, duties, relaxation
+from dispatch.network import build
+from dispatch.problem import Problem
+from dispatch.routes import Routes
+from tests.dispatch.conftest import _all_routes, brute_force
+from tests.dispatch.test_engine import CENTRE, at, problem, small_problems, trip, vehicle
+
+
+def _stage(net: Any, tier: int, best: tuple[int, int, int], deadline: float) -> float:
+    able = bounds.servable(net)
+    mask = able & (net.tier <= tier)
+    floors = [(mask & (net.tier == above), best[above]) for above in range(tier)]
+    value, rounds = duties.served_bound(net, mask, (net.tier == tier).astype(float), floors, deadline)
+    assert rounds >= 1
+    return value
+
+
+class TestValidity:
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems())
+    def test_no_plan_serves_more_than_the_duties_bound(self, data: dict[str, Any]) -> None:
+        """Per priority, lexicographically: the exhaustive optimum never exceeds the bound."""
+        given_problem = Problem.parse(data)
+        net = build(given_problem)
+        missing = brute_force(given_problem)[:3]
+        offered = np.bincount(net.tier, minlength=3)
+        best = (int(offered[0]) - missing[0], int(offered[1]) - missing[1], int(offered[2]) - missing[2])
+        for tier in range(3):
+            assert best[tier] <= _stage(net, tier, best, time.perf_counter() + 30) + 1e-6
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems(), st.randoms(use_true_random=False))
+    def test_pricing_finds_the_best_duty_of_every_vehicle(self, data: dict[str, Any], rng: Any) -> None:
+        """At any values per trip no route a vehicle of the class can drive is worth more than the pricing's
+        best; the best duty is worth what it says, and a class of one vehicle without a range can drive it."""
+        net = build(Problem.parse(data))
+        value = np.array([rng.uniform(-1, 2) for _ in range(net.n)])
+        everything = np.ones(net.n, dtype=bool)
+        legs = duties._successors(net, everything)
+        for cls in duties._classes(net, everything):
+            most, found = duties.price(net, cls, value, legs)
+            for v in np.flatnonzero(cls.members).tolist():
+                for trips in _all_routes(net, v):
+                    assert float(np.sum(value[list(trips)])) <= most + 1e-9
+            if not found:  # none is worth adding to the master
+                assert most <= 1e-6
+                continue
+            assert float(np.sum(value[found[0]])) == pytest.approx(most)
+            if cls.units == 1 and len(set(found[0])) == len(found[0]):
+                v = int(np.flatnonzero(cls.members)[0])
+                if np.isinf(net.range_km[v]):
+                    routes = Routes(net)
+                    routes.set_route(v, found[0])
+                    assert routes.feasible(v)
+
+
+class TestTheClock:
+    def test_a_chain_late_by_its_middle_trip_is_not_a_duty(self) -> None:
+        """A, B and C each follow the one before from its earliest pickup, but B taken after A ends past C's
+        window. The arc LP covers all three with one vehicle; no plan and no duty does."""
+        here = {"lat": CENTRE[0] + 0.01, "lon": CENTRE[1]}
+        near = {"lat": CENTRE[0] + 0.0101, "lon": CENTRE[1]}
+        law = {"priority": "law_enforcement", "pickup": here, "dropoff": near, "dwell_min": 30}
+        data = problem(
+            [vehicle("V1")],
+            [trip("A", 9, **law, latest_pickup=at(9)),
+             trip("B", 9 + 10 / 60, **law, latest_pickup=at(9 + 40 / 60)),
+             trip("C", 9 + 45 / 60, **law, latest_pickup=at(9 + 50 / 60))],
+        )
+        given_problem = Problem.parse(data)
+        net = build(given_problem)
+        missing = brute_force(given_problem)
+        assert missing[1] == 1  # two of the three at most
+        arc_lp, _ = relaxation.served_bounds(net, bounds.servable(net), (0, 2, 0), time.perf_counter() + 30)
+        assert arc_lp[1] == 3
+        assert _stage(net, 1, (0, 2, 0), time.perf_counter() + 30) == pytest.approx(2)
