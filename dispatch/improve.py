@@ -5,7 +5,8 @@ their trips and the unserved trips linked to them, hands that small vehicle-rout
 windows, shifts, range, allowed vehicles, and drop penalties that make the objective lexicographic) warm-started
 from the current routes, and keeps the answer if it is better. The steps run in epochs: each epoch splits the
 fleet into disjoint parts that search side by side in worker processes (`dispatch.parallel`) and merge exactly.
-A small problem is one routing model instead, searched by guided local search from two starts at once. Before and
+A small problem is one routing model instead, searched by guided local search from two starts at once, then
+recombined by price-and-branch over its vehicles' duties (`dispatch.duties.recombine`). Before and
 between epochs (and after the small problem's search) two moves reach across the whole fleet: `offload` moves trips
 off the vehicles that unserved trips need onto vehicles of another kind that may take them (an emergency from a
 law-enforcement car to an emergency car), and `eject` puts an unserved trip in a served trip's place, that trip
@@ -29,7 +30,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
 
-from dispatch import parallel
+from dispatch import duties, parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
 from dispatch.routes import Insertion, Routes, construct, linked
@@ -76,12 +77,16 @@ def improve(
     if whole(net):
         # Small enough for one routing model: a portfolio of guided local searches, one from our routes with the
         # whole budget and one from OR-Tools' own first solution with half (each wins on some days; the second
-        # levels off within a tenth of its budget on the 20x80 tuning days), each on its own core.
-        solutions = max(1, int(work * _WHOLE_WORK_PER_SECOND / max(1, net.n + net.vehicles)))
+        # levels off within a tenth of its budget on the 20x80 tuning days), each on its own core; then
+        # price-and-branch over the vehicles' duties (`dispatch.duties`) with `DUTIES_SHARE` of the budget and clock.
+        share = min(max(DUTIES_SHARE, 0.0), 0.9)
+        searched_by = deadline if math.isinf(deadline) else time.perf_counter() + (1 - share) * (
+            deadline - time.perf_counter())
+        solutions = max(1, int(work * (1 - share) * _WHOLE_WORK_PER_SECOND / max(1, net.n + net.vehicles)))
         snapshot = [list(r) for r in routes.trips]
         tasks = [
-            Task(snapshot, [], [], 0, solutions, deadline),
-            Task(snapshot, [], [], 1, max(1, int(solutions * FRESH_SHARE)), deadline),
+            Task(snapshot, [], [], 0, solutions, searched_by),
+            Task(snapshot, [], [], 1, max(1, int(solutions * FRESH_SHARE)), searched_by),
         ]
         with parallel.runner(net, workers, deadline) as run:
             answers = run(search_whole, tasks)
@@ -98,6 +103,16 @@ def improve(
             offload(net, routes)
         if EJECT:  # a few milliseconds at this size: worth running past the clock
             eject(net, routes)
+        if share > 0 and time.perf_counter() < deadline:
+            found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
+                                     ip_seconds=share * work)
+            if found is not None:
+                for vehicle in range(net.vehicles):
+                    routes.set_route(vehicle, [])
+                for vehicle in range(net.vehicles):
+                    routes.set_route(vehicle, found.trips[vehicle])
+                if EJECT:
+                    eject(net, routes)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
     if OFFLOAD:
         offload(net, routes)
@@ -317,6 +332,10 @@ def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> I
     return found
 
 
+# Of a small problem's budget and clock, for price-and-branch over duties after the guided local searches: column
+# generation over each vehicle's duties from their routes, then CP-SAT choosing among the duties found.
+DUTIES_SHARE = 0.4
+DUTIES_ROUNDS = 60  # rounds of column generation at most (13-24 to converge on the 20 x 80 tuning days)
 WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
 
 

@@ -3,6 +3,7 @@ best duty, and a duty keeps its clock where the arc LP does not."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -11,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import bounds, duties, relaxation
+from dispatch import bounds, duties, improve, relaxation
 from dispatch.network import build
 from dispatch.problem import Problem
-from dispatch.routes import Routes
+from dispatch.routes import Routes, construct
+from dispatch.synthetic import city_instance
 from tests.dispatch.conftest import _all_routes, brute_force
 from tests.dispatch.test_engine import CENTRE, at, problem, small_problems, trip, vehicle
 
@@ -87,3 +89,49 @@ class TestTheClock:
         arc_lp, _ = relaxation.served_bounds(net, bounds.servable(net), (0, 2, 0), time.perf_counter() + 30)
         assert arc_lp[1] == 3
         assert _stage(net, 1, (0, 2, 0), time.perf_counter() + 30) == pytest.approx(2)
+
+
+class TestPriceAndBranch:
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems(), st.randoms(use_true_random=False))
+    def test_a_vehicles_pricing_is_its_best_route(self, data: dict[str, Any], rng: Any) -> None:
+        """Against every route the vehicle can drive (its depot, shift and range), over the trips of positive
+        value: the best duty priced is worth exactly the best of them, values less a km's price of empty legs."""
+        net = build(Problem.parse(data))
+        value = np.array([rng.choice([-1.0, rng.uniform(0.01, 2)]) for _ in range(net.n)])
+        legs = duties._vehicle_legs(net)
+        for v in range(net.vehicles):
+            found = duties.price_vehicle(net, v, value, legs, keep=5)
+            best = max((float(value[list(trips)].sum()) - duties._LP_KM * km
+                        for trips, km in _all_routes(net, v).items() if trips and (value[list(trips)] > 0).all()),
+                       default=None)
+            if best is None:
+                assert found == []
+                continue
+            assert found[0][0] == pytest.approx(best, abs=1e-9)
+            for gain, duty in found:
+                assert gain == pytest.approx(float(value[duty].sum()) - duties._LP_KM * duties.duty_km(net, v, duty))
+                routes = Routes(net)
+                routes.set_route(v, duty)
+                assert routes.feasible(v)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems())
+    def test_it_returns_only_better_plans(self, data: dict[str, Any]) -> None:
+        """Whatever it returns beats the routes it was given, every route feasible. (It is a heuristic: the duties
+        column generation finds need not hold an optimum, and hypothesis found a day where they missed one.)"""
+        net = build(Problem.parse(data))
+        start = construct(net)
+        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, ip_seconds=5)
+        if found is not None:
+            assert improve.better(found.objective(), start.objective())
+            assert all(found.feasible(v) for v in range(net.vehicles))
+            assert sorted(np.flatnonzero(found.where >= 0)) == sorted(t for r in found.trips for t in r)
+
+    def test_it_betters_the_cheapest_insertions_on_a_city_day(self) -> None:
+        net = build(Problem.parse(city_instance(20, 80, seed=7)))
+        start = construct(net)
+        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, ip_seconds=2)
+        assert found is not None
+        assert improve.better(found.objective(), start.objective())
+        assert all(found.feasible(v) for v in range(net.vehicles))
