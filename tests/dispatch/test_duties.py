@@ -51,7 +51,7 @@ class TestValidity:
         net = build(Problem.parse(data))
         value = np.array([rng.uniform(-1, 2) for _ in range(net.n)])
         everything = np.ones(net.n, dtype=bool)
-        legs = duties._successors(net, everything)
+        legs = duties._legs(net, everything)
         for cls in duties._classes(net, everything):
             most, found = duties.price(net, cls, value, legs)
             for v in np.flatnonzero(cls.members).tolist():
@@ -99,13 +99,13 @@ class TestPriceAndBranch:
         value: the best duty priced is worth exactly the best of them, values less a km's price of empty legs."""
         net = build(Problem.parse(data))
         value = np.array([rng.choice([-1.0, rng.uniform(0.01, 2)]) for _ in range(net.n)])
-        legs = duties._vehicle_legs(net)
+        legs = duties._legs(net, np.ones(net.n, dtype=bool))
         for v in range(net.vehicles):
             found = duties.price_vehicle(net, v, value, legs, keep=5)
             best = max((float(value[list(trips)].sum()) - duties._LP_KM * km
                         for trips, km in _all_routes(net, v).items() if trips and (value[list(trips)] > 0).all()),
                        default=None)
-            if best is None:
+            if best is None or best <= 1e-6:  # no duty worth adding to the master
                 assert found == []
                 continue
             assert found[0][0] == pytest.approx(best, abs=1e-9)
@@ -135,3 +135,17 @@ class TestPriceAndBranch:
         assert found is not None
         assert improve.better(found.objective(), start.objective())
         assert all(found.feasible(v) for v in range(net.vehicles))
+
+    def test_a_vehicles_pricing_keeps_its_range(self) -> None:
+        """Two trips in time for one car whose range covers either alone, not both: each duty has one trip."""
+        trips = [trip("A", 9), trip("B", 11)]
+        free = build(Problem.parse(problem([vehicle("V1")], trips)))
+        one = max(float(free.out_km[0, t] + free.loaded_km[t] + free.in_km[t, 0]) for t in range(2))
+        both = Routes(free)
+        both.set_route(0, [0, 1])
+        assert both.feasible(0)  # the pair fits in time ...
+        assert both.km[0] > one + 1  # ... and needs more than one trip's km
+        net = build(Problem.parse(problem([vehicle("V1", range_km=one + 0.5)], trips)))
+        found = duties.price_vehicle(net, 0, np.ones(net.n), duties._legs(net, np.ones(net.n, dtype=bool)), keep=5)
+        assert found
+        assert all(len(duty) == 1 for _, duty in found)
