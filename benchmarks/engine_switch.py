@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dispatch import Problem, improve  # noqa: E402
+from dispatch.routes import better  # noqa: E402
 from dispatch.solve import solve  # noqa: E402
 from dispatch.stop import MaxRuntime, WorkBudget  # noqa: E402
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = ""
                 if not state:
                     on, off = keys[True], keys[False]
-                    verdict = "better" if improve.better(on, off) else "worse" if improve.better(off, on) else "same"
+                    verdict = "better" if better(on, off) else "worse" if better(off, on) else "same"
                     counts[verdict] += 1
                 print(f"| {path.stem} | {'on' if state else 'off'} | {served} | {plan.objective.deadhead_km:,.1f} "
                       f"| {wall:.1f} | {plan.stopped_by} | {verdict} |", flush=True)

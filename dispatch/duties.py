@@ -44,7 +44,7 @@ from ortools.sat.python import cp_model
 
 from dispatch.network import Network
 from dispatch.relaxation import Skipped, _depot_legs, _nearest_arcs
-from dispatch.routes import Routes
+from dispatch.routes import Routes, better
 
 _EPS = 1e-6
 COLUMNS_PER_CLASS = 12  # duties added per class and round (the best end labels of its pricing)
@@ -389,6 +389,4 @@ def _pack(net: Network, routes: Routes, columns: list[tuple[int, list[int], floa
             trial.set_route(vehicle, duty)
             if not trial.feasible(vehicle):  # the pricing's km and the network's legs disagree by a rounding
                 trial.set_route(vehicle, [])
-    new, old = trial.objective(), routes.objective()
-    better = new[:3] < old[:3] or (new[:3] == old[:3] and new[3] < old[3] - 1e-6)
-    return trial if better else None
+    return trial if better(trial.objective(), routes.objective()) else None

@@ -33,7 +33,7 @@ from ortools.util import optional_boolean_pb2
 from dispatch import duties, parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
-from dispatch.routes import Insertion, Routes, construct, linked
+from dispatch.routes import Insertion, Routes, better, construct, linked
 
 # Work per second of budget (`WorkBudget`) on the 2-core reference machine with both cores searching: routing nodes
 # re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
@@ -629,6 +629,3 @@ def _keep_if_better(routes: Routes, vehicles: list[int], after: list[list[int]])
     return False
 
 
-def better(new: tuple[int, int, int, float], old: tuple[int, int, int, float]) -> bool:
-    """Whether objective ``new`` beats ``old``: fewer unserved by priority, then less empty km."""
-    return new[:3] < old[:3] or (new[:3] == old[:3] and new[3] < old[3] - 1e-6)

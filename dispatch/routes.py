@@ -217,6 +217,11 @@ class Routes:
         return np.array([not trips for trips in self.trips], dtype=bool)
 
 
+def better(new: tuple[int, int, int, float], old: tuple[int, int, int, float]) -> bool:
+    """Whether objective ``new`` (`Routes.objective`) beats ``old``: fewer unserved by priority, then less empty km."""
+    return new[:3] < old[:3] or (new[:3] == old[:3] and new[3] < old[3] - 1e-6)
+
+
 def linked(net: Network, trip: int) -> list[tuple[int, bool]]:
     """The trips ``trip`` has arcs with: (trip, True) for one it may follow, (trip, False) for one it may precede."""
     return [(int(a), True) for a in net.pred[trip]] + [(int(b), False) for b in net.succ[trip]]

@@ -15,7 +15,7 @@ from dispatch.network import Network, build
 from dispatch.plan import Bounds, Objective, Plan, Route, Status, StoppedBy, Unserved
 from dispatch.problem import PRIORITIES, Problem, ProblemError
 from dispatch.reasons import reason
-from dispatch.routes import Routes, construct
+from dispatch.routes import Routes, better, construct
 from dispatch.stop import StopCriteria
 from dispatch.stop import limits as stop_limits
 from dispatch.travel import Travel
@@ -81,7 +81,7 @@ def solve(
     first = warm(net, given) if given is not None else None
     optimum = exact.solve_exact(net, able) if exact.applies(net) else None
     stopped: StoppedBy
-    if optimum is not None and (first is None or not improve.better(first.objective(), optimum.objective())):
+    if optimum is not None and (first is None or not better(first.objective(), optimum.objective())):
         routes, stopped = optimum, "optimal"
     else:
         routes = construct(net, routes=first.copy() if first is not None else None)
@@ -90,7 +90,7 @@ def solve(
             net, routes, deadline=math.inf if clock is None else built + clock - reserve, seed=seed, target=target,
             work=budget, workers=processes,
         )
-        if first is not None and improve.better(first.objective(), routes.objective()):
+        if first is not None and better(first.objective(), routes.objective()):
             routes = first  # the search only ever keeps improvements; this guards the promise all the same
     needed = exact.min_vehicles(net, np.flatnonzero(able)) if net.n <= exact.COVER_LIMIT else None
     searched = time.perf_counter()

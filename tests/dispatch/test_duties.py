@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import bounds, duties, improve, relaxation
+from dispatch import bounds, duties, relaxation
 from dispatch.network import build
 from dispatch.problem import Problem
-from dispatch.routes import Routes, construct
+from dispatch.routes import Routes, better, construct
 from dispatch.synthetic import city_instance
 from tests.dispatch.conftest import _all_routes, brute_force
 from tests.dispatch.test_engine import CENTRE, at, problem, small_problems, trip, vehicle
@@ -124,7 +124,7 @@ class TestPriceAndBranch:
         start = construct(net)
         found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, ip_seconds=5)
         if found is not None:
-            assert improve.better(found.objective(), start.objective())
+            assert better(found.objective(), start.objective())
             assert all(found.feasible(v) for v in range(net.vehicles))
             assert sorted(np.flatnonzero(found.where >= 0)) == sorted(t for r in found.trips for t in r)
 
@@ -133,7 +133,7 @@ class TestPriceAndBranch:
         start = construct(net)
         found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, ip_seconds=2)
         assert found is not None
-        assert improve.better(found.objective(), start.objective())
+        assert better(found.objective(), start.objective())
         assert all(found.feasible(v) for v in range(net.vehicles))
 
     def test_a_vehicles_pricing_keeps_its_range(self) -> None:

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch import improve
-from dispatch.improve import better, eject, offload
+from dispatch.improve import eject, offload
 from dispatch.network import Network, build
 from dispatch.problem import Problem
-from dispatch.routes import Routes, construct
+from dispatch.routes import Routes, better, construct
 from dispatch.synthetic import CENTRE, city_instance
 from tests.dispatch.test_engine import at, problem, trip, vehicle
 
