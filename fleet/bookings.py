@@ -185,8 +185,15 @@ def approve(session: Session, actor: Actor, *, trip_id: int, engine: Engine, not
     pickup window is over (latest pickup older than the grace) can no longer be served and is not approved (422
     naming ``latest_pickup``), unless it was booked after the fact as a back-fill (补录). An emergency is placed
     on the vehicles of ``within`` (the approving dispatcher's scope; None: the whole platform, for an agency's
-    approver, whose emergency the platform serves).
+    approver, whose emergency the platform serves). Approving an emergency that is approved and still unplaced
+    places it again (the retry of an approval whose placement answered 503).
     """
+    earlier = queries.trip(session, trip_id)
+    if earlier.status is TripStatus.approved and earlier.priority is Priority.emergency:
+        # Approved by a first try whose placement was turned away under load (503, "send it again"): the approval
+        # stands, and the retry, by someone who may approve it, is what places it.
+        _approval_basis(actor, earlier, note)
+        return Booking(earlier, False, _placed(session, actor, earlier, engine, within))
     approved = _decided(session, actor, trip_id=trip_id, decision="approve", note=note)
     return Booking(approved, False, _placed(session, actor, approved, engine, within))
 

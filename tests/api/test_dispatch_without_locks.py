@@ -163,6 +163,36 @@ class TestUrgentPlacement:
         assert replay.json()["status"] == "assigned"
         assert len(calls) == 2  # a placed emergency is not placed again
 
+    def test_a_retried_approval_after_a_busy_placement_places_the_emergency(
+            self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An approver's approval is committed before placement; when placement answers 503, the approver's retry
+        places the emergency (it was refused as already approved), and once placed a retry is refused."""
+        place = dispatching.place_urgent
+        calls: list[int] = []
+
+        def busy_once(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise Busy(msg("the database turned this request away under load ({reason}); its transaction "
+                               "was rolled back: send it again", reason=msg("no pooled connection came free in time")))
+            return place(*args, **kwargs)
+
+        trip = book(api, priority="emergency", categories=EMERGENCY, purpose="防汛抢险",
+                    earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 20).isoformat(), dwell_min=30)
+        monkeypatch.setattr(dispatching, "place_urgent", busy_once)
+        first = api.as_("approver-a").post(f"/trips/{trip['id']}/approve", json={"note": "同意"})
+        assert first.status_code == 503, first.text
+        assert api.as_("dispatcher").get(f"/trips/{trip['id']}").json()["status"] == "approved"
+        other = api.as_("requester-a").post(f"/trips/{trip['id']}/approve", json={"note": "同意"})
+        assert other.status_code == 403, other.text  # a retry is still an approval: only who may approve retries
+        again = api.as_("approver-a").post(f"/trips/{trip['id']}/approve", json={"note": "同意"})
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "assigned"
+        assert again.json()["urgent"]["vehicle"] is not None
+        done = api.as_("approver-a").post(f"/trips/{trip['id']}/approve", json={"note": "同意"})
+        assert done.status_code == 409, done.text
+        assert len(calls) == 2
+
     def test_an_emergency_no_vehicle_can_take_is_kept_with_the_reason(self, api: Api) -> None:
         r = emergency(api, 14, categories=["confidential_comms"])
         assert r.status_code == 201, r.text
