@@ -95,7 +95,10 @@ def improve(
             for vehicle, order in enumerate(after):
                 trial.set_route(vehicle, order)
             if all(trial.feasible(v) for v in range(net.vehicles)) and better(trial.objective(), routes.objective()):
-                routes.set_routes(after)
+                for vehicle in range(net.vehicles):
+                    routes.set_route(vehicle, [])
+                for vehicle, order in enumerate(after):
+                    routes.set_route(vehicle, order)
         if OFFLOAD:
             offload(net, routes)
         if EJECT:  # a few milliseconds at this size: worth running past the clock
@@ -104,7 +107,10 @@ def improve(
             found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
                                      ip_seconds=share * work)
             if found is not None:
-                routes.set_routes(found.trips)
+                for vehicle in range(net.vehicles):
+                    routes.set_route(vehicle, [])
+                for vehicle in range(net.vehicles):
+                    routes.set_route(vehicle, found.trips[vehicle])
                 if EJECT:
                     eject(net, routes)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
@@ -191,7 +197,10 @@ def offload(net: Network, routes: Routes) -> bool:
                 trial.apply(trip, found)
         construct(net, routes=trial)
         if better(trial.objective(), routes.objective()):
-            routes.set_routes(trial.trips)
+            for vehicle in range(net.vehicles):
+                routes.set_route(vehicle, [])
+            for vehicle in range(net.vehicles):
+                routes.set_route(vehicle, trial.trips[vehicle])
             changed = True
     return changed
 
