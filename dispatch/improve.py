@@ -95,10 +95,7 @@ def improve(
             for vehicle, order in enumerate(after):
                 trial.set_route(vehicle, order)
             if all(trial.feasible(v) for v in range(net.vehicles)) and better(trial.objective(), routes.objective()):
-                for vehicle in range(net.vehicles):
-                    routes.set_route(vehicle, [])
-                for vehicle, order in enumerate(after):
-                    routes.set_route(vehicle, order)
+                routes.set_routes(after)
         if OFFLOAD:
             offload(net, routes)
         if EJECT:  # a few milliseconds at this size: worth running past the clock
@@ -107,10 +104,7 @@ def improve(
             found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
                                      ip_seconds=share * work)
             if found is not None:
-                for vehicle in range(net.vehicles):
-                    routes.set_route(vehicle, [])
-                for vehicle in range(net.vehicles):
-                    routes.set_route(vehicle, found.trips[vehicle])
+                routes.set_routes(found.trips)
                 if EJECT:
                     eject(net, routes)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
@@ -197,10 +191,7 @@ def offload(net: Network, routes: Routes) -> bool:
                 trial.apply(trip, found)
         construct(net, routes=trial)
         if better(trial.objective(), routes.objective()):
-            for vehicle in range(net.vehicles):
-                routes.set_route(vehicle, [])
-            for vehicle in range(net.vehicles):
-                routes.set_route(vehicle, trial.trips[vehicle])
+            routes.set_routes(trial.trips)
             changed = True
     return changed
 

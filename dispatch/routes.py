@@ -96,6 +96,13 @@ class Routes:
             self.position[trip] = index
         self._refresh(vehicle)
 
+    def set_routes(self, routes: list[list[int]]) -> None:
+        """Replace every vehicle's route at once (a whole plan, trusted feasible)."""
+        for vehicle in range(len(self.trips)):
+            self.set_route(vehicle, [])
+        for vehicle, trips in enumerate(routes):
+            self.set_route(vehicle, list(trips))
+
     def remove(self, trip: int) -> None:
         """Take ``trip`` off its route (it is then unserved)."""
         vehicle = int(self.where[trip])

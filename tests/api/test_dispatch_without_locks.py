@@ -66,6 +66,22 @@ def held(api: Api) -> dict[int, tuple[str, str, str]]:
     return {t["id"]: (t["status"], t["assignment"]["plate"], t["assignment"]["starts_at"])
             for t in rows if t["assignment"] is not None}
 
+def busy_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Urgent placement turned away under load (503) on its first call, as a pool or a deadlock would; the calls
+    made are counted in the list returned."""
+    place = dispatching.place_urgent
+    calls: list[int] = []
+
+    def placed(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Busy(msg("the database turned this request away under load ({reason}); its transaction "
+                           "was rolled back: send it again", reason=msg("no pooled connection came free in time")))
+        return place(*args, **kwargs)
+
+    monkeypatch.setattr(dispatching, "place_urgent", placed)
+    return calls
+
 class TestUrgentPlacement:
     def test_a_trip_under_way_is_never_touched_and_the_emergency_is_placed(self, api: Api) -> None:
         routine = routine_on_the_emergency_car(api, confirmed=at(10, 30), start=True)
@@ -132,17 +148,7 @@ class TestUrgentPlacement:
         """The booking is committed before placement; when placement is turned away under load (503), the caller's
         retry with the same Idempotency-Key answers with the stored booking and places it then (a storm on
         PostgreSQL met a deadlock there, and the retry's 200 came back unplaced)."""
-        place = dispatching.place_urgent
-        calls: list[int] = []
-
-        def busy_once(*args: Any, **kwargs: Any) -> Any:
-            calls.append(1)
-            if len(calls) == 1:
-                raise Busy(msg("the database turned this request away under load ({reason}); its transaction "
-                               "was rolled back: send it again", reason=msg("no pooled connection came free in time")))
-            return place(*args, **kwargs)
-
-        monkeypatch.setattr(dispatching, "place_urgent", busy_once)
+        calls = busy_once(monkeypatch)
         body = trip_body(priority="emergency", categories=EMERGENCY, purpose="防汛抢险",
                          earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 20).isoformat(), dwell_min=30,
                          agency=AGENCY_A, approval_basis="单位审批人电话同意")
@@ -167,19 +173,9 @@ class TestUrgentPlacement:
             self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
         """An approver's approval is committed before placement; when placement answers 503, the approver's retry
         places the emergency (it was refused as already approved), and once placed a retry is refused."""
-        place = dispatching.place_urgent
-        calls: list[int] = []
-
-        def busy_once(*args: Any, **kwargs: Any) -> Any:
-            calls.append(1)
-            if len(calls) == 1:
-                raise Busy(msg("the database turned this request away under load ({reason}); its transaction "
-                               "was rolled back: send it again", reason=msg("no pooled connection came free in time")))
-            return place(*args, **kwargs)
-
+        calls = busy_once(monkeypatch)
         trip = book(api, priority="emergency", categories=EMERGENCY, purpose="防汛抢险",
                     earliest_pickup=at(14).isoformat(), latest_pickup=at(14, 20).isoformat(), dwell_min=30)
-        monkeypatch.setattr(dispatching, "place_urgent", busy_once)
         first = api.as_("approver-a").post(f"/trips/{trip['id']}/approve", json={"note": "同意"})
         assert first.status_code == 503, first.text
         assert api.as_("dispatcher").get(f"/trips/{trip['id']}").json()["status"] == "approved"
