@@ -25,9 +25,10 @@ way back (again only more duties).
 The price-and-branch of a small day keeps everything instead: one convexity row per vehicle, each priced with its
 own depot, shift and range (a label also carries the km driven, and dominates only with no more of them), the
 master's objective the trips' worth by priority less a small price per empty km, started from the searched routes.
-When no duty is worth adding (13-24 rounds on the 20 x 80 tuning days, 0.3-1.3 s), CP-SAT picks among all the
-duties found, exactly lexicographic, hinted with the searched plan. On 13 of 15 tuning days it bettered what the
-guided local searches had found in 5 s (a law or routine trip more, or up to 13 % less empty km).
+When no duty is worth adding (13-24 rounds on the 20 x 80 tuning days, 0.3-1.3 s), SCIP picks among all the duties
+found: the most trips by priority, then the fewest empty km at those counts, each proven optimal over the columns
+(at the root on most days, 0.1-2 s). A second column generation then prices empty km at the counts picked, and
+SCIP picks again. The searched plan is kept unless a pick is better.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 from ortools.linear_solver import pywraplp
-from ortools.sat.python import cp_model
 
 from dispatch.network import Network
 from dispatch.relaxation import Skipped, _depot_legs, _nearest_arcs
@@ -281,19 +282,19 @@ __all__ = ["COLUMNS_PER_CLASS", "price", "served_bound"]
 # these (lexicographic enough to steer it); the integer program counts exactly.
 _LP_WORTH = np.array([10_000.0, 100.0, 1.0])
 _LP_KM = 1e-3
-_IP_WORTH = (10**12, 10**10, 10**8)  # metres: an emergency outweighs every law trip, a routine trip every km
+PICK_NODES = 1000  # branch-and-bound nodes per solve of the pick (1-2 on the 20 x 80 tuning days)
 
 
-def price_vehicle(net: Network, vehicle: int, value: np.ndarray, legs: Legs,
-                  keep: int) -> list[tuple[float, list[int]]]:
+def price_vehicle(net: Network, vehicle: int, value: np.ndarray, legs: Legs, keep: int,
+                  km_price: float = _LP_KM) -> list[tuple[float, list[int]]]:
     """Up to ``keep`` of the best duties ``vehicle`` can drive (its depot, shift and range kept), each with its worth:
-    ``value`` of its trips less `_LP_KM` a km of its empty legs; only trips of positive value are visited."""
+    ``value`` of its trips less ``km_price`` a km of its empty legs; only trips of positive value are visited."""
     depot = int(net.depot[vehicle])
     driver = _Driver(
         lo=np.maximum(net.early, int(net.shift_start[vehicle]) + net.out_s[depot]),
         hi=np.minimum(net.late, int(net.shift_end[vehicle]) - net.service - net.in_s[:, depot]),
         out_km=net.out_km[depot], home_km=net.in_km[:, depot], range_km=float(net.range_km[vehicle]),
-        km_price=_LP_KM)
+        km_price=km_price)
     useful = net.eligible[:, vehicle] & (driver.lo <= driver.hi) & (value > 0)
     return _best_duties(net, driver, value, useful, legs, keep)[1]
 
@@ -305,15 +306,16 @@ def duty_km(net: Network, vehicle: int, duty: list[int]) -> float:
     return km + sum(net.leg(a, b)[0] for a, b in pairwise(duty))
 
 
-def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, seed: int, ip_seconds: float,
+def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, seed: int, km_rounds: int = 0,
               keep: int = COLUMNS_PER_CLASS) -> Routes | None:
     """A plan better than ``routes`` from the duties column generation finds, or None (price-and-branch).
 
     Up to ``rounds`` rounds of column generation over each vehicle's duties (its depot, shift and range kept),
-    begun from ``routes``' own; then CP-SAT picks at most one duty per vehicle and each trip at most once,
-    lexicographically (emergencies, law-enforcement trips, routine trips, then empty metres), hinted with
-    ``routes``. One CP-SAT worker and a deterministic time limit: the same input gives the same plan, unless
-    ``deadline`` stops it first.
+    begun from ``routes``' own; then `_pack` picks at most one duty per vehicle and each trip at most once,
+    lexicographically (emergencies, law-enforcement trips, routine trips, then empty km), hinted with ``routes``.
+    With ``km_rounds``, a second column generation follows over the same master, with the picked plan's count of
+    each priority as floors and its empty km as the objective, and a second pick among every duty found. The same
+    input gives the same plan, unless ``deadline`` stops it first.
     """
     legs = _legs(net, np.ones(net.n, dtype=bool))
     solver = pywraplp.Solver.CreateSolver("GLOP")
@@ -322,10 +324,15 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
     inf = solver.infinity()
     cover = [solver.Constraint(-inf, 1.0) for _ in range(net.n)]
     one = [solver.Constraint(-inf, 1.0) for _ in range(net.vehicles)]
+    floors: list[pywraplp.Constraint] = []  # the km stage's: at least the best plan's trips of each priority
     objective = solver.Objective()
     objective.SetMaximization()
     columns: list[tuple[int, list[int], float]] = []
+    variables: list[pywraplp.Variable] = []
     known: set[tuple[int, tuple[int, ...]]] = set()
+
+    def worth(duty: list[int], km: float) -> float:
+        return -km if floors else float(_LP_WORTH[net.tier[duty]].sum()) - _LP_KM * km
 
     def add(vehicle: int, duty: list[int]) -> None:
         key = (vehicle, tuple(duty))
@@ -335,57 +342,101 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         km = duty_km(net, vehicle, duty)
         columns.append((vehicle, duty, km))
         column = solver.NumVar(0.0, inf, "")
-        objective.SetCoefficient(column, float(_LP_WORTH[net.tier[duty]].sum()) - _LP_KM * km)
+        variables.append(column)
+        objective.SetCoefficient(column, worth(duty, km))
         one[vehicle].SetCoefficient(column, 1.0)
         for trip in duty:
             cover[trip].SetCoefficient(column, 1.0)
+        for tier, row in enumerate(floors):
+            row.SetCoefficient(column, float(np.count_nonzero(net.tier[duty] == tier)))
+
+    def generate(limit: int, tier_value: Callable[[], np.ndarray], km_price: float) -> None:
+        for _ in range(limit):
+            if time.perf_counter() >= deadline or solver.Solve() != pywraplp.Solver.OPTIMAL:
+                return
+            value = tier_value()[net.tier] - np.array([max(0.0, row.dual_value()) for row in cover])
+            mu = [max(0.0, row.dual_value()) for row in one]
+            found = [(vehicle, duty) for vehicle in range(net.vehicles)
+                     for gain, duty in price_vehicle(net, vehicle, value, legs, keep, km_price)
+                     if gain > mu[vehicle] + _EPS]
+            if not found:
+                return
+            for vehicle, duty in found:
+                add(vehicle, duty)
 
     for vehicle in range(net.vehicles):
         if routes.trips[vehicle]:
             add(vehicle, routes.copy_route(vehicle))
-    for _ in range(rounds):
-        if time.perf_counter() >= deadline or solver.Solve() != pywraplp.Solver.OPTIMAL:
-            break
-        value = _LP_WORTH[net.tier] - np.array([max(0.0, row.dual_value()) for row in cover])
-        mu = [max(0.0, row.dual_value()) for row in one]
-        found = [(vehicle, duty) for vehicle in range(net.vehicles)
-                 for gain, duty in price_vehicle(net, vehicle, value, legs, keep) if gain > mu[vehicle] + _EPS]
-        if not found:
-            break
-        for vehicle, duty in found:
-            add(vehicle, duty)
-    return _pack(net, routes, columns, deadline=deadline, seed=seed, seconds=ip_seconds)
+    generate(rounds, lambda: _LP_WORTH, _LP_KM)
+    picked = _pack(net, routes, columns, deadline=deadline, seed=seed)
+    if km_rounds <= 0 or time.perf_counter() >= deadline:
+        return picked
+    # Fewest empty km at the picked counts: the first master prices km so lightly that where its optimum serves a
+    # fraction more than any plan can, its duties are the ones that reach for that fraction, not the ones that
+    # drive least at the counts a plan reaches.
+    best = picked if picked is not None else routes
+    served = np.bincount(net.tier[best.where >= 0], minlength=3)
+    floors.extend(solver.Constraint(float(count), inf) for count in served.tolist())
+    for column, (_, duty, km) in zip(variables, columns, strict=True):
+        objective.SetCoefficient(column, worth(duty, km))
+        for tier, row in enumerate(floors):
+            row.SetCoefficient(column, float(np.count_nonzero(net.tier[duty] == tier)))
+    generate(km_rounds, lambda: np.array([max(0.0, -row.dual_value()) for row in floors]), 1.0)
+    again = _pack(net, best, columns, deadline=deadline, seed=seed)
+    return again if again is not None else picked
 
 
-def _pack(net: Network, routes: Routes, columns: list[tuple[int, list[int], float]], *, deadline: float, seed: int,
-          seconds: float) -> Routes | None:
-    model = cp_model.CpModel()
-    chosen = [model.new_bool_var("") for _ in columns]
-    by_vehicle: dict[int, list[cp_model.IntVar]] = {}
-    by_trip: dict[int, list[cp_model.IntVar]] = {}
-    worth = []
-    for var, (vehicle, duty, km) in zip(chosen, columns, strict=True):
-        by_vehicle.setdefault(vehicle, []).append(var)
-        for trip in duty:
-            by_trip.setdefault(trip, []).append(var)
-        worth.append(sum(_IP_WORTH[int(net.tier[trip])] for trip in duty) - round(km * 1000))
-        model.add_hint(var, routes.trips[vehicle] == duty)
-    for group in (*by_vehicle.values(), *by_trip.values()):
-        model.add_at_most_one(group)
-    model.maximize(sum(w * var for w, var in zip(worth, chosen, strict=True)))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = seed
-    solver.parameters.max_deterministic_time = seconds
-    if math.isfinite(deadline):  # a work budget alone keeps only the deterministic limit: the same plan every time
-        solver.parameters.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
-    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+def _pack(net: Network, routes: Routes, columns: list[tuple[int, list[int], float]], *, deadline: float,
+          seed: int) -> Routes | None:
+    """The best plan of at most one duty per vehicle and each trip at most once, by SCIP in two solves: the most trips
+    lexicographically by priority, then the fewest empty km at those counts; ``routes`` is the first hint, and the
+    plan is returned only when better than it.
+
+    The counts' weights ((n+1)^2, n+1, 1) are exact and small, so the MIP's tolerances cannot trade a trip for
+    another (one objective with metres below routine trips had weights of 1e12, which no LP tolerance respects: a
+    single CP-SAT objective of that kind proved nothing within its limit on most small days, where these two solves
+    close at the root on most). Each solve stops at `PICK_NODES` branch-and-bound nodes, so the same input gives the
+    same plan, or at ``deadline``.
+    """
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    if solver is None:
         return None
+    solver.SetSolverSpecificParametersAsString(
+        f"limits/nodes = {PICK_NODES}\nrandomization/randomseedshift = {seed}\n")
+    exact = pywraplp.MPSolverParameters()
+    exact.SetDoubleParam(exact.RELATIVE_MIP_GAP, 0.0)
+    chosen = [solver.BoolVar("") for _ in columns]
+    groups: dict[tuple[str, int], list[pywraplp.Variable]] = {}
+    served = np.zeros((3, len(columns)))
+    for index, (var, (vehicle, duty, _)) in enumerate(zip(chosen, columns, strict=True)):
+        groups.setdefault(("vehicle", vehicle), []).append(var)
+        for trip in duty:
+            groups.setdefault(("trip", trip), []).append(var)
+        np.add.at(served[:, index], net.tier[duty], 1.0)
+    for group in groups.values():
+        solver.Add(solver.Sum(group) <= 1)
+    tiers = [solver.Sum([float(c) * var for c, var in zip(row, chosen, strict=True) if c]) for row in served]
+    values = [float(routes.trips[vehicle] == duty) for vehicle, duty, _ in columns]
+    weight = net.n + 1.0
+    for stage in range(2):
+        if stage == 0:
+            solver.Maximize(weight * weight * tiers[0] + weight * tiers[1] + tiers[2])
+        else:
+            counts = served @ np.array(values)
+            for tier, count in zip(tiers, counts.tolist(), strict=True):
+                solver.Add(tier >= round(count))
+            solver.Minimize(solver.Sum([km * var for var, (_, _, km) in zip(chosen, columns, strict=True)]))
+        solver.SetHint(chosen, values)
+        if math.isfinite(deadline):
+            solver.SetTimeLimit(max(1, int((deadline - time.perf_counter()) * 1000)))
+        if solver.Solve(exact) not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+            break
+        values = [var.solution_value() for var in chosen]
     trial = routes.copy()
     for vehicle in range(net.vehicles):
         trial.set_route(vehicle, [])
-    for var, (vehicle, duty, _) in zip(chosen, columns, strict=True):
-        if solver.value(var):
+    for value, (vehicle, duty, _) in zip(values, columns, strict=True):
+        if value > 0.5:
             trial.set_route(vehicle, duty)
             if not trial.feasible(vehicle):  # the pricing's km and the network's legs disagree by a rounding
                 trial.set_route(vehicle, [])

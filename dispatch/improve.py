@@ -102,7 +102,7 @@ def improve(
             eject(net, routes)
         if share > 0 and time.perf_counter() < deadline:
             found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
-                                     ip_seconds=share * work)
+                                     km_rounds=DUTIES_KM_ROUNDS)
             if found is not None:
                 routes.set_routes(found.trips)
                 if EJECT:
@@ -327,6 +327,7 @@ def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> I
 # generation over each vehicle's duties from their routes, then CP-SAT choosing among the duties found.
 DUTIES_SHARE = 0.4
 DUTIES_ROUNDS = 60  # rounds of column generation at most (13-24 to converge on the 20 x 80 tuning days)
+DUTIES_KM_ROUNDS = 30  # rounds of the second column generation, for the fewest empty km at the counts picked
 WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
 
 

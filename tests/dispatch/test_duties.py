@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import permutations
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,7 @@ class TestPriceAndBranch:
         column generation finds need not hold an optimum, and hypothesis found a day where they missed one.)"""
         net = build(Problem.parse(data))
         start = construct(net)
-        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, ip_seconds=5)
+        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0)
         if found is not None:
             assert better(found.objective(), start.objective())
             assert all(found.feasible(v) for v in range(net.vehicles))
@@ -131,10 +132,36 @@ class TestPriceAndBranch:
     def test_it_betters_the_cheapest_insertions_on_a_city_day(self) -> None:
         net = build(Problem.parse(city_instance(20, 80, seed=7)))
         start = construct(net)
-        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, ip_seconds=2)
+        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0)
         assert found is not None
         assert better(found.objective(), start.objective())
         assert all(found.feasible(v) for v in range(net.vehicles))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems())
+    def test_the_pick_among_every_duty_is_the_exhaustive_optimum(self, data: dict[str, Any]) -> None:
+        """Given every duty of every vehicle as columns, the pick is the plan the exhaustive search finds: the most
+        trips by priority, then the fewest empty km."""
+        given_problem = Problem.parse(data)
+        net = build(given_problem)
+        columns = [(v, duty, duties.duty_km(net, v, duty)) for v in range(net.vehicles) for duty in _every_duty(net, v)]
+        empty = Routes(net)
+        found = duties._pack(net, empty, columns, deadline=math.inf, seed=0)
+        got = (found if found is not None else empty).objective()
+        best = brute_force(given_problem)
+        assert got[:3] == best[:3]
+        assert got[3] == pytest.approx(best[3], abs=1e-6)
+
+    def test_the_pick_serves_an_emergency_before_two_routine_trips(self) -> None:
+        """One car: a long emergency overlaps each of two routine trips that fit together. More trips is not better."""
+        given_problem = Problem.parse(problem([vehicle("V1")], [
+            trip("R1", 9.5, dwell_min=60), trip("E", 10, priority="emergency", dwell_min=240), trip("R2", 12)]))
+        net = build(given_problem)
+        columns = [(0, duty, duties.duty_km(net, 0, duty)) for duty in _every_duty(net, 0)]
+        assert sorted(len(duty) for _, duty, _ in columns) == [1, 1, 1, 2]  # E alone, or R1 then R2
+        found = duties._pack(net, Routes(net), columns, deadline=math.inf, seed=0)
+        assert found is not None
+        assert [given_problem.trips[t].id for t in found.trips[0]] == ["E"]
 
     def test_a_vehicles_pricing_keeps_its_range(self) -> None:
         """Two trips in time for one car whose range covers either alone, not both: each duty has one trip."""
@@ -149,3 +176,19 @@ class TestPriceAndBranch:
         found = duties.price_vehicle(net, 0, np.ones(net.n), duties._legs(net, np.ones(net.n, dtype=bool)), keep=5)
         assert found
         assert all(len(duty) == 1 for _, duty in found)
+
+
+def _every_duty(net: Any, vehicle: int) -> list[list[int]]:
+    """Each set of trips the vehicle can drive, in its order of fewest empty km."""
+    best: dict[frozenset[int], tuple[float, list[int]]] = {}
+    routes = Routes(net)
+    eligible = np.flatnonzero(net.eligible[:, vehicle]).tolist()
+    for size in range(1, len(eligible) + 1):
+        for order in permutations(eligible, size):
+            routes.set_route(vehicle, list(order))
+            if routes.feasible(vehicle):
+                km = duties.duty_km(net, vehicle, list(order))
+                key = frozenset(order)
+                if key not in best or km < best[key][0]:
+                    best[key] = (km, list(order))
+    return [duty for _, duty in best.values()]
