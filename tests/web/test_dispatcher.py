@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.api.conftest import AGENCY_A, YARD_A, at
 from tests.factories import plate, vin
@@ -163,6 +163,11 @@ def live_trip(server: LiveServer, trip_id: int) -> dict[str, Any]:
     return trip
 
 
+def trip_count(server: LiveServer) -> int:
+    count: int = server.call("dispatcher", "GET", "/trips?limit=1")["total"]
+    return count
+
+
 def drag_item(page: Page, trip_id: int, vehicle_id: int) -> None:
     """Drag an assignment on the timeline onto another vehicle's row."""
     item(page, trip_id).locator(".gc-item-text").drag_to(row(page, vehicle_id))
@@ -254,10 +259,9 @@ def test_the_dispatcher_dispatches_a_window_and_finds_the_trip_on_the_board(brow
     browsing.screenshot("runs")
 
 
-def test_an_urgent_emergency_is_placed_at_once_on_a_vehicle(browsing: Browsing, desk: Desk) -> None:
-    page = open_board(browsing)
+def fill_urgent(page: Page) -> None:
+    """The urgent form, opened on the board and filled: an emergency of the desk's agency, for a special vehicle."""
     page.get_by_test_id("urgent-open").click()
-    dialog = page.get_by_test_id("urgent-dialog")
     page.get_by_test_id("urgent-agency").click()
     page.locator(".ant-select-dropdown").get_by_text(f"应急管理局 ({DESK_AGENCY})").click()
     page.get_by_test_id("urgent-purpose").fill("化工园区泄漏现场处置")
@@ -274,6 +278,12 @@ def test_an_urgent_emergency_is_placed_at_once_on_a_vehicle(browsing: Browsing, 
     page.get_by_test_id("urgent-categories").click()
     page.locator(".ant-select-dropdown").last.get_by_text("特种专业技术", exact=True).click()
     page.keyboard.press("Escape")
+
+
+def test_an_urgent_emergency_is_placed_at_once_on_a_vehicle(browsing: Browsing, desk: Desk) -> None:
+    page = open_board(browsing)
+    fill_urgent(page)
+    dialog = page.get_by_test_id("urgent-dialog")
     browsing.screenshot("urgent-form")
     page.get_by_test_id("urgent-submit").click()
 
@@ -289,6 +299,37 @@ def test_an_urgent_emergency_is_placed_at_once_on_a_vehicle(browsing: Browsing, 
     assert trip["status"] == "assigned"
     assert trip["assignment"]["plate"] in chosen.inner_text()
     expect(in_row(page, booked, trip["assignment"]["vehicle_id"])).to_have_class(re.compile("gc-priority-emergency"))
+
+
+def test_a_busy_server_is_asked_again_with_the_same_key_and_the_emergency_is_placed_once(
+        browsing: Browsing, desk: Desk) -> None:
+    """The first POST answers 503 (busy) with Retry-After: the form sends the same booking again by itself, with the
+    same Idempotency-Key, and the dispatcher sees the vehicle; the server holds one trip, not two."""
+    browsing.watch.expect_error(r"status of 503")
+    page = open_board(browsing)
+    fill_urgent(page)
+    keys: list[str | None] = []
+
+    def busy_once(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fulfill(status=503, headers={"Retry-After": "1", "Content-Type": "application/json"},
+                          body='{"error": "Busy", "detail": "服务器繁忙，请稍后再试", "field": null}')
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/trips", busy_once)
+    before = trip_count(browsing.server)
+    page.get_by_test_id("urgent-submit").click()
+    chosen = page.get_by_test_id("urgent-dialog").get_by_test_id("urgent-vehicle")
+    expect(chosen).to_contain_text(re.compile(f"已派车：({desk.plates['st-1']}|{desk.plates['st-2']})"))
+    assert len(keys) == 2
+    assert keys[0] is not None
+    assert keys[0] == keys[1]
+    assert trip_count(browsing.server) == before + 1
 
 
 def test_the_map_shows_the_day_with_a_scale_bar(browsing: Browsing, desk: Desk) -> None:

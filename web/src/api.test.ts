@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { acceptLanguage, ApiError, errorOf, getJson, queryString, requestHeaders, retryAfterSeconds, sendJson, tripQuery } from './api';
+import { acceptLanguage, ApiError, errorOf, getJson, queryString, RequestKeys, requestHeaders, retryAfterSeconds, sendJson, sendRetrying, tripQuery } from './api';
 import { getSession, signedIn, signedOut, type Me } from './auth';
 
 const ME: Me = { name: 'requester-a', role: 'requester', agency: 'WH-GA', agency_name: null, driver_id: null, driver_name: null };
@@ -92,5 +92,48 @@ describe('the fetch client', () => {
   it('names the field of a refusal', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => answer(422, { error: 'InvalidInput', detail: "field 'pickup.lat': too big", field: 'pickup.lat' })));
     await expect(sendJson('POST', '/trips', {})).rejects.toMatchObject({ status: 422, field: 'pickup.lat' });
+  });
+});
+
+describe('a request safe to send again', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  const busy = () => answer(503, { error: 'Busy', detail: '服务器繁忙', field: null }, { 'Retry-After': '2' });
+
+  it('tries a busy server again after its Retry-After, with the same Idempotency-Key every time', async () => {
+    signedIn(ME, 'tok');
+    const replies = [busy(), answer(201, { id: 7 })];
+    const fetch = vi.fn(async () => replies.shift() as Response);
+    vi.stubGlobal('fetch', fetch);
+    const waits: number[] = [];
+    const wait = async (seconds: number) => { waits.push(seconds); };
+    await expect(sendRetrying('POST', '/trips', { purpose: 'x' }, 'key-0001', { wait })).resolves.toEqual({ id: 7 });
+    expect(waits).toEqual([2]);
+    const keys = fetch.mock.calls.map((call) => ((call as unknown as [string, RequestInit])[1].headers as Record<string, string>)['Idempotency-Key']);
+    expect(keys).toEqual(['key-0001', 'key-0001']);
+  });
+
+  it('gives up after its tries, and never tries a refusal again', async () => {
+    signedIn(ME, 'tok');
+    const always = vi.fn(async () => busy());
+    vi.stubGlobal('fetch', always);
+    const wait = async () => {};
+    await expect(sendRetrying('POST', '/trips', {}, 'key-0002', { attempts: 3, wait })).rejects.toMatchObject({ status: 503 });
+    expect(always).toHaveBeenCalledTimes(3);
+    const refused = vi.fn(async () => answer(422, { error: 'InvalidInput', detail: 'bad', field: 'passengers' }));
+    vi.stubGlobal('fetch', refused);
+    await expect(sendRetrying('POST', '/trips', {}, 'key-0003', { wait })).rejects.toMatchObject({ status: 422 });
+    expect(refused).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps one key per body until the request went through', () => {
+    const keys = new RequestKeys();
+    const first = keys.keyFor({ a: 1 });
+    expect(first).toMatch(/^[0-9a-f]{32}$/);
+    expect(keys.keyFor({ a: 1 })).toBe(first);
+    const changed = keys.keyFor({ a: 2 });
+    expect(changed).not.toBe(first);
+    keys.forget();
+    expect(keys.keyFor({ a: 2 })).not.toBe(changed);
   });
 });

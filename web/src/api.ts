@@ -180,12 +180,18 @@ export async function errorOf(response: Response): Promise<ApiError> {
  * anything that changes something, the console's language always. A 401 signs the page out (the session has ended),
  * except on the sign-in and password calls, where it judges what was typed.
  */
-export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+export async function call<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+  extra: Record<string, string> = {},
+): Promise<T> {
   const hasBody = body !== undefined;
   const response = await fetch(`${API}${path}`, {
     method,
     credentials: 'same-origin',
-    headers: requestHeaders(method, currentLanguage(), csrfToken(), hasBody),
+    headers: { ...requestHeaders(method, currentLanguage(), csrfToken(), hasBody), ...extra },
     ...(hasBody ? { body: JSON.stringify(body) } : {}),
     ...(signal ? { signal } : {}),
   });
@@ -207,6 +213,59 @@ export function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
 /** POST/PUT/PATCH/DELETE a JSON body (or none) as the signed-in user; the answer's JSON, or undefined for a 204. */
 export function sendJson<T = unknown>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   return call<T>(method, path, body, signal);
+}
+
+/** Longest wait between two tries of a busy server, whatever its Retry-After says: someone is waiting at the desk. */
+export const MAX_RETRY_WAIT_S = 10;
+
+/**
+ * Send a request that is safe to send again: every try carries the same Idempotency-Key, so the server answers a
+ * repeat with what the first try did (for `POST /trips`, the first booking, and an approved emergency that try left
+ * unplaced is placed then). A 503 (busy) is tried again after its Retry-After, up to `attempts` tries; any other
+ * answer, success or refusal, is final.
+ */
+export async function sendRetrying<T>(
+  method: string,
+  path: string,
+  body: unknown,
+  key: string,
+  { attempts = 3, wait = sleepSeconds }: { attempts?: number; wait?: (seconds: number) => Promise<void> } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call<T>(method, path, body, undefined, { 'Idempotency-Key': key });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 503 || attempt >= attempts) throw error;
+      await wait(Math.min(error.retryAfter ?? 1, MAX_RETRY_WAIT_S));
+    }
+  }
+}
+
+function sleepSeconds(seconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+/**
+ * The Idempotency-Key of a form's request: the same body sent again (by hand, after a failure) keeps its key and so
+ * cannot book twice; a changed body, or any body after `forget`, is a new request and gets a new key. Random bytes by `getRandomValues`, which,
+ * unlike `randomUUID`, a console served over plain HTTP inside an agency's network also has.
+ */
+export class RequestKeys {
+  private last: { body: string; key: string } | null = null;
+
+  keyFor(body: unknown): string {
+    const text = JSON.stringify(body);
+    if (this.last?.body !== text) {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      this.last = { body: text, key: Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('') };
+    }
+    return this.last.key;
+  }
+
+  /** After the request went through: the same body again is then a second request, with a key of its own. */
+  forget(): void {
+    this.last = null;
+  }
 }
 
 /** `?a=1&b=x&b=y`: a query string of the values given (undefined, null and '' left out; arrays repeated). */

@@ -19,9 +19,9 @@ import {
 } from 'antd';
 import type { FormInstance } from 'antd';
 import type { Dayjs } from 'dayjs';
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 
-import { ApiError, useVocabulary } from '../api';
+import { ApiError, RequestKeys, useVocabulary } from '../api';
 import { formatChinaDateTime } from '../time';
 import { label } from '../vocabulary';
 import { tripOf, WALL_CLOCK, wallClock, type UrgentValues as Values } from './forms';
@@ -148,6 +148,7 @@ export default function UrgentForm({ day }: { day: string }) {
   const [booking, setBooking] = useState<Booking | null>(null);
   const [refusal, setRefusal] = useState<string | null>(null);
   const [form] = Form.useForm<Values>();
+  const keys = useRef(new RequestKeys());
 
   const show = () => {
     form.resetFields();
@@ -166,7 +167,9 @@ export default function UrgentForm({ day }: { day: string }) {
     setBusy(true);
     setRefusal(null);
     try {
-      const booked = await bookTrip(tripOf(values));
+      const trip = tripOf(values);
+      const booked = await bookTrip(trip, keys.current.keyFor(trip));
+      keys.current.forget();
       setBooking(booked);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);

@@ -5,7 +5,7 @@
  */
 import { useQuery, type QueryClient } from '@tanstack/react-query';
 
-import { allPages, getJson, sendJson, type Agency, type Page, type Trip, type Vehicle } from '../api';
+import { allPages, getJson, sendJson, sendRetrying, type Agency, type Page, type Trip, type Vehicle } from '../api';
 import type {
   Board,
   Booking,
@@ -147,8 +147,8 @@ export function runDispatch(request: DispatchRequest): Promise<DispatchSummary> 
   return sendJson<DispatchSummary>('POST', '/dispatch', request);
 }
 
-export function bookTrip(trip: TripIn): Promise<Booking> {
-  return sendJson<Booking>('POST', '/trips', trip);
+export function bookTrip(trip: TripIn, key: string): Promise<Booking> {
+  return sendRetrying<Booking>('POST', '/trips', trip, key);
 }
 
 /** After a change to the day: the board, the trips and the runs are read again. */

@@ -2,11 +2,11 @@ import { PrinterOutlined } from '@ant-design/icons';
 import { useQueryClient } from '@tanstack/react-query';
 import { Alert, Button, Card, Col, DatePicker, Form, Input, InputNumber, Result, Row, Select, Space, TimePicker, Typography } from 'antd';
 import dayjs from 'dayjs';
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 
-import { API, ApiError, sendJson, useVocabulary, type Trip } from '../api';
+import { API, ApiError, RequestKeys, sendRetrying, useVocabulary, type Trip } from '../api';
 import { BOOK_ALIASES, BOOK_ITEMS, REASON_REQUIRED, REASONED_PRIORITIES, TRIP_BOUNDS, tripBody, type BookFields as Fields } from '../booking';
 import { formItemFor, showFieldError } from '../forms';
 import { isLanguage } from '../i18n';
@@ -25,6 +25,7 @@ export default function BookPage() {
   const vocabulary = useVocabulary();
   const queryClient = useQueryClient();
   const [form] = Form.useForm<Fields>();
+  const keys = useRef(new RequestKeys());
   const [sending, setSending] = useState(false);
   const [refused, setRefused] = useState<string | null>(null);
   const [booked, setBooked] = useState<Trip | null>(null);
@@ -53,7 +54,9 @@ export default function BookPage() {
     setSending(true);
     setRefused(null);
     try {
-      const trip = await sendJson<Trip>('POST', '/trips', tripBody(fields));
+      const body = tripBody(fields);
+      const trip = await sendRetrying<Trip>('POST', '/trips', body, keys.current.keyFor(body));
+      keys.current.forget();
       setBooked(trip);
       void queryClient.invalidateQueries({ queryKey: ['trips'] });
     } catch (error) {
