@@ -146,7 +146,7 @@ class TestPriceAndBranch:
         net = build(given_problem)
         columns = [(v, duty, duties.duty_km(net, v, duty)) for v in range(net.vehicles) for duty in _every_duty(net, v)]
         empty = Routes(net)
-        found = duties._pack(net, empty, columns, deadline=math.inf, seed=0)
+        found = duties._pack(net, empty, list(range(net.vehicles)), columns, deadline=math.inf, seed=0)
         got = (found if found is not None else empty).objective()
         best = brute_force(given_problem)
         assert got[:3] == best[:3]
@@ -159,7 +159,7 @@ class TestPriceAndBranch:
         net = build(given_problem)
         columns = [(0, duty, duties.duty_km(net, 0, duty)) for duty in _every_duty(net, 0)]
         assert sorted(len(duty) for _, duty, _ in columns) == [1, 1, 1, 2]  # E alone, or R1 then R2
-        found = duties._pack(net, Routes(net), columns, deadline=math.inf, seed=0)
+        found = duties._pack(net, Routes(net), [0], columns, deadline=math.inf, seed=0)
         assert found is not None
         assert [given_problem.trips[t].id for t in found.trips[0]] == ["E"]
 
