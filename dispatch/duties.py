@@ -363,9 +363,12 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
             value = tier_value()[net.tier] - np.array([max(0.0, row.dual_value()) for row in cover])
             value[~inside] = 0.0
             mu = [max(0.0, row.dual_value()) for row in one]
-            found = [(vehicle, duty) for vehicle in vehicles
-                     for gain, duty in price_vehicle(net, vehicle, value, legs, keep, km_price)
-                     if gain > mu[vehicle] + _EPS]
+            found = []
+            for vehicle in vehicles:
+                if time.perf_counter() >= deadline:
+                    return
+                found += [(vehicle, duty) for gain, duty in price_vehicle(net, vehicle, value, legs, keep, km_price)
+                          if gain > mu[vehicle] + _EPS]
             if not found:
                 return
             for vehicle, duty in found:
@@ -375,6 +378,8 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         if routes.trips[vehicle]:
             add(vehicle, routes.copy_route(vehicle))
     generate(rounds, lambda: _LP_WORTH, _LP_KM)
+    if time.perf_counter() >= deadline:  # a pick cut short at once is only the hint again
+        return None
     picked = _pack(net, routes, vehicles, columns, deadline=deadline, seed=seed)
     if km_rounds <= 0 or time.perf_counter() >= deadline:
         return picked
@@ -389,6 +394,8 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         for tier, row in enumerate(floors):
             row.SetCoefficient(column, float(np.count_nonzero(net.tier[duty] == tier)))
     generate(km_rounds, lambda: np.array([max(0.0, -row.dual_value()) for row in floors]), 1.0)
+    if time.perf_counter() >= deadline:
+        return picked
     again = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)
     return again if again is not None else picked
 

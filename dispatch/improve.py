@@ -6,7 +6,8 @@ windows, shifts, range, allowed vehicles, and drop penalties that make the objec
 from the current routes, and keeps the answer if it is better. The steps run in epochs: each epoch splits the
 fleet into disjoint parts that search side by side in worker processes (`dispatch.parallel`) and merge exactly.
 A small problem is one routing model instead, searched by guided local search from two starts at once, then
-recombined by price-and-branch over its vehicles' duties (`dispatch.duties.recombine`). Before and
+recombined by price-and-branch over its vehicles' duties (`dispatch.duties.recombine`); on a fleet of up to
+`LNS_MAX_VEHICLES`, the last epochs run that price-and-branch over a dozen vehicles at a time instead. Before and
 between epochs (and after the small problem's search) two moves reach across the whole fleet: `offload` moves trips
 off the vehicles that unserved trips need onto vehicles of another kind that may take them (an emergency from a
 law-enforcement car to an emergency car), and `eject` puts an unserved trip in a served trip's place, that trip
@@ -112,30 +113,27 @@ def improve(
         offload(net, routes)
     if EJECT:
         eject(net, routes, deadline)
+    # The last `LNS_SHARE` of the budget and clock: price-and-branch over the duties of a few vehicles at a time.
+    lns = min(max(LNS_SHARE, 0.0), 0.9)
+    if net.vehicles > LNS_MAX_VEHICLES or lns * work < LNS_MIN_SECONDS:
+        lns = 0.0
+    searched_by = deadline if math.isinf(deadline) else time.perf_counter() + (1 - lns) * (
+        deadline - time.perf_counter())
+    budget *= 1 - lns
     epochs = max(1, math.ceil(budget / _EPOCH_WORK))
     count = parts(net)
     share = budget / epochs / count
     with parallel.runner(net, workers, deadline) as run:
         for epoch in range(epochs):
-            if time.perf_counter() >= deadline:
-                return "time limit"
+            if time.perf_counter() >= searched_by:
+                break
             snapshot = [list(r) for r in routes.trips]
             tasks = [
-                Task(snapshot, vehicles, extra, rng.randrange(2**31), share, deadline)
+                Task(snapshot, vehicles, extra, rng.randrange(2**31), share, searched_by)
                 for vehicles, extra in partition(net, routes, rng, epoch, count)
             ]
             answers = run(search_part, tasks)
-            for task, (after, _) in zip(tasks, answers, strict=True):
-                before = [routes.copy_route(vehicle) for vehicle in task.vehicles]
-                for vehicle in task.vehicles:
-                    routes.set_route(vehicle, [])
-                for vehicle, order in zip(task.vehicles, after, strict=True):
-                    routes.set_route(vehicle, order)
-                if not all(routes.feasible(vehicle) for vehicle in task.vehicles):  # never expected: keep the old
-                    for vehicle in task.vehicles:
-                        routes.set_route(vehicle, [])
-                    for vehicle, order in zip(task.vehicles, before, strict=True):
-                        routes.set_route(vehicle, order)
+            _merge(routes, tasks, answers)
             # A trip one part gave up may fit where another part made room: cheap insertion takes it.
             construct(net, routes=routes)
             if OFFLOAD:
@@ -144,8 +142,48 @@ def improve(
                 eject(net, routes, deadline)
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
                 return "work budget"
+        # Duty neighbourhoods: `LNS_VEHICLES` vehicles each, drawn as the search's parts are, with the unserved
+        # trips nearest them; each runs column generation and SCIP's pick over its vehicles' duties.
+        rounds = max(1, round(lns * work / LNS_SECONDS_PER_ROUND)) if lns > 0 else 0
+        pieces = max(1, net.vehicles // LNS_VEHICLES)
+        for round_ in range(rounds):
+            if time.perf_counter() >= deadline:
+                break
+            snapshot = [list(r) for r in routes.trips]
+            tasks = [
+                Task(snapshot, vehicles, extra, rng.randrange(2**31), 0, deadline)
+                for vehicles, extra in partition(net, routes, rng, epochs + round_, pieces)
+            ]
+            _merge(routes, tasks, run(recombine_part, tasks))
+            if EJECT:
+                eject(net, routes, deadline)
     # The parts stop at the deadline too: a clock that ran out during the last epoch cut its work short.
     return "time limit" if time.perf_counter() >= deadline else "work budget"
+
+
+def _merge(routes: Routes, tasks: list[Task], answers: list[tuple[list[list[int]], bool]]) -> None:
+    """Each part's new routes in place of its vehicles' (parts are disjoint); a part whose routes do not fit keeps
+    its old ones."""
+    for task, (after, _) in zip(tasks, answers, strict=True):
+        before = [routes.copy_route(vehicle) for vehicle in task.vehicles]
+        for vehicle in task.vehicles:
+            routes.set_route(vehicle, [])
+        for vehicle, order in zip(task.vehicles, after, strict=True):
+            routes.set_route(vehicle, order)
+        if not all(routes.feasible(vehicle) for vehicle in task.vehicles):  # never expected: keep the old
+            for vehicle in task.vehicles:
+                routes.set_route(vehicle, [])
+            for vehicle, order in zip(task.vehicles, before, strict=True):
+                routes.set_route(vehicle, order)
+
+
+# Of a larger day's budget and clock, for duty neighbourhoods after the search's epochs (0: none) ...
+LNS_SHARE = 0.3
+LNS_VEHICLES = 12  # ... of this many vehicles each (25 gained more per neighbourhood, in 4-15 s each) ...
+LNS_SECONDS_PER_ROUND = 10.0  # ... one round over the fleet per this many seconds of that share's budget ...
+LNS_MIN_SECONDS = 1.0  # ... when the share is at least this many seconds (a dozen vehicles' duties take 0.3-1.8 s) ...
+LNS_MAX_VEHICLES = 150  # ... on fleets up to this size (at 300 x 1,500 a tenth of a 10 s limit sees a quarter of a
+# round: one tuning day better, one worse)
 
 
 OFFLOAD = True
@@ -401,6 +439,24 @@ def search_part(net: Network, task: Task) -> tuple[list[list[int]], bool]:
         if settled and not any(net.eligible[t, mine].any() for t in trips[routes.where[trips] < 0].tolist()):
             break
     return [routes.trips[v] for v in task.vehicles], stale > 4 * max(1, len(task.vehicles))
+
+
+def recombine_part(net: Network, task: Task) -> tuple[list[list[int]], bool]:
+    """Price-and-branch over one part's duties (`dispatch.duties.recombine`): its vehicles' routes after, and True."""
+    if time.perf_counter() >= task.deadline:
+        return [task.snapshot[vehicle] for vehicle in task.vehicles], True
+    routes = Routes(net)
+    for vehicle, order in enumerate(task.snapshot):
+        if order:
+            routes.set_route(vehicle, order)
+    inside = np.zeros(net.n, dtype=bool)
+    inside[task.extra] = True
+    for vehicle in task.vehicles:
+        inside[routes.trips[vehicle]] = True
+    found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=task.deadline, seed=task.seed,
+                             km_rounds=DUTIES_KM_ROUNDS, vehicles=task.vehicles, trips=inside)
+    after = found if found is not None else routes
+    return [after.copy_route(vehicle) for vehicle in task.vehicles], True
 
 
 def partition(

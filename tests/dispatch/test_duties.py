@@ -129,6 +129,41 @@ class TestPriceAndBranch:
             assert all(found.feasible(v) for v in range(net.vehicles))
             assert sorted(np.flatnonzero(found.where >= 0)) == sorted(t for r in found.trips for t in r)
 
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems(), st.data())
+    def test_a_neighbourhood_changes_only_its_vehicles_and_trips(self, data: dict[str, Any], draw: Any) -> None:
+        """Over some vehicles and the trips on them or unserved: the other vehicles keep their routes, no trip of
+        theirs moves, and what comes back is better and feasible."""
+        net = build(Problem.parse(data))
+        start = construct(net)
+        vehicles = draw.draw(st.lists(st.sampled_from(range(net.vehicles)), min_size=1, unique=True))
+        inside = start.where < 0
+        for v in vehicles:
+            inside[start.trips[v]] = True
+        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, km_rounds=30,
+                                 vehicles=vehicles, trips=inside)
+        if found is None:
+            return
+        assert better(found.objective(), start.objective())
+        assert all(found.feasible(v) for v in range(net.vehicles))
+        for v in set(range(net.vehicles)) - set(vehicles):
+            assert found.trips[v] == start.trips[v]
+        assert not (found.where[~inside] != start.where[~inside]).any()
+
+    def test_a_city_neighbourhood_betters_the_cheapest_insertions(self) -> None:
+        net = build(Problem.parse(city_instance(40, 200, seed=3)))
+        start = construct(net)
+        vehicles = list(range(0, net.vehicles, 3))
+        inside = start.where < 0
+        for v in vehicles:
+            inside[start.trips[v]] = True
+        found = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, km_rounds=30,
+                                 vehicles=vehicles, trips=inside)
+        assert found is not None
+        assert better(found.objective(), start.objective())
+        others = range(1, net.vehicles, 3)
+        assert [found.trips[v] for v in others] == [start.trips[v] for v in others]
+
     def test_it_betters_the_cheapest_insertions_on_a_city_day(self) -> None:
         net = build(Problem.parse(city_instance(20, 80, seed=7)))
         start = construct(net)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from dispatch import parallel
+from dispatch import improve, parallel
 from dispatch.cli import app
 from dispatch.plan import Plan
 from dispatch.problem import Problem
@@ -42,6 +42,16 @@ def test_one_or_two_processes_give_the_same_plan(vehicles: int, trips: int, day:
     again = solve(city, stop=WorkBudget(0.15), seed=seed, workers=2)
     assert routes(one) == routes(two) == routes(again)
     assert one.objective == two.objective
+
+
+def test_the_duty_neighbourhoods_give_the_same_plan_on_one_or_two_processes() -> None:
+    """A budget large enough for the larger day's duty neighbourhoods (`improve.LNS_SHARE`): still one plan."""
+    city = Problem.parse(city_instance(30, 150, seed=11))
+    assert improve.LNS_SHARE * 4 >= improve.LNS_MIN_SECONDS
+    assert improve.LNS_MAX_VEHICLES >= 30
+    one = solve(city, stop=WorkBudget(4), seed=3, workers=1)
+    two = solve(city, stop=WorkBudget(4), seed=3, workers=2)
+    assert routes(one) == routes(two)
 
 
 def test_the_plan_says_how_many_processes_ran(referee: Referee) -> None:
