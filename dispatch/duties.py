@@ -112,7 +112,7 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
     less ``driver.km_price`` an empty km). A label (time, worth, km driven) is dominated by another at its trip
     that picks up no later, is worth no less and (with a range) has driven no more."""
     # A vehicle's pricing (km priced) keeps a label that drove less even without a range: more distinct duties for
-    # CP-SAT, and the configuration measured (without it 3 small tuning days better, 4 worse).
+    # the pick, and the configuration measured (with the CP-SAT pick; without it 3 small tuning days better, 4 worse).
     ranged = math.isfinite(driver.range_km) or driver.km_price > 0
     times: list[int] = []
     worth: list[float] = []

@@ -182,8 +182,8 @@ LNS_SHARE = 0.3
 LNS_VEHICLES = 12  # ... of this many vehicles each (25 gained more per neighbourhood, in 4-15 s each) ...
 LNS_SECONDS_PER_ROUND = 10.0  # ... one round over the fleet per this many seconds of that share's budget ...
 LNS_MIN_SECONDS = 1.0  # ... when the share is at least this many seconds (a dozen vehicles' duties take 0.3-1.8 s) ...
-LNS_MAX_VEHICLES = 150  # ... on fleets up to this size (at 300 x 1,500 a tenth of a 10 s limit sees a quarter of a
-# round: one tuning day better, one worse)
+LNS_MAX_VEHICLES = 150  # ... on fleets up to this size (at 300 x 1,500 the 3 s of a 10 s limit saw a quarter of a
+# round and overran the clock: one tuning day better, one worse)
 
 
 OFFLOAD = True
@@ -362,7 +362,7 @@ def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> I
 
 
 # Of a small problem's budget and clock, for price-and-branch over duties after the guided local searches: column
-# generation over each vehicle's duties from their routes, then CP-SAT choosing among the duties found.
+# generation over each vehicle's duties from their routes, then SCIP choosing among the duties found.
 DUTIES_SHARE = 0.4
 DUTIES_ROUNDS = 60  # rounds of column generation at most (13-24 to converge on the 20 x 80 tuning days)
 DUTIES_KM_ROUNDS = 30  # rounds of the second column generation, for the fewest empty km at the counts picked
