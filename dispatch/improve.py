@@ -400,13 +400,19 @@ class Task:
     deadline: float
 
 
+def _routes_of(net: Network, snapshot: list[list[int]]) -> Routes:
+    """A worker's copy of the plan its task was handed."""
+    routes = Routes(net)
+    for vehicle, order in enumerate(snapshot):
+        if order:
+            routes.set_route(vehicle, order)
+    return routes
+
+
 def search_whole(net: Network, task: Task) -> tuple[list[list[int]], bool]:
     """Guided local search on the whole problem for ``task.work`` solutions; ``task.seed`` 1: from OR-Tools' own
     first solution rather than the snapshot."""
-    routes = Routes(net)
-    for vehicle, order in enumerate(task.snapshot):
-        if order:
-            routes.set_route(vehicle, order)
+    routes = _routes_of(net, task.snapshot)
     unserved = np.flatnonzero(routes.where < 0).tolist()
     reoptimise(net, routes, list(range(net.vehicles)), unserved, solutions=int(task.work), deadline=task.deadline,
                fresh=bool(task.seed))
@@ -415,10 +421,7 @@ def search_whole(net: Network, task: Task) -> tuple[list[list[int]], bool]:
 
 def search_part(net: Network, task: Task) -> tuple[list[list[int]], bool]:
     """Large-neighbourhood search on one part: its vehicles' new routes, and whether it had nothing left to gain."""
-    routes = Routes(net)
-    for vehicle, order in enumerate(task.snapshot):
-        if order:
-            routes.set_route(vehicle, order)
+    routes = _routes_of(net, task.snapshot)
     rng = random.Random(task.seed)
     mine = np.zeros(net.vehicles, dtype=bool)
     mine[task.vehicles] = True
@@ -445,10 +448,7 @@ def recombine_part(net: Network, task: Task) -> tuple[list[list[int]], bool]:
     """Price-and-branch over one part's duties (`dispatch.duties.recombine`): its vehicles' routes after, and True."""
     if time.perf_counter() >= task.deadline:
         return [task.snapshot[vehicle] for vehicle in task.vehicles], True
-    routes = Routes(net)
-    for vehicle, order in enumerate(task.snapshot):
-        if order:
-            routes.set_route(vehicle, order)
+    routes = _routes_of(net, task.snapshot)
     inside = np.zeros(net.n, dtype=bool)
     inside[task.extra] = True
     for vehicle in task.vehicles:
