@@ -101,7 +101,7 @@ def improve(
             offload(net, routes)
         if EJECT:  # a few milliseconds at this size: worth running past the clock
             eject(net, routes)
-        if share > 0 and time.perf_counter() < deadline:
+        if share * work >= DUTIES_MIN_SECONDS and time.perf_counter() < deadline:
             found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
                                      km_rounds=DUTIES_KM_ROUNDS)
             if found is not None:
@@ -115,7 +115,7 @@ def improve(
         eject(net, routes, deadline)
     # The last `LNS_SHARE` of the budget and clock: price-and-branch over the duties of a few vehicles at a time.
     lns = min(max(LNS_SHARE, 0.0), 0.9)
-    if net.vehicles > LNS_MAX_VEHICLES or lns * work < LNS_MIN_SECONDS:
+    if net.vehicles > LNS_MAX_VEHICLES or lns * work < DUTIES_MIN_SECONDS:
         lns = 0.0
     searched_by = deadline if math.isinf(deadline) else time.perf_counter() + (1 - lns) * (
         deadline - time.perf_counter())
@@ -181,7 +181,6 @@ def _merge(routes: Routes, tasks: list[Task], answers: list[tuple[list[list[int]
 LNS_SHARE = 0.3
 LNS_VEHICLES = 12  # ... of this many vehicles each (25 gained more per neighbourhood, in 4-15 s each) ...
 LNS_SECONDS_PER_ROUND = 10.0  # ... one round over the fleet per this many seconds of that share's budget ...
-LNS_MIN_SECONDS = 1.0  # ... when the share is at least this many seconds (a dozen vehicles' duties take 0.3-1.8 s) ...
 LNS_MAX_VEHICLES = 150  # ... on fleets up to this size (at 300 x 1,500 the 3 s of a 10 s limit saw a quarter of a
 # round and overran the clock: one tuning day better, one worse)
 
@@ -366,6 +365,10 @@ def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> I
 DUTIES_SHARE = 0.4
 DUTIES_ROUNDS = 60  # rounds of column generation at most (13-24 to converge on the 20 x 80 tuning days)
 DUTIES_KM_ROUNDS = 30  # rounds of the second column generation, for the fewest empty km at the counts picked
+# Price-and-branch (small days, duty neighbourhoods) runs only on a share of at least this many seconds of budget:
+# its rounds and picks take 0.3-3 s whatever the budget, so on less the wall clock, not the budget, would end them and
+# the plan would depend on the machine's load.
+DUTIES_MIN_SECONDS = 1.0
 WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
 
 

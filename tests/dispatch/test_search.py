@@ -47,7 +47,7 @@ def test_one_or_two_processes_give_the_same_plan(vehicles: int, trips: int, day:
 def test_the_duty_neighbourhoods_give_the_same_plan_on_one_or_two_processes() -> None:
     """A budget large enough for the larger day's duty neighbourhoods (`improve.LNS_SHARE`): still one plan."""
     city = Problem.parse(city_instance(30, 150, seed=11))
-    assert improve.LNS_SHARE * 4 >= improve.LNS_MIN_SECONDS
+    assert improve.LNS_SHARE * 4 >= improve.DUTIES_MIN_SECONDS
     assert improve.LNS_MAX_VEHICLES >= 30
     one = solve(city, stop=WorkBudget(4), seed=3, workers=1)
     two = solve(city, stop=WorkBudget(4), seed=3, workers=2)
