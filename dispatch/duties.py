@@ -349,12 +349,16 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         columns.append((vehicle, duty, km))
         column = solver.NumVar(0.0, inf, "")
         variables.append(column)
-        objective.SetCoefficient(column, worth(duty, km))
         one[vehicle].SetCoefficient(column, 1.0)
         for trip in duty:
             cover[trip].SetCoefficient(column, 1.0)
-        for tier, row in enumerate(floors):
-            row.SetCoefficient(column, float(np.count_nonzero(net.tier[duty] == tier)))
+        stage(column, duty, km)
+
+    def stage(column: pywraplp.Variable, duty: list[int], km: float) -> None:
+        """The column's worth and floor counts in the stage the master is in."""
+        objective.SetCoefficient(column, worth(duty, km))
+        for row, count in zip(floors, _tiers(net, duty).tolist(), strict=False):
+            row.SetCoefficient(column, float(count))
 
     def generate(limit: int, tier_value: Callable[[], np.ndarray], km_price: float) -> None:
         for _ in range(limit):
@@ -390,14 +394,17 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
     served = np.bincount(net.tier[inside & (best.where >= 0)], minlength=3)
     floors.extend(solver.Constraint(float(count), inf) for count in served.tolist())
     for column, (_, duty, km) in zip(variables, columns, strict=True):
-        objective.SetCoefficient(column, worth(duty, km))
-        for tier, row in enumerate(floors):
-            row.SetCoefficient(column, float(np.count_nonzero(net.tier[duty] == tier)))
+        stage(column, duty, km)
     generate(km_rounds, lambda: np.array([max(0.0, -row.dual_value()) for row in floors]), 1.0)
     if time.perf_counter() >= deadline:
         return picked
     again = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)
     return again if again is not None else picked
+
+
+def _tiers(net: Network, duty: list[int]) -> np.ndarray:
+    """The duty's trips per priority (emergency, law enforcement, routine)."""
+    return np.bincount(net.tier[duty], minlength=3)
 
 
 def _pack(net: Network, routes: Routes, vehicles: list[int], columns: list[tuple[int, list[int], float]], *,
@@ -430,7 +437,7 @@ def _pack(net: Network, routes: Routes, vehicles: list[int], columns: list[tuple
         groups.setdefault(("vehicle", vehicle), []).append(var)
         for trip in duty:
             groups.setdefault(("trip", trip), []).append(var)
-        np.add.at(served[:, index], net.tier[duty], 1.0)
+        served[:, index] = _tiers(net, duty)
     for group in groups.values():
         solver.Add(solver.Sum(group) <= 1)
     tiers = [solver.Sum([float(c) * var for c, var in zip(row, chosen, strict=True) if c]) for row in served]
