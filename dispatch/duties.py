@@ -39,11 +39,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from ortools.linear_solver import pywraplp
 
 from dispatch.network import Network
+from dispatch.parallel import Runner
 from dispatch.relaxation import Skipped, _depot_legs, _nearest_arcs
 from dispatch.routes import Routes, better
 
@@ -308,7 +310,7 @@ def duty_km(net: Network, vehicle: int, duty: list[int]) -> float:
 
 def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, seed: int, km_rounds: int = 0,
               vehicles: list[int] | None = None, trips: np.ndarray | None = None,
-              keep: int = COLUMNS_PER_CLASS) -> Routes | None:
+              keep: int = COLUMNS_PER_CLASS, run: Runner[Any, Any] | None = None) -> Routes | None:
     """A plan better than ``routes`` from the duties column generation finds, or None (price-and-branch).
 
     Up to ``rounds`` rounds of column generation over each vehicle's duties (its depot, shift and range kept),
@@ -320,6 +322,9 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
 
     A neighbourhood of a larger day: only ``vehicles`` get new duties, over the ``trips`` mask (which holds every
     trip on them); every other vehicle keeps its route.
+
+    ``run`` (a `dispatch.parallel` runner) prices the vehicles in its worker processes, a share of them each; the
+    duties found and their order are the same as when they are priced here one after another.
     """
     vehicles = list(range(net.vehicles)) if vehicles is None else vehicles
     inside = np.ones(net.n, dtype=bool) if trips is None else trips
@@ -367,12 +372,11 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
             value = tier_value()[net.tier] - np.array([max(0.0, row.dual_value()) for row in cover])
             value[~inside] = 0.0
             mu = [max(0.0, row.dual_value()) for row in one]
-            found = []
-            for vehicle in vehicles:
-                if time.perf_counter() >= deadline:
-                    return
-                found += [(vehicle, duty) for gain, duty in price_vehicle(net, vehicle, value, legs, keep, km_price)
-                          if gain > mu[vehicle] + _EPS]
+            priced = _price_all(net, vehicles, value, inside, legs, keep, km_price, deadline, run)
+            if priced is None:  # the clock ended the round
+                return
+            found = [(vehicle, duty) for vehicle, best in zip(vehicles, priced, strict=True)
+                     for gain, duty in best if gain > mu[vehicle] + _EPS]
             if not found:
                 return
             for vehicle, duty in found:
@@ -400,6 +404,57 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         return picked
     again = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)
     return again if again is not None else picked
+
+
+PRICING_SHARES = 4  # tasks a round of pricing is cut into when it runs in worker processes (vehicles dealt round)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pricing:
+    """A share of one round's vehicles to price in a worker process, with what their pricing reads."""
+
+    vehicles: list[int]
+    value: np.ndarray
+    inside: np.ndarray
+    keep: int
+    km_price: float
+    deadline: float
+
+
+def _price_all(net: Network, vehicles: list[int], value: np.ndarray, inside: np.ndarray, legs: Legs, keep: int,
+               km_price: float, deadline: float,
+               run: Runner[Any, Any] | None) -> list[list[tuple[float, list[int]]]] | None:
+    """Each vehicle's best duties at ``value`` (`price_vehicle`), in the order of ``vehicles``; None when the clock
+    ended the round first. With ``run``, `PRICING_SHARES` tasks price a share of the vehicles each."""
+    if run is None or len(vehicles) < 2:
+        found = []
+        for vehicle in vehicles:
+            if time.perf_counter() >= deadline:
+                return None
+            found.append(price_vehicle(net, vehicle, value, legs, keep, km_price))
+        return found
+    shares = min(PRICING_SHARES, len(vehicles))
+    tasks = [_Pricing(vehicles[k::shares], value, inside, keep, km_price, deadline) for k in range(shares)]
+    answers = run(_price_share, tasks)
+    if any(answer is None for answer in answers):
+        return None
+    found = [[] for _ in vehicles]
+    for k, answer in enumerate(answers):
+        found[k::shares] = answer
+    return found
+
+
+_LEGS: dict[bytes, Legs] = {}  # a worker process's legs, by the trips they join (one day's, and few masks)
+
+
+def _price_share(net: Network, task: _Pricing) -> list[list[tuple[float, list[int]]]] | None:
+    """A worker's share of a round of pricing (`_price_all`)."""
+    key = np.packbits(task.inside).tobytes()
+    if key not in _LEGS:
+        _LEGS.clear()
+        _LEGS[key] = _legs(net, task.inside)
+    return _price_all(net, task.vehicles, task.value, task.inside, _LEGS[key], task.keep, task.km_price,
+                      task.deadline, None)
 
 
 def _tiers(net: Network, duty: list[int]) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import bounds, duties, relaxation
+from dispatch import bounds, duties, parallel, relaxation
 from dispatch.network import build
 from dispatch.problem import Problem
 from dispatch.routes import Routes, better, construct
@@ -163,6 +163,23 @@ class TestPriceAndBranch:
         assert better(found.objective(), start.objective())
         others = range(1, net.vehicles, 3)
         assert [found.trips[v] for v in others] == [start.trips[v] for v in others]
+
+    @pytest.mark.parametrize("share", ["whole", "neighbourhood"])
+    def test_pricing_in_worker_processes_finds_the_same_plan(self, share: str) -> None:
+        """Two processes pricing a share of the vehicles each: the same duties, so the same plan, as one."""
+        net = build(Problem.parse(city_instance(20, 80, seed=5)))
+        start = construct(net)
+        vehicles = list(range(net.vehicles)) if share == "whole" else list(range(0, net.vehicles, 2))
+        inside = start.where < 0
+        for v in vehicles:
+            inside[start.trips[v]] = True
+        alone = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, km_rounds=30,
+                                 vehicles=vehicles, trips=inside)
+        with parallel.runner(net, 2) as run:
+            shared = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, km_rounds=30,
+                                      vehicles=vehicles, trips=inside, run=run)
+        assert alone is not None and shared is not None
+        assert shared.trips == alone.trips
 
     def test_it_betters_the_cheapest_insertions_on_a_city_day(self) -> None:
         net = build(Problem.parse(city_instance(20, 80, seed=7)))
