@@ -178,7 +178,8 @@ class TestPriceAndBranch:
         with parallel.runner(net, 2) as run:
             shared = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, km_rounds=30,
                                       vehicles=vehicles, trips=inside, run=run)
-        assert alone is not None and shared is not None
+        assert alone is not None
+        assert shared is not None
         assert shared.trips == alone.trips
 
     def test_it_betters_the_cheapest_insertions_on_a_city_day(self) -> None:
