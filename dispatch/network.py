@@ -16,6 +16,7 @@ the day changes, each returning a new network and leaving the old one as it was 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -38,6 +39,38 @@ def _epoch_of(problem: Problem) -> float:
     stamps = [v.shift_start.timestamp() for v in problem.vehicles]
     stamps += [t.earliest_pickup.timestamp() for t in problem.trips]
     return math.floor(min(stamps)) if stamps else 0.0
+
+
+_ROOM_CLAIM = threading.Lock()  # two placements growing one live network at once: one writes in place
+
+
+@dataclass(eq=False)
+class _Room:
+    """A trip-indexed array's buffer with spare rows past ``used``. A network grown by a few trips (an urgent
+    placement on the live day) writes them there instead of copying arrays of (depots x trips) that reach 40 MB at
+    1,000 yards and 5,000 trips. The rows up to ``used`` belong to the networks viewing the buffer and never change:
+    only a network whose array ends at ``used`` may take the next rows, or one adding the very rows already there (the
+    live day catching up with the trip a placement added); a network grown otherwise from the same one copies."""
+
+    data: np.ndarray
+    used: int
+
+    @staticmethod
+    def append(array: np.ndarray, rows: np.ndarray, room: _Room | None) -> tuple[np.ndarray, _Room]:
+        """``array`` (trips along its first axis) with ``rows`` after it, and the room it now views."""
+        n, k = array.shape[0], rows.shape[0]
+        if room is not None and array.base is room.data:
+            with _ROOM_CLAIM:
+                if room.used >= n + k and np.array_equal(room.data[n:n + k], rows):
+                    return room.data[:n + k], room  # the same rows, put there by a network grown the same way
+                if room.used == n and len(room.data) >= n + k:
+                    room.used = n + k
+                    room.data[n:n + k] = rows
+                    return room.data[:n + k], room
+        room = _Room(np.empty((n + k + max(k, n // 4, 16), *array.shape[1:]), dtype=array.dtype), n + k)
+        room.data[:n] = array
+        room.data[n:n + k] = rows
+        return room.data[:n + k], room
 
 
 @dataclass
@@ -80,6 +113,8 @@ class Network:
     # Trips added by `with_trip`: their legs to and from every trip before them, as arrays (km into, s into, km out,
     # s out), read by `leg` rather than copied into ``arcs`` (10,000 dict entries per urgent insertion at city scale).
     fresh: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # Spare rows after each trip-indexed array (`_Room`), by field name, for `with_trip` and `with_trips`.
+    rooms: dict[str, _Room] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -122,18 +157,12 @@ class Network:
     def with_trip(self, problem: Problem, trip: Trip) -> Network:
         """This network with one more trip (the last of ``problem``) and its arcs to and from every other trip."""
         arrays = trip_arrays([trip], self.travel, self.epoch, self.kind, self.kind_category, self.kind_seats)
-        grown = replace(self, problem=problem)
-        for name, value in arrays.items():
-            setattr(grown, name, np.concatenate((getattr(self, name), value)))
         depots = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
         new = self.n
         pick, drop = arrays["pick"][0], arrays["drop"][0]
         out_km = self.travel.km(depots[:, 0], depots[:, 1], pick[0], pick[1])
         in_km = self.travel.km(drop[0], drop[1], depots[:, 0], depots[:, 1])
-        grown.out_km = np.column_stack((self.out_km, out_km))
-        grown.out_s = np.column_stack((self.out_s, self.travel.seconds(out_km).astype(np.int64)))
-        grown.in_km = np.vstack((self.in_km, in_km))
-        grown.in_s = np.vstack((self.in_s, self.travel.seconds(in_km).astype(np.int64)))
+        grown = self._grown(problem, arrays, out_km[:, None], in_km[None, :])
         others = np.arange(new)
         to_km = self.travel.km(self.drop[:, 0], self.drop[:, 1], pick[0], pick[1])
         from_km = self.travel.km(drop[0], drop[1], self.pick[:, 0], self.pick[:, 1])
@@ -166,20 +195,27 @@ class Network:
         if not trips:
             return replace(self, problem=problem)
         arrays = trip_arrays(trips, self.travel, self.epoch, self.kind, self.kind_category, self.kind_seats)
-        grown = replace(self, problem=problem)
-        for name, value in arrays.items():
-            setattr(grown, name, np.concatenate((getattr(self, name), value)))
         out_km, in_km = _depot_legs(self.travel, _depot_points(problem), arrays["pick"], arrays["drop"])
-        grown.out_km = np.hstack((self.out_km, out_km))
-        grown.out_s = np.hstack((self.out_s, self.travel.seconds(out_km).astype(np.int64)))
-        grown.in_km = np.vstack((self.in_km, in_km))
-        grown.in_s = np.vstack((self.in_s, self.travel.seconds(in_km).astype(np.int64)))
+        grown = self._grown(problem, arrays, out_km, in_km)
         none = np.empty(0, dtype=np.int64)
         grown.succ = [*self.succ, *([none] * len(trips))]
         grown.pred = [*self.pred, *([none] * len(trips))]
         grown.arcs = dict(self.arcs)  # copied, not shared: a placement on this network may still be adding legs
         grown.min_in_km = np.append(self.min_in_km, np.full(len(trips), np.inf))
         grown.min_out_km = np.append(self.min_out_km, np.full(len(trips), np.inf))
+        return grown
+
+    def _grown(self, problem: Problem, arrays: dict[str, np.ndarray], out_km: np.ndarray,
+               in_km: np.ndarray) -> Network:
+        """This network for ``problem``, its per-trip ``arrays`` and depot legs ((D, k) out, (k, D) in) appended
+        for k more trips: in the spare rows after this network's own (`_Room`) where it holds them, else copied."""
+        grown = replace(self, problem=problem, rooms=dict(self.rooms))
+        columns = {"out_km": out_km.T, "out_s": self.travel.seconds(out_km).astype(np.int64).T}
+        rows = {**arrays, "in_km": in_km, "in_s": self.travel.seconds(in_km).astype(np.int64)}
+        for name, value in (*rows.items(), *columns.items()):
+            major = getattr(self, name).T if name in columns else getattr(self, name)
+            whole, grown.rooms[name] = _Room.append(major, value, self.rooms.get(name))
+            setattr(grown, name, whole.T if name in columns else whole)
         return grown
 
     def without_trips(self, problem: Problem, keep: np.ndarray) -> Network:
@@ -190,7 +226,7 @@ class Network:
         index = np.flatnonzero(keep)
         number = np.full(self.n, -1, dtype=np.int64)
         number[index] = np.arange(len(index))
-        kept = replace(self, problem=problem)
+        kept = replace(self, problem=problem, rooms={})
         for name in ("early", "late", "service", "loaded_km", "tier", "pick", "drop", "eligible", "by_kind",
                      "in_km", "in_s", "min_in_km", "min_out_km"):
             setattr(kept, name, getattr(self, name)[index])
@@ -226,7 +262,8 @@ class Network:
         are computed only for depots ``problem`` adds after this network's.
         """
         kind, kind_category, kind_seats = vehicle_kinds(problem)
-        changed = replace(self, problem=problem, kind=kind, kind_category=kind_category, kind_seats=kind_seats)
+        changed = replace(self, problem=problem, kind=kind, kind_category=kind_category, kind_seats=kind_seats,
+                          rooms={})
         if not (np.array_equal(kind_category, self.kind_category) and np.array_equal(kind_seats, self.kind_seats)):
             changed.by_kind = _by_kind(problem.trips, kind_category, kind_seats)
         changed.eligible = changed.by_kind[:, kind]

@@ -208,3 +208,28 @@ def test_an_inserted_trip_s_legs_are_its_own() -> None:
             assert np.isclose(km, rebuilt.leg(tail, head)[0], rtol=1e-9, atol=1e-6)
             assert abs(seconds - rebuilt.leg(tail, head)[1]) <= 1  # a rounding up either side of a whole second
     assert all(key // (1 << 24) < new and key % (1 << 24) < new for key in day.net.arcs)  # the old net: none of it
+
+
+def test_networks_grown_from_one_network_keep_their_own_trips() -> None:
+    """Grown in the spare rows after its arrays: the next trip in place, the same trip again shared, another trip
+    from the same network copied; each network equals its rebuild, and the one grown from is left as it was."""
+    day, spare = start(7)
+
+    def grown(net: Network, trips: list[Trip]) -> tuple[Network, Problem]:
+        problem = net.problem.model_copy(update={"trips": (*net.problem.trips, *trips)})
+        return net.with_trips(problem, trips), problem
+
+    base = grown(day.net, [spare.pop()])[0]  # a live day after its first update: its arrays have spare rows
+    before = {name: getattr(base, name).copy() for name in (*_EXACT, *_FLOATS)}
+    first, first_problem = grown(base, [spare[0]])
+    again = base.with_trip(first_problem, spare[0])  # a placement adding the trip the day then adds too
+    other, other_problem = grown(base, [spare[1]])
+    later, later_problem = grown(first, spare[2:4])
+    for net, problem in ((first, first_problem), (again, first_problem), (other, other_problem),
+                         (later, later_problem)):
+        assert_as_rebuilt(Day(problem, net, Routes(net), {}))
+    for name, value in before.items():
+        assert np.array_equal(getattr(base, name), value), name
+    assert later.out_km.base is first.out_km.base  # in place, not copied
+    assert again.in_km.base is first.in_km.base
+    assert other.in_km.base is not first.in_km.base
