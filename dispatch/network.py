@@ -422,6 +422,10 @@ def build(problem: Problem, travel: Travel | None = None, *, epoch: float | None
         network.pred = [none] * network.n
         network.min_in_km = np.full(network.n, np.inf)
         network.min_out_km = np.full(network.n, np.inf)
+        # A live day grows by a trip a placement: its arrays get spare rows now, while it is built anyway, rather than
+        # be copied whole by its first update (150 ms at 1,000 yards and 5,000 trips).
+        none_yet = trip_arrays((), travel, epoch, kind, kind_category, kind_seats)
+        network = network._grown(problem, none_yet, out_km[:, :0], in_km[:0])
     return network
 
 
