@@ -105,7 +105,7 @@ def improve(
             if share * work >= DUTIES_MIN_SECONDS and time.perf_counter() < deadline:
                 # The vehicles' pricing, nine tenths of price-and-branch's time, runs on the searches' cores.
                 found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
-                                         km_rounds=DUTIES_KM_ROUNDS, run=run)
+                                         km_rounds=DUTIES_KM_ROUNDS, run=run if PRICE_IN_WORKERS else None)
                 if found is not None:
                     routes.set_routes(found.trips)
                     if EJECT:
@@ -371,6 +371,7 @@ DUTIES_KM_ROUNDS = 30  # rounds of the second column generation, for the fewest 
 # its rounds and picks take 0.3-3 s whatever the budget, so on less the wall clock, not the budget, would end them and
 # the plan would depend on the machine's load.
 DUTIES_MIN_SECONDS = 1.0
+PRICE_IN_WORKERS = True  # the small day's price-and-branch prices its vehicles in the searches' worker processes
 WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
 
 
