@@ -36,6 +36,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -444,16 +445,18 @@ def _price_all(net: Network, vehicles: list[int], value: np.ndarray, inside: np.
     return found
 
 
-_LEGS: dict[bytes, Legs] = {}  # a worker process's legs, by the trips they join (one day's, and few masks)
+# The last legs a process's pricing shares used: (the network, the trips they join, the legs). A runner without
+# worker processes runs the shares in the solving process itself, which may go on to solve another day.
+_LEGS: tuple[weakref.ref[Network], bytes, Legs] | None = None
 
 
 def _price_share(net: Network, task: _Pricing) -> list[list[tuple[float, list[int]]]] | None:
     """A worker's share of a round of pricing (`_price_all`)."""
+    global _LEGS
     key = np.packbits(task.inside).tobytes()
-    if key not in _LEGS:
-        _LEGS.clear()
-        _LEGS[key] = _legs(net, task.inside)
-    return _price_all(net, task.vehicles, task.value, task.inside, _LEGS[key], task.keep, task.km_price,
+    if _LEGS is None or _LEGS[0]() is not net or _LEGS[1] != key:
+        _LEGS = (weakref.ref(net), key, _legs(net, task.inside))
+    return _price_all(net, task.vehicles, task.value, task.inside, _LEGS[2], task.keep, task.km_price,
                       task.deadline, None)
 
 

@@ -182,6 +182,21 @@ class TestPriceAndBranch:
         assert shared is not None
         assert shared.trips == alone.trips
 
+    def test_pricing_shares_run_here_read_each_day_s_own_legs(self) -> None:
+        """A runner without worker processes prices its shares in this process; a second day of as many trips,
+        priced here after the first, gets the plan it gets alone."""
+        plans = []
+        for seed in (5, 6):
+            net = build(Problem.parse(city_instance(20, 80, seed=seed)))
+            start = construct(net)
+            with parallel.runner(net, 1) as run:
+                shared = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, run=run)
+            alone = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0)
+            assert shared is not None
+            assert alone is not None
+            plans.append((shared.trips, alone.trips))
+        assert all(shared == alone for shared, alone in plans)
+
     def test_it_betters_the_cheapest_insertions_on_a_city_day(self) -> None:
         net = build(Problem.parse(city_instance(20, 80, seed=7)))
         start = construct(net)
