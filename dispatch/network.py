@@ -157,12 +157,11 @@ class Network:
     def with_trip(self, problem: Problem, trip: Trip) -> Network:
         """This network with one more trip (the last of ``problem``) and its arcs to and from every other trip."""
         arrays = trip_arrays([trip], self.travel, self.epoch, self.kind, self.kind_category, self.kind_seats)
-        depots = np.array([(d.lat, d.lon) for d in problem.depots], dtype=np.float64)
         new = self.n
         pick, drop = arrays["pick"][0], arrays["drop"][0]
-        out_km = self.travel.km(depots[:, 0], depots[:, 1], pick[0], pick[1])
-        in_km = self.travel.km(drop[0], drop[1], depots[:, 0], depots[:, 1])
-        grown = self._grown(problem, arrays, out_km[:, None], in_km[None, :])
+        # Computed as `with_trips` computes them: the live day adding this trip after a placement shares the rows.
+        out_km, in_km = _depot_legs(self.travel, _depot_points(problem), arrays["pick"], arrays["drop"])
+        grown = self._grown(problem, arrays, out_km, in_km)
         others = np.arange(new)
         to_km = self.travel.km(self.drop[:, 0], self.drop[:, 1], pick[0], pick[1])
         from_km = self.travel.km(drop[0], drop[1], self.pick[:, 0], self.pick[:, 1])

@@ -187,7 +187,7 @@ class TestPriceAndBranch:
         priced here after the first, gets the plan it gets alone."""
         plans = []
         for seed in (5, 6):
-            net = build(Problem.parse(city_instance(20, 80, seed=seed)))
+            net = build(Problem.parse(city_instance(10, 40, seed=seed)))
             start = construct(net)
             with parallel.runner(net, 1) as run:
                 shared = duties.recombine(net, start, rounds=60, deadline=math.inf, seed=0, run=run)
