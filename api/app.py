@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, params
@@ -11,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from api import errors
 from api.console import mount_console
+from api.keeper import Keeper
 from api.routes import (
     accounts,
     auth,
@@ -33,6 +36,7 @@ from fleet.db import make_engine
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
 from fleet.schemas import unstorable_text
+from fleet.settings import get_settings
 from fleet.usage_audit import calendar_health, configured_rules
 
 PREFIX = "/api/v1"
@@ -86,11 +90,25 @@ async def known_query(request: Request) -> None:
         raise InvalidInput(msg("unknown query parameter '{name}'", name=unknown), field=unknown)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the app serves: the live days' keeper (`api.keeper`), unless the settings turn it or the live day off."""
+    settings = get_settings()
+    keeper = (Keeper(app.state.engine, settings.live_day_keep_seconds).start()
+              if settings.live_day and settings.live_day_keep_seconds > 0 else None)
+    app.state.keeper = keeper
+    try:
+        yield
+    finally:
+        if keeper is not None:
+            keeper.stop()
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The app over ``engine`` (default: GONGCHE_DATABASE_URL)."""
     app = FastAPI(title="Gongche 公车", version="1", description=DESCRIPTION,
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
-                  dependencies=[Depends(known_query), Depends(storable_text)])
+                  dependencies=[Depends(known_query), Depends(storable_text)], lifespan=lifespan)
     app.state.engine = engine or make_engine()
     errors.install(app)
     for module in (auth, trips, dispatch, registry, oversight, vocabulary, events, board, basemap):

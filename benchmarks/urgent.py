@@ -23,6 +23,7 @@ shared with other work, the CPU time is what an idle machine's wall time would c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import random
@@ -153,7 +154,8 @@ def run(kind: str, args: argparse.Namespace, folder: Path) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from fleet import live_day
+    from api.keeper import Keeper
+    from fleet import clock, live_day
     from fleet.assignments import assign
     from fleet.db import make_engine, unit_of_work
     from fleet.schemas import AssignIn
@@ -221,11 +223,18 @@ def run(kind: str, args: argparse.Namespace, folder: Path) -> None:
             inner: dict[str, list[float]] = {"live": [], "afresh": []}
             cpu: dict[str, list[float]] = {"live": [], "afresh": []}
             number = 0
-            for phase in ("alone", "writer"):
+            phases = ("alone", "writer", "keeper") if args.keeper else ("alone", "writer")
+            for phase in phases:
+                moved = contextlib.ExitStack()
+                if phase == "keeper":  # the keeper keeps "today": the seeded day's
+                    moved.enter_context(clock.travel(local(6)))
+                keeper = Keeper(engine, args.keeper).start() if phase == "keeper" else None
                 for turn in range(args.emergencies):
-                    mode = "live" if turn % 2 == 0 or args.live_only else "afresh"
-                    if phase == "writer":
+                    mode = "live" if turn % 2 == 0 or args.live_only or keeper else "afresh"
+                    if phase != "alone":
                         other_writer()
+                    if keeper is not None:  # the keeper's next round reads the change before the emergency comes
+                        time.sleep(args.keeper + 0.5)
                     live_day.enabled = (lambda: True) if mode == "live" else (lambda: False)  # type: ignore[assignment]
                     try:
                         took, urgent = emergency(number)
@@ -240,10 +249,27 @@ def run(kind: str, args: argparse.Namespace, folder: Path) -> None:
                     figures.setdefault((phase, mode), []).append(took)
                     cpu[mode].append(cpu_used[0])
                     inner[mode].append(urgent["milliseconds"] / 1000)
+                if keeper is not None:
+                    keeper.stop()
+                moved.close()
             assert first is not None
             print(f"{kind}: first live call (reads and builds the day): {1000 * first[0]:.0f} ms")
+            if args.keeper:  # a restart: the live day forgotten, the keeper's first round builds it before the call
+                live_day.clear()
+                with clock.travel(local(6)):
+                    started = time.perf_counter()
+                    keeper = Keeper(engine, 3600).start()
+                    while keeper.rounds < 1:
+                        time.sleep(0.01)
+                    built = time.perf_counter() - started
+                    took, _ = emergency(number)
+                    keeper.stop()
+                print(f"{kind}: after a restart, the keeper built the day in {built:.1f} s; the first call then took "
+                      f"{1000 * took:.0f} ms")
+            labels = {"alone": "nothing else writing", "writer": f"another writer, {args.writes} changes/call",
+                      "keeper": f"the same, read by the keeper ({args.keeper} s)"}
             for (phase, mode), samples in figures.items():
-                label = "nothing else writing" if phase == "alone" else f"another writer, {args.writes} changes/call"
+                label = labels[phase]
                 print(f"{kind}: {mode:6s} {label:34s} {percentiles(samples)}")
             for mode in ("live", "afresh"):
                 if not booked[mode]:
@@ -265,11 +291,14 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=2, help="the other writer's changes before each call")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--live-only", action="store_true", help="every call on the live day (no afresh calls)")
+    parser.add_argument("--keeper", type=float, default=0.0,
+                        help="S > 0: a third phase with the server's keeper (`api.keeper`) every S seconds, the other "
+                             "writer's changes S + 0.5 s before each call; and a restart with the keeper")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gongche-urgent-") as tmp:
         folder = Path(tmp)
         os.environ.update({"GONGCHE_AUDIT_KEY": "bench", "GONGCHE_AUDIT_CHECKPOINT_FILE": str(folder / "ckpt.jsonl"),
-                           "GONGCHE_ENGINE_PROCESSES": "0"})
+                           "GONGCHE_ENGINE_PROCESSES": "0", "GONGCHE_LIVE_DAY_KEEP_SECONDS": "0"})
         from fleet.settings import get_settings
 
         get_settings.cache_clear()

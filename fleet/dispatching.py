@@ -457,8 +457,36 @@ def _day(engine: Engine, trip_id: int, agency_ids: Collection[int] | None = None
 def _bounds(booked: Trip) -> tuple[datetime, datetime]:
     """The day an urgent placement reads around the trip: from its local midnight to a day (or its window) on,
     plus the tail."""
-    start = local_moment(local_date(booked.earliest_pickup))
-    return start, max(start + timedelta(days=1), booked.latest_pickup) + HORIZON_TAIL
+    return day_around(booked.earliest_pickup, booked.latest_pickup)
+
+
+def day_around(earliest: datetime, latest: datetime | None = None) -> tuple[datetime, datetime]:
+    """The day urgent placement reads for a pickup window: from the local midnight before ``earliest`` to a day
+    (or to ``latest``) on, plus the tail."""
+    start = local_moment(local_date(earliest))
+    return start, max(start + timedelta(days=1), latest or start) + HORIZON_TAIL
+
+
+def keep_live_days(engine: Engine, now: datetime) -> int:
+    """Build today's live day (the whole platform's) unless it is kept already, and bring every kept day of
+    ``engine`` that has not ended up to date with the audit log; the number of days kept.
+
+    The server's keeper (`api.app`) runs this every few seconds off the request path, so that an emergency finds
+    its day built (the first placement after a restart would read and build it: 8 s at 1,000 vehicles with a yard
+    each) and has only the last seconds' changes to read. A day that fails to update is dropped and logged; the
+    next placement reads it afresh, as it would without the keeper.
+    """
+    if not live_day.enabled():
+        return 0
+    wanted = dict.fromkeys([(*day_around(now), None), *((s, e, scope) for s, e, scope in live_day.days_of(engine)
+                                                         if e > now)])
+    for start, end, scope in wanted:
+        try:
+            live_day.current(engine, start, end, scope)
+        except Exception:
+            log.exception("keeping the live day from %s failed", local_text(start))
+            live_day.clear()
+    return len(wanted)
 
 
 def _live(engine: Engine, booked: Trip, agency_ids: Collection[int] | None) -> tuple[_Day, Problem, Plan]:

@@ -128,11 +128,21 @@ def clear() -> None:
         _days.clear()
 
 
+def _database(engine: Engine) -> str:
+    # The engine itself too: two in-memory databases (or copies of one file) may share an address.
+    return f"{engine.url.render_as_string(hide_password=True)}#{id(engine)}"
+
+
+def days_of(engine: Engine) -> list[tuple[datetime, datetime, frozenset[int] | None]]:
+    """The (start, end, scope) of every day kept live for ``engine``'s database, least recently used first."""
+    database = _database(engine)
+    with _lock:
+        return [(start, end, scope) for (db, start, end, scope) in _days if db == database]
+
+
 def current(engine: Engine, start: datetime, end: datetime, agency_ids: Collection[int] | None) -> LiveDay:
     """The day [start, end) on the vehicles of ``agency_ids`` (None: all), as the database holds it now."""
-    # The engine itself too: two in-memory databases (or copies of one file) may share an address.
-    key: DayKey = (f"{engine.url.render_as_string(hide_password=True)}#{id(engine)}", start, end,
-                   frozenset(agency_ids) if agency_ids is not None else None)
+    key: DayKey = (_database(engine), start, end, frozenset(agency_ids) if agency_ids is not None else None)
     with _lock:
         day = _days.get(key)
     if day is None:

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         description="Keep each running day's network in the server process for urgent placement (`fleet.live_day`), "
         "updated from the audit log before every placement; off, every placement reads and builds the day afresh.",
     )
+    live_day_keep_seconds: float = Field(
+        default=2.0, ge=0, le=3600,
+        description="How often the server brings its live days up to date off the request path (and builds today's "
+        "at start, so the first emergency after a restart does not wait for it); 0: only placements do.",
+    )
 
     # --- What counts as "now" for a time a user enters (issue 14) ---
     clock_grace_minutes: float = Field(

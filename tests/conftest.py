@@ -31,6 +31,9 @@ TEST_AUDIT_KEY = "test-audit-key"
 os.environ["GONGCHE_AUDIT_KEY"] = TEST_AUDIT_KEY
 os.environ["GONGCHE_AUDIT_CHECKPOINT_EVERY_RECORDS"] = "0"
 os.environ["GONGCHE_AUDIT_CHECKPOINT_EVERY_MINUTES"] = "0"
+# The live days' keeper (`api.keeper`) reads the database from a thread of its own: off unless a test turns it on,
+# so that no test's database (an in-memory one shares a single connection) is read behind its back.
+os.environ["GONGCHE_LIVE_DAY_KEEP_SECONDS"] = "0"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -9,20 +9,24 @@ rebuilt when the audit log says what changed.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from fleet import dispatching, live_day, queries
+from api.app import create_app
+from fleet import clock, dispatching, live_day, queries
 from fleet.assignments import assign
 from fleet.db import unit_of_work
 from fleet.exchange import Segment
 from fleet.models import Vehicle
 from fleet.schemas import AssignIn
-from tests.api.conftest import AGENCY_A, Api, api, at, city, city_engine, city_template, trip_body, utc
+from fleet.settings import get_settings
+from tests.api.conftest import AGENCY_A, DAY, Api, api, at, city, city_engine, city_template, trip_body, utc
 from tests.factories import ADMIN
 
 __all__ = ["api", "city", "city_engine", "city_template"]  # the API tests' city, served, shared
@@ -234,3 +238,58 @@ def test_leaving_out_one_vehicle_s_stretch_leaves_the_others_whole() -> None:
     assert kept[2].routes == {}
     both = live_day._drop({2: parts[2]}, ["鄂A00001#1", "鄂A00002#1"])  # another vehicle's key named too
     assert both[2].routes == {}
+
+
+def test_the_keeper_builds_today_and_brings_it_up_to_date_before_any_placement(
+        api: Api, city_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`keep_live_days` builds today's whole-platform day and reads each later change, so that a placement then
+    finds its day current: it neither builds nor updates anything itself. Ended days are no longer kept."""
+    first = assigned(api, "le-a1", 9)
+    now = at(8)
+    assert live_day.days_of(city_engine) == []
+    assert dispatching.keep_live_days(city_engine, now) == 1
+    today = dispatching.day_around(now)
+    assert live_day.days_of(city_engine) == [(*today, None)]
+    later = assigned(api, "le-a2", 11)  # written after the day was built
+    assert dispatching.keep_live_days(city_engine, now) == 1
+    work: list[str] = []
+
+    def counting(name: str) -> Any:
+        real = getattr(live_day, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            work.append(name)
+            return real(*args, **kwargs)
+        return counted
+
+    for name in ("_built", "_updated"):
+        monkeypatch.setattr(live_day, name, counting(name))
+    live = as_read_afresh(city_engine, first)  # a placement's read: the kept day, as a fresh read gives it
+    assert work == []
+    assert {str(first), str(later)} <= live.running.keys()
+    tomorrow = at(13, day=DAY + timedelta(days=1))  # past today's day and its tail: only tomorrow's is kept
+    assert today[1] <= tomorrow
+    assert dispatching.keep_live_days(city_engine, tomorrow) == 1
+    assert work == ["_built"]
+
+
+def test_the_server_keeps_its_live_days_while_it_serves(city_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``live_day_keep_seconds`` set, the app's keeper builds today's day as the server starts, and stops with
+    it; with 0 (the tests' default) no keeper runs."""
+    monkeypatch.setenv("GONGCHE_LIVE_DAY_KEEP_SECONDS", "0.05")
+    get_settings.cache_clear()
+    try:
+        with clock.travel(at(8)), TestClient(create_app(city_engine)) as client:
+            keeper = client.app.state.keeper
+            for _ in range(200):
+                if keeper.rounds >= 2:
+                    break
+                time.sleep(0.05)
+            assert keeper.rounds >= 2
+            assert live_day.days_of(city_engine) == [(*dispatching.day_around(at(8)), None)]
+        assert not keeper._thread.is_alive()
+    finally:
+        monkeypatch.setenv("GONGCHE_LIVE_DAY_KEEP_SECONDS", "0")
+        get_settings.cache_clear()
+    with TestClient(create_app(city_engine)) as client:
+        assert client.app.state.keeper is None
