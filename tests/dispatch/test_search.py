@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -11,14 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from hypothesis import HealthCheck, given, settings
+import numpy as np
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from dispatch import improve, parallel
 from dispatch.cli import app
+from dispatch.network import build
 from dispatch.plan import Plan
 from dispatch.problem import Problem
+from dispatch.routes import construct
 from dispatch.solve import solve
 from dispatch.stop import WorkBudget
 from dispatch.synthetic import city_instance
@@ -104,3 +108,31 @@ def test_inside_a_daemonic_process_the_parts_run_in_it() -> None:
     """A multiprocessing pool's workers are daemonic and may not have children: there the parts run one by one."""
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.map(_parts_inside, [0]) == [[2, 3]]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vehicles=st.integers(4, 40), trips=st.integers(30, 200), day=st.integers(0, 10_000), count=st.integers(2, 4))
+def test_parts_by_kind_keep_the_cars_a_left_out_trip_may_use_together(vehicles: int, trips: int, day: int,
+                                                                        count: int) -> None:
+    """`improve._by_kind` shares the whole fleet and every left-out trip out among disjoint parts; the vehicles the
+    most important left-out trips may use come first, so no later part holds a car more of them may use; and each
+    left-out trip goes to a part holding as many of the cars it may use as any other part."""
+    net = build(Problem.parse(city_instance(vehicles, trips, seed=day)))
+    start = construct(net)
+    unserved = np.flatnonzero((start.where < 0) & net.eligible.any(axis=1))
+    assume(len(unserved) > 0)
+    drawn = improve._by_kind(net, start, unserved, count)
+    assert len(drawn) == count
+    fleet = [v for part, _ in drawn for v in part]
+    assert sorted(fleet) == list(range(net.vehicles))
+    left = [t for _, extra in drawn for t in extra]
+    assert sorted(left) == sorted(unserved.tolist())
+    top = unserved[net.tier[unserved] == net.tier[unserved].min()]
+    wanted = net.eligible[top].sum(axis=0)
+    for (first, _), (later, _) in itertools.pairwise(drawn):
+        if first and later:
+            assert wanted[first].min() >= wanted[later].max()
+    for _, extra in drawn:
+        for trip in extra:
+            usable = [int(net.eligible[trip, part].sum()) for part, _ in drawn]
+            assert usable[next(p for p, (_, e) in enumerate(drawn) if trip in e)] == max(usable)
