@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import pytest
 
 from dispatch import MaxRuntime, Plan, Problem, WorkBudget, solve
+from dispatch import improve as searching
 from dispatch.improve import _EPOCH_WORK, WORK_PER_SECOND, improve
 from dispatch.network import build
-from dispatch.routes import construct
+from dispatch.routes import better, construct
 from dispatch.stop import limits
 from dispatch.synthetic import CENTRE, city_instance
 
@@ -134,3 +136,47 @@ def test_a_clock_that_runs_out_in_the_last_epoch_is_what_stopped_the_search(monk
     assert stopped == "time limit"
     again = construct(net)
     assert improve(net, again, deadline=math.inf, seed=1, target=(0, 0, 0), work=work) == "work budget"
+
+
+class TestGoingOn:
+    """A clock alone: a search that spends its budget before the clock goes on from its routes until the clock (less
+    the bound's share), keeping only improvements; a work budget given is kept exactly, so that plan is repeatable."""
+
+    def calls(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, str]]:
+        seen: list[tuple[float, str]] = []
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            routes = args[1]
+            before = routes.objective()
+            stopped = improve(*args, **kwargs)
+            assert not better(before, routes.objective())  # each round keeps its routes or improves them
+            seen.append((kwargs["work"], stopped))
+            return stopped
+
+        monkeypatch.setattr(searching, "improve", counted)
+        return seen
+
+    def test_a_clock_alone_is_used_until_the_bound_s_share(self, city: Problem, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+        seen = self.calls(monkeypatch)
+        # A machine twenty times the reference's speed, whatever this one's load: the budget is spent early.
+        monkeypatch.setattr(searching, "WORK_PER_SECOND", searching.WORK_PER_SECOND / 20)
+        started = time.perf_counter()
+        plan = solve(city, stop=MaxRuntime(4), seed=1)
+        assert len(seen) >= 2
+        assert seen[0] == (4.0, "work budget")
+        assert all(work < 4.0 for work, _ in seen[1:])
+        # The dispatch.solve module (the package's name "solve" is the function).
+        assert time.perf_counter() - started >= 4 * (1 - importlib.import_module("dispatch.solve").BOUND_SHARE) - 1
+        assert plan.stopped_by in ("work budget", "time limit")
+
+    def test_a_budget_given_is_kept(self, city: Problem, monkeypatch: pytest.MonkeyPatch) -> None:
+        seen = self.calls(monkeypatch)
+        solve(city, stop=(WorkBudget(0.3), MaxRuntime(30)), seed=1)
+        solve(city, time_limit=30, work=0.3, seed=1)
+        assert seen == [(0.3, "work budget")] * 2
+
+    def test_not_on_a_day_of_one_routing_model(self, example: Problem, monkeypatch: pytest.MonkeyPatch) -> None:
+        seen = self.calls(monkeypatch)
+        solve(example, stop=MaxRuntime(3), seed=1)
+        assert len(seen) <= 1
