@@ -471,10 +471,10 @@ def keep_live_days(engine: Engine, now: datetime) -> int:
     """Build today's live day (the whole platform's) unless it is kept already, and bring every kept day of
     ``engine`` that has not ended up to date with the audit log; the number of days kept.
 
-    The server's keeper (`api.app`) runs this every few seconds off the request path, so that an emergency finds
+    The server's keeper (`api.keeper`) runs this every few seconds off the request path, so that an emergency finds
     its day built (the first placement after a restart would read and build it: 8 s at 1,000 vehicles with a yard
-    each) and has only the last seconds' changes to read. A day that fails to update is dropped and logged; the
-    next placement reads it afresh, as it would without the keeper.
+    each) and has only the last seconds' changes to read. A day that fails to update is logged and the kept days
+    dropped, as a placement's failure drops them; the next round or placement reads its day afresh.
     """
     if not live_day.enabled():
         return 0
