@@ -102,7 +102,7 @@ def improve(
                 offload(net, routes)
             if EJECT:  # a few milliseconds at this size: worth running past the clock
                 eject(net, routes)
-            if share * work >= DUTIES_MIN_SECONDS and time.perf_counter() < deadline:
+            if (share * work >= DUTIES_MIN_SECONDS or net.n <= DUTIES_ALWAYS_TRIPS) and time.perf_counter() < deadline:
                 # The vehicles' pricing, nine tenths of price-and-branch's time, runs on the searches' cores.
                 found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
                                          km_rounds=DUTIES_KM_ROUNDS, run=run if PRICE_IN_WORKERS else None)
@@ -378,6 +378,10 @@ DUTIES_KM_ROUNDS = 30  # rounds of the second column generation, for the fewest 
 # its rounds and picks take 0.3-3 s whatever the budget, so on less the wall clock, not the budget, would end them and
 # the plan would depend on the machine's load.
 DUTIES_MIN_SECONDS = 1.0
+# ... except on a day of at most this many trips, where it takes milliseconds: there the guided local search can miss
+# an exchange the optimum needs (a left-out emergency served in another's place, so that a law trip fits before it;
+# found by the exhaustive-optimum test at 0.5 s), and the duties' pick finds it.
+DUTIES_ALWAYS_TRIPS = 12
 PRICE_IN_WORKERS = True  # the small day's price-and-branch prices its vehicles in the searches' worker processes
 WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
 
