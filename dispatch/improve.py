@@ -498,11 +498,7 @@ def partition(
     vehicle_key = np.array(
         [float(trip_key[order].mean()) if order else float(idle_key[v]) for v, order in enumerate(routes.trips)]
     )
-    # Split so that each part holds about as many trips and vehicles (its share of the work), ties by index.
-    ranked = np.lexsort((np.arange(net.vehicles), vehicle_key))
-    weight = np.array([len(routes.trips[v]) + 1 for v in ranked.tolist()], dtype=np.float64)
-    cuts = np.searchsorted(np.cumsum(weight), weight.sum() * np.arange(1, count) / count)
-    groups = np.split(ranked, cuts)
+    groups = _cut(routes, np.lexsort((np.arange(net.vehicles), vehicle_key)), count)
     edges = [float(vehicle_key[g].max()) if len(g) else -math.inf for g in groups[:-1]]
     home = np.searchsorted(np.array(edges), trip_key[unserved], side="left") if len(unserved) else unserved
     return [(sorted(g.tolist()), unserved[home == p].tolist()) for p, g in enumerate(groups)]
@@ -526,13 +522,19 @@ def _by_kind(net: Network, routes: Routes, unserved: np.ndarray, count: int) -> 
     mid = (net.early + net.late) / 2.0
     hour = np.array([float(mid[order].mean()) if order else float((net.shift_start[v] + net.shift_end[v]) / 2.0)
                      for v, order in enumerate(routes.trips)])
-    ranked = np.lexsort((np.arange(net.vehicles), hour, net.kind, -wanted))
-    weight = np.array([len(routes.trips[v]) + 1 for v in ranked.tolist()], dtype=np.float64)
-    cuts = np.searchsorted(np.cumsum(weight), weight.sum() * np.arange(1, count) / count)
-    groups = np.split(ranked, cuts)
-    usable = np.stack([net.eligible[unserved][:, g].sum(axis=1) for g in groups], axis=1)
+    groups = _cut(routes, np.lexsort((np.arange(net.vehicles), hour, net.kind, -wanted)), count)
+    allowed = net.eligible[unserved]
+    usable = np.stack([allowed[:, g].sum(axis=1) for g in groups], axis=1)
     home = usable.argmax(axis=1)
     return [(sorted(g.tolist()), unserved[home == p].tolist()) for p, g in enumerate(groups)]
+
+
+def _cut(routes: Routes, ranked: np.ndarray, count: int) -> list[np.ndarray]:
+    """The vehicles in ``ranked`` order cut into ``count`` runs, each holding about as many trips and vehicles (its
+    share of the work)."""
+    weight = np.array([len(routes.trips[v]) + 1 for v in ranked.tolist()], dtype=np.float64)
+    cuts = np.searchsorted(np.cumsum(weight), weight.sum() * np.arange(1, count) / count)
+    return np.split(ranked, cuts)
 
 
 UNSERVED_SEEDS = 0.7  # share of neighbourhoods grown from an unserved trip (the rest from a served one)
