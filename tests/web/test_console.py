@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import Browsing
+from tests.web.conftest import Browsing, BrowsingFactory
 
 
 def test_the_shell_is_chinese_by_default_and_switches_to_english(browsing: Browsing) -> None:
@@ -105,6 +105,37 @@ def test_each_role_lands_on_its_home_with_its_own_menu_and_who_it_is(
         expect(page.locator(".ant-menu-item-selected")).to_have_text(menu[0])
     expect(page.locator("main .ant-card").first).to_be_visible()
     browsing.screenshot(f"home-{user}")
+
+
+# Records the name of every CSS animation that starts on the page: antd's menus and dialogs slide and zoom in with
+# keyframe animations (antSlideUpIn, antZoomIn, …), which a person who asked for reduced motion does not get.
+_RECORD_ANIMATIONS = """() => {
+  window.animations = [];
+  document.addEventListener('animationstart', (event) => window.animations.push(event.animationName), true);
+}"""
+_MOVING = re.compile(r"ant(Slide|Zoom|Fade|Move)(Up|Down|Left|Right)?(In|Out)")
+
+
+@pytest.mark.parametrize("motion", ["reduce", "no-preference"])
+def test_menus_and_dialogs_do_not_animate_for_a_person_who_asked_for_reduced_motion(
+        open_browsing: BrowsingFactory, motion: str) -> None:
+    browsing = open_browsing(reduced_motion=motion)
+    page = browsing.page
+    browsing.sign_in("approver-a")
+    page.evaluate(_RECORD_ANIMATIONS)
+    page.get_by_test_id("account").click()
+    page.get_by_role("menuitem", name="修改密码").click()
+    dialog = page.get_by_role("dialog", name="修改密码")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name=re.compile("取 ?消")).click()
+    expect(dialog).to_be_hidden()
+    # A loading spinner still turns (it says something is under way); what moves a menu or a dialog does not.
+    moving = [name for name in page.evaluate("window.animations") if _MOVING.search(name)]
+    if motion == "reduce":
+        assert moving == []
+    else:  # the same steps animate for everyone else: the check above can fail
+        assert any("Zoom" in name for name in moving), moving
+        assert any("Slide" in name for name in moving), moving
 
 
 def test_the_map_draws_the_yards_on_a_canvas_with_nothing_fetched_from_elsewhere(browsing: Browsing) -> None:

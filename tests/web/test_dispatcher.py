@@ -289,15 +289,16 @@ def test_an_urgent_emergency_is_placed_at_once_on_a_vehicle(browsing: Browsing, 
 
     chosen = dialog.get_by_test_id("urgent-vehicle")
     expect(chosen).to_contain_text(re.compile(f"已派车：({desk.plates['st-1']}|{desk.plates['st-2']})"))
-    outcome = dialog.get_by_test_id("urgent-outcome").inner_text()
+    outcome, placed = dialog.get_by_test_id("urgent-outcome").inner_text(), chosen.inner_text()
     booked = int(re.search(r"行程 #(\d+) 已登记", outcome).group(1))  # type: ignore[union-attr]
     browsing.screenshot("urgent-placed")
     page.get_by_test_id("urgent-close").click()
+    expect(dialog).to_be_hidden()
 
     trip = live_trip(browsing.server, booked)
     assert trip["priority"] == "emergency"
     assert trip["status"] == "assigned"
-    assert trip["assignment"]["plate"] in chosen.inner_text()
+    assert trip["assignment"]["plate"] in placed
     expect(in_row(page, booked, trip["assignment"]["vehicle_id"])).to_have_class(re.compile("gc-priority-emergency"))
 
 

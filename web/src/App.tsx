@@ -33,7 +33,7 @@ import enUS from 'antd/locale/en_US';
 import zhCN from 'antd/locale/zh_CN';
 import dayjs from 'dayjs';
 import 'dayjs/locale/zh-cn';
-import { lazy, Suspense, useCallback, useEffect, useState, type ReactNode } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
 
@@ -313,12 +313,27 @@ function Shell() {
   );
 }
 
+const REDUCED_MOTION = '(prefers-reduced-motion: reduce)';
+
+function watchReducedMotion(changed: () => void): () => void {
+  const query = window.matchMedia(REDUCED_MOTION);
+  query.addEventListener('change', changed);
+  return () => query.removeEventListener('change', changed);
+}
+
+/** Whether the person asked their system for less motion: then menus, drawers and dialogs appear without
+ * animating, and nothing moves under a pointer that is already on its way to it. */
+function usePrefersReducedMotion(): boolean {
+  return useSyncExternalStore(watchReducedMotion, () => window.matchMedia(REDUCED_MOTION).matches);
+}
+
 export default function App() {
   const { i18n } = useTranslation();
+  const reducedMotion = usePrefersReducedMotion();
   return (
     <ConfigProvider
       locale={i18n.language === 'en' ? enUS : zhCN}
-      theme={{ algorithm: theme.defaultAlgorithm, token: { colorPrimary: '#c8102e' } }}
+      theme={{ algorithm: theme.defaultAlgorithm, token: { colorPrimary: '#c8102e', motion: !reducedMotion } }}
     >
       <AntApp>
         <Shell />
