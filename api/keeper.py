@@ -18,14 +18,26 @@ from fleet.dispatching import keep_live_days
 
 log = logging.getLogger("gongche.api")
 
+# While rounds keep failing (the database away, say), the wait doubles up to this, and only the first failure of a
+# run of them is logged with its traceback: a database outage is not a log line every two seconds.
+MAX_WAIT_S = 60.0
+
+
+def wait_after(every: float, failures: int) -> float:
+    """Seconds to wait before the next round after ``failures`` failed rounds in a row."""
+    if failures == 0:
+        return every
+    return min(max(every, MAX_WAIT_S), every * 2.0 ** min(failures, 30))
+
 
 class Keeper:
-    """Runs `keep_live_days` at once, then every ``every`` seconds, until stopped."""
+    """Runs `keep_live_days` at once, then every ``every`` seconds (longer while rounds fail), until stopped."""
 
     def __init__(self, engine: Engine, every: float) -> None:
         self.engine = engine
         self.every = every
         self.rounds = 0  # rounds ended, for tests and logs
+        self.failures = 0  # failed rounds in a row
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gongche-live-days", daemon=True)
 
@@ -42,8 +54,17 @@ class Keeper:
         while not self._stop.is_set():
             try:
                 keep_live_days(self.engine, clock.now())
-            except Exception:  # a round that fails is logged and the next one tried; placements do not depend on it
-                log.exception("the live days' keeper failed a round")
+            except Exception as failure:  # logged, and tried again later; placements do not depend on it
+                self.failures += 1
+                if self.failures == 1:
+                    log.exception("the live days' keeper failed a round; trying again with longer waits")
+                else:
+                    log.warning("the live days' keeper failed %d rounds in a row (%s); next in %.0f s",
+                                self.failures, type(failure).__name__, wait_after(self.every, self.failures))
+            else:
+                if self.failures:
+                    log.warning("the live days' keeper is back after %d failed rounds", self.failures)
+                self.failures = 0
             self.rounds += 1
-            if self._stop.wait(self.every):
+            if self._stop.wait(wait_after(self.every, self.failures)):
                 return

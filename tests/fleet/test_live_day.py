@@ -8,16 +8,19 @@ rebuilt when the audit log says what changed.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api import keeper
 from api.app import create_app
 from fleet import clock, dispatching, live_day, queries
 from fleet.assignments import assign
@@ -293,3 +296,47 @@ def test_the_server_keeps_its_live_days_while_it_serves(city_engine: Engine, mon
         get_settings.cache_clear()
     with TestClient(create_app(city_engine)) as client:
         assert client.app.state.keeper is None
+
+
+def test_the_keeper_waits_longer_while_its_rounds_fail_and_logs_one_traceback(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A database away fails every round: the waits double (to `keeper.MAX_WAIT_S`), one traceback is logged for the
+    run of failures and a line for each later one, and the first round that works brings back the usual wait."""
+    calls: list[float] = []
+    done = threading.Event()
+
+    def keep(engine: Engine, now: datetime) -> int:
+        calls.append(time.perf_counter())
+        if len(calls) <= 4:
+            raise ConnectionRefusedError("the database is away")
+        if len(calls) == 7:
+            done.set()
+        return 1
+
+    monkeypatch.setattr(keeper, "keep_live_days", keep)
+    every = 0.02
+    with caplog.at_level("WARNING", logger="gongche.api"):
+        running = keeper.Keeper(None, every).start()  # type: ignore[arg-type]  # never reached: keep is replaced
+        try:
+            assert done.wait(10)
+        finally:
+            running.stop()
+    waits = np.diff(calls)
+    # After failures 1..4 the waits double; after the first success (call 5) they are back to `every`.
+    for failures, waited in enumerate(waits[:4], start=1):
+        assert waited >= every * 2 ** failures * 0.9, (failures, waits)
+    assert waits[5] < every * 2 * 2  # generous for a loaded machine, but well below the 0.32 s before
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert [r.levelname for r in tracebacks] == ["ERROR"]
+    assert sum("rounds in a row" in r.getMessage() for r in caplog.records) == 3
+    assert any("is back after 4 failed rounds" in r.getMessage() for r in caplog.records)
+    assert running.failures == 0
+
+
+@pytest.mark.parametrize("every", [0.5, 2.0, 120.0])
+def test_the_keepers_wait_grows_to_its_cap_and_never_below_its_period(every: float) -> None:
+    waits = [keeper.wait_after(every, failures) for failures in range(40)]
+    assert waits[0] == every
+    assert all(a <= b for a, b in itertools.pairwise(waits))
+    assert min(waits) == every
+    assert waits[-1] == max(every, keeper.MAX_WAIT_S)
