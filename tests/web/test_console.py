@@ -124,9 +124,12 @@ def test_menus_and_dialogs_do_not_animate_for_a_person_who_asked_for_reduced_mot
     browsing.sign_in("approver-a")
     page.evaluate(_RECORD_ANIMATIONS)
     page.get_by_test_id("account").click()
+    still = "() => document.getAnimations().every((a) => !/ant(Slide|Zoom|Fade|Move)/.test(a.animationName ?? ''))"
+    page.wait_for_function(still)  # with motion, a click while the menu slides in may miss it (CI saw it)
     page.get_by_role("menuitem", name="修改密码").click()
     dialog = page.get_by_role("dialog", name="修改密码")
     expect(dialog).to_be_visible()
+    page.wait_for_function(still)
     dialog.get_by_role("button", name=re.compile("取 ?消")).click()
     expect(dialog).to_be_hidden()
     # A loading spinner still turns (it says something is under way); what moves a menu or a dialog does not.

@@ -8,8 +8,8 @@ import contextlib
 import re
 
 import httpx
+from playwright.sync_api import APIResponse, Route, expect
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import expect
 
 from tests.web.conftest import Browsing
 
@@ -79,6 +79,43 @@ def test_signing_out_ends_the_session_on_the_server(browsing: Browsing) -> None:
     expect(page).to_have_url(re.compile(r"/signin$"))
     expect(page.get_by_test_id("signin-name")).to_be_visible()
     browsing.screenshot("signed-out")
+
+
+def test_signing_out_while_a_list_loads_leaves_no_refused_read(browsing: Browsing) -> None:
+    """A read still under way when the person signs out is stopped first. Here the approvals list is held back
+    until the server has ended the session (the sign-out's answer held in turn): a read not stopped would then reach
+    the server and come back 401, which the browser logs and the ``browsing`` fixture fails the test on."""
+    page = browsing.page
+    reads: list[Route] = []
+    ended: list[tuple[Route, APIResponse]] = []
+    page.route(re.compile(r"/api/v1/trips\?"), lambda route: reads.append(route))
+
+    def sign_out(route: Route) -> None:
+        ended.append((route, route.fetch()))  # the server ends the session; the page hears of it later
+
+    page.route(re.compile(r"/api/v1/auth/logout$"), sign_out)
+    browsing.sign_in("approver-b")
+    expect(page).to_have_url(re.compile(r"/approvals$"))
+    for _ in range(100):
+        if reads:
+            break
+        page.wait_for_timeout(50)
+    assert reads, "the approvals list was never asked for"
+    page.get_by_test_id("account").click()
+    page.get_by_role("menuitem", name="退出登录").click()
+    for _ in range(100):
+        if ended:
+            break
+        page.wait_for_timeout(50)
+    assert ended, "the sign-out never reached the server"
+    for route in reads:  # the session has ended: a read not stopped goes on now, and is refused
+        with contextlib.suppress(PlaywrightError):
+            route.continue_()
+    page.wait_for_timeout(300)
+    route, answer = ended[0]
+    route.fulfill(response=answer)
+    expect(page).to_have_url(re.compile(r"/signin$"))
+    page.wait_for_timeout(300)
 
 
 def test_a_password_is_changed_with_the_servers_refusals_next_to_the_fields(browsing: Browsing) -> None:

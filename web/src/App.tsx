@@ -122,6 +122,8 @@ function Account({ me, compact, onPassword }: { me: Me; compact: boolean; onPass
   const agency = me.agency_name ?? me.agency;
 
   const signOut = async () => {
+    // A read still under way when the session ends would come back refused (a 401 in the console): stop them first.
+    await queryClient.cancelQueries();
     try {
       await sendJson('POST', '/auth/logout');
     } catch (error) {
