@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import Any
 
 import httpx
-from playwright.sync_api import APIResponse, Route, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.web.conftest import Browsing
@@ -81,6 +82,15 @@ def test_signing_out_ends_the_session_on_the_server(browsing: Browsing) -> None:
     browsing.screenshot("signed-out")
 
 
+def _until_held(page: Page, held: list[Any], what: str) -> None:
+    """Lets the page run until a route handler has put something in ``held`` (5 s at most)."""
+    for _ in range(100):
+        if held:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(what)
+
+
 def test_signing_out_while_a_list_loads_leaves_no_refused_read(browsing: Browsing) -> None:
     """A read still under way when the person signs out is stopped first. Here the approvals list is held back
     until the server has ended the session (the sign-out's answer held in turn): a read not stopped would then reach
@@ -96,18 +106,10 @@ def test_signing_out_while_a_list_loads_leaves_no_refused_read(browsing: Browsin
     page.route(re.compile(r"/api/v1/auth/logout$"), sign_out)
     browsing.sign_in("approver-b")
     expect(page).to_have_url(re.compile(r"/approvals$"))
-    for _ in range(100):
-        if reads:
-            break
-        page.wait_for_timeout(50)
-    assert reads, "the approvals list was never asked for"
+    _until_held(page, reads, "the approvals list was never asked for")
     page.get_by_test_id("account").click()
     page.get_by_role("menuitem", name="退出登录").click()
-    for _ in range(100):
-        if ended:
-            break
-        page.wait_for_timeout(50)
-    assert ended, "the sign-out never reached the server"
+    _until_held(page, ended, "the sign-out never reached the server")
     for route in reads:  # the session has ended: a read not stopped goes on now, and is refused
         with contextlib.suppress(PlaywrightError):
             route.continue_()
