@@ -56,15 +56,17 @@ class Keeper:
                 keep_live_days(self.engine, clock.now())
             except Exception as failure:  # logged, and tried again later; placements do not depend on it
                 self.failures += 1
+                wait = wait_after(self.every, self.failures)
                 if self.failures == 1:
                     log.exception("the live days' keeper failed a round; trying again with longer waits")
                 else:
                     log.warning("the live days' keeper failed %d rounds in a row (%s); next in %.0f s",
-                                self.failures, type(failure).__name__, wait_after(self.every, self.failures))
+                                self.failures, type(failure).__name__, wait)
             else:
                 if self.failures:
                     log.warning("the live days' keeper is back after %d failed rounds", self.failures)
                 self.failures = 0
+                wait = self.every
             self.rounds += 1
-            if self._stop.wait(wait_after(self.every, self.failures)):
+            if self._stop.wait(wait):
                 return
