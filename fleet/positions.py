@@ -187,8 +187,12 @@ def store(session: Session, fixes: Iterable[Fix], raw: Iterable[Raw] = (),
     now = clock.now()
     kept, _ = split_refused(fixes, now)
     received = received_at or now
-    # One row per (vehicle, time) in a batch, in key order: two writers then take row locks in the same order.
-    unique = {(fix.vehicle_id, fix.fixed_at): fix for fix in kept}
+    # One row per (vehicle, time) in a batch, in key order: two writers then take row locks in the same order. The
+    # first of a batch's fixes at one time stays, as the first of two batches' does: how the listeners' group commit
+    # happened to batch the fixes must not decide which one is kept.
+    unique: dict[tuple[int, datetime], Fix] = {}
+    for fix in kept:
+        unique.setdefault((fix.vehicle_id, fix.fixed_at), fix)
     ordered = [unique[key] for key in sorted(unique)]
     raws = list(raw)
     if session.connection().dialect.name == "postgresql":

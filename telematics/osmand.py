@@ -32,6 +32,7 @@ _SECONDS_LIMIT = 2**31 - 1  # Traccar: a timestamp at or above this is in millis
 MAX_SPEED_KMH = 500.0
 MIN_ALTITUDE_M, MAX_ALTITUDE_M = -500.0, 10_000.0
 MAX_ACCURACY_M = 100_000.0
+MAX_ODOMETER_M = 1e10  # ten million km: past any vehicle's life; a negative or absurd one would skew the track audit
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -110,6 +111,10 @@ def _altitude(name: str, metres: float) -> int:
 
 def _accuracy(name: str, metres: float) -> float:
     return _within(name, metres, 0.0, MAX_ACCURACY_M, "accuracy (m)")
+
+
+def _mileage_km(name: str, metres: float) -> float:
+    return _within(name, metres, 0.0, MAX_ODOMETER_M, "odometer (m)") / 1000
 
 
 def _battery(name: str, percent: float) -> float:
@@ -194,7 +199,7 @@ def parse_query(params: Mapping[str, str], now: datetime) -> OsmAndReport:
         altitude_m=_altitude("altitude", _number("altitude", params["altitude"])) if "altitude" in params else None,
         accuracy_m=_accuracy("accuracy", _number("accuracy", params["accuracy"])) if "accuracy" in params else None,
         acc=_boolean("ignition", params["ignition"]) if "ignition" in params else None,
-        mileage_km=odometer / 1000 if odometer is not None else None,
+        mileage_km=_mileage_km("odometer", odometer) if odometer is not None else None,
         battery=_battery("batt", _number("batt", params["batt"])) if "batt" in params else None,
         attributes={key: str(value) for key, value in params.items() if key not in _QUERY_KNOWN},
     )
@@ -281,7 +286,7 @@ def _location(device_id: str, location: Mapping[str, Any], now: datetime, name: 
         altitude_m=None if altitude is None else _altitude(f"{name}.coords.altitude", altitude),
         accuracy_m=None if accuracy is None or accuracy < 0 else _accuracy(f"{name}.coords.accuracy", accuracy),
         acc=None if acc is None else _boolean(f"{name}.ignition", acc),
-        mileage_km=None if odometer is None else _number(f"{name}.odometer", odometer) / 1000,
+        mileage_km=None if odometer is None else _mileage_km(f"{name}.odometer", _number(f"{name}.odometer", odometer)),
         battery=level,
         attributes=attributes,
     )

@@ -260,7 +260,14 @@ def phone_bcd(phone: str, version: int | None) -> str:
 
 class Reassembler:
     """Sub-packaged messages (bit 13): returns the whole (header with packet=None, body) once every index
-    1..total of one (phone, msg_id, total) arrived; parts older than `ttl` seconds are dropped by expire().
+    1..total of one message arrived; parts older than `ttl` seconds are dropped by expire().
+
+    A message is its (phone, msg_id, total) and its first part's serial: the parts of one message carry consecutive
+    serials (the platform's 0x8003 asks for missing parts by the first part's serial), so part ``index`` of serial
+    ``s`` belongs to the message whose first serial is ``s - index + 1``. Two messages of the same id and size in
+    flight at once (a 0x0704 whose first part was lost, then the next 0x0704) are thereby never spliced together.
+    A terminal that numbers every part of a message alike is still understood: a part joins a message held whose
+    parts all carry its serial and lack its index.
 
     The whole message gets the first part's header (its serial), without ``packet``. A part that repeats an index
     replaces it (a terminal resends unanswered parts). At most ``max_parts`` parts are held in all; beyond that the
@@ -270,8 +277,17 @@ class Reassembler:
     def __init__(self, ttl: float = 60.0, max_parts: int = 256) -> None:
         self.ttl = ttl
         self.max_parts = max_parts
-        self._pending: dict[tuple[str, int, int], tuple[float, dict[int, tuple[Header, bytes]]]] = {}
+        self._pending: dict[tuple[str, int, int, int], tuple[float, dict[int, tuple[Header, bytes]]]] = {}
         self._held = 0
+
+    def _key(self, header: Header, total: int, index: int) -> tuple[str, int, int, int]:
+        key = (header.phone, header.msg_id, total, (header.serial - index + 1) & 0xFFFF)
+        if key in self._pending:
+            return key
+        for held, (_, parts) in self._pending.items():
+            if held[:3] == key[:3] and index not in parts and all(h.serial == header.serial for h, _ in parts.values()):
+                return held
+        return key
 
     def feed(self, header: Header, body: bytes, now: float) -> tuple[Header, bytes] | None:
         if header.packet is None:
@@ -281,7 +297,7 @@ class Reassembler:
             raise FrameError(f"sub-package index {index} outside 1..{total}", header)
         if total > self.max_parts:
             raise FrameError(f"{total} sub-packages exceed the limit of {self.max_parts}", header)
-        key = (header.phone, header.msg_id, total)
+        key = self._key(header, total, index)
         first_seen, parts = self._pending.get(key, (now, {}))
         if index not in parts:
             self._held += 1

@@ -566,6 +566,41 @@ def test_sub_packages_reassemble_in_any_order(body: bytes, total: int, random: R
     assert reassembler.pending == 0
 
 
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=5), st.randoms(use_true_random=False), st.data())
+def test_messages_of_one_kind_in_flight_together_are_never_spliced(
+    totals: list[int], random: Random, data: st.DataObject
+) -> None:
+    """Several 0x0704 sub-packaged alike, their parts numbered on from one serial counter (the standard's way),
+    arriving interleaved with some parts lost: each message whose parts all came is whole with its own body, and
+    nothing else comes out (the parts were once grouped by id and size alone, splicing a lost part's message with
+    the next one)."""
+    serial = 65_530  # across the counter's wrap too
+    parts: list[tuple[Header, bytes, int]] = []
+    for number, total in enumerate(totals):
+        for index in range(1, total + 1):
+            parts.append((Header(0x0704, "013800138000", serial & 0xFFFF, packet=(total, index)),
+                          bytes([number, index]), number))
+            serial += 1
+    lost = data.draw(st.sets(st.integers(0, len(parts) - 1)))
+    arriving = [part for i, part in enumerate(parts) if i not in lost]
+    random.shuffle(arriving)
+    reassembler = Reassembler()
+    out = [whole for header, body, _ in arriving if (whole := reassembler.feed(header, body, now=1.0)) is not None]
+    complete = [n for n in range(len(totals)) if not any(i in lost for i, p in enumerate(parts) if p[2] == n)]
+    assert sorted(body for _, body in out) == sorted(
+        b"".join(bytes([n, i]) for i in range(1, totals[n] + 1)) for n in complete)
+    firsts = {n: h.serial for h, _, n in parts if h.packet is not None and h.packet[1] == 1}
+    assert sorted(header.serial for header, _ in out) == sorted(firsts[n] for n in complete)
+
+
+def test_a_terminal_numbering_every_part_alike_is_understood() -> None:
+    reassembler = Reassembler()
+    assert reassembler.feed(Header(0x0704, "1", 7, packet=(3, 2)), b"b", now=0) is None
+    assert reassembler.feed(Header(0x0704, "1", 7, packet=(3, 3)), b"c", now=0) is None
+    assert reassembler.feed(Header(0x0704, "1", 7, packet=(3, 1)), b"a", now=0) == (Header(0x0704, "1", 7), b"abc")
+    assert reassembler.pending == 0
+
+
 def test_sub_packages_expire_and_stay_bounded() -> None:
     reassembler = Reassembler(ttl=60, max_parts=8)
     assert reassembler.feed(Header(0x0801, "1", 1, packet=(3, 1)), b"a", now=0) is None

@@ -134,6 +134,9 @@ def test_json_location_list_and_unknown_speed() -> None:
         ({"id": "1", "lat": "1", "lon": "2", "accuracy": "100001"}, "accuracy"),
         ({"id": "1", "lat": "1", "lon": "2", "batt": "101"}, "batt"),
         ({"id": "1", "lat": "1", "lon": "2", "batt": "-inf"}, "batt"),
+        # An odometer that runs backwards or past any vehicle's life would skew the track audit's km.
+        ({"id": "1", "lat": "1", "lon": "2", "odometer": "-5000"}, "odometer"),
+        ({"id": "1", "lat": "1", "lon": "2", "odometer": "1e300"}, "odometer"),
     ],
 )
 def test_query_refusals_name_the_field(params: dict[str, str], field: str) -> None:
@@ -168,6 +171,10 @@ def test_query_refusals_name_the_field(params: dict[str, str], field: str) -> No
          "location.coords.accuracy"),
         ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1}, "battery": {"level": 2}}},
          "location.battery.level"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1}, "odometer": -5}},
+         "location.odometer"),
+        ({"device_id": "1", "location": {"coords": {"latitude": 1, "longitude": 1}, "odometer": 1e308}},
+         "location.odometer"),
     ],
 )
 def test_json_refusals_name_the_field(payload: object, field: str) -> None:

@@ -47,6 +47,20 @@ def test_resent_fix_stored_once_latest_only_newer(session: Session) -> None:
     assert stored[2].fixed_at.tzinfo is not None
 
 
+def test_the_first_of_two_fixes_at_one_time_stays_however_they_were_batched(session: Session) -> None:
+    """A terminal reporting twice for one second (a batch item and a live fix, say): the first one received stays,
+    whether the listeners' group commit put both in one batch or in two."""
+    together, apart = (v.id for v in fleet_of(session, ["1", "2"]))
+    with clock.travel(NOW):
+        positions.store(session, [fix(together, 4, course=1), fix(together, 4, course=2)])
+        positions.store(session, [fix(apart, 4, course=1)])
+        positions.store(session, [fix(apart, 4, course=2)])
+    stored = dict(session.execute(sa.select(Position.vehicle_id, Position.course)).all())
+    assert stored == {together: 1, apart: 1}
+    latest = dict(session.execute(sa.select(LatestPosition.vehicle_id, LatestPosition.course)).all())
+    assert latest == {together: 1, apart: 1}
+
+
 def test_the_live_map_keeps_the_newest_located_fix(session: Session) -> None:
     """A terminal that lost its position (status bit 1 clear) reports where it thinks it is: stored as evidence,
     but the vehicle stays on the map at its newest located fix."""
