@@ -44,6 +44,7 @@ from fleet import costs, queries, reorganisation
 from fleet.clock import local_date, local_moment
 from fleet.enums import TripStatus
 from fleet.errors import InvalidInput
+from fleet.exports import formulas_as_text
 from fleet.i18n import msg
 from fleet.models import Agency, Assignment, CostEntry, Trip, Vehicle
 from fleet.settings import get_settings
@@ -419,4 +420,6 @@ def write_xlsx(report: Statement, out: IO[bytes]) -> None:
             cell.font = bold
     for cells in trips.iter_rows(min_row=3, max_col=2):
         cells[1].number_format = "yyyy-mm-dd"
+    for sheet in book.worksheets:
+        formulas_as_text(sheet)
     book.save(out)

@@ -200,6 +200,24 @@ SHEET_MEDIA_TYPES: dict[SheetFormat, str] = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 Cell = str | int | float | datetime | None
+# Text a spreadsheet program would run as a formula (CSV injection): one agency's purpose or address must never
+# become a live formula, or a link out, in another role's sheet.
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> Any:
+    """A CSV cell as text a spreadsheet will not evaluate: a string starting like a formula gets an apostrophe in
+    front (OWASP's advice; numbers stay numbers)."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_LEAD) else value
+
+
+def formulas_as_text(sheet: Any) -> None:
+    """Every cell of an openpyxl worksheet that openpyxl took for a formula (text starting with "=") kept as text:
+    we write values, never formulas."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
 
 
 def write_sheet(out: IO[bytes], fmt: SheetFormat, headings: Sequence[str], rows: Iterable[Sequence[Cell]],
@@ -213,7 +231,7 @@ def write_sheet(out: IO[bytes], fmt: SheetFormat, headings: Sequence[str], rows:
         writer = csv.writer(text)
         writer.writerow(headings)
         for row in rows:
-            writer.writerow([local_text(v) if isinstance(v, datetime) else v for v in row])
+            writer.writerow([local_text(v) if isinstance(v, datetime) else csv_text(v) for v in row])
             written += 1
         text.flush()
         text.detach()  # ``out`` stays open for the caller
@@ -237,6 +255,10 @@ def write_sheet(out: IO[bytes], fmt: SheetFormat, headings: Sequence[str], rows:
             if isinstance(value, datetime):
                 cell = WriteOnlyCell(sheet, value=value.astimezone(CHINA).replace(tzinfo=None))
                 cell.number_format = "yyyy-mm-dd hh:mm"
+                cells.append(cell)
+            elif isinstance(value, str) and value.startswith("="):  # openpyxl's mark of a formula: kept as text
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
                 cells.append(cell)
             else:
                 cells.append(value)

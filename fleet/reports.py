@@ -27,6 +27,7 @@ from fleet.audit import jsonable
 from fleet.clock import CHINA
 from fleet.enums import Category, CostKind, PlanStatus, Powertrain
 from fleet.errors import InvalidInput
+from fleet.exports import csv_text, formulas_as_text
 from fleet.i18n import msg
 from fleet.models import Agency, Disposal, Plan, PlanLine, Vehicle
 
@@ -68,12 +69,12 @@ class AnnualReport:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["section", "metric", "value"])
         for key, value in self.summary.items():
-            writer.writerow(["summary", key, jsonable(value)])
+            writer.writerow(["summary", key, csv_text(jsonable(value))])
         for t in self.tables:
             writer.writerow([])
             writer.writerow(["section", *t.columns])
             for row in t.rows:
-                writer.writerow([t.name, *(jsonable(v) for v in row)])
+                writer.writerow([t.name, *(csv_text(jsonable(v)) for v in row)])
         return out.getvalue()
 
     def to_xlsx(self) -> bytes:
@@ -96,6 +97,8 @@ class AnnualReport:
                 cell.font = Font(bold=True)
             for row in t.rows:
                 ws.append([_cell(v) for v in row])
+        for ws in book.worksheets:
+            formulas_as_text(ws)
         buffer = io.BytesIO()
         book.save(buffer)
         return buffer.getvalue()

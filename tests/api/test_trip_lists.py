@@ -217,6 +217,23 @@ class TestExport:
         pickup = rows[1][[h for h, _ in TRIP_SHEET].index("最早上车")]
         assert (pickup.date(), pickup.hour) == (DAY, 9)  # a date cell, China time
 
+    @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+    def test_a_requesters_text_never_runs_as_a_formula_in_the_dispatchers_sheet(self, api: Api, fmt: str) -> None:
+        purpose = '=HYPERLINK("http://evil.example","x")'
+        book(api, purpose=purpose, pickup={"lat": 30.58, "lon": 114.27, "address": "+1+1"})
+        r = api.as_("dispatcher").get("/trips/export", params={"format": fmt})
+        assert r.status_code == 200, r.text
+        headings = [h for h, _ in TRIP_SHEET]
+        if fmt == "csv":
+            row = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1]
+            assert row[headings.index("事由")] == "'" + purpose  # OWASP: an apostrophe before a formula's lead
+            assert "'+1+1" in row
+        else:
+            cells = next(load_workbook(io.BytesIO(r.content)).active.iter_rows(min_row=2, max_row=2))
+            cell = cells[headings.index("事由")]
+            assert (cell.value, cell.data_type) == (purpose, "s")  # the text as typed, a text cell
+            assert "f" not in {c.data_type for c in cells}
+
     def test_an_unknown_format_is_refused(self, api: Api) -> None:
         r = api.as_("dispatcher").get("/trips/export", params={"format": "pdf"})
         assert r.status_code == 422

@@ -5,6 +5,7 @@ refuse bad input with exit 2."""
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
@@ -25,7 +28,7 @@ from fleet.clock import today as china_today  # China's date: after 16:00 UTC it
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, Powertrain, TripStatus, VehicleStatus
 from fleet.errors import InvalidInput, NotFound
-from fleet.exports import TRIP_COLUMNS, fleet_document, trip_rows, write_trips_csv
+from fleet.exports import TRIP_COLUMNS, csv_text, fleet_document, formulas_as_text, trip_rows, write_trips_csv
 from fleet.migrate import upgrade
 from fleet.models import Agency, Trip, Vehicle
 from fleet.schemas import DisposalIn, TripIn
@@ -350,3 +353,24 @@ class TestCli:
         assert result.exit_code == 2
         assert f"cannot write {blocker / 'out'}" in stderr(result)
         assert "Traceback" not in result.output
+
+
+@given(st.text(max_size=12))
+def test_csv_cells_never_start_like_a_formula_and_keep_their_text(text: str) -> None:
+    cell = csv_text(text)
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert cell in (text, "'" + text)
+    assert csv_text(3) == 3  # numbers stay numbers
+
+
+def test_a_workbooks_text_that_openpyxl_takes_for_a_formula_stays_text() -> None:
+    from openpyxl import Workbook, load_workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["=1+1", "单位", 3])
+    formulas_as_text(sheet)
+    saved = io.BytesIO()
+    book.save(saved)
+    row = next(load_workbook(saved).active.iter_rows())
+    assert [(c.value, c.data_type) for c in row] == [("=1+1", "s"), ("单位", "s"), (3, "n")]
