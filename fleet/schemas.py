@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -103,8 +104,32 @@ def _first_error(exc: ValidationError) -> InvalidInput:
     return InvalidInput(field_message(field, pydantic_message(err)), field=field)
 
 
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Cc")
+
+
+def trimmed(value: Any) -> Any:
+    """A string without the invisible characters at its ends: white space, and the format and control characters
+    (zero-width space U+200B, word joiner U+2060, byte-order mark, direction marks) that ``str.strip`` keeps, so
+    that a required reason or note made of them alone is refused as empty. Inside the text they stay (an emoji's
+    zero-width joiner)."""
+    if not isinstance(value, str):
+        return value
+    start, end = 0, len(value)
+    while start < end and _invisible(value[start]):
+        start += 1
+    while end > start and _invisible(value[end - 1]):
+        end -= 1
+    return value[start:end]
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _trim(cls, value: Any) -> Any:
+        return trimmed(value)
 
     @classmethod
     def parse(cls, data: Any) -> Self:

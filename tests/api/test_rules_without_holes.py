@@ -147,6 +147,14 @@ class TestApproval:
         assert r.json()["status"] == "requested"
         assert r.json()["approval_basis"] is None
 
+    @pytest.mark.parametrize("field", ["approval_basis", "priority_reason", "purpose"])
+    def test_an_invisible_reason_is_no_reason(self, api: Api, field: str) -> None:
+        body = trip_body(agency="WH-GA", priority="emergency", priority_reason="火情处置", approval_basis="电话同意")
+        r = api.as_("dispatcher").post("/trips", json={**body, field: "\u200b\u2060"})
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == field
+        assert api.as_("dispatcher").get("/trips", params={"agency": "WH-GA"}).json()["total"] == 0
+
     def test_a_dispatcher_records_the_approval_basis_to_approve_at_once(self, api: Api) -> None:
         r = api.as_("dispatcher").post("/trips", json=trip_body(agency="WH-GA", approval_basis="王处长电话同意"))
         assert r.status_code == 201, r.text
@@ -157,7 +165,8 @@ class TestApproval:
     def test_a_dispatcher_approves_its_own_booking_only_with_the_basis(self, api: Api) -> None:
         """The walk-around: book without approval_basis, so that it waits, then approve it oneself."""
         trip = api.as_("dispatcher").post("/trips", json=trip_body(agency="WH-GA")).json()
-        for body in (None, {}, {"note": " "}):
+        # Invisible characters alone (zero-width space, word joiner, byte-order mark) are no basis either.
+        for body in (None, {}, {"note": " "}, {"note": "\u200b\u200b"}, {"note": "\u2060\ufeff\u3000"}):
             r = api.as_("dispatcher").post(f"/trips/{trip['id']}/approve", json=body)
             assert r.status_code == 422, r.text
             assert r.json()["field"] == "note"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,16 @@ from hypothesis import strategies as st
 
 from fleet.enums import EarlyRenewalBasis, MarkingStatus, Powertrain
 from fleet.errors import InvalidInput
-from fleet.schemas import DisposalIn, Input, PlanIn, PlanLineIn, VehicleIn, normalise_plate, vin_check_digit
+from fleet.schemas import (
+    DisposalIn,
+    Input,
+    PlanIn,
+    PlanLineIn,
+    VehicleIn,
+    normalise_plate,
+    trimmed,
+    vin_check_digit,
+)
 
 VIN_ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
 
@@ -309,3 +319,15 @@ class TestDisposalIn:
     def test_negative_proceeds_are_refused(self) -> None:
         exc = refused(DisposalIn, {"method": "auction", "disposed_on": "2025-05-01", "proceeds_cny": "-1"})
         assert exc.field == "proceeds_cny"
+
+
+@given(st.text(max_size=8))
+def test_trimmed_text_has_nothing_invisible_at_its_ends_and_keeps_the_rest(text: str) -> None:
+    out = trimmed(text)
+    assert out in text
+    assert trimmed(out) == out
+    if out:
+        for end in (out[0], out[-1]):
+            assert not end.isspace()
+            assert unicodedata.category(end) not in ("Cf", "Cc")
+    assert trimmed("\u200b" + text + "\ufeff") == out
