@@ -24,6 +24,7 @@ from fleet.i18n import msg
 from fleet.models import Agency, Driver, Vehicle
 from fleet.reorganisation import check_active
 from fleet.schemas import AgencyPatch, DriverPatch, VehiclePatch
+from fleet.terminals import normalise
 
 Changes = dict[str, dict[str, Any]]
 
@@ -79,8 +80,10 @@ def _check_vehicle(session: Session, vehicle: Vehicle, after: Mapping[str, Any])
                                    field=name, day=day, acquired_on=vehicle.acquired_on), field=name)
     terminal = after["terminal_id"]
     if terminal is not None and terminal != vehicle.terminal_id:
-        holder = session.scalar(sa.select(Vehicle.plate).where(Vehicle.terminal_id == terminal,
-                                                               Vehicle.id != vehicle.id))
+        # The listeners find a vehicle by its terminal number without leading zeros (fleet.terminals), so two
+        # records "1380..." and "001380..." would be one terminal, its fixes landing on whichever came first.
+        holder = session.scalar(sa.select(Vehicle.plate).where(
+            sa.func.ltrim(Vehicle.terminal_id, "0") == normalise(terminal), Vehicle.id != vehicle.id))
         if holder is not None:
             raise AlreadyExists(msg("terminal {terminal_id} is already fitted to {plate}", terminal_id=terminal,
                                     plate=holder), field="terminal_id")

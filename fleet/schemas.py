@@ -338,8 +338,8 @@ class DriverIn(Input):
 # --- edits of records (fleet.amendments) and reorganisations (fleet.reorganisation) -------------------------------
 
 # The JT/T 808 terminal phone number (终端手机号): BCD[6] (12 digits) in the 2013 protocol, BCD[10] (20) in 2019.
-TerminalId = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$",
-                                  description="the JT/T 808 terminal phone number: digits, up to 20")]
+TerminalId = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^0*[1-9][0-9]*$",
+                                  description="the JT/T 808 terminal phone number: digits, up to 20, not all zeros")]
 LicenceNo = Annotated[str, Field(min_length=6, max_length=32, pattern=r"^[0-9A-Za-z]+$",
                                  description="驾驶证号 (the holder's ID number on a Chinese licence)")]
 Phone = Annotated[str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-9 -]*[0-9]$")]

@@ -48,6 +48,8 @@ class TestEdits:
         ({"vin": "LGBH52E0XX0000001"}, 422, "vin"),
         ({"marking": "exempt"}, 422, "marking_exemption"),
         ({"terminal_id": "0138-0013"}, 422, "terminal_id"),
+        ({"terminal_id": "0"}, 422, "terminal_id"),  # no terminal answers to it
+        ({"terminal_id": "0" * 20}, 422, "terminal_id"),
         ({"home_lat": 30.1}, 200, None),  # the yard had both: one may move alone
     ])
     def test_vehicle_patch_refusals(self, api: Api, body: dict[str, object], status: int,
@@ -57,11 +59,15 @@ class TestEdits:
         if status >= 400:
             assert r.json()["field"] == field
 
-    def test_a_terminal_already_fitted_is_a_conflict(self, api: Api) -> None:
+    @pytest.mark.parametrize("again", ["13800000001", "0013800000001", "00000000013800000001"])
+    def test_a_terminal_already_fitted_is_a_conflict(self, api: Api, again: str) -> None:
+        """With or without the leading zeros a 2019 terminal's 20 digits carry: the listeners find the vehicle by
+        the number without them, so both records would be one terminal."""
         assert api.as_("admin").patch(f"/vehicles/{api.city.vehicles['le-a1']}",
                                       json={"terminal_id": "13800000001"}).status_code == 200
-        r = api.as_("admin").patch(f"/vehicles/{api.city.vehicles['le-a2']}", json={"terminal_id": "13800000001"})
+        r = api.as_("admin").patch(f"/vehicles/{api.city.vehicles['le-a2']}", json={"terminal_id": again})
         assert (r.status_code, r.json()["error"], r.json()["field"]) == (409, "AlreadyExists", "terminal_id")
+        assert api.as_("admin").get(f"/vehicles/{api.city.vehicles['le-a2']}").json()["terminal_id"] is None
 
     def test_a_driver_patch(self, api: Api) -> None:
         driver_id = api.city.drivers["driver-a"]
