@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -223,7 +224,8 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
                 for trip_id, pickup in legs:
                     reason = _assign_planned(session, actor, int(trip_id), stretch.vehicle, driver, pickup, run_id)
                     if reason is not None:
-                        refused.append({"trip_id": int(trip_id), "reason": reason})
+                        refused.append({"trip_id": int(trip_id), "priority": snapshot.trips[trip_id].priority.value,
+                                        "reason": reason})
                 written += len(legs)
     rented = _rent(engine, actor, run_id, [int(u.trip) for u in plan.unserved], rent_unserved) \
         if rent_unserved else []
@@ -238,7 +240,7 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
         _finish(session, actor, record, RunStatus.done, summary_)
         audit.record(session, actor, "dispatch.run", record, {
             "start": record.window_start, "end": record.window_end, "time_limit_s": time_limit,
-            "trips": len(snapshot.trips), "served": plan.objective.served, "unserved": len(plan.unserved),
+            "trips": len(snapshot.trips), "served": summary_["served"], "unserved": len(plan.unserved),
             "refused_at_commit": len(refused), "rented": len(rented)})
         return record
 
@@ -312,11 +314,13 @@ def _fail(engine: Engine, actor: Actor, run_id: int, exc: BaseException) -> None
 
 def summary(plan: Plan, by_id: Mapping[str, Segment], without_driver: int, refused: list[dict[str, Any]],
             *, vehicles: int) -> dict[str, Any]:
-    """What a dispatcher reads after a run: served per priority, unserved with reasons, the bound gap."""
+    """What a dispatcher reads after a run: served per priority (the trips assigned: a planned trip that changed
+    while the engine ran is refused at commit, not served), unserved with reasons, the bound gap."""
+    late = Counter(str(r["priority"]) for r in refused)
     return {
         "trips": sum(plan.objective.offered.values()),
         "vehicles_available": vehicles,
-        "served": {p.value: n for p, n in plan.objective.served.items()},
+        "served": {p.value: n - late[p.value] for p, n in plan.objective.served.items()},
         "offered": {p.value: n for p, n in plan.objective.offered.items()},
         "unserved": [{"trip_id": int(u.trip), "priority": u.priority.value, "reason": u.reason}
                      for u in plan.unserved],

@@ -256,6 +256,10 @@ class TestBatchRunHoldsNoLock:
         summary = r.json()
         refused = {row["trip_id"]: row["reason"] for row in summary["refused_at_commit"]}
         assert "now cancelled" in refused[doomed["id"]]
+        # Served is what the run assigned: the trip cancelled while the engine ran is not counted.
+        assigned = api.as_("dispatcher").get("/trips", params={"status": "assigned", "limit": 200}).json()["items"]
+        mine = [t for t in assigned if t["assignment"]["run_id"] == summary["run_id"]]
+        assert sum(summary["served"].values()) == len(mine) >= 1
         assert api.as_("dispatcher").get(f"/trips/{doomed['id']}").json()["status"] == "cancelled"
         assert api.as_("dispatcher").get(f"/trips/{kept['id']}").json()["status"] == "assigned"
         assert api.as_("dispatcher").get(f"/trips/{new['id']}").json()["status"] == "requested"
