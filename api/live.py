@@ -59,6 +59,12 @@ class Feed:
                 return changes.head(session), []
             return seq, changes.after(session, seq, limit=limit)
 
+    def _catch_up(self, seq: int | None, limit: int) -> tuple[int, list[Change]]:
+        """The log's head, and the changes after ``seq`` (none when it is None), read together."""
+        with Session(self.engine) as session, session.begin():
+            head = changes.head(session)
+            return head, [] if seq is None else changes.after(session, seq, limit=limit)
+
     async def _poll(self) -> None:
         while self._listeners:
             try:
@@ -94,11 +100,13 @@ class Feed:
             if self._task is None:
                 self._last, _ = await run_in_threadpool(self._read, None, 0)
                 self._task = asyncio.create_task(self._poll())
-            head, missed = await run_in_threadpool(self._read, last_seen, CATCH_UP_LIMIT)
+            head, missed = await run_in_threadpool(self._catch_up, last_seen, CATCH_UP_LIMIT)
             sent = head if last_seen is None else last_seen
-            if len(missed) >= CATCH_UP_LIMIT:
-                yield _reset(missed[-1].seq)
-                sent = missed[-1].seq
+            # Too far behind to catch up, or ahead of the log (an id from another database, or one restored from
+            # an older backup): reload everything, as of the head, which a reconnection then starts from.
+            if len(missed) >= CATCH_UP_LIMIT or sent > head:
+                yield _reset(head)
+                sent = head
                 missed = []
             for change in missed:  # credentials changed before now are already judged: the caller was just let in
                 sent = change.seq

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
+from api import live
 from api.app import create_app
 from fleet.changes import Change
 from fleet.enums import Role
@@ -171,6 +172,44 @@ def test_a_reconnecting_stream_gets_what_it_missed_first(city_engine: Engine, ci
             again.wait_for(later, "trip.booked")
         finally:
             again.close()
+
+
+def test_an_id_ahead_of_the_log_is_told_to_reload_and_then_hears_what_comes(city_engine: Engine, city: City) -> None:
+    """A Last-Event-ID the log never reached (another database's, or one restored from an older backup) once left
+    the stream silent for good: it skipped every change numbered below it."""
+    with served(city_engine) as base:
+        first = Stream(base, bearer(city, "dispatcher"))
+        head = int(next(e for e in first.events if e.get("event") == "ready")["id"])
+        first.close()
+        again = Stream(base, {**bearer(city, "dispatcher"), "Last-Event-ID": str(head + 10**6)})
+        try:
+            reset, ready = again.events[:2]
+            assert (reset["event"], int(reset["id"])) == ("reset", head)
+            assert (ready["event"], int(ready["id"])) == ("ready", head)
+            later = book(base, city, "requester-a")
+            assert int(again.wait_for(later, "trip.booked")["id"]) > head
+        finally:
+            again.close()
+
+
+def test_a_stream_too_far_behind_reloads_as_of_the_head_so_reconnecting_catches_up(
+        city_engine: Engine, city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reset once carried the last change it had read (the client's id plus the catch-up limit): the client
+    reconnecting from it was too far behind again, reset after reset."""
+    monkeypatch.setattr(live, "CATCH_UP_LIMIT", 2)
+    with served(city_engine) as base:
+        first = Stream(base, bearer(city, "dispatcher"))
+        ready = next(e for e in first.events if e.get("event") == "ready")
+        first.close()
+        missed = [book(base, city, "requester-a", purpose=f"错过的行程 {n}") for n in range(3)]
+        behind = Stream(base, {**bearer(city, "dispatcher"), "Last-Event-ID": ready["id"]})
+        behind.close()
+        reset = behind.events[0]
+        assert reset["event"] == "reset"
+        again = Stream(base, {**bearer(city, "dispatcher"), "Last-Event-ID": reset["id"]})
+        again.close()
+        assert [e["event"] for e in again.events] == ["ready"]
+        assert int(reset["id"]) >= max(int(e["id"]) for e in first.events) + len(missed)
 
 
 def test_deactivating_a_user_ends_its_open_stream_and_it_cannot_listen_again(city_engine: Engine,
