@@ -89,11 +89,17 @@ def _locked_agency(session: Session, code: str, *, field: str) -> Agency:
     return found
 
 
-def _check_day(on: date) -> None:
+def _check_day(on: date, agency: Agency) -> None:
     today = clock.today()
     if on > today:
         raise InvalidInput(msg("field '{field}': {day} is after today ({today}); record a reorganisation once it "
                                "has taken effect", field="on", day=on, today=today), field="on")
+    # Dated back before the platform went live, a reorganisation would rewrite the years it reported before.
+    live_on = agency.jurisdiction.live_on
+    if live_on is not None and on < live_on:
+        raise InvalidInput(msg("field '{field}': {day} is before {jurisdiction} went live on the platform "
+                               "({live_on}); record a reorganisation from then on", field="on", day=on,
+                               jurisdiction=agency.jurisdiction.name, live_on=live_on), field="on")
 
 
 def _held(session: Session, agency: Agency) -> list[Vehicle]:
@@ -112,6 +118,10 @@ def _move_vehicle(session: Session, actor: Actor, vehicle: Vehicle, to: Agency, 
     if on < vehicle.acquired_on:
         raise InvalidInput(msg("field '{field}': {day} is before {plate} was acquired ({acquired_on})", field="on",
                                day=on, plate=vehicle.plate, acquired_on=vehicle.acquired_on), field="on")
+    last = session.scalar(sa.select(sa.func.max(Transfer.transferred_on)).where(Transfer.vehicle_id == vehicle.id))
+    if last is not None and on < last:  # a vehicle's holders follow one another in time
+        raise InvalidInput(msg("field '{field}': {day} is before {plate} was last transferred ({last})", field="on",
+                               day=on, plate=vehicle.plate, last=last), field="on")
     source = vehicle.agency
     session.add(Transfer(vehicle_id=vehicle.id, from_agency_id=source.id, to_agency_id=to.id, transferred_on=on,
                          reason=reason))
@@ -144,7 +154,7 @@ def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorga
     target = check_active(_locked_agency(session, data.into, field="into"), field="into")
     if target.id == source.id:
         raise InvalidInput(msg("field '{field}': an agency cannot merge into itself", field="into"), field="into")
-    _check_day(data.on)
+    _check_day(data.on, source)
     why = _reason("merge", source, data.reason)
     done = Reorganised(source, [target])
     theirs, ours = _limits(session, target), _limits(session, source)
@@ -223,7 +233,7 @@ def _reparent(session: Session, actor: Actor, agency: Agency, parent: Agency | N
 def split(session: Session, actor: Actor, *, code: str, data: SplitIn) -> Reorganised:
     """Split new agencies off agency ``code`` on ``data.on`` (see the module's description)."""
     source = check_active(_locked_agency(session, code, field="code"), field="code")
-    _check_day(data.on)
+    _check_day(data.on, source)
     why = _reason("split", source, data.reason)
     held = {v.plate: v for v in _held(session, source)}
     limits = _limits(session, source)

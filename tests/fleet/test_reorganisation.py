@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from fleet import audit, bookings, changes, clock, drivers, plans, queries, reorganisation, reports, users, vehicles
 from fleet.enums import Category, PlanStatus, Role, TripStatus, VehicleSource, VehicleStatus
 from fleet.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound, QuotaExceeded
-from fleet.models import AuditRecord, Driver, Plan, Transfer, Trip, User
+from fleet.models import AuditRecord, Driver, Plan, Transfer, Trip, User, Vehicle
 from fleet.schemas import DisposalIn, DriverIn, MergeIn, PlanIn, SplitIn, TransferIn, TripIn
 from tests.factories import ADMIN, agency, jurisdiction_tree, registered
 
@@ -136,6 +136,31 @@ class TestMerge:
         assert changes.head(session) == before
         assert queries.agency_by_code(session, "WH-GA").dissolved_on is None
         assert len(_held(session, "WH-GA")) == 4
+
+    def test_a_merge_dated_before_the_platform_went_live_or_a_vehicles_last_transfer_is_refused(
+            self, two: Session) -> None:
+        """Dated back, a merge would rewrite the years already reported (the successor's annual report), or put a
+        vehicle with its new holder before it reached its last one."""
+        session = two
+        ga = queries.agency_by_code(session, "WH-GA")
+        ga.jurisdiction.live_on = TODAY - timedelta(days=30)
+        before = changes.head(session)
+        for on, cause in ((TODAY - timedelta(days=31), "went live"), (TODAY - timedelta(days=10), "last transferred")):
+            if cause == "last transferred":
+                plate = _held(session, "WH-GA")[0]
+                vehicle = session.scalar(sa.select(Vehicle).where(Vehicle.plate == plate))
+                session.add(Transfer(vehicle_id=vehicle.id, from_agency_id=ga.id, to_agency_id=ga.id,
+                                     transferred_on=TODAY - timedelta(days=5), reason="调剂"))
+                session.flush()
+                before = changes.head(session)
+            with pytest.raises(InvalidInput, match=cause) as refused:
+                reorganisation.merge(session, ADMIN, code="WH-GA", data=MergeIn(into="WH-CG", on=on, reason="合并"))
+            assert refused.value.field == "on"
+            assert changes.head(session) == before
+            assert queries.agency_by_code(session, "WH-GA").dissolved_on is None
+        done = reorganisation.merge(session, ADMIN, code="WH-GA",
+                                    data=MergeIn(into="WH-CG", on=TODAY - timedelta(days=5), reason="合并"))
+        assert done.vehicles["WH-CG"]
 
     def test_into_another_jurisdiction(self, two: Session) -> None:
         agency(two, "JA-X", jurisdiction="420102")
