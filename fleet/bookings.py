@@ -31,8 +31,8 @@ from fleet.clock import local_date, local_moment, local_text
 from fleet.db import atomic
 from fleet.enums import Priority, Role, TripStatus
 from fleet.errors import Conflict, InvalidInput, InvalidState, NotPermitted
-from fleet.i18n import alternatives, msg
-from fleet.models import Trip, User, Vehicle
+from fleet.i18n import alternatives, field_label, msg, with_article
+from fleet.models import OdometerReading, Trip, User, Vehicle
 from fleet.reorganisation import check_active
 from fleet.schemas import OdometerIn, TripIn
 from fleet.vehicles import record_odometer
@@ -55,8 +55,9 @@ def digest(data: TripIn) -> str:
 
 def _may_record_approval(actor: Actor, basis: str | None) -> None:
     if basis is not None and actor.role != Role.dispatcher.value:
-        raise NotPermitted(msg("only a dispatcher records an approval given outside the platform; a {role}'s "
-                               "booking goes to its agency's approver", role=actor.role), field="approval_basis")
+        raise NotPermitted(msg("only a dispatcher records an approval given outside the platform; {role}'s "
+                               "booking goes to its agency's approver", role=with_article(actor.role)),
+                           field="approval_basis")
 
 
 def check_booking(actor: Actor, data: TripIn, window: NowWindow) -> None:
@@ -70,12 +71,13 @@ def check_booking(actor: Actor, data: TripIn, window: NowWindow) -> None:
     past = data.latest_pickup < window.earliest
     if data.backfill_reason is None and past:
         raise InvalidInput(msg("latest pickup {at} is already past (now: {now}); a trip booked after the fact is a "
-                               "back-fill (补录) a dispatcher records with backfill_reason",
-                               at=local_text(data.latest_pickup), now=local_text(window.now)), field="latest_pickup")
+                               "back-fill (补录) a dispatcher records with the {field}",
+                               at=local_text(data.latest_pickup), now=local_text(window.now),
+                               field=field_label("backfill_reason")), field="latest_pickup")
     if data.backfill_reason is not None and not past:
         raise InvalidInput(msg("latest pickup {at} is not past (now: {now}): the booking is not a back-fill; send it "
-                               "without backfill_reason", at=local_text(data.latest_pickup),
-                               now=local_text(window.now)), field="backfill_reason")
+                               "without the {field}", at=local_text(data.latest_pickup), now=local_text(window.now),
+                               field=field_label("backfill_reason")), field="backfill_reason")
 
 
 def driven_at(actor: Actor, data: OdometerIn, vehicle: Vehicle, window: NowWindow, booked: Trip | None = None
@@ -262,8 +264,9 @@ def _approval_basis(actor: Actor, booked: Trip, note: str | None) -> str | None:
     elif actor.role == Role.approver.value:
         basis = None
     else:
-        raise NotPermitted(msg("a {role} does not approve trips: the agency's approver does, or a dispatcher who "
-                               "records the approval given outside the platform", role=actor.role), field="note")
+        raise NotPermitted(msg("{role} does not approve trips: the agency's approver does, or a dispatcher who "
+                               "records the approval given outside the platform", role=with_article(actor.role)),
+                           field="note")
     window = now_window()
     if booked.latest_pickup < window.earliest and booked.backfill_reason is None:
         raise InvalidInput(msg("trip {trip_id}'s latest pickup {at} is past (now: {now}): it can no longer be "
@@ -278,6 +281,15 @@ def start(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) -> 
     booked = _moving(session, trip_id, TripStatus.assigned, "start")
     vehicle = queries.vehicle(session, holding(session, booked).vehicle_id, lock=True)
     at = driven_at(actor, data, vehicle, now_window(), booked)
+    last = session.execute(
+        sa.select(OdometerReading.km, OdometerReading.read_on)
+        .where(OdometerReading.vehicle_id == vehicle.id, OdometerReading.read_on <= local_date(at))
+        .order_by(OdometerReading.km.desc(), OdometerReading.read_on.desc()).limit(1)
+    ).first()
+    if last is not None:
+        # A reading carries its day only: the car may have been driving since that day began.
+        _check_plausible(vehicle, data.odometer_km, last_km=last.km, since=local_moment(last.read_on), at=at,
+                         read=last.read_on.isoformat())
     record_odometer(session, vehicle, data.odometer_km, local_date(at), "trip.start")
     booked.status, booked.started_at, booked.odometer_start_km = TripStatus.in_progress, at, data.odometer_km
     booked.backfill_reason = data.backfill_reason or booked.backfill_reason
@@ -301,6 +313,8 @@ def complete(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) 
     if at < booked.started_at:
         raise InvalidInput(msg("completion {at} is before the start {started_at}", at=at.isoformat(),
                                started_at=booked.started_at.isoformat()), field="at")
+    _check_plausible(vehicle, data.odometer_km, last_km=booked.odometer_start_km, since=booked.started_at, at=at,
+                     read=local_text(booked.started_at))
     record_odometer(session, vehicle, data.odometer_km, local_date(at), "trip.complete")
     booked.status, booked.completed_at, booked.odometer_end_km = TripStatus.completed, at, data.odometer_km
     booked.backfill_reason = data.backfill_reason or booked.backfill_reason
@@ -308,6 +322,28 @@ def complete(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) 
         "odometer_km": data.odometer_km, "at": at, "driven_km": data.odometer_km - booked.odometer_start_km,
         "planned_km": booked.planned_km, "backfill_reason": data.backfill_reason})
     return booked
+
+
+# The most a vehicle is taken to have driven since a reading: 150 km/h (above the 120 km/h expressway limit) for
+# every hour since, and never less than 500 km (a long day's drive, and a reading timed to its day only). A mistyped
+# reading above that (an extra digit: 99999999 for 145855) would otherwise stand for good, as every later reading
+# is held to be at least the highest one, and the trip's km with it; it is refused when read, not audited after.
+PLAUSIBLE_KMH = 150
+PLAUSIBLE_FLOOR_KM = 500
+
+
+def plausible_km(hours: float) -> int:
+    """The most km a vehicle is taken to drive in ``hours`` (see `PLAUSIBLE_KMH`, `PLAUSIBLE_FLOOR_KM`)."""
+    return max(PLAUSIBLE_FLOOR_KM, round(PLAUSIBLE_KMH * max(hours, 0.0)))
+
+
+def _check_plausible(vehicle: Vehicle, km: int, *, last_km: int, since: datetime, at: datetime, read: str) -> None:
+    limit = plausible_km((at - since).total_seconds() / 3600)
+    if km - last_km > limit:
+        raise InvalidInput(msg("odometer {km} km is {jump} km above the last reading of {last_km} km ({read}), more "
+                               "than the {limit_km} km {plate} could have driven since: check the reading",
+                               km=km, jump=km - last_km, last_km=last_km, read=read, limit_km=limit,
+                               plate=vehicle.plate), field="odometer_km")
 
 
 def _moving(session: Session, trip_id: int, needed: TripStatus, step: str) -> Trip:

@@ -55,7 +55,7 @@ class TestBooking:
         r = api.as_("requester-a").post("/trips", json=trip_body(latest_pickup=at(8).isoformat()))
         assert r.status_code == 422
         assert r.json() == {"error": "InvalidInput", "field": "latest_pickup",
-                            "detail": "field 'latest_pickup': is before earliest_pickup"}
+                            "detail": "field 'latest pickup': is before the earliest pickup"}
 
     def test_a_time_without_offset_is_refused(self, api: Api) -> None:
         r = api.as_("requester-a").post("/trips", json=trip_body(earliest_pickup="2030-03-12T09:00:00"))
@@ -157,6 +157,56 @@ class TestDispatchAndDrive:
             "vehicle_id": api.city.vehicles["le-a1"], "driver_id": api.city.drivers["driver-a"]})
         assert r.status_code == 409
         assert "shift" in r.json()["detail"]
+
+
+class TestOdometerPlausibility:
+    """A reading more than the car could have driven since the last one (150 km/h, at least 500 km) is refused,
+    and leaves the vehicle's odometer as it was."""
+
+    def _assigned(self, api: Api, hour: int) -> dict:
+        trip = approved(api, earliest_pickup=at(hour).isoformat(), latest_pickup=at(hour, 30).isoformat())
+        r = api.as_("dispatcher").post(f"/trips/{trip['id']}/assign", json={
+            "vehicle_id": api.city.vehicles["le-a1"], "driver_id": api.city.drivers["driver-a"]})
+        assert r.status_code == 200, r.text
+        return trip
+
+    def _odometer(self, api: Api) -> int:
+        km: int = api.as_("admin").get(f"/vehicles/{api.city.vehicles['le-a1']}").json()["odometer_km"]
+        return km
+
+    def test_a_start_far_above_the_last_reading_is_refused(self, api: Api) -> None:
+        first, second = self._assigned(api, 9), self._assigned(api, 14)
+        odometer = self._odometer(api)
+        with clock.travel(at(9, 2)):
+            assert api.as_("driver-a").post(f"/trips/{first['id']}/start",
+                                            json={"odometer_km": odometer + 3}).status_code == 200
+        with clock.travel(at(9, 40)):
+            assert api.as_("driver-a").post(f"/trips/{first['id']}/complete",
+                                            json={"odometer_km": odometer + 20}).status_code == 200
+        with clock.travel(at(14, 2)):
+            # 3,000,000 km (the schema's bound) read a few hours after odometer + 20, on the same day.
+            r = api.as_("driver-a").post(f"/trips/{second['id']}/start", json={"odometer_km": 3_000_000})
+            assert r.status_code == 422, r.text
+            assert r.json()["field"] == "odometer_km"
+            assert str(odometer + 20) in r.json()["detail"]
+            assert self._odometer(api) == odometer + 20
+            r = api.as_("driver-a").post(f"/trips/{second['id']}/start", json={"odometer_km": odometer + 400})
+        assert r.status_code == 200, r.text
+
+    def test_a_completion_far_above_the_start_is_refused(self, api: Api) -> None:
+        trip = self._assigned(api, 9)
+        odometer = self._odometer(api)
+        with clock.travel(at(9, 2)):
+            assert api.as_("driver-a").post(f"/trips/{trip['id']}/start",
+                                            json={"odometer_km": odometer}).status_code == 200
+        with clock.travel(at(9, 40)):  # 38 minutes: the 500 km floor holds
+            r = api.as_("driver-a").post(f"/trips/{trip['id']}/complete", json={"odometer_km": odometer + 501})
+            assert r.status_code == 422, r.text
+            assert r.json()["field"] == "odometer_km"
+            assert api.as_("driver-a").get(f"/trips/{trip['id']}").json()["status"] == "in_progress"
+            r = api.as_("driver-a").post(f"/trips/{trip['id']}/complete", json={"odometer_km": odometer + 500})
+        assert r.status_code == 200, r.text
+        assert self._odometer(api) == odometer + 500
 
 
 class TestUrgent:

@@ -126,7 +126,7 @@ def test_the_board_shows_the_days_vehicles_their_trips_and_the_queue(browsing: B
 
     # In English: the console's words and the vocabularies' values in words.
     page.get_by_text("English", exact=True).click()
-    expect(label).to_contain_text("Special technical · Ice · WH-GA")
+    expect(label).to_contain_text("Special technical · Petrol/diesel · WH-GA")  # not "Ice", the code capitalised
     expect(queued(page, desk.trips["waiting"]).get_by_test_id("queue-priority")).to_have_text("Law enforcement")
     expect(page.get_by_test_id("board-counts")).to_contain_text("Vehicles 2/")
     page.get_by_text("中文", exact=True).click()

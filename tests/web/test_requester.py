@@ -5,17 +5,18 @@ trip cancelled after confirming, and the list's filters carried into its export.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from fleet.clock import CHINA
 from tests.api.conftest import at, trip_body
 from tests.web.conftest import Browsing, choose, field_error, search_and_choose, type_into_picker
 
 # Days no other browser test books on: the lists below show this test's trips alone.
-BOOK_DAY, CANCEL_DAY = date(2030, 3, 20), date(2030, 3, 21)
+BOOK_DAY, CANCEL_DAY, REFUSED_DAY = date(2030, 3, 20), date(2030, 3, 21), date(2030, 3, 22)
 
 
 def test_a_requester_books_a_trip_through_the_form(browsing: Browsing) -> None:
@@ -185,3 +186,43 @@ def test_my_trips_filter_sort_page_and_export_the_same_selection(browsing: Brows
     expect(page).to_have_url(re.compile(r"sort=-pickup"))
     expect(page.locator("tr.ant-table-row").first).to_have_attribute("data-row-key", str(trips["cancelled"]))
     browsing.screenshot("filtered")
+
+
+def test_out_of_range_entries_are_refused_as_typed_never_changed(browsing: Browsing) -> None:
+    """999 passengers, a 99999-minute stay and a day already past are each refused under their field and left as
+    typed (antd would clamp the numbers to their bounds, and put back the last allowed day, and book that)."""
+    page = browsing.page
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and r.url.endswith("/trips") else None)
+    browsing.sign_in("requester-a")
+    expect(page).to_have_url(re.compile(r"/book$"))
+    yesterday = (datetime.now(CHINA).date() - timedelta(days=1)).isoformat()
+
+    page.get_by_test_id("book-purpose").fill("赴黄陂区开展执法检查")
+    search_and_choose(page, page.get_by_test_id("book-pickup"), "沿江", "江岸区沿江大道")
+    search_and_choose(page, page.get_by_test_id("book-dropoff"), "前川", "黄陂区前川街")
+    passengers, dwell, day = (page.get_by_test_id(name) for name in ("book-passengers", "book-dwell", "book-day"))
+    passengers.fill("999")
+    dwell.fill("99999")
+    type_into_picker(day, yesterday)
+    type_into_picker(page.get_by_test_id("book-earliest"), "09:00")
+    type_into_picker(page.get_by_test_id("book-latest"), "09:30")
+    page.get_by_test_id("book-submit").click()
+
+    expect(field_error(passengers)).to_have_text("乘车人数应为 1 至 60 之间的整数")
+    expect(field_error(dwell)).to_have_text("目的地停留应为 0 至 1440 之间的整数分钟")
+    expect(field_error(day)).to_contain_text("用车日期已过")
+    expect(passengers).to_have_value("999")
+    expect(dwell).to_have_value("99999")
+    expect(day).to_have_value(yesterday)
+    browsing.screenshot("refused-as-typed")
+    assert posted == []
+
+    passengers.fill("2")
+    dwell.fill("30")
+    type_into_picker(day, REFUSED_DAY.isoformat())
+    with page.expect_response(re.compile(r"/api/v1/trips$")) as booked:
+        page.get_by_test_id("book-submit").click()
+    assert booked.value.status == 201
+    body = booked.value.request.post_data_json
+    assert (body["passengers"], body["dwell_min"]) == (2, 30)

@@ -261,7 +261,7 @@ function Shell() {
   return (
     <Layout style={{ minHeight: '100vh' }}>
       <Layout.Header className="gongche-header" style={{ paddingInline: compact ? 12 : 32 }}>
-        <Link to="/" className="gongche-brand" data-testid="brand" style={compact ? { marginRight: 8, fontSize: 16 } : {}}>
+        <Link to="/" className="gongche-brand" data-testid="brand" title={t('app.name')} style={compact ? { marginRight: 0, fontSize: 16 } : {}}>
           {t('app.name')}
         </Link>
         {me !== null && sections.length > 1 ? (
@@ -269,7 +269,8 @@ function Shell() {
             theme="dark"
             mode="horizontal"
             selectedKeys={[section]}
-            style={{ flex: 1, minWidth: 0 }}
+            // On a phone the menu keeps room for its overflow button (…), which opens the sections that do not fit.
+            style={{ flex: 1, minWidth: compact ? 48 : 0 }}
             data-testid="menu"
             items={sections.map((key) => ({
               key,
@@ -280,7 +281,7 @@ function Shell() {
         ) : (
           <div style={{ flex: 1 }} />
         )}
-        <Space size={compact ? 'small' : 'middle'}>
+        <Space size={compact ? 'small' : 'middle'} className="gongche-header-tools">
           {!compact && (
             <Button type="link" href="/docs" icon={<ApiOutlined />} style={{ color: '#fff' }}>
               {t('app.docs')}

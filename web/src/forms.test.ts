@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { decideAll } from './approvals';
 import { BOOK_ALIASES, BOOK_ITEMS, tripBody } from './booking';
-import { fieldMessage, formItemFor } from './forms';
+import { fieldMessage, formItemFor, isWholeIn, wholeNumberRule } from './forms';
 
 describe("the API's field", () => {
   it("is the booking form's item that holds it", () => {
@@ -96,5 +96,19 @@ describe('a decision over several trips', () => {
       { id: 4, ok: false, detail: 'trip 4 is approved; approve needs requested' },
       { id: 5, ok: true, detail: null },
     ]);
+  });
+});
+
+describe('a whole-number field', () => {
+  it('takes whole numbers within its bounds and refuses the rest as they are', async () => {
+    expect([0, 145_855, 3_000_000].map((km) => isWholeIn(km, 0, 3_000_000))).toEqual([true, true, true]);
+    expect([-1, 3_000_001, 99_999_999, 12.5, Number.NaN, '12'].map((km) => isWholeIn(km, 0, 3_000_000))).toEqual([
+      false, false, false, false, false, false,
+    ]);
+    const rule = wholeNumberRule(1, 60, 'from 1 to 60');
+    const validate = (value: unknown) => (rule as { validator: (r: unknown, v: unknown) => Promise<void> }).validator({}, value);
+    await expect(validate(60)).resolves.toBeUndefined();
+    await expect(validate(null)).resolves.toBeUndefined(); // "required" says that one
+    await expect(validate(999)).rejects.toThrow('from 1 to 60');
   });
 });

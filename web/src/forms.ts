@@ -1,4 +1,5 @@
 import type { FormInstance } from 'antd';
+import type { Rule } from 'antd/es/form';
 
 import { ApiError } from './api';
 
@@ -9,6 +10,23 @@ import { ApiError } from './api';
  */
 
 export type FieldMap = Record<string, string>;
+
+/** Whether `value` is a whole number from `min` to `max`. */
+export function isWholeIn(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * The rule of a number field that takes whole numbers from `min` to `max`: anything else is refused under the field
+ * with `message`, as typed. The field itself is given no min, max or precision: Ant Design's InputNumber would then
+ * clamp or round what was typed when it loses focus, and a mistyped 99999999 would be sent as the maximum.
+ */
+export function wholeNumberRule(min: number, max: number, message: string): Rule {
+  return {
+    validator: (_, value: unknown) =>
+      value === null || value === undefined || isWholeIn(value, min, max) ? Promise.resolve() : Promise.reject(new Error(message)),
+  };
+}
 
 /**
  * The form item for the API's `field`: the longest leading part of its path that the form has, itself or through

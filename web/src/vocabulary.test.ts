@@ -22,6 +22,15 @@ describe('labels', () => {
     expect(humanize('law_enforcement')).toBe('Law enforcement');
   });
 
+  it('are proper English words for the values that are codes, not the code capitalised', () => {
+    expect(label(VOCABULARIES, 'powertrain', 'ice', 'en')).toBe('Petrol/diesel');
+    expect(label(VOCABULARIES, 'powertrain', 'bev', 'en')).toBe('Battery electric');
+    expect(label(VOCABULARIES, 'powertrain', 'phev', 'en')).toBe('Plug-in hybrid');
+    expect(label(VOCABULARIES, 'powertrain', 'hev', 'en')).toBe('Hybrid');
+    expect(label(VOCABULARIES, 'powertrain', 'fcev', 'en')).toBe('Fuel cell');
+    expect(label({ powertrain: [{ value: 'bev', zh: '纯电动' }] }, 'powertrain', 'bev', 'zh-CN')).toBe('纯电动');
+  });
+
   it('fall back to the value itself, never to nothing', () => {
     expect(label(undefined, 'trip_status', 'requested', 'zh-CN')).toBe('requested');
     expect(label(VOCABULARIES, 'trip_status', 'brand_new', 'zh-CN')).toBe('brand_new');

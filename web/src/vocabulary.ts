@@ -10,14 +10,29 @@ export type Vocabularies = Record<string, Term[]>;
 /** The enums the console names (the API serves them all). */
 export type VocabularyName = 'trip_status' | 'priority' | 'category' | 'vehicle_status' | 'role' | 'powertrain';
 
-/** `in_progress` -> `In progress`: the English label, as the API's values are English words already. */
+/**
+ * English labels of the values that are codes, not words (`bev` is no English word: "Bev" would be its value
+ * capitalised). The Chinese labels are the registry's own, from the API.
+ */
+export const ENGLISH_LABELS: Partial<Record<VocabularyName, Record<string, string>>> = {
+  powertrain: {
+    ice: 'Petrol/diesel',
+    hev: 'Hybrid',
+    phev: 'Plug-in hybrid',
+    bev: 'Battery electric',
+    fcev: 'Fuel cell',
+  },
+};
+
+/** `in_progress` -> `In progress`: the English label of a value that is English words already. */
 export function humanize(value: string): string {
   const words = value.replace(/_/g, ' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /**
- * The label of `value` in `vocabulary`: in Chinese the registry's own (`.zh`), in English the value in words. A value
+ * The label of `value` in `vocabulary`: in Chinese the registry's own (`.zh`), in English its `ENGLISH_LABELS` or
+ * the value in words. A value
  * the vocabulary does not hold (or before it has loaded) shows as itself, never as nothing.
  */
 export function label(
@@ -26,7 +41,7 @@ export function label(
   value: string,
   language: Language,
 ): string {
-  if (language === 'en') return humanize(value);
+  if (language === 'en') return ENGLISH_LABELS[vocabulary]?.[value] ?? humanize(value);
   const term = vocabularies?.[vocabulary]?.find((t) => t.value === value);
   return term?.zh ?? value;
 }

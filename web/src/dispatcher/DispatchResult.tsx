@@ -70,7 +70,7 @@ export default function DispatchResult({ summary }: { summary: Partial<DispatchS
             })}
             {summary.stopped_by
               ? ` · ${t('dispatch.stoppedBy', {
-                  why: summary.stopped_by,
+                  why: summary.stopped_by_text ?? summary.stopped_by,
                   seconds: (summary.solve_seconds ?? 0).toFixed(1),
                 })}`
               : ''}
@@ -82,7 +82,7 @@ export default function DispatchResult({ summary }: { summary: Partial<DispatchS
           <Typography.Text strong>{t('dispatch.refusedAtCommit')}</Typography.Text>
           {refused.map((r) => (
             <Typography.Text key={r.trip_id} type="warning">
-              #{r.trip_id}：{r.reason}
+              {t('dispatch.refusedTrip', { trip: r.trip_id, reason: r.reason })}
             </Typography.Text>
           ))}
         </Space>

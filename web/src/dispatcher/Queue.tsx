@@ -97,7 +97,7 @@ const QueueTrip = memo(function QueueTrip({
       </div>
       {trip.dispatch_note && (
         <div className="gc-queue-note" data-testid="dispatch-note">
-          {t('queue.note')}：{trip.dispatch_note}
+          {t('queue.noteLine', { note: trip.dispatch_note })}
         </div>
       )}
       {picking ? (

@@ -65,7 +65,7 @@ export default function RunsTable() {
             width: 150,
             render: (value: string | null) => formatChinaDateTime(value),
           },
-          { title: t('runs.timeLimit'), dataIndex: 'time_limit', width: 90, render: (s: number) => `${s} s` },
+          { title: t('runs.timeLimit'), dataIndex: 'time_limit', width: 90, render: (s: number) => t('runs.seconds', { s }) },
           {
             title: t('runs.summary'),
             key: 'summary',

@@ -55,6 +55,7 @@ export interface DispatchSummary {
   gap: Record<string, number>;
   status: string;
   stopped_by: string;
+  stopped_by_text?: string | null; // stopped_by in the reader's language
   solve_seconds: number;
   build_seconds: number;
 }

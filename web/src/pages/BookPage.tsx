@@ -1,14 +1,14 @@
 import { PrinterOutlined } from '@ant-design/icons';
 import { useQueryClient } from '@tanstack/react-query';
 import { Alert, Button, Card, Col, DatePicker, Form, Input, InputNumber, Result, Row, Select, Space, TimePicker, Typography } from 'antd';
-import dayjs from 'dayjs';
+import dayjs, { type Dayjs } from 'dayjs';
 import { useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 
 import { API, ApiError, RequestKeys, sendRetrying, useVocabulary, type Trip } from '../api';
 import { BOOK_ALIASES, BOOK_ITEMS, REASON_REQUIRED, REASONED_PRIORITIES, TRIP_BOUNDS, tripBody, type BookFields as Fields } from '../booking';
-import { formItemFor, showFieldError } from '../forms';
+import { formItemFor, showFieldError, wholeNumberRule } from '../forms';
 import { isLanguage } from '../i18n';
 import { chinaToday, formatChinaWindow } from '../time';
 import { label } from '../vocabulary';
@@ -159,8 +159,16 @@ export default function BookPage() {
             </Form.Item>
           </Col>
           <Col xs={24} md={6}>
-            <Form.Item name="passengers" label={t('book.passengers')} rules={[{ required: true, message: t('book.required') }]}>
-              <InputNumber min={TRIP_BOUNDS.passengers.min} max={TRIP_BOUNDS.passengers.max} precision={0} style={{ width: '100%' }} data-testid="book-passengers" />
+            <Form.Item
+              name="passengers"
+              label={t('book.passengers')}
+              rules={[
+                { required: true, message: t('book.required') },
+                wholeNumberRule(TRIP_BOUNDS.passengers.min, TRIP_BOUNDS.passengers.max, t('book.passengersRange', TRIP_BOUNDS.passengers)),
+              ]}
+            >
+              {/* No min/max/precision: they would clamp or round what was typed (see wholeNumberRule). */}
+              <InputNumber style={{ width: '100%' }} data-testid="book-passengers" />
             </Form.Item>
           </Col>
         </Row>
@@ -186,14 +194,20 @@ export default function BookPage() {
         </Row>
         <Row gutter={16}>
           <Col xs={24} md={6}>
-            <Form.Item name="day" label={t('book.day')} rules={[{ required: true, message: t('book.required') }]}>
-              <DatePicker
-                style={{ width: '100%' }}
-                format="YYYY-MM-DD"
-                allowClear={false}
-                disabledDate={(date) => date.format('YYYY-MM-DD') < today}
-                data-testid="book-day"
-              />
+            <Form.Item
+              name="day"
+              label={t('book.day')}
+              rules={[
+                { required: true, message: t('book.required') },
+                {
+                  validator: (_, value: Dayjs | null | undefined) =>
+                    !value || value.format('YYYY-MM-DD') >= today ? Promise.resolve() : Promise.reject(new Error(t('book.dayPast', { today }))),
+                },
+              ]}
+            >
+              {/* Past days are refused by the rule, not disabled: a disabled day typed in would silently become the
+                  last good one when the field loses focus. */}
+              <DatePicker style={{ width: '100%' }} format="YYYY-MM-DD" allowClear={false} data-testid="book-day" />
             </Form.Item>
           </Col>
           <Col xs={12} md={6}>
@@ -207,11 +221,15 @@ export default function BookPage() {
             </Form.Item>
           </Col>
           <Col xs={24} md={6}>
-            <Form.Item name="dwell_min" label={t('book.dwell')} rules={[{ required: true, message: t('book.required') }]}>
+            <Form.Item
+              name="dwell_min"
+              label={t('book.dwell')}
+              rules={[
+                { required: true, message: t('book.required') },
+                wholeNumberRule(TRIP_BOUNDS.dwell.min, TRIP_BOUNDS.dwell.max, t('book.dwellRange', TRIP_BOUNDS.dwell)),
+              ]}
+            >
               <InputNumber
-                min={TRIP_BOUNDS.dwell.min}
-                max={TRIP_BOUNDS.dwell.max}
-                precision={0}
                 step={15}
                 suffix={t('book.minutes')}
                 style={{ width: '100%' }}

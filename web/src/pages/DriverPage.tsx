@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 
 import { getJson, MAX_PAGE, sendJson, tripQuery, useVocabulary, type Page, type Trip } from '../api';
 import { useMe } from '../auth';
-import { showFieldError } from '../forms';
+import { showFieldError, wholeNumberRule } from '../forms';
 import { isLanguage } from '../i18n';
 import { chinaTime, chinaToday, formatChinaDateTime } from '../time';
 import { label, STATUS_COLOURS } from '../vocabulary';
@@ -72,12 +72,13 @@ function OdometerDialog({ trip, step, onClose }: { trip: Trip; step: Step; onClo
           name="odometer_km"
           label={t('driver.odometer')}
           extra={step === 'complete' && trip.odometer_start_km != null ? t('driver.startReading', { km: trip.odometer_start_km }) : undefined}
-          rules={[{ required: true, message: t('driver.odometerRequired') }]}
+          rules={[
+            { required: true, message: t('driver.odometerRequired') },
+            wholeNumberRule(ODOMETER.min, ODOMETER.max, t('driver.odometerRange', { max: ODOMETER.max.toLocaleString('en') })),
+          ]}
         >
+          {/* No min/max/precision: those would clamp or round the reading as typed (see wholeNumberRule). */}
           <InputNumber
-            min={ODOMETER.min}
-            max={ODOMETER.max}
-            precision={0}
             step={1}
             inputMode="numeric"
             suffix="km"
