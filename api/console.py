@@ -34,6 +34,8 @@ from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from fleet.i18n import msg
+
 DEFAULT_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 API_PREFIX = "/api"
 
@@ -151,7 +153,7 @@ def mount_console(app: FastAPI, dist: Path | None = None) -> None:
                 if missing.status_code != 404:
                     raise
                 if path.startswith("assets/") or "." in path.rsplit("/", 1)[-1]:
-                    raise HTTPException(404, f"no file /{path}") from None
+                    raise HTTPException(404, msg("no file /{path}", path=path)) from None
             else:
                 immutable = path.startswith("assets/")
                 response.headers["Cache-Control"] = IMMUTABLE if immutable else NO_CACHE
@@ -160,7 +162,7 @@ def mount_console(app: FastAPI, dist: Path | None = None) -> None:
                     response.headers["Content-Security-Policy"] = CONSOLE_POLICY
                 return response
         if path.startswith("assets/"):
-            raise HTTPException(404, f"no file /{path}")
+            raise HTTPException(404, msg("no file /{path}", path=path))
         page = await files.get_response("index.html", request.scope)  # the console routes the path itself
         page.headers.update({**PAGE_HEADERS, "Content-Security-Policy": CONSOLE_POLICY})
         return page

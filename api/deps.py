@@ -26,7 +26,7 @@ from fleet import scopes, users
 from fleet.db import busy_reason, unit_of_work
 from fleet.enums import Role
 from fleet.errors import Busy
-from fleet.i18n import msg
+from fleet.i18n import listing, msg, role_name, with_article
 from fleet.models import Trip, User, UserSession
 from fleet.scopes import Scope
 from fleet.users import CredentialRefused, authenticate
@@ -127,12 +127,12 @@ UserDep = Annotated[User, Depends(current_user)]
 
 def allow(*roles: Role) -> Callable[[User], User]:
     """A dependency that lets only ``roles`` through (403 otherwise)."""
-    names = ", ".join(r.value for r in roles)
+    names = listing([role_name(r) for r in roles])
 
     def check(user: UserDep) -> User:
         if user.role not in roles:
-            raise ApiError(403, "Forbidden", msg("a {role} may not do this; it needs: {roles}", role=user.role.value,
-                                                 roles=names))
+            raise ApiError(403, "Forbidden", msg("{role} may not do this; it needs: {roles}",
+                                                 role=with_article(user.role), roles=names))
         return user
 
     return check
@@ -179,8 +179,8 @@ ScopeDep = Annotated[Scope, Depends(caller_scope)]
 def whole_platform(user: User, scope: Scope) -> None:
     """Refuse (403) a caller whose scope is not the whole platform: for acts over every agency at once."""
     if not scope.whole:
-        raise ApiError(403, "Forbidden", msg("a {role} for {scope} may not do this: it acts over the whole platform",
-                                             role=user.role.value, scope=scope.label))
+        raise ApiError(403, "Forbidden", msg("{role} for {scope} may not do this: it acts over the whole platform",
+                                             role=with_article(user.role), scope=scope.label))
 
 
 def allow_briefly(*roles: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None, str | None], User]:

@@ -55,6 +55,11 @@ class LanguageMiddleware:
             _language.reset(token)
 
 
+def request_language() -> Language:
+    """The language of the request being served (English outside a request)."""
+    return _language.get()
+
+
 def translated(value: T) -> T:
     """``value`` with every message in it (in models, lists and mappings) rendered in the request's language:
     what a route answers with sentences made by `fleet.i18n.msg`, such as usage-audit findings."""
@@ -173,7 +178,10 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         return _answer(request, _body("InvalidInput", msg("the body is not UTF-8 JSON"), None), 422)
     code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated"}.get(exc.status_code, "HttpError")
     known = _HTTP_DETAILS.get(exc.status_code)
-    detail = known if known is not None and known == exc.detail else str(exc.detail)
+    if isinstance(exc.detail, Message):  # our own sentence (the console's "no file"): translated as it is
+        detail: str = exc.detail
+    else:
+        detail = known if known is not None and known == exc.detail else str(exc.detail)
     return _answer(request, _body(code, detail, None), exc.status_code, exc.headers)
 
 

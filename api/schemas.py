@@ -18,9 +18,22 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Path, Query
-from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
+from api.errors import request_language
+from dispatch.messages import Text
+from dispatch.reasons import CODES, TEMPLATES
 from fleet.clock import CHINA, local_moment
+from fleet.dispatching import NOTE_TEMPLATES
 from fleet.enums import (
     AssignmentSource,
     Category,
@@ -39,7 +52,7 @@ from fleet.enums import (
     VehicleSource,
     VehicleStatus,
 )
-from fleet.i18n import msg
+from fleet.i18n import Message, msg, parsed, role_name, translate, unsaid
 from fleet.queries import CalendarItem
 from fleet.reminders import ReminderKind
 from fleet.schemas import Day, DisposalIn, Input, Moment, VehicleIn
@@ -93,6 +106,57 @@ Instant = Annotated[datetime, PlainSerializer(china_instant, return_type=str, wh
 """An instant in a response: written ``2026-12-01T09:00:00+08:00``."""
 JsonObject = Annotated[dict[str, Any], PlainSerializer(_china_object, return_type=dict[str, Any], when_used="json")]
 """A free-form object in a response; the instants in it are written as an `Instant` is."""
+
+
+# --- sentences in the reader's language -----------------------------------------------------------------------------
+
+
+def _as_message(value: Any) -> Any:
+    """A sentence as its message: kept as it is, made from its stable code and parameters (`fleet.i18n.said`), or
+    read back from the English text a row stored (`fleet.i18n.parsed`)."""
+    if isinstance(value, Mapping) and "code" in value:
+        return unsaid(value, TEMPLATES)
+    return parsed(value, NOTE_TEMPLATES) if isinstance(value, str) else value
+
+
+def in_language(value: Any) -> Any:
+    """A message in the language of the request being served (`Accept-Language`); anything else as it is."""
+    return translate(value, request_language()) if isinstance(value, Message) else value
+
+
+Said = Annotated[Text, BeforeValidator(_as_message), PlainSerializer(in_language, return_type=str, when_used="json")]
+"""A sentence in a response (an engine's reason, a trip's dispatch note): worded in the request's language, from
+the message it was made from, its stored code and parameters, or its stored English text."""
+
+
+def _coded_json(value: dict[str, Any]) -> dict[str, Any]:
+    """A free-form object whose ``reason`` is worded in the request's language (from its ``code`` and ``params``
+    where it has them); its instants written as an `Instant` is."""
+    reason = value.get("reason")
+    if isinstance(reason, str):
+        coded = {"code": value["code"], "params": value.get("params") or {}, "text": reason} \
+            if isinstance(value.get("code"), str) else reason
+        value = {**value, "reason": in_language(_as_message(coded))}
+    return _china_object(value)
+
+
+CodedJson = Annotated[dict[str, Any], PlainSerializer(_coded_json, return_type=dict[str, Any], when_used="json")]
+"""A free-form object with a ``reason`` (a run's refusals at commit): worded in the request's language."""
+
+
+def _actor(value: Any) -> Any:
+    """``name (role)`` with the role named in the request's language: ``demo-dispatcher（平台调度员）``."""
+    if not isinstance(value, str) or isinstance(value, Message):
+        return value
+    name, _, rest = value.rpartition(" (")
+    role = rest.removesuffix(")")
+    if not name or not rest.endswith(")") or not isinstance(role_name(role), Message):
+        return value
+    return msg("{name} ({role})", name=name, role=role_name(role))
+
+
+ActorName = Annotated[Text, BeforeValidator(_actor), PlainSerializer(in_language, return_type=str, when_used="json")]
+"""Who did it, ``name (role)``, the role in the request's language."""
 
 
 # --- date-or-instant filters --------------------------------------------------------------------------------------
@@ -189,7 +253,8 @@ class TripOut(Out):
     planned_km: float
     status: TripStatus
     decision_note: str | None
-    dispatch_note: str | None = Field(default=None, description="why the engine left it unassigned, if it did")
+    dispatch_note: Said | None = Field(default=None, description="why the engine left it unassigned, if it did, in "
+                                       "the request's language")
     requested_by: str | None
     assignment: AssignmentOut | None
     started_at: Instant | None
@@ -229,7 +294,32 @@ class DispatchIn(Input):
 class UnservedOut(BaseModel):
     trip_id: Id
     priority: Priority
-    reason: str
+    reason: Said = Field(description="why the engine left it out, in the request's language")
+    code: str | None = Field(default=None, description="the reason's stable code (no_vehicle_of_category, "
+                             "no_vehicle_with_seats, window_unreachable, range_too_short, all_busy, "
+                             "no_range_or_gap_left, no_gap), when it is one of the engine's")
+    params: dict[str, Any] = Field(default_factory=dict, description="the reason's parameters")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reason(cls, data: Any) -> Any:
+        """The reason made from its stable code and parameters when the run stored them; read back from its
+        English text otherwise (a run stored before the codes), the code with it."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        reason, code = data.get("reason"), data.get("code")
+        if isinstance(code, str) and isinstance(reason, str) and not isinstance(reason, Message):
+            data["reason"] = unsaid({"code": code, "params": data.get("params") or {}, "text": reason}, TEMPLATES)
+        elif code is None and isinstance(reason, str):
+            made = parsed(reason, NOTE_TEMPLATES)
+            if isinstance(made, Message):
+                data["reason"] = made
+                data["code"] = CODES.get(made.template)
+                data["params"] = {k: v for k, v in made.params.items() if not isinstance(v, Message)}
+        if data.get("code") not in TEMPLATES:  # a template, not one of the engine's codes: not for machines
+            data["code"] = None
+        return data
 
 
 class DispatchOut(BaseModel):
@@ -239,7 +329,8 @@ class DispatchOut(BaseModel):
     served: dict[Priority, int]
     offered: dict[Priority, int]
     unserved: list[UnservedOut]
-    refused_at_commit: list[JsonObject]
+    refused_at_commit: list[CodedJson] = Field(description="planned trips left out as they were written: trip_id, "
+                                              "reason (in the request's language)")
     deadhead_km: float
     total_km: float
     vehicles_used: int
@@ -247,11 +338,26 @@ class DispatchOut(BaseModel):
     bounds: JsonObject
     gap: dict[str, float]
     status: str
-    stopped_by: str
+    stopped_by: str = Field(description="what ended the search: optimal, work budget or time limit")
+    stopped_by_text: Said | None = Field(default=None, description="stopped_by in the request's language")
     solve_seconds: float
     build_seconds: float
     rented: list[JsonObject] = Field(default_factory=list, description="unserved trips sent to a rental provider "
                                      "(rent_unserved): trip_id, provider, cost_cny")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stopped(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("stopped_by_text") is None and "stopped_by" in data:
+            return {**data, "stopped_by_text": _STOPPED_BY.get(str(data["stopped_by"]), data["stopped_by"])}
+        return data
+
+
+_STOPPED_BY: dict[str, Message] = {
+    "optimal": msg("the plan is optimal"),
+    "work budget": msg("the work budget was spent"),
+    "time limit": msg("the time limit was reached"),
+}
 
 
 class MovedOut(BaseModel):
@@ -265,7 +371,7 @@ class UrgentOut(BaseModel):
     """An approved emergency: placed at once, with what it displaced."""
 
     vehicle: str | None
-    reason: str | None = Field(description="why no vehicle could take it, when none did")
+    reason: Said | None = Field(description="why no vehicle could take it, when none did")
     displaced: list[Id]
     replaced: dict[str, str] = Field(description="displaced trip id -> the vehicle that took it instead")
     unplaced: list[Id]
@@ -605,7 +711,7 @@ class KnownPlaceOut(BaseModel):
 class DispatchRunOut(BaseModel):
     id: Id
     status: RunStatus
-    actor: str
+    actor: ActorName = Field(description="who ran it, 'name (role)', the role in the request's language")
     holder: str | None = Field(description="the process working on a running run (host:pid:start)")
     window_start: Instant
     window_end: Instant
@@ -613,7 +719,7 @@ class DispatchRunOut(BaseModel):
     finished_at: Instant | None
     time_limit: float
     summary: DispatchOut | None = Field(description="what the run did, once it is done")
-    error: str | None = Field(default=None, description="why a failed run failed")
+    error: Said | None = Field(default=None, description="why a failed run failed")
 
 
 class DispatchRunPage(PageOut[DispatchRunOut]):

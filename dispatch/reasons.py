@@ -7,15 +7,37 @@ that could do it alone is busy at that time; or the free ones cannot fit it betw
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 
 from dispatch.messages import Message, msg
 from dispatch.network import CATEGORIES, Network
 from dispatch.routes import Routes
 
+# Each reason's stable code, keyed on its template: what a reason is stored and sent as (with its parameters), to
+# be worded in the reader's language where it is shown; the templates are the `msg` calls below.
+CODES: Final[dict[str, str]] = {
+    "no {categories} vehicle in the fleet": "no_vehicle_of_category",
+    "no {categories} vehicle with >= {seats} seats": "no_vehicle_with_seats",
+    "window unreachable from every depot within shift hours": "window_unreachable",
+    "every eligible vehicle on shift has less range than the {km:.0f} km the trip needs": "range_too_short",
+    "all {count} eligible vehicles busy {when}": "all_busy",
+    "{free} eligible vehicles free {when}, none with the range left or a gap between its other trips":
+        "no_range_or_gap_left",
+    "{free} eligible vehicles free {when}, but none can fit it between its other trips": "no_gap",
+}
+TEMPLATES: Final[dict[str, str]] = {code: template for template, code in CODES.items()}
+
 
 def _names(categories: list[str]) -> str:
-    return " or ".join(categories)
+    """``a or b``, the ``or`` a message of its own so that it is translated with the reason."""
+    if not categories:
+        return ""
+    either: str = categories[0]
+    for category in categories[1:]:
+        either = msg("{first} or {second}", first=either, second=category)
+    return either
 
 
 def reason(net: Network, routes: Routes, trip: int) -> Message:

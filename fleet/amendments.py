@@ -20,7 +20,7 @@ from fleet.audit import Actor
 from fleet.db import atomic
 from fleet.enums import MarkingStatus, VehicleStatus
 from fleet.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
-from fleet.i18n import msg
+from fleet.i18n import field_label, field_message, msg
 from fleet.models import Agency, Driver, Vehicle
 from fleet.reorganisation import check_active
 from fleet.schemas import AgencyPatch, DriverPatch, VehiclePatch
@@ -68,7 +68,8 @@ def _check_vehicle(session: Session, vehicle: Vehicle, after: Mapping[str, Any])
                                field="marking_exemption"), field="marking_exemption")
     if (after["home_lat"] is None) != (after["home_lon"] is None):
         missing = "home_lon" if after["home_lon"] is None else "home_lat"
-        raise InvalidInput(msg("field '{field}': home_lat and home_lon go together", field=missing), field=missing)
+        raise InvalidInput(field_message(missing, msg("{first} and {second} go together", first=field_label("home_lat"),
+                                                      second=field_label("home_lon"))), field=missing)
     today = clock.today()
     for name in ("inspected_on", "serviced_on"):
         day = after[name]

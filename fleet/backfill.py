@@ -19,7 +19,7 @@ from fleet.audit import Actor
 from fleet.clock import local_text
 from fleet.enums import Role
 from fleet.errors import InvalidInput, NotPermitted
-from fleet.i18n import msg
+from fleet.i18n import field_label, msg, with_article
 from fleet.settings import get_settings
 
 # How far outside a trip's pickup window a back-filled time may lie: a driver may leave the evening before an
@@ -51,8 +51,8 @@ def now_window() -> NowWindow:
 def may_backfill(actor: Actor, reason: str | None) -> None:
     """Only a dispatcher gives a back-fill reason (403 naming ``backfill_reason`` otherwise)."""
     if reason is not None and actor.role != Role.dispatcher.value:
-        raise NotPermitted(msg("only a dispatcher back-fills (补录) times, with the reason; a {role} enters them as "
-                               "they happen", role=actor.role), field="backfill_reason")
+        raise NotPermitted(msg("only a dispatcher back-fills (补录) times, with the reason; {role} enters them as "
+                               "they happen", role=with_article(actor.role)), field="backfill_reason")
 
 
 def entered_at(actor: Actor, at: datetime | None, reason: str | None, window: NowWindow) -> datetime:
@@ -67,14 +67,16 @@ def entered_at(actor: Actor, at: datetime | None, reason: str | None, window: No
     if when >= window.earliest:
         if reason is not None:
             raise InvalidInput(msg("{at} is within {minutes} minutes of now ({now}): it is entered live, not "
-                                   "back-filled; send it without backfill_reason", at=local_text(when),
-                                   minutes=window.grace_minutes, now=local_text(window.now)),
+                                   "back-filled; send it without the {field}", at=local_text(when),
+                                   minutes=window.grace_minutes, now=local_text(window.now),
+                                   field=field_label("backfill_reason")),
                                field="backfill_reason")
         return when
     if reason is None:
         raise InvalidInput(msg("{at} is more than {minutes} minutes before now ({now}); a time entered after the "
-                               "fact is a back-fill (补录) a dispatcher records with backfill_reason",
-                               at=local_text(when), minutes=window.grace_minutes, now=local_text(window.now)),
+                               "fact is a back-fill (补录) a dispatcher records with the {field}",
+                               at=local_text(when), minutes=window.grace_minutes, now=local_text(window.now),
+                               field=field_label("backfill_reason")),
                            field="at")
     return when
 

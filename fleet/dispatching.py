@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dispatch import InfeasibleRoutes, Placement, Plan, Problem, ProblemError, insert, plan_of
+from dispatch.reasons import CODES
 from fleet import audit, live_day, queries, rentals
 from fleet.assignments import assign, driver_calendar, free_driver, holds, occupied
 from fleet.audit import Actor
@@ -43,7 +44,7 @@ from fleet.db import unit_of_work
 from fleet.enums import AssignmentSource, RunStatus, TripStatus
 from fleet.errors import Conflict, FleetError, InvalidInput, InvalidState
 from fleet.exchange import Segment, drive, home, keyed, problem_of, segments, trip_row
-from fleet.i18n import Message, msg
+from fleet.i18n import Message, msg, said
 from fleet.models import Assignment, DispatchRun, Driver, Trip, Vehicle, utcnow
 from fleet.schemas import AssignIn
 from fleet.solving import solve
@@ -57,6 +58,15 @@ TRIP_LIMIT = 5000  # trips per run: the engine's city-scale size, and a bound on
 # A run's hold on its window outlives its time limit by this much (network building and writing the plan come on
 # top of the search); past it the hold is taken for a crashed run's and lapses.
 HOLD_GRACE = timedelta(minutes=5)
+# What a trip's ``dispatch_note`` is made from: the engine's reasons and the placement's own. The note is stored as
+# its English text; reading it back against these (`fleet.i18n.parsed`) gives the message again, to be worded in
+# the reader's language.
+NOTE_TEMPLATES: tuple[str, ...] = (
+    *CODES,
+    "displaced by urgent trip {trip_id}; no other vehicle could take it",
+    "no vehicle can take it",
+    "the dispatch engine could not place it ({error})",
+)
 APPLY_BATCH = 200  # assignments a run writes per transaction: other writers get the lock between batches
 _RUN_CLAIM_LOCK = 0x676F6E67636864  # PostgreSQL advisory lock serialising window claims ("gongchd")
 
@@ -225,7 +235,7 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
                     reason = _assign_planned(session, actor, int(trip_id), stretch.vehicle, driver, pickup, run_id)
                     if reason is not None:
                         refused.append({"trip_id": int(trip_id), "priority": snapshot.trips[trip_id].priority.value,
-                                        "reason": reason})
+                                        "reason": reason, **_coded(reason)})
                 written += len(legs)
     rented = _rent(engine, actor, run_id, [int(u.trip) for u in plan.unserved], rent_unserved) \
         if rent_unserved else []
@@ -322,8 +332,10 @@ def summary(plan: Plan, by_id: Mapping[str, Segment], without_driver: int, refus
         "vehicles_available": vehicles,
         "served": {p.value: n - late[p.value] for p, n in plan.objective.served.items()},
         "offered": {p.value: n for p, n in plan.objective.offered.items()},
-        "unserved": [{"trip_id": int(u.trip), "priority": u.priority.value, "reason": u.reason}
-                     for u in plan.unserved],
+        # the reason as English text and as its stable code and parameters, worded in the reader's language
+        # where it is shown (`api.schemas.UnservedOut`)
+        "unserved": [{"trip_id": int(u.trip), "priority": u.priority.value, "reason": u.reason,
+                      **_coded(u.reason)} for u in plan.unserved],
         "refused_at_commit": refused,
         "deadhead_km": plan.objective.deadhead_km,
         "total_km": plan.objective.total_km,
@@ -337,6 +349,12 @@ def summary(plan: Plan, by_id: Mapping[str, Segment], without_driver: int, refus
         "solve_seconds": plan.solve_seconds,
         "build_seconds": plan.build_seconds,
     }
+
+
+def _coded(reason: str) -> dict[str, Any]:
+    """A reason's stable code (`dispatch.reasons.CODES`, else its template) and parameters, as JSON data."""
+    data = said(reason, CODES)
+    return {"code": data["code"], "params": data.get("params", {})} if data["code"] is not None else {}
 
 
 # --- urgent placement -----------------------------------------------------------------------------------------

@@ -39,12 +39,18 @@ __all__ = [
     "alternatives",
     "catalog",
     "content_language",
+    "field_label",
     "field_message",
     "listing",
     "msg",
     "negotiate",
+    "parsed",
     "pydantic_message",
+    "role_name",
+    "said",
     "translate",
+    "unsaid",
+    "with_article",
 ]
 
 log = logging.getLogger("gongche.i18n")
@@ -252,6 +258,138 @@ def alternatives(options: Sequence[Any]) -> Any:
     return either
 
 
+# The human name of an input field, for sentences that name a field (``is before the earliest pickup``) and for the
+# refusal's ``field 'x':`` in front; the error body's ``field`` key keeps the machine name. A field without a label
+# (a policy or scenario file's key path, say) is named as it is.
+FIELD_LABELS: Final[Mapping[str, Message]] = {
+    "purpose": msg("purpose of the trip"),
+    "priority": msg("priority level"),
+    "priority_reason": msg("emergency reason"),
+    "categories": msg("allowed vehicle categories"),
+    "passengers": msg("number of passengers"),
+    "pickup": msg("pickup place"),
+    "dropoff": msg("destination"),
+    "earliest_pickup": msg("earliest pickup"),
+    "latest_pickup": msg("latest pickup"),
+    "dwell_min": msg("time at the destination"),
+    "approval_basis": msg("approval given outside the platform"),
+    "backfill_reason": msg("back-fill reason"),
+    "shift_start": msg("shift start"),
+    "shift_end": msg("shift end"),
+    "home_lat": msg("yard latitude"),
+    "home_lon": msg("yard longitude"),
+    "registration_basis": msg("registration basis"),
+    "registration_note": msg("registration note"),
+    "early_renewal_basis": msg("early renewal basis"),
+    "early_renewal_reason": msg("early renewal reason"),
+}
+
+
+def field_label(field: str) -> str:
+    """The human name of ``field`` (a message: ``earliest pickup``, 最早上车时间), or ``field`` itself."""
+    return FIELD_LABELS.get(field, field)
+
+
 def field_message(field: str | None, reason: str) -> str:
-    """``field 'x': reason``, or the reason alone when there is no field."""
-    return msg("field '{field}': {reason}", field=field, reason=reason) if field else reason
+    """``field 'x': reason`` (x the field's human label, where it has one), or the reason alone when there is no
+    field."""
+    return msg("field '{field}': {reason}", field=field_label(field), reason=reason) if field else reason
+
+
+# Role names in sentences: alone (``dispatcher``, 平台调度员) and with the article English needs (``an admin``).
+_ROLE_NAMES: Final[Mapping[str, Message]] = {
+    "requester": msg("requester"), "approver": msg("approver"), "dispatcher": msg("dispatcher"),
+    "driver": msg("driver"), "supervisor": msg("supervisor"), "admin": msg("admin"), "system": msg("system"),
+}
+_WITH_ARTICLE: Final[Mapping[str, Message]] = {
+    "requester": msg("a requester"), "approver": msg("an approver"), "dispatcher": msg("a dispatcher"),
+    "driver": msg("a driver"), "supervisor": msg("a supervisor"), "admin": msg("an admin"), "system": msg("the system"),
+}
+
+
+def _role_code(role: Any) -> str:
+    return str(role.value if isinstance(role, Enum) else role)
+
+
+def role_name(role: Any) -> str:
+    """A role (a `fleet.enums.Role` or its code) named in a sentence: ``dispatcher``, in Chinese 平台调度员."""
+    code = _role_code(role)
+    return _ROLE_NAMES.get(code, code)
+
+
+def with_article(role: Any) -> str:
+    """A role with its indefinite article: ``a dispatcher``, ``an admin`` (in Chinese the role's name alone)."""
+    code = _role_code(role)
+    found = _WITH_ARTICLE.get(code)
+    if found is not None:
+        return found
+    return msg("an {role}", role=code) if code[:1].lower() in "aeiou" else msg("a {role}", role=code)
+
+
+# --- messages kept as data: a stable code and its parameters --------------------------------------------------------
+
+
+def said(text: str, codes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A message as JSON data: ``{"code": ..., "params": {...}}``, the code being ``codes[template]`` where given
+    (the engine's stable reason codes, `dispatch.reasons.CODES`) and the template otherwise; messages among the
+    parameters nested the same way, enums by their value. A plain ``str`` is ``{"code": None, "text": ...}``."""
+    if not isinstance(text, Message):
+        return {"code": None, "text": str(text)}
+    params = {name: said(value, codes) if isinstance(value, Message)
+              else value.value if isinstance(value, Enum) else value for name, value in text.params.items()}
+    return {"code": (codes or {}).get(text.template, text.template), "params": params}
+
+
+def unsaid(data: Mapping[str, Any], templates: Mapping[str, str] | None = None) -> str:
+    """The message `said` made (``templates``: code -> template, the inverse of its ``codes``); its English text
+    when the data no longer renders (an unknown code whose parameters do not fit)."""
+    code = data.get("code")
+    if not isinstance(code, str):
+        return str(data.get("text", ""))
+    template = (templates or {}).get(code, code)
+    params = {name: unsaid(value, templates) if isinstance(value, Mapping) else value
+              for name, value in (data.get("params") or {}).items()}
+    try:
+        return Message(template, **params)
+    except (KeyError, IndexError, ValueError):
+        return str(data.get("text", template))
+
+
+_FORMAT = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_ALTERNATIVES = re.compile(r"\w+(?: or \w+)+")
+
+
+@cache
+def _pattern(template: str) -> re.Pattern[str]:
+    parts, last = [], 0
+    for found in _FORMAT.finditer(template):
+        parts += [re.escape(template[last:found.start()]), f"(?P<{found.group(1)}>.+?)"]
+        last = found.end()
+    return re.compile("".join([*parts, re.escape(template[last:])]), re.DOTALL)
+
+
+def _number(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    if _ALTERNATIVES.fullmatch(value):  # ``law_enforcement or emergency``: the ``or`` translated
+        return alternatives(value.split(" or "))
+    return value
+
+
+def parsed(text: str | None, templates: Sequence[str]) -> str | None:
+    """``text`` as the message of the first of ``templates`` it was rendered from (numbers read back as numbers),
+    so that a sentence stored as English text (a trip's ``dispatch_note``) can be translated again; a `Message`, or
+    a text none of them renders, as it is."""
+    if text is None or isinstance(text, Message):
+        return text
+    for template in templates:
+        found = _pattern(template).fullmatch(text)
+        if found is None:
+            continue
+        made = Message(template, **{name: _number(value) for name, value in found.groupdict().items()})
+        if made == text:
+            return made
+    return text

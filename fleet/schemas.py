@@ -36,7 +36,7 @@ from fleet.enums import (
     VehicleSource,
 )
 from fleet.errors import FieldError, InvalidInput, error_location
-from fleet.i18n import field_message, msg, pydantic_message
+from fleet.i18n import field_label, field_message, msg, pydantic_message
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -226,10 +226,12 @@ class VehicleIn(Input):
             raise FieldError("marking_exemption", msg("an exempt vehicle needs the reason for its exemption"))
         if (self.home_lat is None) != (self.home_lon is None):
             raise FieldError("home_lon" if self.home_lon is None else "home_lat",
-                             msg("home_lat and home_lon go together"))
+                             msg("{first} and {second} go together", first=field_label("home_lat"),
+                                 second=field_label("home_lon")))
         if (self.registration_basis is None) != (self.registration_note is None):
             raise FieldError("registration_note" if self.registration_note is None else "registration_basis",
-                             msg("registration_basis and registration_note go together"))
+                             msg("{first} and {second} go together", first=field_label("registration_basis"),
+                                 second=field_label("registration_note")))
         return self
 
 
@@ -269,7 +271,8 @@ class PlanLineIn(Input):
             raise FieldError("displacement_l", msg("is required for {powertrain}", powertrain=self.powertrain))
         if (self.early_renewal_basis is None) != (self.early_renewal_reason is None):
             missing = "early_renewal_reason" if self.early_renewal_reason is None else "early_renewal_basis"
-            raise FieldError(missing, msg("early_renewal_basis and early_renewal_reason go together"))
+            raise FieldError(missing, msg("{first} and {second} go together", first=field_label("early_renewal_basis"),
+                                          second=field_label("early_renewal_reason")))
         if self.early_renewal_basis is not None and self.kind is not PlanLineKind.renewal:
             raise FieldError("early_renewal_basis", msg("applies to renewal lines only"))
         return self
@@ -331,7 +334,8 @@ class DriverIn(Input):
     @model_validator(mode="after")
     def _shift(self) -> Self:
         if self.shift_start == self.shift_end:
-            raise FieldError("shift_end", msg("equals shift_start: a shift has a length"))
+            raise FieldError("shift_end", msg("equals the {field}: a shift has a length",
+                                              field=field_label("shift_start")))
         return self
 
 
@@ -511,9 +515,10 @@ class TripIn(Input):
     @model_validator(mode="after")
     def _window(self) -> Self:
         if self.latest_pickup < self.earliest_pickup:
-            raise FieldError("latest_pickup", msg("is before earliest_pickup"))
+            raise FieldError("latest_pickup", msg("is before the {field}", field=field_label("earliest_pickup")))
         if self.latest_pickup - self.earliest_pickup > MAX_WINDOW:
-            raise FieldError("latest_pickup", msg("is more than 7 days after earliest_pickup"))
+            raise FieldError("latest_pickup", msg("is more than 7 days after the {field}",
+                                                  field=field_label("earliest_pickup")))
         return self
 
     @property

@@ -51,7 +51,7 @@ from fleet.clock import local_text
 from fleet.db import atomic, unit_of_work
 from fleet.enums import OversightOffice, Role
 from fleet.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
-from fleet.i18n import msg
+from fleet.i18n import msg, with_article
 from fleet.models import Driver, SignInFailure, User, UserSession, utcnow
 from fleet.reorganisation import check_active
 from fleet.settings import get_settings
@@ -163,14 +163,14 @@ def _add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: 
     if session.scalar(sa.select(User.id).where(User.name == name)) is not None:
         raise AlreadyExists(msg("user {name!r} already exists", name=name), field="name")
     if role in AGENCY_ROLES and agency is None:
-        raise InvalidInput(msg("a {role} acts for an agency: give --agency", role=role.value), field="agency")
+        raise InvalidInput(msg("{role} acts for an agency: give --agency", role=with_article(role)), field="agency")
     if jurisdiction is not None and role not in scopes.PLATFORM_ROLES:
-        raise InvalidInput(msg("only a dispatcher, supervisor or admin acts for a jurisdiction, not a {role}",
-                               role=role.value), field="jurisdiction")
+        raise InvalidInput(msg("only a dispatcher, supervisor or admin acts for a jurisdiction, not {role}",
+                               role=with_article(role)), field="jurisdiction")
     if jurisdiction is not None and agency is not None:
         raise InvalidInput(msg("a user acts for an agency or for a jurisdiction, not both"), field="jurisdiction")
     if office is not None and role is not Role.supervisor:
-        raise InvalidInput(msg("only a supervisor reads for an oversight office, not a {role}", role=role.value),
+        raise InvalidInput(msg("only a supervisor reads for an oversight office, not {role}", role=with_article(role)),
                            field="office")
     if role is Role.driver:
         if agency is not None:
@@ -181,7 +181,8 @@ def _add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: 
         if session.get(Driver, driver_id) is None:
             raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver")
     elif driver_id is not None:
-        raise InvalidInput(msg("only a driver user names a driver, not a {role}", role=role.value), field="driver")
+        raise InvalidInput(msg("only a driver user names a driver, not {role}", role=with_article(role)),
+                           field="driver")
     held_by = scopes.agency(session, granted_within, agency) if agency else None
     if held_by is not None:
         check_active(held_by)  # a dissolved agency acts no more: its people act for its successor
@@ -190,8 +191,8 @@ def _add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: 
         scopes.driver(session, granted_within, driver_id, field="driver")
     granted = scopes.scope_for(session, role, agency=held_by, jurisdiction=level, driver_id=driver_id)
     if role is not Role.driver and not granted_within.covers(granted):
-        raise InvalidInput(msg("a {role} for {scope} would reach beyond {own}, the scope it is granted from: name "
-                               "an agency or a jurisdiction within it", role=role.value, scope=granted.label,
+        raise InvalidInput(msg("{role} for {scope} would reach beyond {own}, the scope it is granted from: name "
+                               "an agency or a jurisdiction within it", role=with_article(role), scope=granted.label,
                                own=granted_within.label), field="jurisdiction")
     token, expires = _new_token(days)
     user = User(name=name, role=role, agency=held_by, driver_id=driver_id, token_hash=token_hash(token),

@@ -36,7 +36,7 @@ from fleet import assignments, bookings, clock, exports, queries, scopes
 from fleet.clock import CHINA, local_text
 from fleet.db import unit_of_work
 from fleet.enums import Priority, Role, TripStatus
-from fleet.i18n import msg
+from fleet.i18n import msg, with_article
 from fleet.models import Trip, User
 from fleet.schemas import AssignIn, OdometerIn, TripIn
 from fleet.users import AGENCY_ROLES, actor_of
@@ -100,8 +100,8 @@ def book(body: TripIn, session: SessionDep, user: Booker, response: Response, en
     if user.role in AGENCY_ROLES:
         assert user.agency is not None
         if body.agency not in (None, user.agency.code):
-            raise ApiError(403, "Forbidden", msg("a {role} books for its own agency {agency} only",
-                                                 role=user.role.value, agency=user.agency.code), "agency")
+            raise ApiError(403, "Forbidden", msg("{role} books for its own agency {agency} only",
+                                                 role=with_article(user.role), agency=user.agency.code), "agency")
         agency = user.agency.code
     else:
         if body.agency is None:

@@ -84,33 +84,39 @@ class TestValidation:
         zh, en, plain = three_ways(lambda h: api.as_("requester-a").post("/trips", json=body, headers=h))
         assert zh.status_code == en.status_code == 422
         assert en.json() == plain.json() == {"error": "InvalidInput", "field": "latest_pickup",
-                                             "detail": "field 'latest_pickup': is before earliest_pickup"}
+                                             "detail": "field 'latest pickup': is before the earliest pickup"}
         assert zh.json() == {"error": "InvalidInput", "field": "latest_pickup",
-                             "detail": "字段“latest_pickup”：早于 earliest_pickup"}
+                             "detail": "字段“最晚上车时间”：早于最早上车时间"}
 
-    @pytest.mark.parametrize(("overrides", "field", "english", "chinese"), [
-        ({"passengers": 0}, "passengers", "Input should be greater than or equal to 1", "应大于或等于 1"),
-        ({"passengers": 61}, "passengers", "Input should be less than or equal to 60", "应小于或等于 60"),
-        ({"purpose": "a"}, "purpose", "String should have at least 2 characters", "长度至少为 2 个字符"),
-        ({"priority": "vip"}, "priority", "Input should be 'emergency', 'law_enforcement' or 'routine'",
+    # the field by its human label in the sentence, by its name in "field"
+    @pytest.mark.parametrize(("overrides", "field", "labels", "english", "chinese"), [
+        ({"passengers": 0}, "passengers", ("number of passengers", "乘车人数"),
+         "Input should be greater than or equal to 1", "应大于或等于 1"),
+        ({"passengers": 61}, "passengers", ("number of passengers", "乘车人数"),
+         "Input should be less than or equal to 60", "应小于或等于 60"),
+        ({"purpose": "a"}, "purpose", ("purpose of the trip", "用车事由"), "String should have at least 2 characters",
+         "长度至少为 2 个字符"),
+        ({"priority": "vip"}, "priority", ("priority level", "优先级"),
+         "Input should be 'emergency', 'law_enforcement' or 'routine'",
          "应为 'emergency', 'law_enforcement' 或 'routine'"),
-        ({"dwell_min": "long"}, "dwell_min", "Input should be a valid integer", "应为整数"),
-        ({"surprise": 1}, "surprise", "Extra inputs are not permitted", "不允许填写此字段"),
-        ({"pickup": None}, "pickup", "Input should be a valid dictionary", "应为对象"),
+        ({"dwell_min": "long"}, "dwell_min", ("time at the destination", "目的地停留时间"),
+         "Input should be a valid integer", "应为整数"),
+        ({"surprise": 1}, "surprise", ("surprise", "surprise"), "Extra inputs are not permitted", "不允许填写此字段"),
+        ({"pickup": None}, "pickup", ("pickup place", "上车地点"), "Input should be a valid dictionary", "应为对象"),
     ])
-    def test_pydantics_errors_in_chinese(self, api: Api, overrides: dict[str, Any], field: str, english: str,
-                                         chinese: str) -> None:
+    def test_pydantics_errors_in_chinese(self, api: Api, overrides: dict[str, Any], field: str,
+                                         labels: tuple[str, str], english: str, chinese: str) -> None:
         body = trip_body(**overrides)
         zh, en, _ = three_ways(lambda h: api.as_("requester-a").post("/trips", json=body, headers=h))
         assert zh.status_code == en.status_code == 422
         assert en.json()["field"] == zh.json()["field"] == field
-        assert en.json()["detail"].startswith(f"field '{field}': {english}")
-        assert zh.json()["detail"] == f"字段“{field}”：{chinese}"
+        assert en.json()["detail"].startswith(f"field '{labels[0]}': {english}")
+        assert zh.json()["detail"] == f"字段“{labels[1]}”：{chinese}"
 
     def test_a_missing_field(self, api: Api) -> None:
         body = {k: v for k, v in trip_body().items() if k != "purpose"}
         zh = api.as_("requester-a").post("/trips", json=body, headers=CHINESE)
-        assert zh.json() == {"error": "InvalidInput", "field": "purpose", "detail": "字段“purpose”：必须填写"}
+        assert zh.json() == {"error": "InvalidInput", "field": "purpose", "detail": "字段“用车事由”：必须填写"}
 
     def test_a_body_that_is_not_json(self, api: Api) -> None:
         zh = api.as_("requester-a").post("/trips", content=b"{not json", headers={**CHINESE,

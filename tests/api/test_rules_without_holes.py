@@ -44,7 +44,7 @@ class TestDrivingIsNow:
             r = start(api, "driver-a", trip["id"], at=(at(9) - timedelta(days=60)).isoformat())
         assert r.status_code == 422, r.text
         assert r.json()["field"] == "at"
-        assert "backfill_reason" in r.json()["detail"]
+        assert "back-fill reason" in r.json()["detail"]  # the field named by its label
 
     def test_a_start_in_the_future_is_refused(self, api: Api) -> None:
         trip = assigned(api)

@@ -21,7 +21,18 @@ from pydantic import BaseModel, Field, ValidationError
 from fleet import i18n
 from fleet.enums import Category, TripStatus
 from fleet.errors import FieldError, InvalidInput, QuotaExceeded
-from fleet.i18n import CHINESE, ENGLISH, Message, Text, catalog, msg, negotiate, pydantic_message, translate
+from fleet.i18n import (
+    CHINESE,
+    ENGLISH,
+    Message,
+    Text,
+    catalog,
+    field_label,
+    msg,
+    negotiate,
+    pydantic_message,
+    translate,
+)
 from fleet.rules import check_quota
 from fleet.schemas import TripIn
 
@@ -136,9 +147,9 @@ class TestTranslate:
         assert translate(said, CHINESE) == "计划 7 当前为 approved（已审批）；仅草稿可以提交"
 
     def test_messages_inside_messages_are_translated_too(self) -> None:
-        inner = msg("is before earliest_pickup")
+        inner = msg("is before the {field}", field=field_label("earliest_pickup"))
         said = msg("field '{field}': {reason}", field="latest_pickup", reason=inner)
-        assert translate(said, CHINESE) == "字段“latest_pickup”：早于 earliest_pickup"
+        assert translate(said, CHINESE) == "字段“latest_pickup”：早于最早上车时间"
 
     def test_a_template_missing_from_the_catalog_and_a_plain_string_stay_english(self) -> None:
         assert translate(msg("no such sentence {n}", n=3), CHINESE) == "no such sentence 3"
@@ -210,13 +221,15 @@ class TestPydanticMessages:
             TripIn.parse({"purpose": "执法检查", "pickup": {"lat": 30, "lon": 114, "address": "甲"},
                           "dropoff": {"lat": 30.1, "lon": 114, "address": "乙"},
                           "earliest_pickup": "2030-03-12T10:00:00+08:00", "latest_pickup": "2030-03-12T09:00:00+08:00"})
-        assert caught.value.detail == "field 'latest_pickup': is before earliest_pickup"
-        assert translate(caught.value.detail, CHINESE) == "字段“latest_pickup”：早于 earliest_pickup"
+        assert caught.value.detail == "field 'latest pickup': is before the earliest pickup"
+        assert translate(caught.value.detail, CHINESE) == "字段“最晚上车时间”：早于最早上车时间"
 
     def test_a_field_error_keeps_its_message(self) -> None:
-        error = {"type": "value_error", "msg": "Value error, home_lat and home_lon go together", "loc": (),
-                 "ctx": {"error": FieldError("home_lat", msg("home_lat and home_lon go together"))}}
-        assert translate(pydantic_message(error), CHINESE) == "home_lat 与 home_lon 须同时填写"
+        said = msg("{first} and {second} go together", first=field_label("home_lat"), second=field_label("home_lon"))
+        error = {"type": "value_error", "msg": f"Value error, {said}", "loc": (),
+                 "ctx": {"error": FieldError("home_lat", said)}}
+        assert pydantic_message(error) == "yard latitude and yard longitude go together"
+        assert translate(pydantic_message(error), CHINESE) == "车场纬度与车场经度须同时填写"
 
 
 class TestNegotiate:

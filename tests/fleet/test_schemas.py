@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from fleet.enums import EarlyRenewalBasis, MarkingStatus, Powertrain
 from fleet.errors import InvalidInput
+from fleet.i18n import field_label
 from fleet.schemas import (
     DisposalIn,
     Input,
@@ -163,7 +164,8 @@ class TestVehicleIn:
         self, changes: dict[str, Any], named: str
     ) -> None:
         exc = refused(VehicleIn, vehicle(**changes))
-        assert named in exc.detail
+        assert exc.field == named
+        assert field_label(named) in exc.detail  # by its human label where it has one
 
     def test_exempt_marking_with_reason_passes(self) -> None:
         parsed = VehicleIn.parse(vehicle(category="confidential_comms", price_cny="110000",
@@ -248,12 +250,12 @@ class TestPlanLineIn:
     )
     def test_early_renewal_basis_and_reason_go_together(self, changes: dict[str, Any]) -> None:
         exc = refused(PlanLineIn, renewal_line(**changes))
-        assert "early_renewal_basis and early_renewal_reason go together" in exc.detail
+        assert "early renewal basis and early renewal reason go together" in exc.detail
 
     def test_early_renewal_on_a_new_line_is_refused(self) -> None:
         exc = refused(PlanLineIn, renewal_line(kind="new", replaces=[], early_renewal_basis="safety_hazard",
                                                early_renewal_reason="brakes failing"))
-        assert "'early_renewal_basis': applies to renewal lines only" in exc.detail
+        assert "'early renewal basis': applies to renewal lines only" in exc.detail
 
     def test_early_renewal_reason_too_short_is_refused(self) -> None:
         exc = refused(PlanLineIn, renewal_line(early_renewal_basis="safety_hazard", early_renewal_reason="x"))
