@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -123,12 +124,22 @@ def trimmed(value: Any) -> Any:
     return value[start:end]
 
 
+def _takes_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any or isinstance(annotation, bool):
+        return True
+    return any(_takes_bool(inner) for inner in get_args(annotation))
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _trim(cls, value: Any) -> Any:
+    def _trim(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads JSON true as the number 1 (passengers, a quota's limit): a client's slip, refused.
+        if isinstance(value, bool) and info.field_name is not None \
+                and not _takes_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError(msg("true or false is not a value this field takes"))
         return trimmed(value)
 
     @classmethod

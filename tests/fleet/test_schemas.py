@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from fleet.enums import EarlyRenewalBasis, MarkingStatus, Powertrain
 from fleet.errors import InvalidInput
@@ -333,3 +334,25 @@ def test_trimmed_text_has_nothing_invisible_at_its_ends_and_keeps_the_rest(text:
             assert not end.isspace()
             assert unicodedata.category(end) not in ("Cf", "Cc")
     assert trimmed("\u200b" + text + "\ufeff") == out
+
+
+def _inputs(cls: type[Input] = Input) -> list[type[Input]]:
+    return [cls, *(sub for direct in cls.__subclasses__() for sub in _inputs(direct))]
+
+
+def test_json_true_is_no_number_date_or_text_in_any_input() -> None:
+    """pydantic's lax mode read JSON true as 1 (passengers, a quota's limit): in every field of every input that
+    does not take true or false, it is refused there; where a field does take it, it is not refused for that."""
+    checked = 0
+    for model in _inputs():
+        for name, info in model.model_fields.items():
+            try:
+                model.model_validate({name: True})
+            except ValidationError as refused:
+                here = [e for e in refused.errors() if e["loc"][:1] == (name,)]
+            else:
+                here = []
+            takes = "true or false" not in str(here)
+            assert takes == ("bool" in str(info.annotation) or info.annotation is Any), (model.__name__, name, here)
+            checked += 1
+    assert checked > 100
