@@ -355,4 +355,12 @@ def test_json_true_is_no_number_date_or_text_in_any_input() -> None:
             takes = "true or false" not in str(here)
             assert takes == ("bool" in str(info.annotation) or info.annotation is Any), (model.__name__, name, here)
             checked += 1
+            try:  # ... and a day or a time is never a number of seconds since 1970
+                model.model_validate({name: 0})
+            except ValidationError as refused:
+                here = [e for e in refused.errors() if e["loc"][:1] == (name,)]
+            else:
+                here = []
+            timed = any(word in str(info.annotation) for word in ("date", "time", "Datetime"))
+            assert ("written as text" in str(here)) == (timed and "int" not in str(info.annotation)), (name, here)
     assert checked > 100
