@@ -36,7 +36,7 @@ from fleet import audit, queries
 from fleet.assignments import occupied
 from fleet.audit import Actor
 from fleet.backfill import entered_at, now_window
-from fleet.clock import local_date
+from fleet.clock import local_date, local_text
 from fleet.db import atomic
 from fleet.enums import TripStatus
 from fleet.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
@@ -176,7 +176,7 @@ def bill(session: Session, actor: Actor, *, trip_id: int, data: RentalBillIn) ->
                                trip_id=trip_id, status=booked.status), field="status")
     at = entered_at(actor, data.at, data.backfill_reason, now_window())
     if at < booked.earliest_pickup:
-        raise InvalidInput(msg("the rental ended {at}, before the trip's earliest pickup", at=at.isoformat()),
+        raise InvalidInput(msg("the rental ended {at}, before the trip's earliest pickup", at=local_text(at)),
                            field="at")
     booked.backfill_reason = data.backfill_reason or booked.backfill_reason
     hours = trip_hours(booked)

@@ -6,7 +6,6 @@ stored. Deactivating a user ends its token and its browser sessions at once."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Admin, ScopeDep, SessionDep
 from api.errors import ErrorOut
 from api.routes.auth import Password
-from api.schemas import Limit, Offset, PageOut
+from api.schemas import Instant, Limit, Offset, PageOut
 from fleet import users
 from fleet.enums import OversightOffice, Role
 from fleet.models import User
@@ -39,8 +38,8 @@ class UserOut(BaseModel):
     office: OversightOffice | None = Field(description="the oversight body a supervisor reads for")
     driver_id: int | None
     active: bool
-    token_expires_at: datetime
-    created_at: datetime
+    token_expires_at: Instant
+    created_at: Instant
 
 
 class UserPage(PageOut[UserOut]):

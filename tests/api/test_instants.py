@@ -99,6 +99,7 @@ def a_day(api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Recorder
     rec.call("approver-a", "post", f"/trips/{unassigned['id']}/approve")
     rec.call("dispatcher", "post", f"/trips/{unassigned['id']}/assign", json={"vehicle_id": v["le-a2"]})
     rec.call("dispatcher", "post", f"/trips/{unassigned['id']}/unassign", json={"note": "换车"})
+    rec.call("admin", "post", "/users", 201, json={"name": "新调度员", "role": "dispatcher"})
     with monkeypatch.context() as patch:
         patch.setattr(audit, "utcnow", lambda: at(12))
         rec.call("admin", "post", f"/vehicles/{v['le-b1']}/seal", json={"reason": "闲置封存"})
@@ -119,7 +120,7 @@ def a_day(api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Recorder
         ("supervisor", f"/dispatch/runs/{run['run_id']}", {}), ("supervisor", "/audit", {"limit": 200}),
         ("supervisor", "/audit/verify", {}), ("supervisor", "/violations", {"since": day, "until": day}),
         ("supervisor", "/reports/annual", {"year": DAY.year, "agency": AGENCY_A}),
-        ("requester-a", "/vocabulary", {}),
+        ("requester-a", "/vocabulary", {}), ("admin", "/users", {}),
     ):
         rec.call(user, "get", url, params=params)
     return rec

@@ -102,6 +102,9 @@ def test_a_bill_is_dated_now_or_back_filled_never_in_the_future(api: Api) -> Non
         for when in ("2099-12-31T12:00:00+08:00", at(11).isoformat()):
             r = api.as_("dispatcher").post(url, json={"km": 20, "at": when})
             assert (r.status_code, r.json()["field"]) == (422, "at"), r.text
+        r = api.as_("dispatcher").post(url, json={"km": 20, "at": at(8).isoformat(), "backfill_reason": "结算单"})
+        assert (r.status_code, r.json()["field"]) == (422, "at"), r.text
+        assert f"{DAY} 08:00" in r.json()["detail"]  # said in China time, as every instant the API writes
         r = api.as_("dispatcher").post(url, json={"km": 20, "at": at(11).isoformat(),
                                                   "backfill_reason": "租赁公司傍晚送来结算单"})
     assert r.status_code == 200, r.text
