@@ -174,7 +174,7 @@ def _local_day(value: Any, *, after: bool) -> Any:
     try:
         return local_moment(day + timedelta(days=1) if after else day)
     except OverflowError:
-        raise ValueError(msg("must fall between 2000 and 2100")) from None
+        raise ValueError(msg("must fall from 2000-01-01 to 2099-12-31, China time")) from None
 
 
 def _day_start(value: Any) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, get_args
 
@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from fleet.clock import CHINA
 from fleet.enums import (
     Category,
     CostKind,
@@ -490,12 +491,13 @@ DEFAULT_CATEGORIES: dict[Priority, tuple[Category, ...]] = {
     Priority.routine: (Category.general,),
 }
 MAX_WINDOW = timedelta(days=7)
-_EPOCH_LOW, _EPOCH_HIGH = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+# China's days, as every day the platform speaks of: a day-only filter for 2000-01-01 is that day in China time.
+_EPOCH_LOW, _EPOCH_HIGH = datetime(2000, 1, 1, tzinfo=CHINA), datetime(2100, 1, 1, tzinfo=CHINA)
 
 
 def _within_epoch(value: datetime) -> datetime:
-    if not _EPOCH_LOW <= value < _EPOCH_HIGH:
-        raise ValueError(msg("must fall between 2000 and 2100"))
+    if not _EPOCH_LOW <= value <= _EPOCH_HIGH:  # the high end: an exclusive end of 2099-12-31
+        raise ValueError(msg("must fall from 2000-01-01 to 2099-12-31, China time"))
     return value
 
 

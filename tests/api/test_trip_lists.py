@@ -101,6 +101,17 @@ class TestTripFilters:
             assert r.status_code == 422, (params, r.text)
             assert r.json()["field"] == next(iter(params)), r.json()
 
+    def test_the_days_a_filter_takes_are_chinas_2000_to_2099(self, api: Api) -> None:
+        """A day-only filter is that day in China time, so the first day of 2000 is in range (its China midnight
+        is still 1999 in UTC, and was refused)."""
+        for params in ({"since": "2000-01-01"}, {"until": "2099-12-31"},
+                       {"since": "2000-01-01T00:00:00+08:00", "until": "2099-12-31T23:59:59+08:00"}):
+            assert api.as_("dispatcher").get("/trips", params=params).status_code == 200, params
+        for params in ({"since": "1999-12-31"}, {"until": "2100-01-01"}):
+            r = api.as_("dispatcher").get("/trips", params=params)
+            assert (r.status_code, r.json()["field"]) == (422, next(iter(params))), r.text
+            assert "2000-01-01 to 2099-12-31, China time" in r.json()["detail"]
+
     def test_status_repeats_and_the_other_filters_combine(self, api: Api) -> None:
         requested = book(api, purpose="调研座谈")
         approved = book(api, earliest_pickup=at(11).isoformat(), latest_pickup=at(11, 30).isoformat())
