@@ -195,7 +195,15 @@ Until = Annotated[Moment, BeforeValidator(_day_end), _DATE_OR_INSTANT]
 
 # --- pages --------------------------------------------------------------------------------------------------------
 
-ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # a row id in a path: what the databases store
+def _digits(value: Any) -> Any:
+    # pydantic would read "1.0" and " 1" as row 1: a path that names another row than it spells is refused.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError(msg("is not a row number (digits only)"))
+    return value
+
+
+# A row id in a path: what the databases store, spelt in digits only.
+ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1), BeforeValidator(_digits)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
 ItemT = TypeVar("ItemT")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 
 from api.deps import EngineDep, SessionDep, allow, allow_briefly, scope_of, scope_read_briefly
 from api.errors import ErrorOut
-from api.schemas import DispatchIn, DispatchOut, DispatchRunOut, DispatchRunPage, Limit, Offset
+from api.schemas import DispatchIn, DispatchOut, DispatchRunOut, DispatchRunPage, Limit, ObjectId, Offset
 from fleet import dispatching, queries, scopes
 from fleet.enums import Role, RunStatus
 from fleet.errors import NotFound
@@ -57,7 +57,7 @@ def list_runs(session: SessionDep, user: Watcher, status: RunStatus | None = Non
 
 
 @router.get("/dispatch/runs/{run_id}", response_model=DispatchRunOut, summary="One dispatch run")
-def get_run(run_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, user: Watcher) -> DispatchRunOut:
+def get_run(run_id: ObjectId, session: SessionDep, user: Watcher) -> DispatchRunOut:
     """A run made by a dispatcher outside the caller's scope is unknown to it (404)."""
     found = queries.dispatch_run(session, run_id)
     makers = scopes.run_makers(session, scope_of(session, user))

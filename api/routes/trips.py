@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from api.schemas import (
     DecisionIn,
     Limit,
     MovedOut,
+    ObjectId,
     Offset,
     PlaceOut,
     RejectIn,
@@ -52,7 +53,7 @@ Dispatcher = Annotated[User, Depends(allow(Role.dispatcher))]
 Driving = Annotated[User, Depends(allow(Role.driver, Role.dispatcher))]
 Reader = Annotated[User, Depends(allow(Role.requester, Role.approver, Role.dispatcher, Role.driver,
                                       Role.supervisor))]
-TripId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TripId = ObjectId
 
 
 def trip_out(trip: Trip) -> TripOut:

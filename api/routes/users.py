@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Admin, ScopeDep, SessionDep
 from api.errors import ErrorOut
 from api.routes.auth import Password
-from api.schemas import Instant, Limit, Offset, PageOut
+from api.schemas import Instant, Limit, ObjectId, Offset, PageOut
 from fleet import users
 from fleet.enums import OversightOffice, Role
 from fleet.models import User
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/users", tags=["users"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}})
 
-UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UserId = ObjectId
 
 
 class UserOut(BaseModel):

@@ -287,3 +287,16 @@ def test_the_time_limit_is_capped(api: Api) -> None:
     r = api.as_("dispatcher").post("/dispatch", json={**WINDOW, "time_limit": 3600})
     assert r.status_code == 422
     assert r.json()["field"] == "time_limit"
+
+
+@pytest.mark.parametrize("spelt", ["1.0", "1%20", "%201", "+1", "1e0", "١"])
+def test_a_row_id_in_a_path_is_digits_only(api: Api, spelt: str) -> None:
+    """pydantic read "1.0" or "1 " as row 1: a deactivation aimed at a mistyped path ended user 1's sessions."""
+    trip = api.as_("requester-a").post("/trips", json=trip_body()).json()
+    r = api.as_("requester-a").get(f"/trips/{spelt}")
+    assert (r.status_code, r.json()["field"]) == (422, "trip_id"), r.text
+    before = api.as_("admin").get("/users").json()["items"]
+    r = api.as_("admin").post(f"/users/{spelt}/deactivate")
+    assert (r.status_code, r.json()["field"]) == (422, "user_id"), r.text
+    assert api.as_("admin").get("/users").json()["items"] == before
+    assert api.as_("requester-a").get(f"/trips/{trip['id']}").status_code == 200
