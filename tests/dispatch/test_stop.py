@@ -159,8 +159,12 @@ class TestGoingOn:
     def test_a_clock_alone_is_used_until_the_bound_s_share(self, city: Problem, monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
         seen = self.calls(monkeypatch)
-        # A machine twenty times the reference's speed, whatever this one's load: the budget is spent early.
+        # A machine twenty times the reference's speed, whatever this one's load: the budget is spent early. The
+        # duty neighbourhoods are left out: they run on the clock, not the budget (docs/benchmarks.md), so on a
+        # loaded machine (CI with a suite beside it) they took the first call's whole clock.
         monkeypatch.setattr(searching, "WORK_PER_SECOND", searching.WORK_PER_SECOND / 20)
+        monkeypatch.setattr(searching, "LNS_SHARE", 0.0)
+        monkeypatch.setattr(importlib.import_module("dispatch.solve"), "GO_ON_ROUNDS", 1000)  # on to the clock
         started = time.perf_counter()
         plan = solve(city, stop=MaxRuntime(4), seed=1)
         assert len(seen) >= 2
