@@ -21,7 +21,7 @@ from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.api.conftest import AGENCY_A, YARD_A, at
 from tests.factories import plate, vin
-from tests.web.conftest import Browsing, LiveServer
+from tests.web.conftest import Browsing, LiveServer, field_error
 
 DESK_DAY = date(2030, 4, 16)  # a Tuesday no other browser test books
 DESK_AGENCY = "WH-YJ"  # booked for by the platform only: no requester or approver sees its trips
@@ -331,6 +331,75 @@ def test_a_busy_server_is_asked_again_with_the_same_key_and_the_emergency_is_pla
     assert keys[0] is not None
     assert keys[0] == keys[1]
     assert trip_count(browsing.server) == before + 1
+
+
+def posts_to(page: Page, path: str) -> list[str]:
+    """The POSTs the page sends to the API's ``path`` from now on."""
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and r.url.endswith(path) else None)
+    return posted
+
+
+def test_out_of_range_entries_in_the_urgent_form_are_refused_as_typed_never_changed(
+        browsing: Browsing, desk: Desk) -> None:
+    """999 passengers, a 99999-minute stay, a latitude of 95.123 and a longitude of -200.4567 are each refused under
+    their field and left as typed (antd would clamp them to their bounds when the field loses focus, and book that);
+    a one-character reason is refused as too short, not as missing. Nothing is sent."""
+    page = open_board(browsing)
+    posted = posts_to(page, "/trips")
+    fill_urgent(page)
+    typed = {"urgent-passengers": "999", "urgent-dwell": "99999", "pickup-lat": "95.123", "dropoff-lon": "-200.4567",
+             "urgent-purpose": "火"}
+    fields = {name: page.get_by_test_id(name) for name in typed}
+    for name, value in typed.items():
+        fields[name].fill(value)
+    page.get_by_test_id("urgent-submit").click()
+
+    expect(field_error(fields["urgent-passengers"])).to_have_text("乘车人数应为 1 至 60 之间的整数")
+    expect(field_error(fields["urgent-dwell"])).to_have_text("目的地停留应为 0 至 1440 之间的整数分钟")
+    expect(field_error(fields["pickup-lat"])).to_have_text("纬度应在 -90 至 90 之间")
+    expect(field_error(fields["dropoff-lon"])).to_have_text("经度应在 -180 至 180 之间")
+    expect(field_error(fields["urgent-purpose"])).to_have_text("应急事由为 2–500 个字")
+    for name, value in typed.items():
+        expect(fields[name]).to_have_value(value)
+    browsing.screenshot("urgent-refused-as-typed")
+    page.wait_for_timeout(300)  # time enough for a request the form should not have sent
+    assert posted == []
+
+
+def test_a_refusal_naming_a_field_of_the_urgent_form_is_shown_under_it(browsing: Browsing, desk: Desk) -> None:
+    """The server refuses a window of more than 7 days naming latest_pickup: the dispatcher reads why under the
+    latest pickup, not in the alert above the form."""
+    browsing.watch.expect_error(r"status of 422")
+    page = open_board(browsing)
+    fill_urgent(page)
+    pick(page, "urgent-latest", "2030-04-24 11:15")
+    with page.expect_response(re.compile(r"/api/v1/trips$")) as refused:
+        page.get_by_test_id("urgent-submit").click()
+    assert refused.value.status == 422
+    expect(field_error(page.get_by_test_id("urgent-latest"))).to_have_text(re.compile(r"晚于.*超过 7 天"))
+    expect(page.get_by_test_id("urgent-refused")).to_have_count(0)
+
+
+def test_out_of_range_entries_in_the_dispatch_panel_are_refused_as_typed_never_changed(
+        browsing: Browsing, desk: Desk) -> None:
+    """A 600-second time limit and a seed of -3 are refused under their fields and left as typed (antd would run the
+    engine for 60 seconds with the seed 0); no run is started."""
+    page = open_board(browsing)
+    posted = posts_to(page, "/dispatch")
+    page.get_by_test_id("dispatch-open").click()
+    limit, seed = page.get_by_test_id("dispatch-time-limit"), page.get_by_test_id("dispatch-seed")
+    limit.fill("600")
+    seed.fill("-3")
+    page.get_by_test_id("dispatch-submit").click()
+
+    expect(field_error(limit)).to_have_text("求解时限应为 5 至 60 之间的整数秒")
+    expect(field_error(seed)).to_have_text("随机种子应为 0 至 2147483647 之间的整数")
+    expect(limit).to_have_value("600")
+    expect(seed).to_have_value("-3")
+    expect(page.get_by_test_id("dispatch-progress")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert posted == []
 
 
 def test_the_map_shows_the_day_with_a_scale_bar(browsing: Browsing, desk: Desk) -> None:

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { decideAll } from './approvals';
 import { BOOK_ALIASES, BOOK_ITEMS, tripBody } from './booking';
-import { fieldMessage, formItemFor, isWholeIn, wholeNumberRule } from './forms';
+import { fieldMessage, formItemFor, isNumberIn, isWholeIn, lengthRule, numberRule, wholeNumberRule } from './forms';
 
 describe("the API's field", () => {
   it("is the booking form's item that holds it", () => {
@@ -110,5 +110,37 @@ describe('a whole-number field', () => {
     await expect(validate(60)).resolves.toBeUndefined();
     await expect(validate(null)).resolves.toBeUndefined(); // "required" says that one
     await expect(validate(999)).rejects.toThrow('from 1 to 60');
+  });
+});
+
+/** A rule's validator, called as the form would. */
+function validator(rule: unknown): (value: unknown) => Promise<void> {
+  return (value) => (rule as { validator: (r: unknown, v: unknown) => Promise<void> }).validator({}, value);
+}
+
+describe('a decimal field', () => {
+  it('takes numbers within its bounds, decimals and all, and refuses the rest as they are', async () => {
+    expect([-90, 0, 30.5928, 90].map((lat) => isNumberIn(lat, -90, 90))).toEqual([true, true, true, true]);
+    expect([-90.0001, 90.5, 95, Number.NaN, Number.POSITIVE_INFINITY, '30.5'].map((lat) => isNumberIn(lat, -90, 90))).toEqual([
+      false, false, false, false, false, false,
+    ]);
+    const validate = validator(numberRule(-180, 180, 'from -180 to 180'));
+    await expect(validate(114.30551234)).resolves.toBeUndefined(); // not rounded to the step
+    await expect(validate(undefined)).resolves.toBeUndefined(); // "required" says that one
+    await expect(validate(180.0001)).rejects.toThrow('from -180 to 180');
+    await expect(validate(-200)).rejects.toThrow('from -180 to 180');
+  });
+});
+
+describe('a text field of bounded length', () => {
+  it('refuses a text too short or too long with its own message, and leaves an empty one to "required"', async () => {
+    const validate = validator(lengthRule(2, 500, '2–500 characters'));
+    await expect(validate('泄漏')).resolves.toBeUndefined();
+    await expect(validate('')).resolves.toBeUndefined();
+    await expect(validate(undefined)).resolves.toBeUndefined();
+    await expect(validate('  ')).resolves.toBeUndefined();
+    await expect(validate('火')).rejects.toThrow('2–500 characters');
+    await expect(validate(' 火 ')).rejects.toThrow('2–500 characters'); // counted trimmed, as the server does
+    await expect(validate('火'.repeat(501))).rejects.toThrow('2–500 characters');
   });
 });

@@ -28,6 +28,35 @@ export function wholeNumberRule(min: number, max: number, message: string): Rule
   };
 }
 
+/** Whether `value` is a number, decimals allowed, from `min` to `max`. */
+export function isNumberIn(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
+}
+
+/**
+ * The rule of a number field that takes decimals from `min` to `max` (a latitude): anything else is refused under
+ * the field with `message`, as typed, never clamped or rounded (see wholeNumberRule).
+ */
+export function numberRule(min: number, max: number, message: string): Rule {
+  return {
+    validator: (_, value: unknown) =>
+      value === null || value === undefined || isNumberIn(value, min, max) ? Promise.resolve() : Promise.reject(new Error(message)),
+  };
+}
+
+/**
+ * The rule of a text field of `min` to `max` characters once trimmed (a reason): a text too short or too long is
+ * refused with `message`, not with "required" (an empty one is the required rule's to refuse).
+ */
+export function lengthRule(min: number, max: number, message: string): Rule {
+  return {
+    validator: (_, value: unknown) => {
+      const length = typeof value === 'string' ? value.trim().length : 0;
+      return length === 0 || (length >= min && length <= max) ? Promise.resolve() : Promise.reject(new Error(message));
+    },
+  };
+}
+
 /**
  * The form item for the API's `field`: the longest leading part of its path that the form has, itself or through
  * `aliases` (`pickup.lat` -> `pickup`); null when the form has no item for it (the refusal is shown above the form).

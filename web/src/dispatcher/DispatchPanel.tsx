@@ -5,10 +5,11 @@ import type { Dayjs } from 'dayjs';
 import { useEffect, useRef, useState } from 'react';
 
 import { ApiError } from '../api';
+import { wholeNumberRule } from '../forms';
 import { shiftDay } from './board';
-import { clampTimeLimit, MAX_TIME_LIMIT, MIN_TIME_LIMIT, progressFraction } from './dispatch';
+import { MAX_TIME_LIMIT, MIN_TIME_LIMIT, progressFraction } from './dispatch';
 import DispatchResult from './DispatchResult';
-import { WALL_CLOCK, wallClock, wallClockInstant } from './forms';
+import { SEED_BOUNDS, WALL_CLOCK, wallClock, wallClockInstant } from './forms';
 import { useText } from './messages';
 import { refreshDay, runDispatch } from './queries';
 import type { DispatchSummary } from './types';
@@ -17,7 +18,7 @@ interface Values {
   start: Dayjs;
   end: Dayjs;
   time_limit: number;
-  seed: number;
+  seed: number | null;
 }
 
 type State =
@@ -74,7 +75,8 @@ export default function DispatchPanel({ day }: { day: string }) {
   };
 
   const submit = async (values: Values) => {
-    const limit = clampTimeLimit(values.time_limit);
+    // Whole seconds within the bounds: the form's rule has refused anything else, as typed.
+    const limit = values.time_limit;
     setState({ phase: 'running', started: Date.now(), limit });
     // The run is listed as running as soon as it holds its window.
     const listed = setTimeout(() => void client.invalidateQueries({ queryKey: ['runs'] }), 500);
@@ -163,12 +165,24 @@ export default function DispatchPanel({ day }: { day: string }) {
               <Form.Item
                 name="time_limit"
                 label={t('dispatch.timeLimit')}
-                rules={[{ required: true, type: 'number', min: MIN_TIME_LIMIT, max: MAX_TIME_LIMIT }]}
+                rules={[
+                  { required: true, message: t('dispatch.required') },
+                  wholeNumberRule(
+                    MIN_TIME_LIMIT,
+                    MAX_TIME_LIMIT,
+                    t('dispatch.timeLimitRange', { min: MIN_TIME_LIMIT, max: MAX_TIME_LIMIT }),
+                  ),
+                ]}
               >
-                <InputNumber min={MIN_TIME_LIMIT} max={MAX_TIME_LIMIT} step={1} data-testid="dispatch-time-limit" />
+                {/* No min/max/precision: they would clamp or round what was typed (see wholeNumberRule). */}
+                <InputNumber step={1} data-testid="dispatch-time-limit" />
               </Form.Item>
-              <Form.Item name="seed" label={t('dispatch.seed')}>
-                <InputNumber min={0} max={2 ** 31 - 1} step={1} data-testid="dispatch-seed" />
+              <Form.Item
+                name="seed"
+                label={t('dispatch.seed')}
+                rules={[wholeNumberRule(SEED_BOUNDS.min, SEED_BOUNDS.max, t('dispatch.seedRange', SEED_BOUNDS))]}
+              >
+                <InputNumber step={1} data-testid="dispatch-seed" />
               </Form.Item>
             </Form>
           )}

@@ -22,9 +22,19 @@ import type { Dayjs } from 'dayjs';
 import { useRef, useState } from 'react';
 
 import { ApiError, RequestKeys, useVocabulary } from '../api';
+import { TRIP_BOUNDS } from '../booking';
+import { formItemFor, lengthRule, numberRule, showFieldError, wholeNumberRule } from '../forms';
 import { formatChinaDateTime } from '../time';
 import { label } from '../vocabulary';
-import { tripOf, WALL_CLOCK, wallClock, type UrgentValues as Values } from './forms';
+import {
+  POINT_BOUNDS,
+  tripOf,
+  URGENT_ALIASES,
+  URGENT_ITEMS,
+  WALL_CLOCK,
+  wallClock,
+  type UrgentValues as Values,
+} from './forms';
 import { useText } from './messages';
 import { bookTrip, refreshDay, useAgencyList, usePlaces } from './queries';
 import type { Booking } from './types';
@@ -63,13 +73,28 @@ function PlaceField({ form, prefix }: { form: FormInstance<Values>; prefix: 'pic
         </Form.Item>
       </Col>
       <Col span={6}>
-        <Form.Item name={`${prefix}_lat`} label={t('urgent.lat')} rules={[{ required: true, message: required }]}>
-          <InputNumber min={-90} max={90} step={0.001} style={{ width: '100%' }} data-testid={`${prefix}-lat`} />
+        <Form.Item
+          name={`${prefix}_lat`}
+          label={t('urgent.lat')}
+          rules={[
+            { required: true, message: required },
+            numberRule(POINT_BOUNDS.lat.min, POINT_BOUNDS.lat.max, t('urgent.latRange', POINT_BOUNDS.lat)),
+          ]}
+        >
+          {/* No min/max: they would clamp what was typed (see numberRule in ../forms). */}
+          <InputNumber step={0.001} style={{ width: '100%' }} data-testid={`${prefix}-lat`} />
         </Form.Item>
       </Col>
       <Col span={6}>
-        <Form.Item name={`${prefix}_lon`} label={t('urgent.lon')} rules={[{ required: true, message: required }]}>
-          <InputNumber min={-180} max={180} step={0.001} style={{ width: '100%' }} data-testid={`${prefix}-lon`} />
+        <Form.Item
+          name={`${prefix}_lon`}
+          label={t('urgent.lon')}
+          rules={[
+            { required: true, message: required },
+            numberRule(POINT_BOUNDS.lon.min, POINT_BOUNDS.lon.max, t('urgent.lonRange', POINT_BOUNDS.lon)),
+          ]}
+        >
+          <InputNumber step={0.001} style={{ width: '100%' }} data-testid={`${prefix}-lon`} />
         </Form.Item>
       </Col>
     </Row>
@@ -172,6 +197,12 @@ export default function UrgentForm({ day }: { day: string }) {
       keys.current.forget();
       setBooking(booked);
     } catch (error) {
+      // A refusal naming one of the form's fields is shown under it; any other above the form.
+      if (showFieldError(form, error, URGENT_ITEMS, URGENT_ALIASES)) {
+        const item = formItemFor((error as ApiError).field, URGENT_ITEMS, URGENT_ALIASES);
+        if (item) form.scrollToField(item);
+        return;
+      }
       const detail = error instanceof Error ? error.message : String(error);
       setRefusal(detail);
       if (!(error instanceof ApiError) || error.status >= 500) message.error(t('urgent.refused', { detail }));
@@ -236,36 +267,74 @@ export default function UrgentForm({ day }: { day: string }) {
                   </Form.Item>
                 </Col>
                 <Col span={6}>
-                  <Form.Item name="passengers" label={t('urgent.passengers')} rules={[{ required: true }]}>
-                    <InputNumber min={1} max={60} style={{ width: '100%' }} data-testid="urgent-passengers" />
+                  <Form.Item
+                    name="passengers"
+                    label={t('urgent.passengers')}
+                    rules={[
+                      { required: true, message: t('urgent.required') },
+                      wholeNumberRule(
+                        TRIP_BOUNDS.passengers.min,
+                        TRIP_BOUNDS.passengers.max,
+                        t('urgent.passengersRange', TRIP_BOUNDS.passengers),
+                      ),
+                    ]}
+                  >
+                    {/* No min/max/precision: they would clamp or round what was typed (see wholeNumberRule). */}
+                    <InputNumber style={{ width: '100%' }} data-testid="urgent-passengers" />
                   </Form.Item>
                 </Col>
                 <Col span={6}>
-                  <Form.Item name="dwell_min" label={t('urgent.dwell')} rules={[{ required: true }]}>
-                    <InputNumber min={0} max={24 * 60} style={{ width: '100%' }} data-testid="urgent-dwell" />
+                  <Form.Item
+                    name="dwell_min"
+                    label={t('urgent.dwell')}
+                    rules={[
+                      { required: true, message: t('urgent.required') },
+                      wholeNumberRule(TRIP_BOUNDS.dwell.min, TRIP_BOUNDS.dwell.max, t('urgent.dwellRange', TRIP_BOUNDS.dwell)),
+                    ]}
+                  >
+                    <InputNumber style={{ width: '100%' }} data-testid="urgent-dwell" />
                   </Form.Item>
                 </Col>
               </Row>
               <Form.Item
                 name="purpose"
                 label={t('urgent.purpose')}
-                rules={[{ required: true, whitespace: true, min: 2, max: 500, message: t('urgent.required') }]}
+                rules={[
+                  { required: true, whitespace: true, message: t('urgent.required') },
+                  // fleet/schemas.py: the purpose and the priority's reason (`Reason`) it is sent as.
+                  lengthRule(
+                    TRIP_BOUNDS.priorityReason.min,
+                    TRIP_BOUNDS.priorityReason.max,
+                    t('urgent.purposeLength', TRIP_BOUNDS.priorityReason),
+                  ),
+                ]}
               >
-                <Input.TextArea rows={2} maxLength={500} data-testid="urgent-purpose" />
+                <Input.TextArea rows={2} maxLength={TRIP_BOUNDS.priorityReason.max} data-testid="urgent-purpose" />
               </Form.Item>
               <Form.Item
                 name="approval_basis"
                 label={t('urgent.approvalBasis')}
                 extra={t('urgent.approvalBasisHint')}
-                rules={[{ required: true, whitespace: true, min: 2, max: 500, message: t('urgent.required') }]}
+                rules={[
+                  { required: true, whitespace: true, message: t('urgent.required') },
+                  lengthRule(
+                    TRIP_BOUNDS.priorityReason.min,
+                    TRIP_BOUNDS.priorityReason.max,
+                    t('urgent.approvalBasisLength', TRIP_BOUNDS.priorityReason),
+                  ),
+                ]}
               >
-                <Input maxLength={500} data-testid="urgent-approval-basis" />
+                <Input maxLength={TRIP_BOUNDS.priorityReason.max} data-testid="urgent-approval-basis" />
               </Form.Item>
               <PlaceField form={form} prefix="pickup" />
               <PlaceField form={form} prefix="dropoff" />
               <Row gutter={8}>
                 <Col span={12}>
-                  <Form.Item name="earliest" label={t('urgent.earliest')} rules={[{ required: true }]}>
+                  <Form.Item
+                    name="earliest"
+                    label={t('urgent.earliest')}
+                    rules={[{ required: true, message: t('urgent.required') }]}
+                  >
                     <DatePicker
                       showTime={{ format: 'HH:mm' }}
                       format={WALL_CLOCK}
@@ -280,7 +349,7 @@ export default function UrgentForm({ day }: { day: string }) {
                     label={t('urgent.latest')}
                     dependencies={['earliest']}
                     rules={[
-                      { required: true },
+                      { required: true, message: t('urgent.required') },
                       ({ getFieldValue }) => ({
                         validator: (_, value: Dayjs | null) => {
                           const earliest = getFieldValue('earliest') as Dayjs | null;

@@ -1,8 +1,9 @@
 import dayjs from 'dayjs';
 import { describe, expect, it } from 'vitest';
 
-import { clampTimeLimit, km, percent, priorityRows, progressFraction, servedOfOffered } from './dispatch';
-import { tripOf, wallClock, wallClockInstant } from './forms';
+import { km, percent, priorityRows, progressFraction, servedOfOffered } from './dispatch';
+import { formItemFor } from '../forms';
+import { tripOf, URGENT_ALIASES, URGENT_ITEMS, wallClock, wallClockInstant } from './forms';
 
 describe('progress against the time limit', () => {
   it('is the elapsed share of the limit', () => {
@@ -20,13 +21,6 @@ describe('progress against the time limit', () => {
     expect(progressFraction(-5, 10)).toBe(0);
     expect(progressFraction(1000, 0)).toBe(0);
     expect(progressFraction(Number.NaN, 10)).toBe(0);
-  });
-
-  it('sends a time limit of 5 to 60 whole seconds', () => {
-    expect(clampTimeLimit(1)).toBe(5);
-    expect(clampTimeLimit(12.4)).toBe(12);
-    expect(clampTimeLimit(600)).toBe(60);
-    expect(clampTimeLimit(Number.NaN)).toBe(5);
   });
 });
 
@@ -100,5 +94,29 @@ describe('wall clocks in China time', () => {
       latest_pickup: '2030-03-12T10:15:00+08:00',
       dwell_min: 30,
     });
+  });
+});
+
+describe("the urgent form's item for the API's field", () => {
+  it('is the item that holds it, by its own name or its alias', () => {
+    const item = (field: string) => formItemFor(field, URGENT_ITEMS, URGENT_ALIASES);
+    expect(item('latest_pickup')).toBe('latest');
+    expect(item('earliest_pickup')).toBe('earliest');
+    expect(item('priority_reason')).toBe('purpose'); // the emergency's reason is sent as both
+    expect(item('purpose')).toBe('purpose');
+    expect(item('approval_basis')).toBe('approval_basis');
+    expect(item('pickup.lat')).toBe('pickup_lat');
+    expect(item('dropoff.lon')).toBe('dropoff_lon');
+    expect(item('dropoff.address')).toBe('dropoff_address');
+    expect(item('pickup')).toBe('pickup_address');
+    expect(item('categories.0')).toBe('categories');
+    expect(item('passengers')).toBe('passengers');
+    expect(item('dwell_min')).toBe('dwell_min');
+  });
+
+  it('is none for a field the form does not have', () => {
+    expect(formItemFor('priority', URGENT_ITEMS, URGENT_ALIASES)).toBeNull();
+    expect(formItemFor('pickup_at', URGENT_ITEMS, URGENT_ALIASES)).toBeNull();
+    expect(formItemFor(null, URGENT_ITEMS, URGENT_ALIASES)).toBeNull();
   });
 });

@@ -2,6 +2,7 @@
 import { PRIORITIES, priorityRank } from './board';
 import type { DispatchSummary } from './types';
 
+/** The time limit the form takes: whole seconds from 5 to 60, refused otherwise (never clamped). */
 export const MIN_TIME_LIMIT = 5;
 export const MAX_TIME_LIMIT = 60; // api/schemas.py MAX_TIME_LIMIT
 
@@ -12,12 +13,6 @@ export const MAX_TIME_LIMIT = 60; // api/schemas.py MAX_TIME_LIMIT
 export function progressFraction(elapsedMs: number, limitSeconds: number): number {
   if (!(limitSeconds > 0) || !(elapsedMs > 0)) return 0;
   return Math.min(0.99, elapsedMs / (limitSeconds * 1000));
-}
-
-/** The time limit the form sends: a whole number of seconds within the API's bounds (5–60 here). */
-export function clampTimeLimit(seconds: number): number {
-  if (!Number.isFinite(seconds)) return MIN_TIME_LIMIT;
-  return Math.min(MAX_TIME_LIMIT, Math.max(MIN_TIME_LIMIT, Math.round(seconds)));
 }
 
 export interface PriorityRow {

@@ -19,6 +19,15 @@ export function wallClockInstant(value: Dayjs): string {
   return chinaInstant(day, clock);
 }
 
+/** A point's bounds, as fleet/schemas.py PlaceIn has them. */
+export const POINT_BOUNDS = {
+  lat: { min: -90, max: 90 },
+  lon: { min: -180, max: 180 },
+} as const;
+
+/** The dispatch run's seed, as api/schemas.py has it. */
+export const SEED_BOUNDS = { min: 0, max: 2 ** 31 - 1 } as const;
+
 /** The urgent emergency form's fields. */
 export interface UrgentValues {
   agency: string;
@@ -36,6 +45,28 @@ export interface UrgentValues {
   categories?: string[];
   approval_basis: string;
 }
+
+/**
+ * The urgent form's items, and the body fields (TripIn) that answer to another name there: a refusal naming one is
+ * shown under it. The emergency's reason is sent both as the purpose and as the priority's reason.
+ */
+export const URGENT_ITEMS = [
+  'agency', 'passengers', 'dwell_min', 'purpose', 'approval_basis', 'pickup_address', 'pickup_lat', 'pickup_lon',
+  'dropoff_address', 'dropoff_lat', 'dropoff_lon', 'earliest', 'latest', 'categories',
+] as const;
+export const URGENT_ALIASES = {
+  priority_reason: 'purpose',
+  pickup: 'pickup_address',
+  'pickup.address': 'pickup_address',
+  'pickup.lat': 'pickup_lat',
+  'pickup.lon': 'pickup_lon',
+  dropoff: 'dropoff_address',
+  'dropoff.address': 'dropoff_address',
+  'dropoff.lat': 'dropoff_lat',
+  'dropoff.lon': 'dropoff_lon',
+  earliest_pickup: 'earliest',
+  latest_pickup: 'latest',
+};
 
 /** The booking the form makes (fleet/schemas.py TripIn): an emergency, for the agency named, at China wall clocks.
  * Its purpose is what the form asks as the emergency's reason (应急事由), and the agency's approval given outside
