@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from fastapi import Depends, FastAPI, Request, params
 from fastapi.dependencies.utils import get_flat_params
@@ -84,10 +84,24 @@ async def known_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = {f.alias for f in get_flat_params(route.dependant) if isinstance(f.field_info, params.Query)}
-    unknown = next((name for name in request.query_params if name not in known), None)
+    declared = {f.alias: f for f in get_flat_params(route.dependant) if isinstance(f.field_info, params.Query)}
+    unknown = next((name for name in request.query_params if name not in declared), None)
     if unknown is not None:
         raise InvalidInput(msg("unknown query parameter '{name}'", name=unknown), field=unknown)
+    # A parameter of one value given twice (limit=5&limit=6) would be read as its last: which one was meant?
+    twice = next((name for name in request.query_params
+                  if len(request.query_params.getlist(name)) > 1
+                  and not _repeatable(declared[name].field_info.annotation)), None)
+    if twice is not None:
+        raise InvalidInput(msg("query parameter '{name}' is given more than once; it takes one value", name=twice),
+                           field=twice)
+
+
+def _repeatable(annotation: Any) -> bool:
+    """Whether a query parameter's annotation takes several values (``list[TripStatus] | None``)."""
+    if get_origin(annotation) in (list, tuple, set, frozenset, Sequence):
+        return True
+    return any(_repeatable(inner) for inner in get_args(annotation))
 
 
 @asynccontextmanager

@@ -112,6 +112,12 @@ class TestTripFilters:
             assert (r.status_code, r.json()["field"]) == (422, next(iter(params))), r.text
             assert "2000-01-01 to 2099-12-31, China time" in r.json()["detail"]
 
+    @pytest.mark.parametrize("query", ["limit=5&limit=6", "q=a&q=b", "since=2030-03-12&since=2030-03-13"])
+    def test_a_parameter_of_one_value_given_twice_is_refused_naming_it(self, api: Api, query: str) -> None:
+        r = api.as_("dispatcher").get(f"/trips?{query}")
+        assert (r.status_code, r.json()["field"]) == (422, query.split("=")[0]), r.text
+        assert "more than once" in r.json()["detail"]
+
     def test_status_repeats_and_the_other_filters_combine(self, api: Api) -> None:
         requested = book(api, purpose="调研座谈")
         approved = book(api, earliest_pickup=at(11).isoformat(), latest_pickup=at(11, 30).isoformat())
