@@ -22,9 +22,14 @@ export function isWholeIn(value: unknown, min: number, max: number): boolean {
  * clamp or round what was typed when it loses focus, and a mistyped 99999999 would be sent as the maximum.
  */
 export function wholeNumberRule(min: number, max: number, message: string): Rule {
+  return refusedUnless((value) => isWholeIn(value, min, max), message);
+}
+
+/** A rule that lets an empty field through (the required rule's to refuse) and refuses with `message` what `takes` does not. */
+function refusedUnless(takes: (value: unknown) => boolean, message: string): Rule {
   return {
     validator: (_, value: unknown) =>
-      value === null || value === undefined || isWholeIn(value, min, max) ? Promise.resolve() : Promise.reject(new Error(message)),
+      value === null || value === undefined || takes(value) ? Promise.resolve() : Promise.reject(new Error(message)),
   };
 }
 
@@ -38,10 +43,7 @@ export function isNumberIn(value: unknown, min: number, max: number): boolean {
  * the field with `message`, as typed, never clamped or rounded (see wholeNumberRule).
  */
 export function numberRule(min: number, max: number, message: string): Rule {
-  return {
-    validator: (_, value: unknown) =>
-      value === null || value === undefined || isNumberIn(value, min, max) ? Promise.resolve() : Promise.reject(new Error(message)),
-  };
+  return refusedUnless((value) => isNumberIn(value, min, max), message);
 }
 
 /**
