@@ -125,14 +125,8 @@ def trimmed(value: Any) -> Any:
     return value[start:end]
 
 
-def _takes_bool(annotation: Any) -> bool:
-    if annotation is bool or annotation is Any or isinstance(annotation, bool):
-        return True
-    return any(_takes_bool(inner) for inner in get_args(annotation))
-
-
 def _kinds(annotation: Any) -> set[Any]:
-    """The plain types an annotation lets through (unions and ``Annotated`` opened)."""
+    """The plain types (and literal values) an annotation lets through, unions and ``Annotated`` opened."""
     inner = get_args(annotation)
     return {annotation} if not inner else set().union(*(_kinds(a) for a in inner))
 
@@ -143,14 +137,14 @@ class Input(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _trim(cls, value: Any, info: ValidationInfo) -> Any:
-        # pydantic's lax mode reads JSON true as the number 1 (passengers, a quota's limit): a client's slip, refused.
-        if isinstance(value, bool) and info.field_name is not None \
-                and not _takes_bool(cls.model_fields[info.field_name].annotation):
-            raise ValueError(msg("true or false is not a value this field takes"))
-        # ... and a number as seconds since 1970 (insurance_expires_on: 0 became 1970-01-01): a day or a time is text.
-        if isinstance(value, int | float) and not isinstance(value, bool) and info.field_name is not None:
+        if isinstance(value, int | float) and info.field_name is not None:
             kinds = _kinds(cls.model_fields[info.field_name].annotation)
-            if kinds & {date, datetime, time, AwareDatetime} and not kinds & {int, float, Decimal, Any}:
+            # pydantic's lax mode reads JSON true as the number 1 (passengers, a quota's limit): a client's slip.
+            if isinstance(value, bool):
+                if not (kinds & {bool, Any} or any(isinstance(kind, bool) for kind in kinds)):
+                    raise ValueError(msg("true or false is not a value this field takes"))
+            # ... and a number as seconds since 1970 (insurance_expires_on: 0 became 1970-01-01): a day is text.
+            elif kinds & {date, datetime, time, AwareDatetime} and not kinds & {int, float, Decimal, Any}:
                 raise ValueError(msg("a day or a time is written as text, e.g. 2026-12-01 or "
                                      "2026-12-01T09:00:00+08:00"))
         return trimmed(value)
