@@ -10,7 +10,12 @@ Versions. Bit 14 of the body attributes tells a 2019 header (protocol version BY
 (phone BCD[6]). One exception, taken from real terminals (SmallChi/JT808 keeps such a frame in its tests and reads
 it with a "force 2013" switch): some 2013 terminals set the then-reserved bit 14. When the frame's length fits the
 2013 header exactly and cannot fit the 2019 one, it is read as 2013; the lengths differ by five bytes, so this never
-guesses between two readings that both fit.
+guesses between two readings that both fit. A 2019 frame whose length is off by exactly those five bytes fits the 2013
+header too; when such a frame is then refused (check code or body), :func:`refusal_header` answers it in the 2019
+header the bit announces, if that header can be read (see there).
+
+Sub-packages. :class:`Reassembler` gathers the parts of a sub-packaged message and tells which parts to ask the
+terminal for again (0x8003, :class:`RetransmitRequest`) and when; the server sends them.
 
 Policy for a body length that disagrees with the bytes. The attributes' 10-bit length must equal the bytes between
 header and check code, or the frame is refused with a :class:`FrameError` that carries the header (the server
@@ -43,6 +48,7 @@ class MessageId(IntEnum):
     LOCATION = 0x0200
     BATCH = 0x0704
     PLATFORM_ACK = 0x8001
+    RETRANSMIT_REQUEST = 0x8003
     REGISTER_REPLY = 0x8100
 
 
@@ -194,34 +200,44 @@ def _bcd_digits(raw: bytes) -> str | None:
     return digits if digits.isdigit() else None
 
 
+def _read_header(content: bytes, attrs: int, wide: bool) -> tuple[Header, int]:
+    """The 2013 (``wide`` False) or 2019 reading of a frame's header, and where its body starts; FrameError (without
+    a header) when the frame is too short for it or its phone is not BCD."""
+    size = len(content)
+    version: int | None = None
+    if wide:
+        if size < _HEAD19.size + 1:
+            raise FrameError(f"frame of {size} bytes is shorter than a 2019 header")
+        msg_id, _, version, raw_phone, serial = _HEAD19.unpack_from(content)
+        offset = _HEAD19.size
+    else:
+        msg_id, _, raw_phone, serial = _HEAD13.unpack_from(content)
+        offset = _HEAD13.size
+    phone = _bcd_digits(raw_phone)
+    if phone is None:
+        raise FrameError(f"terminal phone {raw_phone.hex()} is not BCD")
+    packet: tuple[int, int] | None = None
+    if attrs & _PACKET_BIT:
+        if size < offset + 5:
+            raise FrameError(f"frame of {size} bytes is shorter than a sub-packaged header")
+        packet = _WORD2.unpack_from(content, offset)
+        offset += 4
+    return Header(msg_id, phone, serial, version, (attrs >> 10) & 0x7, packet), offset
+
+
 def decode_frame(content: bytes) -> tuple[Header, bytes]:
     """A frame's content (unescaped, without the flags) -> (header, body). FrameError when the header cannot be read
     (``header`` None), or the check code or the body length is wrong (``header`` set)."""
     size = len(content)
     if size < _HEAD13.size + 1:
         raise FrameError(f"frame of {size} bytes is shorter than a header")
-    msg_id, attrs = _WORD2.unpack_from(content)
+    attrs = _WORD.unpack_from(content, 2)[0]
     body_len = attrs & MAX_BODY
     packet_len = 4 if attrs & _PACKET_BIT else 0
-    version: int | None = None
-    if attrs & _VERSION_BIT and size != _HEAD13.size + packet_len + body_len + 1:
-        if size < _HEAD19.size + 1:
-            raise FrameError(f"frame of {size} bytes is shorter than a 2019 header")
-        _, _, version, raw_phone, serial = _HEAD19.unpack_from(content)
-        offset = _HEAD19.size
-    else:  # 2013, or a 2013 terminal that sets the reserved bit 14 (see the module docstring)
-        _, _, raw_phone, serial = _HEAD13.unpack_from(content)
-        offset = _HEAD13.size
-    phone = _bcd_digits(raw_phone)
-    if phone is None:
-        raise FrameError(f"terminal phone {raw_phone.hex()} is not BCD")
-    packet: tuple[int, int] | None = None
-    if packet_len:
-        if size < offset + 5:
-            raise FrameError(f"frame of {size} bytes is shorter than a sub-packaged header")
-        packet = _WORD2.unpack_from(content, offset)
-        offset += 4
-    header = Header(msg_id, phone, serial, version, (attrs >> 10) & 0x7, packet)
+    # A frame that fits only the 2013 header is read so even with bit 14 set: 2013 terminals that set the then-reserved
+    # bit exist (the module docstring); refusal_header answers it as 2019 if it proves malformed.
+    wide = bool(attrs & _VERSION_BIT) and size != _HEAD13.size + packet_len + body_len + 1
+    header, offset = _read_header(content, attrs, wide)
     expected = content[-1]
     actual = check_code(content[:-1])
     if actual != expected:
@@ -230,6 +246,29 @@ def decode_frame(content: bytes) -> tuple[Header, bytes]:
     if carried != body_len:
         raise FrameError(f"body length {body_len} != {carried}", header)
     return header, content[offset:-1]
+
+
+def refusal_header(content: bytes, header: Header | None) -> Header | None:
+    """The header to send "message error" to for a frame's content that was refused, ``header`` being the one read
+    from it (None: none could be). That is ``header``, except for a frame that sets bit 14 but was read as 2013
+    because its length fits only the 2013 header: then the frame's 2019 reading, when that can be read.
+
+    Such a frame is either a 2013 terminal's that sets the reserved bit (well-formed as 2013: the module docstring)
+    or a 2019 terminal's whose length is off by the five bytes the headers differ by. Once it is refused, its
+    well-formedness -- the only evidence for the 2013 reading -- is gone, and the bit it sets says 2019: a 2019
+    terminal reads only a 2019 header, and an answer in a 2013 header built from its version byte and half its
+    number reaches nobody. A 2013 terminal's frame seldom has a 2019 reading at all (its body falls where the 2019
+    number is, and is rarely BCD), so a 2013 terminal keeps its 2013 answers.
+    """
+    if len(content) < _HEAD13.size + 1:
+        return header
+    attrs = _WORD.unpack_from(content, 2)[0]
+    if not attrs & _VERSION_BIT or (header is not None and header.version is not None):
+        return header
+    try:
+        return _read_header(content, attrs, wide=True)[0]
+    except FrameError:
+        return header
 
 
 def encode_frame(header: Header, body: bytes) -> bytes:
@@ -258,6 +297,23 @@ def phone_bcd(phone: str, version: int | None) -> str:
     return phone.rjust(width, "0")
 
 
+_Key = tuple[str, int, int, int]  # phone, msg_id, total, first part's serial
+
+
+@dataclass(slots=True)
+class _Partial:
+    """A sub-packaged message some of whose parts are held."""
+
+    first_seen: float
+    touched: float  # when its last part came or it was last asked for, whichever is later
+    parts: dict[int, tuple[Header, bytes]]
+    asked: int = 0  # retransmission requests (0x8003) made for it
+
+
+# The most indices one 0x8003 names: its count is a BYTE in 2013. More missing parts are asked for next time.
+_MAX_ASKED = 0xFF
+
+
 class Reassembler:
     """Sub-packaged messages (bit 13): returns the whole (header with packet=None, body) once every index
     1..total of one message arrived; parts older than `ttl` seconds are dropped by expire().
@@ -272,20 +328,37 @@ class Reassembler:
     The whole message gets the first part's header (its serial), without ``packet``. A part that repeats an index
     replaces it (a terminal resends unanswered parts). At most ``max_parts`` parts are held in all; beyond that the
     oldest message is dropped, so a terminal cannot grow the memory without bound.
+
+    Missing parts are asked for again (:meth:`requests`, 0x8003; the standard has the terminal resend each part
+    named, identical to the original, serial included, so it joins the message held). A request falls due:
+
+    - at once when the message's last part arrives and others are missing: a terminal sends its parts in order on
+      one connection, so a gap before the last part is a loss (a part refused for its check code, say), and waiting
+      would only delay the fixes;
+    - ``resend_after`` seconds after the last part or request for it, whichever came later: the last part may be
+      lost too, or the request (or its answer) was; nothing else tells that the terminal has finished sending.
+
+    At most ``max_requests`` are made per message: a terminal that does not answer them is not asked for ever, and
+    its partial is dropped after ``ttl`` as before.
     """
 
-    def __init__(self, ttl: float = 60.0, max_parts: int = 256) -> None:
+    def __init__(
+        self, ttl: float = 60.0, max_parts: int = 256, resend_after: float = 10.0, max_requests: int = 3
+    ) -> None:
         self.ttl = ttl
         self.max_parts = max_parts
-        self._pending: dict[tuple[str, int, int, int], tuple[float, dict[int, tuple[Header, bytes]]]] = {}
+        self.resend_after = resend_after
+        self.max_requests = max_requests
+        self._pending: dict[_Key, _Partial] = {}
         self._held = 0
 
-    def _key(self, header: Header, total: int, index: int) -> tuple[str, int, int, int]:
+    def _key(self, header: Header, total: int, index: int) -> _Key:
         key = (header.phone, header.msg_id, total, (header.serial - index + 1) & 0xFFFF)
         if key in self._pending:
             return key
-        for held, (_, parts) in self._pending.items():
-            if held[:3] == key[:3] and index not in parts and all(h.serial == header.serial for h, _ in parts.values()):
+        for held, partial in self._pending.items():
+            if (held[:3] == key[:3] and index not in partial.parts
+                    and all(h.serial == header.serial for h, _ in partial.parts.values())):
                 return held
         return key
 
@@ -298,24 +371,59 @@ class Reassembler:
         if total > self.max_parts:
             raise FrameError(f"{total} sub-packages exceed the limit of {self.max_parts}", header)
         key = self._key(header, total, index)
-        first_seen, parts = self._pending.get(key, (now, {}))
-        if index not in parts:
+        partial = self._pending.get(key)
+        if partial is None:
+            partial = self._pending[key] = _Partial(now, now, {})
+        if index not in partial.parts:
             self._held += 1
-        parts[index] = (header, body)
-        self._pending[key] = (first_seen, parts)
+        partial.parts[index] = (header, body)
+        partial.touched = now
+        parts = partial.parts
         if len(parts) == total:
             del self._pending[key]
             self._held -= total
             first = parts[1][0]
             return replace(first, packet=None), b"".join(parts[i][1] for i in range(1, total + 1))
         while self._held > self.max_parts:
-            oldest = min(self._pending, key=lambda k: self._pending[k][0])
-            self._held -= len(self._pending.pop(oldest)[1])
+            oldest = min(self._pending, key=lambda k: self._pending[k].first_seen)
+            self._held -= len(self._pending.pop(oldest).parts)
         return None
 
     def expire(self, now: float) -> None:
-        for key in [k for k, (seen, _) in self._pending.items() if now - seen > self.ttl]:
-            self._held -= len(self._pending.pop(key)[1])
+        for key in [k for k, partial in self._pending.items() if now - partial.first_seen > self.ttl]:
+            self._held -= len(self._pending.pop(key).parts)
+
+    def _due(self, key: _Key, partial: _Partial) -> float:
+        """When the next request for this message falls due (inf: no more are made)."""
+        if partial.asked >= self.max_requests:
+            return math.inf
+        if not partial.asked and key[2] in partial.parts:
+            return partial.touched
+        return partial.touched + self.resend_after
+
+    def requests(self, now: float) -> list[tuple[Header, RetransmitRequest]]:
+        """The retransmission requests due at ``now``, counted as made: each with a header of the message's parts
+        (the terminal's number and header version to send it with). Call :meth:`expire` first: a message past its
+        ttl is not asked for."""
+        due: list[tuple[Header, RetransmitRequest]] = []
+        for key, partial in self._pending.items():
+            if self._due(key, partial) > now:
+                continue
+            partial.asked += 1
+            partial.touched = now
+            parts = partial.parts
+            missing = tuple(i for i in range(1, key[2] + 1) if i not in parts)[:_MAX_ASKED]
+            headers = [header for header, _ in parts.values()]
+            # The first part's serial; a terminal that numbers every part alike is asked by the serial they share.
+            serials = {header.serial for header in headers}
+            serial = serials.pop() if len(headers) > 1 and len(serials) == 1 else key[3]
+            due.append((headers[0], RetransmitRequest(serial, missing)))
+        return due
+
+    def next_due(self) -> float | None:
+        """When :meth:`requests` will next have one to make; None: none will unless parts arrive."""
+        when = min((self._due(key, partial) for key, partial in self._pending.items()), default=math.inf)
+        return None if when == math.inf else when
 
     @property
     def pending(self) -> int:
@@ -409,18 +517,32 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class RetransmitRequest:
+    """Body of 0x8003 (补传分包请求): the platform asks the terminal to send these parts of a sub-packaged message
+    again. The count before the indices is a BYTE in 2013 and a WORD in 2019 (JT/T 808-2019 table 6; SmallChi/JT808's
+    JT808_0x8003, yezhihao/jt808-server's T8003 and toggery's B8003Codec agree; go-jt808 writes a BYTE for both)."""
+
+    serial: int  # the first part's serial
+    indices: tuple[int, ...]  # from 1
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     msg_id: int
     body: bytes
 
 
-Message = Register | RegisterReply | Authenticate | GeneralAck | Location | Batch | Unknown | None  # None: empty body
+Message = (
+    Register | RegisterReply | Authenticate | GeneralAck | Location | Batch | RetransmitRequest | Unknown | None
+)  # None: an empty body
 
 _ACK = struct.Struct(">HHB")
 _REPLY = struct.Struct(">HB")
 _LOCATION = struct.Struct(">IIIIHHH6s")
 _REGISTER_HEAD = struct.Struct(">HH")
 _BATCH_HEAD = struct.Struct(">HB")
+_RETRANSMIT_2013 = struct.Struct(">HB")
+_RETRANSMIT_2019 = struct.Struct(">HH")
 # Widths of the register's maker, model and terminal id: 2013, 2019, and 2011 (still sent by old 2013-header
 # terminals; recognised by a body too short for the 2013 widths).
 _WIDTHS_2013 = (5, 20, 7)
@@ -643,6 +765,24 @@ def _encode_batch(message: Batch) -> bytes:
     return b"".join(parts)
 
 
+def _decode_retransmit(body: bytes, version: int | None) -> RetransmitRequest:
+    head = _RETRANSMIT_2013 if version is None else _RETRANSMIT_2019
+    if len(body) < head.size:
+        raise FrameError(f"retransmission request body of {len(body)} bytes is too short")
+    serial, count = head.unpack_from(body)
+    if len(body) != head.size + 2 * count:
+        raise FrameError(f"retransmission request names {count} parts in {len(body) - head.size} bytes")
+    return RetransmitRequest(serial, struct.unpack_from(f">{count}H", body, head.size))
+
+
+def _encode_retransmit(message: RetransmitRequest, version: int | None) -> bytes:
+    head = _RETRANSMIT_2013 if version is None else _RETRANSMIT_2019
+    count = len(message.indices)
+    if count > (0xFF if version is None else 0xFFFF):
+        raise ValueError(f"{count} parts are more than one retransmission request names")
+    return head.pack(message.serial, count) + struct.pack(f">{count}H", *message.indices)
+
+
 def decode_body(header: Header, body: bytes) -> Message:
     """The message a body carries; FrameError (with the header) for a malformed body of a known id."""
     msg_id = header.msg_id
@@ -667,6 +807,8 @@ def decode_body(header: Header, body: bytes) -> Message:
             serial, result = _REPLY.unpack_from(body)
             code = _text(body[_REPLY.size :]) if result == RegisterResult.OK else None
             return RegisterReply(serial, result, code)
+        if msg_id == MessageId.RETRANSMIT_REQUEST:
+            return _decode_retransmit(body, header.version)
     except FrameError as error:
         raise FrameError(error.reason, header) from None
     return Unknown(msg_id, body)
@@ -686,6 +828,8 @@ def encode_body(message: Message, version: int | None = None) -> bytes:
         return _encode_authenticate(message, version)
     if isinstance(message, Register):
         return _encode_register(message, version)
+    if isinstance(message, RetransmitRequest):
+        return _encode_retransmit(message, version)
     if isinstance(message, RegisterReply):
         head = _REPLY.pack(message.serial, message.result)
         if message.result == RegisterResult.OK:
@@ -701,6 +845,7 @@ _IDS: dict[type, int] = {
     GeneralAck: MessageId.PLATFORM_ACK,  # the terminal's own answer (0x0001) is sent with msg_id= given
     Location: MessageId.LOCATION,
     Batch: MessageId.BATCH,
+    RetransmitRequest: MessageId.RETRANSMIT_REQUEST,
 }
 
 

@@ -15,10 +15,11 @@ Per connection: bytes -> ``Splitter`` -> ``decode_frame`` -> ``Reassembler`` -> 
   evidence, and the tracks ignore them.
 - Unknown message ids -> 0x8001 UNSUPPORTED; encrypted bodies (RSA, attributes bits 10-12) -> UNSUPPORTED too (the
   platform supports no encryption: the terminal's message is well-formed, we just do not take it); a frame whose
-  header could be read but whose check code, length or body is wrong -> MESSAGE_ERROR; anything else is dropped
-  (no header: nobody to answer). A connection that sends nothing readable for ``_MAX_GARBAGE`` frames in a row is
-  closed. Whatever one connection sends, the others are untouched: all per-connection state lives on its protocol
-  object, and a handler's exception closes only that connection.
+  header could be read but whose check code, length or body is wrong -> MESSAGE_ERROR, in the header version the
+  frame's bit 14 announces when that header can be read (``codec.refusal_header``: a 2019 terminal cannot read an
+  answer in a 2013 header); anything else is dropped (no header: nobody to answer). A connection that sends nothing
+  readable for ``_MAX_GARBAGE`` frames in a row is closed. Whatever one connection sends, the others are untouched:
+  all per-connection state lives on its protocol object, and a handler's exception closes only that connection.
 - A session ends after ``jt808_missed_heartbeats`` x ``jt808_heartbeat_seconds`` with nothing received, and a
   connection that has not authenticated within that time is closed even if it keeps sending heartbeats.
 - Session identity: a connection speaks for the one terminal it authenticated as. Positions and 0x0003 whose header
@@ -31,6 +32,11 @@ Per connection: bytes -> ``Splitter`` -> ``decode_frame`` -> ``Reassembler`` -> 
   not read by the terminal (the transport's write buffer is above its high-water mark); partial frames are bounded
   by the splitter's ``max_frame``, sub-packaged parts by the reassembler's ``_MAX_PARTS``.
 - A handler that fails unexpectedly is logged and its frame answered FAILURE; the connection and the others go on.
+- Sub-packaged messages: each part is answered OK as it comes, the whole message (answered with the part that
+  completed it) once reassembled. Parts that did not come are asked for with 0x8003, naming the first part's serial
+  and the missing indices: at once when the last part arrives after a gap, else after ``_RESEND_AFTER`` seconds
+  without a part, at most ``_MAX_RESENDS`` times per message (why: ``codec.Reassembler``); an incomplete message is
+  dropped after the reassembler's ttl (60 s). A per-connection timer runs only while the connection holds parts.
 - Answers use the terminal's header version (a 2019 terminal gets 2019 headers) and the session's own serials.
 
 Frames are handled in arrival order: while a register/authenticate/deregister waits for the database, the frames
@@ -72,6 +78,7 @@ from telematics.jt808.codec import (
     decode_body,
     decode_frame,
     encode,
+    refusal_header,
 )
 from telematics.sink import Sink
 from telematics.throttle import Throttle
@@ -82,6 +89,11 @@ _MAX_GARBAGE = 32  # unreadable frames in a row after which a connection is clos
 _MAX_BACKLOG = 256  # frames waiting behind a database round trip before the connection stops being read
 _MAX_AUTH_FAILURES = 5  # wrong auth codes in a row after which a connection is closed (codes are 96 random bits)
 _MAX_PARTS = 64  # sub-packaged parts held per connection (64 x 1023 bytes; a 0x0704 of ~2,000 fixes)
+# Seconds without a part of an incomplete sub-packaged message before its missing parts are asked for (0x8003), and
+# how many times at most: three requests within the 60 s a partial is kept, each long enough after the last part for a
+# terminal on a slow link to be done sending (go-jt808 waits 5 s, yezhihao/jt808-server 30 s, up to 5 times).
+_RESEND_AFTER = 10.0
+_MAX_RESENDS = 3
 
 
 @dataclass
@@ -95,6 +107,7 @@ class Counters:
     refused_connections: int = 0  # beyond ingest_max_connections
     replaced_sessions: int = 0  # an older connection closed when its terminal authenticated again elsewhere
     handler_errors: int = 0
+    resend_requests: int = 0  # 0x8003 sent: parts of sub-packaged messages asked for again
 
 
 def to_fix(location: Location, vehicle_id: int, *, backfill: bool = False) -> Fix:
@@ -183,7 +196,8 @@ class Jt808Connection(asyncio.Protocol):
         self.sink = server.sink
         self.loop = asyncio.get_running_loop()
         self.splitter = Splitter()
-        self.reassembler = Reassembler(max_parts=_MAX_PARTS)
+        self.reassembler = Reassembler(max_parts=_MAX_PARTS, resend_after=_RESEND_AFTER, max_requests=_MAX_RESENDS)
+        self._resend_timer: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
         self.last_seen = self.opened_at = self.loop.time()
         self._auth_failures = 0
@@ -214,6 +228,9 @@ class Jt808Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         self._forget_session()
         self._backlog.clear()
+        if self._resend_timer is not None:
+            self._resend_timer.cancel()
+            self._resend_timer = None
 
     def pause_writing(self) -> None:
         # The terminal does not read its answers: stop reading its frames rather than buffer answers without end.
@@ -292,10 +309,13 @@ class Jt808Connection(asyncio.Protocol):
             return ()
         return (Raw(clock.now(), PositionSource.jt808, header.phone, content),)
 
-    def _bad(self, error: FrameError) -> None:
+    def _bad(self, error: FrameError, content: bytes | None = None) -> None:
+        """Count a refused frame and answer it MESSAGE_ERROR if it has a header to answer; ``content``: the frame's
+        (None for a run the splitter refused)."""
         self.server.counters.bad_frames += 1
-        if error.header is not None:
-            self._ack(error.header, AckResult.MESSAGE_ERROR)
+        header = error.header if content is None else refusal_header(content, error.header)
+        if header is not None:
+            self._ack(header, AckResult.MESSAGE_ERROR)
             return
         self._garbage += 1
         if self._garbage >= _MAX_GARBAGE:
@@ -311,7 +331,7 @@ class Jt808Connection(asyncio.Protocol):
         try:
             header, body = decode_frame(content)
         except FrameError as error:
-            self._bad(error)
+            self._bad(error, content)
             return
         self._garbage = 0
         try:
@@ -331,18 +351,19 @@ class Jt808Connection(asyncio.Protocol):
             try:
                 whole = self.reassembler.feed(header, body, self.loop.time())
             except FrameError as error:
-                self._bad(error)
+                self._bad(error, content)
                 return
             if whole is None:
                 self.sink.keep_raw(raw)
                 self._ack(header, AckResult.OK)  # this part received; the message is answered when whole
+                self._ask_for_missing_parts()
                 return
             header, body = whole
         try:
             message = decode_body(header, body)
         except FrameError as error:
             self.sink.keep_raw(raw)
-            self._bad(FrameError(error.reason, answer_to))
+            self._bad(FrameError(error.reason, answer_to), content)
             return
         msg_id = header.msg_id
         if msg_id in (MessageId.LOCATION, MessageId.BATCH) and isinstance(message, Location | Batch):
@@ -367,6 +388,22 @@ class Jt808Connection(asyncio.Protocol):
             self._round_trip(partial(self.server.deregister, header), partial(self._deregistered, answer_to))
         else:
             self._ack(answer_to, AckResult.UNSUPPORTED)
+
+    def _ask_for_missing_parts(self) -> None:
+        """Send the 0x8003 the reassembler has due, then set the timer for its next (none while it has none)."""
+        if self._resend_timer is not None:
+            self._resend_timer.cancel()
+            self._resend_timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        self.reassembler.expire(now)  # a message past its ttl is dropped, not asked for
+        for header, request in self.reassembler.requests(now):
+            self.server.counters.resend_requests += 1
+            self._send(encode(request, phone=header.phone, serial=self._next_serial(), version=header.version))
+        when = self.reassembler.next_due()
+        if when is not None:
+            self._resend_timer = self.loop.call_at(when, self._ask_for_missing_parts)
 
     def _positions(self, answer_to: Header, header: Header, message: Location | Batch, raw: tuple[Raw, ...]) -> None:
         if self.vehicle_id is None or normalise(header.phone) != self.phone:

@@ -108,7 +108,7 @@ class Terminal:
     serial: int = 0
     sock: socket.socket = field(init=False)
     splitter: Splitter = field(default_factory=Splitter)
-    pending: list[tuple[Header, Message]] = field(default_factory=list)
+    pending: list[tuple[Header, bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
@@ -130,17 +130,22 @@ class Terminal:
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def receive(self) -> tuple[Header, Message]:
-        """The next answer; TimeoutError if none comes, ConnectionError if the platform closed."""
+    def receive_raw(self) -> tuple[Header, bytes]:
+        """The next frame from the platform, its body undecoded; TimeoutError if none comes, ConnectionError if the
+        platform closed."""
         while not self.pending:
             data = self.sock.recv(65536)
             if not data:
                 raise ConnectionError("closed by the platform")
             for item in self.splitter.feed(data):
                 assert not isinstance(item, FrameError), item
-                header, body = decode_frame(item)
-                self.pending.append((header, decode_body(header, body)))
+                self.pending.append(decode_frame(item))
         return self.pending.pop(0)
+
+    def receive(self) -> tuple[Header, Message]:
+        """The next answer, decoded; TimeoutError if none comes, ConnectionError if the platform closed."""
+        header, body = self.receive_raw()
+        return header, decode_body(header, body)
 
     def ack(self) -> tuple[Header, GeneralAck]:
         header, message = self.receive()

@@ -4,7 +4,10 @@ Sample frames are test data copied (hex only) from:
 - TRACCAR: github.com/traccar/traccar, src/test/java/org/traccar/protocol/Jt808ProtocolDecoderTest.java at commit
   9e5c458ad0bf44ceaddf72534bf6874787f41b6c (the class was HuabaoProtocolDecoderTest.java before its rename).
 - SMALLCHI: github.com/SmallChi/JT808, src/JT808.Protocol.Test/... at commit
-  c9552b0f9eadc6906aeeaa501335c312ce082232 (file named at each frame).
+  c9552b0f9eadc6906aeeaa501335c312ce082232 (file named at each frame; JT808_0x8003Test.cs read at commit
+  06a09c098ff6224379b8786549c064475bbbaca1).
+- GOJT808: github.com/cuteLittleDevil/go-jt808, protocol/model/parse_test.go ("P0x8003 平台-补发分包请求"), the same
+  values as yezhihao/jt808-server's T8003 sample (serial 4249, parts 1..9).
 Where the source's test states decoded values, the same values are asserted here.
 """
 
@@ -32,6 +35,7 @@ from telematics.jt808.codec import (
     Register,
     RegisterReply,
     RegisterResult,
+    RetransmitRequest,
     Splitter,
     Unknown,
     check_code,
@@ -43,6 +47,7 @@ from telematics.jt808.codec import (
     escape,
     message_id,
     phone_bcd,
+    refusal_header,
     unescape,
 )
 
@@ -240,6 +245,54 @@ def test_2013_terminal_setting_bit_14_smallchi() -> None:
     assert auth == Authenticate("J10030000681")
 
 
+def test_2019_frame_with_a_length_five_bytes_off_is_refused_in_its_2019_header() -> None:
+    """Five bytes short of its declared length, a 2019 frame fits the 2013 header exactly and is read so; once it is
+    refused (here its body: a location read five bytes askew), the answer goes to its 2019 header."""
+    content = location_content(version=1, phone="13912340023")
+    cut = content[:-6] + bytes([check_code(content[:-6])])
+    header, body = decode_frame(cut)
+    assert header.version is None  # the 2013 reading: the version byte and half the number taken for a phone
+    with pytest.raises(FrameError) as caught:
+        decode_body(header, body)
+    assert refusal_header(cut, caught.value.header) == Header(MessageId.LOCATION, "00000000013912340023", 9, 1)
+    stale = content[:-6] + content[-1:]  # cut in transit: the check code fails too
+    with pytest.raises(FrameError, match="check code") as caught:
+        decode_frame(stale)
+    assert refusal_header(stale, caught.value.header) == Header(MessageId.LOCATION, "00000000013912340023", 9, 1)
+
+
+def test_refusal_header_keeps_the_header_read_otherwise() -> None:
+    # SMALLCHI Test5_3 (above), its body garbled: no 2019 reading (its body is where the 2019 number would be, and is
+    # not BCD), so a 2013 terminal setting bit 14 keeps its 2013 answer.
+    content = Splitter().feed(bytes.fromhex("7E0102400C01003000068109024A3130303330303030363831857E"))[0]
+    assert isinstance(content, bytes)
+    header = decode_frame(content)[0]
+    assert refusal_header(content, header) == header
+    plain = location_content()  # 2013, bit 14 clear
+    assert refusal_header(plain, decode_frame(plain)[0]) == Header(MessageId.LOCATION, "013800138000", 9)
+    wide = location_content(version=1)  # read as 2019 already
+    assert refusal_header(wide, decode_frame(wide)[0]) == decode_frame(wide)[0]
+    assert refusal_header(bytes(5), None) is None
+
+
+def test_retransmit_request_bytes_smallchi_and_go_jt808() -> None:
+    # SMALLCHI JT808_0x8003Test.cs Test1/Test2 (2013 body): serial 1234, parts 0x0102 and 0x0203, count a BYTE.
+    request = RetransmitRequest(1234, (0x0102, 0x0203))
+    assert encode_body(request).hex().upper() == "04D20201020203"
+    assert decode_body(Header(MessageId.RETRANSMIT_REQUEST, "0", 1), bytes.fromhex("04D20201020203")) == request
+    # GOJT808: a whole 2013 frame.
+    frame = "7e800300150123456789017fff1099090001000200030004000500060007000800091f7e"
+    nine = RetransmitRequest(4249, tuple(range(1, 10)))
+    assert encode(nine, phone="012345678901", serial=0x7FFF).hex() == frame
+    assert read(frame)[1] == nine
+    # 2019: the count is a WORD (JT/T 808-2019 table 6; SmallChi, yezhihao and toggery write it so).
+    assert encode_body(request, version=1).hex().upper() == "04D2000201020203"
+    with pytest.raises(FrameError, match="names 513 parts in 3 bytes"):  # a 2013 body read as 2019
+        decode_body(Header(MessageId.RETRANSMIT_REQUEST, "0", 1, version=1), bytes.fromhex("04D20201020203"))
+    with pytest.raises(ValueError, match="256 parts"):
+        encode_body(RetransmitRequest(1, tuple(range(1, 257))))
+
+
 def test_heartbeat_traccar() -> None:
     # TRACCAR Jt808ProtocolDecoderTest.java: the last frame, a 0x0002.
     header, message = read("7e0002000004304832546500b7ca7e")
@@ -387,6 +440,8 @@ def messages(version: int | None) -> st.SearchStrategy[tuple[Message, int | None
         st.tuples(st.builds(GeneralAck, serials, serials, st.integers(0, 4)), st.sampled_from([None, 0x0001])),
         st.tuples(locations(), st.none()),
         st.tuples(st.builds(Batch, st.integers(0, 1), st.lists(locations(2), max_size=5).map(tuple)), st.none()),
+        st.tuples(st.builds(RetransmitRequest, serials, st.lists(st.integers(1, 0xFFFF), max_size=40).map(tuple)),
+                  st.none()),
         st.tuples(
             st.builds(Unknown, st.integers(0, 0xFFFF).filter(lambda i: i not in KNOWN), st.binary(max_size=200)),
             st.none(),
@@ -476,9 +531,9 @@ def test_a_megabyte_without_a_flag_is_discarded_once(chunk: int) -> None:
     assert after == [unescape(frame[1:-1])] * 2  # the flag ends the discarded run; the next frames are whole
 
 
-def location_content(serial: int = 9) -> bytes:
+def location_content(serial: int = 9, version: int | None = None, phone: str = "13800138000") -> bytes:
     location = Location(0, 2, 30.0, 120.0, 10, 50.0, 90, datetime(2024, 5, 1, 1, 2, 3, tzinfo=UTC), {})
-    (content,) = Splitter().feed(encode(location, phone="13800138000", serial=serial))
+    (content,) = Splitter().feed(encode(location, phone=phone, serial=serial, version=version))
     assert isinstance(content, bytes)
     return content
 
@@ -613,3 +668,58 @@ def test_sub_packages_expire_and_stay_bounded() -> None:
         reassembler.feed(Header(0x0801, "1", 1, packet=(2, 3)), b"", now=0)
     whole = Header(0x0200, "1", 1)
     assert reassembler.feed(whole, b"body", now=0) == (whole, b"body")
+
+
+def _parts(total: int, serial: int, lost: set[int]) -> list[Header]:
+    return [Header(0x0704, "013800138000", serial + i - 1, packet=(total, i)) for i in range(1, total + 1)
+            if i not in lost]
+
+
+def test_a_gap_before_the_last_part_is_asked_for_at_once_then_after_pauses_a_bounded_number_of_times() -> None:
+    reassembler = Reassembler(ttl=60, resend_after=10, max_requests=3)
+    for header in _parts(5, 100, {2, 4})[:-1]:
+        assert reassembler.feed(header, b"x", now=1.0) is None
+    assert reassembler.requests(now=1.0) == []  # the terminal may still be sending
+    assert reassembler.next_due() == 11.0
+    last = _parts(5, 100, set())[-1]
+    assert reassembler.feed(last, b"x", now=2.0) is None
+    assert reassembler.next_due() == 2.0  # the last part came after a gap: ask now
+    ((header, request),) = reassembler.requests(now=2.0)
+    assert request == RetransmitRequest(100, (2, 4))
+    assert (header.phone, header.version) == ("013800138000", None)
+    assert reassembler.requests(now=11.9) == []
+    assert reassembler.next_due() == 12.0
+    assert reassembler.feed(_parts(5, 100, set())[1], b"x", now=5.0) is None  # part 2 resent: the pause restarts
+    assert reassembler.requests(now=12.0) == []
+    assert [r for _, r in reassembler.requests(now=15.0)] == [RetransmitRequest(100, (4,))]
+    assert [r for _, r in reassembler.requests(now=25.0)] == [RetransmitRequest(100, (4,))]
+    assert reassembler.requests(now=59.0) == []  # three made: no more
+    assert reassembler.next_due() is None
+    reassembler.expire(now=61.5)
+    assert reassembler.pending == 0
+
+
+def test_a_lost_last_part_is_asked_for_after_a_pause() -> None:
+    reassembler = Reassembler(resend_after=10)
+    for header in _parts(3, 0xFFFF, {3}):  # serials 65535, 0: across the counter's wrap
+        assert reassembler.feed(header, b"x", now=0.0) is None
+    assert reassembler.requests(now=9.9) == []
+    assert [r for _, r in reassembler.requests(now=10.0)] == [RetransmitRequest(0xFFFF, (3,))]
+    whole = reassembler.feed(Header(0x0704, "013800138000", 1, packet=(3, 3)), b"y", now=12.0)
+    assert whole == (Header(0x0704, "013800138000", 0xFFFF), b"xxy")
+    assert reassembler.next_due() is None
+
+
+def test_requests_name_the_serial_a_terminal_numbers_every_part_with() -> None:
+    reassembler = Reassembler(resend_after=10)
+    assert reassembler.feed(Header(0x0704, "1", 7, packet=(4, 2)), b"b", now=0) is None
+    assert reassembler.feed(Header(0x0704, "1", 7, packet=(4, 4)), b"d", now=0) is None
+    assert [r for _, r in reassembler.requests(now=0)] == [RetransmitRequest(7, (1, 3))]
+
+
+def test_an_expired_message_is_not_asked_for() -> None:
+    reassembler = Reassembler(ttl=5, resend_after=10)
+    assert reassembler.feed(Header(0x0704, "1", 7, packet=(2, 1)), b"a", now=0) is None
+    reassembler.expire(now=10)
+    assert reassembler.requests(now=10) == []
+    assert reassembler.next_due() is None

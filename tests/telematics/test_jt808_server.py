@@ -1,6 +1,7 @@
 """The JT/T 808 listener over real sockets (port 0) on a SQLite database: register, authenticate, report, the
 0x8001 with the terminal's serial and message id after the fix is stored; 2019 headers; blind-area back-fill; bad
-frames answered or dropped while another session goes on; the heartbeat timeout; unknown messages."""
+frames answered or dropped while another session goes on; the heartbeat timeout; unknown messages; missing
+sub-packages asked for again (0x8003)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from telematics.jt808.server import Jt808Connection
 from tests.telematics.fleet_of import committed_fleet
 from tests.telematics.harness import Running, Terminal, at, close_terminals, location, running_ingest
 
-PHONES = [f"1391234{n:04d}" for n in range(20)]
+PHONES = [f"1391234{n:04d}" for n in range(24)]
 
 
 @pytest.fixture(scope="module")
@@ -460,4 +461,177 @@ def test_implausible_speed_and_course_are_stored_as_sent(db: tuple[Engine, dict[
     assert terminal.ack()[1].result == AckResult.OK
     row, = positions_of(engine, ids[PHONES[19]])
     assert (row.speed_kmh, row.course) == (6553.5, 9999)
+    terminal.close()
+
+
+# --- sub-packages asked for again (0x8003), and refusals in the terminal's own header --------------------------------
+
+
+def _sub_packages(terminal: Terminal, body: bytes, total: int) -> list[tuple[int, bytes]]:
+    """``body`` cut into ``total`` parts of a 0x0704 framed as the terminal sends them, on consecutive serials (the
+    standard's way): (serial, frame) per part, index 1 first."""
+    size = -(-len(body) // total)
+    parts = []
+    for index in range(1, total + 1):
+        terminal.serial += 1
+        header = Header(MessageId.BATCH, terminal.phone, terminal.serial, terminal.version, packet=(total, index))
+        parts.append((terminal.serial, encode_frame(header, body[(index - 1) * size : index * size])))
+    return parts
+
+
+def _retransmit_request(version: int | None, body: bytes) -> tuple[int, list[int]]:
+    """A 0x8003 body read by hand: (first part's serial, indices asked for). The count is a BYTE in 2013, a WORD in
+    2019 (JT/T 808-2019 table 6; SmallChi's JT808_0x8003, yezhihao's T8003 and toggery's B8003Codec agree)."""
+    if version is None:
+        serial, count = struct.unpack_from(">HB", body)
+        at = 3
+    else:
+        serial, count = struct.unpack_from(">HH", body)
+        at = 4
+    assert len(body) == at + 2 * count, body.hex()
+    return serial, list(struct.unpack_from(f">{count}H", body, at))
+
+
+@pytest.mark.parametrize(("number", "version", "total", "lost"), [(20, None, 3, (2,)), (21, 1, 4, (2, 3))],
+                         ids=["2013", "2019"])
+def test_missing_sub_packages_are_asked_for_then_the_message_is_stored(
+        db: tuple[Engine, dict[str, int]], ingest: Running, number: int, version: int | None, total: int,
+        lost: tuple[int, ...]) -> None:
+    """A 0x0704 cut in parts, middle ones lost: once its last part is in, the platform answers each part and sends
+    one 0x8003 naming exactly the lost indices under the first part's serial, in the terminal's header version; the
+    lost parts resent (identical, as the standard asks) complete the message, which is stored and answered."""
+    engine, ids = db
+    phone = PHONES[number]
+    terminal = Terminal(ingest.ports["jt808"], phone if version is None else phone.rjust(20, "0"), version=version)
+    terminal.sign_on()
+    fixes = tuple(location(300 + 10 * n) for n in range(2 * total))
+    parts = _sub_packages(terminal, encode_body(Batch(1, fixes)), total)
+    for index, (_, frame) in enumerate(parts, 1):
+        if index not in lost:
+            terminal.send_raw(frame)
+    answered: list[int] = []
+    requests: list[tuple[Header, bytes]] = []
+    while len(answered) < total - len(lost) or not requests:
+        header, body = terminal.receive_raw()
+        if header.msg_id == 0x8003:
+            requests.append((header, body))
+        else:
+            assert header.msg_id == MessageId.PLATFORM_ACK
+            serial, msg_id, result = struct.unpack(">HHB", body)
+            assert (msg_id, result) == (MessageId.BATCH, AckResult.OK)
+            answered.append(serial)
+    assert sorted(answered) == [serial for index, (serial, _) in enumerate(parts, 1) if index not in lost]
+    ((header, body),) = requests
+    assert (header.version, header.phone) == (version, terminal.phone.rjust(12 if version is None else 20, "0"))
+    assert _retransmit_request(version, body) == (parts[0][0], list(lost))
+    assert positions_of(engine, ids[phone]) == []
+    for index in lost:
+        terminal.send_raw(parts[index - 1][1])
+    last = parts[lost[-1] - 1][0]
+    while True:
+        _, ack = terminal.ack()
+        assert ack.result == AckResult.OK
+        if ack.serial == last:
+            break
+    assert len(positions_of(engine, ids[phone])) == len(fixes)
+    terminal.sock.settimeout(0.3)
+    with pytest.raises(TimeoutError):  # nothing more asked for
+        terminal.receive_raw()
+    terminal.close()
+
+
+def test_a_lost_last_sub_package_is_asked_for_after_a_pause_a_bounded_number_of_times(
+        db: tuple[Engine, dict[str, int]], ingest: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last part lost too: nothing tells the platform the terminal is done, so it asks after a pause without
+    parts, again after each further pause, at most ``_MAX_RESENDS`` times; the part then sent still completes the
+    message (the partial is kept for the reassembler's ttl, as before)."""
+    from telematics.jt808 import server
+
+    monkeypatch.setattr(server, "_RESEND_AFTER", 0.2, raising=False)
+    engine, ids = db
+    phone = PHONES[22]
+    terminal = Terminal(ingest.ports["jt808"], phone)
+    terminal.sign_on()
+    fixes = tuple(location(300 + 10 * n) for n in range(4))
+    parts = _sub_packages(terminal, encode_body(Batch(0, fixes)), 3)
+    for _, frame in parts[:2]:
+        terminal.send_raw(frame)
+    requests: list[tuple[int, list[int]]] = []
+    answers = 0
+    terminal.sock.settimeout(1.0)
+    with contextlib.suppress(TimeoutError):
+        while True:
+            header, body = terminal.receive_raw()
+            if header.msg_id == 0x8003:
+                requests.append(_retransmit_request(None, body))
+            else:
+                answers += 1
+    assert answers == 2
+    assert requests, "no 0x8003"
+    assert requests == [(parts[0][0], [3])] * server._MAX_RESENDS
+    terminal.sock.settimeout(5)
+    terminal.send_raw(parts[2][1])
+    _, ack = terminal.ack()
+    assert (ack.serial, ack.msg_id, ack.result) == (parts[2][0], MessageId.BATCH, AckResult.OK)
+    assert len(positions_of(engine, ids[phone])) == len(fixes)
+    terminal.close()
+
+
+def _unescaped(frame: bytes) -> bytes:
+    """A frame's content between the flags, unescaped by hand (not by the codec under test)."""
+    out, escaped = bytearray(), False
+    for byte in frame[1:-1]:
+        if escaped:
+            out.append({1: 0x7D, 2: 0x7E}[byte])
+            escaped = False
+        elif byte == 0x7D:
+            escaped = True
+        else:
+            out.append(byte)
+    return bytes(out)
+
+
+def _declaring(content: bytes, more: int) -> bytes:
+    """``content`` (without its check code) with the attributes' body length raised by ``more``."""
+    attrs = int.from_bytes(content[2:4], "big")
+    return content[:2] + (attrs + more).to_bytes(2, "big") + content[4:]
+
+
+def _check(content: bytes) -> int:
+    check = 0
+    for byte in content:
+        check ^= byte
+    return check
+
+
+MALFORMED_2019 = {
+    # The 2013 and 2019 headers differ by five bytes: these frames fit only the 2013 header (which a 2013 terminal
+    # that sets bit 14 sends), but their body or check code fails read that way.
+    "body five bytes short of its length": lambda c: c[:-6] + bytes([_check(c[:-6])]),
+    "body cut by five bytes, check code stale": lambda c: c[:-6] + c[-1:],
+    "length five bytes too long": lambda c: _declaring(c[:-1], 5) + bytes([_check(_declaring(c[:-1], 5))]),
+    # Read as 2019 before the fix already: kept as regressions.
+    "body one byte short of its length": lambda c: c[:-2] + bytes([_check(c[:-2])]),
+    "length ten bytes too long": lambda c: _declaring(c[:-1], 10) + bytes([_check(_declaring(c[:-1], 10))]),
+    "bad check code": lambda c: c[:-1] + bytes([c[-1] ^ 0x55]),
+    "location body of ten bytes": lambda c: (_declaring(c[:17], 10 - 28) + c[17:27]
+                                             + bytes([_check(_declaring(c[:17], 10 - 28) + c[17:27])])),
+}
+
+
+@pytest.mark.parametrize("damage", list(MALFORMED_2019))
+def test_a_malformed_2019_frame_is_refused_in_a_2019_header(ingest: Running, damage: str) -> None:
+    """A 2019 terminal (bit 14 set) whose frame cannot be used is answered 0x8001 "message error" in the 2019 header
+    it speaks (version byte, its 20-digit number) to its own serial, not in a 2013 header read from its bytes."""
+    phone = PHONES[23].rjust(20, "0")
+    terminal = Terminal(ingest.ports["jt808"], phone, version=1)
+    serial, frame = terminal.frame(location(5))
+    content = _unescaped(frame)
+    assert len(content) == 17 + 28 + 1  # a 2019 header, a location without extras, the check code
+    terminal.send_raw(b"\x7e" + escape(MALFORMED_2019[damage](content)) + b"\x7e")
+    header, ack = terminal.ack()
+    assert (header.msg_id, header.version, header.phone) == (MessageId.PLATFORM_ACK, 1, phone)
+    assert (ack.serial, ack.msg_id, ack.result) == (serial, MessageId.LOCATION, AckResult.MESSAGE_ERROR)
+    terminal.send(None, MessageId.HEARTBEAT)  # the session goes on
+    assert terminal.ack()[1].result == AckResult.OK
     terminal.close()
