@@ -600,7 +600,7 @@ class RenewIn(Input):
 class AuditOut(Out):
     seq: int
     at: Instant
-    actor: str
+    actor: ActorName = Field(description="who did it, 'name (role)', the role in the request's language")
     action: str
     entity: str
     entity_id: str

@@ -48,6 +48,53 @@ Money = Annotated[Decimal, Field(gt=0, lt=Decimal(10**10), max_digits=12, decima
 Day = Annotated[date, Field(ge=date(1950, 1, 1), le=date(2100, 12, 31))]
 Litres = Annotated[Decimal, Field(gt=0, le=10, decimal_places=3)]
 
+# China's extent, rounded outward from the extreme points the geography textbooks give: north 53°33′N (the
+# Heilongjiang's main channel north of Mohe), south about 4°N (Zengmu Ansha 曾母暗沙), west 73°30′–73°40′E (the Pamirs
+# west of Wuqia), east 135°05′E (where the Wusuli joins the Heilongjiang). A box takes in corners of the neighbours
+# as well: it is no border, it catches the typos (0,0, a sign or a digit lost) that would send a car abroad.
+CHINA_LAT = (3.5, 53.6)
+CHINA_LON = (73.4, 135.1)
+
+
+def _china_lat(value: float) -> float:
+    low, high = CHINA_LAT
+    if not low <= value <= high:
+        raise ValueError(msg("{value:g} is outside China, whose latitudes run from {low}° to {high}° north",
+                             value=value, low=low, high=high))
+    return value
+
+
+def _china_lon(value: float) -> float:
+    low, high = CHINA_LON
+    if not low <= value <= high:
+        raise ValueError(msg("{value:g} is outside China, whose longitudes run from {low}° to {high}° east",
+                             value=value, low=low, high=high))
+    return value
+
+
+# A point people type (a trip's places, a vehicle's yard), WGS-84 degrees. Not for the positions terminals report:
+# 0,0 there is a terminal without a fix, which the telematics code handles as such rather than as a typo. The box is
+# in the schema for clients, but not as ge/le: pydantic's "greater than or equal to 3.5" would not say why.
+Latitude = Annotated[float, Field(allow_inf_nan=False, json_schema_extra={"minimum": CHINA_LAT[0],
+                                                                          "maximum": CHINA_LAT[1]}),
+                     AfterValidator(_china_lat)]
+Longitude = Annotated[float, Field(allow_inf_nan=False, json_schema_extra={"minimum": CHINA_LON[0],
+                                                                           "maximum": CHINA_LON[1]}),
+                      AfterValidator(_china_lon)]
+
+
+def _wall_clock(value: time) -> time:
+    # pydantic reads 07:00-05:00 as a time with its offset, which the database's time column drops without a word,
+    # and which no naive local time compares with.
+    if value.tzinfo is not None:
+        raise ValueError(msg("is a local time of day: write it without an offset or Z, e.g. 07:00"))
+    return value
+
+
+# A time of day (a shift's ends, the audit's working hours) is read on the local wall clock: China time for a
+# shift, the calendar's zone for working hours. An offset would say another clock.
+TimeOfDay = Annotated[time, AfterValidator(_wall_clock)]
+
 ENGINELESS = frozenset({Powertrain.bev, Powertrain.fcev})
 
 # 京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼 + issuing-office letter + 5 (fuel) or 6
@@ -196,8 +243,8 @@ class VehicleIn(Input):
     range_km: int | None = Field(default=None, gt=0, le=2000)
     acquired_on: Day
     odometer_km: int = Field(default=0, ge=0, le=3_000_000)
-    home_lat: float | None = Field(default=None, ge=-90, le=90)
-    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    home_lat: Latitude | None = None
+    home_lon: Longitude | None = None
     marking: MarkingStatus = MarkingStatus.marked
     marking_exemption: str | None = Field(default=None, max_length=500)
     source: VehicleSource = VehicleSource.retained
@@ -346,8 +393,8 @@ class DriverIn(Input):
     name: Name
     licence_class: LicenceClass
     agency: Code | None = Field(default=None, description="None: the platform's shared pool")
-    shift_start: time
-    shift_end: time
+    shift_start: TimeOfDay
+    shift_end: TimeOfDay
 
     @model_validator(mode="after")
     def _shift(self) -> Self:
@@ -398,8 +445,8 @@ class VehiclePatch(Patch):
     marking_exemption: Reason | None = Field(default=None, description="required while the vehicle is exempt")
     terminal_id: TerminalId | None = None
     colour: str | None = Field(default=None, min_length=1, max_length=20)
-    home_lat: float | None = Field(default=None, ge=-90, le=90)
-    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    home_lat: Latitude | None = None
+    home_lon: Longitude | None = None
     insurance_expires_on: Day | None = None
     inspected_on: Day | None = Field(default=None, description="the last annual inspection (年检) passed")
     serviced_on: Day | None = Field(default=None, description="the last scheduled maintenance")
@@ -416,8 +463,8 @@ class DriverPatch(Patch):
     licence_no: LicenceNo | None = None
     licence_expires_on: Day | None = None
     phone: Phone | None = None
-    shift_start: time | None = None
-    shift_end: time | None = None
+    shift_start: TimeOfDay | None = None
+    shift_end: TimeOfDay | None = None
     agency: Code | None = Field(default=None, description="null: the platform's shared pool")
 
     @field_validator("licence_no")
@@ -500,8 +547,8 @@ Moment = Annotated[AwareDatetime, AfterValidator(_within_epoch)]
 
 
 class PlaceIn(Input):
-    lat: float = Field(ge=-90, le=90, examples=[30.5928])
-    lon: float = Field(ge=-180, le=180, examples=[114.3055])
+    lat: Latitude = Field(examples=[30.5928])
+    lon: Longitude = Field(examples=[114.3055])
     address: str = Field(min_length=1, max_length=200, examples=["武汉市江岸区沿江大道188号"])
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from fleet.clock import CHINA
 from fleet.errors import FieldError
 from fleet.i18n import msg
+from fleet.schemas import TimeOfDay
 
 
 class Weekday(StrEnum):
@@ -45,8 +46,8 @@ class WorkingHours(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: time = time(8, 0)
-    end: time = time(18, 0)
+    start: TimeOfDay = time(8, 0)
+    end: TimeOfDay = time(18, 0)
 
     @field_validator("start", "end", mode="before")
     @classmethod

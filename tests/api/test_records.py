@@ -51,6 +51,8 @@ class TestEdits:
         ({"terminal_id": "0"}, 422, "terminal_id"),  # no terminal answers to it
         ({"terminal_id": "0" * 20}, 422, "terminal_id"),
         ({"home_lat": 30.1}, 200, None),  # the yard had both: one may move alone
+        ({"home_lat": 0, "home_lon": 0}, 422, "home_lat"),  # a typo: no yard of a Chinese agency is there
+        ({"home_lat": 30.1, "home_lon": 14.3}, 422, "home_lon"),
     ])
     def test_vehicle_patch_refusals(self, api: Api, body: dict[str, object], status: int,
                                     field: str | None) -> None:

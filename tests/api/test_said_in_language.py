@@ -117,6 +117,56 @@ class TestFieldsByTheirLabels:
         assert "backfill_reason" not in zh.json()["detail"] + en.json()["detail"]
 
 
+    def test_a_place_outside_china_names_its_field_and_why(self, api: Api) -> None:
+        body = trip_body(pickup={"lat": 0, "lon": 0, "address": "江岸区沿江大道"})
+        zh = api.as_("requester-a").post("/trips", json=body, headers=CHINESE)
+        en = api.as_("requester-a").post("/trips", json=body, headers=ENGLISH)
+        assert zh.status_code == en.status_code == 422
+        assert zh.json() == {"error": "InvalidInput", "field": "pickup.lat",
+                             "detail": "字段“上车地点纬度”：0 不在中国境内（中国的纬度在北纬 3.5° 至 53.6° 之间）"}
+        assert en.json() == {"error": "InvalidInput", "field": "pickup.lat", "detail": "field 'pickup latitude': 0 "
+                             "is outside China, whose latitudes run from 3.5° to 53.6° north"}
+        yard = api.as_("admin").patch(f"/vehicles/{api.city.vehicles['le-a2']}", json={"home_lon": -114.3},
+                                      headers=CHINESE)
+        assert yard.status_code == 422
+        assert yard.json() == {"error": "InvalidInput", "field": "home_lon",
+                               "detail": "字段“车场经度”：-114.3 不在中国境内（中国的经度在东经 73.4° 至 135.1° 之间）"}
+
+    def test_a_shift_time_with_an_offset_names_its_field_and_why(self, api: Api) -> None:
+        driver = api.city.drivers["driver-a"]
+        shifts = {d["id"]: (d["shift_start"], d["shift_end"]) for d in api.as_("admin").get("/drivers").json()["items"]}
+        zh = api.as_("admin").patch(f"/drivers/{driver}", json={"shift_start": "07:00-05:00"}, headers=CHINESE)
+        en = api.as_("admin").patch(f"/drivers/{driver}", json={"shift_start": "07:00-05:00"}, headers=ENGLISH)
+        assert zh.status_code == en.status_code == 422
+        assert zh.json() == {"error": "InvalidInput", "field": "shift_start",
+                             "detail": "字段“班次开始时间”：是当地时间：请去掉时区偏移或 Z，例如 07:00"}
+        assert en.json() == {"error": "InvalidInput", "field": "shift_start", "detail": "field 'shift start': is a "
+                             "local time of day: write it without an offset or Z, e.g. 07:00"}
+        after = {d["id"]: (d["shift_start"], d["shift_end"]) for d in api.as_("admin").get("/drivers").json()["items"]}
+        assert after == shifts
+        added = api.as_("admin").post("/drivers", json={"name": "王师傅", "licence_class": "C1", "agency": AGENCY_A,
+                                                       "shift_start": "07:00", "shift_end": "19:00+08:00"})
+        assert added.status_code == 422
+        assert added.json()["field"] == "shift_end"
+
+
+class TestTheAuditTrail:
+    def test_who_did_it_has_the_role_in_the_callers_language(self, api: Api) -> None:
+        trip = booked(api)
+        query = {"entity": "trip", "entity_id": str(trip)}
+        zh = api.as_("supervisor").get("/audit", params=query, headers=CHINESE)
+        en = api.as_("supervisor").get("/audit", params=query, headers=ENGLISH)
+        assert zh.status_code == en.status_code == 200
+        assert [r["actor"] for r in zh.json()["items"]] == ["requester-a（用车申请人）", "approver-a（单位审批人）"]
+        assert [r["actor"] for r in en.json()["items"]] == ["requester-a (requester)", "approver-a (approver)"]
+        assert [r["actor"] for r in api.as_("supervisor").get("/audit", params=query).json()["items"]] == \
+            ["requester-a (requester)", "approver-a (approver)"]
+        # the filter still takes the name, and the name with its role as stored
+        for actor in ("requester-a", "requester-a (requester)"):
+            found = api.as_("supervisor").get("/audit", params={**query, "actor": actor}, headers=CHINESE).json()
+            assert [r["actor"] for r in found["items"]] == ["requester-a（用车申请人）"]
+
+
 class TestRoles:
     def test_a_role_in_a_sentence_has_its_article_in_english_and_its_name_in_chinese(self, api: Api) -> None:
         en = api.as_("admin").post("/dispatch", json=WINDOW, headers=ENGLISH)

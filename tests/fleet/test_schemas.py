@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
@@ -16,10 +17,14 @@ from fleet.errors import InvalidInput
 from fleet.i18n import field_label
 from fleet.schemas import (
     DisposalIn,
+    DriverIn,
+    DriverPatch,
     Input,
     PlanIn,
     PlanLineIn,
+    TripIn,
     VehicleIn,
+    VehiclePatch,
     normalise_plate,
     trimmed,
     vin_check_digit,
@@ -364,3 +369,107 @@ def test_json_true_is_no_number_date_or_text_in_any_input() -> None:
             timed = any(word in str(info.annotation) for word in ("date", "time", "Datetime"))
             assert ("written as text" in str(here)) == (timed and "int" not in str(info.annotation)), (name, here)
     assert checked > 100
+
+
+def trip(pickup: dict[str, Any], dropoff: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"purpose": "执法检查", "pickup": {**pickup, "address": "甲"},
+            "dropoff": {"lat": 30.6, "lon": 114.3, "address": "乙", **(dropoff or {})},
+            "earliest_pickup": "2030-03-12T09:00:00+08:00", "latest_pickup": "2030-03-12T09:30:00+08:00"}
+
+
+class TestPlacesInChina:
+    """A point people type outside China's extent is a typo (0,0 the classic one, a sign or a digit lost): refused,
+    naming the field, instead of sending a car to the Gulf of Guinea."""
+
+    @pytest.mark.parametrize(("pickup", "field"), [
+        ({"lat": 0, "lon": 0}, "pickup.lat"),
+        ({"lat": 30.59, "lon": 0}, "pickup.lon"),
+        ({"lat": -30.59, "lon": 114.3}, "pickup.lat"),  # a sign lost
+        ({"lat": 30.59, "lon": -114.3}, "pickup.lon"),
+        ({"lat": 3.0, "lon": 114.3}, "pickup.lat"),
+        ({"lat": 60.0, "lon": 114.3}, "pickup.lat"),
+        ({"lat": 30.59, "lon": 14.3}, "pickup.lon"),  # a digit lost
+        ({"lat": 30.59, "lon": 140.0}, "pickup.lon"),
+    ])
+    def test_a_trip_place_outside_china_is_refused_naming_it(self, pickup: dict[str, Any], field: str) -> None:
+        exc = refused(TripIn, trip(pickup))
+        assert exc.field == field
+        assert exc.detail.startswith(f"field '{field_label(field)}': ")
+        assert "outside China" in exc.detail
+
+    def test_the_destination_is_held_to_it_too(self) -> None:
+        assert refused(TripIn, trip({"lat": 30.6, "lon": 114.3}, {"lat": 0, "lon": 0})).field == "dropoff.lat"
+
+    @pytest.mark.parametrize(("lat", "lon"), [
+        (53.48, 122.37),   # 漠河 Mohe, the far north
+        (3.97, 112.28),    # 曾母暗沙 Zengmu Ansha, the far south
+        (39.40, 73.60),    # 乌恰 Wuqia on the Pamirs, the far west
+        (48.36, 134.77),   # 抚远 Fuyuan, the far east
+        (18.25, 109.51),   # 三亚 Sanya
+        (30.5928, 114.3055),
+    ])
+    def test_places_at_chinas_ends_are_accepted(self, lat: float, lon: float) -> None:
+        parsed = TripIn.parse(trip({"lat": lat, "lon": lon}))
+        assert (parsed.pickup.lat, parsed.pickup.lon) == (lat, lon)
+
+    @pytest.mark.parametrize("model", [VehicleIn, VehiclePatch])
+    @pytest.mark.parametrize(("yard", "field"), [({"home_lat": 0, "home_lon": 0}, "home_lat"),
+                                                 ({"home_lat": 30.6, "home_lon": 0}, "home_lon")])
+    def test_a_vehicles_yard_outside_china_is_refused_naming_it(self, model: type[Input], yard: dict[str, Any],
+                                                               field: str) -> None:
+        exc = refused(model, vehicle(**yard) if model is VehicleIn else yard)
+        assert exc.field == field
+        assert "outside China" in exc.detail
+
+    def test_every_coordinate_of_every_input_is_held_to_it(self) -> None:
+        checked = set()
+        for model in _inputs():
+            for name in model.model_fields:
+                if name not in ("lat", "lon") and not name.endswith(("_lat", "_lon")):
+                    continue
+                with pytest.raises(ValidationError) as info:
+                    model.model_validate({name: 0})
+                assert any(e["loc"] == (name,) and "outside China" in str(e["msg"]) for e in info.value.errors()), \
+                    (model.__name__, name, info.value.errors())
+                checked.add((model.__name__, name))
+        assert {("PlaceIn", "lat"), ("PlaceIn", "lon"), ("VehicleIn", "home_lat"),
+                ("VehiclePatch", "home_lon")} <= checked
+
+
+def _holds_a_time_of_day(annotation: Any) -> bool:
+    inner = get_args(annotation)
+    return annotation is time if not inner else any(_holds_a_time_of_day(a) for a in inner)
+
+
+class TestWallClockTimes:
+    """A time of day (a shift's start and end) is China's wall-clock time: an offset or Z with it was dropped
+    silently when stored, so 07:00-05:00 became 07:00 in Wuhan. It is refused, naming the field."""
+
+    @pytest.mark.parametrize("written", ["07:00-05:00", "07:00+08:00", "07:00Z", "07:00:00+0000", "07:00:00.5Z"])
+    def test_a_time_of_day_with_an_offset_is_refused_in_every_input(self, written: str) -> None:
+        checked = set()
+        for model in _inputs():
+            for name, info in model.model_fields.items():
+                if not _holds_a_time_of_day(info.annotation):
+                    continue
+                with pytest.raises(ValidationError) as refusal:
+                    model.model_validate({name: written})
+                here = [str(e["msg"]) for e in refusal.value.errors() if e["loc"] == (name,)]
+                assert any("offset" in said for said in here), (model.__name__, name, here)
+                checked.add((model.__name__, name))
+        assert {("DriverIn", "shift_start"), ("DriverIn", "shift_end"), ("DriverPatch", "shift_start"),
+                ("DriverPatch", "shift_end")} <= checked
+
+    def test_the_refusal_names_the_field(self) -> None:
+        exc = refused(DriverIn, {"name": "王师傅", "licence_class": "C1", "shift_start": "07:00-05:00",
+                                 "shift_end": "19:00"})
+        assert exc.field == "shift_start"
+        assert exc.detail.startswith(f"field '{field_label('shift_start')}': ")
+        exc = refused(DriverPatch, {"shift_end": "19:00Z"})
+        assert exc.field == "shift_end"
+
+    def test_a_wall_clock_time_is_taken_as_it_is(self) -> None:
+        driver = DriverIn.parse({"name": "王师傅", "licence_class": "C1", "shift_start": "07:00",
+                                 "shift_end": "19:00:30"})
+        assert (driver.shift_start, driver.shift_end) == (time(7, 0), time(19, 0, 30))
+        assert driver.shift_start.tzinfo is None

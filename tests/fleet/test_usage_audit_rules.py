@@ -161,6 +161,9 @@ class TestRulesFile:
         ("road_factr: 1.3\n", 1, "road_factr"),
         ("calendar:\n  working_hours:\n    start: '08:00'\n    end: 18:00\n", 4, "calendar.working_hours.end"),
         ("calendar:\n  working_hours: {start: '18:00', end: '08:00'}\n", 2, "calendar.working_hours.end"),
+        # working hours are China's wall clock: an offset would be dropped or break every comparison with a trip's
+        ("calendar:\n  working_hours: {start: '08:00+08:00', end: '18:00'}\n", 2, "calendar.working_hours.start"),
+        ("calendar:\n  working_hours: {start: '08:00Z', end: '18:00Z'}\n", 2, "calendar.working_hours.start"),
         ("calendar:\n  timezone: Asia/Wuhan\n", 2, "calendar.timezone"),
         ("calendar:\n  holidays:\n    - {name: 春节, first: 2026-02-15, last: 2026-02-23,\n"
          "       workdays: [2026-02-16]}\n", 4, "calendar.holidays.0.workdays.0"),
