@@ -594,7 +594,8 @@ class RenewIn(Input):
     plan_line_id: Id = Field(ge=1, le=2**31 - 1)
     replaced_vehicle_id: Id = Field(ge=1, le=2**31 - 1)
     vehicle: VehicleIn
-    disposal: DisposalIn
+    disposal: DisposalIn | None = Field(default=None, description="the replaced vehicle's disposal; left out when "
+                                        "it was already disposed of (written off before its replacement came)")
 
 
 class AuditOut(Out):

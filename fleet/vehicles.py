@@ -193,24 +193,34 @@ def acquire(session: Session, actor: Actor, *, plan_line_id: int, data: VehicleI
 @atomic
 def renew(
     session: Session, actor: Actor, *, plan_line_id: int, replaced_vehicle_id: int, data: VehicleIn,
-    disposal: DisposalIn, policies: PolicyBook | None = None,
+    disposal: DisposalIn | None, policies: PolicyBook | None = None,
 ) -> Vehicle:
     """Replace a vehicle under an approved renewal line: the new one is registered and the old one disposed of
-    in the same transaction. The renewal age is checked again on the day of renewal."""
+    in the same transaction. The renewal age is checked again on the day of renewal.
+
+    An old vehicle already disposed of (written off before its replacement came: disposal is a fact the registry
+    records when it happens) is still replaced under the line, with no ``disposal`` given: otherwise its approved
+    renewal could never be used. A held one needs its ``disposal``.
+    """
     line = _usable_line(session, plan_line_id, PlanLineKind.renewal, data)
     old = queries.vehicle(session, replaced_vehicle_id, lock=True)
     if old not in line.replaces:
         raise PlanLineMismatch(msg("plan line {line_id} does not replace vehicle {plate}", line_id=line.id,
                                    plate=old.plate), field="replaced_vehicle_id")
-    if old.status is VehicleStatus.disposed:
-        raise InvalidState(msg("vehicle {plate} was already disposed of on {day}", plate=old.plate,
-                               day=old.disposed_on), field="replaced_vehicle_id")
+    gone = old.status is VehicleStatus.disposed
+    if gone and disposal is not None:
+        raise InvalidInput(msg("vehicle {plate} was already disposed of on {day}; fix: leave the disposal out",
+                               plate=old.plate, day=old.disposed_on), field="disposal")
+    if not gone and disposal is None:
+        raise InvalidInput(msg("vehicle {plate} is still held; fix: give its disposal", plate=old.plate),
+                           field="disposal")
     agency = line.plan.agency
     policy = queries.policy_for(session, agency.jurisdiction, policies)
     rules.check_renewal_age(policy, plate=old.plate, acquired_on=old.acquired_on, on=data.acquired_on,
                             basis=line.early_renewal_basis, reason=line.early_renewal_reason)
-    _dispose(session, actor, old, disposal)
-    session.flush()
+    if disposal is not None:
+        _dispose(session, actor, old, disposal)
+        session.flush()
     _check_growth(session, agency, data.category, planned=True)
     vehicle = _add_vehicle(session, agency, data, line=line)
     line.acquired += 1

@@ -108,9 +108,11 @@ def apply(session: Session, op: tuple[object, ...]) -> None:
         if line.kind is PlanLineKind.new:
             vehicles.acquire(session, ADMIN, plan_line_id=line.id, data=data)
         else:
-            old = next(v for v in line.replaces if v.status is not VehicleStatus.disposed)
+            # A replaced vehicle may have been disposed of on its own since (written off): renewed all the same.
+            old = next((v for v in line.replaces if v.status is not VehicleStatus.disposed), line.replaces[0])
+            held = old.status is not VehicleStatus.disposed
             vehicles.renew(session, ADMIN, plan_line_id=line.id, replaced_vehicle_id=old.id, data=data,
-                           disposal=DisposalIn(method="auction", disposed_on=date(THIS_YEAR, 6, 1)))
+                           disposal=DisposalIn(method="auction", disposed_on=date(THIS_YEAR, 6, 1)) if held else None)
     else:
         live = session.scalars(sa.select(Vehicle).where(Vehicle.status != VehicleStatus.disposed)
                                .order_by(Vehicle.id)).all()

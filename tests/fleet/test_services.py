@@ -26,7 +26,7 @@ from fleet.errors import (
     StandardExceeded,
     YearClosed,
 )
-from fleet.models import Agency, AuditRecord, Plan, Quota, QuotaChange, Vehicle
+from fleet.models import Agency, AuditRecord, Disposal, Plan, Quota, QuotaChange, Vehicle
 from fleet.schemas import (
     AgencyIn,
     CostIn,
@@ -305,6 +305,43 @@ class TestAcquireAndRenew:
         assert new.status is VehicleStatus.active
         actions = city.scalars(sa.select(AuditRecord.action).order_by(AuditRecord.seq.desc()).limit(2)).all()
         assert actions == ["vehicle.renewed", "vehicle.disposed"]
+
+    def test_a_vehicle_disposed_of_before_its_renewal_is_still_replaced_under_the_line(self, city: Session) -> None:
+        """Written off (an accident, say) before its replacement came: the approved renewal still brings the new one
+        in, and the disposal already recorded stands."""
+        old = registered(city, category=LE, acquired_on=date(THIS_YEAR - 9, 1, 1))
+        line = approved(city, new_line(kind="renewal", replaces=[old.plate])).lines[0]
+        vehicles.dispose(city, ADMIN, vehicle_id=old.id,
+                         data=DisposalIn(method="scrap", disposed_on=date(THIS_YEAR, 2, 1)))
+        new = vehicles.renew(
+            city, ADMIN, plan_line_id=line.id, replaced_vehicle_id=old.id,
+            data=vehicle_in(category=LE, powertrain=Powertrain.bev, acquired_on=date(THIS_YEAR, 3, 1)), disposal=None,
+        )
+        assert new.status is VehicleStatus.active
+        assert line.acquired == 1
+        assert old.disposed_on == date(THIS_YEAR, 2, 1)
+        assert city.scalar(sa.select(sa.func.count()).select_from(Disposal).where(Disposal.vehicle_id == old.id)) == 1
+        last = city.scalars(sa.select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).one()
+        assert (last.action, last.changes["replaces"]) == ("vehicle.renewed", old.plate)
+
+    @pytest.mark.parametrize("disposed_first", [False, True])
+    def test_a_disposal_is_given_exactly_when_the_replaced_vehicle_is_held(self, city: Session,
+                                                                           disposed_first: bool) -> None:
+        old = registered(city, category=LE, acquired_on=date(THIS_YEAR - 9, 1, 1))
+        line = approved(city, new_line(kind="renewal", replaces=[old.plate])).lines[0]
+        if disposed_first:
+            vehicles.dispose(city, ADMIN, vehicle_id=old.id,
+                             data=DisposalIn(method="scrap", disposed_on=date(THIS_YEAR, 2, 1)))
+        held = city.scalar(sa.select(sa.func.count()).select_from(Vehicle))
+        with pytest.raises(InvalidInput, match="already disposed of" if disposed_first else "still held") as refused:
+            vehicles.renew(
+                city, ADMIN, plan_line_id=line.id, replaced_vehicle_id=old.id,
+                data=vehicle_in(category=LE, powertrain=Powertrain.bev, acquired_on=date(THIS_YEAR, 3, 1)),
+                disposal=DisposalIn(method="auction", disposed_on=date(THIS_YEAR, 3, 1)) if disposed_first else None,
+            )
+        assert refused.value.field == "disposal"
+        assert line.acquired == 0
+        assert city.scalar(sa.select(sa.func.count()).select_from(Vehicle)) == held
 
     def test_renewal_age_is_checked_again_on_the_day(self, city: Session) -> None:
         # Approved because the vehicle turns 8 within the plan year, but renewed before its birthday.
