@@ -28,7 +28,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from fleet.errors import Busy
 from fleet.i18n import msg
@@ -226,6 +226,19 @@ def busy_reason(exc: BaseException) -> str | None:
             _SQLITE_BUSY, _SQLITE_LOCKED):
         return msg("the write lock, held by another process")
     return None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _locked_reads_are_fresh(state: ORMExecuteState) -> None:
+    """A row read FOR UPDATE is read as committed now, even if the session holds it from an earlier read.
+
+    Services check a row's state under its lock (a trip's status, a vehicle's), and callers often read the row
+    first (a route's "may the caller see it?", `bookings.approve`'s first look). Without this the ORM hands back
+    the object as it first read it, the lock taken but the values stale: on PostgreSQL a trip rejected meanwhile
+    was then approved too (a vehicle sealed meanwhile could be assigned). SQLite's single writer reads nothing
+    stale."""
+    if state.is_select and getattr(state.statement, "_for_update_arg", None) is not None:
+        state.update_execution_options(populate_existing=True)
 
 
 def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:

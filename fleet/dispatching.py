@@ -410,7 +410,7 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime,
         if booked.status is not TripStatus.approved:
             raise InvalidState(msg("trip {trip_id} is {status}; urgent insertion needs approved", trip_id=trip_id,
                                    status=booked.status), field="status")
-    for attempt in (1, 2):
+    for attempt in range(1, URGENT_ATTEMPTS + 1):
         try:
             day, problem, plan = _live(engine, booked, agency_ids) if live_day.enabled() else _afresh(
                 engine, trip_id, agency_ids)
@@ -421,7 +421,7 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime,
                 return _unplaced(engine, actor, trip_id, reason, started)
             return _apply_urgent(engine, actor, day, placement, started)
         except _Stale as exc:  # another writer changed the day between our read and our write: read it again
-            if attempt == 2:
+            if attempt == URGENT_ATTEMPTS:
                 return _unplaced(engine, actor, trip_id, exc.detail, started)
         except FleetError as exc:
             return _unplaced(engine, actor, trip_id, exc.detail, started)
@@ -434,7 +434,13 @@ def place_urgent(engine: Engine, actor: Actor, *, trip_id: int, now: datetime,
 
 
 class _Stale(Conflict):
-    """A trip the placement meant to move changed after the day was read."""
+    """A trip the placement meant to move changed after the day was read, or a vehicle or driver it planned on was
+    taken meanwhile (another emergency placed at the same instant plans on the same free car)."""
+
+
+# How often a placement reads the day again after another writer got there first: each lost race has a winner, so
+# emergencies booked at the same instant are all placed unless more of them than this want the same car.
+URGENT_ATTEMPTS = 4
 
 
 def _day(engine: Engine, trip_id: int, agency_ids: Collection[int] | None = None) -> _Day:
@@ -565,20 +571,37 @@ def _apply_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
     after = {route.vehicle: route for route in placement.plan.routes}
     changed = [key for key, route in after.items() if route.trips != day.routes.get(key, [])]
     changed += [key for key, route in day.routes.items() if route and key not in after]
-    booked_id = str(day.booked.id)
     wanted: dict[str, tuple[str, datetime]] = {}
     for key in changed:
         if key in after:
             wanted.update(_keep_confirmed(day, key, after[key].trips, after[key].pickups))
+    try:
+        return _write_urgent(engine, actor, day, placement, wanted, started)
+    except _Stale:
+        raise
+    except Conflict as exc:  # a vehicle or driver it planned on was taken meanwhile: plan again on the day as it is
+        raise _Stale(exc.detail, field=exc.field, **exc.context) from exc
+
+
+def _write_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
+                  wanted: dict[str, tuple[str, datetime]], started: float) -> Urgent:
+    """`_apply_urgent`'s one write transaction: the routes it changed re-checked against the database and written."""
+    booked_id = str(day.booked.id)
     with unit_of_work(engine) as session:
         booked = queries.trip(session, day.booked.id, lock=True)
         if booked.status is not TripStatus.approved:
             raise InvalidState(msg("trip {trip_id} is now {status}", trip_id=booked.id, status=booked.status),
                                field="status")
         touched = [t for t in [*wanted, *placement.unplaced] if t != booked_id]
+        # The trips it moves or puts out are locked before they are checked, in id order: a cancel or a start
+        # committed between the check and this commit would otherwise be overwritten (a cancelled trip put back
+        # in the queue as approved, a trip under way taken off its car).
+        locked = {trip.id: trip for trip in session.scalars(
+            sa.select(Trip).where(Trip.id.in_([int(t) for t in touched])).order_by(Trip.id).with_for_update())}
         for t in touched:
             current = queries.active_assignment(session, int(t))
-            if current is None or current.id != day.running[t].id or current.trip.status is not TripStatus.assigned:
+            if current is None or current.id != day.running[t].id or \
+                    locked[int(t)].status is not TripStatus.assigned:
                 raise _Stale(msg("trip {trip_id} changed while the emergency was being placed", trip_id=t),
                              field="trip_id")
         moving = [t for t in touched if t in wanted and (

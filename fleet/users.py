@@ -153,6 +153,24 @@ def add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: s
                      password_hash=hashed, jurisdiction=jurisdiction, office=office, granted_within=granted_within)
 
 
+def add_user_apart(engine: Engine, actor: Actor, *, name: str, role: Role, agency: str | None = None,
+                   driver_id: int | None = None, days: int | None = None, password: str | None = None,
+                   jurisdiction: str | None = None, office: OversightOffice | None = None,
+                   granted_within: scopes.Scope = scopes.WHOLE) -> tuple[User, str]:
+    """`add_user` in a transaction of its own, begun once the password is hashed: for a caller that cannot hash
+    first (the API reads its caller before the route runs, and on SQLite a request's write transaction is the
+    platform's write lock, which every booking would wait for while argon2 works). The user is returned with its
+    agency and jurisdiction loaded."""
+    hashed = hash_password(name, password) if password is not None else None
+    with unit_of_work(engine) as session:
+        user, token = _add_user(session, actor, name=name, role=role, agency=agency, driver_id=driver_id, days=days,
+                                password_hash=hashed, jurisdiction=jurisdiction, office=office,
+                                granted_within=granted_within)
+        session.flush()
+        _ = user.agency, user.jurisdiction, user.created_at  # read now: the session is gone when the caller reads
+    return user, token
+
+
 @atomic
 def _add_user(session: Session, actor: Actor, *, name: str, role: Role, agency: str | None, driver_id: int | None,
               days: int | None, password_hash: str | None, jurisdiction: str | None = None,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Admin, ScopeDep, SessionDep
+from api.deps import Admin, EngineDep, ScopeDep, SessionDep, allow_briefly, scope_read_briefly
 from api.errors import ErrorOut
 from api.routes.auth import Password
 from api.schemas import Instant, Limit, ObjectId, Offset, PageOut
@@ -90,14 +90,16 @@ def list_users(session: SessionDep, user: Admin, scope: ScopeDep,
 
 
 @router.post("", status_code=201, response_model=TokenOut, summary="Create a user; answers its token once")
-def add_user(body: UserIn, session: SessionDep, user: Admin, scope: ScopeDep) -> TokenOut:
+def add_user(body: UserIn, engine: EngineDep, request: Request,
+             user: Annotated[User, Depends(allow_briefly(Role.admin))]) -> TokenOut:
     """A requester or approver names its agency; a dispatcher, supervisor or admin names a jurisdiction (it and
     all below), an agency (that agency only), or neither (the whole platform: only a whole-platform admin grants
-    it). A supervisor may name its oversight office (纪检监察, 财政, 审计)."""
-    created, token = users.add_user(
-        session, actor_of(user), name=body.name, role=body.role, agency=body.agency, driver_id=body.driver_id,
+    it). A supervisor may name its oversight office (纪检监察, 财政, 审计). A password is hashed with no transaction
+    open (the caller is read in one that ends before), then the user is written in a short one."""
+    created, token = users.add_user_apart(
+        engine, actor_of(user), name=body.name, role=body.role, agency=body.agency, driver_id=body.driver_id,
         days=body.days, password=body.password, jurisdiction=body.jurisdiction, office=body.office,
-        granted_within=scope)
+        granted_within=scope_read_briefly(request))
     return TokenOut(user=user_out(created), token=token)
 
 

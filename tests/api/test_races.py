@@ -1,0 +1,282 @@
+"""Races a crowd of clients finds (issue 12's probe): two writers on one trip or one vehicle at the same instant.
+
+Each race is replayed deterministically: the second writer commits at the exact point between the first one's read
+and its write (on PostgreSQL, where writers run side by side; SQLite's single writer serialises them whole). After
+it the record must say one thing: a trip is not both rejected and approved, a sealed vehicle takes no trip, a trip
+cancelled stays cancelled whatever an emergency was doing to it, and emergencies booked at the same instant are
+each placed, not turned away because another took the car first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from dispatch import insert as engine_insert
+from fleet import assignments, bookings, clock, dispatching, live_day, queries, users, vehicles
+from fleet.audit import Actor
+from fleet.db import make_engine, unit_of_work
+from fleet.enums import TripStatus, VehicleStatus
+from fleet.errors import InvalidState
+from fleet.models import Assignment, AuditRecord, Trip
+from fleet.schemas import AssignIn, TripIn
+from tests.api.conftest import AGENCY_A, Api, City, at, seed_city, trip_body
+from tests.api.test_under_load import copy_city
+from tests.conftest import postgres_schema
+
+APPROVER, DISPATCHER, ADMIN = Actor("approver-a", "approver"), Actor("dispatcher", "dispatcher"), \
+    Actor("admin", "admin")
+
+
+@pytest.fixture(autouse=True)
+def no_live_days() -> Iterator[None]:
+    live_day.clear()
+    yield
+    live_day.clear()
+
+
+@pytest.fixture
+def pg_city(request: pytest.FixtureRequest) -> Iterator[tuple[Engine, Api]]:
+    """The API tests' city on a PostgreSQL schema of its own, with the API over it."""
+    request.getfixturevalue("postgresql_engine")  # skips, or fails under CI, when there is no server
+    with postgres_schema("gongche_races", pool_size=10) as engine:
+        city = seed_city(engine)
+        with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+            yield engine, Api(client, city)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
+             tmp_path: Path) -> Iterator[tuple[Engine, Api]]:
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_city")
+        return
+    engine = make_engine(copy_city(city_template[0], tmp_path / "city.db"))
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        yield engine, Api(client, city_template[1])
+    engine.dispose()
+
+
+def booked(api: Api, **overrides: Any) -> int:
+    r = api.as_("requester-a").post("/trips", json=trip_body(**overrides))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def approved(api: Api, **overrides: Any) -> int:
+    trip = booked(api, **overrides)
+    r = api.as_("approver-a").post(f"/trips/{trip}/approve", json={"note": "同意"})
+    assert r.status_code == 200, r.text
+    return trip
+
+
+def actions(engine: Engine, trip_id: int) -> list[str]:
+    with unit_of_work(engine, readonly=True) as session:
+        return list(session.scalars(sa.select(AuditRecord.action).where(
+            AuditRecord.entity == "trip", AuditRecord.entity_id == str(trip_id)).order_by(AuditRecord.seq)))
+
+
+# --- a row read before its lock -----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_trip_rejected_after_the_approval_read_it_is_not_approved_too(pg_city: tuple[Engine, Api]) -> None:
+    """Approval reads the trip (an emergency approved before is placed again) before it locks it; a rejection
+    committed in between must be what the locked read sees, or the trip ends rejected and then approved. Over HTTP
+    a probe of 40 trips, each approved and rejected at once, left 5 both rejected and approved."""
+    engine, api = pg_city
+    trip = booked(api)
+    with unit_of_work(engine) as session:
+        seen = queries.trip(session, trip)  # the first look, still held (as `approve` holds what it read first)
+        assert seen.status is TripStatus.requested
+        with unit_of_work(engine) as other:
+            bookings.decide(other, APPROVER, trip_id=trip, decision="reject", note="不批")
+        with pytest.raises(InvalidState) as refused:
+            bookings.approve(session, APPROVER, trip_id=trip, engine=engine)
+    assert refused.value.field == "status"
+    assert "rejected" in str(refused.value.detail)
+    assert actions(engine, trip) == ["trip.booked", "trip.rejected"]
+    assert api.as_("approver-a").get(f"/trips/{trip}").json()["status"] == "rejected"
+
+
+@pytest.mark.postgres
+def test_a_vehicle_sealed_after_the_assignment_read_it_takes_no_trip(pg_city: tuple[Engine, Api]) -> None:
+    """A locked read is a fresh read, even of a row the transaction read (and still holds) before: a seal
+    committed in between must be seen, or a sealed vehicle is sent out."""
+    engine, api = pg_city
+    trip = approved(api)
+    vehicle_id = api.city.vehicles["le-a1"]
+    with unit_of_work(engine) as session:
+        seen = queries.vehicle(session, vehicle_id)  # the first look, still held by the caller
+        assert seen.status is VehicleStatus.active
+        with unit_of_work(engine) as other:
+            vehicles.seal(other, ADMIN, vehicle_id=vehicle_id, reason="封存检查")
+        with pytest.raises(InvalidState) as refused:
+            assignments.assign(session, DISPATCHER, trip_id=trip, data=AssignIn(vehicle_id=vehicle_id))
+    assert refused.value.field == "vehicle_id"
+    with unit_of_work(engine, readonly=True) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Assignment)
+                              .where(Assignment.vehicle_id == vehicle_id, Assignment.active)) == 0
+
+
+# --- urgent placement against the desk ------------------------------------------------------------------------------
+
+
+def emergency_body(hour: int, **overrides: Any) -> dict[str, Any]:
+    return trip_body(**{"priority": "emergency", "purpose": "防汛抢险", "agency": AGENCY_A,
+                        "approval_basis": "单位审批人电话同意", "earliest_pickup": at(hour).isoformat(),
+                        "latest_pickup": at(hour, 5).isoformat(), **overrides})
+
+
+@pytest.mark.postgres
+def test_a_trip_cancelled_while_an_emergency_displaces_it_stays_cancelled(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emergency's placement puts out the routine trip holding the only emergency car. The requester cancels
+    that trip after the placement checked it and before it committed: the trip stays cancelled (the cancel waits
+    for the placement, or the placement sees the cancel), never goes back to the queue as approved."""
+    engine, api = pg_city
+    routine = approved(api, priority="routine", categories=["emergency"], earliest_pickup=at(10).isoformat(),
+                       latest_pickup=at(10, 5).isoformat())
+    r = api.as_("dispatcher").post(f"/trips/{routine}/assign", json={"vehicle_id": api.city.vehicles["em-a1"]})
+    assert r.status_code == 200, r.text
+    with unit_of_work(engine) as session:
+        urgent, _ = bookings.book(session, DISPATCHER, agency=AGENCY_A, approved=True, data=TripIn.parse(
+            emergency_body(10, categories=["emergency"])))
+        urgent_id = urgent.id
+
+    placing = threading.current_thread()
+    cancelled: list[Any] = []
+    cancel_thread: list[threading.Thread] = []
+    read = queries.active_assignment
+
+    def cancel() -> None:
+        try:
+            with unit_of_work(engine) as session:
+                cancelled.append(bookings.decide(session, Actor("requester-a", "requester"), trip_id=routine,
+                                                 decision="cancel", note="不去了").status)
+        except Exception as exc:  # recorded for the assertion
+            cancelled.append(exc)
+
+    def checked(session: Any, trip_id: int) -> Assignment | None:
+        found = read(session, trip_id)
+        if threading.current_thread() is placing and trip_id == routine and not cancel_thread:
+            assert found is not None
+            assert found.trip.status is TripStatus.assigned  # the placement's check...
+            cancel_thread.append(threading.Thread(target=cancel))  # ...and the requester cancels right after it
+            cancel_thread[0].start()
+            cancel_thread[0].join(timeout=2)  # done at once, unless the placement holds the trip (then after it)
+        return found
+
+    monkeypatch.setattr(queries, "active_assignment", checked)
+    placed = dispatching.place_urgent(engine, DISPATCHER, trip_id=urgent_id, now=clock.now())
+    assert cancel_thread, "the placement never checked the routine trip: the scenario did not happen"
+    cancel_thread[0].join(timeout=30)
+    assert cancelled, "the cancel never finished"
+    assert not isinstance(cancelled[0], Exception), cancelled
+    with unit_of_work(engine, readonly=True) as session:
+        trip = session.get_one(Trip, routine)
+        assert trip.status is TripStatus.cancelled, (trip.status, actions(engine, routine), placed)
+        assert queries.active_assignment(session, routine) is None
+    assert actions(engine, routine)[-1] == "trip.cancelled", actions(engine, routine)
+
+
+def test_emergencies_booked_at_the_same_instant_are_each_placed(any_city: tuple[Engine, Api],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two emergencies for the same hour, placed side by side: both plan on the same free car (the same day, the
+    same engine). The one that writes second finds the car taken and must plan again on the day as it now is (the
+    other cars are free), not give up with the winner's conflict as its reason."""
+    engine, _ = any_city
+    categories = ["emergency", "law_enforcement"]  # em-a1, le-a1, le-a2 (and le-b1): room for both
+    ids = []
+    for _ in range(2):
+        with unit_of_work(engine) as session:
+            trip, _ = bookings.book(session, DISPATCHER, agency=AGENCY_A, approved=True,
+                                    data=TripIn.parse(emergency_body(10, categories=categories)))
+            ids.append(trip.id)
+    first, second = ids
+    other: list[dispatching.Urgent] = []
+    planned: list[int] = []
+
+    def insert(*args: Any, **kwargs: Any) -> Any:
+        placement = engine_insert(*args, **kwargs)
+        planned.append(1)
+        if len(planned) == 1:  # the first placement has planned: the second plans and writes before it writes
+            other.append(dispatching.place_urgent(engine, DISPATCHER, trip_id=second, now=clock.now()))
+        return placement
+
+    monkeypatch.setattr(dispatching, "insert", insert)
+    placed = dispatching.place_urgent(engine, DISPATCHER, trip_id=first, now=clock.now())
+    assert other
+    assert other[0].vehicle is not None, other
+    assert placed.vehicle is not None, placed.reason
+    assert placed.vehicle != other[0].vehicle
+    with unit_of_work(engine, readonly=True) as session:
+        assert [session.get_one(Trip, t).status for t in ids] == [TripStatus.assigned] * 2
+
+
+def test_the_urgent_retries_are_bounded(any_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A placement that keeps losing its car (a writer taking each car it plans on) ends, unplaced and approved,
+    with the reason, after a few attempts: it does not spin."""
+    engine, _ = any_city
+    with unit_of_work(engine) as session:
+        trip, _ = bookings.book(session, DISPATCHER, agency=AGENCY_A, approved=True,
+                                data=TripIn.parse(emergency_body(10, categories=["emergency"])))
+    calls: list[int] = []
+
+    def always_taken(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise dispatching._Stale("vehicle taken meanwhile")
+
+    monkeypatch.setattr(dispatching, "_apply_urgent", always_taken)
+    placed = dispatching.place_urgent(engine, DISPATCHER, trip_id=trip.id, now=clock.now())
+    assert placed.vehicle is None
+    assert placed.reason == "vehicle taken meanwhile"
+    assert 2 <= len(calls) <= dispatching.URGENT_ATTEMPTS
+    with unit_of_work(engine, readonly=True) as session:
+        assert session.get_one(Trip, trip.id).status is TripStatus.approved
+
+
+# --- slow work outside the write lock ------------------------------------------------------------------------------
+
+
+def test_bookings_go_on_while_an_admin_s_new_user_s_password_is_hashed(
+        city_engine: Engine, city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing a password costs a fifth of a second of CPU (argon2id; more on a busy machine). `POST /users` with a
+    password hashed it inside the request's write transaction: on SQLite the platform's write lock, so every
+    booking waited behind it. The hash is made with no transaction open; a booking sent meanwhile is answered."""
+    hashing, booked_meanwhile = threading.Event(), threading.Event()
+    real = users.hash_password
+
+    def slow_hash(name: str, password: str, **kwargs: Any) -> str:
+        hashing.set()
+        booked_meanwhile.wait(timeout=5)  # as long as a busy machine's hash, or until the booking is answered
+        return real(name, password, **kwargs)
+
+    monkeypatch.setattr(users, "hash_password", slow_hash)
+    with TestClient(create_app(city_engine), raise_server_exceptions=False) as client:
+        api = Api(client, city)
+        added: list[Any] = []
+        adding = threading.Thread(target=lambda: added.append(api.as_("admin").post("/users", json={
+            "name": "李科长", "role": "approver", "agency": AGENCY_A, "password": "correct horse 2030"})))
+        adding.start()
+        assert hashing.wait(timeout=30)
+        started = time.monotonic()
+        r = api.as_("requester-a").post("/trips", json=trip_body())
+        waited = time.monotonic() - started
+        booked_meanwhile.set()
+        adding.join(timeout=30)
+    assert r.status_code == 201, r.text
+    assert waited < 4, f"the booking waited {waited:.1f} s for the password's hash"
+    assert added[0].status_code == 201, added[0].text
+    assert added[0].json()["user"]["agency"] == AGENCY_A
+    r = api.client.post("/api/v1/auth/login", json={"name": "李科长", "password": "correct horse 2030"})
+    assert r.status_code == 200, r.text
