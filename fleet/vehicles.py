@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet import audit, clock, queries, rules
+from fleet import assignments, audit, clock, queries, rules
 from fleet.audit import Actor
 from fleet.db import atomic
-from fleet.enums import Category, PlanLineKind, PlanStatus, VehicleSource, VehicleStatus
+from fleet.enums import Category, PlanLineKind, PlanStatus, TripStatus, VehicleSource, VehicleStatus
 from fleet.errors import (
     AlreadyExists,
     Conflict,
@@ -26,8 +26,18 @@ from fleet.errors import (
     RegistrationRefused,
     StandardExceeded,
 )
-from fleet.i18n import alternatives, msg
-from fleet.models import Agency, Disposal, OdometerReading, PlanLine, RentalProvider, Transfer, Vehicle
+from fleet.i18n import Message, alternatives, msg
+from fleet.models import (
+    Agency,
+    Assignment,
+    Disposal,
+    OdometerReading,
+    PlanLine,
+    RentalProvider,
+    Transfer,
+    Trip,
+    Vehicle,
+)
 from fleet.policy import PolicyBook
 from fleet.reorganisation import check_active
 from fleet.schemas import DisposalIn, TransferIn, VehicleIn
@@ -282,6 +292,12 @@ def _move(session: Session, actor: Actor, vehicle_id: int, move: str, reason: st
     if odometer_km is not None:
         record_odometer(session, vehicle, odometer_km, on or clock.today(), move, day_field="on")
         changes["odometer_km"] = odometer_km
+    if move == "seal":
+        _leave_use(session, actor, vehicle, msg("vehicle {plate} was sealed; the trip is back in the queue",
+                                                plate=vehicle.plate))
+    elif move == "maintenance_in":
+        _leave_use(session, actor, vehicle, msg("vehicle {plate} went to the workshop; the trip is back in the queue",
+                                                plate=vehicle.plate))
     vehicle.status = to
     audit.record(session, actor, f"vehicle.{move}", vehicle, changes)
     return vehicle
@@ -310,6 +326,27 @@ def maintenance_out(session: Session, actor: Actor, *, vehicle_id: int, reason: 
     return _move(session, actor, vehicle_id, "maintenance_out", reason, odometer_km, on)
 
 
+def _leave_use(session: Session, actor: Actor, vehicle: Vehicle, note: Message) -> None:
+    """A vehicle leaving use (sealed, to the workshop, disposed of) drives none of the trips it held: each one not
+    started goes back to the dispatcher's queue, approved, with ``note`` saying why. A vehicle on a trip now is
+    refused (409): it is on the road until that trip ends. Call with the vehicle locked."""
+    held = session.scalars(
+        sa.select(Trip).join(Assignment, Assignment.trip_id == Trip.id)
+        .where(Assignment.vehicle_id == vehicle.id, Assignment.active,
+               Trip.status.in_((TripStatus.assigned, TripStatus.in_progress)))
+        .order_by(Trip.id).with_for_update(of=Trip)).all()
+    for booked in held:
+        if booked.status is TripStatus.in_progress:
+            raise Conflict(msg("vehicle {plate} is on trip {trip_id} now; fix: end that trip first",
+                               plate=vehicle.plate, trip_id=booked.id), field="vehicle_id")
+    for booked in held:
+        released = assignments.release(session, booked)
+        booked.status, booked.dispatch_note = TripStatus.approved, note[:500]
+        audit.record(session, actor, "trip.unassigned", booked, {
+            "vehicle_id": vehicle.id, "plate": vehicle.plate,
+            "driver_id": released.driver_id if released is not None else None, "note": note})
+
+
 def _dispose(session: Session, actor: Actor, vehicle: Vehicle, data: DisposalIn) -> Disposal:
     if vehicle.status is VehicleStatus.disposed:
         raise InvalidState(msg("vehicle {plate} was already disposed of on {day}", plate=vehicle.plate,
@@ -317,6 +354,8 @@ def _dispose(session: Session, actor: Actor, vehicle: Vehicle, data: DisposalIn)
     if data.disposed_on < vehicle.acquired_on:
         raise InvalidInput(msg("disposed_on {day} is before the vehicle was acquired ({acquired_on})",
                                day=data.disposed_on, acquired_on=vehicle.acquired_on), field="disposed_on")
+    _leave_use(session, actor, vehicle, msg("vehicle {plate} was disposed of; the trip is back in the queue",
+                                            plate=vehicle.plate))
     disposal = Disposal(vehicle_id=vehicle.id, **data.model_dump())
     session.add(disposal)
     vehicle.status = VehicleStatus.disposed

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fleet import assignments, audit, bookings, drivers
+from fleet import assignments, audit, bookings, clock, drivers, vehicles
 from fleet.clock import CHINA
 from fleet.db import unit_of_work
-from fleet.enums import AssignmentSource, Category, TripStatus
+from fleet.enums import AssignmentSource, Category, TripStatus, VehicleStatus
 from fleet.errors import Conflict
-from fleet.models import Assignment, Trip
-from fleet.schemas import AssignIn, DriverIn, TripIn
+from fleet.models import Assignment, Trip, Vehicle
+from fleet.schemas import AssignIn, DisposalIn, DriverIn, OdometerIn, TripIn
 from tests.factories import ADMIN, agency, jurisdiction_tree, registered
 from tests.fleet.test_concurrency import THREADS, race
 
@@ -191,3 +191,53 @@ def test_a_conflict_leaves_nothing_behind(session: Session) -> None:
     assert session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == count
     assert audit.head(session) == head
     assert session.get(Trip, second).status is TripStatus.approved
+
+
+class TestAVehicleLeavingUse:
+    """A vehicle sealed, sent to the workshop or disposed of drives none of the trips it held: they go back to the
+    dispatcher's queue, approved, saying why; one it is driving now keeps it in use until that trip ends."""
+
+    @pytest.mark.parametrize("leave", ["seal", "maintenance_in", "dispose"])
+    def test_its_trips_not_started_go_back_to_the_queue(self, session: Session, leave: str) -> None:
+        vehicles_, _ = city(session)
+        held, other = approved_trip(session, 9), approved_trip(session, 12)
+        for trip_id, vehicle_id in ((held, vehicles_[0]), (other, vehicles_[1])):
+            assignments.assign(session, ADMIN, trip_id=trip_id, data=AssignIn(vehicle_id=vehicle_id))
+        leave_use(session, leave, vehicles_[0])
+        back = session.get(Trip, held)
+        assert back is not None
+        assert back.status is TripStatus.approved
+        assert back.dispatch_note is not None
+        assert "back in the queue" in back.dispatch_note
+        assert session.scalar(sa.select(sa.func.count()).select_from(Assignment).where(
+            Assignment.vehicle_id == vehicles_[0], Assignment.active)) == 0
+        kept = session.get(Trip, other)
+        assert kept is not None
+        assert kept.status is TripStatus.assigned
+        assert audit.verify(session).ok
+
+    @pytest.mark.parametrize("leave", ["seal", "maintenance_in", "dispose"])
+    def test_a_vehicle_on_a_trip_now_is_refused_and_nothing_changes(self, session: Session, leave: str) -> None:
+        vehicles_, _ = city(session)
+        driving, later = approved_trip(session, 9), approved_trip(session, 15)
+        for trip_id in (driving, later):
+            assignments.assign(session, ADMIN, trip_id=trip_id, data=AssignIn(vehicle_id=vehicles_[0]))
+        bookings.start(session, ADMIN, trip_id=driving, data=OdometerIn(odometer_km=1000))
+        with pytest.raises(Conflict, match=f"on trip {driving} now") as refused:
+            leave_use(session, leave, vehicles_[0])
+        assert refused.value.field == "vehicle_id"
+        vehicle = session.get(Vehicle, vehicles_[0])
+        assert vehicle is not None
+        assert vehicle.status is VehicleStatus.active
+        assert [session.get(Trip, t).status for t in (driving, later)] == [  # type: ignore[union-attr]
+            TripStatus.in_progress, TripStatus.assigned]
+
+
+def leave_use(session: Session, leave: str, vehicle_id: int) -> None:
+    if leave == "dispose":
+        vehicles.dispose(session, ADMIN, vehicle_id=vehicle_id,
+                         data=DisposalIn(method="scrap", disposed_on=clock.today()))
+    elif leave == "seal":
+        vehicles.seal(session, ADMIN, vehicle_id=vehicle_id, reason="封存 for the audit")
+    else:
+        vehicles.maintenance_in(session, ADMIN, vehicle_id=vehicle_id, reason="brakes")

@@ -118,16 +118,19 @@ def test_every_writer_s_change_is_in_the_next_day_read(api: Api, city_engine: En
     assert r.status_code == 200, r.text
     assert str(third) not in as_read_afresh(city_engine, first).running
 
-    # A vehicle into the workshop leaves the day with its trips; out again, it comes back.
+    # A vehicle into the workshop leaves the day, and its trips go back to the queue; out again, it comes back free.
     held = assigned(api, "le-a2", 15)
     assert str(held) in as_read_afresh(city_engine, first).running
     r = api.as_("admin").post(f"/vehicles/{api.city.vehicles['le-a2']}/maintenance-in", json={"reason": "年检保养"})
     assert r.status_code == 200, r.text
     live = as_read_afresh(city_engine, first)
     assert all(s.vehicle.id != api.city.vehicles["le-a2"] for s in live.stretches.values())
+    assert str(held) not in live.running
     r = api.as_("admin").post(f"/vehicles/{api.city.vehicles['le-a2']}/maintenance-out", json={"reason": "保养完毕"})
     assert r.status_code == 200, r.text
-    assert str(held) in as_read_afresh(city_engine, first).running
+    live = as_read_afresh(city_engine, first)
+    assert any(s.vehicle.id == api.city.vehicles["le-a2"] for s in live.stretches.values())
+    assert str(held) not in live.running
 
 
 def test_an_emergency_placed_over_http_sees_another_writer_s_assignment(api: Api, city_engine: Engine) -> None:
