@@ -57,18 +57,16 @@ CHINA_LON = (73.4, 135.1)
 
 
 def _china_lat(value: float) -> float:
-    low, high = CHINA_LAT
-    if not low <= value <= high:
+    if not CHINA_LAT[0] <= value <= CHINA_LAT[1]:
         raise ValueError(msg("{value:g} is outside China, whose latitudes run from {low}° to {high}° north",
-                             value=value, low=low, high=high))
+                             value=value, low=CHINA_LAT[0], high=CHINA_LAT[1]))
     return value
 
 
-def _china_lon(value: float) -> float:
-    low, high = CHINA_LON
-    if not low <= value <= high:
+def _china_lon(value: float) -> float:  # the same check as _china_lat: its own sentence for the catalog
+    if not CHINA_LON[0] <= value <= CHINA_LON[1]:
         raise ValueError(msg("{value:g} is outside China, whose longitudes run from {low}° to {high}° east",
-                             value=value, low=low, high=high))
+                             value=value, low=CHINA_LON[0], high=CHINA_LON[1]))
     return value
 
 
