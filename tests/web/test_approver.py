@@ -103,3 +103,27 @@ def test_a_trip_decided_meanwhile_is_reported_as_failed_with_the_reason(browsing
     expect(page.locator(f'tr[data-row-key="{second["id"]}"]')).to_have_count(0)
     expect(page.get_by_test_id("approve-selected")).to_be_disabled()
     browsing.screenshot("partly-failed")
+
+
+def test_the_reason_a_decision_failed_follows_the_language_switch(browsing: Browsing) -> None:
+    """The server's reason for a refused decision came in Chinese (the console's language then); switched to
+    English, the report reads it in English, and in Chinese again once switched back."""
+    browsing.watch.expect_error(r"status of 409|/api/v1/events|ERR_")  # the refused decision; the stream held back
+    page, server = browsing.page, browsing.server
+    gone = book(server, "第三项", 12, date(2030, 3, 16))
+    page.route("**/api/v1/events", abort)  # the list must not learn that the trip was cancelled meanwhile
+    browsing.sign_in("approver-a")
+    select(browsing, gone["id"])
+    server.call("requester-a", "POST", f"/trips/{gone['id']}/cancel", json={"note": "不用了"})
+    page.get_by_test_id("approve-selected").click()
+
+    failed = page.get_by_test_id("decision-results").locator(f'[data-trip="{gone["id"]}"]')
+    chinese = (f"行程 {gone['id']}：未能处理（行程 {gone['id']} 当前为 cancelled（已取消）；"
+               "仅 requested（已申请）状态的行程可以批准）")
+    expect(failed).to_have_text(chinese)
+    page.get_by_text("English", exact=True).click()
+    expect(failed).to_have_text(
+        f"Trip {gone['id']}: not done (trip {gone['id']} is cancelled; approve needs requested)")
+    browsing.screenshot("reason-in-english")
+    page.get_by_text("中文", exact=True).click()
+    expect(failed).to_have_text(chinese)

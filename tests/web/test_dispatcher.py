@@ -21,7 +21,7 @@ from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.api.conftest import AGENCY_A, YARD_A, at
 from tests.factories import plate, vin
-from tests.web.conftest import Browsing, LiveServer, field_error
+from tests.web.conftest import Browsing, BrowsingFactory, LiveServer, field_error
 
 DESK_DAY = date(2030, 4, 16)  # a Tuesday no other browser test books
 DESK_AGENCY = "WH-YJ"  # booked for by the platform only: no requester or approver sees its trips
@@ -400,6 +400,119 @@ def test_out_of_range_entries_in_the_dispatch_panel_are_refused_as_typed_never_c
     expect(page.get_by_test_id("dispatch-progress")).to_have_count(0)
     page.wait_for_timeout(300)
     assert posted == []
+
+
+KEY_DAY = date(2030, 4, 17)  # the day after the desk's: the keyboard test's two trips alone
+
+
+HAS_A_TAB_STOP = """() => {
+    const timeline = document.querySelector('[data-testid=board-timeline]');
+    return timeline?.tabIndex === 0 || !!timeline?.querySelector('[data-trip][tabindex="0"]');
+}"""
+
+
+def in_timeline(page: Page) -> bool:
+    """Whether the keyboard's focus is in the board's timeline (on a trip, or on the timeline passing it to one)."""
+    return bool(page.evaluate("() => !!document.activeElement?.closest('[data-testid=board-timeline]')"))
+
+
+LEVEL_WITH_ITS_ROW = """([trip, vehicle]) => {
+    const bar = document.querySelector(`.vis-item[data-trip_id="${trip}"]`)?.getBoundingClientRect();
+    const label = document.querySelector(`.vis-label .gc-group[data-vehicle="${vehicle}"]`)?.getBoundingClientRect();
+    const timeline = document.querySelector('[data-testid=board-timeline]')?.getBoundingClientRect();
+    if (!bar || !label || !timeline) return false;
+    return label.top - 10 <= bar.top && bar.top <= label.bottom
+        && timeline.top <= bar.top && bar.bottom <= timeline.bottom;
+}"""
+
+
+def level_with_its_row(page: Page, trip_id: int, vehicle_id: int) -> None:
+    """The trip's bar is drawn beside its vehicle's label, and in view: the rows were scrolled the timeline's way
+    (it draws them a frame after its labels scrolled)."""
+    page.wait_for_function(LEVEL_WITH_ITS_ROW, arg=[trip_id, vehicle_id], timeout=5_000)
+
+
+def test_the_boards_trips_are_reached_named_and_opened_from_the_keyboard(
+        open_browsing: BrowsingFactory, live_server: LiveServer, desk: Desk) -> None:
+    """Tab reaches the board's trips, each named with its trip and its vehicle; Enter opens the trip's details as a
+    click does, Space too, and the arrow keys go from a trip to the next one on the board. The window is short: the
+    trips' rows are below those in view at first, and are scrolled to."""
+    browsing = open_browsing("short", viewport={"width": 1280, "height": 560})
+    call = live_server.call
+    st1, st2 = desk.vehicles["st-1"], desk.vehicles["st-2"]
+    first = call("dispatcher", "POST", "/trips", json=_trip(
+        "管道巡检", (10, 0), (10, 0), earliest_pickup=at(10, 0, KEY_DAY).isoformat(),
+        latest_pickup=at(10, 0, KEY_DAY).isoformat()))["id"]
+    second = call("dispatcher", "POST", "/trips", json=_trip(
+        "仓库抽查", (11, 0), (11, 0), earliest_pickup=at(11, 0, KEY_DAY).isoformat(),
+        latest_pickup=at(11, 0, KEY_DAY).isoformat()))["id"]
+    call("dispatcher", "POST", f"/trips/{first}/assign", json={"vehicle_id": st1})
+    call("dispatcher", "POST", f"/trips/{second}/assign", json={"vehicle_id": st2})
+    browsing.sign_in("dispatcher")
+    browsing.goto(f"/board?day={KEY_DAY.isoformat()}")
+    page = browsing.page
+    expect(page.get_by_test_id("board-counts")).to_contain_text("已派 2 单")
+    page.wait_for_function(HAS_A_TAB_STOP)  # drawn: the trips are not in view, so the timeline itself is the stop
+
+    # By Tab alone, from the day's filters: the first trip of the board is one stop.
+    page.get_by_test_id("filter-statuses").locator("input").focus()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if in_timeline(page):
+            break
+    assert in_timeline(page)
+    bar = page.locator(f'[data-testid="board-timeline"] [data-trip="{first}"]')
+    expect(bar).to_be_focused()
+    expect(bar).to_have_attribute("role", "button")
+    expect(bar).to_have_attribute("aria-label", re.compile(f"#{first} 管道巡检.*{re.escape(desk.plates['st-1'])}"))
+    level_with_its_row(page, first, st1)
+    browsing.screenshot("trip-focused")
+
+    # Enter opens the details a click opens; closed, the focus is back on the trip.
+    page.keyboard.press("Enter")
+    drawer = page.get_by_test_id("trip-drawer")
+    expect(drawer).to_contain_text(f"行程 #{first}")
+    expect(drawer.get_by_test_id("drawer-plate")).to_have_text(desk.plates["st-1"])
+    page.keyboard.press("Escape")
+    expect(page.locator(".ant-drawer-open")).to_have_count(0)
+    expect(bar).to_be_focused()
+
+    # The arrow keys go on to the next trip (the next row's), named with its own vehicle; Space opens it.
+    page.keyboard.press("ArrowDown")
+    following = page.locator(f'[data-testid="board-timeline"] [data-trip="{second}"]')
+    expect(following).to_be_focused()
+    expect(following).to_have_attribute(
+        "aria-label", re.compile(f"#{second} 仓库抽查.*{re.escape(desk.plates['st-2'])}"))
+    level_with_its_row(page, second, st2)
+    page.keyboard.press("Space")
+    expect(drawer).to_contain_text(f"行程 #{second}")
+    expect(drawer.get_by_test_id("drawer-plate")).to_have_text(desk.plates["st-2"])
+    page.keyboard.press("Escape")
+    expect(page.locator(".ant-drawer-open")).to_have_count(0)
+    page.keyboard.press("ArrowUp")
+    expect(bar).to_be_focused()
+
+    # The same details as a click on the bar.
+    item(page, first).locator(".gc-item-text").click()
+    expect(drawer).to_contain_text(f"行程 #{first}")
+    expect(drawer.get_by_test_id("drawer-plate")).to_have_text(desk.plates["st-1"])
+
+
+TIMELINE_SHOWN = "() => document.querySelector('[data-testid=board-timeline] .vis-timeline')?.style.visibility"
+
+
+def test_the_timeline_shows_each_time_the_board_is_opened(open_browsing: BrowsingFactory, desk: Desk) -> None:
+    """The board read ahead as the page loads can arrive before the timeline has settled its window: the timeline
+    must show all the same (it stayed `visibility: hidden`, its rows unseen and out of the keyboard's reach). Seen in
+    a short window, whose rows are not all in view."""
+    browsing = open_browsing("short", viewport={"width": 1280, "height": 560})
+    browsing.sign_in("dispatcher")
+    page = browsing.page
+    for day in (DESK_DAY, KEY_DAY) * 4:
+        browsing.goto(f"/board?day={day.isoformat()}")
+        expect(page.get_by_test_id("board-timeline").locator(".vis-label .gc-group").first).to_be_attached()
+        page.wait_for_timeout(1_000)  # the timeline's window settles 200 ms after it was set
+        assert page.evaluate(TIMELINE_SHOWN) == "visible", f"the board of {day} is not shown"
 
 
 def test_the_map_shows_the_day_with_a_scale_bar(browsing: Browsing, desk: Desk) -> None:

@@ -49,6 +49,7 @@ import {
   type Me,
   type Section,
 } from './auth';
+import { asError, useErrorText } from './errors';
 import { isLanguage, storeLanguage, type Language } from './i18n';
 import { useLive } from './live';
 import PasswordDialog from './pages/PasswordDialog';
@@ -66,6 +67,7 @@ const DayMap = lazy(() => import('./dispatcher/DayMap'));
 
 function useLanguage(): [Language, (language: Language) => void] {
   const { i18n } = useTranslation();
+  const queryClient = useQueryClient();
   const language: Language = isLanguage(i18n.language) ? i18n.language : 'zh-CN';
   useEffect(() => {
     document.documentElement.lang = language;
@@ -73,7 +75,11 @@ function useLanguage(): [Language, (language: Language) => void] {
   }, [language]);
   const choose = (next: Language) => {
     storeLanguage(next);
-    void i18n.changeLanguage(next);
+    void i18n.changeLanguage(next).then(() =>
+      // A read that failed is read again in the new language: its error then says why in it, whatever the server
+      // said (errors.ts words it again from the server's catalog meanwhile, where the catalog has the sentence).
+      queryClient.refetchQueries({ type: 'active', predicate: (query) => query.state.status === 'error' }),
+    );
   };
   return [language, choose];
 }
@@ -118,6 +124,7 @@ function Account({ me, compact, onPassword }: { me: Me; compact: boolean; onPass
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const { message } = AntApp.useApp();
+  const describe = useErrorText();
   const role = label(vocabulary.data, 'role', me.role, language);
   const agency = me.agency_name ?? me.agency;
 
@@ -128,7 +135,7 @@ function Account({ me, compact, onPassword }: { me: Me; compact: boolean; onPass
       await sendJson('POST', '/auth/logout');
     } catch (error) {
       // The session may have ended already (401): signed out either way. Anything else is said, and still local.
-      if (!(error instanceof ApiError && error.status === 401)) void message.warning(String((error as Error).message));
+      if (!(error instanceof ApiError && error.status === 401)) void message.warning(describe(error));
     }
     signedOut();
     queryClient.clear();
@@ -170,9 +177,9 @@ function Account({ me, compact, onPassword }: { me: Me; compact: boolean; onPass
 }
 
 /** Asks the server who is signed in when the page loads: the session cookie cannot be read, only tried. */
-function useSessionCheck(): { error: string | null; retry: () => void } {
+function useSessionCheck(): { error: Error | null; retry: () => void } {
   const session = useSession();
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Error | null>(null);
   const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     if (session.state !== 'checking') return;
@@ -187,7 +194,7 @@ function useSessionCheck(): { error: string | null; retry: () => void } {
       .catch((failure: unknown) => {
         if (controller.signal.aborted) return;
         if (failure instanceof ApiError && failure.status === 401) return; // signed out by the client already
-        setError(failure instanceof Error ? failure.message : String(failure));
+        setError(asError(failure));
       });
     return () => controller.abort();
   }, [session.state, attempt]);
@@ -201,6 +208,7 @@ function useSessionCheck(): { error: string | null; retry: () => void } {
 function Shell() {
   const { t } = useTranslation();
   const [language, setLanguage] = useLanguage();
+  const describe = useErrorText();
   const session = useSession();
   const location = useLocation();
   const queryClient = useQueryClient();
@@ -229,7 +237,7 @@ function Shell() {
       <Result
         status="warning"
         title={t('errors.unreachable')}
-        subTitle={check.error}
+        subTitle={describe(check.error)}
         extra={
           <Button type="primary" onClick={check.retry}>
             {t('app.retry')}

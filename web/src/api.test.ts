@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { acceptLanguage, ApiError, errorOf, getJson, queryString, RequestKeys, requestHeaders, retryAfterSeconds, sendJson, sendRetrying, tripQuery } from './api';
+import { acceptLanguage, ApiError, contentLanguage, errorOf, getJson, queryString, RequestKeys, requestHeaders, retryAfterSeconds, sendJson, sendRetrying, tripQuery, Unreachable } from './api';
 import { getSession, signedIn, signedOut, type Me } from './auth';
 
 const ME: Me = { name: 'requester-a', role: 'requester', agency: 'WH-GA', agency_name: null, driver_id: null, driver_name: null };
@@ -87,6 +87,26 @@ describe('the fetch client', () => {
     expect(getSession().state).toBe('signedIn');
     await expect(getJson('/trips')).rejects.toMatchObject({ status: 401, code: 'Unauthenticated' });
     expect(getSession()).toEqual({ state: 'signedOut', expired: true });
+  });
+
+  it('knows the language of the sentence from Content-Language (none where the answer is not the API\'s)', async () => {
+    const zh = await errorOf(answer(409, { error: 'InvalidState', detail: '行程 5 当前为 cancelled', field: null }, { 'Content-Language': 'zh-CN' }));
+    expect(zh.language).toBe('zh-CN');
+    const en = await errorOf(answer(409, { error: 'InvalidState', detail: 'trip 5 is cancelled', field: null }, { 'Content-Language': 'en' }));
+    expect(en.language).toBe('en');
+    const other = await errorOf(new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' }));
+    expect(other.language).toBeNull();
+    expect([contentLanguage('zh'), contentLanguage('zh_CN'), contentLanguage('en-GB'), contentLanguage('fr'), contentLanguage(null)]).toEqual([
+      'zh-CN', 'zh-CN', 'en', null, null,
+    ]);
+  });
+
+  it('says a server that gave no answer is unreachable, and lets an abort through as it is', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => { throw new TypeError('Failed to fetch'); }));
+    await expect(getJson('/trips')).rejects.toBeInstanceOf(Unreachable);
+    const aborted = new DOMException('The operation was aborted.', 'AbortError');
+    vi.stubGlobal('fetch', vi.fn(async () => { throw aborted; }));
+    await expect(getJson('/trips')).rejects.toBe(aborted);
   });
 
   it('names the field of a refusal', async () => {

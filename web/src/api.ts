@@ -110,8 +110,20 @@ export class ApiError extends Error {
   readonly field: string | null;
   /** Seconds to wait before asking again (429, 503: `Retry-After`), when the server said. */
   readonly retryAfter: number | null;
+  /**
+   * The language `detail` is in (the answer's `Content-Language`), or null when the answer did not say (not the
+   * API's): the console shows the sentence again in another language once the user switches (errors.ts).
+   */
+  readonly language: Language | null;
 
-  constructor(status: number, code: string, detail: string, field: string | null = null, retryAfter: number | null = null) {
+  constructor(
+    status: number,
+    code: string,
+    detail: string,
+    field: string | null = null,
+    retryAfter: number | null = null,
+    language: Language | null = null,
+  ) {
     super(detail);
     this.name = 'ApiError';
     this.status = status;
@@ -119,7 +131,27 @@ export class ApiError extends Error {
     this.detail = detail;
     this.field = field;
     this.retryAfter = retryAfter;
+    this.language = language;
   }
+}
+
+/**
+ * A request that got no answer at all: the server is down, or the network is (fetch's TypeError, "Failed to fetch"
+ * in Chromium). Its message is for logs; what the user reads is `errors.offline` in the language shown (errors.ts).
+ */
+export class Unreachable extends Error {
+  constructor(cause: unknown) {
+    super(i18n.t('errors.offline'), { cause });
+    this.name = 'Unreachable';
+  }
+}
+
+/** The console's language of a `Content-Language` (`zh-CN`, `zh`, `en-GB`…); null for none or another. */
+export function contentLanguage(value: string | null): Language | null {
+  const primary = value?.trim().toLowerCase().split(/[-_]/)[0];
+  if (primary === 'zh') return 'zh-CN';
+  if (primary === 'en') return 'en';
+  return null;
 }
 
 /** `Accept-Language` for the console's language: the API answers its error sentences in it. */
@@ -172,7 +204,14 @@ export async function errorOf(response: Response): Promise<ApiError> {
   } catch {
     // not the API's JSON (a proxy's page): keep the status line
   }
-  return new ApiError(response.status, code, detail, field, retryAfterSeconds(response.headers.get('Retry-After')));
+  return new ApiError(
+    response.status,
+    code,
+    detail,
+    field,
+    retryAfterSeconds(response.headers.get('Retry-After')),
+    contentLanguage(response.headers.get('Content-Language')),
+  );
 }
 
 /**
@@ -188,13 +227,20 @@ export async function call<T>(
   extra: Record<string, string> = {},
 ): Promise<T> {
   const hasBody = body !== undefined;
-  const response = await fetch(`${API}${path}`, {
-    method,
-    credentials: 'same-origin',
-    headers: { ...requestHeaders(method, currentLanguage(), csrfToken(), hasBody), ...extra },
-    ...(hasBody ? { body: JSON.stringify(body) } : {}),
-    ...(signal ? { signal } : {}),
-  });
+  let response: Response;
+  try {
+    response = await fetch(`${API}${path}`, {
+      method,
+      credentials: 'same-origin',
+      headers: { ...requestHeaders(method, currentLanguage(), csrfToken(), hasBody), ...extra },
+      ...(hasBody ? { body: JSON.stringify(body) } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (error) {
+    // fetch rejects with a TypeError when no answer came; an abort (a DOMException) is the caller's own doing.
+    if (error instanceof TypeError) throw new Unreachable(error);
+    throw error;
+  }
   if (!response.ok) {
     const error = await errorOf(response);
     if (response.status === 401 && !judgesCredentials(path)) sessionExpired();

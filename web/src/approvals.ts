@@ -1,12 +1,15 @@
 /** Deciding several bookings at once (pages/ApprovalsPage.tsx). */
 
+import { asError } from './errors';
+
 /** A reason to reject, as api/schemas.py RejectIn bounds it. */
 export const REJECT_REASON = { min: 2, max: 500 } as const;
 
 export interface Outcome {
   id: number;
   ok: boolean;
-  detail: string | null;
+  /** Why it failed, as thrown: worded where it is shown, in the language shown then (errors.ts). */
+  error: Error | null;
 }
 
 /**
@@ -18,9 +21,9 @@ export async function decideAll(ids: number[], decide: (id: number) => Promise<u
   for (const id of ids) {
     try {
       await decide(id);
-      outcomes.push({ id, ok: true, detail: null });
+      outcomes.push({ id, ok: true, error: null });
     } catch (error) {
-      outcomes.push({ id, ok: false, detail: error instanceof Error ? error.message : String(error) });
+      outcomes.push({ id, ok: false, error: asError(error) });
     }
   }
   return outcomes;

@@ -1,7 +1,11 @@
 import type { FormInstance } from 'antd';
 import type { Rule } from 'antd/es/form';
+import type { TFunction } from 'i18next';
+import { useCallback, useEffect, useRef } from 'react';
+import { useTranslation } from 'react-i18next';
 
 import { ApiError } from './api';
+import { useErrorText } from './errors';
 
 /**
  * Putting the API's refusal next to the field it names. The API names a field by its path in the request body
@@ -83,19 +87,81 @@ export function fieldMessage(detail: string): string {
   return stripped === '' ? detail : stripped;
 }
 
+/** The words of an error a form shows under a field, made again in the language shown now. */
+export type Saying = (words: { describe: (error: unknown) => string; t: TFunction }) => string;
+
+export interface FieldErrors {
+  /**
+   * Shows `error` next to its form item when it is the API's and names one of `items`; answers whether it did (when
+   * not, the caller shows it elsewhere).
+   */
+  showRefusal: (error: unknown, items: readonly string[], aliases?: FieldMap) => boolean;
+  /** Shows the console's own sentence under the item `name` (a wrong current password, say). */
+  show: (name: string, saying: Saying) => void;
+}
+
 /**
- * Shows `error` next to its form item when it is the API's and names one of `items`; answers whether it did (when
- * not, the caller shows it elsewhere).
+ * The errors a form shows under its fields, following the language switch. An antd form keeps an error as the text
+ * it was shown in: a rule's error is validated again once the language changed (the rules then have the new words),
+ * and an error the form was given (the server's refusal, or the console's own sentence for it) is worded again, as
+ * long as it is still the one shown (the user may have changed the field since). None is cleared: the user may not
+ * have read it yet. `connected`: whether the form is drawn now (a dialog's form is not while the dialog is closed).
  */
-export function showFieldError(
-  form: FormInstance,
-  error: unknown,
-  items: readonly string[],
-  aliases: FieldMap = {},
-): boolean {
-  if (!(error instanceof ApiError)) return false;
-  const item = formItemFor(error.field, items, aliases);
-  if (item === null) return false;
-  form.setFields([{ name: item.split('.'), errors: [fieldMessage(error.detail)] }]);
-  return true;
+export function useFieldErrors(form: FormInstance, connected = true): FieldErrors {
+  const describe = useErrorText();
+  const { t, i18n } = useTranslation();
+  const given = useRef(new Map<string, { saying: Saying; text: string }>());
+  const language = useRef(i18n.language);
+
+  useEffect(() => {
+    // A form not drawn now (its dialog closed) has no errors to word again; antd warns of one asked then.
+    if (!connected) {
+      given.current.clear();
+      language.current = i18n.language;
+      return;
+    }
+    for (const [item, entry] of given.current) {
+      const name = item.split('.');
+      const shown = form.getFieldError(name);
+      if (shown.length !== 1 || shown[0] !== entry.text) {
+        given.current.delete(item); // replaced since (typed over, validated again): no longer ours to word
+        continue;
+      }
+      const text = entry.saying({ describe, t });
+      if (text !== entry.text) {
+        form.setFields([{ name, errors: [text] }]);
+        entry.text = text;
+      }
+    }
+    if (language.current === i18n.language) return;
+    language.current = i18n.language;
+    const stale = form
+      .getFieldsError()
+      .filter((field) => field.errors.length > 0 && !given.current.has(field.name.join('.')))
+      .map((field) => field.name);
+    // A rejected validation is the errors shown again, now in the new words: nothing to handle.
+    if (stale.length > 0) form.validateFields(stale).catch(() => undefined);
+  }, [describe, t, i18n.language, form, connected]);
+
+  const show = useCallback(
+    (name: string, saying: Saying) => {
+      const text = saying({ describe, t });
+      form.setFields([{ name: name.split('.'), errors: [text] }]);
+      given.current.set(name, { saying, text });
+    },
+    [describe, t, form],
+  );
+
+  const showRefusal = useCallback(
+    (error: unknown, items: readonly string[], aliases: FieldMap = {}) => {
+      if (!(error instanceof ApiError)) return false;
+      const item = formItemFor(error.field, items, aliases);
+      if (item === null) return false;
+      show(item, (words) => fieldMessage(words.describe(error)));
+      return true;
+    },
+    [show],
+  );
+
+  return { showRefusal, show };
 }

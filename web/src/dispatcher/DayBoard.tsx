@@ -4,6 +4,7 @@ import { Alert, App, Button, Card, Empty, Select, Space, Spin, Tabs, Tooltip, Ty
 import { lazy, Suspense, useCallback, useMemo, useState } from 'react';
 
 import { ApiError, useConsoleConfig, useVocabulary, type Trip } from '../api';
+import { useErrorText } from '../errors';
 import { label, type VocabularyName } from '../vocabulary';
 import { facets, NO_FILTERS, timelineData, type BoardFilters } from './board';
 import DayPicker, { dayOf, useDay } from './DayPicker';
@@ -28,6 +29,8 @@ const DayMapView = lazy(() => import('./DayMapView'));
 type Tab = 'board' | 'map' | 'runs';
 
 const NO_TRIPS: Trip[] = [];
+/** The board's hint, which says how to work the timeline with the mouse and with the keyboard. */
+const HINT_ID = 'gc-board-hint';
 
 interface MapTabProps {
   day: string;
@@ -60,6 +63,7 @@ function MapTab({ day, selected, onSelect }: MapTabProps) {
  */
 export default function DayBoard() {
   const { t, language } = useText();
+  const describe = useErrorText();
   const { message } = App.useApp();
   const client = useQueryClient();
   const [day, setDay] = useDay();
@@ -84,6 +88,7 @@ export default function DayBoard() {
             sealed: t('board.sealed'),
             workshop: t('board.workshop'),
             agencyName: (code) => names.get(code) ?? code,
+            tripLabel: (parts) => t('board.tripLabel', { ...parts }),
           })
         : { groups: [], items: [] },
     [board.data, filters, labelOf, t, names],
@@ -102,7 +107,7 @@ export default function DayBoard() {
         );
         return true;
       } catch (error) {
-        const detail = error instanceof Error ? error.message : String(error);
+        const detail = describe(error);
         const refused = error instanceof ApiError && error.status < 500;
         message.error(
           <span data-testid="assign-refused">{t(refused ? 'assign.refused' : 'assign.failed', { detail })}</span>,
@@ -113,7 +118,7 @@ export default function DayBoard() {
         void refreshDay(client);
       }
     },
-    [client, message, t],
+    [client, message, t, describe],
   );
 
   const assignFromQueue = useCallback(
@@ -129,13 +134,13 @@ export default function DayBoard() {
         setOpenTrip(null);
         return true;
       } catch (error) {
-        message.error(t('assign.failed', { detail: error instanceof Error ? error.message : String(error) }), 6);
+        message.error(t('assign.failed', { detail: describe(error) }), 6);
         return false;
       } finally {
         void refreshDay(client);
       }
     },
-    [client, message, t],
+    [client, message, t, describe],
   );
 
   const forbidden = board.error instanceof ApiError && board.error.status === 403;
@@ -161,7 +166,7 @@ export default function DayBoard() {
   const boardTab = (
     <div className="gc-board-layout">
       <div className="gc-board-main">
-        <Typography.Paragraph type="secondary" className="gc-hint">
+        <Typography.Paragraph type="secondary" className="gc-hint" id={HINT_ID}>
           {t('board.dragHint')}
         </Typography.Paragraph>
         <Spin spinning={board.isLoading}>
@@ -171,6 +176,8 @@ export default function DayBoard() {
               groups={data.groups}
               items={data.items}
               language={language}
+              label={t('board.timeline')}
+              describedBy={HINT_ID}
               onAssign={assign}
               onOpenTrip={setOpenTrip}
               onVehicle={setVehicle}
@@ -212,7 +219,7 @@ export default function DayBoard() {
     >
       {forbidden && <Alert type="info" showIcon title={t('board.forbidden')} />}
       {board.error && !forbidden && (
-        <Alert type="error" showIcon title={t('errors.load', { detail: board.error.message })} />
+        <Alert type="error" showIcon title={t('errors.load', { detail: describe(board.error) })} />
       )}
       <Space wrap style={{ marginBottom: 12 }}>
         {filter('agencies', null, options.agencies)}

@@ -2,6 +2,7 @@ import { Alert, Card, Space, Typography } from 'antd';
 import { useSearchParams } from 'react-router';
 
 import { ApiError, useConsoleConfig } from '../api';
+import { useErrorText } from '../errors';
 import DayMapView from './DayMapView';
 import DayPicker, { dayOf, useDay } from './DayPicker';
 import './dispatcher.css';
@@ -19,6 +20,7 @@ if (typeof window !== 'undefined' && window.location.pathname === '/map') {
  */
 export default function DayMap() {
   const { t } = useText();
+  const describe = useErrorText();
   const [day, setDay] = useDay();
   const [params, setParams] = useSearchParams();
   const board = useBoard(day);
@@ -48,9 +50,9 @@ export default function DayMap() {
     >
       {forbidden && <Alert type="info" showIcon title={t('board.forbidden')} style={{ marginBottom: 12 }} />}
       {board.error && !forbidden && (
-        <Alert type="error" showIcon title={t('errors.load', { detail: board.error.message })} />
+        <Alert type="error" showIcon title={t('errors.load', { detail: describe(board.error) })} />
       )}
-      {trips.error && <Alert type="error" showIcon title={t('errors.load', { detail: trips.error.message })} />}
+      {trips.error && <Alert type="error" showIcon title={t('errors.load', { detail: describe(trips.error) })} />}
       <DayMapView
         config={config.isError || config.data === null ? null : config.data?.map}
         vehicles={board.data?.vehicles ?? []}

@@ -14,6 +14,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 
 import type { Trip } from '../api';
 import { loadBaseStyle } from '../baseMap';
+import { asError, useErrorText } from '../errors';
 import { formatChinaDateTime } from '../time';
 import {
   depotsOf,
@@ -181,12 +182,13 @@ export default function DayMapView({
   onTrip,
 }: DayMapViewProps) {
   const { t } = useText();
+  const describe = useErrorText();
   const [ownTrip, setOwnTrip] = useState<number | null>(null);
   const tripId = trip === undefined ? ownTrip : trip;
   const chooseTrip = onTrip ?? setOwnTrip;
   const container = useRef<HTMLDivElement>(null);
   const [map, setMap] = useState<MapLibre | null>(null);
-  const [failure, setFailure] = useState<string | null>(null);
+  const [failure, setFailure] = useState<Error | null>(null);
   const crs = config?.crs ?? 'wgs84';
 
   // The map, made once the configuration is known (its style depends on it).
@@ -196,7 +198,7 @@ export default function DayMapView({
     let cancelled = false;
     void loadBaseStyle(config)
       .catch((error: unknown) => {
-        setFailure(error instanceof Error ? error.message : String(error));
+        setFailure(asError(error));
         return loadBaseStyle(null); // the plain background: no tiles, nothing to read first
       })
       .then((style) => {
@@ -458,10 +460,10 @@ export default function DayMapView({
           {t('map.gcj02')}
         </Typography.Paragraph>
       )}
-      {failure && <Alert type="warning" showIcon title={t('errors.load', { detail: failure })} />}
-      {live.error && <Alert type="warning" showIcon title={t('map.liveFailed', { detail: live.error.message })} />}
+      {failure && <Alert type="warning" showIcon title={t('errors.load', { detail: describe(failure) })} />}
+      {live.error && <Alert type="warning" showIcon title={t('map.liveFailed', { detail: describe(live.error) })} />}
       {trackRead.error && (
-        <Alert type="warning" showIcon title={t('errors.load', { detail: trackRead.error.message })} />
+        <Alert type="warning" showIcon title={t('errors.load', { detail: describe(trackRead.error) })} />
       )}
       <div ref={container} className="gongche-map gc-map" data-testid="day-map" />
     </div>

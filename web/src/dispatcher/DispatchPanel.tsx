@@ -5,7 +5,8 @@ import type { Dayjs } from 'dayjs';
 import { useEffect, useRef, useState } from 'react';
 
 import { ApiError } from '../api';
-import { wholeNumberRule } from '../forms';
+import { asError, useErrorText } from '../errors';
+import { useFieldErrors, wholeNumberRule } from '../forms';
 import { shiftDay } from './board';
 import { MAX_TIME_LIMIT, MIN_TIME_LIMIT, progressFraction } from './dispatch';
 import DispatchResult from './DispatchResult';
@@ -25,7 +26,7 @@ type State =
   | { phase: 'form' }
   | { phase: 'running'; started: number; limit: number }
   | { phase: 'done'; summary: DispatchSummary }
-  | { phase: 'refused'; detail: string };
+  | { phase: 'refused'; error: Error };
 
 /** Progress against the time limit while the engine works: the bar and "n s of m s". */
 function Running({ started, limit }: { started: number; limit: number }) {
@@ -55,6 +56,8 @@ export default function DispatchPanel({ day }: { day: string }) {
   const [open, setOpen] = useState(false);
   const [state, setState] = useState<State>({ phase: 'form' });
   const [form] = Form.useForm<Values>();
+  const describe = useErrorText();
+  useFieldErrors(form, open && (state.phase === 'form' || state.phase === 'refused'));
   const mounted = useRef(true);
   useEffect(
     () => () => {
@@ -89,13 +92,13 @@ export default function DispatchPanel({ day }: { day: string }) {
       });
       if (mounted.current) setState({ phase: 'done', summary });
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = describe(error);
       if (error instanceof ApiError && error.status === 409) {
         message.error(t('dispatch.refused', { detail }));
       } else {
         message.error(t('dispatch.failed', { detail }));
       }
-      if (mounted.current) setState({ phase: 'refused', detail });
+      if (mounted.current) setState({ phase: 'refused', error: asError(error) });
     } finally {
       clearTimeout(listed);
       void refreshDay(client);
@@ -136,7 +139,7 @@ export default function DispatchPanel({ day }: { day: string }) {
                 <Alert
                   type="error"
                   showIcon
-                  title={state.detail}
+                  title={describe(state.error)}
                   style={{ marginBottom: 16 }}
                   data-testid="dispatch-refused"
                 />

@@ -1,5 +1,6 @@
 import { Alert, Table, Tag, Typography } from 'antd';
 
+import { useErrorText } from '../errors';
 import { formatChinaDateTime, formatChinaWindow } from '../time';
 import { servedOfOffered } from './dispatch';
 import DispatchResult from './DispatchResult';
@@ -12,12 +13,13 @@ const RUN_COLOURS: Record<string, string> = { running: 'processing', done: 'succ
 /** The history of dispatch runs, newest first, each with its result when it has one. */
 export default function RunsTable() {
   const { t } = useText();
+  const describe = useErrorText();
   const runs = useRuns();
   const statusText = (status: string) =>
     ['running', 'done', 'failed'].includes(status) ? t(`runs.statuses.${status}` as MessageKey) : status;
   return (
     <>
-      {runs.error && <Alert type="error" showIcon title={t('errors.load', { detail: runs.error.message })} />}
+      {runs.error && <Alert type="error" showIcon title={t('errors.load', { detail: describe(runs.error) })} />}
       <Table<DispatchRun>
         rowKey="id"
         size="small"

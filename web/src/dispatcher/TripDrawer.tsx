@@ -3,6 +3,7 @@ import { Alert, Button, Descriptions, Drawer, Input, Popconfirm, Space, Spin, Ta
 import { useState } from 'react';
 
 import { API, useVocabulary } from '../api';
+import { useErrorText } from '../errors';
 import { formatChinaDateTime, formatChinaWindow } from '../time';
 import { label, STATUS_COLOURS } from '../vocabulary';
 import { useText } from './messages';
@@ -22,6 +23,7 @@ export default function TripDrawer({
   onShowRoute: (vehicleId: number) => void;
 }) {
   const { t, language } = useText();
+  const describe = useErrorText();
   const words = useVocabulary().data;
   const trip = useTrip(tripId);
   const [note, setNote] = useState('');
@@ -54,7 +56,7 @@ export default function TripDrawer({
       }
     >
       {trip.isLoading && <Spin tip={t('trip.loading')} />}
-      {trip.error && <Alert type="error" showIcon title={t('errors.load', { detail: trip.error.message })} />}
+      {trip.error && <Alert type="error" showIcon title={t('errors.load', { detail: describe(trip.error) })} />}
       {data && (
         <>
           <Descriptions column={1} size="small" bordered data-testid="trip-details">

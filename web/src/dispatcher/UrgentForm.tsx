@@ -23,7 +23,8 @@ import { useRef, useState } from 'react';
 
 import { ApiError, RequestKeys, useVocabulary } from '../api';
 import { TRIP_BOUNDS } from '../booking';
-import { formItemFor, lengthRule, numberRule, showFieldError, wholeNumberRule } from '../forms';
+import { asError, useErrorText } from '../errors';
+import { formItemFor, lengthRule, numberRule, useFieldErrors, wholeNumberRule } from '../forms';
 import { formatChinaDateTime } from '../time';
 import { label } from '../vocabulary';
 import {
@@ -171,8 +172,10 @@ export default function UrgentForm({ day }: { day: string }) {
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [booking, setBooking] = useState<Booking | null>(null);
-  const [refusal, setRefusal] = useState<string | null>(null);
+  const [refusal, setRefusal] = useState<Error | null>(null);
   const [form] = Form.useForm<Values>();
+  const describe = useErrorText();
+  const fieldErrors = useFieldErrors(form, open && booking === null);
   const keys = useRef(new RequestKeys());
 
   const show = () => {
@@ -198,14 +201,13 @@ export default function UrgentForm({ day }: { day: string }) {
       setBooking(booked);
     } catch (error) {
       // A refusal naming one of the form's fields is shown under it; any other above the form.
-      if (showFieldError(form, error, URGENT_ITEMS, URGENT_ALIASES)) {
+      if (fieldErrors.showRefusal(error, URGENT_ITEMS, URGENT_ALIASES)) {
         const item = formItemFor((error as ApiError).field, URGENT_ITEMS, URGENT_ALIASES);
         if (item) form.scrollToField(item);
         return;
       }
-      const detail = error instanceof Error ? error.message : String(error);
-      setRefusal(detail);
-      if (!(error instanceof ApiError) || error.status >= 500) message.error(t('urgent.refused', { detail }));
+      setRefusal(asError(error));
+      if (!(error instanceof ApiError) || error.status >= 500) message.error(t('urgent.refused', { detail: describe(error) }));
     } finally {
       setBusy(false);
       void refreshDay(client);
@@ -245,7 +247,7 @@ export default function UrgentForm({ day }: { day: string }) {
                 <Alert
                   type="error"
                   showIcon
-                  title={t('urgent.refused', { detail: refusal })}
+                  title={t('urgent.refused', { detail: describe(refusal) })}
                   style={{ marginBottom: 16 }}
                   data-testid="urgent-refused"
                 />

@@ -18,10 +18,13 @@ import {
   rowsAround,
   sameSet,
   shiftDay,
+  stepTrip,
   sync,
   timelineData,
   todayInChina,
+  tripOrder,
   type Labeller,
+  type TripPlace,
 } from './board';
 import type { Board, BoardVehicle, CalendarItem } from './types';
 
@@ -269,6 +272,70 @@ describe('items', () => {
     const { groups, items } = timelineData(board, { ...NO_FILTERS, agencies: ['WH-CG'] }, labelOf, WORDS);
     expect(groups.map((g) => g.id)).toEqual([2]);
     expect(items.map((i) => i.id)).toEqual(['a2']);
+  });
+});
+
+describe("a trip's accessible name", () => {
+  it('says the trip and its vehicle, in the words it is given', () => {
+    const board: Board = {
+      day: '2030-03-12',
+      start: '2030-03-12T00:00:00+08:00',
+      end: '2030-03-13T00:00:00+08:00',
+      vehicles: [vehicle(1)],
+      items: [assignment(1, 1), period('s3', 1, 'sealed', '2030-03-12T18:00:00+08:00', '2030-03-12T20:00:00+08:00')],
+      queue: [],
+    };
+    const tripLabel = (p: { id: number; purpose: string; plate: string; window: string }) =>
+      `trip #${p.id} ${p.purpose}, vehicle ${p.plate}, ${p.window}`;
+    const { items } = timelineData(board, NO_FILTERS, labelOf, { ...WORDS, tripLabel });
+    expect(items.map((i) => i.label)).toEqual(['trip #101 执法检查, vehicle 鄂A00001, 09:00–10:15', '封存 18:00–20:00']);
+    // Without the words: the same facts, joined.
+    expect(timelineData(board, NO_FILTERS, labelOf, WORDS).items[0]?.label).toBe(
+      '#101 执法检查 · 鄂A00001 · 09:00–10:15 · priority:law_enforcement · trip_status:assigned · driver-a · WH-GA',
+    );
+  });
+});
+
+describe('the keyboard on the board', () => {
+  // Rows 1, 2 (no trips), 3; trips by their start in minutes.
+  const rows = [1, 2, 3];
+  const trips: TripPlace[] = [
+    { trip: 12, row: 1, start: 600 },
+    { trip: 11, row: 1, start: 540 },
+    { trip: 31, row: 3, start: 560 },
+    { trip: 32, row: 3, start: 900 },
+  ];
+
+  it('reads the trips row by row, each row by start', () => {
+    expect(tripOrder(rows, trips).map((t) => t.trip)).toEqual([11, 12, 31, 32]);
+    expect(tripOrder([3, 1], trips).map((t) => t.trip)).toEqual([31, 32, 11, 12]);
+  });
+
+  it('goes along a row with left and right, and stays at its ends', () => {
+    expect(stepTrip(rows, trips, 11, 'ArrowRight')).toBe(12);
+    expect(stepTrip(rows, trips, 12, 'ArrowLeft')).toBe(11);
+    expect(stepTrip(rows, trips, 12, 'ArrowRight')).toBeNull();
+    expect(stepTrip(rows, trips, 11, 'ArrowLeft')).toBeNull();
+  });
+
+  it('goes up and down to the next row with trips, to the trip nearest in time', () => {
+    expect(stepTrip(rows, trips, 11, 'ArrowDown')).toBe(31); // row 2 holds none
+    expect(stepTrip(rows, trips, 12, 'ArrowDown')).toBe(31);
+    expect(stepTrip(rows, trips, 32, 'ArrowUp')).toBe(12);
+    expect(stepTrip(rows, trips, 31, 'ArrowDown')).toBeNull();
+    expect(stepTrip(rows, trips, 11, 'ArrowUp')).toBeNull();
+  });
+
+  it("goes to a row's ends with Home and End, and to the board's with Ctrl", () => {
+    expect(stepTrip(rows, trips, 32, 'Home')).toBe(31);
+    expect(stepTrip(rows, trips, 11, 'End')).toBe(12);
+    expect(stepTrip(rows, trips, 32, 'Home', true)).toBe(11);
+    expect(stepTrip(rows, trips, 11, 'End', true)).toBe(32);
+  });
+
+  it('starts at the first trip from one no longer on the board', () => {
+    expect(stepTrip(rows, trips, 99, 'ArrowDown')).toBe(11);
+    expect(stepTrip(rows, [], 99, 'ArrowDown')).toBeNull();
   });
 });
 

@@ -150,6 +150,18 @@ export interface BoardItem {
   editable: false;
   selectable: boolean;
   trip_id: number | null;
+  /** What a screen reader says of it: a trip by its number, purpose and vehicle, its time and how it stands. */
+  label: string;
+}
+
+/** The words of a trip's accessible name (`words.tripLabel` puts them into a sentence of the console's language). */
+export interface TripLabelParts {
+  id: number;
+  purpose: string;
+  plate: string;
+  window: string;
+  priority: string;
+  status: string;
 }
 
 export function escapeHtml(text: string): string {
@@ -222,7 +234,12 @@ export function itemsOf(
   items: readonly CalendarItem[],
   shown: ReadonlySet<number>,
   labelOf: Labeller,
-  words: { sealed: string; workshop: string },
+  words: {
+    sealed: string;
+    workshop: string;
+    tripLabel?: (parts: TripLabelParts) => string;
+    plateOf?: (vehicleId: number) => string;
+  },
 ): BoardItem[] {
   const out: BoardItem[] = [];
   for (const item of items) {
@@ -244,6 +261,7 @@ export function itemsOf(
         editable: false,
         selectable: false,
         trip_id: null,
+        label: `${text} ${clock(item.start)}–${clock(item.end)}`,
       });
       continue;
     }
@@ -260,6 +278,15 @@ export function itemsOf(
       item.driver ?? '',
       item.agency ?? '',
     ].filter((s) => s !== '');
+    const plate = words.plateOf?.(item.vehicle_id) ?? String(item.vehicle_id);
+    const parts: TripLabelParts = {
+      id: item.trip_id ?? 0,
+      purpose: item.purpose ?? '',
+      plate,
+      window: `${clock(item.start)}–${clock(item.end)}`,
+      priority: labelOf('priority', priority),
+      status: labelOf('trip_status', status),
+    };
     out.push({
       id: item.id,
       group: item.vehicle_id,
@@ -273,6 +300,7 @@ export function itemsOf(
       editable: false,
       selectable: true,
       trip_id: item.trip_id ?? null,
+      label: words.tripLabel?.(parts) ?? `${head} · ${plate} · ${facts.join(' · ')}`,
     });
   }
   return out;
@@ -283,11 +311,90 @@ export function timelineData(
   board: Board,
   filters: BoardFilters,
   labelOf: Labeller,
-  words: { noDriver: string; sealed: string; workshop: string; agencyName?: (code: string) => string },
+  words: {
+    noDriver: string;
+    sealed: string;
+    workshop: string;
+    agencyName?: (code: string) => string;
+    tripLabel?: (parts: TripLabelParts) => string;
+  },
 ): { groups: VehicleGroup[]; items: BoardItem[] } {
   const groups = groupsOf(board.vehicles, filters, labelOf, words);
   const shown = new Set(groups.map((g) => g.id));
-  return { groups, items: itemsOf(board.items, shown, labelOf, words) };
+  const plates = new Map(board.vehicles.map((v) => [v.id, v.plate]));
+  const plateOf = (vehicleId: number) => plates.get(vehicleId) ?? String(vehicleId);
+  return { groups, items: itemsOf(board.items, shown, labelOf, { ...words, plateOf }) };
+}
+
+// --- the keyboard on the board ----------------------------------------------------------------------------------------
+
+/** A trip's place on the board: its row (a vehicle) and its start. */
+export interface TripPlace {
+  trip: number;
+  row: number;
+  start: number;
+}
+
+/** The keys that move between trips: along a row, to the row above or below, to a row's ends or the board's. */
+export type TripKey = 'ArrowLeft' | 'ArrowRight' | 'ArrowUp' | 'ArrowDown' | 'Home' | 'End';
+
+export function isTripKey(key: string): key is TripKey {
+  return ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End'].includes(key);
+}
+
+/** The rows (in `rows`' order) that hold trips, each with its trips by start. */
+function tripRows(rows: readonly number[], trips: readonly TripPlace[]): TripPlace[][] {
+  const byRow = new Map<number, TripPlace[]>();
+  for (const trip of trips) byRow.set(trip.row, [...(byRow.get(trip.row) ?? []), trip]);
+  return rows
+    .map((row) => (byRow.get(row) ?? []).sort((a, b) => a.start - b.start || a.trip - b.trip))
+    .filter((row) => row.length > 0);
+}
+
+/** The board's trips in reading order: row by row, each row by start. */
+export function tripOrder(rows: readonly number[], trips: readonly TripPlace[]): TripPlace[] {
+  return tripRows(rows, trips).flat();
+}
+
+/**
+ * The trip `key` goes to from the trip `from`: the next or previous on its row, the nearest in time on the next row
+ * above or below that holds trips, the first or last of its row (with `board`, Ctrl held: of the whole board).
+ * Null where there is none that way (the focus stays).
+ */
+export function stepTrip(
+  rows: readonly number[],
+  trips: readonly TripPlace[],
+  from: number,
+  key: TripKey,
+  board = false,
+): number | null {
+  const lines = tripRows(rows, trips);
+  const line = lines.findIndex((row) => row.some((t) => t.trip === from));
+  const row = lines[line];
+  if (row === undefined) return lines[0]?.[0]?.trip ?? null;
+  const at = row.findIndex((t) => t.trip === from);
+  const here = row[at] as TripPlace;
+  switch (key) {
+    case 'ArrowLeft':
+      return row[at - 1]?.trip ?? null;
+    case 'ArrowRight':
+      return row[at + 1]?.trip ?? null;
+    case 'Home':
+      return (board ? lines[0]?.[0] : row[0])?.trip ?? null;
+    case 'End': {
+      const last = board ? lines[lines.length - 1] : row;
+      return last?.[last.length - 1]?.trip ?? null;
+    }
+    case 'ArrowUp':
+    case 'ArrowDown': {
+      const next = lines[line + (key === 'ArrowUp' ? -1 : 1)];
+      if (next === undefined) return null;
+      const nearest = next.reduce((best, t) =>
+        Math.abs(t.start - here.start) < Math.abs(best.start - here.start) ? t : best,
+      );
+      return nearest.trip;
+    }
+  }
 }
 
 // --- rows in view -------------------------------------------------------------------------------------------------

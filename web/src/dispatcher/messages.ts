@@ -23,7 +23,11 @@ const zhCN = {
     items: '已派 {{count}} 单',
     timeZoneNote: '北京时间',
     noVehicles: '没有符合筛选条件的车辆',
-    dragHint: '将待派行程拖到车辆行上派车；拖动已派行程到另一车辆行改派；点击行程查看详情。',
+    dragHint:
+      '将待派行程拖到车辆行上派车；拖动已派行程到另一车辆行改派；点击行程查看详情。' +
+      '用键盘时，按 Tab 进入时间轴，方向键在行程间移动，回车或空格查看详情。',
+    timeline: '车辆时间轴',
+    tripLabel: '行程 #{{id}} {{purpose}}，车辆 {{plate}}，{{window}}，{{priority}}，{{status}}',
     sealed: '封存',
     workshop: '维修',
     noDriver: '无驾驶员',
@@ -219,7 +223,10 @@ const en: Messages = {
     noVehicles: 'No vehicle matches the filters',
     dragHint:
       'Drag a waiting trip onto a vehicle row to assign it; drag an assigned trip to another row to reassign it; ' +
-      'click a trip for its details.',
+      'click a trip for its details. From the keyboard: Tab into the timeline, move between trips with the ' +
+      'arrow keys, and press Enter or Space for the details.',
+    timeline: 'Vehicle timeline',
+    tripLabel: 'Trip #{{id}} {{purpose}}, vehicle {{plate}}, {{window}}, {{priority}}, {{status}}',
     sealed: 'Sealed',
     workshop: 'Workshop',
     noDriver: 'no driver',

@@ -180,6 +180,7 @@ const en: Catalog = {
   errors: {
     load: 'Could not load: {{detail}}',
     unreachable: 'The server cannot be reached',
+    offline: 'Cannot reach the server; check the connection and try again',
   },
 };
 

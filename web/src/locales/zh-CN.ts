@@ -178,6 +178,7 @@ const zhCN = {
   errors: {
     load: '加载失败：{{detail}}',
     unreachable: '无法连接服务器',
+    offline: '无法连接服务器，请检查网络后重试',
   },
 };
 

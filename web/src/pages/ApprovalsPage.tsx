@@ -7,6 +7,8 @@ import { useTranslation } from 'react-i18next';
 
 import { getJson, MAX_PAGE, sendJson, tripQuery, useVocabulary, type Page, type Trip } from '../api';
 import { decideAll, REJECT_REASON, type Outcome } from '../approvals';
+import { useErrorText } from '../errors';
+import { useFieldErrors } from '../forms';
 import { isLanguage } from '../i18n';
 import { formatChinaDateTime, formatChinaWindow } from '../time';
 import { label } from '../vocabulary';
@@ -17,6 +19,7 @@ import { label } from '../vocabulary';
  */
 export default function ApprovalsPage() {
   const { t, i18n } = useTranslation();
+  const describe = useErrorText();
   const language = isLanguage(i18n.language) ? i18n.language : 'zh-CN';
   const queryClient = useQueryClient();
   const vocabulary = useVocabulary();
@@ -30,6 +33,7 @@ export default function ApprovalsPage() {
   const [outcome, setOutcome] = useState<{ decision: 'approve' | 'reject'; results: Outcome[] } | null>(null);
   const [rejecting, setRejecting] = useState(false);
   const [form] = Form.useForm<{ reason: string }>();
+  useFieldErrors(form, rejecting);
   const rows = useMemo(() => waiting.data?.items ?? [], [waiting.data]);
 
   // A trip decided elsewhere leaves the list: it leaves the selection too.
@@ -92,14 +96,14 @@ export default function ApprovalsPage() {
                 <li key={r.id} data-testid="decision-result" data-trip={r.id} data-ok={r.ok ? 'true' : 'false'}>
                   {r.ok
                     ? t(outcome.decision === 'approve' ? 'approvals.approvedOne' : 'approvals.rejectedOne', { id: r.id })
-                    : t('approvals.failedOne', { id: r.id, detail: r.detail ?? '' })}
+                    : t('approvals.failedOne', { id: r.id, detail: r.error ? describe(r.error) : '' })}
                 </li>
               ))}
             </ul>
           }
         />
       )}
-      {waiting.error && <Alert type="error" showIcon title={t('errors.load', { detail: waiting.error.message })} style={{ marginBottom: 16 }} />}
+      {waiting.error && <Alert type="error" showIcon title={t('errors.load', { detail: describe(waiting.error) })} style={{ marginBottom: 16 }} />}
       <Space style={{ marginBottom: 16 }} wrap>
         <Button
           type="primary"

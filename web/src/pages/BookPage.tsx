@@ -8,7 +8,8 @@ import { Link } from 'react-router';
 
 import { API, ApiError, RequestKeys, sendRetrying, useVocabulary, type Trip } from '../api';
 import { BOOK_ALIASES, BOOK_ITEMS, REASON_REQUIRED, REASONED_PRIORITIES, TRIP_BOUNDS, tripBody, type BookFields as Fields } from '../booking';
-import { formItemFor, showFieldError, wholeNumberRule } from '../forms';
+import { asError, useErrorText } from '../errors';
+import { formItemFor, useFieldErrors, wholeNumberRule } from '../forms';
 import { isLanguage } from '../i18n';
 import { chinaToday, formatChinaWindow } from '../time';
 import { label } from '../vocabulary';
@@ -27,8 +28,10 @@ export default function BookPage() {
   const [form] = Form.useForm<Fields>();
   const keys = useRef(new RequestKeys());
   const [sending, setSending] = useState(false);
-  const [refused, setRefused] = useState<string | null>(null);
+  const [refused, setRefused] = useState<Error | null>(null);
   const [booked, setBooked] = useState<Trip | null>(null);
+  const describe = useErrorText();
+  const fieldErrors = useFieldErrors(form);
   const today = chinaToday();
 
   const priorities = useMemo(
@@ -60,11 +63,11 @@ export default function BookPage() {
       setBooked(trip);
       void queryClient.invalidateQueries({ queryKey: ['trips'] });
     } catch (error) {
-      if (showFieldError(form, error, BOOK_ITEMS, BOOK_ALIASES)) {
+      if (fieldErrors.showRefusal(error, BOOK_ITEMS, BOOK_ALIASES)) {
         const item = formItemFor((error as ApiError).field, BOOK_ITEMS, BOOK_ALIASES);
         if (item) form.scrollToField(item);
       } else {
-        setRefused(error instanceof Error ? error.message : String(error));
+        setRefused(asError(error));
       }
     } finally {
       setSending(false);
@@ -103,7 +106,7 @@ export default function BookPage() {
 
   return (
     <Card title={t('book.title')} style={{ maxWidth: 960, margin: '0 auto' }} extra={<Typography.Text type="secondary">{t('trips.timeZoneNote')}</Typography.Text>}>
-      {refused !== null && <Alert type="error" showIcon title={refused} style={{ marginBottom: 16 }} data-testid="book-error" />}
+      {refused !== null && <Alert type="error" showIcon title={describe(refused)} style={{ marginBottom: 16 }} data-testid="book-error" />}
       <Form<Fields> form={form} layout="vertical" initialValues={initial} onFinish={submit} scrollToFirstError data-testid="book-form">
         <Form.Item
           name="purpose"

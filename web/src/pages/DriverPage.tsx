@@ -6,7 +6,8 @@ import { useTranslation } from 'react-i18next';
 
 import { getJson, MAX_PAGE, sendJson, tripQuery, useVocabulary, type Page, type Trip } from '../api';
 import { useMe } from '../auth';
-import { showFieldError, wholeNumberRule } from '../forms';
+import { asError, useErrorText } from '../errors';
+import { useFieldErrors, wholeNumberRule } from '../forms';
 import { isLanguage } from '../i18n';
 import { chinaTime, chinaToday, formatChinaDateTime } from '../time';
 import { label, STATUS_COLOURS } from '../vocabulary';
@@ -31,7 +32,9 @@ function OdometerDialog({ trip, step, onClose }: { trip: Trip; step: Step; onClo
   const queryClient = useQueryClient();
   const [form] = Form.useForm<{ odometer_km: number }>();
   const [sending, setSending] = useState(false);
-  const [refused, setRefused] = useState<string | null>(null);
+  const [refused, setRefused] = useState<Error | null>(null);
+  const describe = useErrorText();
+  const fieldErrors = useFieldErrors(form);
 
   const submit = async ({ odometer_km }: { odometer_km: number }) => {
     setSending(true);
@@ -42,7 +45,7 @@ function OdometerDialog({ trip, step, onClose }: { trip: Trip; step: Step; onClo
       void queryClient.invalidateQueries({ queryKey: ['trips'] });
       onClose();
     } catch (error) {
-      if (!showFieldError(form, error, ['odometer_km'])) setRefused(error instanceof Error ? error.message : String(error));
+      if (!fieldErrors.showRefusal(error, ['odometer_km'])) setRefused(asError(error));
     } finally {
       setSending(false);
     }
@@ -61,7 +64,7 @@ function OdometerDialog({ trip, step, onClose }: { trip: Trip; step: Step; onClo
       destroyOnHidden
       width={360}
     >
-      {refused !== null && <Alert type="error" showIcon title={refused} style={{ marginBottom: 12 }} />}
+      {refused !== null && <Alert type="error" showIcon title={describe(refused)} style={{ marginBottom: 12 }} />}
       <Form
         form={form}
         layout="vertical"
@@ -99,6 +102,7 @@ function OdometerDialog({ trip, step, onClose }: { trip: Trip; step: Step; onClo
  */
 export default function DriverPage() {
   const { t, i18n } = useTranslation();
+  const describe = useErrorText();
   const language = isLanguage(i18n.language) ? i18n.language : 'zh-CN';
   const me = useMe();
   const vocabulary = useVocabulary();
@@ -124,7 +128,7 @@ export default function DriverPage() {
         </div>
         <Button icon={<ReloadOutlined />} onClick={() => void trips.refetch()} loading={trips.isFetching} aria-label={t('app.refresh')} />
       </Space>
-      {trips.error && <Alert type="error" showIcon title={t('errors.load', { detail: trips.error.message })} style={{ marginBottom: 12 }} />}
+      {trips.error && <Alert type="error" showIcon title={t('errors.load', { detail: describe(trips.error) })} style={{ marginBottom: 12 }} />}
       {trips.isPending && <Spin style={{ display: 'block', margin: '48px auto' }} />}
       {!trips.isPending && items.length === 0 && <Empty description={t('driver.empty')} />}
       <Space orientation="vertical" size={12} style={{ width: '100%' }}>

@@ -8,6 +8,7 @@ import { useTranslation } from 'react-i18next';
 import { ApiError, useAgencies, useConsoleConfig, useVehicles, type MapConfig } from '../api';
 import { loadBaseStyle } from '../baseMap';
 import { displayTransform } from '../dispatcher/gcj02';
+import { useErrorText } from '../errors';
 import { boundsOf, plainStyle, yardsOf, type Yard } from '../mapStyle';
 
 // MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
@@ -80,6 +81,7 @@ function YardMap({ yards, names, base }: { yards: Yard[]; names: Map<string, str
  */
 export default function MapPage() {
   const { t } = useTranslation();
+  const describe = useErrorText();
   const vehicles = useVehicles();
   const agencies = useAgencies();
   const config = useConsoleConfig();
@@ -105,7 +107,7 @@ export default function MapPage() {
         <Card title={t('map.title')} extra={tiled ? null : <Typography.Text type="secondary">{t('map.noTiles')}</Typography.Text>}>
           {forbidden && <Alert type="info" showIcon title={t('map.forbidden')} style={{ marginBottom: 16 }} />}
           {vehicles.error && !forbidden && (
-            <Alert type="error" showIcon title={t('errors.load', { detail: vehicles.error.message })} />
+            <Alert type="error" showIcon title={t('errors.load', { detail: describe(vehicles.error) })} />
           )}
           {!config.isPending && <YardMap yards={yards} names={names} base={base} />}
         </Card>

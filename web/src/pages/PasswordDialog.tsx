@@ -3,7 +3,8 @@ import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 
 import { ApiError, sendJson } from '../api';
-import { showFieldError } from '../forms';
+import { asError, useErrorText } from '../errors';
+import { useFieldErrors } from '../forms';
 
 interface Fields {
   current: string;
@@ -24,7 +25,10 @@ export default function PasswordDialog({ open, onClose }: { open: boolean; onClo
   const { message } = App.useApp();
   const [form] = Form.useForm<Fields>();
   const [sending, setSending] = useState(false);
-  const [refused, setRefused] = useState<string | null>(null);
+  // What is said above the form: the server's refusal naming no field, or a wait after too many tries.
+  const [refused, setRefused] = useState<Error | { wait: number } | null>(null);
+  const describe = useErrorText();
+  const fieldErrors = useFieldErrors(form, open);
 
   const close = () => {
     form.resetFields();
@@ -41,11 +45,11 @@ export default function PasswordDialog({ open, onClose }: { open: boolean; onClo
       close();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401 && !error.field) {
-        form.setFields([{ name: 'current', errors: [t('password.wrongCurrent')] }]);
+        fieldErrors.show('current', (words) => words.t('password.wrongCurrent'));
       } else if (error instanceof ApiError && error.status === 429) {
-        setRefused(t('signIn.tooMany', { seconds: error.retryAfter ?? 60 }));
-      } else if (!showFieldError(form, error, ITEMS)) {
-        setRefused(error instanceof Error ? error.message : String(error));
+        setRefused({ wait: error.retryAfter ?? 60 });
+      } else if (!fieldErrors.showRefusal(error, ITEMS)) {
+        setRefused(asError(error));
       }
     } finally {
       setSending(false);
@@ -64,7 +68,14 @@ export default function PasswordDialog({ open, onClose }: { open: boolean; onClo
       destroyOnHidden
       okButtonProps={{ 'data-testid': 'password-submit' } as Record<string, string>}
     >
-      {refused !== null && <Alert type="error" showIcon title={refused} style={{ marginBottom: 16 }} />}
+      {refused !== null && (
+        <Alert
+          type="error"
+          showIcon
+          title={refused instanceof Error ? describe(refused) : t('signIn.tooMany', { seconds: refused.wait })}
+          style={{ marginBottom: 16 }}
+        />
+      )}
       <Form<Fields> form={form} layout="vertical" onFinish={submit} requiredMark={false}>
         <Form.Item name="current" label={t('password.current')} rules={[{ required: true, message: t('password.required') }]}>
           <Input.Password autoComplete="current-password" data-testid="password-current" />

@@ -7,6 +7,8 @@ import { Navigate, useLocation, useNavigate } from 'react-router';
 
 import { ApiError, sendJson } from '../api';
 import { homeOf, mayOpen, signedIn, useSession, type Me } from '../auth';
+import { asError, useErrorText } from '../errors';
+import { useFieldErrors } from '../forms';
 
 interface Fields {
   name: string;
@@ -36,7 +38,11 @@ export default function SignIn() {
   const location = useLocation();
   const queryClient = useQueryClient();
   const [sending, setSending] = useState(false);
-  const [refused, setRefused] = useState<string | null>(null);
+  // Why the last try failed: a wrong name or password, too many tries (the wait counts down), or anything else.
+  const [refused, setRefused] = useState<'wrong' | 'wait' | Error | null>(null);
+  const [form] = Form.useForm<Fields>();
+  const describe = useErrorText();
+  useFieldErrors(form);
   const [waitUntil, setWaitUntil] = useState<number | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const from = (location.state as { from?: string } | null)?.from;
@@ -67,15 +73,15 @@ export default function SignIn() {
       void navigate(landing(answer.user.role, from), { replace: true });
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
-        setRefused(t('signIn.refused'));
+        setRefused('wrong');
       } else if (error instanceof ApiError && error.status === 429) {
         const seconds = error.retryAfter ?? 60;
         const at = Date.now();
         setNow(at);
         setWaitUntil(at + seconds * 1000);
-        setRefused(t('signIn.tooMany', { seconds }));
+        setRefused('wait');
       } else {
-        setRefused(error instanceof Error ? error.message : String(error));
+        setRefused(asError(error));
       }
     } finally {
       setSending(false);
@@ -95,12 +101,18 @@ export default function SignIn() {
         <Alert
           type="error"
           showIcon
-          title={waiting ? t('signIn.tooMany', { seconds: Math.max(1, Math.ceil(((waitUntil ?? now) - now) / 1000)) }) : refused}
+          title={
+            refused === 'wait'
+              ? t('signIn.tooMany', { seconds: Math.max(1, Math.ceil(((waitUntil ?? now) - now) / 1000)) })
+              : refused === 'wrong'
+                ? t('signIn.refused')
+                : describe(refused)
+          }
           style={{ marginBottom: 16 }}
           data-testid="signin-error"
         />
       )}
-      <Form<Fields> layout="vertical" onFinish={submit} requiredMark={false}>
+      <Form<Fields> form={form} layout="vertical" onFinish={submit} requiredMark={false}>
         <Form.Item name="name" label={t('signIn.name')} rules={[{ required: true, whitespace: true, message: t('signIn.nameRequired') }]}>
           <Input prefix={<UserOutlined />} autoComplete="username" autoFocus data-testid="signin-name" />
         </Form.Item>

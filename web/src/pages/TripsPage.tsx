@@ -9,6 +9,7 @@ import { useSearchParams } from 'react-router';
 
 import { API, ApiError, queryString, sendJson, tripQuery, useTrips, useVocabulary, type Trip, type TripFilters } from '../api';
 import { useMe } from '../auth';
+import { useErrorText } from '../errors';
 import { isLanguage } from '../i18n';
 import { formatChinaDateTime, formatChinaWindow } from '../time';
 import { label, STATUS_COLOURS } from '../vocabulary';
@@ -66,6 +67,7 @@ function useListState() {
  */
 export default function TripsPage() {
   const { t, i18n } = useTranslation();
+  const describe = useErrorText();
   const language = isLanguage(i18n.language) ? i18n.language : 'zh-CN';
   const me = useMe();
   const { message } = App.useApp();
@@ -87,7 +89,7 @@ export default function TripsPage() {
       await sendJson<Trip>('POST', `/trips/${trip.id}/cancel`, {});
       void message.success(t('trips.cancelled', { id: trip.id }));
     } catch (error) {
-      void message.error(error instanceof Error ? error.message : String(error));
+      void message.error(describe(error));
     } finally {
       setCancelling(null);
       void queryClient.invalidateQueries({ queryKey: ['trips'] });
@@ -230,7 +232,7 @@ export default function TripsPage() {
           </Button>
         </Space>
         {forbidden && <Alert type="info" showIcon title={t('trips.forbidden')} style={{ marginBottom: 16 }} />}
-        {trips.error && !forbidden && <Alert type="error" showIcon title={t('errors.load', { detail: trips.error.message })} style={{ marginBottom: 16 }} />}
+        {trips.error && !forbidden && <Alert type="error" showIcon title={t('errors.load', { detail: describe(trips.error) })} style={{ marginBottom: 16 }} />}
         <Table<Trip>
           rowKey="id"
           size="middle"
