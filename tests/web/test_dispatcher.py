@@ -342,13 +342,14 @@ def posts_to(page: Page, path: str) -> list[str]:
 
 def test_out_of_range_entries_in_the_urgent_form_are_refused_as_typed_never_changed(
         browsing: Browsing, desk: Desk) -> None:
-    """999 passengers, a 99999-minute stay, a latitude of 95.123 and a longitude of -200.4567 are each refused under
-    their field and left as typed (antd would clamp them to their bounds when the field loses focus, and book that);
-    a one-character reason is refused as too short, not as missing. Nothing is sent."""
+    """999 passengers, a 99999-minute stay, a latitude of 3.123 (30.123 with a digit lost: outside China, which the
+    server checks too) and a longitude of -200.4567 are each refused under their field and left as typed (antd would
+    clamp them to their bounds when the field loses focus, and book that); a one-character reason is refused as too
+    short, not as missing. Nothing is sent."""
     page = open_board(browsing)
     posted = posts_to(page, "/trips")
     fill_urgent(page)
-    typed = {"urgent-passengers": "999", "urgent-dwell": "99999", "pickup-lat": "95.123", "dropoff-lon": "-200.4567",
+    typed = {"urgent-passengers": "999", "urgent-dwell": "99999", "pickup-lat": "3.123", "dropoff-lon": "-200.4567",
              "urgent-purpose": "火"}
     fields = {name: page.get_by_test_id(name) for name in typed}
     for name, value in typed.items():
@@ -357,8 +358,8 @@ def test_out_of_range_entries_in_the_urgent_form_are_refused_as_typed_never_chan
 
     expect(field_error(fields["urgent-passengers"])).to_have_text("乘车人数应为 1 至 60 之间的整数")
     expect(field_error(fields["urgent-dwell"])).to_have_text("目的地停留应为 0 至 1440 之间的整数分钟")
-    expect(field_error(fields["pickup-lat"])).to_have_text("纬度应在 -90 至 90 之间")
-    expect(field_error(fields["dropoff-lon"])).to_have_text("经度应在 -180 至 180 之间")
+    expect(field_error(fields["pickup-lat"])).to_have_text("纬度应在 3.5 至 53.6 之间")
+    expect(field_error(fields["dropoff-lon"])).to_have_text("经度应在 73.4 至 135.1 之间")
     expect(field_error(fields["urgent-purpose"])).to_have_text("应急事由为 2–500 个字")
     for name, value in typed.items():
         expect(fields[name]).to_have_value(value)

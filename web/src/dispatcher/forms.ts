@@ -19,10 +19,10 @@ export function wallClockInstant(value: Dayjs): string {
   return chinaInstant(day, clock);
 }
 
-/** A point's bounds, as fleet/schemas.py PlaceIn has them. */
+/** A point's bounds: China's extent, as fleet/schemas.py CHINA_LAT and CHINA_LON have it (0,0 is the typo it catches). */
 export const POINT_BOUNDS = {
-  lat: { min: -90, max: 90 },
-  lon: { min: -180, max: 180 },
+  lat: { min: 3.5, max: 53.6 },
+  lon: { min: 73.4, max: 135.1 },
 } as const;
 
 /** The dispatch run's seed, as api/schemas.py has it. */
