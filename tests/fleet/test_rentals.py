@@ -82,7 +82,8 @@ def test_providers_are_kept_and_changed_with_an_audit_record(city: Session) -> N
         {"per_km_cny": "3.10", "contract_until": None}))
     assert (changed.id, changed.per_km_cny, changed.contract_until, changed.base_cny) == (
         added.id, Decimal("3.10"), None, Decimal(50))
-    actions = city.scalars(sa.select(AuditRecord.action).where(AuditRecord.entity == "rental_provider")).all()
+    actions = city.scalars(sa.select(AuditRecord.action).where(AuditRecord.entity == "rental_provider")
+                           .order_by(AuditRecord.seq)).all()
     assert actions == ["rental_provider.added", "rental_provider.updated"]
     with pytest.raises(NotFound):
         rentals.update_provider(city, ADMIN, code="nope", data=RentalProviderPatch.parse({"active": False}))
