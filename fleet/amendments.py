@@ -126,7 +126,9 @@ def amend_driver(session: Session, actor: Actor, *, driver_id: int, data: Driver
 @atomic
 def amend_agency(session: Session, actor: Actor, *, code: str, data: AgencyPatch) -> Agency:
     """Rename an agency, or move it under another parent agency (never under itself or one of its own)."""
-    agency = queries.agency_by_code(session, code, field="code")
+    # Locked for update from the start: `check_active`'s shared lock, taken first by two renames at once, would
+    # leave each waiting for the other to let go before it may write.
+    agency = queries.agency_by_code(session, code, field="code", lock=True)
     check_active(agency, field="code")
     wanted = data.sent()
     current = {"name": agency.name, "parent": agency.parent.code if agency.parent else None}

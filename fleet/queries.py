@@ -55,8 +55,8 @@ def jurisdiction_by_code(session: Session, code: str, *, field: str = "jurisdict
                 missing=msg("unknown jurisdiction {code!r}", code=code), field=field)
 
 
-def agency_by_code(session: Session, code: str, *, field: str = "agency") -> Agency:
-    return _one(session, sa.select(Agency).where(Agency.code == code), lock=False,
+def agency_by_code(session: Session, code: str, *, field: str = "agency", lock: bool = False) -> Agency:
+    return _one(session, sa.select(Agency).where(Agency.code == code), lock=lock,
                 missing=msg("unknown agency {code!r}", code=code), field=field)
 
 

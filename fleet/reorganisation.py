@@ -33,7 +33,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from fleet import audit, clock, queries, registry
 from fleet.audit import Actor
@@ -51,7 +51,15 @@ OPEN_PLANS = (PlanStatus.draft, PlanStatus.submitted, PlanStatus.approved)
 
 
 def check_active(agency: Agency, *, field: str = "agency") -> Agency:
-    """Refuse an agency that was dissolved (机构改革): it books, holds and receives nothing any more."""
+    """Refuse an agency that was dissolved (机构改革): it books, holds and receives nothing any more.
+
+    The agency's row is read again under a shared lock (FOR SHARE on PostgreSQL), held to the caller's commit: a
+    merge or split locks it for update, so whatever the caller then adds for the agency (a trip, a vehicle, a
+    driver) either lands before the reorganisation, which then moves it, or waits for it and is refused here. An
+    unlocked read let a booking made while an agency merged land in the dissolved agency."""
+    session = object_session(agency)
+    if session is not None:  # an agency the caller built itself, not yet added, has no row to lock
+        session.scalar(sa.select(Agency).where(Agency.id == agency.id).with_for_update(read=True))
     if agency.dissolved_on is None:
         return agency
     successor = agency.successor

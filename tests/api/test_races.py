@@ -22,14 +22,14 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from dispatch import insert as engine_insert
-from fleet import assignments, bookings, clock, dispatching, live_day, queries, users, vehicles
+from fleet import assignments, bookings, clock, dispatching, live_day, queries, reorganisation, users, vehicles
 from fleet.audit import Actor
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import TripStatus, VehicleStatus
 from fleet.errors import InvalidState
-from fleet.models import Assignment, AuditRecord, Trip
-from fleet.schemas import AssignIn, TripIn
-from tests.api.conftest import AGENCY_A, Api, City, at, seed_city, trip_body
+from fleet.models import Agency, Assignment, AuditRecord, Trip
+from fleet.schemas import AssignIn, MergeIn, TripIn
+from tests.api.conftest import AGENCY_A, AGENCY_B, Api, City, at, seed_city, trip_body
 from tests.api.test_under_load import copy_city
 from tests.conftest import postgres_schema
 
@@ -126,6 +126,79 @@ def test_a_vehicle_sealed_after_the_assignment_read_it_takes_no_trip(pg_city: tu
     with unit_of_work(engine, readonly=True) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Assignment)
                               .where(Assignment.vehicle_id == vehicle_id, Assignment.active)) == 0
+
+
+# --- an agency merged while it books ----------------------------------------------------------------------------
+
+
+REQUESTER = Actor("requester-a", "requester")
+
+
+def open_trips_of(engine: Engine, code: str) -> list[int]:
+    with unit_of_work(engine, readonly=True) as session:
+        return list(session.scalars(sa.select(Trip.id).join(Trip.agency).where(
+            Agency.code == code, Trip.status.in_(reorganisation.OPEN_TRIPS))))
+
+
+def merge_a_into_b(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        reorganisation.merge(session, ADMIN, code=AGENCY_A, data=MergeIn(into=AGENCY_B, on=clock.today(),
+                                                                          reason="机构改革合并"))
+
+
+@pytest.mark.postgres
+def test_a_booking_for_an_agency_merged_after_its_first_look_is_refused(pg_city: tuple[Engine, Api]) -> None:
+    """The booking's transaction read the agency (a route's scope check does) before a merge dissolved it: the
+    booking must see the merge, not the agency as it first read it, and be refused naming its successor."""
+    engine, _ = pg_city
+    with unit_of_work(engine) as session:
+        seen = queries.agency_by_code(session, AGENCY_A)  # the first look, still held (as the caller's user holds it)
+        assert seen.dissolved_on is None
+        merge_a_into_b(engine)
+        with pytest.raises(InvalidState) as refused:
+            bookings.book(session, REQUESTER, agency=AGENCY_A, data=TripIn.parse(trip_body()))
+    assert refused.value.field == "agency"
+    assert AGENCY_B in str(refused.value.detail)
+    assert open_trips_of(engine, AGENCY_A) == []
+
+
+@pytest.mark.postgres
+def test_a_merge_begun_after_a_booking_checked_its_agency_takes_that_booking_along(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge starts right after the booking found its agency active, before the trip is written. The merge must
+    wait for the booking and then move its trip to the successor: if it ran first, the trip written after it would
+    stay in the dissolved agency for good (the trip's foreign key waits for the merge, then takes the old row)."""
+    engine, _ = pg_city
+    merged = threading.Event()
+    failures: list[BaseException] = []
+    waited: list[bool] = []
+
+    def merge() -> None:
+        try:
+            merge_a_into_b(engine)
+        except BaseException as error:  # reported by the test below
+            failures.append(error)
+        merged.set()
+
+    merging = threading.Thread(target=merge)
+    real = bookings.check_active
+
+    def merge_meanwhile(agency: Agency, **kwargs: Any) -> Agency:
+        checked = real(agency, **kwargs)
+        merging.start()
+        waited.append(not merged.wait(timeout=1))  # a merge that does not wait is done within the second
+        return checked
+
+    monkeypatch.setattr(bookings, "check_active", merge_meanwhile)
+    with unit_of_work(engine) as session:
+        trip, _ = bookings.book(session, REQUESTER, agency=AGENCY_A, data=TripIn.parse(trip_body()))
+        trip_id = trip.id
+    merging.join(timeout=30)
+    assert not failures, failures
+    assert waited == [True], "the merge did not wait for the booking"
+    assert open_trips_of(engine, AGENCY_A) == []
+    assert trip_id in open_trips_of(engine, AGENCY_B)
+    assert "trip.reassigned" in actions(engine, trip_id)
 
 
 # --- urgent placement against the desk ------------------------------------------------------------------------------
