@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.api.conftest import AGENCY_A, YARD_A, at
 from tests.factories import plate, vin
@@ -406,6 +407,8 @@ def test_out_of_range_entries_in_the_dispatch_panel_are_refused_as_typed_never_c
 KEY_DAY = date(2030, 4, 17)  # the day after the desk's: the keyboard test's two trips alone
 
 
+TIMELINE_SHOWN = "() => document.querySelector('[data-testid=board-timeline] .vis-timeline')?.style.visibility"
+
 HAS_A_TAB_STOP = """() => {
     const timeline = document.querySelector('[data-testid=board-timeline]');
     return timeline?.tabIndex === 0 || !!timeline?.querySelector('[data-trip][tabindex="0"]');
@@ -415,6 +418,29 @@ HAS_A_TAB_STOP = """() => {
 def in_timeline(page: Page) -> bool:
     """Whether the keyboard's focus is in the board's timeline (on a trip, or on the timeline passing it to one)."""
     return bool(page.evaluate("() => !!document.activeElement?.closest('[data-testid=board-timeline]')"))
+
+
+FOCUS_AND_BOARD = """() => {
+    const timeline = document.querySelector('[data-testid=board-timeline]');
+    const active = document.activeElement;
+    const describe = (e) => e
+        ? `${e.tagName}.${e.className} trip=${e.dataset?.trip} tabindex=${e.getAttribute('tabindex')}` : 'none';
+    const boxes = [...(timeline?.querySelectorAll('[data-trip]') ?? [])].map(describe);
+    const rows = [...(timeline?.querySelectorAll('.vis-label .gc-group') ?? [])].map((g) => {
+        const r = g.getBoundingClientRect();
+        return `${g.dataset.vehicle}@${Math.round(r.top)}`;
+    });
+    const frame = timeline?.getBoundingClientRect();
+    return `focus: ${describe(active)}; timeline tabindex=${timeline?.tabIndex} `
+        + `shown=${timeline?.querySelector('.vis-timeline')?.style.visibility} `
+        + `top=${frame?.top} bottom=${frame?.bottom}; `
+        + `trip boxes: ${boxes.join(', ')}; rows: ${rows.join(' ')}`;
+}"""
+
+
+def focus_and_board(page: Page) -> str:
+    """Where the focus is and what the timeline holds: what a failed keyboard check needs to be understood."""
+    return str(page.evaluate(FOCUS_AND_BOARD))
 
 
 LEVEL_WITH_ITS_ROW = """([trip, vehicle]) => {
@@ -433,39 +459,60 @@ def level_with_its_row(page: Page, trip_id: int, vehicle_id: int) -> None:
     page.wait_for_function(LEVEL_WITH_ITS_ROW, arg=[trip_id, vehicle_id], timeout=5_000)
 
 
-@pytest.mark.xfail(strict=False, reason="CI (4 workers) twice found the focus on another element than the board's "
-                   "first trip after Tab; passes alone and under a CPU hog here; cause not found yet (stop 30's note)")
-def test_the_boards_trips_are_reached_named_and_opened_from_the_keyboard(
-        open_browsing: BrowsingFactory, live_server: LiveServer, desk: Desk) -> None:
-    """Tab reaches the board's trips, each named with its trip and its vehicle; Enter opens the trip's details as a
-    click does, Space too, and the arrow keys go from a trip to the next one on the board. The window is short: the
-    trips' rows are below those in view at first, and are scrolled to."""
-    browsing = open_browsing("short", viewport={"width": 1280, "height": 560})
+@pytest.fixture(scope="module")
+def key_trips(live_server: LiveServer, desk: Desk) -> tuple[int, int]:
+    """The keyboard tests' two trips on ``KEY_DAY``: the first on st-1 at 10:00, the second on st-2 at 11:00."""
     call = live_server.call
-    st1, st2 = desk.vehicles["st-1"], desk.vehicles["st-2"]
     first = call("dispatcher", "POST", "/trips", json=_trip(
         "管道巡检", (10, 0), (10, 0), earliest_pickup=at(10, 0, KEY_DAY).isoformat(),
         latest_pickup=at(10, 0, KEY_DAY).isoformat()))["id"]
     second = call("dispatcher", "POST", "/trips", json=_trip(
         "仓库抽查", (11, 0), (11, 0), earliest_pickup=at(11, 0, KEY_DAY).isoformat(),
         latest_pickup=at(11, 0, KEY_DAY).isoformat()))["id"]
-    call("dispatcher", "POST", f"/trips/{first}/assign", json={"vehicle_id": st1})
-    call("dispatcher", "POST", f"/trips/{second}/assign", json={"vehicle_id": st2})
+    call("dispatcher", "POST", f"/trips/{first}/assign", json={"vehicle_id": desk.vehicles["st-1"]})
+    call("dispatcher", "POST", f"/trips/{second}/assign", json={"vehicle_id": desk.vehicles["st-2"]})
+    return first, second
+
+
+def open_key_board(open_browsing: BrowsingFactory) -> Browsing:
+    """The keyboard day's board in a short window (its trips' rows below those in view), drawn and shown."""
+    browsing = open_browsing("short", viewport={"width": 1280, "height": 560})
     browsing.sign_in("dispatcher")
     browsing.goto(f"/board?day={KEY_DAY.isoformat()}")
     page = browsing.page
     expect(page.get_by_test_id("board-counts")).to_contain_text("已派 2 单")
     page.wait_for_function(HAS_A_TAB_STOP)  # drawn: the trips are not in view, so the timeline itself is the stop
+    page.wait_for_function(f"() => ({TIMELINE_SHOWN})() === 'visible'")
+    return browsing
 
-    # By Tab alone, from the day's filters: the first trip of the board is one stop.
+
+def tab_into_the_timeline(page: Page) -> None:
+    """By Tab alone, from the day's filters, into the timeline."""
     page.get_by_test_id("filter-statuses").locator("input").focus()
     for _ in range(40):
         page.keyboard.press("Tab")
         if in_timeline(page):
             break
-    assert in_timeline(page)
+    assert in_timeline(page), focus_and_board(page)
+
+
+def test_the_boards_trips_are_reached_named_and_opened_from_the_keyboard(
+        open_browsing: BrowsingFactory, desk: Desk, key_trips: tuple[int, int]) -> None:
+    """Tab reaches the board's trips, each named with its trip and its vehicle; Enter opens the trip's details as a
+    click does, Space too, and the arrow keys go from a trip to the next one on the board. The window is short: the
+    trips' rows are below those in view at first, and are scrolled to."""
+    first, second = key_trips
+    st1, st2 = desk.vehicles["st-1"], desk.vehicles["st-2"]
+    browsing = open_key_board(open_browsing)
+    page = browsing.page
+
+    # By Tab alone, from the day's filters: the first trip of the board is one stop.
+    tab_into_the_timeline(page)
     bar = page.locator(f'[data-testid="board-timeline"] [data-trip="{first}"]')
-    expect(bar).to_be_focused()
+    try:
+        expect(bar).to_be_focused()
+    except AssertionError as missed:
+        raise AssertionError(f"trip {first} is not focused: {focus_and_board(page)}") from missed
     expect(bar).to_have_attribute("role", "button")
     expect(bar).to_have_attribute("aria-label", re.compile(f"#{first} 管道巡检.*{re.escape(desk.plates['st-1'])}"))
     level_with_its_row(page, first, st1)
@@ -501,7 +548,28 @@ def test_the_boards_trips_are_reached_named_and_opened_from_the_keyboard(
     expect(drawer.get_by_test_id("drawer-plate")).to_have_text(desk.plates["st-1"])
 
 
-TIMELINE_SHOWN = "() => document.querySelector('[data-testid=board-timeline] .vis-timeline')?.style.visibility"
+def test_a_trip_tabbed_to_before_the_timeline_shows_is_focused_once_it_shows(
+        open_browsing: BrowsingFactory, key_trips: tuple[int, int]) -> None:
+    """vis-timeline keeps itself `visibility: hidden` until its first settled draw, later on a busy machine (CI's
+    four workers met it): Tab then lands on the timeline, whose trip cannot take the focus yet. The trip is focused
+    once the timeline shows, not given up (the focus was left on the timeline). Replayed by hiding the drawn timeline
+    as vis-timeline does, then showing it and letting it draw."""
+    first, _ = key_trips
+    browsing = open_key_board(open_browsing)
+    page = browsing.page
+    page.evaluate("() => { document.querySelector('[data-testid=board-timeline] .vis-timeline').style.visibility"
+                  " = 'hidden'; }")
+    tab_into_the_timeline(page)
+    page.wait_for_timeout(1_000)  # past the moment the trip is focused whether or not it is drawn level yet
+    assert page.evaluate("() => document.activeElement?.dataset?.testid") == "board-timeline", focus_and_board(page)
+    page.evaluate("() => { document.querySelector('[data-testid=board-timeline] .vis-timeline').style.visibility"
+                  " = 'visible'; }")
+    page.set_viewport_size({"width": 1300, "height": 560})  # a draw (the timeline is wider), as the one that shows it
+    bar = page.locator(f'[data-testid="board-timeline"] [data-trip="{first}"]')
+    try:
+        expect(bar).to_be_focused()
+    except AssertionError as missed:
+        raise AssertionError(f"trip {first} is not focused: {focus_and_board(page)}") from missed
 
 
 def test_the_timeline_shows_each_time_the_board_is_opened(open_browsing: BrowsingFactory, desk: Desk) -> None:
@@ -514,8 +582,12 @@ def test_the_timeline_shows_each_time_the_board_is_opened(open_browsing: Browsin
     for day in (DESK_DAY, KEY_DAY) * 4:
         browsing.goto(f"/board?day={day.isoformat()}")
         expect(page.get_by_test_id("board-timeline").locator(".vis-label .gc-group").first).to_be_attached()
-        page.wait_for_timeout(1_000)  # the timeline's window settles 200 ms after it was set
-        assert page.evaluate(TIMELINE_SHOWN) == "visible", f"the board of {day} is not shown"
+        # The timeline's window settles 200 ms after it was set, and it shows at the draw after that: a second on a
+        # quiet machine, many on a loaded one. Left hidden, it never shows: the wait runs out.
+        try:
+            page.wait_for_function(f"() => ({TIMELINE_SHOWN})() === 'visible'", timeout=15_000)
+        except PlaywrightTimeout as missed:
+            raise AssertionError(f"the board of {day} is not shown") from missed
 
 
 def test_the_map_shows_the_day_with_a_scale_bar(browsing: Browsing, desk: Desk) -> None:

@@ -359,6 +359,9 @@ export default function BoardTimeline({
       stop.current = waiting.trip;
       syncStop();
       target.focus({ preventScroll: true }); // the timeline scrolled to it already; the browser would scroll its panel
+      // A timeline not shown yet (vis-timeline is `visibility: hidden` until its first settled draw, later on a busy
+      // machine) takes no focus: the focus stays on the timeline, and the trip waits for the draw that shows it.
+      if (document.activeElement !== target) pending.current = waiting;
     };
 
     let lateFocus = 0;
