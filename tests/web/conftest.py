@@ -268,10 +268,17 @@ def choose(page: Page, select: Locator, *options: str) -> None:
 
 
 def search_and_choose(page: Page, select: Locator, text: str, option: str) -> None:
-    """Type ``text`` into a searching Select and pick the option labelled ``option``."""
+    """Type ``text`` into a searching Select and pick the option labelled ``option``, once the list answers the
+    search: every option then holds ``text``. Until then the list is the one before the search, which is replaced
+    when the answer comes (a click landing as it is replaced picks nothing)."""
+    from playwright.sync_api import expect
+
     select.click()
     select.locator("input").fill(text)
-    open_dropdown(page).locator(".ant-select-item-option").filter(has_text=option).first.click()
+    options = open_dropdown(page).locator(".ant-select-item-option")
+    expect(options.filter(has_not_text=text)).to_have_count(0)
+    options.filter(has_text=option).first.click()
+    expect(select).to_contain_text(option)
 
 
 def type_into_picker(picker: Locator, value: str) -> None:
