@@ -16,7 +16,7 @@ PAGES = {
     "requester-a": ["/book", "/trips"],
     "approver-a": ["/approvals", "/book", "/trips"],
     "dispatcher": ["/board", "/trips"],
-    "supervisor": ["/trips"],
+    "supervisor": ["/findings", "/trips"],
 }
 
 

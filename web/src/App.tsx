@@ -6,6 +6,7 @@ import {
   DownOutlined,
   EditOutlined,
   EnvironmentOutlined,
+  FileSearchOutlined,
   KeyOutlined,
   LogoutOutlined,
   ProfileOutlined,
@@ -62,6 +63,7 @@ const TripsPage = lazy(() => import('./pages/TripsPage'));
 const ApprovalsPage = lazy(() => import('./pages/ApprovalsPage'));
 const DriverPage = lazy(() => import('./pages/DriverPage'));
 const MapPage = lazy(() => import('./pages/MapPage'));
+const FindingsPage = lazy(() => import('./pages/FindingsPage'));
 const DayBoard = lazy(() => import('./dispatcher/DayBoard'));
 const DayMap = lazy(() => import('./dispatcher/DayMap'));
 
@@ -92,6 +94,7 @@ const ICONS: Record<Section, ReactNode> = {
   map: <EnvironmentOutlined />,
   driver: <CarOutlined />,
   yards: <CalendarOutlined />,
+  findings: <FileSearchOutlined />,
 };
 
 /** The label of a section in the menu: "my trips" for those who book, "trips" for those who watch them all. */
@@ -260,6 +263,7 @@ function Shell() {
           <Route path="/board" element={guarded(<DayBoard />)} />
           <Route path="/map" element={guarded(<DayMap />)} />
           <Route path="/yards" element={guarded(<MapPage />)} />
+          <Route path="/findings" element={guarded(<FindingsPage />)} />
           <Route path="*" element={<Home />} />
         </Routes>
       </Suspense>

@@ -74,7 +74,7 @@ describe('roles', () => {
     expect(homeOf('approver')).toBe('/approvals');
     expect(homeOf('dispatcher')).toBe('/board');
     expect(homeOf('driver')).toBe('/driver');
-    expect(homeOf('supervisor')).toBe('/trips');
+    expect(homeOf('supervisor')).toBe('/findings');
     expect(homeOf('admin')).toBe('/yards');
     expect(homeOf('nobody')).toBe('/signin');
   });
@@ -89,5 +89,9 @@ describe('roles', () => {
     expect(mayOpen('dispatcher', '/map')).toBe(true);
     expect(mayOpen('dispatcher', '/board')).toBe(true);
     expect(mayOpen('supervisor', '/book')).toBe(false);
+    expect(mayOpen('supervisor', '/findings')).toBe(true);
+    expect(mayOpen('supervisor', '/trips')).toBe(true);
+    expect(mayOpen('dispatcher', '/findings')).toBe(false);
+    expect(mayOpen('admin', '/findings')).toBe(false);
   });
 });

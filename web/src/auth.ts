@@ -118,14 +118,15 @@ export function useMe(): Me {
 }
 
 /** Each role's pages, in menu order; the first is where it lands after signing in. */
-export type Section = 'book' | 'trips' | 'approvals' | 'board' | 'map' | 'driver' | 'yards';
+export type Section = 'book' | 'trips' | 'approvals' | 'board' | 'map' | 'driver' | 'yards' | 'findings';
 
 export const SECTIONS: Record<Role, Section[]> = {
   requester: ['book', 'trips'],
   approver: ['approvals', 'book', 'trips'],
   dispatcher: ['board', 'map', 'trips'],
   driver: ['driver'],
-  supervisor: ['trips', 'yards'],
+  // 纪检, 财政, 审计: the usage audit's findings are what they come for; the trips and yards to check them against.
+  supervisor: ['findings', 'trips', 'yards'],
   // The API lets the registry's keeper read vehicles, not trips (api/routes/trips.py Reader): its yards' map only.
   admin: ['yards'],
 };

@@ -31,6 +31,13 @@ describe('labels', () => {
     expect(label({ powertrain: [{ value: 'bev', zh: '纯电动' }] }, 'powertrain', 'bev', 'zh-CN')).toBe('纯电动');
   });
 
+  it("name the usage audit's rules in English by what each catches, in Chinese as the registry does", () => {
+    expect(label(VOCABULARIES, 'finding_kind', 'unscheduled_drive', 'en')).toBe('Unscheduled drive');
+    expect(label(VOCABULARIES, 'finding_kind', 'geofence_entry', 'en')).toBe('Prohibited area entered');
+    const kinds = { finding_kind: [{ value: 'unscheduled_drive', zh: '非调度用车' }] };
+    expect(label(kinds, 'finding_kind', 'unscheduled_drive', 'zh-CN')).toBe('非调度用车');
+  });
+
   it('fall back to the value itself, never to nothing', () => {
     expect(label(undefined, 'trip_status', 'requested', 'zh-CN')).toBe('requested');
     expect(label(VOCABULARIES, 'trip_status', 'brand_new', 'zh-CN')).toBe('brand_new');

@@ -8,7 +8,16 @@ export interface Term {
 export type Vocabularies = Record<string, Term[]>;
 
 /** The enums the console names (the API serves them all). */
-export type VocabularyName = 'trip_status' | 'priority' | 'category' | 'vehicle_status' | 'role' | 'powertrain';
+export type VocabularyName =
+  | 'trip_status'
+  | 'priority'
+  | 'category'
+  | 'vehicle_status'
+  | 'role'
+  | 'powertrain'
+  | 'marking_status'
+  | 'finding_kind'
+  | 'geofence_kind';
 
 /**
  * English labels of the values that are codes, not words (`bev` is no English word: "Bev" would be its value
@@ -21,6 +30,24 @@ export const ENGLISH_LABELS: Partial<Record<VocabularyName, Record<string, strin
     phev: 'Plug-in hybrid',
     bev: 'Battery electric',
     fcev: 'Fuel cell',
+  },
+  // The usage audit's rules (fleet/usage_audit/checks.py FindingKind): the Chinese are the names the provincial
+  // platforms give them; the English say what each catches, where the code alone would not.
+  finding_kind: {
+    off_hours: 'Off-hours use',
+    odometer_gap: 'Unbooked km (odometer gap)',
+    overdriven: 'Drove more than planned',
+    geofence: 'Drop-off in a prohibited area',
+    unusable_vehicle: 'Sealed, repaired or disposed vehicle used',
+    over_quota: 'Over quota',
+    unmarked: 'Unmarked vehicle',
+    unscheduled_drive: 'Unscheduled drive',
+    detour: 'Detour',
+    geofence_entry: 'Prohibited area entered',
+    parking: 'Parked away from its place',
+    terminal_offline: 'Terminal offline or removed',
+    speeding: 'Speeding',
+    idling: 'Long idling',
   },
 };
 

@@ -1,0 +1,211 @@
+import { useQuery } from '@tanstack/react-query';
+import { Alert, Spin, Typography } from 'antd';
+import { type GeoJSONSource, Map as MapLibre, NavigationControl, Popup, ScaleControl, setWorkerUrl } from 'maplibre-gl';
+import 'maplibre-gl/dist/maplibre-gl.css';
+import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+
+import { getJson, queryString, type MapConfig } from '../api';
+import { loadBaseStyle } from '../baseMap';
+import { displayTransform } from '../dispatcher/gcj02';
+import { drawnTrackOf, extentOf } from '../dispatcher/mapData';
+import type { TrackFeature } from '../dispatcher/types';
+import { asError, useErrorText } from '../errors';
+import { bookedRoute, type EvidencePoint } from '../findings';
+import { formatChinaWindow } from '../time';
+
+// MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
+setWorkerUrl(workerUrl);
+
+/** Wuhan's centre: where the map opens when the deployment names none. */
+const HOME: [number, number] = [114.3055, 30.5928];
+const EMPTY = { type: 'FeatureCollection' as const, features: [] };
+const TRACK_COLOUR = '#722ed1';
+const ROUTE_COLOUR = '#fa8c16';
+const POINT_COLOUR = '#c8102e';
+
+/** `GET /vehicles/{id}/track`: one Feature, the vehicle's fixes over the window (api/schemas.py TrackOut). */
+interface VehicleTrack {
+  type: 'FeatureCollection';
+  features: TrackFeature[];
+}
+
+/** Circles and lines only over the base map: they need no glyphs or sprites, so nothing more is fetched. */
+function addOverlay(map: MapLibre): void {
+  map.addSource('finding-route', { type: 'geojson', data: EMPTY });
+  map.addSource('finding-track', { type: 'geojson', data: EMPTY });
+  map.addSource('finding-points', { type: 'geojson', data: EMPTY });
+  map.addLayer({
+    id: 'finding-route-line',
+    type: 'line',
+    source: 'finding-route',
+    layout: { 'line-join': 'round', 'line-cap': 'round' },
+    paint: { 'line-color': ROUTE_COLOUR, 'line-width': 3, 'line-dasharray': [2, 2], 'line-opacity': 0.9 },
+  });
+  map.addLayer({
+    id: 'finding-track-line',
+    type: 'line',
+    source: 'finding-track',
+    layout: { 'line-join': 'round', 'line-cap': 'round' },
+    paint: { 'line-color': TRACK_COLOUR, 'line-width': 4, 'line-opacity': 0.85 },
+  });
+  map.addLayer({
+    id: 'finding-points-circle',
+    type: 'circle',
+    source: 'finding-points',
+    paint: {
+      'circle-radius': 7,
+      'circle-color': POINT_COLOUR,
+      'circle-stroke-width': 2,
+      'circle-stroke-color': '#fff',
+    },
+  });
+}
+
+function setData(map: MapLibre, source: string, data: Parameters<GeoJSONSource['setData']>[0]): void {
+  (map.getSource(source) as GeoJSONSource | undefined)?.setData(data);
+}
+
+export interface FindingMapProps {
+  /** The deployment's base map; null: none (the plain background). */
+  config: MapConfig | null;
+  vehicleId: number;
+  window: { start: string; end: string };
+  evidence: Record<string, unknown>;
+  points: EvidencePoint[];
+  /** The label of an evidence point (its evidence name in the page's language). */
+  pointLabel: (key: string) => string;
+}
+
+/**
+ * A finding on the map: the vehicle's track over the finding's window (what its terminal reported), the places the
+ * evidence names as red circles (a click says which), and a detour's booked route dashed beneath. Points are drawn
+ * in the base map's datum (GCJ-02 when the deployment's tiles are). Nothing is loaded from outside the origin.
+ */
+export default function FindingMap({ config, vehicleId, window, evidence, points, pointLabel }: FindingMapProps) {
+  const { t } = useTranslation();
+  const describe = useErrorText();
+  const container = useRef<HTMLDivElement>(null);
+  const [map, setMap] = useState<MapLibre | null>(null);
+  const [failure, setFailure] = useState<Error | null>(null);
+  const crs = config?.crs ?? 'wgs84';
+
+  const track = useQuery({
+    queryKey: ['vehicles', 'track', vehicleId, window.start, window.end],
+    queryFn: ({ signal }) =>
+      getJson<VehicleTrack>(`/vehicles/${vehicleId}/track${queryString({ start: window.start, end: window.end })}`, signal),
+  });
+
+  useEffect(() => {
+    if (!container.current) return;
+    let created: MapLibre | null = null;
+    let cancelled = false;
+    void loadBaseStyle(config)
+      .catch((error: unknown) => {
+        setFailure(asError(error));
+        return loadBaseStyle(null); // the plain background: no tiles, nothing to read first
+      })
+      .then((style) => {
+        if (cancelled || !container.current) return;
+        created = new MapLibre({
+          container: container.current,
+          style,
+          center: config?.center ?? HOME,
+          zoom: config?.zoom ?? 11,
+          maxZoom: config?.max_zoom ?? 19,
+          attributionControl: config?.attribution ? { compact: true } : false,
+        });
+        created.addControl(new ScaleControl({ unit: 'metric', maxWidth: 120 }), 'bottom-left');
+        created.addControl(new NavigationControl({ showCompass: false }), 'top-right');
+        const ready = created;
+        ready.on('load', () => {
+          addOverlay(ready);
+          ready.on('click', 'finding-points-circle', (event) => {
+            const feature = event.features?.[0];
+            if (!feature) return;
+            const text = document.createElement('div');
+            text.textContent = String((feature.properties as { label: string }).label);
+            new Popup({ closeButton: false, offset: 8 }).setLngLat(event.lngLat).setDOMContent(text).addTo(ready);
+          });
+          setMap(ready);
+        });
+      });
+    return () => {
+      cancelled = true;
+      created?.remove();
+      setMap(null);
+    };
+  }, [config]);
+
+  const drawn = useMemo(() => (track.data ? drawnTrackOf(track.data, crs) : null), [track.data, crs]);
+  const shown = useMemo(() => {
+    const shift = displayTransform(crs);
+    return {
+      points: points.map((point) => ({ ...point, at: shift([point.lon, point.lat]) })),
+      route: bookedRoute(evidence)?.map((stop) => shift(stop)) ?? null,
+    };
+  }, [points, evidence, crs]);
+
+  useEffect(() => {
+    if (!map) return;
+    setData(map, 'finding-points', {
+      type: 'FeatureCollection',
+      features: shown.points.map((point) => ({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: point.at },
+        properties: { key: point.key, label: pointLabel(point.key) },
+      })),
+    });
+    setData(
+      map,
+      'finding-route',
+      shown.route
+        ? { type: 'FeatureCollection', features: [{ type: 'Feature', geometry: { type: 'LineString', coordinates: shown.route }, properties: {} }] }
+        : EMPTY,
+    );
+    const element = container.current;
+    if (element) element.dataset.evidencePoints = String(shown.points.length);
+  }, [map, shown, pointLabel]);
+
+  useEffect(() => {
+    if (!map || !drawn) return;
+    setData(map, 'finding-track', drawn.track);
+    // What the map was given, readable from the page (the browser tests; a support engineer's console).
+    const element = container.current;
+    if (element) {
+      element.dataset.trackLines = String(drawn.track.features.length);
+      element.dataset.trackPoints = String(drawn.trackPoints);
+      element.dataset.drawn = 'true';
+    }
+    const around = extentOf([...drawn.points, ...shown.points.map((point) => point.at), ...(shown.route ?? [])]);
+    if (around) map.fitBounds(around, { padding: 48, maxZoom: 15, animate: false });
+  }, [map, drawn, shown]);
+
+  return (
+    <div>
+      <Typography.Paragraph type="secondary" style={{ marginBottom: 8 }}>
+        {t('findings.window', { window: formatChinaWindow(window.start, window.end) })}
+        {' · '}
+        <span className="gongche-swatch gongche-swatch-line" style={{ background: TRACK_COLOUR }} />{' '}
+        <b data-testid="finding-track-summary">
+          {drawn === null
+            ? ''
+            : drawn.fixes === 0
+              ? t('findings.noTrack')
+              : t('findings.trackSummary', { fixes: drawn.fixes, km: drawn.km.toFixed(1) }) +
+                (drawn.simplified ? ` (${t('findings.simplified')})` : '')}
+        </b>
+        {' · '}
+        <span className="gongche-swatch" style={{ background: POINT_COLOUR }} />{' '}
+        {t('findings.evidencePoints')} <b data-testid="finding-point-count">{points.length}</b>
+        {track.isFetching && <Spin size="small" style={{ marginLeft: 8 }} />}
+      </Typography.Paragraph>
+      {failure && <Alert type="warning" showIcon title={t('errors.load', { detail: describe(failure) })} />}
+      {track.error && (
+        <Alert type="warning" showIcon title={t('errors.load', { detail: describe(track.error) })} style={{ marginBottom: 8 }} />
+      )}
+      <div ref={container} className="gongche-finding-map" data-testid="finding-map" />
+    </div>
+  );
+}
