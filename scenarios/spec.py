@@ -18,6 +18,7 @@ from dispatch.synthetic.city import ROAD_FACTOR, SHIFTS, SPEED_KMH
 from fleet.enums import Powertrain as FleetPowertrain
 from fleet.errors import PolicyError, error_location
 from fleet.policy import NATIONAL, locate, merge, parse_yaml
+from fleet.schemas import Latitude, Longitude
 
 Share = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
@@ -50,8 +51,8 @@ class VehicleSpec(_Spec):
     range_km: float | None = Field(default=None, gt=0, le=2000)
     # Where this vehicle parks, if the registry knows: an agency's cars are often kept at several yards, and the
     # agency's mean position can be far from all of them.
-    lat: float | None = Field(default=None, ge=-90, le=90, description="its own yard; default: the agency's")
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: Latitude | None = Field(default=None, description="its own yard; default: the agency's")
+    lon: Longitude | None = None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> VehicleSpec:
@@ -65,8 +66,8 @@ class AgencySpec(_Spec):
 
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1, max_length=100)
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
     vehicles: dict[Category, Annotated[int, Field(ge=0, le=5000)]] | list[VehicleSpec] = Field(
         description="counts per category (synthetic) or the vehicles themselves (exported)"
     )
@@ -144,8 +145,8 @@ def _default_profiles() -> dict[Priority, list[float]]:
 
 class HotSpot(_Spec):
     name: str
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
     weight: Positive
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.travel import Geodesic
 from fleet.enums import LabelledEnum
+from fleet.schemas import Latitude, Longitude
 
 # The project's one WGS-84 geodesic; a road factor of 1 leaves the plain distance.
 _GEODESIC = Geodesic(road_factor=1.0)
@@ -23,9 +24,6 @@ class GeofenceKind(LabelledEnum):
     resort = "resort", "度假村"
     other = "other", "其他"
 
-
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
 
 
 class Geofence(BaseModel):

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet.errors import PolicyError
+from fleet.schemas import CHINA_LAT, CHINA_LON
 from fleet.settings import Settings
 from fleet.usage_audit import (
     SHIPPED_RULES,
@@ -102,17 +103,18 @@ class TestGeofences:
         assert not LAKE.contains(30.57, 114.42)
 
     def test_concave_polygon(self) -> None:
-        # A "U": the notch between the arms is outside.
-        u = PolygonGeofence(name="U", kind=GeofenceKind.other, vertices=(
-            (0, 0), (0, 3), (3, 3), (3, 2), (1, 2), (1, 1), (3, 1), (3, 0)))
-        assert u.contains(0.5, 1.5)
-        assert not u.contains(2, 1.5)
-        assert u.contains(2, 0.5)
+        # A "U" (in degrees from 30°N 114°E): the notch between the arms is outside.
+        u = PolygonGeofence(name="U", kind=GeofenceKind.other, vertices=tuple((30 + a, 114 + b) for a, b in (
+            (0, 0), (0, 3), (3, 3), (3, 2), (1, 2), (1, 1), (3, 1), (3, 0))))
+        assert u.contains(30.5, 115.5)
+        assert not u.contains(32, 115.5)
+        assert u.contains(32, 114.5)
 
     # geopy's Karney geodesic is the independent reference here: the fence measures with dispatch.travel's Vincenty.
     @settings(max_examples=300, deadline=None)
     @given(
-        lat=st.floats(min_value=-85, max_value=85), lon=st.floats(min_value=-180, max_value=180),
+        lat=st.floats(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1]),
+        lon=st.floats(min_value=CHINA_LON[0], max_value=CHINA_LON[1]),
         radius=st.floats(min_value=10, max_value=50_000), bearing=st.floats(min_value=0, max_value=360),
         share=st.floats(min_value=0, max_value=3),
     )
@@ -177,6 +179,11 @@ class TestRulesFile:
         ("geofences:\n  - {name: a, kind: other, shape: circle, lat: 30, lon: 114, radius_m: 1}\n"
          "  - {name: a, kind: other, shape: circle, lat: 31, lon: 114, radius_m: 1}\n", 3, "geofences.1.name"),
         ("off_hours_exempt: [emergency, vip]\n", 1, "off_hours_exempt.1"),
+        # a place outside China is a typo (a lost digit, 0,0), as in the API's typed places
+        ("geofences:\n  - name: e\n    kind: resort\n    shape: circle\n    lat: 3.05\n    lon: 114\n"
+         "    radius_m: 50\n", 5, "geofences.0.lat"),
+        ("geofences:\n  - {name: f, kind: other, shape: polygon,\n"
+         "     vertices: [[30, 114], [30.1, 114], [30, 14.1]]}\n", 3, "geofences.0.vertices.2.1"),
     ])
     def test_a_bad_file_is_refused_naming_line_and_field(self, tmp_path: Path, text: str, line: int,
                                                          field: str) -> None:

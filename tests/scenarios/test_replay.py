@@ -174,3 +174,18 @@ def test_a_yard_needs_both_coordinates(tmp_path: Path) -> None:
         load(path)
     assert caught.value.field == "fleet.agencies.0.vehicles.0"
     assert str(caught.value).startswith(f"{path}:5: field 'fleet.agencies.0.vehicles.0': give both")
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    ("lat: 3.06, lon: 114.3", "fleet.agencies.0.lat"),
+    ("lat: 30.6, lon: 11.43", "fleet.agencies.0.lon"),
+])
+def test_a_place_outside_china_is_refused_naming_its_field(tmp_path: Path, where: str, field: str) -> None:
+    """A lost digit puts an agency's yard abroad, and every trip of its cars hundreds of km long: refused, as the
+    API refuses such a typed place."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: s\nfleet:\n  agencies:\n    - {{code: A, name: A, {where}, trips: 1,\n"
+                    "       vehicles: {general: 1}}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="outside China") as caught:
+        load(path)
+    assert caught.value.field == field
