@@ -52,6 +52,10 @@ class Feed:
         self._listeners: set[_Listener] = set()
         self._task: asyncio.Task[None] | None = None
         self._last = 0
+        # One stream at a time starts the poller: two opening at once each read the head and started one, and the
+        # later head, read after a commit, became the pollers' starting point, so an earlier stream whose catch-up
+        # ended before that commit never heard of it.
+        self._starting = asyncio.Lock()
 
     def _read(self, seq: int | None, limit: int) -> tuple[int, list[Change]]:
         with Session(self.engine) as session, session.begin():
@@ -97,9 +101,10 @@ class Feed:
         listener = _Listener()
         self._listeners.add(listener)  # listen first, then catch up: nothing committed in between is missed
         try:
-            if self._task is None:
-                self._last, _ = await run_in_threadpool(self._read, None, 0)
-                self._task = asyncio.create_task(self._poll())
+            async with self._starting:
+                if self._task is None:
+                    self._last, _ = await run_in_threadpool(self._read, None, 0)
+                    self._task = asyncio.create_task(self._poll())
             head, missed = await run_in_threadpool(self._catch_up, last_seen, CATCH_UP_LIMIT)
             sent = head if last_seen is None else last_seen
             # Too far behind to catch up, or ahead of the log (an id from another database, or one restored from

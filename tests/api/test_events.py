@@ -5,6 +5,7 @@ Served by a real uvicorn (an event stream never ends, which the in-process test 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -16,18 +17,24 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from api import live
 from api.app import create_app
+from fleet import bookings
+from fleet.audit import Actor
 from fleet.changes import Change
+from fleet.db import unit_of_work
 from fleet.enums import Role
 from fleet.models import User
+from fleet.schemas import TripIn
 from fleet.scopes import Scope
-from tests.api.conftest import City, trip_body
+from tests.api.conftest import AGENCY_A, City, trip_body
 
 WAIT = 20.0  # seconds: generous on a shared 2-core machine; a working feed answers within a second
 
@@ -177,6 +184,75 @@ def test_a_reconnecting_stream_gets_what_it_missed_first(city_engine: Engine, ci
             again.wait_for(later, "trip.booked")
         finally:
             again.close()
+
+
+def test_two_streams_opening_at_once_both_hear_what_is_committed_after_them(city_engine: Engine, city: City) -> None:
+    """Two pages open their streams at the same instant, before the process listens to the log: the first is caught
+    up (ready) before a booking commits, the second's first look at the log comes after it. Both hear of the
+    booking. Each used to start a poller of its own, and the later look became where both pollers read from, so
+    the first stream never heard of what was committed in between."""
+
+    async def scenario() -> tuple[list[dict[str, str]], list[dict[str, str]], int]:
+        feed = live.Feed(city_engine, interval=1.0)  # the poller sleeps a second after each read
+        real = feed._read
+        second_looking, second_may_answer = threading.Event(), threading.Event()
+        looks = 0
+
+        def read(seq: int | None, limit: int) -> tuple[int, list[Change]]:
+            nonlocal looks
+            if seq is None:
+                looks += 1
+                if looks == 1:  # the first stream's look, answered once the second stream looks too (or 1 s)
+                    second_looking.wait(timeout=1)
+                else:  # the second's, held until the booking has committed
+                    second_looking.set()
+                    second_may_answer.wait(timeout=10)
+            return real(seq, limit)
+
+        feed._read = read  # type: ignore[method-assign]
+        with Session(city_engine) as session:
+            user = session.scalars(sa.select(User).where(User.name == "dispatcher")).one()
+            session.expunge(user)
+        heard: tuple[list[dict[str, str]], list[dict[str, str]]] = ([], [])
+        ready = (asyncio.Event(), asyncio.Event())
+
+        async def listen(index: int) -> None:
+            async for event in feed.stream(user, None):
+                heard[index].append(event)
+                if event["event"] == "ready":
+                    ready[index].set()
+
+        listening = [asyncio.create_task(listen(0))]
+        await asyncio.sleep(0)  # the first stream asks first
+        listening.append(asyncio.create_task(listen(1)))
+        await asyncio.wait_for(ready[0].wait(), WAIT)
+        trip = await asyncio.to_thread(_booked_directly, city_engine)
+        second_may_answer.set()
+        await asyncio.wait_for(ready[1].wait(), WAIT)
+        deadline = time.monotonic() + 5  # the poller's read after its second's sleep, and a margin
+        while time.monotonic() < deadline and not all(_booking_heard(h, trip) for h in heard):
+            await asyncio.sleep(0.05)
+        for task in listening:
+            task.cancel()
+        await asyncio.gather(*listening, return_exceptions=True)
+        return heard[0], heard[1], trip
+
+    first, second, trip = asyncio.run(scenario())
+    assert _booking_heard(first, trip), first
+    assert _booking_heard(second, trip), second
+
+
+def _booked_directly(engine: Engine) -> int:
+    with unit_of_work(engine) as session:
+        trip, _ = bookings.book(session, Actor("requester-a", "requester"), agency=AGENCY_A,
+                                data=TripIn.parse(trip_body()))
+        session.flush()
+        return trip.id
+
+
+def _booking_heard(events: list[dict[str, str]], trip: int) -> bool:
+    return any(e["event"] == "change" and json.loads(e["data"])["entity_id"] == str(trip)
+               and json.loads(e["data"])["action"] == "trip.booked" for e in events)
 
 
 def test_an_id_ahead_of_the_log_is_told_to_reload_and_then_hears_what_comes(city_engine: Engine, city: City) -> None:
