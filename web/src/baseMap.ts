@@ -1,8 +1,18 @@
-import { addProtocol } from 'maplibre-gl';
+import { addProtocol, Map as MapLibre, NavigationControl, ScaleControl, setWorkerUrl } from 'maplibre-gl';
+import 'maplibre-gl/dist/maplibre-gl.css';
+import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { PMTiles, Protocol, TileType } from 'pmtiles';
+import { useEffect, useRef, useState, type RefObject } from 'react';
 
 import type { MapConfig } from './api';
+import { asError } from './errors';
 import { styleFor, type ArchiveKind, type Style } from './mapStyle';
+
+// MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
+setWorkerUrl(workerUrl);
+
+/** Wuhan's centre: where a map opens when the deployment names no centre of its own. */
+export const HOME: [number, number] = [114.3055, 30.5928];
 
 /**
  * The deployment's base map as a MapLibre style (`GET /console/config`): its tile template, its PMTiles archive (the
@@ -37,4 +47,57 @@ export async function loadBaseStyle(config: MapConfig | null | undefined, origin
     kind = header.tileType === TileType.Mvt ? 'vector' : 'raster';
   }
   return styleFor(base, origin, kind);
+}
+
+/**
+ * A MapLibre map in `container` on the deployment's base map, made once `config` is known (undefined: not yet;
+ * null: none, the plain background), with a scale bar and zoom buttons. `onLoad` adds the page's own sources and
+ * layers once the style has loaded, and only then is the map returned. A base map that fails to load leaves the
+ * plain background, and the failure for the page to say.
+ */
+export function useBaseMap(
+  container: RefObject<HTMLDivElement | null>,
+  config: MapConfig | null | undefined,
+  { zoom, onLoad }: { zoom: number; onLoad: (map: MapLibre) => void },
+): { map: MapLibre | null; failure: Error | null } {
+  const [map, setMap] = useState<MapLibre | null>(null);
+  const [failure, setFailure] = useState<Error | null>(null);
+  const loaded = useRef(onLoad);
+  loaded.current = onLoad;
+
+  useEffect(() => {
+    if (!container.current || config === undefined) return;
+    let created: MapLibre | null = null;
+    let cancelled = false;
+    void loadBaseStyle(config)
+      .catch((error: unknown) => {
+        setFailure(asError(error));
+        return loadBaseStyle(null); // the plain background: no tiles, nothing to read first
+      })
+      .then((style) => {
+        if (cancelled || !container.current) return;
+        created = new MapLibre({
+          container: container.current,
+          style,
+          center: config?.center ?? HOME,
+          zoom: config?.zoom ?? zoom,
+          maxZoom: config?.max_zoom ?? 19,
+          attributionControl: config?.attribution ? { compact: true } : false,
+        });
+        created.addControl(new ScaleControl({ unit: 'metric', maxWidth: 120 }), 'bottom-left');
+        created.addControl(new NavigationControl({ showCompass: false }), 'top-right');
+        const ready = created;
+        ready.on('load', () => {
+          loaded.current(ready);
+          setMap(ready);
+        });
+      });
+    return () => {
+      cancelled = true;
+      created?.remove();
+      setMap(null);
+    };
+  }, [container, config, zoom]);
+
+  return { map, failure };
 }

@@ -1,20 +1,10 @@
 import { Alert, Select, Space, Spin, Typography } from 'antd';
-import {
-  type GeoJSONSource,
-  Map as MapLibre,
-  Marker,
-  NavigationControl,
-  Popup,
-  ScaleControl,
-  setWorkerUrl,
-} from 'maplibre-gl';
-import 'maplibre-gl/dist/maplibre-gl.css';
-import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
+import { type GeoJSONSource, type Map as MapLibre, Marker, Popup } from 'maplibre-gl';
 import { useEffect, useMemo, useRef, useState } from 'react';
 
 import type { Trip } from '../api';
-import { loadBaseStyle } from '../baseMap';
-import { asError, useErrorText } from '../errors';
+import { useBaseMap } from '../baseMap';
+import { useErrorText } from '../errors';
 import { formatChinaDateTime } from '../time';
 import {
   depotsOf,
@@ -32,11 +22,6 @@ import { useText } from './messages';
 import { useLatestPositions, useTripTrack } from './queries';
 import type { BoardVehicle, CalendarItem, MapConfig } from './types';
 
-// MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
-setWorkerUrl(workerUrl);
-
-/** Wuhan's centre: where the map opens when the deployment names none. */
-const HOME: [number, number] = [114.3055, 30.5928];
 const EMPTY = { type: 'FeatureCollection' as const, features: [] };
 const TRACK_COLOUR = '#722ed1';
 const PLANNED_COLOUR = '#fa8c16';
@@ -187,54 +172,25 @@ export default function DayMapView({
   const tripId = trip === undefined ? ownTrip : trip;
   const chooseTrip = onTrip ?? setOwnTrip;
   const container = useRef<HTMLDivElement>(null);
-  const [map, setMap] = useState<MapLibre | null>(null);
-  const [failure, setFailure] = useState<Error | null>(null);
   const crs = config?.crs ?? 'wgs84';
 
   // The map, made once the configuration is known (its style depends on it).
-  useEffect(() => {
-    if (!container.current || config === undefined) return;
-    let created: MapLibre | null = null;
-    let cancelled = false;
-    void loadBaseStyle(config)
-      .catch((error: unknown) => {
-        setFailure(asError(error));
-        return loadBaseStyle(null); // the plain background: no tiles, nothing to read first
-      })
-      .then((style) => {
-        if (cancelled || !container.current) return;
-        created = new MapLibre({
-          container: container.current,
-          style,
-          center: config?.center ?? HOME,
-          zoom: config?.zoom ?? 10,
-          maxZoom: config?.max_zoom ?? 19,
-          attributionControl: config?.attribution ? { compact: true } : false,
+  const { map, failure } = useBaseMap(container, config, {
+    zoom: 10,
+    onLoad: (ready) => {
+      addOverlay(ready);
+      for (const layer of ['stops-pickup', 'stops-dropoff']) {
+        ready.on('click', layer, (event) => {
+          const feature = event.features?.[0];
+          if (!feature) return;
+          const text = document.createElement('div');
+          const p = feature.properties as { trip: number; kind: string; address: string };
+          text.textContent = `#${p.trip} · ${p.address}`;
+          new Popup({ closeButton: false, offset: 8 }).setLngLat(event.lngLat).setDOMContent(text).addTo(ready);
         });
-        created.addControl(new ScaleControl({ unit: 'metric', maxWidth: 120 }), 'bottom-left');
-        created.addControl(new NavigationControl({ showCompass: false }), 'top-right');
-        const ready = created;
-        ready.on('load', () => {
-          addOverlay(ready);
-          for (const layer of ['stops-pickup', 'stops-dropoff']) {
-            ready.on('click', layer, (event) => {
-              const feature = event.features?.[0];
-              if (!feature) return;
-              const text = document.createElement('div');
-              const p = feature.properties as { trip: number; kind: string; address: string };
-              text.textContent = `#${p.trip} · ${p.address}`;
-              new Popup({ closeButton: false, offset: 8 }).setLngLat(event.lngLat).setDOMContent(text).addTo(ready);
-            });
-          }
-          setMap(ready);
-        });
-      });
-    return () => {
-      cancelled = true;
-      created?.remove();
-      setMap(null);
-    };
-  }, [config]);
+      }
+    },
+  });
 
   const depots = useMemo(() => depotsOf(vehicles, crs), [vehicles, crs]);
   const stops = useMemo(() => stopsOf(trips, crs), [trips, crs]);

@@ -1,25 +1,18 @@
 import { useQuery } from '@tanstack/react-query';
 import { Alert, Spin, Typography } from 'antd';
-import { type GeoJSONSource, Map as MapLibre, NavigationControl, Popup, ScaleControl, setWorkerUrl } from 'maplibre-gl';
-import 'maplibre-gl/dist/maplibre-gl.css';
-import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { type GeoJSONSource, type Map as MapLibre, Popup } from 'maplibre-gl';
+import { useEffect, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 
 import { getJson, queryString, type MapConfig } from '../api';
-import { loadBaseStyle } from '../baseMap';
+import { useBaseMap } from '../baseMap';
 import { displayTransform } from '../dispatcher/gcj02';
 import { drawnTrackOf, extentOf } from '../dispatcher/mapData';
 import type { TrackFeature } from '../dispatcher/types';
-import { asError, useErrorText } from '../errors';
+import { useErrorText } from '../errors';
 import { bookedRoute, type EvidencePoint } from '../findings';
 import { formatChinaWindow } from '../time';
 
-// MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
-setWorkerUrl(workerUrl);
-
-/** Wuhan's centre: where the map opens when the deployment names none. */
-const HOME: [number, number] = [114.3055, 30.5928];
 const EMPTY = { type: 'FeatureCollection' as const, features: [] };
 const TRACK_COLOUR = '#722ed1';
 const ROUTE_COLOUR = '#fa8c16';
@@ -87,8 +80,6 @@ export default function FindingMap({ config, vehicleId, window, evidence, points
   const { t } = useTranslation();
   const describe = useErrorText();
   const container = useRef<HTMLDivElement>(null);
-  const [map, setMap] = useState<MapLibre | null>(null);
-  const [failure, setFailure] = useState<Error | null>(null);
   const crs = config?.crs ?? 'wgs84';
 
   const track = useQuery({
@@ -97,46 +88,19 @@ export default function FindingMap({ config, vehicleId, window, evidence, points
       getJson<VehicleTrack>(`/vehicles/${vehicleId}/track${queryString({ start: window.start, end: window.end })}`, signal),
   });
 
-  useEffect(() => {
-    if (!container.current) return;
-    let created: MapLibre | null = null;
-    let cancelled = false;
-    void loadBaseStyle(config)
-      .catch((error: unknown) => {
-        setFailure(asError(error));
-        return loadBaseStyle(null); // the plain background: no tiles, nothing to read first
-      })
-      .then((style) => {
-        if (cancelled || !container.current) return;
-        created = new MapLibre({
-          container: container.current,
-          style,
-          center: config?.center ?? HOME,
-          zoom: config?.zoom ?? 11,
-          maxZoom: config?.max_zoom ?? 19,
-          attributionControl: config?.attribution ? { compact: true } : false,
-        });
-        created.addControl(new ScaleControl({ unit: 'metric', maxWidth: 120 }), 'bottom-left');
-        created.addControl(new NavigationControl({ showCompass: false }), 'top-right');
-        const ready = created;
-        ready.on('load', () => {
-          addOverlay(ready);
-          ready.on('click', 'finding-points-circle', (event) => {
-            const feature = event.features?.[0];
-            if (!feature) return;
-            const text = document.createElement('div');
-            text.textContent = String((feature.properties as { label: string }).label);
-            new Popup({ closeButton: false, offset: 8 }).setLngLat(event.lngLat).setDOMContent(text).addTo(ready);
-          });
-          setMap(ready);
-        });
+  const { map, failure } = useBaseMap(container, config, {
+    zoom: 11,
+    onLoad: (ready) => {
+      addOverlay(ready);
+      ready.on('click', 'finding-points-circle', (event) => {
+        const feature = event.features?.[0];
+        if (!feature) return;
+        const text = document.createElement('div');
+        text.textContent = String((feature.properties as { label: string }).label);
+        new Popup({ closeButton: false, offset: 8 }).setLngLat(event.lngLat).setDOMContent(text).addTo(ready);
       });
-    return () => {
-      cancelled = true;
-      created?.remove();
-      setMap(null);
-    };
-  }, [config]);
+    },
+  });
 
   const drawn = useMemo(() => (track.data ? drawnTrackOf(track.data, crs) : null), [track.data, crs]);
   const shown = useMemo(() => {

@@ -1,21 +1,15 @@
 import { Alert, Card, Col, Row, Table, Typography } from 'antd';
-import { Map as MapLibre, Marker, NavigationControl, Popup, ScaleControl, setWorkerUrl } from 'maplibre-gl';
-import 'maplibre-gl/dist/maplibre-gl.css';
-import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
+import { Map as MapLibre, Marker, NavigationControl, Popup, ScaleControl } from 'maplibre-gl';
 import { useEffect, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 
 import { ApiError, useAgencies, useConsoleConfig, useVehicles, type MapConfig } from '../api';
-import { loadBaseStyle } from '../baseMap';
+import { HOME, loadBaseStyle } from '../baseMap';
 import { displayTransform } from '../dispatcher/gcj02';
 import { useErrorText } from '../errors';
 import { boundsOf, plainStyle, yardsOf, type Yard } from '../mapStyle';
 
-// MapLibre's worker, emitted by the build as one of our own files (its default URL would not exist once bundled).
-setWorkerUrl(workerUrl);
 
-/** Wuhan's centre: where the map opens before the yards are known. */
-const HOME: [number, number] = [114.3055, 30.5928];
 
 function YardMap({ yards, names, base }: { yards: Yard[]; names: Map<string, string>; base: MapConfig | null }) {
   const container = useRef<HTMLDivElement>(null);

@@ -1,18 +1,11 @@
-import { Map as MapLibre, Marker, NavigationControl, ScaleControl, setWorkerUrl } from 'maplibre-gl';
-import 'maplibre-gl/dist/maplibre-gl.css';
-import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
+import { Map as MapLibre, Marker, NavigationControl, ScaleControl } from 'maplibre-gl';
 import { useEffect, useRef } from 'react';
 
 import { useConsoleConfig, type KnownPlace } from '../api';
-import { loadBaseStyle } from '../baseMap';
+import { HOME, loadBaseStyle } from '../baseMap';
 import { displayTransform, gcj02ToWgs84 } from '../dispatcher/gcj02';
 import { plainStyle } from '../mapStyle';
 
-// MapLibre's worker, emitted by the build as one of our own files.
-setWorkerUrl(workerUrl);
-
-/** Wuhan's centre: where the map opens when the deployment names no centre and nothing is picked yet. */
-const HOME: [number, number] = [114.3055, 30.5928];
 
 /**
  * A small map to pick a spot by clicking it: the deployment's base map (`GET /console/config`) or the plain
