@@ -79,7 +79,9 @@ def submit_plan(session: Session, actor: Actor, *, plan_id: int, today: date | N
     if plan.status is not PlanStatus.draft:
         raise InvalidState(msg("plan {plan_id} is {status}; only a draft can be submitted", plan_id=plan.id,
                                status=plan.status), field="status")
-    check_active(plan.agency)
+    # The plan's lock orders this against a merge (which locks the agency's open plans to move them), and the plan
+    # read under it names its agency as of now: the agency is not locked after it (`check_active`).
+    check_active(plan.agency, lock=False)
     _check_year_open(session, plan.year, plan.agency.jurisdiction, today)
     plan.status = PlanStatus.submitted
     audit.record(session, actor, "plan.submitted", plan, {"status": plan.status})
@@ -206,7 +208,7 @@ def approve_plan(
     if plan.status is not PlanStatus.submitted:
         raise InvalidState(msg("plan {plan_id} is {status}; only a submitted plan can be approved", plan_id=plan.id,
                                status=plan.status), field="status")
-    check_active(plan.agency)
+    check_active(plan.agency, lock=False)  # as in `submit_plan`
     jurisdiction = plan.agency.jurisdiction
     _check_year_open(session, plan.year, jurisdiction, today)
     # Serialise approvals within the province: the new-energy share is a sum over every approval in its scope.

@@ -50,14 +50,17 @@ QUOTA_BOUND: int = next(m.le for m in QuotaIn.model_fields["limit"].metadata if 
 OPEN_PLANS = (PlanStatus.draft, PlanStatus.submitted, PlanStatus.approved)
 
 
-def check_active(agency: Agency, *, field: str = "agency") -> Agency:
+def check_active(agency: Agency, *, field: str = "agency", lock: bool = True) -> Agency:
     """Refuse an agency that was dissolved (机构改革): it books, holds and receives nothing any more.
 
     The agency's row is read again under a shared lock (FOR SHARE on PostgreSQL), held to the caller's commit: a
     merge or split locks it for update, so whatever the caller then adds for the agency (a trip, a vehicle, a
     driver) either lands before the reorganisation, which then moves it, or waits for it and is refused here. An
-    unlocked read let a booking made while an agency merged land in the dissolved agency."""
-    session = object_session(agency)
+    unlocked read let a booking made while an agency merged land in the dissolved agency.
+
+    ``lock=False`` for a caller that holds, locked for update, a row the merge moves (a plan): that lock already
+    orders the two, and the agency's taken after it would be the merge's order reversed, a deadlock."""
+    session = object_session(agency) if lock else None
     if session is not None:  # an agency the caller built itself, not yet added, has no row to lock
         session.scalar(sa.select(Agency).where(Agency.id == agency.id).with_for_update(read=True))
     if agency.dissolved_on is None:

@@ -22,16 +22,17 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from dispatch import insert as engine_insert
-from fleet import assignments, bookings, clock, dispatching, live_day, queries, reorganisation, users, vehicles
+from fleet import assignments, bookings, clock, dispatching, live_day, plans, queries, reorganisation, users, vehicles
 from fleet.audit import Actor
 from fleet.db import make_engine, unit_of_work
-from fleet.enums import TripStatus, VehicleStatus
+from fleet.enums import PlanStatus, TripStatus, VehicleStatus
 from fleet.errors import InvalidState
-from fleet.models import Agency, Assignment, AuditRecord, Trip
-from fleet.schemas import AssignIn, MergeIn, TripIn
+from fleet.models import Agency, Assignment, AuditRecord, Plan, Trip
+from fleet.schemas import AssignIn, MergeIn, PlanIn, TripIn
 from tests.api.conftest import AGENCY_A, AGENCY_B, Api, City, at, seed_city, trip_body
 from tests.api.test_under_load import copy_city
 from tests.conftest import postgres_schema
+from tests.factories import THIS_YEAR
 
 APPROVER, DISPATCHER, ADMIN = Actor("approver-a", "approver"), Actor("dispatcher", "dispatcher"), \
     Actor("admin", "admin")
@@ -199,6 +200,47 @@ def test_a_merge_begun_after_a_booking_checked_its_agency_takes_that_booking_alo
     assert open_trips_of(engine, AGENCY_A) == []
     assert trip_id in open_trips_of(engine, AGENCY_B)
     assert "trip.reassigned" in actions(engine, trip_id)
+
+
+@pytest.mark.postgres
+def test_a_plan_submitted_while_its_agency_merges_goes_through_and_moves(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan is submitted (its row locked) as its agency merges (the agency locked, then its open plans): neither
+    waits on the other for good. Locking the agency after the plan, the reverse of the merge's order, deadlocked
+    and the merge failed. The submission lands, and the merge then moves the submitted plan to the successor."""
+    engine, _ = pg_city
+    with unit_of_work(engine) as session:
+        plan_id = plans.create_plan(session, ADMIN, data=PlanIn.parse({
+            "agency": AGENCY_A, "year": THIS_YEAR + 1,
+            "lines": [{"kind": "new", "category": "general", "powertrain": "bev", "count": 1,
+                       "unit_price_cny": 180000}]})).id
+    plan_locked = threading.Event()
+    real = plans.check_active
+
+    def merge_takes_the_agency_first(agency: Agency, **kwargs: Any) -> Agency:
+        plan_locked.set()
+        time.sleep(0.5)  # the merge locks the agency meanwhile, and waits for the plan
+        return real(agency, **kwargs)
+
+    monkeypatch.setattr(plans, "check_active", merge_takes_the_agency_first)
+    failures: list[BaseException] = []
+
+    def merge() -> None:
+        plan_locked.wait(timeout=30)
+        try:
+            merge_a_into_b(engine)
+        except BaseException as error:  # reported by the test below
+            failures.append(error)
+
+    merging = threading.Thread(target=merge)
+    merging.start()
+    with unit_of_work(engine) as session:
+        plans.submit_plan(session, ADMIN, plan_id=plan_id)
+    merging.join(timeout=30)
+    assert not failures, failures
+    with unit_of_work(engine, readonly=True) as session:
+        plan = session.get_one(Plan, plan_id)
+        assert (plan.status, plan.agency.code) == (PlanStatus.submitted, AGENCY_B)
 
 
 # --- urgent placement against the desk ------------------------------------------------------------------------------
