@@ -17,6 +17,7 @@ PAGES = {
     "approver-a": ["/approvals", "/book", "/trips"],
     "dispatcher": ["/board", "/trips"],
     "supervisor": ["/findings", "/trips"],
+    "admin": ["/vehicles", "/vehicles?tab=quotas", "/vehicles?tab=reminders"],
 }
 
 

@@ -3,6 +3,7 @@ import {
   AuditOutlined,
   CalendarOutlined,
   CarOutlined,
+  DatabaseOutlined,
   DownOutlined,
   EditOutlined,
   EnvironmentOutlined,
@@ -64,6 +65,7 @@ const ApprovalsPage = lazy(() => import('./pages/ApprovalsPage'));
 const DriverPage = lazy(() => import('./pages/DriverPage'));
 const MapPage = lazy(() => import('./pages/MapPage'));
 const FindingsPage = lazy(() => import('./pages/FindingsPage'));
+const VehiclesPage = lazy(() => import('./pages/VehiclesPage'));
 const DayBoard = lazy(() => import('./dispatcher/DayBoard'));
 const DayMap = lazy(() => import('./dispatcher/DayMap'));
 
@@ -95,6 +97,7 @@ const ICONS: Record<Section, ReactNode> = {
   driver: <CarOutlined />,
   yards: <CalendarOutlined />,
   findings: <FileSearchOutlined />,
+  vehicles: <DatabaseOutlined />,
 };
 
 /** The label of a section in the menu: "my trips" for those who book, "trips" for those who watch them all. */
@@ -264,6 +267,7 @@ function Shell() {
           <Route path="/map" element={guarded(<DayMap />)} />
           <Route path="/yards" element={guarded(<MapPage />)} />
           <Route path="/findings" element={guarded(<FindingsPage />)} />
+          <Route path="/vehicles" element={guarded(<VehiclesPage />)} />
           <Route path="*" element={<Home />} />
         </Routes>
       </Suspense>

@@ -75,7 +75,7 @@ describe('roles', () => {
     expect(homeOf('dispatcher')).toBe('/board');
     expect(homeOf('driver')).toBe('/driver');
     expect(homeOf('supervisor')).toBe('/findings');
-    expect(homeOf('admin')).toBe('/yards');
+    expect(homeOf('admin')).toBe('/vehicles');
     expect(homeOf('nobody')).toBe('/signin');
   });
 
@@ -93,5 +93,8 @@ describe('roles', () => {
     expect(mayOpen('supervisor', '/trips')).toBe(true);
     expect(mayOpen('dispatcher', '/findings')).toBe(false);
     expect(mayOpen('admin', '/findings')).toBe(false);
+    expect(mayOpen('admin', '/vehicles')).toBe(true);
+    expect(mayOpen('admin', '/yards')).toBe(true);
+    expect(mayOpen('supervisor', '/vehicles')).toBe(false);
   });
 });

@@ -118,7 +118,7 @@ export function useMe(): Me {
 }
 
 /** Each role's pages, in menu order; the first is where it lands after signing in. */
-export type Section = 'book' | 'trips' | 'approvals' | 'board' | 'map' | 'driver' | 'yards' | 'findings';
+export type Section = 'book' | 'trips' | 'approvals' | 'board' | 'map' | 'driver' | 'yards' | 'findings' | 'vehicles';
 
 export const SECTIONS: Record<Role, Section[]> = {
   requester: ['book', 'trips'],
@@ -127,8 +127,9 @@ export const SECTIONS: Record<Role, Section[]> = {
   driver: ['driver'],
   // 纪检, 财政, 审计: the usage audit's findings are what they come for; the trips and yards to check them against.
   supervisor: ['findings', 'trips', 'yards'],
-  // The API lets the registry's keeper read vehicles, not trips (api/routes/trips.py Reader): its yards' map only.
-  admin: ['yards'],
+  // The registry's keeper: its vehicles, quotas and what falls due first, then the yards. The API lets it read
+  // vehicles, not trips (api/routes/trips.py Reader).
+  admin: ['vehicles', 'yards'],
 };
 
 export function sectionsOf(role: string): Section[] {

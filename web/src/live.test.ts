@@ -13,6 +13,10 @@ describe('a live change', () => {
     expect(queryKeysFor(change('vehicle', '3'))).toEqual([['vehicles'], ['board'], ['vehicle', 3]]);
   });
 
+  it('to a quota refreshes the quotas', () => {
+    expect(queryKeysFor(change('quota', '4', 'quota.changed'))).toEqual([['quotas']]);
+  });
+
   it('to a dispatch run refreshes the runs', () => {
     expect(queryKeysFor(change('dispatch_run', '9'))).toEqual([['runs'], ['run', 9]]);
   });

@@ -39,6 +39,8 @@ export function queryKeysFor(change: Pick<Change, 'entity' | 'entity_id' | 'acti
       return [['drivers'], ['board']];
     case 'agency':
       return [['agencies']];
+    case 'quota': // a quota set or cut: the registry page's quotas against the vehicles held
+      return [['quotas']];
     default:
       return [];
   }

@@ -16,6 +16,7 @@ export type VocabularyName =
   | 'role'
   | 'powertrain'
   | 'marking_status'
+  | 'vehicle_source'
   | 'finding_kind'
   | 'geofence_kind';
 
@@ -83,4 +84,12 @@ export const STATUS_COLOURS: Record<string, string> = {
   rejected: 'error',
   cancelled: 'default',
   rented: 'purple',
+};
+
+/** Colours of the vehicle statuses (Ant Design tag presets): in use, in the workshop, sealed, gone. */
+export const VEHICLE_STATUS_COLOURS: Record<string, string> = {
+  active: 'success',
+  maintenance: 'warning',
+  sealed: 'purple',
+  disposed: 'default',
 };

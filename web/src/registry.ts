@@ -1,0 +1,234 @@
+/**
+ * The admin's registry page, pure: the view the address names (tab, filters, page), the API's query for it, the
+ * establishment quotas against the vehicles held, and the status moves (封存, 启封, 送修, 修竣) a vehicle allows.
+ * No React, no i18next: the page hands in its words.
+ */
+import { queryString, type Vehicle } from './api';
+
+/** `GET /vehicles/{id}`'s body in full (api/schemas.py VehicleOut): the list's fields and the record's. */
+export interface RegistryVehicle extends Vehicle {
+  vin: string;
+  price_cny: string;
+  range_km: number | null;
+  acquired_on: string; // a date
+  odometer_km: number;
+  marking: string;
+  marking_exemption?: string | null;
+  terminal_id?: string | null;
+  colour?: string | null;
+  insurance_expires_on?: string | null;
+  inspected_on?: string | null;
+  serviced_on?: string | null;
+  serviced_km?: number | null;
+  source: string; // retained | platform | rental
+  rental_provider?: string | null;
+}
+
+/** `GET /quotas`' item (api/schemas.py QuotaOut). */
+export interface Quota {
+  agency: string;
+  category: string;
+  limit: number;
+}
+
+/** `GET /reminders`' item (api/schemas.py ReminderOut); `detail` comes in the request's language. */
+export interface Reminder {
+  kind: string; // insurance | inspection | maintenance | renewal | licence (fleet/reminders.py ReminderKind)
+  due_on: string;
+  days_left: number; // negative: overdue
+  subject: 'vehicle' | 'driver';
+  subject_id: number;
+  label: string; // the plate, or the driver's name
+  agency: string | null;
+  detail: string;
+  due_km: number | null;
+}
+
+export interface ReminderList {
+  today: string;
+  until: string;
+  items: Reminder[];
+}
+
+export const REMINDER_KINDS = ['insurance', 'inspection', 'maintenance', 'renewal', 'licence'] as const;
+/** How far ahead the page looks for what falls due (the API's own default). */
+export const REMINDER_DAYS = 30;
+
+// --- the view in the address ---------------------------------------------------------------------------------------
+
+export const TABS = ['vehicles', 'quotas', 'reminders'] as const;
+export type Tab = (typeof TABS)[number];
+export const PAGE_SIZES = [10, 20, 50, 100];
+const DEFAULT_SIZE = 20;
+/** The API's longest `q` (api/routes/registry.py list_vehicles). */
+export const MAX_SEARCH = 100;
+
+/** `GET /vehicles`' own filters, and nothing more: the route refuses any other query parameter. */
+export interface RegistryView {
+  tab: Tab;
+  agency: string | null;
+  category: string | null;
+  status: string | null;
+  q: string; // text in the plate or the model
+  page: number; // from 1
+  size: number;
+}
+
+const CODE_RE = /^[a-z][a-z_]*$/;
+
+function code(value: string | null): string | null {
+  return value !== null && CODE_RE.test(value) ? value : null;
+}
+
+/**
+ * The view an address asks for (`?agency=WH-GA&category=general&status=sealed&q=鄂A&page=2`). What is no code is
+ * dropped; a code the API does not know is left for it to refuse, with its sentence, under the filter it names.
+ */
+export function viewOf(params: URLSearchParams): RegistryView {
+  const tab = params.get('tab');
+  const page = Math.max(1, Math.floor(Number(params.get('page'))) || 1);
+  const size = Number(params.get('size'));
+  return {
+    tab: (TABS as readonly string[]).includes(tab ?? '') ? (tab as Tab) : 'vehicles',
+    agency: params.get('agency')?.trim() || null,
+    category: code(params.get('category')),
+    status: code(params.get('status')),
+    q: (params.get('q') ?? '').trim().slice(0, MAX_SEARCH),
+    page,
+    size: PAGE_SIZES.includes(size) ? size : DEFAULT_SIZE,
+  };
+}
+
+/**
+ * The address's query for `changes` to the view, with only what differs from the default. Any change to the
+ * filters goes back to the first page; switching tabs keeps the list's page.
+ */
+export function searchOf(view: RegistryView, changes: Partial<RegistryView> = {}): string {
+  const keeps = 'page' in changes || 'size' in changes || 'tab' in changes;
+  const next = { ...view, ...changes, ...(keeps ? {} : { page: 1 }) };
+  return queryString({
+    tab: next.tab !== 'vehicles' ? next.tab : undefined,
+    agency: next.agency,
+    category: next.category,
+    status: next.status,
+    q: next.q.trim(),
+    page: next.page > 1 ? next.page : undefined,
+    size: next.size !== DEFAULT_SIZE ? next.size : undefined,
+  }).replace(/^\?/, '');
+}
+
+/** `GET /vehicles`' path for the view: its page of `size` from `(page - 1) * size`. */
+export function vehiclesPath(view: RegistryView): string {
+  return `/vehicles${queryString({
+    agency: view.agency,
+    category: view.category,
+    status: view.status,
+    q: view.q.trim(),
+    limit: view.size,
+    offset: (view.page - 1) * view.size,
+  })}`;
+}
+
+// --- the vehicle -----------------------------------------------------------------------------------------------------
+
+/**
+ * The powertrains that count as new-energy (新能源汽车) by the national default (fleet/policy.py
+ * `new_energy_powertrains`: BEV, PHEV incl. range-extended, FCEV; HEV only where a jurisdiction says so, which the
+ * console is not told).
+ */
+export const NEW_ENERGY = new Set(['bev', 'phev', 'fcev']);
+
+export function isNewEnergy(powertrain: string): boolean {
+  return NEW_ENERGY.has(powertrain);
+}
+
+// --- quotas against the vehicles held --------------------------------------------------------------------------------
+
+export interface QuotaRow {
+  key: string;
+  agency: string;
+  category: string;
+  limit: number; // 0 where the agency has no quota row: it may then hold none
+  held: number;
+  over: number; // held beyond the limit; 0 within it
+}
+
+/**
+ * Whether a vehicle counts against its agency's quota: on the books (not disposed of; sealed and repaired ones
+ * count) and held, not hired (a rental car never does). fleet/queries.py held_count is the rule's home.
+ */
+export function countsAgainstQuota(vehicle: Pick<RegistryVehicle, 'status' | 'source'>): boolean {
+  return vehicle.status !== 'disposed' && vehicle.source !== 'rental';
+}
+
+/**
+ * Each agency's quota per category against the vehicles it holds: every quota row, and every agency and category
+ * holding vehicles without one (its quota is 0, so all of them are over). By agency, then category in `categories`'
+ * order (the vocabulary's).
+ */
+export function quotaRows(
+  quotas: readonly Quota[],
+  vehicles: readonly Pick<RegistryVehicle, 'agency' | 'category' | 'status' | 'source'>[],
+  categories: readonly string[] = [],
+): QuotaRow[] {
+  const keyOf = (agency: string, category: string) => `${agency}|${category}`;
+  const rows = new Map<string, QuotaRow>();
+  for (const quota of quotas) {
+    const key = keyOf(quota.agency, quota.category);
+    rows.set(key, { key, agency: quota.agency, category: quota.category, limit: quota.limit, held: 0, over: 0 });
+  }
+  for (const vehicle of vehicles) {
+    if (!countsAgainstQuota(vehicle)) continue;
+    const key = keyOf(vehicle.agency, vehicle.category);
+    const row = rows.get(key) ?? { key, agency: vehicle.agency, category: vehicle.category, limit: 0, held: 0, over: 0 };
+    row.held += 1;
+    rows.set(key, row);
+  }
+  const order = (category: string) => {
+    const at = categories.indexOf(category);
+    return at < 0 ? categories.length : at;
+  };
+  return [...rows.values()]
+    .map((row) => ({ ...row, over: Math.max(0, row.held - row.limit) }))
+    .sort((a, b) => a.agency.localeCompare(b.agency) || order(a.category) - order(b.category) || a.category.localeCompare(b.category));
+}
+
+// --- status moves ------------------------------------------------------------------------------------------------------
+
+export const MOVES = ['seal', 'unseal', 'maintenance_in', 'maintenance_out'] as const;
+export type Move = (typeof MOVES)[number];
+
+/** Each move: the status it needs, the one it leaves, its route, and whether the vehicle leaves use (its trips not
+ * yet started go back to the dispatcher's queue). As fleet/vehicles.py `_MOVES` has them. */
+export const MOVE_RULES: Record<Move, { from: string; to: string; path: string; leavesUse: boolean; odometer: boolean }> = {
+  seal: { from: 'active', to: 'sealed', path: 'seal', leavesUse: true, odometer: false },
+  unseal: { from: 'sealed', to: 'active', path: 'unseal', leavesUse: false, odometer: false },
+  maintenance_in: { from: 'active', to: 'maintenance', path: 'maintenance-in', leavesUse: true, odometer: true },
+  maintenance_out: { from: 'maintenance', to: 'active', path: 'maintenance-out', leavesUse: false, odometer: true },
+};
+
+/** The moves a vehicle in `status` allows: none for one disposed of. */
+export function movesFor(status: string): Move[] {
+  return MOVES.filter((move) => MOVE_RULES[move].from === status);
+}
+
+/** A move's reason, as api/schemas.py ReasonIn and StatusMoveIn bound it. */
+export const REASON = { min: 2, max: 500 } as const;
+/** An odometer reading, as StatusMoveIn bounds it: whole km. */
+export const ODOMETER = { min: 0, max: 3_000_000 } as const;
+
+export interface MoveValues {
+  reason: string;
+  odometer_km?: number | null;
+}
+
+/** The call a move makes: its path and body (the reason trimmed; a reading only where the move takes one). */
+export function moveRequest(vehicleId: number, move: Move, values: MoveValues): { path: string; body: Record<string, unknown> } {
+  const rule = MOVE_RULES[move];
+  const body: Record<string, unknown> = { reason: values.reason.trim() };
+  if (rule.odometer && typeof values.odometer_km === 'number') body.odometer_km = values.odometer_km;
+  return { path: `/vehicles/${vehicleId}/${rule.path}`, body };
+}
+
+/** The move form's items: a refusal naming one is shown under it (the vehicle and its status are shown, not typed). */
+export const MOVE_ITEMS = ['vehicle_id', 'status', 'reason', 'odometer_km'] as const;
