@@ -6,12 +6,14 @@ import {
   defaultPeriod,
   evidenceLines,
   evidencePoints,
+  findingKey,
   findingsPath,
   searchOf,
   trackWindow,
   unitOf,
   valueText,
   viewOf,
+  vocabularyOf,
   type EvidenceWords,
 } from './findings';
 
@@ -44,10 +46,10 @@ const DRIVE = {
 };
 
 describe('the view in the address', () => {
-  it('defaults to the last 30 days up to today in China time', () => {
-    expect(defaultPeriod('2030-06-11')).toEqual({ since: '2030-05-13', until: '2030-06-11' });
+  it('defaults to the last 7 days up to today in China time', () => {
+    expect(defaultPeriod('2030-06-11')).toEqual({ since: '2030-06-05', until: '2030-06-11' });
     const view = viewOf(new URLSearchParams(''), '2030-06-11');
-    expect(view).toEqual({ since: '2030-05-13', until: '2030-06-11', kinds: [], agency: null, page: 1, size: 20 });
+    expect(view).toEqual({ since: '2030-06-05', until: '2030-06-11', kinds: [], agency: null, page: 1, size: 20 });
   });
 
   it('reads the period, kinds, agency and page a link names', () => {
@@ -64,24 +66,35 @@ describe('the view in the address', () => {
 
   it('takes the default period for one written wrong or reversed, and drops what is no code', () => {
     const today = '2030-06-11';
-    expect(viewOf(new URLSearchParams('since=2030-02-30&until=2030-03-02'), today).since).toBe('2030-05-13');
+    expect(viewOf(new URLSearchParams('since=2030-02-30&until=2030-03-02'), today).since).toBe('2030-06-05');
     expect(viewOf(new URLSearchParams('since=2030-06-10&until=2030-06-01'), today).until).toBe('2030-06-11');
-    expect(viewOf(new URLSearchParams('since=2030-06-01'), today).since).toBe('2030-05-13');
+    expect(viewOf(new URLSearchParams('since=2030-06-01'), today).since).toBe('2030-06-05');
     expect(viewOf(new URLSearchParams('since=2032-02-29&until=2032-03-01'), today).since).toBe('2032-02-29'); // a leap day
     const odd = viewOf(new URLSearchParams('kind=detour&kind=detour&kind=<script>&page=-2&size=7'), today);
     expect(odd.kinds).toEqual(['detour']);
     expect(odd.page).toBe(1);
     expect(odd.size).toBe(20);
+    // a page past what the API's offset takes is its last one, not a refusal of an offset the user never wrote
+    expect(viewOf(new URLSearchParams('page=1e12'), today).page).toBe(1_000_000);
+    expect(viewOf(new URLSearchParams('page=Infinity'), today).page).toBe(1_000_000);
+  });
+
+  it('knows a finding again in a list read anew, whatever its place in it or its sentence', () => {
+    const finding = { kind: 'detour', detail: '绕道', at: '2030-06-11T20:00:00+08:00', agency: 'WH-GA', plate: '鄂A1',
+      vehicle_id: 6, trip_id: 9, evidence: {} };
+    expect(findingKey({ ...finding, detail: 'A detour' })).toBe(findingKey(finding));
+    expect(findingKey({ ...finding, trip_id: 10 })).not.toBe(findingKey(finding));
+    expect(findingKey({ ...finding, kind: 'off_hours' })).not.toBe(findingKey(finding));
   });
 
   it('writes the period out always, and goes back to the first page on any change but paging', () => {
     const view = viewOf(new URLSearchParams('page=4'), '2030-06-11');
-    expect(searchOf(view)).toBe('since=2030-05-13&until=2030-06-11');
+    expect(searchOf(view)).toBe('since=2030-06-05&until=2030-06-11');
     expect(searchOf(view, { kinds: ['speeding', 'idling'] })).toBe(
-      'since=2030-05-13&until=2030-06-11&kind=speeding&kind=idling',
+      'since=2030-06-05&until=2030-06-11&kind=speeding&kind=idling',
     );
-    expect(searchOf(view, { page: 2 })).toBe('since=2030-05-13&until=2030-06-11&page=2');
-    expect(searchOf(view, { page: 1, size: 50 })).toBe('since=2030-05-13&until=2030-06-11&size=50');
+    expect(searchOf(view, { page: 2 })).toBe('since=2030-06-05&until=2030-06-11&page=2');
+    expect(searchOf(view, { page: 1, size: 50 })).toBe('since=2030-06-05&until=2030-06-11&size=50');
     // what it writes reads back as the same view
     const changed = searchOf(view, { agency: 'WH-CG', kinds: ['detour'], since: '2030-06-01' });
     expect(viewOf(new URLSearchParams(changed), '2030-06-11')).toEqual({
@@ -179,6 +192,17 @@ describe('the evidence, readable', () => {
     expect(valueText('silent_after', true, SAY)).toBe('Yes');
     expect(valueText('stopped_at', null, SAY)).toBe('—');
     expect(valueText('day_off', { start: 'weekend', end: null }, SAY)).toBe('Start: weekend; End: —');
+    // a code under a plate is read as the mapping's own (over_quota's statuses: vehicle statuses)
+    expect(valueText('geofence_kind', { 鄂A1: 'golf_course' }, SAY)).toBe('鄂A1: <golf_course>');
+  });
+
+  it("labels a status from the vehicle's vocabulary where the rule speaks of the vehicle, else the trip's", () => {
+    expect(vocabularyOf('unmarked', 'status')).toBe('vehicle_status');
+    expect(vocabularyOf('unusable_vehicle', 'status')).toBe('vehicle_status');
+    expect(vocabularyOf('over_quota', 'statuses')).toBe('vehicle_status');
+    expect(vocabularyOf('off_hours', 'status')).toBe('trip_status');
+    expect(vocabularyOf('geofence', 'geofence_kind')).toBe('geofence_kind');
+    expect(vocabularyOf('detour', 'reasons')).toBeUndefined();
   });
 
   it('reads units from the names the rules give', () => {

@@ -6,7 +6,7 @@
 import { queryString } from './api';
 import { isDay } from './dispatcher/board';
 import { addDays, chinaInstant, chinaTime, chinaToday, formatChinaDateTime } from './time';
-import { humanize } from './vocabulary';
+import { humanize, type VocabularyName } from './vocabulary';
 
 /** `GET /violations`' item (api/schemas.py FindingOut). `evidence` differs by kind (fleet/usage_audit). */
 export interface Finding {
@@ -22,8 +22,11 @@ export interface Finding {
 
 // --- the view in the address ---------------------------------------------------------------------------------------
 
-/** How many days the page looks back by default: a month of leads, today included. */
-export const DEFAULT_DAYS = 30;
+/** How many days the page looks back by default: a week of leads, today included. The server audits the whole
+ * period on every read (every vehicle's fixes over it), so the default is kept to what a supervisor reads at once. */
+export const DEFAULT_DAYS = 7;
+/** The last page a link may name: beyond it the offset would pass what the API takes. */
+const LAST_PAGE = 1_000_000;
 export const PAGE_SIZES = [10, 20, 50, 100];
 const DEFAULT_SIZE = 20;
 
@@ -54,7 +57,7 @@ export function viewOf(params: URLSearchParams, today: string = chinaToday()): F
   const period = isDay(since) && isDay(until) && since <= until ? { since, until } : defaultPeriod(today);
   const kinds = [...new Set(params.getAll('kind').filter((kind) => CODE_RE.test(kind)))];
   const agency = params.get('agency')?.trim() || null;
-  const page = Math.max(1, Math.floor(Number(params.get('page'))) || 1);
+  const page = Math.min(LAST_PAGE, Math.max(1, Math.floor(Number(params.get('page'))) || 1));
   const size = Number(params.get('size'));
   return { ...period, kinds, agency, page, size: PAGE_SIZES.includes(size) ? size : DEFAULT_SIZE };
 }
@@ -75,6 +78,15 @@ export function searchOf(view: FindingsView, changes: Partial<FindingsView> = {}
     page: next.page > 1 ? next.page : undefined,
     size: next.size !== DEFAULT_SIZE ? next.size : undefined,
   }).replace(/^\?/, '');
+}
+
+/**
+ * A finding's identity across reads of the list: the list is read again (a refresh, the language switched, the live
+ * feed caught up) and the audit recomputed, so a finding's place in it may change; its sentence changes with the
+ * language.
+ */
+export function findingKey(finding: Finding): string {
+  return [finding.kind, finding.vehicle_id, finding.trip_id, finding.at, finding.agency, finding.plate].join('|');
 }
 
 /** `GET /violations`' path for the view: its page of `size` from `(page - 1) * size`. */
@@ -192,6 +204,26 @@ export function unitOf(key: string): Unit | null {
   return null;
 }
 
+/** The vocabulary (`GET /vocabulary`) an evidence code is labelled from, by its name. */
+const VOCABULARY_OF: Record<string, VocabularyName> = {
+  geofence_kind: 'geofence_kind',
+  priority: 'priority',
+  status: 'trip_status',
+  trip_status: 'trip_status',
+  vehicle_status: 'vehicle_status',
+  category: 'category',
+  marking: 'marking_status',
+};
+/** The kinds whose evidence's `status` (and `statuses`) is the vehicle's, not its trip's (fleet/usage_audit/checks). */
+const VEHICLE_STATUS_KINDS = new Set(['unusable_vehicle', 'unmarked', 'over_quota']);
+
+export function vocabularyOf(kind: string | null, key: string): VocabularyName | undefined {
+  if ((key === 'status' || key === 'statuses') && kind !== null) {
+    return VEHICLE_STATUS_KINDS.has(kind) ? 'vehicle_status' : 'trip_status';
+  }
+  return VOCABULARY_OF[key];
+}
+
 /** What the page says in its language: labels of the evidence's names and codes, units, yes and no. */
 export interface EvidenceWords {
   /** The label of an evidence name (`entered` -> 驶入时间), or null when the page has none. */
@@ -256,9 +288,13 @@ export function valueText(key: string, value: unknown, say: EvidenceWords): stri
     return value.map((item) => valueText(key, item, say)).join(', ');
   }
   if (isPlace(value)) return placeText(value, say, value as unknown as Record<string, unknown>);
-  // A small mapping (off_hours' day_off by start and end, over_quota's statuses by plate): its pairs on one line.
+  // A small mapping (off_hours' day_off by start and end, over_quota's statuses by plate): its pairs on one line. A
+  // code under a name of no meaning of its own (a plate) is read as the mapping's (`statuses`: a vehicle status).
   return Object.entries(value as Record<string, unknown>)
-    .map(([name, item]) => `${say.label(name) ?? name}: ${valueText(name, item, say)}`)
+    .map(([name, item]) => {
+      const owner = typeof item === 'string' && say.code(name, item) === null ? key : name;
+      return `${say.label(name) ?? name}: ${valueText(owner, item, say)}`;
+    })
     .join('; ');
 }
 

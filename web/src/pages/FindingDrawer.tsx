@@ -3,24 +3,20 @@ import { lazy, Suspense, useCallback, useMemo } from 'react';
 import { useTranslation } from 'react-i18next';
 
 import { useConsoleConfig, useVocabulary } from '../api';
-import { evidenceLines, evidencePoints, trackWindow, type EvidenceWords, type Finding } from '../findings';
+import {
+  evidenceLines,
+  evidencePoints,
+  trackWindow,
+  vocabularyOf,
+  type EvidenceWords,
+  type Finding,
+} from '../findings';
 import type { Language } from '../i18n';
 import { formatChinaDateTime } from '../time';
-import { humanize, label, type Vocabularies, type VocabularyName } from '../vocabulary';
+import { humanize, label, type Vocabularies } from '../vocabulary';
 
 // MapLibre is loaded when a finding is first opened, not with the list.
 const FindingMap = lazy(() => import('./FindingMap'));
-
-/** Evidence names whose values are codes of one of the registry's vocabularies. */
-const VOCABULARY_OF: Record<string, VocabularyName> = {
-  geofence_kind: 'geofence_kind',
-  priority: 'priority',
-  status: 'trip_status',
-  trip_status: 'trip_status',
-  vehicle_status: 'vehicle_status',
-  category: 'category',
-  marking: 'marking_status',
-};
 
 /** Colours of the finding kinds (Ant Design tag presets): the track's, the booking's and the registry's apart. */
 export const KIND_COLOURS: Record<string, string> = {
@@ -44,7 +40,11 @@ export const KIND_COLOURS: Record<string, string> = {
 const LABEL_STYLE = { width: 168 };
 
 /** The page's words for a finding's evidence, in the language shown now. */
-function useEvidenceWords(language: Language, vocabularies: Vocabularies | undefined): EvidenceWords {
+function useEvidenceWords(
+  language: Language,
+  vocabularies: Vocabularies | undefined,
+  kind: string | null,
+): EvidenceWords {
   const { t } = useTranslation();
   return useMemo(() => {
     const labels: Record<string, string> = t('findings.labels', { returnObjects: true });
@@ -52,7 +52,7 @@ function useEvidenceWords(language: Language, vocabularies: Vocabularies | undef
     return {
       label: (key) => labels[key] ?? null,
       code: (key, value) => {
-        const vocabulary = VOCABULARY_OF[key];
+        const vocabulary = vocabularyOf(kind, key);
         if (vocabulary) return label(vocabularies, vocabulary, value, language);
         // A holiday's name comes with the word the rule put before it: `holiday 春节`.
         const holiday = /^holiday (.+)$/.exec(value);
@@ -64,7 +64,7 @@ function useEvidenceWords(language: Language, vocabularies: Vocabularies | undef
       no: t('findings.no'),
       points: (count) => t('findings.points', { count }),
     };
-  }, [t, language, vocabularies]);
+  }, [t, language, vocabularies, kind]);
 }
 
 export interface FindingDrawerProps {
@@ -85,7 +85,7 @@ export default function FindingDrawer({ finding, language, agencyName, compact, 
   const { t } = useTranslation();
   const vocabularies = useVocabulary().data;
   const config = useConsoleConfig();
-  const say = useEvidenceWords(language, vocabularies);
+  const say = useEvidenceWords(language, vocabularies, finding?.kind ?? null);
   const kind = finding ? label(vocabularies, 'finding_kind', finding.kind, language) : '';
   const lines = useMemo(() => (finding ? evidenceLines(finding.evidence, say) : []), [finding, say]);
   const points = useMemo(() => (finding ? evidencePoints(finding.evidence) : []), [finding]);

@@ -4,7 +4,7 @@ import { type GeoJSONSource, type Map as MapLibre, Popup } from 'maplibre-gl';
 import { useEffect, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 
-import { getJson, queryString, type MapConfig } from '../api';
+import { ApiError, getJson, queryString, type MapConfig } from '../api';
 import { useBaseMap } from '../baseMap';
 import { displayTransform } from '../dispatcher/gcj02';
 import { drawnTrackOf, extentOf } from '../dispatcher/mapData';
@@ -167,7 +167,19 @@ export default function FindingMap({ config, vehicleId, window, evidence, points
       </Typography.Paragraph>
       {failure && <Alert type="warning" showIcon title={t('errors.load', { detail: describe(failure) })} />}
       {track.error && (
-        <Alert type="warning" showIcon title={t('errors.load', { detail: describe(track.error) })} style={{ marginBottom: 8 }} />
+        <Alert
+          type="warning"
+          showIcon
+          // A trip of the scope's may have been served by a vehicle outside it (another agency's, or one transferred
+          // since): its track is not the supervisor's to read, which the API answers as an unknown vehicle.
+          title={
+            track.error instanceof ApiError && track.error.status === 404
+              ? t('findings.trackOutOfScope')
+              : t('errors.load', { detail: describe(track.error) })
+          }
+          style={{ marginBottom: 8 }}
+          data-testid="finding-track-error"
+        />
       )}
       <div ref={container} className="gongche-finding-map" data-testid="finding-map" />
     </div>

@@ -9,7 +9,7 @@ import { useSearchParams } from 'react-router';
 
 import { ApiError, getJson, useAgencies, useVocabulary, type Page } from '../api';
 import { useErrorText } from '../errors';
-import { findingsPath, PAGE_SIZES, searchOf, viewOf, type Finding, type FindingsView } from '../findings';
+import { findingKey, findingsPath, PAGE_SIZES, searchOf, viewOf, type Finding, type FindingsView } from '../findings';
 import { formItemFor, useFieldErrors } from '../forms';
 import { isLanguage } from '../i18n';
 import { formatChinaDateTime } from '../time';
@@ -47,7 +47,7 @@ export default function FindingsPage() {
   const agencies = useAgencies();
   const [form] = Form.useForm<FilterValues>();
   const { showRefusal } = useFieldErrors(form);
-  const [opened, setOpened] = useState<number | null>(null); // the open finding's row on this page
+  const [opened, setOpened] = useState<string | null>(null); // the open finding (`findingKey`)
 
   const path = findingsPath(view);
   const findings = useQuery({
@@ -55,6 +55,7 @@ export default function FindingsPage() {
     queryKey: ['findings', path, language],
     queryFn: ({ signal }) => getJson<Page<Finding>>(path, signal),
     placeholderData: keepPreviousData,
+    staleTime: 60 * 1000, // each read audits the whole period again: paging back and forth reads it once
   });
 
   const update = (changes: Partial<FindingsView>) => {
@@ -81,7 +82,7 @@ export default function FindingsPage() {
   const offset = (view.page - 1) * view.size;
   const rows = items.map((finding, index) => ({ ...finding, row: offset + index }));
   type Row = (typeof rows)[number];
-  const chosen = opened === null ? null : (rows.find((row) => row.row === opened) ?? null);
+  const chosen = opened === null ? null : (rows.find((row) => findingKey(row) === opened) ?? null);
 
   const columns: ColumnsType<Row> = [
     {
@@ -133,15 +134,14 @@ export default function FindingsPage() {
     const attributes = {
       className: 'gongche-finding-row',
       tabIndex: 0,
-      'aria-haspopup': 'dialog' as const,
       'data-testid': 'finding-row',
       'data-kind': row.kind,
-      onClick: () => setOpened(row.row),
+      onClick: () => setOpened(findingKey(row)),
       onKeyDown: (event: KeyboardEvent<HTMLElement>) => {
         if (event.target !== event.currentTarget) return; // a key meant for something inside the row
         if (event.key === 'Enter' || event.key === ' ') {
           event.preventDefault();
-          setOpened(row.row);
+          setOpened(findingKey(row));
         }
       },
     };
