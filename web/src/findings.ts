@@ -4,6 +4,7 @@
  * points for the map. No React, no i18next: the page hands in its words.
  */
 import { queryString } from './api';
+import { DEFAULT_SIZE, pageOf, sizeOf } from './paging';
 import { isDay } from './dispatcher/board';
 import { addDays, chinaInstant, chinaTime, chinaToday, formatChinaDateTime } from './time';
 import { humanize, type VocabularyName } from './vocabulary';
@@ -25,10 +26,7 @@ export interface Finding {
 /** How many days the page looks back by default: a week of leads, today included. The server audits the whole
  * period on every read (every vehicle's fixes over it), so the default is kept to what a supervisor reads at once. */
 export const DEFAULT_DAYS = 7;
-/** The last page a link may name: beyond it the offset would pass what the API takes. */
-const LAST_PAGE = 1_000_000;
-export const PAGE_SIZES = [10, 20, 50, 100];
-const DEFAULT_SIZE = 20;
+
 
 export interface FindingsView {
   since: string; // a China-time date, inclusive
@@ -57,9 +55,7 @@ export function viewOf(params: URLSearchParams, today: string = chinaToday()): F
   const period = isDay(since) && isDay(until) && since <= until ? { since, until } : defaultPeriod(today);
   const kinds = [...new Set(params.getAll('kind').filter((kind) => CODE_RE.test(kind)))];
   const agency = params.get('agency')?.trim() || null;
-  const page = Math.min(LAST_PAGE, Math.max(1, Math.floor(Number(params.get('page'))) || 1));
-  const size = Number(params.get('size'));
-  return { ...period, kinds, agency, page, size: PAGE_SIZES.includes(size) ? size : DEFAULT_SIZE };
+  return { ...period, kinds, agency, page: pageOf(params), size: sizeOf(params) };
 }
 
 /**

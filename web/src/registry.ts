@@ -4,6 +4,7 @@
  * No React, no i18next: the page hands in its words.
  */
 import { queryString, type Vehicle } from './api';
+import { DEFAULT_SIZE, pageOf, sizeOf } from './paging';
 
 /** `GET /vehicles/{id}`'s body in full (api/schemas.py VehicleOut): the list's fields and the record's. */
 export interface RegistryVehicle extends Vehicle {
@@ -58,8 +59,6 @@ export const REMINDER_DAYS = 30;
 
 export const TABS = ['vehicles', 'quotas', 'reminders'] as const;
 export type Tab = (typeof TABS)[number];
-export const PAGE_SIZES = [10, 20, 50, 100];
-const DEFAULT_SIZE = 20;
 /** The API's longest `q` (api/routes/registry.py list_vehicles). */
 export const MAX_SEARCH = 100;
 
@@ -86,16 +85,14 @@ function code(value: string | null): string | null {
  */
 export function viewOf(params: URLSearchParams): RegistryView {
   const tab = params.get('tab');
-  const page = Math.max(1, Math.floor(Number(params.get('page'))) || 1);
-  const size = Number(params.get('size'));
   return {
     tab: (TABS as readonly string[]).includes(tab ?? '') ? (tab as Tab) : 'vehicles',
     agency: params.get('agency')?.trim() || null,
     category: code(params.get('category')),
     status: code(params.get('status')),
     q: (params.get('q') ?? '').trim().slice(0, MAX_SEARCH),
-    page,
-    size: PAGE_SIZES.includes(size) ? size : DEFAULT_SIZE,
+    page: pageOf(params),
+    size: sizeOf(params),
   };
 }
 

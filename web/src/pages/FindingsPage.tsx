@@ -1,20 +1,20 @@
 import { ReloadOutlined } from '@ant-design/icons';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { Alert, Button, Card, DatePicker, Form, Grid, Select, Table, Tag, Typography } from 'antd';
+import { Button, Card, DatePicker, Form, Grid, Select, Table, Tag, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table/interface';
 import dayjs, { type Dayjs } from 'dayjs';
-import { useEffect, useMemo, useState, type HTMLAttributes, type KeyboardEvent } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useSearchParams } from 'react-router';
 
 import { ApiError, getJson, useAgencies, useVocabulary, type Page } from '../api';
-import { useErrorText } from '../errors';
-import { findingKey, findingsPath, PAGE_SIZES, searchOf, viewOf, type Finding, type FindingsView } from '../findings';
+import { findingKey, findingsPath, searchOf, viewOf, type Finding, type FindingsView } from '../findings';
 import { formItemFor, useFieldErrors } from '../forms';
 import { isLanguage } from '../i18n';
 import { formatChinaDateTime } from '../time';
 import { label } from '../vocabulary';
 import FindingDrawer, { KIND_COLOURS } from './FindingDrawer';
+import { ListFailure, openingRow, serverPagination } from './listParts';
 
 /** The filter form's items, and the API's query names that each answers (a refusal is shown under its item). */
 const ITEMS = ['period', 'kind', 'agency'] as const;
@@ -39,7 +39,6 @@ function valuesOf(view: FindingsView): FilterValues {
 export default function FindingsPage() {
   const { t, i18n } = useTranslation();
   const language = isLanguage(i18n.language) ? i18n.language : 'zh-CN';
-  const describe = useErrorText();
   const compact = !Grid.useBreakpoint().md;
   const [params, setParams] = useSearchParams();
   const view = useMemo(() => viewOf(params), [params]);
@@ -73,7 +72,6 @@ export default function FindingsPage() {
   useEffect(() => {
     if (error) showRefusal(error, ITEMS, ALIASES);
   }, [error, showRefusal]);
-  const forbidden = error instanceof ApiError && error.status === 403;
 
   const names = useMemo(() => new Map((agencies.data ?? []).map((a) => [a.code, a.name])), [agencies.data]);
   const agencyName = (code: string) => (names.has(code) ? `${names.get(code)} (${code})` : code);
@@ -128,25 +126,8 @@ export default function FindingsPage() {
     },
   ];
 
-  // A row is a Tab stop that Enter or Space opens, as a click does; it stays a row (its cells are read as cells),
-  // saying only that it opens a dialog.
-  const onRow = (row: Row): HTMLAttributes<HTMLElement> => {
-    const attributes = {
-      className: 'gongche-finding-row',
-      tabIndex: 0,
-      'data-testid': 'finding-row',
-      'data-kind': row.kind,
-      onClick: () => setOpened(findingKey(row)),
-      onKeyDown: (event: KeyboardEvent<HTMLElement>) => {
-        if (event.target !== event.currentTarget) return; // a key meant for something inside the row
-        if (event.key === 'Enter' || event.key === ' ') {
-          event.preventDefault();
-          setOpened(findingKey(row));
-        }
-      },
-    };
-    return attributes;
-  };
+  const onRow = (row: Row) =>
+    openingRow(() => setOpened(findingKey(row)), { 'data-testid': 'finding-row', 'data-kind': row.kind });
 
   const kindOptions = (vocabularies?.finding_kind ?? []).map((term) => ({ value: term.value, label: kindLabel(term.value) }));
   const agencyOptions = (agencies.data ?? []).map((a) => ({ value: a.code, label: `${a.name} (${a.code})` }));
@@ -209,16 +190,7 @@ export default function FindingsPage() {
           </Button>
         </Form.Item>
       </Form>
-      {forbidden && <Alert type="info" showIcon title={t('findings.forbidden')} style={{ marginBottom: 16 }} />}
-      {error && !forbidden && !placed && (
-        <Alert
-          type="error"
-          showIcon
-          title={t('errors.load', { detail: describe(error) })}
-          style={{ marginBottom: 16 }}
-          data-testid="finding-error"
-        />
-      )}
+      <ListFailure error={error} placed={placed} forbidden={t('findings.forbidden')} testId="finding-error" />
       <Table<Row>
         rowKey="row"
         size="middle"
@@ -229,15 +201,9 @@ export default function FindingsPage() {
         scroll={{ x: 1000 }}
         onRow={onRow}
         data-testid="findings-table"
-        pagination={{
-          current: view.page,
-          pageSize: view.size,
-          total: findings.isError ? 0 : (findings.data?.total ?? 0),
-          pageSizeOptions: PAGE_SIZES,
-          showSizeChanger: true,
-          showTotal: (count) => <span data-testid="findings-total">{t('findings.total', { count })}</span>,
-          onChange: (page, size) => update(size === view.size ? { page } : { page: 1, size }),
-        }}
+        pagination={serverPagination(view, findings.isError ? 0 : (findings.data?.total ?? 0), update, (count) => (
+          <span data-testid="findings-total">{t('findings.total', { count })}</span>
+        ))}
       />
       <FindingDrawer
         finding={chosen}

@@ -11,6 +11,7 @@ import { API, ApiError, queryString, sendJson, tripQuery, useTrips, useVocabular
 import { useMe } from '../auth';
 import { useErrorText } from '../errors';
 import { isLanguage } from '../i18n';
+import { PAGE_SIZES, pageOf, sizeOf } from '../paging';
 import { formatChinaDateTime, formatChinaWindow } from '../time';
 import { label, STATUS_COLOURS } from '../vocabulary';
 
@@ -27,14 +28,12 @@ const SORTS: Record<string, { ascend: string; descend?: string }> = {
   created_at: { ascend: 'created', descend: '-created' },
   priority: { ascend: 'priority' },
 };
-const PAGE_SIZES = [10, 20, 50, 100];
 
 /** The page's state in its address, so that a list can be reloaded, bookmarked and sent to someone. */
 function useListState() {
   const [params, setParams] = useSearchParams();
-  const page = Math.max(1, Number(params.get('page')) || 1);
-  const sizeParam = Number(params.get('size'));
-  const size = PAGE_SIZES.includes(sizeParam) ? sizeParam : 20;
+  const page = pageOf(params);
+  const size = sizeOf(params);
   const filters: TripFilters = {
     status: params.getAll('status'),
     since: params.get('since') ?? undefined,

@@ -2,7 +2,7 @@ import { ReloadOutlined } from '@ant-design/icons';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Alert, Badge, Button, Card, Form, Grid, Input, Select, Table, Tabs, Tag, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table/interface';
-import { useEffect, useMemo, useState, type HTMLAttributes, type KeyboardEvent } from 'react';
+import { useEffect, useMemo, useState, type HTMLAttributes } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useSearchParams } from 'react-router';
 
@@ -13,7 +13,6 @@ import { isLanguage, type Language } from '../i18n';
 import {
   isNewEnergy,
   MAX_SEARCH,
-  PAGE_SIZES,
   quotaRows,
   REMINDER_DAYS,
   searchOf,
@@ -28,6 +27,7 @@ import {
   type Tab,
 } from '../registry';
 import { label } from '../vocabulary';
+import { ListFailure, openingRow, serverPagination } from './listParts';
 import VehicleDrawer, { StatusTag } from './VehicleDrawer';
 
 /** The filter form's items: each is the API's query parameter of the same name (a refusal shows under it). */
@@ -42,24 +42,6 @@ interface FilterValues {
 
 function valuesOf(view: RegistryView): FilterValues {
   return { agency: view.agency, category: view.category, status: view.status, q: view.q };
-}
-
-/** A row that opens something: a Tab stop that Enter or Space opens, as a click does (the findings page's way). */
-function opening(open: () => void, attributes: Record<string, string | number>): HTMLAttributes<HTMLElement> {
-  return {
-    ...attributes,
-    tabIndex: 0,
-    'aria-haspopup': 'dialog',
-    className: 'gongche-opening-row',
-    onClick: open,
-    onKeyDown: (event: KeyboardEvent<HTMLElement>) => {
-      if (event.target !== event.currentTarget) return; // a key meant for something inside the row
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        open();
-      }
-    },
-  } as HTMLAttributes<HTMLElement>;
 }
 
 function QuotaTable({ language, agencyName }: { language: Language; agencyName: (code: string) => string }) {
@@ -210,7 +192,7 @@ function ReminderTable({
         scroll={{ x: 900 }}
         onRow={(row) =>
           row.subject === 'vehicle'
-            ? opening(() => onOpen(row.subject_id), { 'data-testid': 'reminder-row', 'data-kind': row.kind })
+            ? openingRow(() => onOpen(row.subject_id), { 'data-testid': 'reminder-row', 'data-kind': row.kind })
             : ({ 'data-testid': 'reminder-row', 'data-kind': row.kind } as HTMLAttributes<HTMLElement>)
         }
         data-testid="reminder-table"
@@ -228,7 +210,6 @@ function ReminderTable({
 export default function VehiclesPage() {
   const { t, i18n } = useTranslation();
   const language = isLanguage(i18n.language) ? i18n.language : 'zh-CN';
-  const describe = useErrorText();
   const compact = !Grid.useBreakpoint().md;
   const [params, setParams] = useSearchParams();
   const view = useMemo(() => viewOf(params), [params]);
@@ -265,7 +246,6 @@ export default function VehiclesPage() {
   useEffect(() => {
     if (error) showRefusal(error, ITEMS);
   }, [error, showRefusal]);
-  const forbidden = error instanceof ApiError && error.status === 403;
 
   const names = useMemo(() => new Map((agencies.data ?? []).map((a) => [a.code, a.name])), [agencies.data]);
   const agencyName = (code: string) => (names.has(code) ? `${names.get(code)} (${code})` : code);
@@ -316,7 +296,7 @@ export default function VehiclesPage() {
   ];
 
   const onRow = (row: RegistryVehicle) =>
-    opening(() => setOpened(row.id), { 'data-testid': 'vehicle-row', 'data-vehicle': row.id, 'data-plate': row.plate });
+    openingRow(() => setOpened(row.id), { 'data-testid': 'vehicle-row', 'data-vehicle': row.id, 'data-plate': row.plate });
 
   const options = (vocabulary: 'category' | 'vehicle_status') =>
     (vocabularies?.[vocabulary] ?? []).map((term) => ({ value: term.value, label: label(vocabularies, vocabulary, term.value, language) }));
@@ -374,16 +354,7 @@ export default function VehiclesPage() {
           </Button>
         </Form.Item>
       </Form>
-      {forbidden && <Alert type="info" showIcon title={t('registry.forbidden')} style={{ marginBottom: 16 }} />}
-      {error && !forbidden && !placed && (
-        <Alert
-          type="error"
-          showIcon
-          title={t('errors.load', { detail: describe(error) })}
-          style={{ marginBottom: 16 }}
-          data-testid="vehicle-error"
-        />
-      )}
+      <ListFailure error={error} placed={placed} forbidden={t('registry.forbidden')} testId="vehicle-error" />
       <Table<RegistryVehicle>
         rowKey="id"
         size="middle"
@@ -394,15 +365,9 @@ export default function VehiclesPage() {
         scroll={{ x: 900 }}
         onRow={onRow}
         data-testid="vehicles-table"
-        pagination={{
-          current: view.page,
-          pageSize: view.size,
-          total: vehicles.isError ? 0 : (vehicles.data?.total ?? 0),
-          pageSizeOptions: PAGE_SIZES,
-          showSizeChanger: true,
-          showTotal: (count) => <span data-testid="vehicles-total">{t('registry.total', { count })}</span>,
-          onChange: (page, size) => update(size === view.size ? { page } : { page: 1, size }),
-        }}
+        pagination={serverPagination(view, vehicles.isError ? 0 : (vehicles.data?.total ?? 0), update, (count) => (
+          <span data-testid="vehicles-total">{t('registry.total', { count })}</span>
+        ))}
       />
     </>
   );
