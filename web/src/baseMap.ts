@@ -1,4 +1,11 @@
-import { addProtocol, Map as MapLibre, NavigationControl, ScaleControl, setWorkerUrl } from 'maplibre-gl';
+import {
+  addProtocol,
+  type GeoJSONSource,
+  Map as MapLibre,
+  NavigationControl,
+  ScaleControl,
+  setWorkerUrl,
+} from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { PMTiles, Protocol, TileType } from 'pmtiles';
@@ -13,6 +20,36 @@ setWorkerUrl(workerUrl);
 
 /** Wuhan's centre: where a map opens when the deployment names no centre of its own. */
 export const HOME: [number, number] = [114.3055, 30.5928];
+
+/** A track as its terminal reported it (solid), and the route it was to take (dashed), as every map draws them. */
+export const TRACK_COLOUR = '#722ed1';
+export const PLANNED_COLOUR = '#fa8c16';
+export const NO_FEATURES = { type: 'FeatureCollection' as const, features: [] };
+
+/** Sources `${name}-planned` and `${name}-track`, empty, and their lines: the planned route dashed under the track. */
+export function addTrackLayers(map: MapLibre, name: string): void {
+  map.addSource(`${name}-planned`, { type: 'geojson', data: NO_FEATURES });
+  map.addSource(`${name}-track`, { type: 'geojson', data: NO_FEATURES });
+  map.addLayer({
+    id: `${name}-planned-line`,
+    type: 'line',
+    source: `${name}-planned`,
+    layout: { 'line-join': 'round', 'line-cap': 'round' },
+    paint: { 'line-color': PLANNED_COLOUR, 'line-width': 3, 'line-dasharray': [2, 2], 'line-opacity': 0.9 },
+  });
+  map.addLayer({
+    id: `${name}-track-line`,
+    type: 'line',
+    source: `${name}-track`,
+    layout: { 'line-join': 'round', 'line-cap': 'round' },
+    paint: { 'line-color': TRACK_COLOUR, 'line-width': 4, 'line-opacity': 0.85 },
+  });
+}
+
+/** Replace a GeoJSON source's data (a source not there yet, before the map's style loaded, is left alone). */
+export function setData(map: MapLibre, source: string, data: Parameters<GeoJSONSource['setData']>[0]): void {
+  (map.getSource(source) as GeoJSONSource | undefined)?.setData(data);
+}
 
 /**
  * The deployment's base map as a MapLibre style (`GET /console/config`): its tile template, its PMTiles archive (the

@@ -1,9 +1,9 @@
 import { Alert, Select, Space, Spin, Typography } from 'antd';
-import { type GeoJSONSource, type Map as MapLibre, Marker, Popup } from 'maplibre-gl';
+import { type Map as MapLibre, Marker, Popup } from 'maplibre-gl';
 import { useEffect, useMemo, useRef, useState } from 'react';
 
 import type { Trip } from '../api';
-import { useBaseMap } from '../baseMap';
+import { addTrackLayers, NO_FEATURES, PLANNED_COLOUR, setData, TRACK_COLOUR, useBaseMap } from '../baseMap';
 import { useErrorText } from '../errors';
 import { formatChinaDateTime } from '../time';
 import {
@@ -22,9 +22,6 @@ import { useText } from './messages';
 import { useLatestPositions, useTripTrack } from './queries';
 import type { BoardVehicle, CalendarItem, MapConfig } from './types';
 
-const EMPTY = { type: 'FeatureCollection' as const, features: [] };
-const TRACK_COLOUR = '#722ed1';
-const PLANNED_COLOUR = '#fa8c16';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -69,9 +66,9 @@ function paintVehicleMarker(element: HTMLElement, vehicle: LiveVehicle): void {
 
 /** Layers drawn over the base map: circles and lines only, which need no glyphs or sprites. */
 function addOverlay(map: MapLibre): void {
-  map.addSource('stops', { type: 'geojson', data: EMPTY });
-  map.addSource('route', { type: 'geojson', data: EMPTY });
-  map.addSource('route-stops', { type: 'geojson', data: EMPTY });
+  map.addSource('stops', { type: 'geojson', data: NO_FEATURES });
+  map.addSource('route', { type: 'geojson', data: NO_FEATURES });
+  map.addSource('route-stops', { type: 'geojson', data: NO_FEATURES });
   map.addLayer({
     id: 'stops-dropoff',
     type: 'circle',
@@ -106,32 +103,13 @@ function addOverlay(map: MapLibre): void {
     paint: { 'line-color': '#c8102e', 'line-width': 3, 'line-opacity': 0.85 },
   });
   // A trip's planned route (dashed) under its track as driven (solid).
-  map.addSource('trip-planned', { type: 'geojson', data: EMPTY });
-  map.addSource('trip-track', { type: 'geojson', data: EMPTY });
-  map.addLayer({
-    id: 'trip-planned-line',
-    type: 'line',
-    source: 'trip-planned',
-    layout: { 'line-join': 'round', 'line-cap': 'round' },
-    paint: { 'line-color': PLANNED_COLOUR, 'line-width': 3, 'line-dasharray': [2, 2], 'line-opacity': 0.9 },
-  });
-  map.addLayer({
-    id: 'trip-track-line',
-    type: 'line',
-    source: 'trip-track',
-    layout: { 'line-join': 'round', 'line-cap': 'round' },
-    paint: { 'line-color': TRACK_COLOUR, 'line-width': 4, 'line-opacity': 0.85 },
-  });
+  addTrackLayers(map, 'trip');
   map.addLayer({
     id: 'route-stops',
     type: 'circle',
     source: 'route-stops',
     paint: { 'circle-radius': 6, 'circle-color': '#fff', 'circle-stroke-width': 3, 'circle-stroke-color': '#c8102e' },
   });
-}
-
-function setData(map: MapLibre, source: string, data: Parameters<GeoJSONSource["setData"]>[0]): void {
-  (map.getSource(source) as GeoJSONSource | undefined)?.setData(data);
 }
 
 export interface DayMapViewProps {
@@ -258,8 +236,8 @@ export default function DayMapView({
   );
   useEffect(() => {
     if (!map) return;
-    const track = drawn?.track ?? EMPTY;
-    const planned = drawn?.planned ?? EMPTY;
+    const track = drawn?.track ?? NO_FEATURES;
+    const planned = drawn?.planned ?? NO_FEATURES;
     setData(map, 'trip-track', track);
     setData(map, 'trip-planned', planned);
     // What the two layers were given, readable from the page (the browser tests; a support engineer's console).
@@ -295,7 +273,7 @@ export default function DayMapView({
 
   useEffect(() => {
     if (!map) return;
-    setData(map, 'route', route?.line ? { type: 'FeatureCollection', features: [route.line] } : EMPTY);
+    setData(map, 'route', route?.line ? { type: 'FeatureCollection', features: [route.line] } : NO_FEATURES);
     setData(map, 'route-stops', {
       type: 'FeatureCollection',
       features: (route?.stops ?? [])

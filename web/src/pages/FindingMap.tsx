@@ -1,11 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
 import { Alert, Spin, Typography } from 'antd';
-import { type GeoJSONSource, type Map as MapLibre, Popup } from 'maplibre-gl';
+import { type Map as MapLibre, Popup } from 'maplibre-gl';
 import { useEffect, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 
 import { ApiError, getJson, queryString, type MapConfig } from '../api';
-import { useBaseMap } from '../baseMap';
+import { addTrackLayers, NO_FEATURES, setData, TRACK_COLOUR, useBaseMap } from '../baseMap';
 import { displayTransform } from '../dispatcher/gcj02';
 import { drawnTrackOf, extentOf } from '../dispatcher/mapData';
 import type { TrackFeature } from '../dispatcher/types';
@@ -13,9 +13,6 @@ import { useErrorText } from '../errors';
 import { bookedRoute, type EvidencePoint } from '../findings';
 import { formatChinaWindow } from '../time';
 
-const EMPTY = { type: 'FeatureCollection' as const, features: [] };
-const TRACK_COLOUR = '#722ed1';
-const ROUTE_COLOUR = '#fa8c16';
 const POINT_COLOUR = '#c8102e';
 
 /** `GET /vehicles/{id}/track`: one Feature, the vehicle's fixes over the window (api/schemas.py TrackOut). */
@@ -26,23 +23,8 @@ interface VehicleTrack {
 
 /** Circles and lines only over the base map: they need no glyphs or sprites, so nothing more is fetched. */
 function addOverlay(map: MapLibre): void {
-  map.addSource('finding-route', { type: 'geojson', data: EMPTY });
-  map.addSource('finding-track', { type: 'geojson', data: EMPTY });
-  map.addSource('finding-points', { type: 'geojson', data: EMPTY });
-  map.addLayer({
-    id: 'finding-route-line',
-    type: 'line',
-    source: 'finding-route',
-    layout: { 'line-join': 'round', 'line-cap': 'round' },
-    paint: { 'line-color': ROUTE_COLOUR, 'line-width': 3, 'line-dasharray': [2, 2], 'line-opacity': 0.9 },
-  });
-  map.addLayer({
-    id: 'finding-track-line',
-    type: 'line',
-    source: 'finding-track',
-    layout: { 'line-join': 'round', 'line-cap': 'round' },
-    paint: { 'line-color': TRACK_COLOUR, 'line-width': 4, 'line-opacity': 0.85 },
-  });
+  addTrackLayers(map, 'finding');
+  map.addSource('finding-points', { type: 'geojson', data: NO_FEATURES });
   map.addLayer({
     id: 'finding-points-circle',
     type: 'circle',
@@ -54,10 +36,6 @@ function addOverlay(map: MapLibre): void {
       'circle-stroke-color': '#fff',
     },
   });
-}
-
-function setData(map: MapLibre, source: string, data: Parameters<GeoJSONSource['setData']>[0]): void {
-  (map.getSource(source) as GeoJSONSource | undefined)?.setData(data);
 }
 
 export interface FindingMapProps {
@@ -123,10 +101,10 @@ export default function FindingMap({ config, vehicleId, window, evidence, points
     });
     setData(
       map,
-      'finding-route',
+      'finding-planned',
       shown.route
         ? { type: 'FeatureCollection', features: [{ type: 'Feature', geometry: { type: 'LineString', coordinates: shown.route }, properties: {} }] }
-        : EMPTY,
+        : NO_FEATURES,
     );
     const element = container.current;
     if (element) element.dataset.evidencePoints = String(shown.points.length);
