@@ -1,4 +1,5 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useMemo } from 'react';
 
 import { CSRF_HEADER, csrfToken, needsCsrf, sessionExpired, useSession } from './auth';
 import i18n, { isLanguage, type Language } from './i18n';
@@ -415,6 +416,28 @@ export function useAgencies() {
     enabled: signedIn,
     staleTime: 10 * 60 * 1000,
   });
+}
+
+/**
+ * The agencies as a list writes them, `name (code)` (a code not known: the code alone), and as the options of a
+ * select of them.
+ */
+export function useAgencyNames(): {
+  agencyName: (code: string) => string;
+  agencyOptions: { value: string; label: string }[];
+} {
+  const agencies = useAgencies();
+  return useMemo(() => {
+    const named = (agency: Agency) => `${agency.name} (${agency.code})`;
+    const byCode = new Map((agencies.data ?? []).map((agency) => [agency.code, agency]));
+    return {
+      agencyName: (code: string) => {
+        const agency = byCode.get(code);
+        return agency ? named(agency) : code;
+      },
+      agencyOptions: (agencies.data ?? []).map((agency) => ({ value: agency.code, label: named(agency) })),
+    };
+  }, [agencies.data]);
 }
 
 /** The deployment's map settings; where the server has no such endpoint yet (404), none: the plain style. */

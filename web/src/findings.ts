@@ -4,7 +4,7 @@
  * points for the map. No React, no i18next: the page hands in its words.
  */
 import { queryString } from './api';
-import { DEFAULT_SIZE, pageOf, sizeOf } from './paging';
+import { DEFAULT_SIZE, isCode, pageOf, sizeOf } from './paging';
 import { isDay } from './dispatcher/board';
 import { addDays, chinaInstant, chinaTime, chinaToday, formatChinaDateTime } from './time';
 import { humanize, type VocabularyName } from './vocabulary';
@@ -37,8 +37,6 @@ export interface FindingsView {
   size: number;
 }
 
-const CODE_RE = /^[a-z][a-z_]*$/;
-
 /** The default period: the last `DEFAULT_DAYS` days up to `today` (China time). */
 export function defaultPeriod(today: string): { since: string; until: string } {
   return { since: addDays(today, -(DEFAULT_DAYS - 1)), until: today };
@@ -53,7 +51,7 @@ export function viewOf(params: URLSearchParams, today: string = chinaToday()): F
   const since = params.get('since');
   const until = params.get('until');
   const period = isDay(since) && isDay(until) && since <= until ? { since, until } : defaultPeriod(today);
-  const kinds = [...new Set(params.getAll('kind').filter((kind) => CODE_RE.test(kind)))];
+  const kinds = [...new Set(params.getAll('kind').filter(isCode))];
   const agency = params.get('agency')?.trim() || null;
   return { ...period, kinds, agency, page: pageOf(params), size: sizeOf(params) };
 }

@@ -1,7 +1,13 @@
 /**
- * A list paged on the server (`limit`/`offset`), its page and page size named by the address (`?page=2&size=50`)
- * so that a link opens the same page: what a link may say, and what it means when it says something else.
+ * A list paged on the server (`limit`/`offset`), its page, page size and filters named by the address
+ * (`?page=2&size=50&status=sealed`) so that a link opens the same view: what a link may say, and what it means when
+ * it says something else.
  */
+
+/** A vocabulary's code (`sealed`, `law_enforcement`) as a filter in an address may name one; other text is dropped. */
+export function isCode(value: string | null): value is string {
+  return value !== null && /^[a-z][a-z_]*$/.test(value);
+}
 
 export const PAGE_SIZES = [10, 20, 50, 100];
 export const DEFAULT_SIZE = 20;

@@ -4,7 +4,7 @@
  * No React, no i18next: the page hands in its words.
  */
 import { queryString, type Vehicle } from './api';
-import { DEFAULT_SIZE, pageOf, sizeOf } from './paging';
+import { DEFAULT_SIZE, isCode, pageOf, sizeOf } from './paging';
 
 /** `GET /vehicles/{id}`'s body in full (api/schemas.py VehicleOut): the list's fields and the record's. */
 export interface RegistryVehicle extends Vehicle {
@@ -73,10 +73,8 @@ export interface RegistryView {
   size: number;
 }
 
-const CODE_RE = /^[a-z][a-z_]*$/;
-
 function code(value: string | null): string | null {
-  return value !== null && CODE_RE.test(value) ? value : null;
+  return isCode(value) ? value : null;
 }
 
 /**

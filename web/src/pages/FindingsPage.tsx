@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useSearchParams } from 'react-router';
 
-import { ApiError, getJson, useAgencies, useVocabulary, type Page } from '../api';
+import { ApiError, getJson, useAgencyNames, useVocabulary, type Page } from '../api';
 import { findingKey, findingsPath, searchOf, viewOf, type Finding, type FindingsView } from '../findings';
 import { formItemFor, useFieldErrors } from '../forms';
 import { isLanguage } from '../i18n';
@@ -43,7 +43,7 @@ export default function FindingsPage() {
   const [params, setParams] = useSearchParams();
   const view = useMemo(() => viewOf(params), [params]);
   const vocabularies = useVocabulary().data;
-  const agencies = useAgencies();
+  const { agencyName, agencyOptions } = useAgencyNames();
   const [form] = Form.useForm<FilterValues>();
   const { showRefusal } = useFieldErrors(form);
   const [opened, setOpened] = useState<string | null>(null); // the open finding (`findingKey`)
@@ -73,8 +73,6 @@ export default function FindingsPage() {
     if (error) showRefusal(error, ITEMS, ALIASES);
   }, [error, showRefusal]);
 
-  const names = useMemo(() => new Map((agencies.data ?? []).map((a) => [a.code, a.name])), [agencies.data]);
-  const agencyName = (code: string) => (names.has(code) ? `${names.get(code)} (${code})` : code);
   const kindLabel = (kind: string) => label(vocabularies, 'finding_kind', kind, language);
   const items = findings.isError ? [] : (findings.data?.items ?? []);
   const offset = (view.page - 1) * view.size;
@@ -130,7 +128,6 @@ export default function FindingsPage() {
     openingRow(() => setOpened(findingKey(row)), { 'data-testid': 'finding-row', 'data-kind': row.kind });
 
   const kindOptions = (vocabularies?.finding_kind ?? []).map((term) => ({ value: term.value, label: kindLabel(term.value) }));
-  const agencyOptions = (agencies.data ?? []).map((a) => ({ value: a.code, label: `${a.name} (${a.code})` }));
 
   return (
     <Card

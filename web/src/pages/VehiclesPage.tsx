@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState, type HTMLAttributes } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useSearchParams } from 'react-router';
 
-import { allPages, ApiError, getJson, queryString, useAgencies, useVocabulary, type Page } from '../api';
+import { allPages, ApiError, getJson, queryString, useAgencyNames, useVocabulary, type Page } from '../api';
 import { useErrorText } from '../errors';
 import { formItemFor, useFieldErrors } from '../forms';
 import { isLanguage, type Language } from '../i18n';
@@ -214,7 +214,7 @@ export default function VehiclesPage() {
   const [params, setParams] = useSearchParams();
   const view = useMemo(() => viewOf(params), [params]);
   const vocabularies = useVocabulary().data;
-  const agencies = useAgencies();
+  const { agencyName, agencyOptions } = useAgencyNames();
   const [form] = Form.useForm<FilterValues>();
   const { showRefusal } = useFieldErrors(form);
   const [opened, setOpened] = useState<number | null>(null); // the open vehicle's id
@@ -247,8 +247,6 @@ export default function VehiclesPage() {
     if (error) showRefusal(error, ITEMS);
   }, [error, showRefusal]);
 
-  const names = useMemo(() => new Map((agencies.data ?? []).map((a) => [a.code, a.name])), [agencies.data]);
-  const agencyName = (code: string) => (names.has(code) ? `${names.get(code)} (${code})` : code);
   const rows = vehicles.isError ? [] : (vehicles.data?.items ?? []);
 
   const columns: ColumnsType<RegistryVehicle> = [
@@ -300,7 +298,6 @@ export default function VehiclesPage() {
 
   const options = (vocabulary: 'category' | 'vehicle_status') =>
     (vocabularies?.[vocabulary] ?? []).map((term) => ({ value: term.value, label: label(vocabularies, vocabulary, term.value, language) }));
-  const agencyOptions = (agencies.data ?? []).map((a) => ({ value: a.code, label: `${a.name} (${a.code})` }));
   const wide = (minWidth: number) => (compact ? { width: '100%' } : { minWidth });
   const due = reminders.data?.items.length ?? 0;
   const overdue = reminders.data?.items.filter((item) => item.days_left < 0).length ?? 0;
