@@ -100,13 +100,15 @@ def _driver(session: Session, driver_id: int) -> Driver:
 @atomic
 def amend_driver(session: Session, actor: Actor, *, driver_id: int, data: DriverPatch) -> Driver:
     """Change a driver's licence (class, number, expiry), phone, shift or agency (``None``: the platform's pool)."""
-    driver = _driver(session, driver_id)
     wanted = data.sent()
+    if wanted.get("agency") is not None:
+        # The agency before the driver: a merge locks its agencies, then their drivers; the reverse order here
+        # deadlocked a driver moved into an agency with a merge into it.
+        check_active(queries.agency_by_code(session, wanted["agency"]), field="agency")
+    driver = _driver(session, driver_id)
     current = {name: getattr(driver, name) for name in wanted if name != "agency"}
     if "agency" in wanted:
         current["agency"] = driver.agency.code if driver.agency else None
-        if wanted["agency"] is not None:
-            check_active(queries.agency_by_code(session, wanted["agency"]), field="agency")
     start, end = wanted.get("shift_start", driver.shift_start), wanted.get("shift_end", driver.shift_end)
     if start == end:
         field = "shift_end" if "shift_end" in wanted else "shift_start"

@@ -213,6 +213,7 @@ def renew(
     renewal could never be used. A held one needs its ``disposal``.
     """
     line = _usable_line(session, plan_line_id, PlanLineKind.renewal, data)
+    check_active(line.plan.agency)  # before the old vehicle's lock, in a merge's order (as in `transfer`)
     old = queries.vehicle(session, replaced_vehicle_id, lock=True)
     if old not in line.replaces:
         raise PlanLineMismatch(msg("plan line {line_id} does not replace vehicle {plate}", line_id=line.id,
@@ -243,11 +244,13 @@ def renew(
 @atomic
 def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferIn) -> Vehicle:
     """调剂: move a vehicle to another agency, within the receiving agency's quota."""
+    # The receiving agency before the vehicle: a merge locks its agencies, then their vehicles, and the reverse
+    # order here deadlocked a transfer into an agency with a merge into it.
+    to = check_active(queries.agency_by_code(session, data.to_agency, field="to_agency"), field="to_agency")
     vehicle = queries.vehicle(session, vehicle_id, lock=True)
     if vehicle.status is VehicleStatus.disposed:
         raise InvalidState(msg("vehicle {plate} was disposed of on {day}", plate=vehicle.plate,
                                day=vehicle.disposed_on), field="vehicle_id")
-    to = check_active(queries.agency_by_code(session, data.to_agency, field="to_agency"), field="to_agency")
     if to.id == vehicle.agency_id:
         raise InvalidInput(msg("vehicle {plate} is already held by {agency}", plate=vehicle.plate, agency=to.code),
                            field="to_agency")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,33 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from api.app import create_app
 from dispatch import insert as engine_insert
-from fleet import assignments, bookings, clock, dispatching, live_day, plans, queries, reorganisation, users, vehicles
+from fleet import (
+    amendments,
+    assignments,
+    bookings,
+    clock,
+    dispatching,
+    live_day,
+    plans,
+    queries,
+    reorganisation,
+    users,
+    vehicles,
+)
 from fleet.audit import Actor
 from fleet.db import make_engine, unit_of_work
-from fleet.enums import PlanStatus, TripStatus, VehicleStatus
-from fleet.errors import InvalidState
-from fleet.models import Agency, Assignment, AuditRecord, Plan, Trip
-from fleet.schemas import AssignIn, MergeIn, PlanIn, TripIn
+from fleet.enums import Category, PlanStatus, Powertrain, TripStatus, VehicleStatus
+from fleet.errors import FleetError, InvalidInput, InvalidState
+from fleet.models import Agency, Assignment, AuditRecord, Driver, Plan, Trip
+from fleet.schemas import AssignIn, DisposalIn, DriverPatch, MergeIn, PlanIn, TransferIn, TripIn
 from tests.api.conftest import AGENCY_A, AGENCY_B, Api, City, at, seed_city, trip_body
 from tests.api.test_under_load import copy_city
 from tests.conftest import postgres_schema
-from tests.factories import THIS_YEAR
+from tests.factories import THIS_YEAR, registered, vehicle_in
 
 APPROVER, DISPATCHER, ADMIN = Actor("approver-a", "approver"), Actor("dispatcher", "dispatcher"), \
     Actor("admin", "admin")
@@ -202,6 +216,45 @@ def test_a_merge_begun_after_a_booking_checked_its_agency_takes_that_booking_alo
     assert "trip.reassigned" in actions(engine, trip_id)
 
 
+def merge_at_its_agency_check(engine: Engine, monkeypatch: pytest.MonkeyPatch, module: Any,
+                              work: Callable[[Session], object]) -> BaseException | None:
+    """Run ``work`` in a transaction of its own while agency A merges into B, the merge beginning as ``work`` first
+    checks an agency (``module.check_active``) and getting half a second to lock what it locks before the check
+    goes on. A writer that took a row lock before that check held the row the merge wants next while it waited for
+    the agency the merge holds: a deadlock, which PostgreSQL breaks by failing one side. Returns how ``work``
+    ended (None, or the refusal it raised); the merge must go through."""
+    checking = threading.Event()
+    real: Callable[..., Agency] = module.check_active
+
+    def merge_takes_the_agency_first(agency: Agency, **kwargs: Any) -> Agency:
+        checking.set()
+        time.sleep(0.5)  # the merge locks its agencies meanwhile, then what they hold
+        return real(agency, **kwargs)
+
+    monkeypatch.setattr(module, "check_active", merge_takes_the_agency_first)
+    failures: list[BaseException] = []
+
+    def merge() -> None:
+        checking.wait(timeout=30)
+        try:
+            merge_a_into_b(engine)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    merging = threading.Thread(target=merge)
+    merging.start()
+    outcome: BaseException | None = None
+    try:
+        with unit_of_work(engine) as session:
+            work(session)
+    except FleetError as refused:
+        outcome = refused
+    finally:
+        merging.join(timeout=30)
+    assert not failures, failures
+    return outcome
+
+
 @pytest.mark.postgres
 def test_a_plan_submitted_while_its_agency_merges_goes_through_and_moves(
         pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,33 +267,71 @@ def test_a_plan_submitted_while_its_agency_merges_goes_through_and_moves(
             "agency": AGENCY_A, "year": THIS_YEAR + 1,
             "lines": [{"kind": "new", "category": "general", "powertrain": "bev", "count": 1,
                        "unit_price_cny": 180000}]})).id
-    plan_locked = threading.Event()
-    real = plans.check_active
-
-    def merge_takes_the_agency_first(agency: Agency, **kwargs: Any) -> Agency:
-        plan_locked.set()
-        time.sleep(0.5)  # the merge locks the agency meanwhile, and waits for the plan
-        return real(agency, **kwargs)
-
-    monkeypatch.setattr(plans, "check_active", merge_takes_the_agency_first)
-    failures: list[BaseException] = []
-
-    def merge() -> None:
-        plan_locked.wait(timeout=30)
-        try:
-            merge_a_into_b(engine)
-        except BaseException as error:  # reported by the test below
-            failures.append(error)
-
-    merging = threading.Thread(target=merge)
-    merging.start()
-    with unit_of_work(engine) as session:
-        plans.submit_plan(session, ADMIN, plan_id=plan_id)
-    merging.join(timeout=30)
-    assert not failures, failures
+    assert merge_at_its_agency_check(
+        engine, monkeypatch, plans, lambda session: plans.submit_plan(session, ADMIN, plan_id=plan_id)) is None
     with unit_of_work(engine, readonly=True) as session:
         plan = session.get_one(Plan, plan_id)
         assert (plan.status, plan.agency.code) == (PlanStatus.submitted, AGENCY_B)
+
+
+def held_by(engine: Engine, vehicle_id: int) -> str:
+    with unit_of_work(engine, readonly=True) as session:
+        return queries.vehicle(session, vehicle_id).agency.code
+
+
+@pytest.mark.postgres
+def test_a_vehicle_transferred_into_an_agency_as_its_holder_merges_into_it_is_refused_not_deadlocked(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A's car is transferred to B as A merges into B. The transfer locked the car, then B; the merge locks A and
+    B, then A's cars: each waited on the other. Now the transfer takes B first, so it waits for the merge, which
+    has moved the car, and is refused: the car is B's already."""
+    engine, api = pg_city
+    vehicle_id = api.city.vehicles["gen-a1"]
+    outcome = merge_at_its_agency_check(engine, monkeypatch, vehicles, lambda session: vehicles.transfer(
+        session, ADMIN, vehicle_id=vehicle_id, data=TransferIn(to_agency=AGENCY_B, transferred_on=clock.today(),
+                                                               reason="调剂")))
+    assert isinstance(outcome, InvalidInput), outcome
+    assert outcome.field == "to_agency"
+    assert held_by(engine, vehicle_id) == AGENCY_B
+
+
+@pytest.mark.postgres
+def test_a_driver_moved_into_an_agency_as_its_agency_merges_into_it_goes_through(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for a car: the amendment locked the driver, then the agency it moves the driver to; a merge locks the
+    agencies, then their drivers."""
+    engine, api = pg_city
+    driver_id = api.city.drivers["driver-a"]
+    assert merge_at_its_agency_check(engine, monkeypatch, amendments, lambda session: amendments.amend_driver(
+        session, ADMIN, driver_id=driver_id, data=DriverPatch.parse({"agency": AGENCY_B}))) is None
+    with unit_of_work(engine, readonly=True) as session:
+        moved = session.get_one(Driver, driver_id).agency
+        assert moved is not None
+        assert moved.code == AGENCY_B
+
+
+@pytest.mark.postgres
+def test_a_renewal_as_its_agency_merges_is_refused_naming_the_successor_not_deadlocked(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renewal locked the car it replaces, then its agency; a merge locks the agency, then its cars."""
+    engine, _ = pg_city
+    with unit_of_work(engine) as session:
+        old = registered(session, AGENCY_A, category=Category.law_enforcement,
+                         acquired_on=date(THIS_YEAR - 9, 1, 1))
+        plan = plans.create_plan(session, ADMIN, data=PlanIn.parse({
+            "agency": AGENCY_A, "year": THIS_YEAR, "lines": [
+                {"kind": "renewal", "category": "law_enforcement", "powertrain": "bev", "count": 1,
+                 "unit_price_cny": 150000, "replaces": [old.plate]}]}))
+        plans.submit_plan(session, ADMIN, plan_id=plan.id)
+        plans.approve_plan(session, ADMIN, plan_id=plan.id)
+        line_id, old_id = plan.lines[0].id, old.id
+    outcome = merge_at_its_agency_check(engine, monkeypatch, vehicles, lambda session: vehicles.renew(
+        session, ADMIN, plan_line_id=line_id, replaced_vehicle_id=old_id,
+        data=vehicle_in(category=Category.law_enforcement, powertrain=Powertrain.bev, acquired_on=clock.today()),
+        disposal=DisposalIn(method="auction", disposed_on=clock.today())))
+    assert isinstance(outcome, InvalidState), outcome
+    assert AGENCY_B in str(outcome.detail)
+    assert held_by(engine, old_id) == AGENCY_B
 
 
 # --- urgent placement against the desk ------------------------------------------------------------------------------
