@@ -447,9 +447,13 @@ class AgencyOut(Out):
 
 
 class QuotaOut(Out):
+    """An agency's quota (编制) in a category, against the vehicles it holds there (every status but disposed;
+    never a rental car). ``limit`` 0 with vehicles held: the agency holds them without a quota, all of them over."""
+
     agency: str
     category: Category
     limit: int
+    held: int = Field(description="vehicles counted against the quota: on the books and not hired")
 
 
 class PlanLineOut(Out):

@@ -121,14 +121,17 @@ def quota_limit(session: Session, agency_id: int, category: Category, *, lock: b
     return quota.limit if quota is not None else 0
 
 
+def _under_quota() -> sa.ColumnElement[bool]:
+    """Vehicles that count against their agency's quota: on the books in every status but disposed (sealed ones
+    still count), and never a rental car (社会化租赁: hired, not held)."""
+    return sa.and_(Vehicle.status != VehicleStatus.disposed, Vehicle.under_quota)
+
+
 def held_count(session: Session, agency_id: int, category: Category) -> int:
-    """Vehicles on the agency's books in the category that count against its quota: every status but disposed
-    (sealed ones still count), and never a rental car (社会化租赁: hired, not held)."""
+    """Vehicles on the agency's books in the category that count against its quota (`_under_quota`)."""
     return session.scalar(
         sa.select(sa.func.count()).select_from(Vehicle).where(
-            Vehicle.agency_id == agency_id, Vehicle.category == category, Vehicle.status != VehicleStatus.disposed,
-            Vehicle.under_quota,
-        )
+            Vehicle.agency_id == agency_id, Vehicle.category == category, _under_quota())
     ) or 0
 
 
@@ -418,11 +421,40 @@ def agencies_page(session: Session, *, limit: int | None = None, offset: int = 0
                  offset=offset)
 
 
-def quotas_page(session: Session, *, limit: int | None = None, offset: int = 0,
-                agency_ids: Collection[int] | None = None) -> Page[Quota]:
-    """Quotas (of ``agency_ids``; None: all) by agency code, then category."""
-    return _page(session, sa.select(Quota).join(Agency).where(of_agencies(Quota.agency_id, agency_ids)), Agency.code,
-                 Quota.category, limit=limit, offset=offset, options=(selectinload(Quota.agency),))
+@dataclass(frozen=True)
+class QuotaUse:
+    """An agency's quota in a category against the vehicles it holds there (`held_count`). ``limit`` is 0 where
+    the agency has no quota row: it may then hold none, and every one held is over."""
+
+    agency_id: int
+    agency: str
+    category: Category
+    limit: int
+    held: int
+
+
+def quota_use_page(session: Session, *, limit: int | None = None, offset: int = 0,
+                   agency_ids: Collection[int] | None = None) -> Page[QuotaUse]:
+    """Every quota (of ``agency_ids``; None: all), and every agency and category holding vehicles without one, with
+    the vehicles held, by agency code, then category: in a fixed number of queries, whatever the page's size."""
+    keys = sa.union(sa.select(Quota.agency_id, Quota.category),
+                    sa.select(Vehicle.agency_id, Vehicle.category).where(_under_quota())).subquery()
+    held = (sa.select(Vehicle.agency_id, Vehicle.category, sa.func.count().label("held")).where(_under_quota())
+            .group_by(Vehicle.agency_id, Vehicle.category).subquery())
+    query = (
+        sa.select(keys.c.agency_id, Agency.code, keys.c.category, sa.func.coalesce(Quota.limit, 0),
+                  sa.func.coalesce(held.c.held, 0))
+        .select_from(keys).join(Agency, Agency.id == keys.c.agency_id)
+        .outerjoin(Quota, sa.and_(Quota.agency_id == keys.c.agency_id, Quota.category == keys.c.category))
+        .outerjoin(held, sa.and_(held.c.agency_id == keys.c.agency_id, held.c.category == keys.c.category))
+        .where(of_agencies(keys.c.agency_id, agency_ids))
+    )
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    ordered = query.order_by(Agency.code, keys.c.category).offset(offset)
+    if limit is not None:
+        ordered = ordered.limit(limit)
+    return Page([QuotaUse(agency_id, code, Category(category), limit_, count)
+                 for agency_id, code, category, limit_, count in session.execute(ordered)], total)
 
 
 def drivers_page(session: Session, *, limit: int | None = None, offset: int = 0,

@@ -146,16 +146,17 @@ def add_agency(body: AgencyIn, session: SessionDep, user: Admin, scope: ScopeDep
 @router.get("/quotas", response_model=QuotaPage, summary="Establishment quotas (编制), by agency and category")
 def list_quotas(session: SessionDep, user: RegistryReader, scope: ScopeDep, limit: Limit = 50,
                 offset: Offset = 0) -> QuotaPage:
-    page = queries.quotas_page(session, limit=limit, offset=offset, agency_ids=scope.agency_ids)
-    return QuotaPage(items=[QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit) for q in page.rows],
-                     total=page.total, limit=limit, offset=offset)
+    page = queries.quota_use_page(session, limit=limit, offset=offset, agency_ids=scope.agency_ids)
+    return QuotaPage(items=[QuotaOut(agency=q.agency, category=q.category, limit=q.limit, held=q.held)
+                            for q in page.rows], total=page.total, limit=limit, offset=offset)
 
 
 @router.put("/quotas", response_model=QuotaOut, summary="Set a quota, with the reason")
 def set_quota(body: QuotaIn, session: SessionDep, user: Admin, scope: ScopeDep) -> QuotaOut:
     scopes.agency(session, scope, body.agency)
     q = registry.set_quota(session, actor_of(user), data=body)
-    return QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit)
+    return QuotaOut(agency=q.agency.code, category=q.category, limit=q.limit,
+                    held=queries.held_count(session, q.agency_id, q.category))
 
 
 @router.post("/plans", status_code=201, response_model=PlanOut, summary="Draft an acquisition plan (配备更新计划)")

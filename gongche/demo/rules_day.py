@@ -130,9 +130,9 @@ def _user(session: Session, role: Role) -> User:
 
 def _full_quota(session: Session) -> tuple[str, Category] | None:
     """An agency and a category whose quota is used up."""
-    for quota in queries.quotas_page(session).rows:
-        if quota.limit and queries.held_count(session, quota.agency_id, quota.category) >= quota.limit:
-            return quota.agency.code, quota.category
+    for quota in queries.quota_use_page(session).rows:
+        if quota.limit and quota.held >= quota.limit:
+            return quota.agency, quota.category
     return None
 
 

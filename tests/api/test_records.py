@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import date, time
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fleet import clock
 from fleet.clock import local_moment
+from fleet.enums import Category
+from fleet.models import Vehicle
 from tests.api.conftest import AGENCY_A, AGENCY_B, Api, trip_body
 
 pytestmark = pytest.mark.usefixtures("hermetic_files")
@@ -135,6 +138,37 @@ class TestReorganisation:
         assert sorted(v["plate"] for v in held["items"]) == sorted(plates)
         quotas = {(q["agency"], q["category"]): q["limit"] for q in api.as_("admin").get("/quotas").json()["items"]}
         assert (quotas[("WH-GA-ZD", "law_enforcement")], quotas[(AGENCY_A, "law_enforcement")]) == (2, 1)
+
+
+class TestQuotaUse:
+    def test_each_quota_says_what_its_agency_holds_and_a_holding_without_one_shows(self, api: Api,
+                                                                                   city_engine: Engine) -> None:
+        """The held counts are what the quota tab shows; a car on the books without a quota row (an import, a quota
+        category changed by hand) is listed against a quota of 0 rather than missing from the table. A sealed car still
+        counts; a disposed one does not."""
+        def use() -> dict[tuple[str, str], tuple[int, int]]:
+            r = api.as_("admin").get("/quotas")
+            assert r.status_code == 200, r.text
+            return {(q["agency"], q["category"]): (q["limit"], q["held"]) for q in r.json()["items"]}
+
+        assert use() == {(AGENCY_A, "emergency"): (2, 1), (AGENCY_A, "general"): (2, 1),
+                         (AGENCY_A, "law_enforcement"): (3, 2), (AGENCY_B, "general"): (2, 1),
+                         (AGENCY_B, "law_enforcement"): (2, 1)}
+        sealed = api.as_("admin").post(f"/vehicles/{api.city.vehicles['le-a1']}/seal", json={"reason": "封存检查"})
+        assert sealed.status_code == 200, sealed.text
+        disposed = api.as_("admin").post(f"/vehicles/{api.city.vehicles['gen-a1']}/dispose", json={
+            "method": "scrap", "disposed_on": clock.today().isoformat()})
+        assert disposed.status_code == 200, disposed.text
+        with city_engine.begin() as conn:  # a car recategorised by hand, where its agency has no such quota
+            conn.execute(sa.update(Vehicle).where(Vehicle.id == api.city.vehicles["gen-b1"]).values(
+                category=Category.special_technical))
+        after = use()
+        assert (after[AGENCY_A, "law_enforcement"], after[AGENCY_A, "general"]) == ((3, 2), (2, 0))
+        assert (after[AGENCY_B, "general"], after[AGENCY_B, "special_technical"]) == ((2, 0), (0, 1))
+        assert list(after) == sorted(after, key=lambda key: key[0])  # by agency
+        r = api.as_("admin").put("/quotas", json={"agency": AGENCY_B, "category": "special_technical", "limit": 1,
+                                                  "reason": "编制核定"})
+        assert (r.status_code, r.json()["held"]) == (200, 1), r.text
 
 
 class TestLedger:

@@ -4,6 +4,7 @@ and the audit chain always verifies. Refusals are expected; anything but a domai
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from fleet import audit, plans, queries, vehicles
 from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
-from fleet.enums import Category, PlanLineKind, PlanStatus, Powertrain, VehicleStatus
+from fleet.enums import Category, PlanLineKind, PlanStatus, Powertrain, VehicleSource, VehicleStatus
 from fleet.errors import FleetError
 from fleet.models import Agency, PlanLine, Quota, Vehicle
 from fleet.policy import NATIONAL
@@ -55,6 +56,23 @@ def check_invariants(session: Session) -> None:
         nev = sum(ln.count for ln in lines if NATIONAL.is_new_energy(ln.powertrain))
         total = sum(ln.count for ln in lines)
         assert nev * 10 >= 3 * total, f"approved new-energy share {nev}/{total} below 30 %"
+    check_quota_use(session)
+
+
+def check_quota_use(session: Session) -> None:
+    """`GET /quotas`' rows against a count of the vehicles in Python: every quota and every agency and category
+    holding vehicles without one, each with what it holds (neither disposed of nor hired); paged, the same rows."""
+    held = Counter((v.agency.code, v.category) for v in session.scalars(sa.select(Vehicle))
+                   if v.status is not VehicleStatus.disposed and v.source is not VehicleSource.rental)
+    limits = {(q.agency.code, q.category): q.limit for q in session.scalars(sa.select(Quota))}
+    expected = {(code, category, limits.get((code, category), 0), held[code, category])
+                for code, category in limits.keys() | held.keys()}
+    whole = queries.quota_use_page(session).rows
+    assert {(q.agency, q.category, q.limit, q.held) for q in whole} == expected
+    assert [q.agency for q in whole] == sorted(q.agency for q in whole)
+    paged = [q for offset in range(0, len(whole), 2)
+             for q in queries.quota_use_page(session, limit=2, offset=offset).rows]
+    assert paged == whole
 
 
 operation = st.one_of(

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  countsAgainstQuota,
   isNewEnergy,
   moveRequest,
   movesFor,
@@ -94,31 +93,15 @@ describe('a vehicle', () => {
 
 describe('quotas against the vehicles held', () => {
   const quotas: Quota[] = [
-    { agency: 'WH-GA', category: 'law_enforcement', limit: 3 },
-    { agency: 'WH-GA', category: 'general', limit: 1 },
-    { agency: 'WH-CG', category: 'general', limit: 2 },
+    { agency: 'WH-GA', category: 'general', limit: 1, held: 2 },
+    { agency: 'WH-CG', category: 'general', limit: 2, held: 0 },
+    { agency: 'WH-GA', category: 'law_enforcement', limit: 3, held: 1 },
+    { agency: 'WH-GA', category: 'emergency', limit: 0, held: 1 }, // held without a quota row: 编制 0
   ];
-  const held = (agency: string, category: string, status = 'active', source = 'retained') => ({ agency, category, status, source });
 
-  it('counts what is on the books and held: sealed and repaired count, disposed of and hired do not', () => {
-    expect(countsAgainstQuota(held('A', 'general', 'sealed'))).toBe(true);
-    expect(countsAgainstQuota(held('A', 'general', 'maintenance'))).toBe(true);
-    expect(countsAgainstQuota(held('A', 'general', 'disposed'))).toBe(false);
-    expect(countsAgainstQuota(held('A', 'general', 'active', 'rental'))).toBe(false);
-    expect(countsAgainstQuota(held('A', 'general', 'active', 'platform'))).toBe(true);
-  });
-
-  it('sets each quota against its count, marks what is over, and lists holdings without a quota as over', () => {
-    const vehicles = [
-      held('WH-GA', 'general'),
-      held('WH-GA', 'general', 'sealed'),
-      held('WH-GA', 'general', 'disposed'),
-      held('WH-GA', 'law_enforcement'),
-      held('WH-GA', 'emergency', 'maintenance'), // no quota row: 编制 0
-      held('WH-CG', 'general', 'active', 'rental'),
-    ];
-    const rows = quotaRows(quotas, vehicles, ['confidential_comms', 'emergency', 'law_enforcement', 'special_technical', 'general']);
-    expect(rows.map(({ agency, category, limit, held: count, over }) => [agency, category, limit, count, over])).toEqual([
+  it('orders by agency, then the vocabulary, and marks what each holds beyond its limit', () => {
+    const rows = quotaRows(quotas, ['confidential_comms', 'emergency', 'law_enforcement', 'special_technical', 'general']);
+    expect(rows.map(({ agency, category, limit, held, over }) => [agency, category, limit, held, over])).toEqual([
       ['WH-CG', 'general', 2, 0, 0],
       ['WH-GA', 'emergency', 0, 1, 1],
       ['WH-GA', 'law_enforcement', 3, 1, 0],
@@ -127,7 +110,7 @@ describe('quotas against the vehicles held', () => {
     expect(new Set(rows.map((row) => row.key)).size).toBe(rows.length);
   });
 
-  it('is the quotas alone, none held, before the vehicles have loaded', () => {
-    expect(quotaRows(quotas, []).every((row) => row.held === 0 && row.over === 0)).toBe(true);
+  it('puts the categories the vocabulary does not list after those it does, alphabetically', () => {
+    expect(quotaRows(quotas, ['general']).map((row) => row.category)).toEqual(['general', 'general', 'emergency', 'law_enforcement']);
   });
 });

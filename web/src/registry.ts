@@ -25,11 +25,15 @@ export interface RegistryVehicle extends Vehicle {
   rental_provider?: string | null;
 }
 
-/** `GET /quotas`' item (api/schemas.py QuotaOut). */
+/**
+ * `GET /quotas`' item (api/schemas.py QuotaOut): every quota, and every agency and category holding vehicles without
+ * one (`limit` 0), with the vehicles it holds there as the server counts them (fleet/queries.py held_count).
+ */
 export interface Quota {
   agency: string;
   category: string;
   limit: number;
+  held: number;
 }
 
 /** `GET /reminders`' item (api/schemas.py ReminderOut); `detail` comes in the request's language. */
@@ -139,52 +143,20 @@ export function isNewEnergy(powertrain: string): boolean {
 
 // --- quotas against the vehicles held --------------------------------------------------------------------------------
 
-export interface QuotaRow {
+export interface QuotaRow extends Quota {
   key: string;
-  agency: string;
-  category: string;
-  limit: number; // 0 where the agency has no quota row: it may then hold none
-  held: number;
   over: number; // held beyond the limit; 0 within it
 }
 
-/**
- * Whether a vehicle counts against its agency's quota: on the books (not disposed of; sealed and repaired ones
- * count) and held, not hired (a rental car never does). fleet/queries.py held_count is the rule's home.
- */
-export function countsAgainstQuota(vehicle: Pick<RegistryVehicle, 'status' | 'source'>): boolean {
-  return vehicle.status !== 'disposed' && vehicle.source !== 'rental';
-}
-
-/**
- * Each agency's quota per category against the vehicles it holds: every quota row, and every agency and category
- * holding vehicles without one (its quota is 0, so all of them are over). By agency, then category in `categories`'
- * order (the vocabulary's).
- */
-export function quotaRows(
-  quotas: readonly Quota[],
-  vehicles: readonly Pick<RegistryVehicle, 'agency' | 'category' | 'status' | 'source'>[],
-  categories: readonly string[] = [],
-): QuotaRow[] {
-  const keyOf = (agency: string, category: string) => `${agency}|${category}`;
-  const rows = new Map<string, QuotaRow>();
-  for (const quota of quotas) {
-    const key = keyOf(quota.agency, quota.category);
-    rows.set(key, { key, agency: quota.agency, category: quota.category, limit: quota.limit, held: 0, over: 0 });
-  }
-  for (const vehicle of vehicles) {
-    if (!countsAgainstQuota(vehicle)) continue;
-    const key = keyOf(vehicle.agency, vehicle.category);
-    const row = rows.get(key) ?? { key, agency: vehicle.agency, category: vehicle.category, limit: 0, held: 0, over: 0 };
-    row.held += 1;
-    rows.set(key, row);
-  }
+/** The quota table's rows: by agency, then category in `categories`' order (the vocabulary's), each with what it
+ * holds beyond its limit. */
+export function quotaRows(quotas: readonly Quota[], categories: readonly string[] = []): QuotaRow[] {
   const order = (category: string) => {
     const at = categories.indexOf(category);
     return at < 0 ? categories.length : at;
   };
-  return [...rows.values()]
-    .map((row) => ({ ...row, over: Math.max(0, row.held - row.limit) }))
+  return quotas
+    .map((quota) => ({ ...quota, key: `${quota.agency}|${quota.category}`, over: Math.max(0, quota.held - quota.limit) }))
     .sort((a, b) => a.agency.localeCompare(b.agency) || order(a.category) - order(b.category) || a.category.localeCompare(b.category));
 }
 

@@ -52,17 +52,9 @@ function QuotaTable({ language, agencyName }: { language: Language; agencyName: 
     queryKey: ['quotas'],
     queryFn: ({ signal }) => allPages<Quota>('/quotas', signal),
   });
-  // Every vehicle in scope, counted here: the API answers the quotas alone, not what each agency holds.
-  const held = useQuery({
-    queryKey: ['vehicles', 'held'],
-    queryFn: ({ signal }) => allPages<RegistryVehicle>('/vehicles', signal),
-  });
   const categories = useMemo(() => (vocabularies?.category ?? []).map((term) => term.value), [vocabularies]);
-  const rows = useMemo(
-    () => quotaRows(quotas.data ?? [], held.data ?? [], categories),
-    [quotas.data, held.data, categories],
-  );
-  const error = quotas.error ?? held.error;
+  const rows = useMemo(() => quotaRows(quotas.data ?? [], categories), [quotas.data, categories]);
+  const error = quotas.error;
   const columns: ColumnsType<QuotaRow> = [
     { title: t('registry.agency'), dataIndex: 'agency', key: 'agency', render: (code: string) => agencyName(code) },
     {
@@ -112,7 +104,7 @@ function QuotaTable({ language, agencyName }: { language: Language; agencyName: 
         size="middle"
         columns={columns}
         dataSource={rows}
-        loading={quotas.isFetching || held.isFetching}
+        loading={quotas.isFetching}
         locale={{ emptyText: t('registry.quotas.empty') }}
         pagination={{ pageSize: 50, hideOnSinglePage: true }}
         rowClassName={(row) => (row.over > 0 ? 'gongche-over-quota' : '')}
