@@ -4,6 +4,11 @@ Past the pool, a request would wait for a connection inside a worker thread (any
 while it waits; enough of them and requests that need no database wait too. So a request first takes a slot here,
 waiting on the event loop where a wait costs no thread, in arrival order, for at most ``db_wait_seconds``; past that
 the answer is 503 with Retry-After. One set of slots per engine, per process: each worker has its own pool.
+
+Reads that take seconds to minutes over a large city (the usage audit over a period, the annual report, the audit
+chain's verification, exports, monthly statements) also take a place in a smaller lane first (`heavy_read`): a
+quarter of the pool unless set. However many supervisors ask at once, three quarters of the pool stay for the day's
+bookings and dispatch; a report past the lane waits, then is told to come back (503, Retry-After).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
 from fleet.errors import Busy
+from fleet.i18n import msg
 from fleet.settings import get_settings
 
 
@@ -31,10 +37,10 @@ def pool_capacity(engine: Engine) -> int | None:
 
 
 class Slots:
-    """A fair semaphore with a bounded wait, sized to one engine's pool."""
+    """A fair semaphore with a bounded wait, sized to one engine's pool (or, for the heavy reads, part of it)."""
 
-    def __init__(self, capacity: int, wait: float, retry_after: int) -> None:
-        self.capacity, self.wait, self.retry_after = capacity, wait, retry_after
+    def __init__(self, capacity: int, wait: float, retry_after: int, *, heavy: bool = False) -> None:
+        self.capacity, self.wait, self.retry_after, self.heavy = capacity, wait, retry_after, heavy
         self._semaphore = anyio.Semaphore(capacity, fast_acquire=True)
 
     @asynccontextmanager
@@ -45,8 +51,12 @@ class Slots:
             await self._semaphore.acquire()
             acquired = True
         if not acquired:
-            raise Busy(f"the database is serving {self.capacity} requests, its most at once, and none finished "
-                       f"within {self.wait:g} s; send this one again", retry_after=self.retry_after)
+            busy = (msg("{capacity} reports and audits are being read, the most at once beside the day's work, and "
+                        "none finished within {wait} s; send this one again", capacity=self.capacity,
+                        wait=f"{self.wait:g}") if self.heavy else
+                    msg("the database is serving {capacity} requests, its most at once, and none finished within "
+                        "{wait} s; send this one again", capacity=self.capacity, wait=f"{self.wait:g}"))
+            raise Busy(busy, retry_after=self.retry_after)
         try:
             yield
         finally:
@@ -54,6 +64,7 @@ class Slots:
 
 
 _SLOTS: WeakKeyDictionary[Engine, Slots | None] = WeakKeyDictionary()
+_HEAVY: WeakKeyDictionary[Engine, Slots | None] = WeakKeyDictionary()
 
 
 def slots_for(engine: Engine) -> Slots | None:
@@ -67,9 +78,34 @@ def slots_for(engine: Engine) -> Slots | None:
         return _SLOTS.setdefault(engine, made)
 
 
+def heavy_slots_for(engine: Engine) -> Slots | None:
+    """The engine's lane for heavy reads: ``db_heavy_reads`` places (0: a quarter of the pool, at least one), never
+    more than the pool; None for an unbounded pool."""
+    try:
+        return _HEAVY[engine]
+    except KeyError:
+        capacity = pool_capacity(engine)
+        settings = get_settings()
+        made = None
+        if capacity is not None:
+            lane = min(capacity, settings.db_heavy_reads or max(1, capacity // 4))
+            made = Slots(lane, settings.db_wait_seconds, settings.db_retry_after_seconds, heavy=True)
+        return _HEAVY.setdefault(engine, made)
+
+
 async def database_slot(request: Request) -> AsyncIterator[None]:
     """The dependency under every request session: hold a slot of the app's engine while the session lives."""
     slots = slots_for(request.app.state.engine)
+    if slots is None:
+        yield
+        return
+    async with slots.hold():
+        yield
+
+
+async def heavy_read(request: Request) -> AsyncIterator[None]:
+    """A route's dependency (listed first, so taken before its database slot): hold a place in the heavy lane."""
+    slots = heavy_slots_for(request.app.state.engine)
     if slots is None:
         yield
         return

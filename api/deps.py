@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from api.capacity import database_slot
+from api.capacity import database_slot, heavy_read
 from api.errors import ApiError
 from fleet import scopes, users
 from fleet.db import busy_reason, unit_of_work
@@ -71,6 +71,8 @@ async def get_session(request: Request,
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# A route's `dependencies=HEAVY_READ`: a place in the heavy reads' lane (api.capacity), taken before its session.
+HEAVY_READ = [Depends(heavy_read, scope="function")]
 
 
 def refusal(refused: CredentialRefused) -> ApiError:

@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         "db_pool_size + db_max_overflow requests to the database at once; the others wait (db_wait_seconds).",
     )
 
+    db_heavy_reads: int = Field(
+        default=0, ge=0, le=1000,
+        description="Heavy reads (the usage audit over a period, the annual report, the audit chain's "
+        "verification, exports, statements) served at once by each process; the rest of the pool stays for the "
+        "day's work. 0: a quarter of db_pool_size + db_max_overflow, at least one.",
+    )
+
     # --- The dispatch engine (issue 12) ---
     engine_processes: int = Field(
         default=1, ge=0, le=64,

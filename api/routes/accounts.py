@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.deps import SessionDep, allow, scope_of
+from api.deps import HEAVY_READ, SessionDep, allow, scope_of
 from api.errors import ApiError, ErrorOut
 from api.schemas import StatementOut
 from fleet import accounting, queries
@@ -24,7 +24,7 @@ router = APIRouter(tags=["oversight"], responses={
 Reader = Annotated[User, Depends(allow(Role.supervisor, Role.admin))]
 
 
-@router.get("/statements", response_model=StatementOut,
+@router.get("/statements", response_model=StatementOut, dependencies=HEAVY_READ,
             summary="The monthly statement (统一核算): trips charged to their booking agencies, and the reconciliation",
             responses={200: {"content": {SHEET_MEDIA_TYPES["xlsx"]: {}}}})
 def statements(

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.deps import ScopeDep, SessionDep, allow, whole_platform
+from api.deps import HEAVY_READ, ScopeDep, SessionDep, allow, whole_platform
 from api.errors import ApiError, ErrorOut, translated
 from api.schemas import (
     AuditOut,
@@ -61,7 +61,7 @@ def audit_trail(
                      offset=offset)
 
 
-@router.get("/audit/verify", response_model=VerifyOut,
+@router.get("/audit/verify", response_model=VerifyOut, dependencies=HEAVY_READ,
             summary="Re-compute the chain and its MACs; check the last checkpoint and every audited row")
 def verify(session: SessionDep, user: Supervisor, scope: ScopeDep) -> VerifyOut:
     """The proof covers every record of the chain, whoever's: for whole-platform supervisors and admins (403 for a
@@ -82,7 +82,8 @@ def verify(session: SessionDep, user: Supervisor, scope: ScopeDep) -> VerifyOut:
                      rows=result.rows, table=result.table, row_id=result.row_id)
 
 
-@router.get("/violations", response_model=FindingPage, summary="Usage-audit findings (公车私用 and the like)")
+@router.get("/violations", response_model=FindingPage, summary="Usage-audit findings (公车私用 and the like)",
+            dependencies=HEAVY_READ)
 def violations(
     session: SessionDep, user: Supervisor, scope: ScopeDep,
     since: Annotated[Since, Query(description="a date (that day in China time) or an instant")],
@@ -105,7 +106,7 @@ def violations(
                        limit=limit, offset=offset)
 
 
-@router.get("/reports/annual", summary="The annual statistics report (年度统计报告)",
+@router.get("/reports/annual", summary="The annual statistics report (年度统计报告)", dependencies=HEAVY_READ,
             responses={200: {"content": {"application/json": {}, "text/csv": {},
                                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def annual(

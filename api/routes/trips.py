@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.deps import EngineDep, SessionDep, allow, scope_of, sees_trip
+from api.deps import HEAVY_READ, EngineDep, SessionDep, allow, scope_of, sees_trip
 from api.errors import ApiError, ErrorOut
 from api.schemas import (
     AssignmentOut,
@@ -178,6 +178,7 @@ def list_trips(session: SessionDep, where: TripFilterDep, sort: Sort = "pickup",
 
 
 @router.get("/export", summary="Every trip the list would show, as CSV or XLSX with Chinese headings",
+            dependencies=HEAVY_READ,
             responses={200: {"content": {"text/csv": {}, exports.SHEET_MEDIA_TYPES["xlsx"]: {}}}})
 def export_trips(session: SessionDep, where: TripFilterDep, sort: Sort = "pickup",
                  format: exports.SheetFormat = "csv") -> StreamingResponse:

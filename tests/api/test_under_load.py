@@ -24,11 +24,12 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.deps import SessionDep
-from fleet import db
+from fleet import db, usage_audit
+from fleet.clock import today as china_today
 from fleet.db import make_engine, write_queue
 from fleet.models import Trip
 from fleet.settings import get_settings
-from tests.api.conftest import Api, City, seed_city, trip_body
+from tests.api.conftest import CITY, Api, City, seed_city, trip_body
 from tests.conftest import postgres_schema
 
 LOG = "gongche.api"
@@ -212,6 +213,58 @@ def test_a_request_that_finds_the_pool_busy_is_served_when_a_slot_frees(
         answered = client.get("/api/v1/trips", headers=as_(client, city, "requester-a"))
         holder.join(10)
         assert answered.status_code == 200, answered.text
+
+
+@pytest.fixture(params=BOTH)
+def four_slot_city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
+                   tmp_path: Path) -> Iterator[tuple[Engine, City]]:
+    """A pool of four connections: a lane of one for the heavy reads."""
+    with city_behind(request.param, request, city_template, tmp_path, pool_size=4, max_overflow=0,
+                     pool_timeout=30) as made:
+        yield made
+
+
+def test_heavy_reads_past_their_lane_answer_503_while_the_days_work_goes_on(
+        four_slot_city: tuple[Engine, City], short_waits: None, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A usage audit over a long period holds its connection for minutes in a large city. Supervisors asking for
+    reports at once used to take every connection, and the bookings behind them got 503s. Now the heavy reads
+    share a quarter of the pool (one place of four here): a second report waits its 0.3 s, then is told in the
+    caller's language to come back, while a booking and the trip list are served."""
+    engine, city = four_slot_city
+    entered, finish = threading.Event(), threading.Event()
+    audit = usage_audit.findings
+
+    def long_audit(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        finish.wait(10)
+        return audit(*args, **kwargs)
+
+    monkeypatch.setattr(usage_audit, "findings", long_audit)
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        supervisor = as_(client, city, "supervisor")
+        first: list[int] = []
+        reading = threading.Thread(target=lambda: first.append(client.get(
+            "/api/v1/violations", params={"since": "2030-03-01", "until": "2030-03-31"},
+            headers=supervisor).status_code))
+        reading.start()
+        try:
+            assert entered.wait(10)
+            refused = client.get("/api/v1/reports/annual", params={"year": china_today().year, "jurisdiction": CITY},
+                                 headers={**supervisor, "Accept-Language": "zh-CN"})
+            assert_busy(refused, caplog)
+            assert refused.headers["Retry-After"] == "7"
+            assert "报表" in refused.json()["detail"], refused.json()
+            booked = client.post("/api/v1/trips", json=trip_body(), headers=as_(client, city, "requester-a"))
+            assert booked.status_code == 201, booked.text
+            assert client.get("/api/v1/trips", headers=as_(client, city, "requester-a")).status_code == 200
+        finally:
+            finish.set()
+            reading.join(10)
+        assert first == [200]
+        report = client.get("/api/v1/reports/annual", params={"year": china_today().year, "jurisdiction": CITY},
+                            headers=supervisor)
+        assert report.status_code == 200, report.text
 
 
 # --- PostgreSQL: what it refuses under load ----------------------------------------------------------------------
