@@ -296,12 +296,15 @@ def _timed(name: str, fn: Callable[..., Any], times: dict[str, float]) -> Callab
     return wrapper
 
 
-def audit(url: str, results: Any, dump: str | None = None) -> None:
-    """``findings()`` for the day, end to end, in this (fresh) process: the time, its split, the peak RSS."""
+def audit(url: str, results: Any, dump: str | None = None, batch: int | None = None) -> None:
+    """``findings()`` for the day, end to end, in this (fresh) process: the time, its split, the peak RSS;
+    ``batch`` vehicles' tracks read and judged at once (None: the shipped `usage_audit.AUDIT_BATCH`)."""
     from fleet import usage_audit
     from fleet.db import unit_of_work
     from fleet.usage_audit import evidence
 
+    if batch is not None:
+        usage_audit.AUDIT_BATCH = batch
     times: dict[str, float] = {}
     evidence.tracks = _timed("load tracks", evidence.tracks, times)
     for kind in track_checks.TRACK_KINDS:
@@ -333,8 +336,22 @@ def _peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _audit_apart(ctx: Any, url: str, dump: str | None, batch: int | None, label: str) -> None:
+    """`audit` in a fresh process (so that its peak RSS is its own), and what it measured, printed."""
+    queue = ctx.Queue()
+    child = ctx.Process(target=audit, args=(url, queue, dump, batch))
+    child.start()
+    result = queue.get()
+    child.join()
+    split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["times"].items())
+    rest = result["total_s"] - sum(result["times"].values())
+    print(f"{label}: findings() end to end {result['total_s']:.1f} s ({split}; the rest {rest:.1f} s); "
+          f"{result['findings']:,} findings {result['by_kind']}; peak RSS {result['peak_rss_mb']:,.0f} MB "
+          f"(before the audit {result['rss_before_mb']:,.0f} MB)", flush=True)
+
+
 def database(url: str, vehicles: int, step: int, writer: str | None, keep: bool, runs: int, reuse: bool,
-             dump: str | None = None) -> None:
+             dump: str | None = None, batches: list[int | None] | None = None) -> None:
     import sqlalchemy as sa
 
     folder = None
@@ -363,16 +380,9 @@ def database(url: str, vehicles: int, step: int, writer: str | None, keep: bool,
             print(f"positions on disk: {size}")
         ctx = multiprocessing.get_context("spawn")
         for run in range(1, runs + 1):
-            queue = ctx.Queue()
-            child = ctx.Process(target=audit, args=(url, queue, dump))
-            child.start()
-            result = queue.get()
-            child.join()
-            split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["times"].items())
-            rest = result["total_s"] - sum(result["times"].values())
-            print(f"run {run}: findings() end to end {result['total_s']:.1f} s ({split}; the rest {rest:.1f} s); "
-                  f"{result['findings']:,} findings {result['by_kind']}; peak RSS {result['peak_rss_mb']:,.0f} MB "
-                  f"(before the audit {result['rss_before_mb']:,.0f} MB)", flush=True)
+            for batch in batches or [None]:
+                _audit_apart(ctx, url, dump, batch, f"run {run}" + ("" if batch is None else
+                                                                    f", {batch:,} vehicles at a time"))
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -391,11 +401,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="audits timed, each in a fresh process")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument("--reuse", action="store_true", help="audit the kept PostgreSQL schema, no seeding")
+    parser.add_argument("--batches", metavar="N,N", help="vehicles read and judged at once, each in turn "
+                        "(usage_audit.AUDIT_BATCH; default: as shipped), side by side in each run")
     parser.add_argument("--dump", metavar="FILE", help="write the findings there, one JSON a line (to compare)")
     args = parser.parse_args()
     if args.database:
         database(args.database, args.vehicles, args.step, args.writer, args.keep or args.reuse, args.runs,
-                 args.reuse, args.dump)
+                 args.reuse, args.dump, [int(n) for n in args.batches.split(",")] if args.batches else None)
     else:
         pure(args.vehicles, args.step)
 

@@ -36,7 +36,7 @@ file named by ``GONGCHE_USAGE_AUDIT_FILE`` overrides them key by key (a list it 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -119,15 +119,15 @@ def findings(
         trips = evidence.window_trips(session, start, end, scope)
         own = [t for t in trips if scope is None or t.agency_id in scope]
     track_kinds = wanted & set(TRACK_KINDS)
-    days: list[VehicleDay] = []
     km: dict[int, tuple[float, str, float]] = {}
     if track_kinds or FindingKind.overdriven in wanted:
-        days, km_days = _vehicle_days(session, start, end, rules, scope, own if FindingKind.overdriven in wanted
-                                      else [])
-        km = track_checks.trip_km(km_days) if FindingKind.overdriven in wanted else {}
-        for kind in TRACK_KINDS:
-            if kind in wanted:
-                out.extend(getattr(track_checks, kind.value)(days))
+        for days, km_days in _vehicle_days(session, start, end, rules, scope,
+                                           own if FindingKind.overdriven in wanted else []):
+            if FindingKind.overdriven in wanted:
+                km.update(track_checks.trip_km(km_days))
+            for kind in TRACK_KINDS:
+                if kind in wanted:
+                    out.extend(getattr(track_checks, kind.value)(days))
     if trip_kinds:
         if FindingKind.off_hours in wanted:
             out.extend(checks.off_hours(own, rules))
@@ -158,45 +158,55 @@ def findings(
     return out
 
 
+# Vehicles whose tracks are read and judged at once: a year of one vehicle's fixes is some 150,000 rows, so a
+# period's audit of a whole city holds a batch's tracks in memory, not every vehicle's (a year of a thousand cars
+# would not fit). Each vehicle's findings read its own track and bookings alone, so batches change nothing found.
+AUDIT_BATCH = 50
+
+
 def _vehicle_days(
     session: Session, start: datetime, end: datetime, rules: AuditRules, scope: list[int] | None,
     trips: list[evidence.TripRow],
-) -> tuple[list[VehicleDay], list[VehicleDay]]:
-    """(the scope's vehicles with a terminal or fixes, each with its track and bookings; the same for every
-    vehicle driving one of ``trips``, for the km of those trips by their tracks)."""
+) -> Iterator[tuple[list[VehicleDay], list[VehicleDay]]]:
+    """Batch by batch of `AUDIT_BATCH` vehicles: (the scope's vehicles with a terminal or fixes, each with its
+    track and bookings; the same for every vehicle driving one of ``trips``, for the km of those trips by their
+    tracks)."""
     # The window widened by the match tolerance and a stop: a drive or a stay crossing the window's edge is
     # read whole, and the bookings either side are there to match it.
     margin = timedelta(minutes=rules.tracks.match_tolerance_minutes + rules.tracks.min_stop_minutes)
     lo, hi = start - margin, end + margin
-    vehicles = evidence.audited_vehicles(session, scope)
+    vehicles = {v.id: v for v in evidence.audited_vehicles(session, scope)}
     trip_vehicles = {t.vehicle_id for t in trips if t.vehicle_id is not None}
-    wanted_ids = None if scope is None else {v.id for v in vehicles} | trip_vehicles
-    if wanted_ids is not None and not wanted_ids:
-        return [], []
-    tracks = evidence.tracks(session, lo, hi, wanted_ids)
-    known = {v.id: v for v in vehicles}
-    for trip in trips:  # a vehicle of another agency (or disposed since) driving one of the scope's trips
-        if trip.vehicle_id is not None and trip.vehicle_id not in known and trip.vehicle_id in tracks:
+    driving: dict[int, VehicleRow] = {}  # a vehicle of another agency (or disposed since) driving a scope's trip
+    for trip in trips:
+        if trip.vehicle_id is not None and trip.vehicle_id not in vehicles:
             assert trip.plate is not None
             assert trip.vehicle_agency_id is not None
             assert trip.vehicle_agency is not None
             assert trip.vehicle_status is not None
-            known[trip.vehicle_id] = VehicleRow(trip.vehicle_id, trip.plate, trip.vehicle_agency_id,
-                                                trip.vehicle_agency, trip.home, trip.vehicle_status, None)
-    audited = [v for v in vehicles if v.terminal_id is not None or v.id in tracks]
-    read = {v.id for v in audited} | (trip_vehicles & set(tracks))
-    if not read:
-        return [], []
-    booked: dict[int, list[evidence.TripRow]] = {}
-    for trip in evidence.vehicle_trips(session, lo, hi, None if scope is None else read):
-        if trip.vehicle_id is not None:
-            booked.setdefault(trip.vehicle_id, []).append(trip)
+            driving[trip.vehicle_id] = VehicleRow(trip.vehicle_id, trip.plate, trip.vehicle_agency_id,
+                                                  trip.vehicle_agency, trip.home, trip.vehicle_status, None)
     now = clock.now()
+    ids = sorted(vehicles.keys() | trip_vehicles)
+    for at in range(0, len(ids), AUDIT_BATCH):
+        batch = ids[at:at + AUDIT_BATCH]
+        tracks = evidence.tracks(session, lo, hi, batch)
+        audited = [vehicles[vid] for vid in batch
+                   if vid in vehicles and (vehicles[vid].terminal_id is not None or vid in tracks)]
+        driven = sorted(trip_vehicles.intersection(batch) & tracks.keys())
+        read = {v.id for v in audited} | set(driven)
+        if not read:
+            continue
+        booked: dict[int, list[evidence.TripRow]] = {}
+        for trip in evidence.vehicle_trips(session, lo, hi, read):
+            if trip.vehicle_id is not None:
+                booked.setdefault(trip.vehicle_id, []).append(trip)
+        days = {v.id: _day(v, tracks, booked, rules, start, end, now) for v in audited}
+        yield list(days.values()), [days.get(vid) or _day(driving[vid], tracks, booked, rules, start, end, now)
+                                    for vid in driven]
 
-    def day(vehicle: VehicleRow) -> VehicleDay:
-        track = tracks.get(vehicle.id) or Track.build(vehicle.id, [], [], [])
-        return VehicleDay(vehicle, track, booked.get(vehicle.id, []), rules, start, end, now)
 
-    days = {v.id: day(v) for v in audited}
-    km_days = [days.get(vid) or day(known[vid]) for vid in sorted(trip_vehicles & set(tracks))]
-    return list(days.values()), km_days
+def _day(vehicle: VehicleRow, tracks: dict[int, Track], booked: dict[int, list[evidence.TripRow]],
+         rules: AuditRules, start: datetime, end: datetime, now: datetime) -> VehicleDay:
+    track = tracks.get(vehicle.id) or Track.build(vehicle.id, [], [], [])
+    return VehicleDay(vehicle, track, booked.get(vehicle.id, []), rules, start, end, now)

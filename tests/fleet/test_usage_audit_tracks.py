@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from fleet import clock, positions
+from fleet import clock, positions, usage_audit
 from fleet.enums import Category, TripStatus, VehicleStatus
 from fleet.models import Agency
 from fleet.tracks import haversine_m
@@ -376,7 +376,13 @@ def ga(session: Session) -> Agency:
     return agency(session, "WH-GA", quotas={Category.general: 10})
 
 
-def test_findings_read_positions_from_the_database(session: Session, ga: Agency) -> None:
+@pytest.mark.parametrize("batch", [1, 2, usage_audit.AUDIT_BATCH])
+def test_findings_read_positions_from_the_database(session: Session, ga: Agency, batch: int,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read and judged a few vehicles at a time (one here, so that the booked car, the other agency's and the one
+    with no fixes each come in a batch of their own), the findings are those of the whole fleet read at once."""
+    monkeypatch.setattr(usage_audit, "AUDIT_BATCH", batch)
+    registered(session, "WH-GA", home_lat=YARD[0], home_lon=YARD[1])  # no terminal, no fixes: nothing to judge
     car = registered(session, "WH-GA", home_lat=YARD[0], home_lon=YARD[1])
     other = agency(session, "WH-B", quotas={Category.general: 10})
     theirs = registered(session, "WH-B", home_lat=YARD[0], home_lon=YARD[1])
@@ -407,3 +413,6 @@ def test_findings_read_positions_from_the_database(session: Session, ga: Agency)
         assert {f.plate for f in scoped} == {theirs.plate}
         for f in found:
             assert Finding.model_validate_json(f.model_dump_json()) == f
+        monkeypatch.setattr(usage_audit, "AUDIT_BATCH", 10_000)
+        assert findings(session, start=window[0], end=window[1], rules=rules,
+                        kinds=set(TRACK_KINDS) | {FindingKind.overdriven}) == found
