@@ -19,10 +19,11 @@ from playwright.sync_api import Locator, Page, expect
 
 from fleet import clock, positions
 from fleet.db import unit_of_work
-from tests.api.conftest import YARD_B, at
+from tests.api.conftest import AGENCY_B, YARD_A, YARD_B, at, trip_body
 from tests.web.conftest import Browsing, LiveServer, choose, field_error
 
 FINDINGS_DAY = date(2030, 6, 11)  # a Tuesday no other browser test uses
+POOLED_DAY = date(2030, 6, 12)  # the Wednesday after, no other browser test's either
 EAST_LAKE = (30.5530, 114.4300)  # inside 东湖风景区磨山景区(示例)
 PERIOD = f"since={FINDINGS_DAY.isoformat()}&until={FINDINGS_DAY.isoformat()}"
 
@@ -149,3 +150,58 @@ def test_the_kinds_filter_is_kept_in_the_address_and_a_refusal_shows_under_the_p
     expect(field_error(page.get_by_test_id("finding-period"))).to_contain_text("366")
     expect(rows(page)).to_have_count(0)
     browsing.screenshot("refused-period")
+
+
+@dataclass
+class PooledTrip:
+    trip: int
+    plate: str
+    fixes: int
+
+
+@pytest.fixture(scope="module")
+def pooled_trip(live_server: LiveServer) -> PooledTrip:
+    """Agency B's routine trip at 21:00 on ``POOLED_DAY`` (after working hours: 非工作时间用车), served by agency A's
+    gen-a1, as one pool's dispatch has it; gen-a1's terminal reports every minute from 20:00 to 23:00."""
+    call = live_server.call
+    trip = call("requester-b", "POST", "/trips", json=trip_body(
+        agency=AGENCY_B, priority="routine", purpose="夜间会议接送", earliest_pickup=at(21, day=POOLED_DAY).isoformat(),
+        latest_pickup=at(21, 15, day=POOLED_DAY).isoformat()))["id"]
+    call("approver-b", "POST", f"/trips/{trip}/approve", json={"note": "同意"})
+    vehicle = live_server.city.vehicles["gen-a1"]
+    call("dispatcher", "POST", f"/trips/{trip}/assign", json={"vehicle_id": vehicle})
+    start = at(20, day=POOLED_DAY)
+    fixes = [positions.Fix(vehicle_id=vehicle, fixed_at=start + timedelta(minutes=m),
+                           lat=YARD_A[0] + 0.0005 * m, lon=YARD_A[1] + 0.0003 * m, speed_kmh=30, course=30)
+             for m in range(180)]
+    assert live_server.engine is not None
+    with unit_of_work(live_server.engine) as session, clock.travel(at(23, 30, day=POOLED_DAY), tick=False):
+        positions.store(session, fixes, received_at=at(23, 30, day=POOLED_DAY))
+    return PooledTrip(trip, call("dispatcher", "GET", f"/vehicles/{vehicle}")["plate"], len(fixes))
+
+
+def test_a_county_supervisor_sees_the_track_of_its_trip_served_by_another_agencys_car(
+        browsing: Browsing, pooled_trip: PooledTrip) -> None:
+    """The county's supervisor sees B's trip, not A's car: the car's own track is not the county's to read (the API
+    answers 404), so the finding's map draws the trip's track beside its planned route, and says so. Before, it
+    said only that the track could not be shown: with pooled dispatch, most trip findings of a county."""
+    browsing.watch.expect_error(r"status of 404")  # the car's own track, refused on purpose
+    page = browsing.page
+    browsing.sign_in("supervisor-county")
+    browsing.goto(f"/findings?since={POOLED_DAY.isoformat()}&until={POOLED_DAY.isoformat()}")
+    row = rows(page).filter(has_text=pooled_trip.plate)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("21:00")
+    row.click()
+    drawer = page.get_by_test_id("finding-drawer")
+    expect(drawer.get_by_test_id("finding-track-of-trip")).to_contain_text(f"行程 {pooled_trip.trip}")
+    expect(drawer.get_by_test_id("finding-track-error")).to_have_count(0)
+    the_map = drawer.get_by_test_id("finding-map")
+    expect(the_map).to_have_attribute("data-drawn", "true")
+    expect(the_map).to_have_attribute("data-track-lines", "1")
+    points = int(the_map.get_attribute("data-track-points") or 0)
+    assert 0 < points < pooled_trip.fixes, "the trip's stretch of the track, not the car's whole evening"
+    expect(drawer.get_by_test_id("finding-track-summary")).to_contain_text("个定位点")
+    page.wait_for_function("() => !document.querySelector('.maplibregl-map')?.classList.contains('loading')")
+    the_map.scroll_into_view_if_needed()
+    browsing.screenshot("finding-pooled-trip")

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
+import { ApiError } from './api';
+import type { TripTrack } from './dispatcher/types';
+
 import {
   bookedRoute,
   chinaIso,
@@ -8,6 +11,7 @@ import {
   evidencePoints,
   findingKey,
   findingsPath,
+  findingTrack,
   searchOf,
   trackWindow,
   unitOf,
@@ -239,5 +243,41 @@ describe('the evidence on the map', () => {
       'route_dropoff',
     ]);
     expect(bookedRoute(DRIVE)).toBeNull();
+  });
+});
+
+describe('the track a finding draws', () => {
+  const window = { start: '2030-06-11T19:55:00+08:00', end: '2030-06-11T20:40:00+08:00' };
+  const track: TripTrack = { type: 'FeatureCollection', features: [] };
+  /** A fake API: what each path answers (a track, or an error thrown), and the paths asked, in order. */
+  function api(answers: Record<string, TripTrack | Error>) {
+    const asked: string[] = [];
+    const get = <T,>(path: string): Promise<T> => {
+      asked.push(path);
+      const answer = answers[path.split('?')[0] ?? path];
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer as T);
+    };
+    return { asked, get };
+  }
+  const unknown = new ApiError(404, 'NotFound', 'unknown vehicle id 7', 'vehicle_id');
+
+  it("is the vehicle's over the window when the caller may read it", async () => {
+    const { asked, get } = api({ '/vehicles/7/track': track });
+    await expect(findingTrack(7, 12, window, undefined, get)).resolves.toEqual({ track, source: 'vehicle' });
+    expect(asked).toEqual([`/vehicles/7/track?start=${encodeURIComponent(window.start)}&end=${encodeURIComponent(window.end)}`]);
+  });
+
+  it("is the trip's when the vehicle is outside the caller's scope", async () => {
+    const { asked, get } = api({ '/vehicles/7/track': unknown, '/trips/12/track': track });
+    await expect(findingTrack(7, 12, window, undefined, get)).resolves.toEqual({ track, source: 'trip' });
+    expect(asked.map((path) => path.split('?')[0])).toEqual(['/vehicles/7/track', '/trips/12/track']);
+  });
+
+  it('says why where there is no trip to fall back on, or the failure is not the scope', async () => {
+    await expect(findingTrack(7, null, window, undefined, api({ '/vehicles/7/track': unknown }).get)).rejects.toBe(unknown);
+    const busy = new ApiError(503, 'Busy', 'the database is serving 15 requests', null, 1);
+    const { asked, get } = api({ '/vehicles/7/track': busy, '/trips/12/track': track });
+    await expect(findingTrack(7, 12, window, undefined, get)).rejects.toBe(busy);
+    expect(asked).toHaveLength(1);
   });
 });

@@ -3,7 +3,8 @@
  * for it, the window of a vehicle's track that shows a finding, and a finding's evidence as labelled lines and as
  * points for the map. No React, no i18next: the page hands in its words.
  */
-import { queryString } from './api';
+import { ApiError, getJson, queryString } from './api';
+import type { TripTrack } from './dispatcher/types';
 import { DEFAULT_SIZE, isCode, pageOf, sizeOf } from './paging';
 import { isDay } from './dispatcher/board';
 import { addDays, chinaInstant, chinaTime, chinaToday, formatChinaDateTime } from './time';
@@ -166,6 +167,34 @@ export function trackWindow(finding: Pick<Finding, 'at' | 'vehicle_id' | 'eviden
   // An odometer gap may span weeks between two trips: the first month of it, as the API would refuse more.
   to = Math.min(to, from + MAX_WINDOW_DAYS * 24 * 60 * MINUTE);
   return { start: chinaIso(from), end: chinaIso(to) };
+}
+
+/** The track a finding's map draws, and where it came from. */
+export interface FindingTrack {
+  track: TripTrack;
+  /** `vehicle`: the vehicle's fixes over the window; `trip`: only while it served the finding's trip. */
+  source: 'vehicle' | 'trip';
+}
+
+/**
+ * The finding's track: the vehicle's over the window (`GET /vehicles/{id}/track`); where the vehicle is outside the
+ * caller's scope (another agency's car served the scope's trip, as pooled dispatch often has it, or the car was
+ * transferred since), which the API answers as an unknown vehicle, the trip's own track beside its planned route
+ * (`GET /trips/{id}/track`): a trip of the scope's is the supervisor's to read, whichever car drove it.
+ */
+export async function findingTrack(
+  vehicleId: number,
+  tripId: number | null,
+  window: { start: string; end: string },
+  signal?: AbortSignal,
+  get: <T>(path: string, signal?: AbortSignal) => Promise<T> = getJson,
+): Promise<FindingTrack> {
+  try {
+    return { track: await get<TripTrack>(`/vehicles/${vehicleId}/track${queryString(window)}`, signal), source: 'vehicle' };
+  } catch (error) {
+    if (tripId === null || !(error instanceof ApiError) || error.status !== 404) throw error;
+    return { track: await get<TripTrack>(`/trips/${tripId}/track`, signal), source: 'trip' };
+  }
 }
 
 // --- the evidence, readable ----------------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ const en: Catalog = {
     noTime: '—',
     map: 'Track',
     trackOutOfScope: 'This vehicle is outside your scope (another agency’s, or transferred since): its track cannot be shown.',
+    trackOfTrip: 'This vehicle is outside your scope (another agency’s, or transferred since): its track is shown only while it served trip {{trip}}, beside that trip’s planned route.',
     noMap: "This finding is about no vehicle's drive (its evidence is the registry's).",
     window: 'Track from {{window}}',
     trackSummary: '{{fixes}} fixes, {{km}} km',

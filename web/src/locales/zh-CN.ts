@@ -203,6 +203,7 @@ const zhCN = {
     noTime: '—',
     map: '轨迹',
     trackOutOfScope: '该车辆不在您的监督范围内（如为其他单位车辆或已调出），无法显示其轨迹。',
+    trackOfTrip: '该车辆不在您的监督范围内（如为其他单位车辆或已调出），仅显示其执行行程 {{trip}} 期间的轨迹及该行程的计划路线。',
     noMap: '该线索不涉及车辆行驶轨迹（依据来自车辆登记）。',
     window: '显示 {{window}} 的轨迹',
     trackSummary: '{{fixes}} 个定位点，{{km}} 公里',

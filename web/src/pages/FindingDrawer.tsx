@@ -160,6 +160,7 @@ export default function FindingDrawer({ finding, language, agencyName, compact, 
               <FindingMap
                 config={config.data?.map ?? null}
                 vehicleId={finding.vehicle_id}
+                tripId={finding.trip_id}
                 window={window}
                 evidence={finding.evidence}
                 points={points}

@@ -4,21 +4,20 @@ import { type Map as MapLibre, Popup } from 'maplibre-gl';
 import { useEffect, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 
-import { ApiError, getJson, queryString, type MapConfig } from '../api';
+import { ApiError, type MapConfig } from '../api';
 import { addTrackLayers, NO_FEATURES, setData, TRACK_COLOUR, useBaseMap } from '../baseMap';
 import { displayTransform } from '../dispatcher/gcj02';
-import { drawnTrackOf, extentOf } from '../dispatcher/mapData';
-import type { TrackFeature } from '../dispatcher/types';
+import { drawnTrackOf, extentOf, type DrawnTrack } from '../dispatcher/mapData';
 import { useErrorText } from '../errors';
-import { bookedRoute, type EvidencePoint } from '../findings';
+import { bookedRoute, findingTrack, type EvidencePoint } from '../findings';
 import { formatChinaWindow } from '../time';
 
 const POINT_COLOUR = '#c8102e';
 
-/** `GET /vehicles/{id}/track`: one Feature, the vehicle's fixes over the window (api/schemas.py TrackOut). */
-interface VehicleTrack {
-  type: 'FeatureCollection';
-  features: TrackFeature[];
+/** The planned route's line of a trip's track, in display coordinates (already shifted), or null. */
+function plannedOf(drawn: DrawnTrack | null): [number, number][] | null {
+  const line = drawn?.planned.features[0]?.geometry;
+  return line?.type === 'LineString' ? (line.coordinates as [number, number][]) : null;
 }
 
 /** Circles and lines only over the base map: they need no glyphs or sprites, so nothing more is fetched. */
@@ -42,6 +41,8 @@ export interface FindingMapProps {
   /** The deployment's base map; null: none (the plain background). */
   config: MapConfig | null;
   vehicleId: number;
+  /** The finding's trip: its track is drawn instead where the vehicle is outside the caller's scope. */
+  tripId: number | null;
   window: { start: string; end: string };
   evidence: Record<string, unknown>;
   points: EvidencePoint[];
@@ -54,16 +55,15 @@ export interface FindingMapProps {
  * evidence names as red circles (a click says which), and a detour's booked route dashed beneath. Points are drawn
  * in the base map's datum (GCJ-02 when the deployment's tiles are). Nothing is loaded from outside the origin.
  */
-export default function FindingMap({ config, vehicleId, window, evidence, points, pointLabel }: FindingMapProps) {
+export default function FindingMap({ config, vehicleId, tripId, window, evidence, points, pointLabel }: FindingMapProps) {
   const { t } = useTranslation();
   const describe = useErrorText();
   const container = useRef<HTMLDivElement>(null);
   const crs = config?.crs ?? 'wgs84';
 
   const track = useQuery({
-    queryKey: ['vehicles', 'track', vehicleId, window.start, window.end],
-    queryFn: ({ signal }) =>
-      getJson<VehicleTrack>(`/vehicles/${vehicleId}/track${queryString({ start: window.start, end: window.end })}`, signal),
+    queryKey: ['vehicles', 'track', vehicleId, tripId, window.start, window.end],
+    queryFn: ({ signal }) => findingTrack(vehicleId, tripId, window, signal),
   });
 
   const { map, failure } = useBaseMap(container, config, {
@@ -80,14 +80,15 @@ export default function FindingMap({ config, vehicleId, window, evidence, points
     },
   });
 
-  const drawn = useMemo(() => (track.data ? drawnTrackOf(track.data, crs) : null), [track.data, crs]);
+  const drawn = useMemo(() => (track.data ? drawnTrackOf(track.data.track, crs) : null), [track.data, crs]);
   const shown = useMemo(() => {
     const shift = displayTransform(crs);
     return {
       points: points.map((point) => ({ ...point, at: shift([point.lon, point.lat]) })),
-      route: bookedRoute(evidence)?.map((stop) => shift(stop)) ?? null,
+      // A detour's booked route; else, with the trip's track, the trip's planned route.
+      route: bookedRoute(evidence)?.map((stop) => shift(stop)) ?? plannedOf(drawn),
     };
-  }, [points, evidence, crs]);
+  }, [points, evidence, crs, drawn]);
 
   useEffect(() => {
     if (!map) return;
@@ -143,6 +144,9 @@ export default function FindingMap({ config, vehicleId, window, evidence, points
         {t('findings.evidencePoints')} <b data-testid="finding-point-count">{points.length}</b>
         {track.isFetching && <Spin size="small" style={{ marginLeft: 8 }} />}
       </Typography.Paragraph>
+      {track.data?.source === 'trip' && tripId !== null && (
+        <Alert type="info" showIcon title={t('findings.trackOfTrip', { trip: tripId })} style={{ marginBottom: 8 }} data-testid="finding-track-of-trip" />
+      )}
       {failure && <Alert type="warning" showIcon title={t('errors.load', { detail: describe(failure) })} />}
       {track.error && (
         <Alert
