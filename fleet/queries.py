@@ -14,7 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
-from fleet.enums import Category, CostKind, PlanStatus, Priority, RunStatus, TripStatus, VehicleStatus
+from fleet.enums import Category, CostKind, PlanStatus, Powertrain, Priority, RunStatus, TripStatus, VehicleStatus
 from fleet.errors import NotFound
 from fleet.i18n import msg
 from fleet.models import (
@@ -384,7 +384,8 @@ def all_trips(session: Session, where: TripFilter, *, sort: TripSort = "pickup",
 
 def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str | None = None,
                   status: VehicleStatus | None = None, category: Category | None = None,
-                  q: str | None = None, agency_ids: Collection[int] | None = None) -> Page[Vehicle]:
+                  powertrain: Powertrain | None = None, q: str | None = None,
+                  agency_ids: Collection[int] | None = None) -> Page[Vehicle]:
     """Vehicles (of ``agency_ids``, a caller's scope; None: all) by plate; ``q`` is text in the plate or the
     model."""
     query = sa.select(Vehicle).join(Agency).where(of_agencies(Vehicle.agency_id, agency_ids))
@@ -394,6 +395,8 @@ def vehicles_page(session: Session, *, limit: int, offset: int = 0, agency: str 
         query = query.where(Vehicle.status == status)
     if category is not None:
         query = query.where(Vehicle.category == category)
+    if powertrain is not None:
+        query = query.where(Vehicle.powertrain == powertrain)
     if q:
         query = query.where(sa.or_(contains_text(Vehicle.plate, q), contains_text(Vehicle.model, q)))
     return _page(session, query, Vehicle.plate, limit=limit, offset=offset, options=(selectinload(Vehicle.agency),))

@@ -43,7 +43,7 @@ from api.schemas import (
     VehiclePage,
 )
 from fleet import assignments, costs, drivers, plans, queries, registry, scopes, vehicles
-from fleet.enums import Category, PlanStatus, VehicleStatus
+from fleet.enums import Category, PlanStatus, Powertrain, VehicleStatus
 from fleet.errors import InvalidInput
 from fleet.i18n import msg
 from fleet.models import Driver, Plan, PlanLine, Vehicle
@@ -213,12 +213,12 @@ def reject_plan(plan_id: ObjectId, body: ReasonIn, session: SessionDep, user: Ad
 def list_vehicles(
     session: SessionDep, user: RegistryReader, scope: ScopeDep,
     agency: Annotated[str | None, Query(max_length=32)] = None,
-    status: VehicleStatus | None = None, category: Category | None = None,
+    status: VehicleStatus | None = None, category: Category | None = None, powertrain: Powertrain | None = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the plate or the model")] = None,
     limit: Limit = 50, offset: Offset = 0,
 ) -> VehiclePage:
     page = queries.vehicles_page(session, limit=limit, offset=offset, agency=agency, status=status,
-                                 category=category, q=q or None, agency_ids=scope.agency_ids)
+                                 category=category, powertrain=powertrain, q=q or None, agency_ids=scope.agency_ids)
     return VehiclePage(items=[vehicle_out(v) for v in page.rows], total=page.total, limit=limit, offset=offset)
 
 

@@ -295,6 +295,17 @@ def test_vehicles_are_found_by_plate_or_model(api: Api) -> None:
     assert api.as_("admin").get("/vehicles", params={"q": "比亚迪"}).json()["total"] == 0
 
 
+def test_vehicles_are_filtered_by_powertrain(api: Api) -> None:
+    """The admin's view of the new-energy share by car: gen-a1 is the city's one battery car."""
+    electric = api.as_("admin").get("/vehicles", params={"powertrain": "bev"}).json()
+    assert [v["id"] for v in electric["items"]] == [api.city.vehicles["gen-a1"]]
+    combustion = api.as_("admin").get("/vehicles", params={"powertrain": "ice"}).json()
+    assert combustion["total"] == 5
+    assert all(v["powertrain"] == "ice" for v in combustion["items"])
+    refused = api.as_("admin").get("/vehicles", params={"powertrain": "steam"})
+    assert (refused.status_code, refused.json()["field"]) == (422, "powertrain")
+
+
 def test_violations_are_a_page_of_findings(api: Api) -> None:
     # a routine car out at 20:30: an off-hours finding
     trip = book(api, "dispatcher", agency=AGENCY_A, priority="routine", earliest_pickup=at(20, 30).isoformat(),

@@ -81,12 +81,19 @@ def test_the_admin_filters_the_registry_and_seals_a_vehicle_with_its_reason(
     expect(row).to_contain_text(f"({AGENCY_B})")
     expect(row).to_contain_text("2024-05-01")
     expect(row.get_by_test_id("vehicle-status")).to_have_text("在用")
+    # By powertrain as well: no combustion car among them; the battery one.
+    choose(page, page.get_by_test_id("vehicle-powertrain-filter"), "燃油")
+    expect(page).to_have_url(re.compile(rf"category={CATEGORY}&powertrain=ice$"))
+    expect(rows(page)).to_have_count(0)
+    choose(page, page.get_by_test_id("vehicle-powertrain-filter"), "纯电动")
+    expect(page).to_have_url(re.compile(rf"category={CATEGORY}&powertrain=bev$"))
+    expect(rows(page)).to_have_count(1)
 
     # The plate searched, then the same address opened again: the same view.
     search = page.get_by_test_id("vehicle-search").locator("input")
     search.fill(car.plate[-5:])
     search.press("Enter")
-    expect(page).to_have_url(re.compile(rf"category={CATEGORY}&q={car.plate[-5:]}$"))
+    expect(page).to_have_url(re.compile(rf"category={CATEGORY}&powertrain=bev&q={car.plate[-5:]}$"))
     browsing.goto(page.url.removeprefix(live_server.base_url))
     expect(rows(page)).to_have_count(1)
     expect(page.get_by_test_id("vehicle-category")).to_contain_text("机要通信")

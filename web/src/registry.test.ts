@@ -18,6 +18,7 @@ describe('the view in the address', () => {
       agency: null,
       category: null,
       status: null,
+      powertrain: null,
       q: '',
       page: 1,
       size: 20,
@@ -25,12 +26,13 @@ describe('the view in the address', () => {
   });
 
   it('reads the filters, tab and page a link names', () => {
-    const params = new URLSearchParams('tab=quotas&agency=WH-GA&category=general&status=sealed&q=%E9%84%82A&page=3&size=50');
+    const params = new URLSearchParams('tab=quotas&agency=WH-GA&category=general&status=sealed&powertrain=bev&q=%E9%84%82A&page=3&size=50');
     expect(viewOf(params)).toEqual({
       tab: 'quotas',
       agency: 'WH-GA',
       category: 'general',
       status: 'sealed',
+      powertrain: 'bev',
       q: '鄂A',
       page: 3,
       size: 50,
@@ -38,8 +40,8 @@ describe('the view in the address', () => {
   });
 
   it('drops what is no code, an unknown tab and a page written wrong', () => {
-    const odd = viewOf(new URLSearchParams('tab=plans&category=<b>&status=Sealed&agency=%20&page=-2&size=7&q=%20%20'));
-    expect(odd).toEqual({ tab: 'vehicles', agency: null, category: null, status: null, q: '', page: 1, size: 20 });
+    const odd = viewOf(new URLSearchParams('tab=plans&category=<b>&status=Sealed&powertrain=b%20ev&agency=%20&page=-2&size=7&q=%20%20'));
+    expect(odd).toEqual({ tab: 'vehicles', agency: null, category: null, status: null, powertrain: null, q: '', page: 1, size: 20 });
     expect(viewOf(new URLSearchParams(`q=${'x'.repeat(150)}`)).q).toHaveLength(100); // the API's longest
   });
 
@@ -56,8 +58,8 @@ describe('the view in the address', () => {
   });
 
   it("asks GET /vehicles for the view's page with the route's own filters only", () => {
-    const view = viewOf(new URLSearchParams('agency=WH-GA&category=general&status=active&q=A1&page=3&size=10&tab=quotas'));
-    expect(vehiclesPath(view)).toBe('/vehicles?agency=WH-GA&category=general&status=active&q=A1&limit=10&offset=20');
+    const view = viewOf(new URLSearchParams('agency=WH-GA&category=general&status=active&powertrain=phev&q=A1&page=3&size=10&tab=quotas'));
+    expect(vehiclesPath(view)).toBe('/vehicles?agency=WH-GA&category=general&status=active&powertrain=phev&q=A1&limit=10&offset=20');
     expect(vehiclesPath(viewOf(new URLSearchParams('')))).toBe('/vehicles?limit=20&offset=0');
   });
 });

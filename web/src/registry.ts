@@ -72,6 +72,7 @@ export interface RegistryView {
   agency: string | null;
   category: string | null;
   status: string | null;
+  powertrain: string | null;
   q: string; // text in the plate or the model
   page: number; // from 1
   size: number;
@@ -82,7 +83,7 @@ function code(value: string | null): string | null {
 }
 
 /**
- * The view an address asks for (`?agency=WH-GA&category=general&status=sealed&q=鄂A&page=2`). What is no code is
+ * The view an address asks for (`?agency=WH-GA&category=general&status=sealed&powertrain=bev&q=鄂A&page=2`). What is no code is
  * dropped; a code the API does not know is left for it to refuse, with its sentence, under the filter it names.
  */
 export function viewOf(params: URLSearchParams): RegistryView {
@@ -92,6 +93,7 @@ export function viewOf(params: URLSearchParams): RegistryView {
     agency: params.get('agency')?.trim() || null,
     category: code(params.get('category')),
     status: code(params.get('status')),
+    powertrain: code(params.get('powertrain')),
     q: (params.get('q') ?? '').trim().slice(0, MAX_SEARCH),
     page: pageOf(params),
     size: sizeOf(params),
@@ -110,6 +112,7 @@ export function searchOf(view: RegistryView, changes: Partial<RegistryView> = {}
     agency: next.agency,
     category: next.category,
     status: next.status,
+    powertrain: next.powertrain,
     q: next.q.trim(),
     page: next.page > 1 ? next.page : undefined,
     size: next.size !== DEFAULT_SIZE ? next.size : undefined,
@@ -122,6 +125,7 @@ export function vehiclesPath(view: RegistryView): string {
     agency: view.agency,
     category: view.category,
     status: view.status,
+    powertrain: view.powertrain,
     q: view.q.trim(),
     limit: view.size,
     offset: (view.page - 1) * view.size,

@@ -379,6 +379,7 @@ const en: Catalog = {
     category: 'Category',
     allCategories: 'All categories',
     status: 'Status',
+    allPowertrains: 'All powertrains',
     allStatuses: 'All statuses',
     search: 'Plate or model',
     searchPlaceholder: 'Type a plate or model, then Enter',

@@ -375,6 +375,7 @@ const zhCN = {
     category: '类别',
     allCategories: '全部类别',
     status: '状态',
+    allPowertrains: '全部动力类型',
     allStatuses: '全部状态',
     search: '车牌或型号',
     searchPlaceholder: '输入车牌或型号后回车',

@@ -31,17 +31,18 @@ import { ListFailure, openingRow, serverPagination } from './listParts';
 import VehicleDrawer, { StatusTag } from './VehicleDrawer';
 
 /** The filter form's items: each is the API's query parameter of the same name (a refusal shows under it). */
-const ITEMS = ['agency', 'category', 'status', 'q'] as const;
+const ITEMS = ['agency', 'category', 'status', 'powertrain', 'q'] as const;
 
 interface FilterValues {
   agency: string | null;
   category: string | null;
   status: string | null;
+  powertrain: string | null;
   q: string;
 }
 
 function valuesOf(view: RegistryView): FilterValues {
-  return { agency: view.agency, category: view.category, status: view.status, q: view.q };
+  return { agency: view.agency, category: view.category, status: view.status, powertrain: view.powertrain, q: view.q };
 }
 
 function QuotaTable({ language, agencyName }: { language: Language; agencyName: (code: string) => string }) {
@@ -288,7 +289,7 @@ export default function VehiclesPage() {
   const onRow = (row: RegistryVehicle) =>
     openingRow(() => setOpened(row.id), { 'data-testid': 'vehicle-row', 'data-vehicle': row.id, 'data-plate': row.plate });
 
-  const options = (vocabulary: 'category' | 'vehicle_status') =>
+  const options = (vocabulary: 'category' | 'vehicle_status' | 'powertrain') =>
     (vocabularies?.[vocabulary] ?? []).map((term) => ({ value: term.value, label: label(vocabularies, vocabulary, term.value, language) }));
   const wide = (minWidth: number) => (compact ? { width: '100%' } : { minWidth });
   const due = reminders.data?.items.length ?? 0;
@@ -308,6 +309,7 @@ export default function VehiclesPage() {
           if ('agency' in changed) update({ agency: changed.agency ?? null });
           else if ('category' in changed) update({ category: changed.category ?? null });
           else if ('status' in changed) update({ status: changed.status ?? null });
+          else if ('powertrain' in changed) update({ powertrain: changed.powertrain ?? null });
         }}
       >
         <Form.Item name="agency" label={t('registry.agency')}>
@@ -326,6 +328,9 @@ export default function VehiclesPage() {
         </Form.Item>
         <Form.Item name="status" label={t('registry.status')}>
           <Select allowClear placeholder={t('registry.allStatuses')} options={options('vehicle_status')} style={wide(120)} data-testid="vehicle-status-filter" />
+        </Form.Item>
+        <Form.Item name="powertrain" label={t('registry.powertrain')}>
+          <Select allowClear placeholder={t('registry.allPowertrains')} options={options('powertrain')} style={wide(150)} data-testid="vehicle-powertrain-filter" />
         </Form.Item>
         <Form.Item name="q" label={t('registry.search')}>
           <Input.Search
