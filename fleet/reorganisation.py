@@ -28,6 +28,7 @@ source a summary (``agency.merged`` or ``agency.split``) listing them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -100,6 +101,13 @@ def _locked_agency(session: Session, code: str, *, field: str) -> Agency:
     return found
 
 
+def lock_agencies(session: Session, ids: Collection[int], *, update: bool = False) -> None:
+    """Lock these agencies' rows (shared, or for update), in id order: two writers that each lock two agencies
+    then cannot hold one each and wait for the other's (a merge and a transfer between the same agencies)."""
+    session.execute(sa.select(Agency.id).where(Agency.id.in_(sorted(ids))).order_by(Agency.id)
+                    .with_for_update(read=not update))
+
+
 def _check_day(on: date, agency: Agency) -> None:
     today = clock.today()
     if on > today:
@@ -161,6 +169,9 @@ def _reassigned(session: Session, actor: Actor, row: Any, source: Agency, to: Ag
 @atomic
 def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorganised:
     """Merge agency ``code`` into ``data.into`` on ``data.on`` (see the module's description)."""
+    # Both agencies locked in id order (`lock_agencies`) before either is read under its lock.
+    both = session.scalars(sa.select(Agency.id).where(Agency.code.in_([code, data.into]))).all()
+    lock_agencies(session, both, update=True)
     source = check_active(_locked_agency(session, code, field="code"), field="code")
     target = check_active(_locked_agency(session, data.into, field="into"), field="into")
     if target.id == source.id:

@@ -39,7 +39,7 @@ from fleet.models import (
     Vehicle,
 )
 from fleet.policy import PolicyBook
-from fleet.reorganisation import check_active
+from fleet.reorganisation import check_active, lock_agencies
 from fleet.schemas import DisposalIn, TransferIn, VehicleIn
 
 
@@ -244,10 +244,18 @@ def renew(
 @atomic
 def transfer(session: Session, actor: Actor, *, vehicle_id: int, data: TransferIn) -> Vehicle:
     """调剂: move a vehicle to another agency, within the receiving agency's quota."""
-    # The receiving agency before the vehicle: a merge locks its agencies, then their vehicles, and the reverse
-    # order here deadlocked a transfer into an agency with a merge into it.
-    to = check_active(queries.agency_by_code(session, data.to_agency, field="to_agency"), field="to_agency")
+    # Both agencies before the vehicle, as a merge or split locks its agencies, then their vehicles: a transfer
+    # into an agency with a merge into it, or out of an agency as it merged (the transfer's row names the agency it
+    # leaves, whose key PostgreSQL then locks), each waited on the merge while holding the car the merge wanted.
+    holder = queries.vehicle(session, vehicle_id).agency_id
+    to = queries.agency_by_code(session, data.to_agency, field="to_agency")
+    lock_agencies(session, {holder, to.id})
+    check_active(to, field="to_agency")
     vehicle = queries.vehicle(session, vehicle_id, lock=True)
+    if vehicle.agency_id != holder:  # moved by another transfer or a reorganisation since its first read
+        raise Conflict(msg("vehicle {plate} changed hands while this transfer was made (now {agency}); fix: send it "
+                           "again if it still should move", plate=vehicle.plate, agency=vehicle.agency.code),
+                       field="vehicle_id")
     if vehicle.status is VehicleStatus.disposed:
         raise InvalidState(msg("vehicle {plate} was disposed of on {day}", plate=vehicle.plate,
                                day=vehicle.disposed_on), field="vehicle_id")

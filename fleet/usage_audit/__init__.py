@@ -128,6 +128,7 @@ def findings(
             for kind in TRACK_KINDS:
                 if kind in wanted:
                     out.extend(getattr(track_checks, kind.value)(days))
+            del days, km_days  # this batch's tracks go before the next batch's are read
     if trip_kinds:
         if FindingKind.off_hours in wanted:
             out.extend(checks.off_hours(own, rules))
@@ -204,6 +205,7 @@ def _vehicle_days(
         days = {v.id: _day(v, tracks, booked, rules, start, end, now) for v in audited}
         yield list(days.values()), [days.get(vid) or _day(driving[vid], tracks, booked, rules, start, end, now)
                                     for vid in driven]
+        del tracks, booked, days  # as the caller lets its batch go: one batch's fixes in memory, not two
 
 
 def _day(vehicle: VehicleRow, tracks: dict[int, Track], booked: dict[int, list[evidence.TripRow]],

@@ -33,6 +33,7 @@ from fleet import (
     live_day,
     plans,
     queries,
+    registry,
     reorganisation,
     users,
     vehicles,
@@ -40,10 +41,10 @@ from fleet import (
 from fleet.audit import Actor
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, PlanStatus, Powertrain, TripStatus, VehicleStatus
-from fleet.errors import FleetError, InvalidInput, InvalidState
+from fleet.errors import FleetError, InvalidState
 from fleet.models import Agency, Assignment, AuditRecord, Driver, Plan, Trip
-from fleet.schemas import AssignIn, DisposalIn, DriverPatch, MergeIn, PlanIn, TransferIn, TripIn
-from tests.api.conftest import AGENCY_A, AGENCY_B, Api, City, at, seed_city, trip_body
+from fleet.schemas import AgencyIn, AssignIn, DisposalIn, DriverPatch, MergeIn, PlanIn, QuotaIn, TransferIn, TripIn
+from tests.api.conftest import AGENCY_A, AGENCY_B, CITY, Api, City, at, seed_city, trip_body
 from tests.api.test_under_load import copy_city
 from tests.conftest import postgres_schema
 from tests.factories import THIS_YEAR, registered, vehicle_in
@@ -217,18 +218,21 @@ def test_a_merge_begun_after_a_booking_checked_its_agency_takes_that_booking_alo
 
 
 def merge_at_its_agency_check(engine: Engine, monkeypatch: pytest.MonkeyPatch, module: Any,
-                              work: Callable[[Session], object]) -> BaseException | None:
-    """Run ``work`` in a transaction of its own while agency A merges into B, the merge beginning as ``work`` first
-    checks an agency (``module.check_active``) and getting half a second to lock what it locks before the check
-    goes on. A writer that took a row lock before that check held the row the merge wants next while it waited for
-    the agency the merge holds: a deadlock, which PostgreSQL breaks by failing one side. Returns how ``work``
-    ended (None, or the refusal it raised); the merge must go through."""
+                              work: Callable[[Session], object], *, at_check: int = 1) -> BaseException | None:
+    """Run ``work`` in a transaction of its own while agency A merges into B, the merge beginning as ``work`` checks
+    an agency (``module.check_active``) for the ``at_check``-th time and getting half a second to lock what it locks
+    before the check goes on. A writer that took a row lock before that check held the row the merge wants next
+    while it waited for the agency the merge holds: a deadlock, which PostgreSQL breaks by failing one side.
+    Returns how ``work`` ended (None, or the refusal it raised); the merge must go through."""
     checking = threading.Event()
     real: Callable[..., Agency] = module.check_active
+    checks: list[Agency] = []
 
     def merge_takes_the_agency_first(agency: Agency, **kwargs: Any) -> Agency:
-        checking.set()
-        time.sleep(0.5)  # the merge locks its agencies meanwhile, then what they hold
+        checks.append(agency)
+        if len(checks) == at_check:
+            checking.set()
+            time.sleep(0.5)  # the merge locks its agencies meanwhile, then what they hold
         return real(agency, **kwargs)
 
     monkeypatch.setattr(module, "check_active", merge_takes_the_agency_first)
@@ -280,19 +284,40 @@ def held_by(engine: Engine, vehicle_id: int) -> str:
 
 
 @pytest.mark.postgres
-def test_a_vehicle_transferred_into_an_agency_as_its_holder_merges_into_it_is_refused_not_deadlocked(
+def test_a_vehicle_transferred_into_an_agency_as_its_holder_merges_into_it_goes_through_first(
         pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
     """A's car is transferred to B as A merges into B. The transfer locked the car, then B; the merge locks A and
-    B, then A's cars: each waited on the other. Now the transfer takes B first, so it waits for the merge, which
-    has moved the car, and is refused: the car is B's already."""
+    B, then A's cars: each waited on the other. Now the transfer takes both agencies (shared, in id order, as the
+    merge takes them) before the car: the merge waits for it, and then has that car no more to move."""
     engine, api = pg_city
     vehicle_id = api.city.vehicles["gen-a1"]
-    outcome = merge_at_its_agency_check(engine, monkeypatch, vehicles, lambda session: vehicles.transfer(
+    assert merge_at_its_agency_check(engine, monkeypatch, vehicles, lambda session: vehicles.transfer(
         session, ADMIN, vehicle_id=vehicle_id, data=TransferIn(to_agency=AGENCY_B, transferred_on=clock.today(),
-                                                               reason="调剂")))
-    assert isinstance(outcome, InvalidInput), outcome
-    assert outcome.field == "to_agency"
+                                                               reason="调剂"))) is None
     assert held_by(engine, vehicle_id) == AGENCY_B
+    with unit_of_work(engine, readonly=True) as session:
+        moves = session.scalars(sa.select(AuditRecord.action).where(
+            AuditRecord.entity == "vehicle", AuditRecord.entity_id == str(vehicle_id),
+            AuditRecord.action == "vehicle.transferred")).all()
+    assert len(moves) == 1, "transferred once, by the transfer; the merge found it B's already"
+
+
+@pytest.mark.postgres
+def test_a_vehicle_transferred_out_of_an_agency_as_it_merges_goes_through_first(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A's car is transferred to a third agency C as A merges into B, the merge beginning once the transfer holds
+    the car. The transfer's record names A, so PostgreSQL locks A's key to write it, which the merge held while it
+    waited for the car. Now the transfer holds A (shared) from the start: the merge waits, and finds the car gone."""
+    engine, api = pg_city
+    with unit_of_work(engine) as session:
+        registry.create_agency(session, ADMIN, data=AgencyIn(code="WH-SW", name="市水务局", jurisdiction=CITY))
+        registry.set_quota(session, ADMIN, data=QuotaIn(agency="WH-SW", category=Category.general, limit=2,
+                                                        reason="编制核定"))
+    vehicle_id = api.city.vehicles["gen-a1"]
+    assert merge_at_its_agency_check(engine, monkeypatch, vehicles, lambda session: vehicles.transfer(
+        session, ADMIN, vehicle_id=vehicle_id, data=TransferIn(to_agency="WH-SW", transferred_on=clock.today(),
+                                                               reason="调剂")), at_check=2) is None
+    assert held_by(engine, vehicle_id) == "WH-SW"
 
 
 @pytest.mark.postgres

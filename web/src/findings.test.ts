@@ -273,6 +273,13 @@ describe('the track a finding draws', () => {
     expect(asked.map((path) => path.split('?')[0])).toEqual(['/vehicles/7/track', '/trips/12/track']);
   });
 
+  it("is not the trip's when another car serves the trip now", async () => {
+    const other = { type: 'Feature', geometry: null, properties: { role: 'track', vehicle_id: 8 } } as unknown as TripTrack['features'][number];
+    const handedOn: TripTrack = { type: 'FeatureCollection', features: [other] };
+    const { get } = api({ '/vehicles/7/track': unknown, '/trips/12/track': handedOn });
+    await expect(findingTrack(7, 12, window, undefined, get)).rejects.toBe(unknown);
+  });
+
   it('says why where there is no trip to fall back on, or the failure is not the scope', async () => {
     await expect(findingTrack(7, null, window, undefined, api({ '/vehicles/7/track': unknown }).get)).rejects.toBe(unknown);
     const busy = new ApiError(503, 'Busy', 'the database is serving 15 requests', null, 1);

@@ -193,7 +193,11 @@ export async function findingTrack(
     return { track: await get<TripTrack>(`/vehicles/${vehicleId}/track${queryString(window)}`, signal), source: 'vehicle' };
   } catch (error) {
     if (tripId === null || !(error instanceof ApiError) || error.status !== 404) throw error;
-    return { track: await get<TripTrack>(`/trips/${tripId}/track`, signal), source: 'trip' };
+    const track = await get<TripTrack>(`/trips/${tripId}/track`, signal);
+    // The trip's track is its current (or last) car's: a trip handed to another car since is not this car's drive.
+    const driven = track.features.filter((feature) => feature.properties.role === 'track');
+    if (driven.some((feature) => 'vehicle_id' in feature.properties && feature.properties.vehicle_id !== vehicleId)) throw error;
+    return { track, source: 'trip' };
   }
 }
 

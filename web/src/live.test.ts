@@ -10,7 +10,11 @@ describe('a live change', () => {
   });
 
   it('to a vehicle refreshes the vehicle lists and the board', () => {
-    expect(queryKeysFor(change('vehicle', '3'))).toEqual([['vehicles'], ['board'], ['vehicle', 3]]);
+    expect(queryKeysFor(change('vehicle', '3'))).toEqual([['vehicles'], ['board'], ['quotas'], ['vehicle', 3]]);
+  });
+
+  it('to an agency (a merge, a split) refreshes the quotas its vehicles went with', () => {
+    expect(queryKeysFor(change('agency', 'WH-GA', 'agency.merged'))).toEqual([['agencies'], ['quotas']]);
   });
 
   it('to a quota refreshes the quotas', () => {

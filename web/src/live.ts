@@ -31,14 +31,14 @@ export function queryKeysFor(change: Pick<Change, 'entity' | 'entity_id' | 'acti
       return [['trips'], ['board'], ...one('trip')];
     case 'assignment': // a vehicle taken or freed: the trip it serves changed as well
       return [['trips'], ['board'], ['trip']];
-    case 'vehicle':
-      return [['vehicles'], ['board'], ...one('vehicle')];
+    case 'vehicle': // registered, transferred, disposed of: also what an agency holds against its quotas
+      return [['vehicles'], ['board'], ['quotas'], ...one('vehicle')];
     case 'dispatch_run':
       return [['runs'], ...one('run')];
     case 'driver':
       return [['drivers'], ['board']];
-    case 'agency':
-      return [['agencies']];
+    case 'agency': // merged or split: its vehicles and quotas went with it
+      return [['agencies'], ['quotas']];
     case 'quota': // a quota set or cut: the registry page's quotas against the vehicles held
       return [['quotas']];
     default:
