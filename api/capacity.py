@@ -93,21 +93,23 @@ def heavy_slots_for(engine: Engine) -> Slots | None:
         return _HEAVY.setdefault(engine, made)
 
 
-async def database_slot(request: Request) -> AsyncIterator[None]:
-    """The dependency under every request session: hold a slot of the app's engine while the session lives."""
-    slots = slots_for(request.app.state.engine)
+@asynccontextmanager
+async def _holding(slots: Slots | None) -> AsyncIterator[None]:
+    """A slot of ``slots`` for the block; nothing to hold for an unbounded pool (None)."""
     if slots is None:
         yield
         return
     async with slots.hold():
+        yield
+
+
+async def database_slot(request: Request) -> AsyncIterator[None]:
+    """The dependency under every request session: hold a slot of the app's engine while the session lives."""
+    async with _holding(slots_for(request.app.state.engine)):
         yield
 
 
 async def heavy_read(request: Request) -> AsyncIterator[None]:
     """A route's dependency (listed first, so taken before its database slot): hold a place in the heavy lane."""
-    slots = heavy_slots_for(request.app.state.engine)
-    if slots is None:
-        yield
-        return
-    async with slots.hold():
+    async with _holding(heavy_slots_for(request.app.state.engine)):
         yield
