@@ -51,11 +51,11 @@ def run(engine: Engine, console: Console, *, today: date, board_day: date, out_d
     left = _leave_work(engine, rng, logins, today=today, board_day=board_day)
     url = f"http://{host}:{port}/"
     # Each role's page on the demo's day: the board it was booked for, and the misuse planted on it (track_day,
-    # booking_day), which the findings page's default period (the last 30 days) would not reach; the admin's
-    # registry opens on its quotas, where the year's acquisitions and disposals show.
+    # booking_day), which the findings page's default period (the last 7 days) would not reach; the admin's
+    # registry opens on its quotas, where the year's acquisitions and disposals show, and on its battery cars.
     table = Table(title=f"The console: {url}  (调度台 {url}board?day={board_day}; "
                         f"违规线索 {url}findings?since={board_day}&until={board_day}; "
-                        f"车辆台账 {url}vehicles?tab=quotas)")
+                        f"车辆台账 {url}vehicles?tab=quotas, 纯电动 {url}vehicles?powertrain=bev)")
     for column in ("role", "user", "password", "agency"):
         table.add_column(column)
     for login in logins.values():
