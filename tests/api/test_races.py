@@ -41,7 +41,7 @@ from fleet import (
 from fleet.audit import Actor
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, PlanStatus, Powertrain, TripStatus, VehicleStatus
-from fleet.errors import FleetError, InvalidState
+from fleet.errors import Conflict, FleetError, InvalidState
 from fleet.models import Agency, Assignment, AuditRecord, Driver, Plan, Trip
 from fleet.schemas import AgencyIn, AssignIn, DisposalIn, DriverPatch, MergeIn, PlanIn, QuotaIn, TransferIn, TripIn
 from tests.api.conftest import AGENCY_A, AGENCY_B, CITY, Api, City, at, seed_city, trip_body
@@ -318,6 +318,34 @@ def test_a_vehicle_transferred_out_of_an_agency_as_it_merges_goes_through_first(
         session, ADMIN, vehicle_id=vehicle_id, data=TransferIn(to_agency="WH-SW", transferred_on=clock.today(),
                                                                reason="调剂")), at_check=2) is None
     assert held_by(engine, vehicle_id) == "WH-SW"
+
+
+@pytest.mark.postgres
+def test_a_vehicle_that_changed_hands_after_the_transfer_first_read_it_is_refused(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another transfer of the same car commits between this one's first, unlocked read of the car (which names
+    the agencies it locks) and its lock on the car: the car is refused naming the field, not moved from an agency
+    whose row was never locked."""
+    engine, api = pg_city
+    vehicle_id = api.city.vehicles["gen-a1"]
+    real = vehicles.lock_agencies
+    moved: list[bool] = []
+
+    def another_transfer_first(session: Session, ids: Any, **kwargs: Any) -> None:
+        if not moved:
+            moved.append(True)
+            with unit_of_work(engine) as other:
+                vehicles.transfer(other, ADMIN, vehicle_id=vehicle_id, data=TransferIn(
+                    to_agency=AGENCY_B, transferred_on=clock.today(), reason="调剂"))
+        real(session, ids, **kwargs)
+
+    monkeypatch.setattr(vehicles, "lock_agencies", another_transfer_first)
+    with unit_of_work(engine) as session, pytest.raises(Conflict) as refused:
+        vehicles.transfer(session, ADMIN, vehicle_id=vehicle_id, data=TransferIn(
+            to_agency=AGENCY_B, transferred_on=clock.today(), reason="调剂"))
+    assert refused.value.field == "vehicle_id"
+    assert AGENCY_B in str(refused.value.detail)
+    assert held_by(engine, vehicle_id) == AGENCY_B
 
 
 @pytest.mark.postgres
