@@ -269,12 +269,19 @@ class Page(Generic[T]):
     total: int
 
 
-def _page(session: Session, query: Select[T], *order: Any, limit: int | None, offset: int,
-          options: Sequence[ORMOption] = ()) -> Page[T]:
+def _window(session: Session, query: Select[Any], *order: Any, limit: int | None, offset: int,
+            options: Sequence[ORMOption] = ()) -> tuple[Select[Any], int]:
+    """The query's rows in ``order`` from ``offset``, at most ``limit`` of them, and how many there are in all."""
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     ordered = query.options(*options).order_by(*order).offset(offset)
     if limit is not None:
         ordered = ordered.limit(limit)
+    return ordered, total
+
+
+def _page(session: Session, query: Select[T], *order: Any, limit: int | None, offset: int,
+          options: Sequence[ORMOption] = ()) -> Page[T]:
+    ordered, total = _window(session, query, *order, limit=limit, offset=offset, options=options)
     return Page(list(session.scalars(ordered)), total)
 
 
@@ -452,10 +459,7 @@ def quota_use_page(session: Session, *, limit: int | None = None, offset: int = 
         .outerjoin(held, sa.and_(held.c.agency_id == keys.c.agency_id, held.c.category == keys.c.category))
         .where(of_agencies(keys.c.agency_id, agency_ids))
     )
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    ordered = query.order_by(Agency.code, keys.c.category).offset(offset)
-    if limit is not None:
-        ordered = ordered.limit(limit)
+    ordered, total = _window(session, query, Agency.code, keys.c.category, limit=limit, offset=offset)
     return Page([QuotaUse(agency_id, code, Category(category), limit_, count)
                  for agency_id, code, category, limit_, count in session.execute(ordered)], total)
 

@@ -94,18 +94,23 @@ class Reorganised:
                 "trips": self.trips, "plans": self.plans, "agencies": self.agencies}
 
 
-def _locked_agency(session: Session, code: str, *, field: str) -> Agency:
-    found = session.scalar(sa.select(Agency).where(Agency.code == code).with_for_update())
-    if found is None:
-        raise NotFound(msg("unknown agency {code!r}", code=code), field=field)
+def _locked_agencies(session: Session, *named: tuple[str, str]) -> dict[str, Agency]:
+    """The agencies of these codes (each with the field that named it), locked for update in id order, as
+    `lock_agencies` takes them; the first unknown code is refused naming its field."""
+    found = {agency.code: agency for agency in session.scalars(
+        sa.select(Agency).where(Agency.code.in_(sorted({code for code, _ in named}))).order_by(Agency.id)
+        .with_for_update())}
+    for code, named_by in named:
+        if code not in found:
+            raise NotFound(msg("unknown agency {code!r}", code=code), field=named_by)
     return found
 
 
-def lock_agencies(session: Session, ids: Collection[int], *, update: bool = False) -> None:
-    """Lock these agencies' rows (shared, or for update), in id order: two writers that each lock two agencies
-    then cannot hold one each and wait for the other's (a merge and a transfer between the same agencies)."""
+def lock_agencies(session: Session, ids: Collection[int]) -> None:
+    """Share these agencies' rows, in id order: two writers that each lock two agencies then cannot hold one each
+    and wait for the other's (a merge and a transfer between the same agencies)."""
     session.execute(sa.select(Agency.id).where(Agency.id.in_(sorted(ids))).order_by(Agency.id)
-                    .with_for_update(read=not update))
+                    .with_for_update(read=True))
 
 
 def _check_day(on: date, agency: Agency) -> None:
@@ -169,11 +174,9 @@ def _reassigned(session: Session, actor: Actor, row: Any, source: Agency, to: Ag
 @atomic
 def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorganised:
     """Merge agency ``code`` into ``data.into`` on ``data.on`` (see the module's description)."""
-    # Both agencies locked in id order (`lock_agencies`) before either is read under its lock.
-    both = session.scalars(sa.select(Agency.id).where(Agency.code.in_([code, data.into]))).all()
-    lock_agencies(session, both, update=True)
-    source = check_active(_locked_agency(session, code, field="code"), field="code")
-    target = check_active(_locked_agency(session, data.into, field="into"), field="into")
+    locked = _locked_agencies(session, (code, "code"), (data.into, "into"))
+    source = check_active(locked[code], field="code")
+    target = check_active(locked[data.into], field="into")
     if target.id == source.id:
         raise InvalidInput(msg("field '{field}': an agency cannot merge into itself", field="into"), field="into")
     _check_day(data.on, source)
@@ -254,7 +257,7 @@ def _reparent(session: Session, actor: Actor, agency: Agency, parent: Agency | N
 @atomic
 def split(session: Session, actor: Actor, *, code: str, data: SplitIn) -> Reorganised:
     """Split new agencies off agency ``code`` on ``data.on`` (see the module's description)."""
-    source = check_active(_locked_agency(session, code, field="code"), field="code")
+    source = check_active(_locked_agencies(session, (code, "code"))[code], field="code")
     _check_day(data.on, source)
     why = _reason("split", source, data.reason)
     held = {v.plate: v for v in _held(session, source)}

@@ -1,19 +1,20 @@
 import { DownloadOutlined, PrinterOutlined, StopOutlined } from '@ant-design/icons';
 import { useQueryClient } from '@tanstack/react-query';
-import { Alert, App, Button, Card, DatePicker, Input, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
+import { App, Button, Card, DatePicker, Input, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
 import type { ColumnsType, SorterResult } from 'antd/es/table/interface';
 import dayjs from 'dayjs';
 import { lazy, Suspense, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useSearchParams } from 'react-router';
 
-import { API, ApiError, queryString, sendJson, tripQuery, useTrips, useVocabulary, type Trip, type TripFilters } from '../api';
+import { API, queryString, sendJson, tripQuery, useTrips, useVocabulary, type Trip, type TripFilters } from '../api';
 import { useMe } from '../auth';
 import { useErrorText } from '../errors';
 import { isLanguage } from '../i18n';
-import { PAGE_SIZES, pageOf, sizeOf } from '../paging';
+import { pageOf, sizeOf } from '../paging';
 import { formatChinaDateTime, formatChinaWindow } from '../time';
 import { label, STATUS_COLOURS } from '../vocabulary';
+import { ListFailure, serverPagination } from './listParts';
 
 const TripTimeline = lazy(() => import('./TripTimeline'));
 
@@ -80,7 +81,6 @@ export default function TripsPage() {
   const [search, setSearch] = useState(filters.q ?? '');
   const [cancelling, setCancelling] = useState<number | null>(null);
   const mayCancel = CANCELLERS.includes(me.role);
-  const forbidden = trips.error instanceof ApiError && trips.error.status === 403;
 
   const cancel = async (trip: Trip) => {
     setCancelling(trip.id);
@@ -230,8 +230,7 @@ export default function TripsPage() {
             {t('trips.exportXlsx')}
           </Button>
         </Space>
-        {forbidden && <Alert type="info" showIcon title={t('trips.forbidden')} style={{ marginBottom: 16 }} />}
-        {trips.error && !forbidden && <Alert type="error" showIcon title={t('errors.load', { detail: describe(trips.error) })} style={{ marginBottom: 16 }} />}
+        <ListFailure error={trips.error} placed={false} forbidden={t('trips.forbidden')} testId="trip-error" />
         <Table<Trip>
           rowKey="id"
           size="middle"
@@ -248,16 +247,13 @@ export default function TripsPage() {
             if (!one?.order || !ways) update({ sort: null });
             else update({ sort: one.order === 'descend' ? (ways.descend ?? ways.ascend) : ways.ascend });
           }}
-          pagination={{
-            current: page,
-            pageSize: size,
-            total: trips.data?.total ?? 0,
-            pageSizeOptions: PAGE_SIZES,
-            showSizeChanger: true,
-            showTotal: (count) => <span data-testid="trips-total">{t('trips.total', { count })}</span>,
-            onChange: (next, nextSize) =>
-              update({ page: nextSize === size ? String(next) : null, size: String(nextSize) }, true),
-          }}
+          pagination={serverPagination(
+            { page, size },
+            trips.data?.total ?? 0,
+            (changes) =>
+              update({ page: (changes.page ?? 1) > 1 ? String(changes.page) : null, size: String(changes.size ?? size) }, true),
+            (count) => <span data-testid="trips-total">{t('trips.total', { count })}</span>,
+          )}
         />
       </Card>
       {items.length > 0 && (

@@ -8,8 +8,9 @@ import { useErrorText } from '../errors';
 import { PAGE_SIZES } from '../paging';
 
 /**
- * The parts every list paged on the server shares (the supervisor's findings, the admin's vehicles): rows that open
- * their record from the mouse or the keyboard, the paging written to the address, and why the list did not load.
+ * The parts every list paged on the server shares (the trips, the supervisor's findings, the admin's vehicles): rows
+ * that open their record from the mouse or the keyboard, the paging written to the address, and why the list did not
+ * load.
  */
 
 /**
