@@ -59,22 +59,25 @@ def city_behind(kind: str, request: pytest.FixtureRequest, template: tuple[Path,
 BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(params=BOTH)
-def small_city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
-               tmp_path: Path) -> Iterator[tuple[Engine, City]]:
-    """A pool of one connection, which a waiter gives up on after 0.3 s."""
-    with city_behind(request.param, request, city_template, tmp_path, pool_size=1, max_overflow=0,
-                     pool_timeout=0.3) as made:
-        yield made
+def pooled_city(name: str, doc: str, **pool: Any) -> Any:
+    """A fixture ``name``: the seeded city behind a pool of the given settings, on SQLite and PostgreSQL."""
+
+    @pytest.fixture(params=BOTH, name=name)
+    def city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
+             tmp_path: Path) -> Iterator[tuple[Engine, City]]:
+        with city_behind(request.param, request, city_template, tmp_path, **pool) as made:
+            yield made
+
+    city.__doc__ = doc
+    return city
 
 
-@pytest.fixture(params=BOTH)
-def one_slot_city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
-                  tmp_path: Path) -> Iterator[tuple[Engine, City]]:
-    """A pool of one connection, which a waiter would wait 30 s for: a request must not get as far as waiting."""
-    with city_behind(request.param, request, city_template, tmp_path, pool_size=1, max_overflow=0,
-                     pool_timeout=30) as made:
-        yield made
+small_city = pooled_city("small_city", "A pool of one connection, which a waiter gives up on after 0.3 s.",
+                         pool_size=1, max_overflow=0, pool_timeout=0.3)
+one_slot_city = pooled_city("one_slot_city", "A pool of one connection, which a waiter would wait 30 s for: a "
+                            "request must not get as far as waiting.", pool_size=1, max_overflow=0, pool_timeout=30)
+four_slot_city = pooled_city("four_slot_city", "A pool of four connections: a lane of one for the heavy reads.",
+                             pool_size=4, max_overflow=0, pool_timeout=30)
 
 
 @pytest.fixture
@@ -213,15 +216,6 @@ def test_a_request_that_finds_the_pool_busy_is_served_when_a_slot_frees(
         answered = client.get("/api/v1/trips", headers=as_(client, city, "requester-a"))
         holder.join(10)
         assert answered.status_code == 200, answered.text
-
-
-@pytest.fixture(params=BOTH)
-def four_slot_city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
-                   tmp_path: Path) -> Iterator[tuple[Engine, City]]:
-    """A pool of four connections: a lane of one for the heavy reads."""
-    with city_behind(request.param, request, city_template, tmp_path, pool_size=4, max_overflow=0,
-                     pool_timeout=30) as made:
-        yield made
 
 
 def test_heavy_reads_past_their_lane_answer_503_while_the_days_work_goes_on(
