@@ -62,14 +62,13 @@ BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 def pooled_city(name: str, doc: str, **pool: Any) -> Any:
     """A fixture ``name``: the seeded city behind a pool of the given settings, on SQLite and PostgreSQL."""
 
-    @pytest.fixture(params=BOTH, name=name)
     def city(request: pytest.FixtureRequest, city_template: tuple[Path, City],
              tmp_path: Path) -> Iterator[tuple[Engine, City]]:
         with city_behind(request.param, request, city_template, tmp_path, **pool) as made:
             yield made
 
-    city.__doc__ = doc
-    return city
+    city.__doc__ = doc  # before it becomes a fixture, which keeps the function's docstring as its own
+    return pytest.fixture(params=BOTH, name=name)(city)
 
 
 small_city = pooled_city("small_city", "A pool of one connection, which a waiter gives up on after 0.3 s.",
