@@ -15,11 +15,13 @@ deadline keeps the cheap bound above, and ``method`` says so.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from dispatch import relaxation
+from dispatch import parallel, relaxation
 from dispatch.network import KEY, Network
 from dispatch.plan import Bounds
 from dispatch.problem import PRIORITIES, Priority
@@ -135,13 +137,17 @@ def _potentials(nodes: int, tails: np.ndarray, heads: np.ndarray, cost: np.ndarr
     return None
 
 
-def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: int | None = None) -> Bounds:
+def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: int | None = None,
+            workers: int = 1) -> Bounds:
     """The bounds of a solved plan's ``routes``, held to ``deadline`` (a `time.perf_counter` instant).
 
     Served per priority: the least of the trips some vehicle could serve alone and the LP relaxation of vehicle
     duties, lexicographically (the law-enforcement bound holds for plans serving at least as many emergencies as
     this one, the routine bound for plans serving at least as many of both). Empty km: the greater of the
     assignment relaxation and the Lagrangian bound of the same relaxation for the trips this plan serves.
+
+    The two need nothing of each other: with ``workers`` > 1 the empty-km bound runs in a forked child while the
+    served stages run here, each until ``deadline``; with one, the served stages take `SERVED_SHARE` of the time.
     """
     started = time.perf_counter()
     deadline = min(deadline, started + LONGEST_S)
@@ -151,13 +157,16 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
     plan_km = routes.empty_km()
     assigned_km, prices = assignment(net, np.flatnonzero(served))
     lower = min(assigned_km, plan_km)
+    start = prices if DUAL_START else None
+    beside = parallel.Aside(partial(_empty_km, net, served, plan_km, start, deadline)) \
+        if parallel.can_fork(workers) and deadline > time.perf_counter() else None
     counts = np.bincount(net.tier[served], minlength=len(PRIORITIES))
     floor = (int(counts[0]), int(counts[1]), int(counts[2]))
     served_how = "servable trips (each by some vehicle alone)"
     km_how = "assignment relaxation (min-cost flow) of the served trips' empty legs"
-    # The served stages get most of the time; the empty-km bound is anytime and takes what is left.
+    served_until = deadline if beside is not None else started + SERVED_SHARE * (deadline - started)
     try:
-        tiers, kept = relaxation.served_bounds(net, able, floor, started + SERVED_SHARE * (deadline - started))
+        tiers, kept = relaxation.served_bounds(net, able, floor, served_until)
         for index, value in enumerate(tiers):
             priority = PRIORITIES[index]
             upper[priority] = max(min(upper[priority], value), floor[index])
@@ -172,22 +181,21 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
         served_how += f" (LP skipped: {why})"
     except MemoryError:  # a bound is worth no lost plan: the plan is already made
         served_how += " (LP skipped: out of memory)"
-    try:
-        nearest = relaxation.lagrangian_nearest(deadline - time.perf_counter(), trips=int(served.sum()))
-        model = relaxation.build(net, deadline, nearest=nearest, trips=served, pool_step_s=relaxation.POOL_STEP_S)
-        start = prices if DUAL_START else None
-        lag_km, rounds = relaxation.lagrangian_deadhead(model, served, deadline, upper_km=plan_km, start=start)
-        if lag_km > lower:
-            lower = min(lag_km, plan_km)
-            km_how = (f"Lagrangian relaxation of the trips' cover rows in the LP relaxation of vehicle duties over "
-                      f"the served trips ({model.classes} vehicle classes, arcs to each trip's {nearest} nearest "
-                      f"successors; {rounds} rounds of min-cost flows per class)")
-        else:
-            km_how += f" (the Lagrangian bound after {rounds} rounds was no higher)"
-    except relaxation.Skipped as why:
-        km_how += f" (Lagrangian skipped: {why})"
-    except MemoryError:
-        km_how += " (Lagrangian skipped: out of memory)"
+    km: _Lagrangian | str | None
+    if beside is None:
+        km = _empty_km(net, served, plan_km, start, deadline)
+    else:
+        km = beside.result(deadline - time.perf_counter() + parallel.GRACE_SECONDS)
+    if isinstance(km, str) or km is None:
+        km_how += f" (Lagrangian skipped: {km or 'its process gave no answer'})"
+    elif km.km > lower:
+        lower = min(km.km, plan_km)
+        km_how = (f"Lagrangian relaxation of the trips' cover rows in the LP relaxation of vehicle duties over "
+                  f"the served trips ({km.classes} vehicle classes, arcs to each trip's {km.nearest} nearest "
+                  f"successors; {km.rounds} rounds of min-cost flows per class"
+                  f"{', beside the served stages' if beside is not None else ''})")
+    else:
+        km_how += f" (the Lagrangian bound after {km.rounds} rounds was no higher)"
     return Bounds(
         served_upper=upper,
         deadhead_lower_km=round(lower, 3),
@@ -195,3 +203,25 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
         method=f"served: {served_how}; empty km: {km_how}",
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+@dataclass(frozen=True)
+class _Lagrangian:
+    km: float
+    rounds: int
+    classes: int
+    nearest: int
+
+
+def _empty_km(net: Network, served: np.ndarray, plan_km: float, start: np.ndarray | None,
+              deadline: float) -> _Lagrangian | str:
+    """The Lagrangian empty-km bound of the served trips by ``deadline``, or why it was skipped."""
+    try:
+        nearest = relaxation.lagrangian_nearest(deadline - time.perf_counter(), trips=int(served.sum()))
+        model = relaxation.build(net, deadline, nearest=nearest, trips=served, pool_step_s=relaxation.POOL_STEP_S)
+        km, rounds = relaxation.lagrangian_deadhead(model, served, deadline, upper_km=plan_km, start=start)
+    except relaxation.Skipped as why:
+        return str(why)
+    except MemoryError:
+        return "out of memory"
+    return _Lagrangian(km, rounds, model.classes, nearest)

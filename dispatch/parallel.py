@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.pool import Pool
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dispatch.network import Network
 
@@ -96,3 +96,44 @@ def runner(net: Network, workers: int, deadline: float = math.inf) -> Iterator[R
         if pool is not None:
             pool.terminate()
             pool.join()
+
+
+class Aside(Generic[R]):
+    """``function()`` run in a forked child while this process goes on with other work; `result` collects it.
+
+    For work of the same plan that needs no answer from the rest (the bounds' halves): the child gets the network
+    by fork as the search's workers do, and sends back only its small answer.
+    """
+
+    def __init__(self, function: Callable[[], R]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._answers, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_answer, args=(function, send), daemon=True)
+        self._process.start()
+        send.close()  # the child holds the only sending end: its exit ends the pipe
+
+    def result(self, timeout: float) -> R | None:
+        """The child's answer, or None if it gave none within ``timeout`` seconds (it failed, was killed, or is
+        late; it is stopped then)."""
+        try:
+            if self._answers.poll(max(0.0, timeout)):
+                answer: R = self._answers.recv()
+                return answer
+            log.warning("work set aside in a child process gave no answer in %.1f s", timeout)
+        except (EOFError, OSError):
+            log.warning("work set aside in a child process ended without an answer")
+        finally:
+            self._answers.close()
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join()
+        return None
+
+
+def _answer(function: Callable[[], Any], send: Any) -> None:
+    try:
+        send.send(function())
+    except Exception:  # the parent goes on without the answer; the reason belongs in the log, once
+        log.exception("work set aside in a child process failed")
+    finally:
+        send.close()

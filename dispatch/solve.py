@@ -130,6 +130,7 @@ def solve(
         vehicles_needed=needed,
         bound_deadline=bound_deadline,
         workers=1 if routes is optimum or improve.whole(net) else processes,
+        bound_workers=processes,
     )
     return plan
 
@@ -259,10 +260,12 @@ def assemble(
     bounded: bool = True,
     bound_deadline: float = -math.inf,
     workers: int = 1,
+    bound_workers: int = 1,
 ) -> Plan:
     """Turn solver routes into a `Plan` with reasons, objective, bounds and gap (``bounded=False``: no bounds,
     for routes given rather than solved, whose bound nobody asked for). The bounds' LP gets until
-    ``bound_deadline`` (a `time.perf_counter` instant; past: the cheap bounds alone)."""
+    ``bound_deadline`` (a `time.perf_counter` instant; past: the cheap bounds alone), on up to ``bound_workers``
+    processes."""
     problem = net.problem
     unserved = [
         Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
@@ -279,7 +282,8 @@ def assemble(
             method="exact min-cost flow",
         )
     else:
-        bound = bounds.compute(net, routes, deadline=bound_deadline, vehicles_needed=vehicles_needed)
+        bound = bounds.compute(net, routes, deadline=bound_deadline, vehicles_needed=vehicles_needed,
+                               workers=bound_workers)
     gap = bound.gap(objective)
     # Zero gaps prove the served counts; the empty-km bound holds for this plan's set of trips only, so it proves
     # the km too only when that set is forced: every trip some vehicle could serve is served.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from itertools import product
 from typing import Any
@@ -157,6 +159,33 @@ class TestTightness:
         assert computed.deadhead_lower_km > old * 1.05
         assert computed.deadhead_lower_km <= plan.objective.deadhead_km
         assert computed.seconds > 0
+
+
+class TestSideBySide:
+    def test_two_workers_give_the_same_bounds_as_one(self) -> None:
+        """With two workers the empty-km bound runs in a child beside the served stages: given time enough for
+        both to finish, the bounds are the ones a single process finds."""
+        given_problem = Problem.parse(city_instance(20, 80, seed=3))
+        plan = solve(given_problem, time_limit=1, seed=0)
+        routes: Routes = plan._state
+        one = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30, workers=1)
+        two = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30, workers=2)
+        assert "beside the served stages" in two.method
+        assert "beside" not in one.method
+        assert (two.served_upper, two.deadhead_lower_km) == (one.served_upper, one.deadhead_lower_km)
+        assert two.deadhead_lower_km > bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
+
+    def test_a_child_that_gives_no_answer_leaves_the_cheap_empty_km_bound(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        given_problem = Problem.parse(city_instance(20, 80, seed=3))
+        plan = solve(given_problem, time_limit=1, seed=0)
+        routes: Routes = plan._state
+        monkeypatch.setattr(bounds, "_empty_km", lambda *args: os.kill(os.getpid(), signal.SIGKILL))
+        computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30, workers=2)
+        assert "its process gave no answer" in computed.method
+        assert "lexicographic" in computed.method  # the served stages, here, are untouched
+        old = bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
+        assert computed.deadhead_lower_km == pytest.approx(min(old, plan.objective.deadhead_km), abs=1e-3)
 
 
 class TestDeadline:

@@ -110,6 +110,33 @@ def test_inside_a_daemonic_process_the_parts_run_in_it() -> None:
         assert pool.map(_parts_inside, [0]) == [[2, 3]]
 
 
+class TestAside:
+    """Work set aside in a forked child: its answer comes back, and a child that fails or is late costs no hang."""
+
+    def test_the_answer_comes_from_a_child(self) -> None:
+        beside = parallel.Aside(lambda: (os.getpid(), sum(range(1000))))
+        pid, total = cast(tuple[int, int], beside.result(30))
+        assert (pid != os.getpid(), total) == (True, 499500)
+
+    def test_a_failing_child_gives_none(self) -> None:
+        def fails() -> int:
+            raise ValueError("no answer")
+
+        assert parallel.Aside(fails).result(30) is None
+
+    def test_a_killed_child_gives_none_at_once(self) -> None:
+        started = time.perf_counter()
+        assert parallel.Aside(lambda: os.kill(os.getpid(), signal.SIGKILL)).result(30) is None
+        assert time.perf_counter() - started < 10  # the pipe's end, not the timeout, ends the wait
+
+    def test_a_late_child_is_stopped(self) -> None:
+        beside = parallel.Aside(lambda: time.sleep(60))
+        started = time.perf_counter()
+        assert beside.result(0.2) is None
+        assert time.perf_counter() - started < 10
+        assert not beside._process.is_alive()
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vehicles=st.integers(4, 40), trips=st.integers(30, 200), day=st.integers(0, 10_000), count=st.integers(2, 4))
 def test_parts_by_kind_keep_the_cars_a_left_out_trip_may_use_together(vehicles: int, trips: int, day: int,
