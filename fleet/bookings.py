@@ -278,8 +278,7 @@ def _approval_basis(actor: Actor, booked: Trip, note: str | None) -> str | None:
 @atomic
 def start(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) -> Trip:
     """出车: the driver picks the passengers up and reads the odometer."""
-    booked = _moving(session, trip_id, TripStatus.assigned, "start")
-    vehicle = queries.vehicle(session, holding(session, booked).vehicle_id, lock=True)
+    booked, vehicle = _moving(session, trip_id, TripStatus.assigned, "start")
     at = driven_at(actor, data, vehicle, now_window(), booked)
     last = session.execute(
         sa.select(OdometerReading.km, OdometerReading.read_on)
@@ -302,10 +301,9 @@ def start(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) -> 
 @atomic
 def complete(session: Session, actor: Actor, *, trip_id: int, data: OdometerIn) -> Trip:
     """收车: the passengers are delivered; the odometer reading closes the trip's mileage."""
-    booked = _moving(session, trip_id, TripStatus.in_progress, "complete")
+    booked, vehicle = _moving(session, trip_id, TripStatus.in_progress, "complete")
     assert booked.odometer_start_km is not None  # set by start
     assert booked.started_at is not None
-    vehicle = queries.vehicle(session, holding(session, booked).vehicle_id, lock=True)
     at = driven_at(actor, data, vehicle, now_window(), booked)
     if data.odometer_km < booked.odometer_start_km:
         raise InvalidInput(msg("odometer {km} km is below the start reading {start_km} km", km=data.odometer_km,
@@ -346,9 +344,17 @@ def _check_plausible(vehicle: Vehicle, km: int, *, last_km: int, since: datetime
                                plate=vehicle.plate), field="odometer_km")
 
 
-def _moving(session: Session, trip_id: int, needed: TripStatus, step: str) -> Trip:
+def _moving(session: Session, trip_id: int, needed: TripStatus, step: str) -> tuple[Trip, Vehicle]:
+    """The trip, in state ``needed``, and the vehicle it holds, both locked: the vehicle first, as every writer
+    of both does (`fleet.queries.lock_in_order`), so its car is read from the assignment before either lock."""
+    ahead = queries.active_assignment(session, trip_id)
+    queries.lock_in_order(session, vehicles=[ahead.vehicle_id] if ahead else [], trips=[trip_id])
     booked = queries.trip(session, trip_id, lock=True)
     if booked.status is not needed:
         raise InvalidState(msg("trip {trip_id} is {status}; {decision} needs {needed}", trip_id=trip_id,
                                status=booked.status, decision=_DECISION_WORDS[step], needed=needed), field="status")
-    return booked
+    held = holding(session, booked)
+    if ahead is None or held.vehicle_id != ahead.vehicle_id:  # moved to another car between the two reads
+        raise Conflict(msg("trip {trip_id}'s vehicle changed while this was sent; send it again",
+                           trip_id=trip_id), field="vehicle_id")
+    return booked, queries.vehicle(session, held.vehicle_id, lock=True)

@@ -223,6 +223,7 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
             busy = driver_calendar(session, snapshot.start, snapshot.horizon_end)
             drivers = [d for d in queries.active_drivers(session)
                        if agency_ids is None or d.agency_id is None or d.agency_id in agency_ids]
+            batch: list[tuple[Vehicle, list[tuple[str, datetime]], Driver | None]] = []
             written = 0
             while routes and written < APPLY_BATCH:
                 route = routes.pop(0)
@@ -231,17 +232,24 @@ def _apply(engine: Engine, actor: Actor, run_id: int, snapshot: _Snapshot, plan:
                 intervals = [occupied(snapshot.trips[t], at) for t, at in legs]
                 driver = free_driver(stretch.vehicle, intervals, busy, drivers)
                 without_driver += driver is None
+                batch.append((stretch.vehicle, legs, driver))
+                written += len(legs)
+            # The batch's rows in the house's order before any is written: assigning leg by leg would lock a car,
+            # its trips, its driver, then the next car, against a desk or an urgent placement going the other way.
+            queries.lock_in_order(session, vehicles=[vehicle.id for vehicle, _, _ in batch],
+                                  trips=[int(t) for _, legs, _ in batch for t, _ in legs],
+                                  drivers=[driver.id for _, _, driver in batch if driver is not None])
+            for vehicle, legs, driver in batch:
                 for trip_id, pickup in legs:
-                    reason = _assign_planned(session, actor, int(trip_id), stretch.vehicle, driver, pickup, run_id)
+                    reason = _assign_planned(session, actor, int(trip_id), vehicle, driver, pickup, run_id)
                     if reason is not None:
                         refused.append({"trip_id": int(trip_id), "priority": snapshot.trips[trip_id].priority.value,
                                         "reason": reason, **_coded(reason)})
-                written += len(legs)
     rented = _rent(engine, actor, run_id, [int(u.trip) for u in plan.unserved], rent_unserved) \
         if rent_unserved else []
     with unit_of_work(engine) as session:
         record = session.get_one(DispatchRun, run_id)
-        for unserved in plan.unserved:
+        for unserved in sorted(plan.unserved, key=lambda u: int(u.trip)):  # each note's row lock by id, as elsewhere
             left = session.get(Trip, int(unserved.trip))
             if left is not None and left.status is TripStatus.approved:
                 left.dispatch_note = unserved.reason[:500]
@@ -261,6 +269,7 @@ def _rent(engine: Engine, actor: Actor, run_id: int, unserved: Sequence[int], ch
     ``choice``, a provider's code), `APPLY_BATCH` trips per write transaction; a trip no provider can take stays
     approved with the engine's reason."""
     rented: list[dict[str, Any]] = []
+    unserved = sorted(unserved)  # trips locked one by one, by id as everywhere
     for first in range(0, len(unserved), APPLY_BATCH):
         with unit_of_work(engine) as session:
             offered = [rentals.provider_by_code(session, choice)] if isinstance(choice, str) \
@@ -588,12 +597,18 @@ def _write_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
     """`_apply_urgent`'s one write transaction: the routes it changed re-checked against the database and written."""
     booked_id = str(day.booked.id)
     with unit_of_work(engine) as session:
+        touched = [t for t in [*wanted, *placement.unplaced] if t != booked_id]
+        # Every car it writes to, then every trip it writes, then the drivers of the trips it moves, in the house's
+        # order: a seal or a desk assignment on one of those cars takes the car before its trips too.
+        queries.lock_in_order(
+            session, vehicles=[day.stretches[key].vehicle.id for key, _ in wanted.values()],
+            trips=[day.booked.id, *(int(t) for t in touched)],
+            drivers=[d for t in touched if t in wanted and (d := day.running[t].driver_id) is not None])
         booked = queries.trip(session, day.booked.id, lock=True)
         if booked.status is not TripStatus.approved:
             raise InvalidState(msg("trip {trip_id} is now {status}", trip_id=booked.id, status=booked.status),
                                field="status")
-        touched = [t for t in [*wanted, *placement.unplaced] if t != booked_id]
-        # The trips it moves or puts out are locked before they are checked, in id order: a cancel or a start
+        # The trips it moves or puts out are read under their locks before they are checked: a cancel or a start
         # committed between the check and this commit would otherwise be overwritten (a cancelled trip put back
         # in the queue as approved, a trip under way taken off its car).
         locked = {trip.id: trip for trip in session.scalars(

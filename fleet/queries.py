@@ -222,6 +222,22 @@ def quota_limits_on(session: Session, agency_ids: Sequence[int], moment: datetim
 # --- the trip's day -------------------------------------------------------------------------------------------
 
 
+def lock_in_order(session: Session, *, vehicles: Collection[int] = (), trips: Collection[int] = (),
+                  drivers: Collection[int] = ()) -> None:
+    """Lock rows in the house's one order: vehicles, then trips, then drivers, each kind by id ascending.
+
+    A writer that changes more than one of these kinds takes its locks here first (or in this same order), after
+    any agency, quota or plan line it needs: sealing a car locks it and then its trips, so assigning a trip to it,
+    starting or completing it does too. Two writers that each held what the other wanted next would wait on each
+    other in a circle, which PostgreSQL ends by aborting one (a deadlock, answered 503). The rows' values are read
+    again by whatever locks them next (`fleet.db`: a locked read is fresh); SQLite's one write lock needs none of
+    this, and takes it as a plain read."""
+    for model, ids in ((Vehicle, vehicles), (Trip, trips), (Driver, drivers)):
+        wanted = sorted({int(i) for i in ids})
+        if wanted:
+            session.execute(sa.select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update())
+
+
 def trip(session: Session, trip_id: int, *, lock: bool = False) -> Trip:
     found = session.get(Trip, trip_id, with_for_update=lock)
     if found is None:

@@ -127,9 +127,10 @@ def _check_day(on: date, agency: Agency) -> None:
 
 
 def _held(session: Session, agency: Agency) -> list[Vehicle]:
-    return list(session.scalars(
+    """The agency's vehicles not disposed of, locked by id (as every writer locks vehicles), listed by plate."""
+    return sorted(session.scalars(
         sa.select(Vehicle).where(Vehicle.agency_id == agency.id, Vehicle.status != VehicleStatus.disposed)
-        .order_by(Vehicle.plate).with_for_update()))
+        .order_by(Vehicle.id).with_for_update()), key=lambda vehicle: vehicle.plate)
 
 
 def _limits(session: Session, agency: Agency) -> dict[Category, int]:
@@ -202,6 +203,11 @@ def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorga
         _set_limit(session, actor, source, category, 0, why)
         done.quotas.setdefault(target.code, {})[category.value] = theirs.get(category, 0) + limit
 
+    # Vehicles (above), trips, then drivers: the house's lock order (`fleet.queries.lock_in_order`).
+    for trip in session.scalars(sa.select(Trip).where(Trip.agency_id == source.id, Trip.status.in_(OPEN_TRIPS))
+                                .order_by(Trip.id).with_for_update()):
+        _reassigned(session, actor, trip, source, target, data.reason, "merge")
+        done.trips.append(trip.id)
     for driver in session.scalars(sa.select(Driver).where(Driver.agency_id == source.id, Driver.active)
                                   .order_by(Driver.id).with_for_update()):
         _reassigned(session, actor, driver, source, target, data.reason, "merge")
@@ -210,10 +216,6 @@ def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorga
                                 .with_for_update()):
         _reassigned(session, actor, user, source, target, data.reason, "merge")
         done.users.append(user.name)
-    for trip in session.scalars(sa.select(Trip).where(Trip.agency_id == source.id, Trip.status.in_(OPEN_TRIPS))
-                                .order_by(Trip.id).with_for_update()):
-        _reassigned(session, actor, trip, source, target, data.reason, "merge")
-        done.trips.append(trip.id)
     for plan in session.scalars(sa.select(Plan).where(Plan.agency_id == source.id, Plan.status.in_(OPEN_PLANS))
                                 .order_by(Plan.id).with_for_update()):
         if plan.status is PlanStatus.approved and not any(line.remaining for line in plan.lines):

@@ -41,9 +41,20 @@ from fleet import (
 from fleet.audit import Actor
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Category, PlanStatus, Powertrain, TripStatus, VehicleStatus
-from fleet.errors import Conflict, FleetError, InvalidState
+from fleet.errors import Busy, Conflict, FleetError, InvalidState
 from fleet.models import Agency, Assignment, AuditRecord, Driver, Plan, Trip
-from fleet.schemas import AgencyIn, AssignIn, DisposalIn, DriverPatch, MergeIn, PlanIn, QuotaIn, TransferIn, TripIn
+from fleet.schemas import (
+    AgencyIn,
+    AssignIn,
+    DisposalIn,
+    DriverPatch,
+    MergeIn,
+    OdometerIn,
+    PlanIn,
+    QuotaIn,
+    TransferIn,
+    TripIn,
+)
 from tests.api.conftest import AGENCY_A, AGENCY_B, CITY, Api, City, at, seed_city, trip_body
 from tests.api.test_under_load import copy_city
 from tests.conftest import postgres_schema
@@ -539,3 +550,104 @@ def test_bookings_go_on_while_an_admin_s_new_user_s_password_is_hashed(
     assert added[0].json()["user"]["agency"] == AGENCY_A
     r = api.client.post("/api/v1/auth/login", json={"name": "李科长", "password": "correct horse 2030"})
     assert r.status_code == 200, r.text
+
+
+# --- one lock order: vehicles, then trips, then drivers ---------------------------------------------------------
+
+
+class WhileItLocksTheVehicle:
+    """``other`` run in a transaction of its own, begun as this thread first reads a vehicle under its lock and given
+    half a second to lock what it locks before that read goes on (a patched `queries.vehicle`). Under the old order
+    (a trip locked before its car) this thread then held the trip ``other`` wanted next while it waited for the car
+    ``other`` held, and PostgreSQL aborted one side as a deadlock."""
+
+    def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch, other: Callable[[Session], object]) -> None:
+        self.other: Exception | None = None
+        here, real = threading.get_ident(), queries.vehicle
+
+        def run_other() -> None:
+            try:
+                with unit_of_work(engine) as session:
+                    other(session)
+            except Exception as error:  # judged by the test
+                self.other = error
+
+        self.thread = threading.Thread(target=run_other)
+
+        def other_meanwhile(session: Session, vehicle_id: int, *, lock: bool = False) -> Any:
+            if lock and threading.get_ident() == here and self.thread.ident is None:
+                self.thread.start()
+                time.sleep(0.5)
+            return real(session, vehicle_id, lock=lock)
+
+        monkeypatch.setattr(queries, "vehicle", other_meanwhile)
+
+    def mine(self, work: Callable[[], object]) -> Exception | None:
+        """How ``work`` (this thread's writer) ended; ``other`` is over when this returns."""
+        try:
+            work()
+            return None
+        except Exception as error:  # judged by the test
+            return error
+        finally:
+            if self.thread.ident is not None:
+                self.thread.join(timeout=30)
+
+
+def not_a_deadlock(outcome: Exception | None) -> None:
+    assert outcome is None or (isinstance(outcome, FleetError) and not isinstance(outcome, Busy)), repr(outcome)
+
+
+@pytest.mark.postgres
+def test_a_car_sealed_as_its_trip_starts_ends_one_way_not_in_a_deadlock(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """出车 and 封存 on the same car at once: the trip starts and the seal is refused (the car is on the road), or
+    the seal goes first and the start is refused; never both aborted as a deadlock (503)."""
+    engine, api = pg_city
+    trip = approved(api)
+    vehicle_id = api.city.vehicles["le-a1"]
+    with unit_of_work(engine) as session:
+        assignments.assign(session, DISPATCHER, trip_id=trip, data=AssignIn(vehicle_id=vehicle_id))
+    race = WhileItLocksTheVehicle(
+        engine, monkeypatch, lambda session: vehicles.seal(session, ADMIN, vehicle_id=vehicle_id, reason="封存检查"))
+
+    def start() -> None:
+        with unit_of_work(engine) as session, clock.travel(at(9)):
+            bookings.start(session, ADMIN, trip_id=trip, data=OdometerIn(odometer_km=100))
+
+    mine = race.mine(start)
+    not_a_deadlock(mine)
+    not_a_deadlock(race.other)
+    status = api.as_("dispatcher").get(f"/trips/{trip}").json()["status"]
+    if mine is None:  # the start went first: the car is on the road, so the seal is refused
+        assert status == "in_progress"
+        assert isinstance(race.other, Conflict)
+        assert race.other.field == "vehicle_id"
+    else:  # the seal went first: the trip is back in the queue, and the start refused
+        assert race.other is None
+        assert status == "approved"
+
+
+@pytest.mark.postgres
+def test_an_assignment_during_a_merge_of_its_agency_goes_through_with_the_merge(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desk assigns an agency-A trip to an A car as A merges into B: the merge locks A's cars, then its trips;
+    the assignment must take the car before the trip too, so one waits for the other and both go through."""
+    engine, api = pg_city
+    trip = approved(api)
+    vehicle_id = api.city.vehicles["le-a1"]
+    race = WhileItLocksTheVehicle(engine, monkeypatch, lambda session: reorganisation.merge(
+        session, ADMIN, code=AGENCY_A, data=MergeIn(into=AGENCY_B, on=clock.today(), reason="机构改革合并")))
+
+    def assign() -> None:
+        with unit_of_work(engine) as session:
+            assignments.assign(session, DISPATCHER, trip_id=trip, data=AssignIn(vehicle_id=vehicle_id))
+
+    assert race.mine(assign) is None
+    assert race.other is None
+    assert trip in open_trips_of(engine, AGENCY_B)
+    with unit_of_work(engine, readonly=True) as session:
+        held = session.scalar(sa.select(Assignment).where(Assignment.trip_id == trip, Assignment.active))
+        assert held is not None
+        assert held.vehicle_id == vehicle_id
+        assert session.get_one(Trip, trip).status is TripStatus.assigned
