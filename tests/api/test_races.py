@@ -651,3 +651,47 @@ def test_an_assignment_during_a_merge_of_its_agency_goes_through_with_the_merge(
         assert held is not None
         assert held.vehicle_id == vehicle_id
         assert session.get_one(Trip, trip).status is TripStatus.assigned
+
+
+@pytest.mark.postgres
+def test_the_desk_assigning_a_trip_the_batch_is_writing_waits_for_it_not_a_deadlock(
+        pg_city: tuple[Engine, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch run writes its plan leg by leg; between its first and second leg the desk assigns the second leg's
+    trip to the first leg's car. The batch now takes every car, trip and driver of its batch before the first leg,
+    and the desk the car before the trip, so the desk waits for the batch (and then reassigns, or is refused). The
+    desk used to hold the trip while it waited for the car, as the batch held the car and came for the trip."""
+    engine, api = pg_city
+    trips = [approved(api, earliest_pickup=at(hour).isoformat(), latest_pickup=at(hour, 30).isoformat())
+             for hour in (9, 14)]
+    real, here = dispatching._assign_planned, threading.get_ident()
+    desk: list[Exception | None] = []
+    threads: list[threading.Thread] = []
+    written: list[int] = []  # the car of each leg the batch wrote
+
+    def assign_at_the_desk(trip_id: int, vehicle_id: int) -> None:
+        try:
+            with unit_of_work(engine) as session:
+                assignments.assign(session, DISPATCHER, trip_id=trip_id, data=AssignIn(vehicle_id=vehicle_id))
+            desk.append(None)
+        except Exception as error:  # judged below
+            desk.append(error)
+
+    def desk_meanwhile(session: Session, actor: Actor, trip_id: int, vehicle: Any, *args: Any) -> str | None:
+        if threading.get_ident() == here and written and not threads:  # the first leg written, the second next
+            threads.append(threading.Thread(target=assign_at_the_desk, args=(trip_id, written[0])))
+            threads[0].start()
+            time.sleep(0.5)
+        if threading.get_ident() == here:
+            written.append(vehicle.id)
+        return real(session, actor, trip_id, vehicle, *args)
+
+    monkeypatch.setattr(dispatching, "_assign_planned", desk_meanwhile)
+    record, _ = dispatching.run(engine, DISPATCHER, start=at(8), end=at(18), time_limit=1)
+    assert threads, "the batch wrote no leg: the scenario did not happen"
+    threads[0].join(timeout=30)
+    assert record.status.value == "done"
+    not_a_deadlock(desk[0])
+    with unit_of_work(engine, readonly=True) as session:
+        for trip in trips:
+            assert session.get_one(Trip, trip).status is TripStatus.assigned
+            assert queries.active_assignment(session, trip) is not None
