@@ -162,30 +162,15 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
         if parallel.can_fork(workers) and deadline > time.perf_counter() else None
     counts = np.bincount(net.tier[served], minlength=len(PRIORITIES))
     floor = (int(counts[0]), int(counts[1]), int(counts[2]))
-    served_how = "servable trips (each by some vehicle alone)"
+    try:  # the child never outlives the bounds, whatever stops them
+        served_how = _served_lp(net, able, floor, upper, deadline if beside is not None
+                                else started + SERVED_SHARE * (deadline - started))
+        km = _empty_km(net, served, plan_km, start, deadline) if beside is None \
+            else beside.result(deadline - time.perf_counter() + parallel.GRACE_SECONDS)
+    finally:
+        if beside is not None:
+            beside.stop()
     km_how = "assignment relaxation (min-cost flow) of the served trips' empty legs"
-    served_until = deadline if beside is not None else started + SERVED_SHARE * (deadline - started)
-    try:
-        tiers, kept = relaxation.served_bounds(net, able, floor, served_until)
-        for index, value in enumerate(tiers):
-            priority = PRIORITIES[index]
-            upper[priority] = max(min(upper[priority], value), floor[index])
-        names = ("emergency", "law enforcement given the plan's emergencies",
-                 "routine given the plan's emergencies and law-enforcement trips")[: len(tiers)]
-        served_how = (f"LP relaxation of vehicle duties (one commodity per vehicle category x shift; arcs to each "
-                      f"trip's {'/'.join(map(str, kept))} nearest successors and a time-ordered pool; GLOP), "
-                      f"lexicographic: {'; '.join(names)}")
-        if len(tiers) < len(PRIORITIES):
-            served_how += "; the rest servable trips (LP skipped: out of time)"
-    except relaxation.Skipped as why:
-        served_how += f" (LP skipped: {why})"
-    except MemoryError:  # a bound is worth no lost plan: the plan is already made
-        served_how += " (LP skipped: out of memory)"
-    km: _Lagrangian | str | None
-    if beside is None:
-        km = _empty_km(net, served, plan_km, start, deadline)
-    else:
-        km = beside.result(deadline - time.perf_counter() + parallel.GRACE_SECONDS)
     if isinstance(km, str) or km is None:
         km_how += f" (Lagrangian skipped: {km or 'its process gave no answer'})"
     elif km.km > lower:
@@ -203,6 +188,29 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
         method=f"served: {served_how}; empty km: {km_how}",
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _served_lp(net: Network, able: np.ndarray, floor: tuple[int, int, int], upper: dict[Priority, int],
+               deadline: float) -> str:
+    """Lower ``upper`` to the served stages' LP bounds computed by ``deadline``; says how they were found."""
+    how = "servable trips (each by some vehicle alone)"
+    try:
+        tiers, kept = relaxation.served_bounds(net, able, floor, deadline)
+    except relaxation.Skipped as why:
+        return f"{how} (LP skipped: {why})"
+    except MemoryError:  # a bound is worth no lost plan: the plan is already made
+        return f"{how} (LP skipped: out of memory)"
+    for index, value in enumerate(tiers):
+        priority = PRIORITIES[index]
+        upper[priority] = max(min(upper[priority], value), floor[index])
+    names = ("emergency", "law enforcement given the plan's emergencies",
+             "routine given the plan's emergencies and law-enforcement trips")[: len(tiers)]
+    how = (f"LP relaxation of vehicle duties (one commodity per vehicle category x shift; arcs to each trip's "
+           f"{'/'.join(map(str, kept))} nearest successors and a time-ordered pool; GLOP), lexicographic: "
+           f"{'; '.join(names)}")
+    if len(tiers) < len(PRIORITIES):
+        how += "; the rest servable trips (LP skipped: out of time)"
+    return how
 
 
 @dataclass(frozen=True)

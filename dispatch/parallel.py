@@ -123,11 +123,15 @@ class Aside(Generic[R]):
         except (EOFError, OSError):
             log.warning("work set aside in a child process ended without an answer")
         finally:
-            self._answers.close()
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join()
+            self.stop()
         return None
+
+    def stop(self) -> None:
+        """End the child if it still runs (its answer, if any, is dropped); again, nothing."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._answers.close()
 
 
 def _answer(function: Callable[[], Any], send: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
@@ -186,6 +187,19 @@ class TestSideBySide:
         assert "lexicographic" in computed.method  # the served stages, here, are untouched
         old = bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
         assert computed.deadhead_lower_km == pytest.approx(min(old, plan.objective.deadhead_km), abs=1e-3)
+
+
+    def test_the_child_is_stopped_when_the_served_stages_fail(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        given_problem = Problem.parse(city_instance(20, 80, seed=3))
+        routes: Routes = solve(given_problem, time_limit=1, seed=0)._state
+
+        def fails(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a served stage failed")
+
+        monkeypatch.setattr(relaxation, "served_bounds", fails)
+        with pytest.raises(RuntimeError):
+            bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30, workers=2)
+        assert multiprocessing.active_children() == []
 
 
 class TestDeadline:
