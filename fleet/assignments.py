@@ -91,7 +91,7 @@ def holding(session: Session, booked: Trip) -> Assignment:
 def assign(session: Session, actor: Actor, *, trip_id: int, data: AssignIn,
            source: AssignmentSource = AssignmentSource.manual, run_id: int | None = None) -> Assignment:
     """Give an approved (or reassign an assigned) trip to a vehicle and, optionally, a driver."""
-    queries.lock_in_order(session, vehicles=[data.vehicle_id], trips=[trip_id])
+    queries.lock_in_order(session, vehicles=[data.vehicle_id])  # the car first; the trip's locked read is next
     booked = queries.trip(session, trip_id, lock=True)
     if booked.status not in (TripStatus.approved, TripStatus.assigned):
         raise InvalidState(msg("trip {trip_id} is {status}; only an approved or assigned trip can be assigned",

@@ -348,7 +348,7 @@ def _moving(session: Session, trip_id: int, needed: TripStatus, step: str) -> tu
     """The trip, in state ``needed``, and the vehicle it holds, both locked: the vehicle first, as every writer
     of both does (`fleet.queries.lock_in_order`), so its car is read from the assignment before either lock."""
     ahead = queries.active_assignment(session, trip_id)
-    queries.lock_in_order(session, vehicles=[ahead.vehicle_id] if ahead else [], trips=[trip_id])
+    queries.lock_in_order(session, vehicles=[ahead.vehicle_id] if ahead else [])  # then the trip's locked read
     booked = queries.trip(session, trip_id, lock=True)
     if booked.status is not needed:
         raise InvalidState(msg("trip {trip_id} is {status}; {decision} needs {needed}", trip_id=trip_id,

@@ -188,7 +188,6 @@ class TestSideBySide:
         old = bounds.deadhead_lower(routes.net, np.flatnonzero(routes.where >= 0))
         assert computed.deadhead_lower_km == pytest.approx(min(old, plan.objective.deadhead_km), abs=1e-3)
 
-
     def test_the_child_is_stopped_when_the_served_stages_fail(self, monkeypatch: pytest.MonkeyPatch) -> None:
         given_problem = Problem.parse(city_instance(20, 80, seed=3))
         routes: Routes = solve(given_problem, time_limit=1, seed=0)._state
