@@ -222,7 +222,7 @@ class TestAVehicleLeavingUse:
         driving, later = approved_trip(session, 9), approved_trip(session, 15)
         for trip_id in (driving, later):
             assignments.assign(session, ADMIN, trip_id=trip_id, data=AssignIn(vehicle_id=vehicles_[0]))
-        bookings.start(session, ADMIN, trip_id=driving, data=OdometerIn(odometer_km=1000))
+        bookings.start(session, ADMIN, trip_id=driving, data=OdometerIn(odometer_km=100))
         with pytest.raises(Conflict, match=f"on trip {driving} now") as refused:
             leave_use(session, leave, vehicles_[0])
         assert refused.value.field == "vehicle_id"
