@@ -651,14 +651,30 @@ def _write_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
         # every held assignment of a city day for its vehicle took ~10 ms.
         driving = frozenset(d for k, route in day.routes.items() if k.rpartition("#")[0] == vehicle.plate
                             for t in route if (d := day.running[t].driver_id) is not None)
-        driver = free_driver(vehicle, interval, _driver_calendar(session, *interval[0]),
-                             queries.active_drivers(session), prefer=driving)
+        driver = _claim_driver(session, vehicle, interval, _driver_calendar(session, *interval[0]),
+                               queries.active_drivers(session), prefer=driving)
         assign(session, actor, trip_id=booked.id, source=AssignmentSource.urgent, data=AssignIn(
             vehicle_id=vehicle.id, driver_id=driver.id if driver else None, pickup_at=at))
     return Urgent(
         trip_id=day.booked.id, vehicle=vehicle.plate, displaced=[int(t) for t in placement.displaced],
         replaced={int(t): day.stretches[k].vehicle.plate for t, k in placement.replaced.items()},
         unplaced=[int(t) for t in placement.unplaced], moved=moved, seconds=perf_counter() - started)
+
+
+def _claim_driver(session: Session, vehicle: Vehicle, interval: Sequence[tuple[datetime, datetime]],
+                  busy: dict[int, list[tuple[datetime, datetime]]], drivers: Sequence[Driver],
+                  prefer: frozenset[int]) -> Driver | None:
+    """`free_driver` for the emergency, among the drivers no other writer holds now (SKIP LOCKED). The placement
+    already holds the drivers of the trips it moves, and it only learns which driver the emergency gets here: waiting
+    for a higher-numbered one than those, out of the house's order, could close a circle with a writer holding it
+    (a deadlock, answered 503); a driver someone is changing at this instant is not surely free anyway."""
+    left = list(drivers)
+    while (driver := free_driver(vehicle, interval, busy, left, prefer=prefer)) is not None:
+        if session.scalar(sa.select(Driver.id).where(Driver.id == driver.id)
+                          .with_for_update(skip_locked=True)) is not None:
+            return driver
+        left.remove(driver)
+    return None
 
 
 def _driver_calendar(session: Session, start: datetime, end: datetime) -> dict[int, list[tuple[datetime, datetime]]]:

@@ -515,6 +515,42 @@ def test_the_urgent_retries_are_bounded(any_city: tuple[Engine, Api], monkeypatc
         assert session.get_one(Trip, trip.id).status is TripStatus.approved
 
 
+@pytest.mark.postgres
+def test_an_emergency_takes_a_free_driver_at_once_not_one_another_writer_holds(pg_city: tuple[Engine, Api]) -> None:
+    """The placement learns which driver the emergency gets only after it has locked the drivers of the trips it
+    moves: waiting there for a driver another writer holds could close a circle (a deadlock). It takes the next free
+    driver at once instead: here the agency's own driver is held, so the platform's day pool driver drives."""
+    engine, api = pg_city
+    with unit_of_work(engine) as session:
+        urgent, _ = bookings.book(session, DISPATCHER, agency=AGENCY_A, approved=True,
+                                  data=TripIn.parse(emergency_body(10, categories=["emergency"])))
+        urgent_id = urgent.id
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # an admin's edit of driver-a, say, not yet committed
+        with unit_of_work(engine) as session:
+            session.execute(sa.select(Driver.id).where(Driver.id == api.city.drivers["driver-a"]).with_for_update())
+            held.set()
+            release.wait(timeout=20)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        began = time.perf_counter()
+        placed = dispatching.place_urgent(engine, DISPATCHER, trip_id=urgent_id, now=clock.now())
+        waited = time.perf_counter() - began
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert placed.vehicle is not None, placed.reason
+    assert waited < 10, f"the placement waited {waited:.1f} s for the held driver"
+    with unit_of_work(engine, readonly=True) as session:
+        assignment = queries.active_assignment(session, urgent_id)
+        assert assignment is not None
+        assert assignment.driver_id == api.city.drivers["pool-day"]
+
+
 # --- slow work outside the write lock ------------------------------------------------------------------------------
 
 
