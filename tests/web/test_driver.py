@@ -35,6 +35,9 @@ def test_a_driver_starts_and_completes_todays_trip_with_the_odometer(open_browsi
         before = server.call("admin", "GET", f"/vehicles/{server.city.vehicles['le-a1']}")["odometer_km"]
         start, below, end = before + 120, before + 119, before + 154
 
+        # The phone's clock too: its page asks for the trips of its own China date, which must be the test's day
+        # even when the run crosses China's midnight.
+        page.clock.install(time=at(9, day=today))
         phone.sign_in("driver-a")
         expect(page).to_have_url(re.compile(r"/driver$"))
         expect(page.get_by_test_id("driver-day")).to_contain_text(today.isoformat())
@@ -107,6 +110,7 @@ def test_a_reading_out_of_range_is_refused_as_typed_never_clamped(open_browsing:
     card = page.locator(f'[data-testid="driver-trip"][data-trip="{trip["id"]}"]')
 
     with clock.travel(at(16, 5, day=today)):
+        page.clock.install(time=at(16, 5, day=today))  # the phone's China date is the test's day (see above)
         phone.sign_in("driver-a")
         card.get_by_test_id("driver-start").click()
         dialog = page.get_by_role("dialog")
