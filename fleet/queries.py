@@ -43,8 +43,18 @@ from fleet.usage_audit.evidence import StatusChange, status_log
 T = TypeVar("T")
 
 
+def locked(stmt: Select[T]) -> Select[T]:
+    """``stmt`` with the house's row lock, FOR NO KEY UPDATE on PostgreSQL (SQLite's one write lock needs none).
+
+    No writer deletes these rows or changes their keys, and the weaker lock lets rows that only refer to them be
+    inserted meanwhile: a terminal's fixes for a car a dispatcher is assigning (the foreign key's check takes KEY
+    SHARE, which FOR UPDATE makes wait). Writers still wait for each other: NO KEY UPDATE conflicts with itself and
+    with FOR UPDATE."""
+    return stmt.with_for_update(key_share=True)
+
+
 def _one(session: Session, stmt: Select[T], *, lock: bool, missing: str, field: str) -> T:
-    found = session.scalar(stmt.with_for_update() if lock else stmt)
+    found = session.scalar(locked(stmt) if lock else stmt)
     if found is None:
         raise NotFound(missing, field=field)
     return found
@@ -235,11 +245,11 @@ def lock_in_order(session: Session, *, vehicles: Collection[int] = (), trips: Co
     for model, ids in ((Vehicle, vehicles), (Trip, trips), (Driver, drivers)):
         wanted = sorted({int(i) for i in ids})
         if wanted:
-            session.execute(sa.select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update())
+            session.execute(locked(sa.select(model.id).where(model.id.in_(wanted)).order_by(model.id)))
 
 
 def trip(session: Session, trip_id: int, *, lock: bool = False) -> Trip:
-    found = session.get(Trip, trip_id, with_for_update=lock)
+    found = session.get(Trip, trip_id, with_for_update={"key_share": True} if lock else None)  # as `locked`
     if found is None:
         raise NotFound(msg("unknown trip id {trip_id}", trip_id=trip_id), field="trip_id")
     return found

@@ -128,9 +128,9 @@ def _check_day(on: date, agency: Agency) -> None:
 
 def _held(session: Session, agency: Agency) -> list[Vehicle]:
     """The agency's vehicles not disposed of, locked by id (as every writer locks vehicles), listed by plate."""
-    return sorted(session.scalars(
+    return sorted(session.scalars(queries.locked(
         sa.select(Vehicle).where(Vehicle.agency_id == agency.id, Vehicle.status != VehicleStatus.disposed)
-        .order_by(Vehicle.id).with_for_update()), key=lambda vehicle: vehicle.plate)
+        .order_by(Vehicle.id))), key=lambda vehicle: vehicle.plate)
 
 
 def _limits(session: Session, agency: Agency) -> dict[Category, int]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from fleet import (
     dispatching,
     live_day,
     plans,
+    positions,
     queries,
     registry,
     reorganisation,
@@ -515,6 +517,27 @@ def test_the_urgent_retries_are_bounded(any_city: tuple[Engine, Api], monkeypatc
         assert session.get_one(Trip, trip.id).status is TripStatus.approved
 
 
+@contextmanager
+def held_elsewhere(engine: Engine, take: Callable[[Session], object]) -> Iterator[None]:
+    """Another writer's transaction, open for the body's length, that has taken the locks ``take`` takes."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with unit_of_work(engine) as session:
+            take(session)
+            held.set()
+            release.wait(timeout=20)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+
 @pytest.mark.postgres
 def test_an_emergency_takes_a_free_driver_at_once_not_one_another_writer_holds(pg_city: tuple[Engine, Api]) -> None:
     """The placement learns which driver the emergency gets only after it has locked the drivers of the trips it
@@ -525,30 +548,44 @@ def test_an_emergency_takes_a_free_driver_at_once_not_one_another_writer_holds(p
         urgent, _ = bookings.book(session, DISPATCHER, agency=AGENCY_A, approved=True,
                                   data=TripIn.parse(emergency_body(10, categories=["emergency"])))
         urgent_id = urgent.id
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # an admin's edit of driver-a, say, not yet committed
-        with unit_of_work(engine) as session:
-            session.execute(sa.select(Driver.id).where(Driver.id == api.city.drivers["driver-a"]).with_for_update())
-            held.set()
-            release.wait(timeout=20)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(timeout=10)
+    driver_a = api.city.drivers["driver-a"]
+    # An admin's edit of driver-a, say, not yet committed.
+    with held_elsewhere(engine, lambda session: session.execute(
+            sa.select(Driver.id).where(Driver.id == driver_a).with_for_update())):
         began = time.perf_counter()
         placed = dispatching.place_urgent(engine, DISPATCHER, trip_id=urgent_id, now=clock.now())
         waited = time.perf_counter() - began
-    finally:
-        release.set()
-        holder.join(timeout=30)
     assert placed.vehicle is not None, placed.reason
     assert waited < 10, f"the placement waited {waited:.1f} s for the held driver"
     with unit_of_work(engine, readonly=True) as session:
         assignment = queries.active_assignment(session, urgent_id)
         assert assignment is not None
         assert assignment.driver_id == api.city.drivers["pool-day"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("lock", ["house order", "one car"])
+def test_a_car_s_fixes_are_stored_while_a_writer_holds_the_car(pg_city: tuple[Engine, Api], lock: str) -> None:
+    """A desk assignment or an emergency holds its cars' rows to the end of its transaction. The terminal's fixes
+    for such a car only refer to it: they are stored meanwhile, not queued behind the dispatcher (a foreign key's
+    check passes a FOR NO KEY UPDATE lock, not a FOR UPDATE one)."""
+    engine, api = pg_city
+    car = api.city.vehicles["le-a1"]
+
+    def take(session: Session) -> None:
+        if lock == "house order":
+            queries.lock_in_order(session, vehicles=[car])
+        else:
+            queries.vehicle(session, car, lock=True)
+
+    with held_elsewhere(engine, take):
+        began = time.perf_counter()
+        with unit_of_work(engine) as session:
+            stored = positions.store(session, [positions.Fix(
+                vehicle_id=car, fixed_at=clock.now() - timedelta(minutes=1), lat=30.6, lon=114.3)])
+        waited = time.perf_counter() - began
+    assert stored == 1
+    assert waited < 10, f"the fix waited {waited:.1f} s for the dispatcher's transaction"
 
 
 # --- slow work outside the write lock ------------------------------------------------------------------------------
