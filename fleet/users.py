@@ -54,6 +54,7 @@ from fleet.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from fleet.i18n import msg, with_article
 from fleet.models import Driver, SignInFailure, User, UserSession, utcnow
 from fleet.reorganisation import check_active
+from fleet.schemas import unstorable_text
 from fleet.settings import get_settings
 
 log = logging.getLogger("gongche.users")
@@ -102,6 +103,8 @@ def check_password(name: str, password: str, *, field: str = "password") -> None
                                most=MAX_PASSWORD, length=len(password)), field=field)
     if password.strip().casefold() == name.strip().casefold():
         raise InvalidInput(msg("a password may not be the user's name"), field=field)
+    if (unfit := unstorable_text(password)) is not None:  # a lone surrogate would stop the hash mid-way
+        raise InvalidInput(unfit[1], field=field)
 
 
 def hash_password(name: str, password: str, *, field: str = "password") -> str:
@@ -121,15 +124,18 @@ def _decoy_hash() -> str:
 def _verify(password: str, stored: str | None) -> tuple[bool, str | None]:
     """Whether ``password`` matches ``stored``, and its new hash when the stored one was made with parameters (or an
     algorithm) no longer recommended. Never quicker for a missing hash than for a real one."""
+    # As UTF-8 bytes, as the hash was made; a lone surrogate, which no stored password has (`check_password`),
+    # is carried through rather than stopping the comparison, so it is refused as any wrong password is.
+    secret = password.encode("utf-8", "surrogatepass")
     if stored is None:
-        _HASHER.verify(password, _decoy_hash())
+        _HASHER.verify(secret, _decoy_hash())
         return False, None
     try:
-        return _HASHER.verify_and_update(password, stored)
+        return _HASHER.verify_and_update(secret, stored)
     except UnknownHashError:
         log.error("a user's password hash is in no format this version reads; set it anew with "
                   "`gongche users password`")
-        _HASHER.verify(password, _decoy_hash())
+        _HASHER.verify(secret, _decoy_hash())
         return False, None
 
 
@@ -238,7 +244,7 @@ def managed_user(session: Session, scope: scopes.Scope, *, name: str | None = No
     exist otherwise."""
     query = sa.select(User).where(User.name == name) if name is not None else sa.select(User).where(
         User.id == user_id)
-    found = session.scalar(query.with_for_update() if lock else query)
+    found = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if found is None or not scopes.sees_user(scope, found):
         missing = (msg("unknown user {name!r}", name=name) if name is not None
                    else msg("unknown user id {user_id}", user_id=user_id))
@@ -267,7 +273,7 @@ def deactivate(session: Session, actor: Actor, *, name: str, scope: scopes.Scope
 
 def _active_user(session: Session, name: str, deactivated: str) -> User:
     """User ``name``, locked for the change to come; `NotFound`, or `InvalidState` saying ``deactivated``."""
-    user = session.scalar(sa.select(User).where(User.name == name).with_for_update())
+    user = session.scalar(sa.select(User).where(User.name == name).with_for_update(key_share=True))
     if user is None:
         raise NotFound(msg("unknown user {name!r}", name=name), field="name")
     if not user.active:
@@ -346,7 +352,7 @@ def _keys(name: str, client: str | None) -> dict[str, int]:
 
 def _ledger(session: Session, keys: Sequence[str], *, lock: bool = False) -> list[SignInFailure]:
     query = sa.select(SignInFailure).where(SignInFailure.key.in_(keys)).order_by(SignInFailure.key)
-    return list(session.scalars(query.with_for_update() if lock else query))
+    return list(session.scalars(query.with_for_update(key_share=True) if lock else query))
 
 
 def _slowdown(rows: Sequence[SignInFailure], now: datetime) -> CredentialRefused | None:
@@ -433,7 +439,7 @@ def sign_in(engine: Engine, name: str, password: str, client: str | None, *,
             refused = CredentialRefused(401, msg("the user name or the password is wrong"))
         if refused is None:
             assert found is not None
-            user = session.scalar(sa.select(User).where(User.id == found.id).with_for_update())
+            user = session.scalar(sa.select(User).where(User.id == found.id).with_for_update(key_share=True))
             if user is None or user.password_hash != stored:  # changed meanwhile: the old password proves nothing
                 refused = CredentialRefused(401, msg("the user name or the password is wrong"))
             else:
@@ -469,7 +475,7 @@ def find_session(session: Session, cookie_token: str, *, lock: bool = False) -> 
     if not cookie_token or len(cookie_token) > _MAX_SECRET:
         return None
     query = sa.select(UserSession).where(UserSession.token_hash == token_hash(cookie_token))
-    found: UserSession | None = session.scalar(query.with_for_update() if lock else query)
+    found: UserSession | None = session.scalar(query.with_for_update(key_share=True) if lock else query)
     return found
 
 
@@ -587,7 +593,7 @@ def change_password(engine: Engine, user_id: int, *, current: str, new: str, kee
             _record_failures(session, keys, now)
             refused = CredentialRefused(403, msg("the current password is wrong"), field="current")
         if refused is None and hashed is not None:
-            user = session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
+            user = session.scalar(sa.select(User).where(User.id == user_id).with_for_update(key_share=True))
             if user is None or user.password_hash != stored:
                 raise InvalidState(msg("the password was changed meanwhile: sign in again"), field="current")
             user.password_hash = hashed

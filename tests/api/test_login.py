@@ -31,6 +31,7 @@ from fleet.db import unit_of_work
 from fleet.enums import Role
 from fleet.errors import InvalidInput, NotFound
 from fleet.models import AuditRecord, SignInFailure, User, UserSession
+from fleet.schemas import unstorable_text
 from fleet.settings import get_settings
 from fleet.users import CredentialRefused
 from tests.api.conftest import AGENCY_A, City, password_of, trip_body
@@ -402,6 +403,20 @@ class TestRefusals:
         assert len({tuple(sorted(r.headers.items())) for r in answers}) == 1
         assert all(not set_cookies(r) for r in answers)
 
+    def test_a_password_with_a_lone_surrogate_gets_one_refusal_for_every_name(self, browsers: Any,
+                                                                             city: City) -> None:
+        """JSON may escape half of a surrogate pair (``\\ud800``): no password is such text. The edge refuses it
+        naming the field, the same for a known name as for an unknown one (the service refuses it as a wrong
+        password when called directly: `TestProperties`)."""
+        answers = []
+        for name in ("requester-a", "nobody"):
+            body = json.dumps({"name": name, "password": "\ud800" + city.passwords["requester-a"]})  # ASCII escapes
+            answers.append(browsers().post(f"{V1}/auth/login", content=body,
+                                           headers={"content-type": "application/json"}))
+        assert [a.status_code for a in answers] == [422, 422]
+        assert answers[0].json() == answers[1].json()
+        assert answers[0].json()["field"] == "password"
+
     def test_an_unknown_name_costs_the_same_verification(self, monkeypatch: pytest.MonkeyPatch, browsers: Any,
                                                          city: City) -> None:
         seen: list[str] = []
@@ -416,6 +431,7 @@ class TestRefusals:
                 seen.append(hash)
                 return real.verify_and_update(password, hash)
 
+        users._decoy_hash()  # made once per process, with the real hasher (the spy only verifies)
         monkeypatch.setattr(users, "_HASHER", Spy())
         login(browsers(), "nobody-at-all", "some password")
         login(browsers(), "requester-a", "some password")
@@ -520,6 +536,7 @@ class TestProperties:
     @example(guess=f" {password_of('requester-b')}")  # the slips a careless comparison lets through, every run
     @example(guess=f"{password_of('requester-b')}\n")
     @example(guess=password_of("requester-b").swapcase())
+    @example(guess=f"\ud800{password_of('requester-b')}")  # a lone surrogate: refused, not an encoding error
     def test_any_wrong_password_is_refused(self, city_engine: Engine, city: City, setting: Any,
                                            guess: str) -> None:
         setting(SIGN_IN_FAILURES_PER_NAME=1000, SIGN_IN_FAILURES_PER_CLIENT=1000)
@@ -529,14 +546,17 @@ class TestProperties:
         assert (refused.value.status, refused.value.detail) == (401, WRONG["detail"])
 
     @given(password=st.text(max_size=30))
+    @example(password="\ud800 long enough otherwise")
     def test_a_password_is_taken_exactly_when_long_enough_and_not_the_name(self, password: str) -> None:
         try:
             users.check_password("dispatcher", password)
         except InvalidInput:
-            assert len(password) < 10 or password.strip().casefold() == "dispatcher"
+            assert len(password) < 10 or password.strip().casefold() == "dispatcher" \
+                or unstorable_text(password) is not None
         else:
             assert len(password) >= 10
             assert password.strip().casefold() != "dispatcher"
+            users.hash_password("dispatcher", password)  # a password taken can be hashed
 
 
 def test_failures_counted_concurrently_are_all_counted(fresh_engine: Engine, setting: Any) -> None:
