@@ -91,7 +91,7 @@ def _check_vehicle(session: Session, vehicle: Vehicle, after: Mapping[str, Any])
 
 
 def _driver(session: Session, driver_id: int) -> Driver:
-    found = session.get(Driver, driver_id, with_for_update=True)
+    found = session.get(Driver, driver_id, with_for_update={"key_share": True})
     if found is None:
         raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver_id")
     return found

@@ -171,7 +171,7 @@ def _check_vehicle(vehicle: Vehicle, booked: Trip) -> None:
 
 
 def _driver(session: Session, driver_id: int, vehicle: Vehicle) -> Driver:
-    driver = session.get(Driver, driver_id, with_for_update=True)
+    driver = session.get(Driver, driver_id, with_for_update={"key_share": True})
     if driver is None:
         raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver_id")
     if not driver.active:

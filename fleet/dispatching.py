@@ -275,7 +275,7 @@ def _rent(engine: Engine, actor: Actor, run_id: int, unserved: Sequence[int], ch
             offered = [rentals.provider_by_code(session, choice)] if isinstance(choice, str) \
                 else rentals.providers(session, active_only=True)
             for trip_id in unserved[first:first + APPLY_BATCH]:
-                left = session.get(Trip, trip_id, with_for_update=True)
+                left = session.get(Trip, trip_id, with_for_update={"key_share": True})
                 if left is None or left.status is not TripStatus.approved:
                     continue
                 pick = rentals.cheapest(offered, left)
@@ -612,7 +612,8 @@ def _write_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
         # committed between the check and this commit would otherwise be overwritten (a cancelled trip put back
         # in the queue as approved, a trip under way taken off its car).
         locked = {trip.id: trip for trip in session.scalars(
-            sa.select(Trip).where(Trip.id.in_([int(t) for t in touched])).order_by(Trip.id).with_for_update())}
+            sa.select(Trip).where(Trip.id.in_([int(t) for t in touched])).order_by(Trip.id)
+            .with_for_update(key_share=True))}
         for t in touched:
             current = queries.active_assignment(session, int(t))
             if current is None or current.id != day.running[t].id or \
@@ -671,7 +672,7 @@ def _claim_driver(session: Session, vehicle: Vehicle, interval: Sequence[tuple[d
     left = list(drivers)
     while (driver := free_driver(vehicle, interval, busy, left, prefer=prefer)) is not None:
         if session.scalar(sa.select(Driver.id).where(Driver.id == driver.id)
-                          .with_for_update(skip_locked=True)) is not None:
+                          .with_for_update(skip_locked=True, key_share=True)) is not None:
             return driver
         left.remove(driver)
     return None

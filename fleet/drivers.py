@@ -25,7 +25,7 @@ def add_driver(session: Session, actor: Actor, *, data: DriverIn) -> Driver:
 
 @atomic
 def deactivate_driver(session: Session, actor: Actor, *, driver_id: int, reason: str) -> Driver:
-    driver = session.get(Driver, driver_id, with_for_update=True)
+    driver = session.get(Driver, driver_id, with_for_update={"key_share": True})
     if driver is None:
         raise NotFound(msg("unknown driver id {driver_id}", driver_id=driver_id), field="driver_id")
     if not driver.active:

@@ -215,7 +215,7 @@ def approve_plan(
     # The province's row, whatever this plan's scope: a province-scope approval reads the lines of a county that
     # keeps its own scope, so both must queue on the one row (one lock per approval, so no deadlock either).
     province = province_of(session, jurisdiction)
-    session.execute(sa.select(Jurisdiction.id).where(Jurisdiction.id == province.id).with_for_update())
+    session.execute(sa.select(Jurisdiction.id).where(Jurisdiction.id == province.id).with_for_update(key_share=True))
     reviewed = review_plan(session, plan, policies=policies)
     if reviewed.findings:
         raise reviewed.findings[0]

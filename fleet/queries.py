@@ -43,18 +43,8 @@ from fleet.usage_audit.evidence import StatusChange, status_log
 T = TypeVar("T")
 
 
-def locked(stmt: Select[T]) -> Select[T]:
-    """``stmt`` with the house's row lock, FOR NO KEY UPDATE on PostgreSQL (SQLite's one write lock needs none).
-
-    No writer deletes these rows or changes their keys, and the weaker lock lets rows that only refer to them be
-    inserted meanwhile: a terminal's fixes for a car a dispatcher is assigning (the foreign key's check takes KEY
-    SHARE, which FOR UPDATE makes wait). Writers still wait for each other: NO KEY UPDATE conflicts with itself and
-    with FOR UPDATE."""
-    return stmt.with_for_update(key_share=True)
-
-
 def _one(session: Session, stmt: Select[T], *, lock: bool, missing: str, field: str) -> T:
-    found = session.scalar(locked(stmt) if lock else stmt)
+    found = session.scalar(stmt.with_for_update(key_share=True) if lock else stmt)
     if found is None:
         raise NotFound(missing, field=field)
     return found
@@ -127,7 +117,7 @@ def _policy_book(directory: Path) -> PolicyBook:
 def quota_limit(session: Session, agency_id: int, category: Category, *, lock: bool = False) -> int:
     """The agency's quota for the category; an agency without a quota row may hold none (编制 0)."""
     stmt = sa.select(Quota).where(Quota.agency_id == agency_id, Quota.category == category)
-    quota = session.scalar(stmt.with_for_update() if lock else stmt)
+    quota = session.scalar(stmt.with_for_update(key_share=True) if lock else stmt)
     return quota.limit if quota is not None else 0
 
 
@@ -236,6 +226,13 @@ def lock_in_order(session: Session, *, vehicles: Collection[int] = (), trips: Co
                   drivers: Collection[int] = ()) -> None:
     """Lock rows in the house's one order: vehicles, then trips, then drivers, each kind by id ascending.
 
+    Every row lock the fleet takes is FOR NO KEY UPDATE on PostgreSQL (``with_for_update(key_share=True)``;
+    `tests/fleet/test_row_locks.py` holds every writer to it). No writer deletes or re-keys a row it locks, so the
+    weaker lock excludes writers as FOR UPDATE would, while rows that only refer to the locked one may be inserted
+    meanwhile: a terminal's fixes for a car a dispatcher is assigning (a foreign key's check takes KEY SHARE, which
+    FOR UPDATE makes wait). One strength throughout also means no transaction strengthens a lock it holds, which
+    would wait on such inserts.
+
     A writer that changes more than one of these kinds takes its locks here first (or in this same order), after
     any agency, quota or plan line it needs: sealing a car locks it and then its trips, so assigning a trip to it,
     starting or completing it does too. Two writers that each held what the other wanted next would wait on each
@@ -245,11 +242,12 @@ def lock_in_order(session: Session, *, vehicles: Collection[int] = (), trips: Co
     for model, ids in ((Vehicle, vehicles), (Trip, trips), (Driver, drivers)):
         wanted = sorted({int(i) for i in ids})
         if wanted:
-            session.execute(locked(sa.select(model.id).where(model.id.in_(wanted)).order_by(model.id)))
+            session.execute(sa.select(model.id).where(model.id.in_(wanted)).order_by(model.id)
+                            .with_for_update(key_share=True))
 
 
 def trip(session: Session, trip_id: int, *, lock: bool = False) -> Trip:
-    found = session.get(Trip, trip_id, with_for_update={"key_share": True} if lock else None)  # as `locked`
+    found = session.get(Trip, trip_id, with_for_update={"key_share": True} if lock else None)
     if found is None:
         raise NotFound(msg("unknown trip id {trip_id}", trip_id=trip_id), field="trip_id")
     return found

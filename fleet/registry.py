@@ -60,7 +60,8 @@ def set_quota(session: Session, actor: Actor, *, data: QuotaIn) -> Quota:
     (the agency is then over quota and must dispose); it never refuses, because 编制 is decided elsewhere."""
     agency = reorganisation.check_active(queries.agency_by_code(session, data.agency))
     quota = session.scalar(
-        sa.select(Quota).where(Quota.agency_id == agency.id, Quota.category == data.category).with_for_update()
+        sa.select(Quota).where(Quota.agency_id == agency.id, Quota.category == data.category)
+        .with_for_update(key_share=True)
     )
     old = quota.limit if quota is not None else None
     if quota is None:

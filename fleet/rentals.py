@@ -98,7 +98,7 @@ def cheapest(providers: Sequence[RentalProvider], booked: Trip) -> tuple[RentalP
 
 def provider_by_code(session: Session, code: str, *, lock: bool = False) -> RentalProvider:
     query = sa.select(RentalProvider).where(RentalProvider.code == code)
-    found = session.scalar(query.with_for_update() if lock else query)
+    found = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if found is None:
         raise NotFound(msg("unknown rental provider {code}", code=code), field="provider")
     return found

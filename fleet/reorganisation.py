@@ -99,7 +99,7 @@ def _locked_agencies(session: Session, *named: tuple[str, str]) -> dict[str, Age
     `lock_agencies` takes them; the first unknown code is refused naming its field."""
     found = {agency.code: agency for agency in session.scalars(
         sa.select(Agency).where(Agency.code.in_(sorted({code for code, _ in named}))).order_by(Agency.id)
-        .with_for_update())}
+        .with_for_update(key_share=True))}
     for code, named_by in named:
         if code not in found:
             raise NotFound(msg("unknown agency {code!r}", code=code), field=named_by)
@@ -128,14 +128,14 @@ def _check_day(on: date, agency: Agency) -> None:
 
 def _held(session: Session, agency: Agency) -> list[Vehicle]:
     """The agency's vehicles not disposed of, locked by id (as every writer locks vehicles), listed by plate."""
-    return sorted(session.scalars(queries.locked(
+    return sorted(session.scalars(
         sa.select(Vehicle).where(Vehicle.agency_id == agency.id, Vehicle.status != VehicleStatus.disposed)
-        .order_by(Vehicle.id))), key=lambda vehicle: vehicle.plate)
+        .order_by(Vehicle.id).with_for_update(key_share=True)), key=lambda vehicle: vehicle.plate)
 
 
 def _limits(session: Session, agency: Agency) -> dict[Category, int]:
     return {q.category: q.limit for q in session.scalars(
-        sa.select(Quota).where(Quota.agency_id == agency.id).with_for_update())}
+        sa.select(Quota).where(Quota.agency_id == agency.id).with_for_update(key_share=True))}
 
 
 def _move_vehicle(session: Session, actor: Actor, vehicle: Vehicle, to: Agency, on: date, reason: str,
@@ -205,19 +205,19 @@ def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorga
 
     # Vehicles (above), trips, then drivers: the house's lock order (`fleet.queries.lock_in_order`).
     for trip in session.scalars(sa.select(Trip).where(Trip.agency_id == source.id, Trip.status.in_(OPEN_TRIPS))
-                                .order_by(Trip.id).with_for_update()):
+                                .order_by(Trip.id).with_for_update(key_share=True)):
         _reassigned(session, actor, trip, source, target, data.reason, "merge")
         done.trips.append(trip.id)
     for driver in session.scalars(sa.select(Driver).where(Driver.agency_id == source.id, Driver.active)
-                                  .order_by(Driver.id).with_for_update()):
+                                  .order_by(Driver.id).with_for_update(key_share=True)):
         _reassigned(session, actor, driver, source, target, data.reason, "merge")
         done.drivers.append(driver.id)
     for user in session.scalars(sa.select(User).where(User.agency_id == source.id).order_by(User.id)
-                                .with_for_update()):
+                                .with_for_update(key_share=True)):
         _reassigned(session, actor, user, source, target, data.reason, "merge")
         done.users.append(user.name)
     for plan in session.scalars(sa.select(Plan).where(Plan.agency_id == source.id, Plan.status.in_(OPEN_PLANS))
-                                .order_by(Plan.id).with_for_update()):
+                                .order_by(Plan.id).with_for_update(key_share=True)):
         if plan.status is PlanStatus.approved and not any(line.remaining for line in plan.lines):
             continue  # carried out: history
         _reassigned(session, actor, plan, source, target, data.reason, "merge")
@@ -226,7 +226,7 @@ def merge(session: Session, actor: Actor, *, code: str, data: MergeIn) -> Reorga
     if _sits_under(target, source):  # the target sat under the source (at any depth): it takes the source's place
         _reparent(session, actor, target, source.parent, data.reason)
     for child in session.scalars(sa.select(Agency).where(Agency.parent_id == source.id, Agency.id != target.id)
-                                 .order_by(Agency.code).with_for_update()):
+                                 .order_by(Agency.code).with_for_update(key_share=True)):
         _reparent(session, actor, child, target, data.reason)
         done.agencies.append(child.code)
 

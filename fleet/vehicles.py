@@ -345,7 +345,7 @@ def _leave_use(session: Session, actor: Actor, vehicle: Vehicle, note: Message) 
         sa.select(Trip).join(Assignment, Assignment.trip_id == Trip.id)
         .where(Assignment.vehicle_id == vehicle.id, Assignment.active,
                Trip.status.in_((TripStatus.assigned, TripStatus.in_progress)))
-        .order_by(Trip.id).with_for_update(of=Trip)).all()
+        .order_by(Trip.id).with_for_update(of=Trip, key_share=True)).all()
     for booked in held:
         if booked.status is TripStatus.in_progress:
             raise Conflict(msg("vehicle {plate} is on trip {trip_id} now; fix: end that trip first",
