@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from dispatch import InfeasibleRoutes, Placement, Plan, Problem, ProblemError, insert, plan_of
 from dispatch.reasons import CODES
 from fleet import audit, live_day, queries, rentals
-from fleet.assignments import assign, driver_calendar, free_driver, holds, occupied
+from fleet.assignments import DriverCalendar, Interval, assign, driver_calendar, free_driver, holds, occupied
 from fleet.audit import Actor
 from fleet.clock import local_date, local_moment, local_text
 from fleet.db import unit_of_work
@@ -662,9 +662,8 @@ def _write_urgent(engine: Engine, actor: Actor, day: _Day, placement: Placement,
         unplaced=[int(t) for t in placement.unplaced], moved=moved, seconds=perf_counter() - started)
 
 
-def _claim_driver(session: Session, vehicle: Vehicle, interval: Sequence[tuple[datetime, datetime]],
-                  busy: dict[int, list[tuple[datetime, datetime]]], drivers: Sequence[Driver],
-                  prefer: frozenset[int]) -> Driver | None:
+def _claim_driver(session: Session, vehicle: Vehicle, interval: Sequence[Interval], busy: DriverCalendar,
+                  drivers: Sequence[Driver], prefer: frozenset[int]) -> Driver | None:
     """`free_driver` for the emergency, among the drivers no other writer holds now (SKIP LOCKED). The placement
     already holds the drivers of the trips it moves, and it only learns which driver the emergency gets here: waiting
     for a higher-numbered one than those, out of the house's order, could close a circle with a writer holding it
