@@ -12,15 +12,15 @@ vehicle of a class can drive, its pickups propagated from the shift start), so a
   priority.
 * Pricing per class (category x shift, its depots and kinds pooled as in `dispatch.relaxation`): a label-setting
   search over (pickup time, value) labels in time order, a label dominated when another at the same trip picks up
-  no later with no less value. Only trips of positive reduced value are visited: by the triangle inequality a
-  duty without a trip of non-positive value is feasible and worth no less, so the best duty is still found.
+  no later with no less value and has met no trip the first could still meet (no duty meets a trip twice). Only
+  trips of positive reduced value are visited: by the triangle inequality a duty without a trip of non-positive
+  value is feasible and worth no less, so the best duty is still found.
 * Anytime: for any prices ``pi >= 0`` on the trips and ``lambda >= 0`` on the floors, ``sum(pi) - lambda . floor +
   sum over classes of units x max(0, best duty's reduced value)`` bounds the LP over every duty (Lagrangian duality),
   so every round gives a valid bound, whenever the deadline stops it.
 
 What stays relaxed: a class pools its depots and kinds and the range of its vehicles is not counted (both only
-let more duties in). A duty may also meet a trip twice where a window is longer than the trip's service and the
-way back (again only more duties).
+let more duties in).
 
 The price-and-branch of a small day keeps everything instead: one convexity row per vehicle, each priced with its
 own depot, shift and range (a label also carries the km driven, and dominates only with no more of them), the
@@ -37,13 +37,13 @@ import heapq
 import math
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
-from ortools.linear_solver import pywraplp
+from ortools.linear_solver import linear_solver_pb2, pywraplp
 
 from dispatch.network import Network
 from dispatch.parallel import Runner
@@ -110,42 +110,63 @@ class _Driver:
 
 def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.ndarray, legs: Legs,
                  keep: int) -> tuple[float, list[tuple[float, list[int]]]]:
-    """Label setting in pickup-time order over the ``useful`` trips: the most any duty is worth (one meeting a trip
-    twice included) and up to ``keep`` of the best duties without a repeat, each with its worth (trips' ``value``
-    less ``driver.km_price`` an empty km). A label (time, worth, km driven) is dominated by another at its trip
-    that picks up no later, is worth no less and (with a range) has driven no more."""
+    """Label setting in pickup-time order over the ``useful`` trips: the most any duty is worth and up to ``keep``
+    of the best duties, each with its worth (trips' ``value`` less ``driver.km_price`` an empty km). No duty meets
+    a trip twice.
+
+    A label is (time, worth, km driven, trips it may not meet again). It is dominated by another at its trip that
+    picks up no later, is worth no less, has (with a range) driven no more, and has met none of the trips it could
+    still meet. A trip can be met again only if its window is at least its service long (a chain's clock moves on
+    by the service, or by the trip's index at the same instant), and only while its window is open, so those are
+    the only trips a label keeps: without them a label that met such a trip early could dominate one whose best
+    duty meets it later, and that duty would be lost."""
     # A vehicle's pricing (km priced) keeps a label that drove less even without a range: more distinct duties for
     # the pick, and the configuration measured (with the CP-SAT pick; without it 3 small tuning days better, 4 worse).
     ranged = math.isfinite(driver.range_km) or driver.km_price > 0
+    again = (driver.hi - driver.lo >= net.service) & useful
+    hi = driver.hi
     times: list[int] = []
     worth: list[float] = []
     road: list[float] = []
+    met: list[frozenset[int]] = []
     trip_of: list[int] = []
     parent: list[int] = []
     fronts: dict[int, list[int]] = {}  # trip -> its labels, not dominated when they were made
     heap: list[tuple[int, int]] = []
 
-    def offer(trip: int, at: int, gain: float, driven: float, came: int) -> None:
+    def covers(mine: frozenset[int], theirs: frozenset[int], at: int) -> bool:
+        """No trip in ``mine`` that the label ``theirs`` (at ``at``) could still meet."""
+        return all(trip in theirs or hi[trip] < at for trip in mine)
+
+    def offer(trip: int, at: int, gain: float, driven: float, seen: frozenset[int], came: int) -> None:
         if driven + driver.home_km[trip] > driver.range_km:
             return
+        if again[trip]:
+            seen = seen | {trip}
+        if seen:
+            seen = frozenset(t for t in seen if hi[t] >= at)
         front = fronts.setdefault(trip, [])
         for other in front:
-            if times[other] <= at and worth[other] >= gain and (not ranged or road[other] <= driven):
+            if times[other] <= at and worth[other] >= gain and (not ranged or road[other] <= driven) \
+                    and (not met[other] or covers(met[other], seen, at)):
                 return
         label = len(times)
         times.append(at)
         worth.append(gain)
         road.append(driven)
+        met.append(seen)
         trip_of.append(trip)
         parent.append(came)
         front[:] = [o for o in front
-                    if not (times[o] >= at and worth[o] <= gain and (not ranged or road[o] >= driven))] + [label]
+                    if not (times[o] >= at and worth[o] <= gain and (not ranged or road[o] >= driven)
+                            and (not seen or covers(seen, met[o], times[o])))] + [label]
         heapq.heappush(heap, (at, label))
 
+    nothing: frozenset[int] = frozenset()
     for trip in np.flatnonzero(useful).tolist():
         out = float(driver.out_km[trip])
         offer(trip, int(driver.lo[trip]), float(value[trip]) - driver.km_price * out,
-              out + float(net.loaded_km[trip]), -1)
+              out + float(net.loaded_km[trip]), nothing, -1)
     ends: list[tuple[float, int]] = []
     while heap:
         at, label = heapq.heappop(heap)
@@ -158,13 +179,15 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
         heads, km, drive = heads[ok], km[ok], drive[ok]
         arrive = np.maximum(driver.lo[heads], at + int(net.service[trip]) + drive)
         fits = (arrive <= driver.hi[heads]) & ((arrive > at) | (heads > trip))
+        seen = met[label]
         for head, when, leg in zip(heads[fits].tolist(), arrive[fits].tolist(), km[fits].tolist(), strict=True):
-            offer(head, when, worth[label] + float(value[head]) - driver.km_price * leg,
-                  road[label] + leg + float(net.loaded_km[head]), label)
+            if head not in seen:
+                offer(head, when, worth[label] + float(value[head]) - driver.km_price * leg,
+                      road[label] + leg + float(net.loaded_km[head]), seen, label)
     ends.sort(key=lambda end: -end[0])
     best = ends[0][0] if ends else 0.0
     found: list[tuple[float, list[int]]] = []
-    seen: set[tuple[int, ...]] = set()
+    seen_duties: set[tuple[int, ...]] = set()
     for gain, label in ends:
         if len(found) >= keep or gain <= _EPS:
             break
@@ -173,8 +196,8 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
             chain.append(trip_of[label])
             label = parent[label]
         duty = tuple(reversed(chain))
-        if len(set(duty)) == len(duty) and duty not in seen:
-            seen.add(duty)
+        if duty not in seen_duties:
+            seen_duties.add(duty)
             found.append((gain, list(duty)))
     return best, found
 
@@ -236,22 +259,21 @@ def served_bound(net: Network, trips: np.ndarray, weight: np.ndarray, floors: li
         fitting = [i for i, c in enumerate(classes) if c.trips[duty].all()]
         if fitting and trips[duty].all():
             add(fitting[0], duty)
+    cover_trips = np.fromiter(cover, dtype=np.int64, count=len(cover))
     best = math.inf
     rounds = 0
     while time.perf_counter() < deadline:
-        left = deadline - time.perf_counter()
-        solver.SetTimeLimit(max(1, int(left * 1000)))
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
+        solved = _solve(solver, deadline - time.perf_counter())
+        if solved is None:
             break
+        master, dual = solved
         pi = np.zeros(n)
-        for trip, row in cover.items():
-            pi[trip] = max(0.0, row.dual_value())
+        pi[cover_trips] = np.maximum(0.0, dual[_rows(cover.values())])
         value = weight.astype(np.float64) - pi
-        lam = [max(0.0, -row.dual_value()) for row in floor_rows]
+        lam = np.maximum(0.0, -dual[_rows(floor_rows)]).tolist()
         for (mask, _), extra in zip(floors, lam, strict=True):
             value = value + extra * mask
-        mu = [max(0.0, row.dual_value()) for row in limit]
-        master = objective.Value()
+        mu = np.maximum(0.0, dual[_rows(limit)]).tolist()
         bound = float(pi.sum()) - sum(extra * count for (_, count), extra in zip(floors, lam, strict=True))
         found: list[tuple[int, list[int]]] = []
         for index, cls in enumerate(classes):
@@ -268,6 +290,35 @@ def served_bound(net: Network, trips: np.ndarray, weight: np.ndarray, floors: li
         for index, duty in found:
             add(index, duty)
     return _finish(best, rounds)
+
+
+def _solve(master: pywraplp.Solver, seconds: float = math.inf) -> tuple[float, np.ndarray] | None:
+    """A column generation's master (GLOP) solved to optimality: its value and the dual of each row, by the row's
+    index; None when GLOP found no optimum within ``seconds``.
+
+    GLOP starts each solve from the last basis. Now and then, with columns added since, that start fails at once
+    ("Error during the revised simplex algorithm": ABNORMAL after no iteration), though the same master solved
+    afresh is optimal in a fraction of a second. Lanzhou 100 x 500 s100's law-enforcement stage stopped there after
+    115 rounds with a bound of 222 trips where it converges to 180, and Chengdu's routine stage at 18,075. The
+    master is then solved once more from its exported model."""
+    limit = max(1, int(min(seconds, 1e6) * 1000))
+    master.SetTimeLimit(limit)
+    solver, status = master, master.Solve()
+    if status == pywraplp.Solver.ABNORMAL:
+        model = linear_solver_pb2.MPModelProto()
+        master.ExportModelToProto(model)
+        solver = pywraplp.Solver.CreateSolver("GLOP")
+        solver.LoadModelFromProto(model)
+        solver.SetTimeLimit(limit)
+        status = solver.Solve()
+    if status != pywraplp.Solver.OPTIMAL:
+        return None
+    return solver.Objective().Value(), np.array([row.dual_value() for row in solver.constraints()])
+
+
+def _rows(constraints: Iterable[pywraplp.Constraint]) -> np.ndarray:
+    """The indices of ``constraints`` in their solver (the positions of their duals in `_solve`'s answer)."""
+    return np.array([row.index() for row in constraints], dtype=np.int64)
 
 
 def _finish(best: float, rounds: int) -> tuple[float, int]:
@@ -366,13 +417,16 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         for row, count in zip(floors, _tiers(net, duty).tolist(), strict=False):
             row.SetCoefficient(column, float(count))
 
-    def generate(limit: int, tier_value: Callable[[], np.ndarray], km_price: float) -> None:
+    def generate(limit: int, tier_value: Callable[[np.ndarray], np.ndarray], km_price: float) -> None:
+        cover_rows, one_rows = _rows(cover), _rows(one)
         for _ in range(limit):
-            if time.perf_counter() >= deadline or solver.Solve() != pywraplp.Solver.OPTIMAL:
+            solved = None if time.perf_counter() >= deadline else _solve(solver, deadline - time.perf_counter())
+            if solved is None:
                 return
-            value = tier_value()[net.tier] - np.array([max(0.0, row.dual_value()) for row in cover])
+            dual = solved[1]
+            value = tier_value(dual)[net.tier] - np.maximum(0.0, dual[cover_rows])
             value[~inside] = 0.0
-            mu = [max(0.0, row.dual_value()) for row in one]
+            mu = np.maximum(0.0, dual[one_rows]).tolist()
             priced = _price_all(net, vehicles, value, inside, legs, keep, km_price, deadline, run)
             if priced is None:  # the clock ended the round
                 return
@@ -386,7 +440,7 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
     for vehicle in vehicles:
         if routes.trips[vehicle]:
             add(vehicle, routes.copy_route(vehicle))
-    generate(rounds, lambda: _LP_WORTH, _LP_KM)
+    generate(rounds, lambda _: _LP_WORTH, _LP_KM)
     if time.perf_counter() >= deadline:  # a pick cut short at once is only the hint again
         return None
     picked = _pack(net, routes, vehicles, columns, deadline=deadline, seed=seed)
@@ -400,7 +454,8 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
     floors.extend(solver.Constraint(float(count), inf) for count in served.tolist())
     for column, (_, duty, km) in zip(variables, columns, strict=True):
         stage(column, duty, km)
-    generate(km_rounds, lambda: np.array([max(0.0, -row.dual_value()) for row in floors]), 1.0)
+    floor_rows = _rows(floors)
+    generate(km_rounds, lambda dual: np.maximum(0.0, -dual[floor_rows]), 1.0)
     if time.perf_counter() >= deadline:
         return picked
     again = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)

@@ -116,6 +116,26 @@ class TestPriceAndBranch:
                 routes.set_route(v, duty)
                 assert routes.feasible(v)
 
+    def test_a_trip_met_early_does_not_hide_the_duty_that_meets_it_late(self) -> None:
+        """K's window holds two of its services. E and K both end when J begins, so E then J and K then J reach J
+        at the same instant, and K then J is worth more. Only E, J, K serves all three: K then J must not dominate
+        E then J (its way on to K is a repeat), as CI's property test once found it did."""
+        spot = {"lat": CENTRE[0] + 0.01, "lon": CENTRE[1]}
+        half_hour = {"pickup": spot, "dropoff": spot, "dwell_min": 30}
+        data = problem([vehicle("V1")], [trip("E", 9, **half_hour, latest_pickup=at(9)),
+                                         trip("J", 9.5, **half_hour, latest_pickup=at(9.5)),
+                                         trip("K", 9, **half_hour, latest_pickup=at(11))])
+        net = build(Problem.parse(data))
+        value = np.array([1.0, 1.0, 1.5])
+        everything = np.ones(net.n, dtype=bool)
+        legs = duties._legs(net, everything)
+        found = duties.price_vehicle(net, 0, value, legs, keep=5)
+        assert found[0][1] == [0, 1, 2]
+        assert found[0][0] == pytest.approx(3.5 - duties._LP_KM * duties.duty_km(net, 0, [0, 1, 2]))
+        [cls] = duties._classes(net, everything)
+        most, best = duties.price(net, cls, value, legs)
+        assert (most, best[0]) == (pytest.approx(3.5), [0, 1, 2])
+
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(small_problems())
     def test_it_returns_only_better_plans(self, data: dict[str, Any]) -> None:
