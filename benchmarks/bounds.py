@@ -83,7 +83,7 @@ def _duties(net: Network, state: Routes, counts: np.ndarray, budget: float) -> s
     out = []
     for tier, priority in enumerate(PRIORITIES):
         mask = able & (net.tier <= tier)
-        start = [kept for kept in ([t for t in route if mask[t]] for route in state.trips) if kept]
+        start = [[t for t in route if mask[t]] for route in state.trips]
         floors = [(mask & (net.tier == above), int(counts[above])) for above in range(tier)]
         started = time.perf_counter()
         try:
