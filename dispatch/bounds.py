@@ -9,11 +9,13 @@
 
 `compute` tightens both with the LP relaxation of vehicle duties (`dispatch.relaxation`), which sees trips compete
 for the vehicles of a class in time and chains end within their shift; whatever the LP cannot finish by the
-deadline keeps the cheap bound above, and ``method`` says so.
+deadline keeps the cheap bound above, and ``method`` says so. Time the served LP leaves goes to column generation
+over duties whose clocks are exact (`dispatch.duties`), which can only lower those bounds further.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +23,7 @@ from functools import partial
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from dispatch import parallel, relaxation
+from dispatch import duties, parallel, relaxation
 from dispatch.network import KEY, Network
 from dispatch.plan import Bounds
 from dispatch.problem import PRIORITIES, Priority
@@ -33,6 +35,13 @@ DUAL_START = True  # the Lagrangian starts from the assignment relaxation's dual
 # Bellman-Ford rounds for those prices at most (26-34 measured from 500 to 5,000 trips, 0.3 s at 5,000): past this
 # the Lagrangian starts from each trip's cheapest way in and out instead.
 POTENTIAL_ROUNDS = 200
+# What the LP stages leave of the served bounds' time goes to column generation over duties (`dispatch.duties`), whose
+# clocks are exact: on six 100 x 500 reporting days it lowered the law-enforcement bound by 0-3 trips and routine by
+# 0-2 (5-9 s a law stage, 10-41 s a routine one, beyond the LP's 8-15 s; see docs/benchmarks.md).
+DUTY_STAGES = True
+# ... on days of up to this many servable trips: their legs alone took 0.23 s at 1,500 trips and 6.5 s at 5,000,
+# before any round, which no clock interrupts.
+DUTY_STAGE_TRIPS = 2_000
 LONGEST_S = 60.0  # the bounds never take longer, whatever the deadline (a work budget alone gives no clock)
 
 
@@ -141,9 +150,10 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
             workers: int = 1) -> Bounds:
     """The bounds of a solved plan's ``routes``, held to ``deadline`` (a `time.perf_counter` instant).
 
-    Served per priority: the least of the trips some vehicle could serve alone and the LP relaxation of vehicle
-    duties, lexicographically (the law-enforcement bound holds for plans serving at least as many emergencies as
-    this one, the routine bound for plans serving at least as many of both). Empty km: the greater of the
+    Served per priority: the least of the trips some vehicle could serve alone, the LP relaxation of vehicle
+    duties and, in the time that leaves, column generation over duties, lexicographically (the law-enforcement
+    bound holds for plans serving at least as many emergencies as this one, the routine bound for plans serving at
+    least as many of both). Empty km: the greater of the
     assignment relaxation and the Lagrangian bound of the same relaxation for the trips this plan serves.
 
     The two need nothing of each other: with ``workers`` > 1 the empty-km bound runs in a forked child while the
@@ -163,8 +173,10 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
     counts = np.bincount(net.tier[served], minlength=len(PRIORITIES))
     floor = (int(counts[0]), int(counts[1]), int(counts[2]))
     try:  # the child never outlives the bounds, whatever stops them
-        served_how = _served_lp(net, able, floor, upper, deadline if beside is not None
-                                else started + SERVED_SHARE * (deadline - started))
+        served_by = deadline if beside is not None else started + SERVED_SHARE * (deadline - started)
+        served_how = _served_lp(net, able, floor, upper, served_by)
+        if DUTY_STAGES and time.perf_counter() < served_by and able.sum() <= DUTY_STAGE_TRIPS:
+            served_how += _served_duties(net, able, floor, upper, routes, served_by)
         km = _empty_km(net, served, plan_km, start, deadline) if beside is None \
             else beside.result(deadline - time.perf_counter() + parallel.GRACE_SECONDS)
     finally:
@@ -211,6 +223,39 @@ def _served_lp(net: Network, able: np.ndarray, floor: tuple[int, int, int], uppe
     if len(tiers) < len(PRIORITIES):
         how += "; the rest servable trips (LP skipped: out of time)"
     return how
+
+
+def _served_duties(net: Network, able: np.ndarray, floor: tuple[int, int, int], upper: dict[Priority, int],
+                   routes: Routes, deadline: float) -> str:
+    """Lower ``upper`` further by column generation over duties whose clocks are exact (`duties.served_bound`),
+    stage by stage in the time the LP left, begun from the plan's routes; says what each stage found."""
+    found = []
+    for tier, priority in enumerate(PRIORITIES):
+        name = priority.value.replace("_", " ")
+        if upper[priority] <= floor[tier]:
+            continue  # the plan serves as many as the bound: nothing to tighten
+        if time.perf_counter() >= deadline:
+            found.append(f"{name} not begun (out of time)")
+            continue
+        mask = able & (net.tier <= tier)
+        floors = [(mask & (net.tier == above), floor[above]) for above in range(tier)]
+        start = [[trip for trip in route if mask[trip]] for route in routes.trips]
+        try:
+            value, rounds = duties.served_bound(net, mask, (net.tier == tier).astype(np.float64), floors, deadline,
+                                                start=start)
+        except relaxation.Skipped as why:
+            found.append(f"{name} skipped ({why})")
+            continue
+        except MemoryError:
+            found.append(f"{name} skipped (out of memory)")
+            continue
+        tighter = max(math.floor(value + 1e-6), floor[tier])
+        found.append(f"{name} {tighter} after {rounds} rounds"
+                     f"{'' if time.perf_counter() < deadline else ', stopped by the clock'}")
+        upper[priority] = min(upper[priority], tighter)
+    if not found:
+        return ""
+    return f"; then column generation over duties with exact clocks: {', '.join(found)}"
 
 
 @dataclass(frozen=True)

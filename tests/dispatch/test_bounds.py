@@ -21,7 +21,7 @@ from dispatch.solve import solve
 from dispatch.stop import MaxRuntime, WorkBudget
 from dispatch.synthetic import city_instance
 from tests.dispatch.conftest import _all_routes, brute_force
-from tests.dispatch.test_engine import at, problem, small_problems, trip, vehicle
+from tests.dispatch.test_engine import CENTRE, at, problem, small_problems, trip, vehicle
 
 
 def _least_km(net: Network, trips: frozenset[int]) -> float:
@@ -133,6 +133,25 @@ class TestTightness:
         computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30)
         assert computed.served_upper[PRIORITIES[0]] == 1
         assert "lexicographic" in computed.method
+
+    def test_duties_tighten_a_law_bound_the_arc_lp_leaves_loose(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A, B and C each follow the one before from its earliest pickup, but B taken after A ends past C's window
+        (test_duties' clock example): the arc LP covers all three with one car, the duties' stage only two, as
+        the best plan does."""
+        here = {"lat": CENTRE[0] + 0.01, "lon": CENTRE[1]}
+        near = {"lat": CENTRE[0] + 0.0101, "lon": CENTRE[1]}
+        law = {"priority": "law_enforcement", "pickup": here, "dropoff": near, "dwell_min": 30}
+        data = problem([vehicle("V1")], [trip("A", 9, **law, latest_pickup=at(9)),
+                                         trip("B", 9 + 10 / 60, **law, latest_pickup=at(9 + 40 / 60)),
+                                         trip("C", 9 + 45 / 60, **law, latest_pickup=at(9 + 50 / 60))])
+        plan = solve(Problem.parse(data), time_limit=0.5)
+        routes: Routes = plan._state
+        assert plan.objective.served[PRIORITIES[1]] == 2
+        computed = bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30)
+        assert computed.served_upper[PRIORITIES[1]] == 2
+        assert "column generation over duties with exact clocks: law enforcement 2" in computed.method
+        monkeypatch.setattr(bounds, "DUTY_STAGES", False)
+        assert bounds.compute(routes.net, routes, deadline=time.perf_counter() + 30).served_upper[PRIORITIES[1]] == 3
 
     def test_law_bound_counts_only_plans_as_good_at_emergencies(self) -> None:
         """One vehicle: an emergency or a law-enforcement trip at the same time. Serving the emergency, no plan
