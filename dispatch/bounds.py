@@ -250,8 +250,8 @@ def _served_duties(net: Network, able: np.ndarray, floor: tuple[int, int, int], 
             found.append(f"{name} skipped (out of memory)")
             continue
         tighter = max(math.floor(value + 1e-6), floor[tier])
-        found.append(f"{name} {tighter} after {rounds} rounds"
-                     f"{'' if time.perf_counter() < deadline else ', stopped by the clock'}")
+        # A stage the clock stops still gives a bound, often looser than the LP's then: the lesser is kept.
+        found.append(f"{name} {tighter} after {rounds} rounds{'' if tighter < upper[priority] else ' (no tighter)'}")
         upper[priority] = min(upper[priority], tighter)
     if not found:
         return ""

@@ -52,8 +52,8 @@ from dispatch.routes import Routes, better
 
 _EPS = 1e-6
 # The served bound prices duties at this mix of the best bound's prices and the master's (Wentges smoothing): on six
-# 100 x 500 reporting days' law-enforcement and routine stages, 0.5 converged in 4.9-40.9 s where the master's own
-# prices took 5.1-59.2 s (faster on 11 of 12 stages), to the same bounds.
+# 100 x 500 reporting days' law-enforcement and routine stages, 0.5 converged in 1.4-40.9 s where the master's own
+# prices took 1.3-59.2 s (faster on 11 of 12 stages), to the same bounds.
 SMOOTHING = 0.5
 COLUMNS_PER_CLASS = 12  # duties added per class and round (the best end labels of its pricing)
 _ALL = 1 << 20  # successors kept per trip: every one the windows allow
