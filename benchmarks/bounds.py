@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dispatch import bounds, duties, relaxation
+from dispatch import bounds, relaxation
 from dispatch.network import Network
 from dispatch.problem import PRIORITIES, Problem
 from dispatch.routes import Routes
@@ -80,15 +80,12 @@ def _duties(net: Network, state: Routes, counts: np.ndarray, budget: float) -> s
     """The served bound per priority by column generation over duties (`dispatch.duties`), ``budget`` s a stage,
     the plan's routes as its first columns."""
     able = bounds.servable(net)
+    floor = (int(counts[0]), int(counts[1]), int(counts[2]))
     out = []
     for tier, priority in enumerate(PRIORITIES):
-        mask = able & (net.tier <= tier)
-        start = [[t for t in route if mask[t]] for route in state.trips]
-        floors = [(mask & (net.tier == above), int(counts[above])) for above in range(tier)]
         started = time.perf_counter()
         try:
-            value, rounds = duties.served_bound(net, mask, (net.tier == tier).astype(float), floors,
-                                                started + budget, start=start)
+            value, rounds = bounds.duty_stage(net, able, tier, floor, state, started + budget)
             found = f"{math.floor(value + 1e-6)} ({value:.2f}, {rounds} rounds)"
         except relaxation.Skipped as why:
             found = f"skipped ({why})"

@@ -225,6 +225,17 @@ def _served_lp(net: Network, able: np.ndarray, floor: tuple[int, int, int], uppe
     return how
 
 
+def duty_stage(net: Network, able: np.ndarray, tier: int, floor: tuple[int, int, int], routes: Routes,
+               deadline: float) -> tuple[float, int]:
+    """One served stage by column generation over duties (`duties.served_bound`): the most trips of priority
+    ``tier`` among the ``able`` ones, serving at least ``floor``'s count of each priority above, begun from
+    ``routes``; and its rounds. Raises `relaxation.Skipped` when no round finished by ``deadline``."""
+    mask = able & (net.tier <= tier)
+    floors = [(mask & (net.tier == above), floor[above]) for above in range(tier)]
+    start = [[trip for trip in route if mask[trip]] for route in routes.trips]
+    return duties.served_bound(net, mask, (net.tier == tier).astype(np.float64), floors, deadline, start=start)
+
+
 def _served_duties(net: Network, able: np.ndarray, floor: tuple[int, int, int], upper: dict[Priority, int],
                    routes: Routes, deadline: float) -> str:
     """Lower ``upper`` further by column generation over duties whose clocks are exact (`duties.served_bound`),
@@ -237,12 +248,8 @@ def _served_duties(net: Network, able: np.ndarray, floor: tuple[int, int, int], 
         if time.perf_counter() >= deadline:
             found.append(f"{name} not begun (out of time)")
             continue
-        mask = able & (net.tier <= tier)
-        floors = [(mask & (net.tier == above), floor[above]) for above in range(tier)]
-        start = [[trip for trip in route if mask[trip]] for route in routes.trips]
         try:
-            value, rounds = duties.served_bound(net, mask, (net.tier == tier).astype(np.float64), floors, deadline,
-                                                start=start)
+            value, rounds = duty_stage(net, able, tier, floor, routes, deadline)
         except relaxation.Skipped as why:
             found.append(f"{name} skipped ({why})")
             continue
