@@ -121,9 +121,9 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
     A label is (time, worth, km driven, trips it may not meet again). It is dominated by another at its trip that
     picks up no later, is worth no less, has (with a range) driven no more, and has met none of the trips it could
     still meet. A trip can be met again only if its window is at least its service long (a chain's clock moves on
-    by the service, or by the trip's index at the same instant), and only while its window is open, so those are
-    the only trips a label keeps: without them a label that met such a trip early could dominate one whose best
-    duty meets it later, and that duty would be lost."""
+    by the service), and only while its window is open, so those are the only trips a label keeps: without them a
+    label that met such a trip early could dominate one whose best duty meets it later, and that duty would be
+    lost."""
     # A vehicle's pricing (km priced) keeps a label that drove less even without a range: more distinct duties for
     # the pick, and the configuration measured (with the CP-SAT pick; without it 3 small tuning days better, 4 worse).
     ranged = math.isfinite(driver.range_km) or driver.km_price > 0
@@ -182,7 +182,9 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
         ok = useful[heads]
         heads, km, drive = heads[ok], km[ok], drive[ok]
         arrive = np.maximum(driver.lo[heads], at + int(net.service[trip]) + drive)
-        fits = (arrive <= driver.hi[heads]) & ((arrive > at) | (heads > trip))
+        # A trip of no service may be followed at the same instant by any other, in either order: the trips a
+        # label keeps (every such trip's window holds its service) are what stops such a chain coming back.
+        fits = (arrive <= driver.hi[heads]) & (heads != trip)
         seen = met[label]
         for head, when, leg in zip(heads[fits].tolist(), arrive[fits].tolist(), km[fits].tolist(), strict=True):
             if head not in seen:

@@ -136,6 +136,27 @@ class TestPriceAndBranch:
         most, best = duties.price(net, cls, value, legs)
         assert (most, best[0]) == (pytest.approx(3.5), [0, 1, 2])
 
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9), st.sampled_from([0, 10, 30])), min_size=2,
+                    max_size=6), st.randoms(use_true_random=False))
+    def test_at_one_spot_with_wide_windows_the_best_duty_is_found(self, windows: list[tuple[int, int, int]],
+                                                                  rng: Any) -> None:
+        """Trips at one spot whose windows may hold their service twice over, so that a chain could come back to
+        one: the pricing's best is the best route without a repeat, by enumeration."""
+        spot = {"lat": CENTRE[0] + 0.01, "lon": CENTRE[1]}
+        data = problem([vehicle("V1")], [
+            trip(f"T{k}", 9 + start / 6, pickup=spot, dropoff=spot, dwell_min=dwell,
+                 latest_pickup=at(9 + (start + width) / 6))
+            for k, (start, width, dwell) in enumerate(windows)])
+        net = build(Problem.parse(data))
+        value = np.array([rng.choice([-1.0, rng.uniform(0.01, 2)]) for _ in range(net.n)])
+        legs = duties._legs(net, np.ones(net.n, dtype=bool))
+        found = duties.price_vehicle(net, 0, value, legs, keep=3)
+        best = max((float(value[list(trips)].sum()) - duties._LP_KM * km
+                    for trips, km in _all_routes(net, 0).items() if trips and (value[list(trips)] > 0).all()),
+                   default=0.0)
+        assert (found[0][0] if found else 0.0) == pytest.approx(best, abs=1e-9)
+
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(small_problems())
     def test_it_returns_only_better_plans(self, data: dict[str, Any]) -> None:
