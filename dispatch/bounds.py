@@ -38,9 +38,8 @@ POTENTIAL_ROUNDS = 200
 # What the LP stages leave of the served bounds' time goes to column generation over duties (`dispatch.duties`), whose
 # clocks are exact: on six 100 x 500 reporting days it lowered the law-enforcement bound by 0-3 trips and routine by
 # 0-2 (5-9 s a law stage, 10-41 s a routine one, beyond the LP's 8-15 s; see docs/benchmarks.md).
-DUTY_STAGES = True
-# ... on days of up to this many servable trips: their legs alone took 0.23 s at 1,500 trips and 6.5 s at 5,000,
-# before any round, which no clock interrupts.
+# On days of up to this many servable trips: their legs alone took 0.23 s at 1,500 trips and 6.5 s at 5,000, before
+# any round, which no clock interrupts.
 DUTY_STAGE_TRIPS = 2_000
 LONGEST_S = 60.0  # the bounds never take longer, whatever the deadline (a work budget alone gives no clock)
 
@@ -147,7 +146,7 @@ def _potentials(nodes: int, tails: np.ndarray, heads: np.ndarray, cost: np.ndarr
 
 
 def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: int | None = None,
-            workers: int = 1) -> Bounds:
+            workers: int = 1, duty_stages: bool = True) -> Bounds:
     """The bounds of a solved plan's ``routes``, held to ``deadline`` (a `time.perf_counter` instant).
 
     Served per priority: the least of the trips some vehicle could serve alone, the LP relaxation of vehicle
@@ -158,6 +157,8 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
 
     The two need nothing of each other: with ``workers`` > 1 the empty-km bound runs in a forked child while the
     served stages run here, each until ``deadline``; with one, the served stages take `SERVED_SHARE` of the time.
+    ``duty_stages``: whether the stages over duties run in what the LP leaves (one that does not converge runs to
+    the deadline).
     """
     started = time.perf_counter()
     deadline = min(deadline, started + LONGEST_S)
@@ -175,7 +176,7 @@ def compute(net: Network, routes: Routes, *, deadline: float, vehicles_needed: i
     try:  # the child never outlives the bounds, whatever stops them
         served_by = deadline if beside is not None else started + SERVED_SHARE * (deadline - started)
         served_how = _served_lp(net, able, floor, upper, served_by)
-        if DUTY_STAGES and time.perf_counter() < served_by and able.sum() <= DUTY_STAGE_TRIPS:
+        if duty_stages and time.perf_counter() < served_by and able.sum() <= DUTY_STAGE_TRIPS:
             served_how += _served_duties(net, able, floor, upper, routes, served_by)
         km = _empty_km(net, served, plan_km, start, deadline) if beside is None \
             else beside.result(deadline - time.perf_counter() + parallel.GRACE_SECONDS)

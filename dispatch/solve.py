@@ -131,6 +131,9 @@ def solve(
         bound_deadline=bound_deadline,
         workers=1 if routes is optimum or improve.whole(net) else processes,
         bound_workers=processes,
+        # Only in time the caller set aside: a stage that does not converge runs to its deadline, and a plan
+        # whose search ended early would otherwise be held back until then.
+        bound_duties=reserve > 0,
     )
     return plan
 
@@ -261,11 +264,12 @@ def assemble(
     bound_deadline: float = -math.inf,
     workers: int = 1,
     bound_workers: int = 1,
+    bound_duties: bool = False,
 ) -> Plan:
     """Turn solver routes into a `Plan` with reasons, objective, bounds and gap (``bounded=False``: no bounds,
     for routes given rather than solved, whose bound nobody asked for). The bounds' LP gets until
     ``bound_deadline`` (a `time.perf_counter` instant; past: the cheap bounds alone), on up to ``bound_workers``
-    processes."""
+    processes; ``bound_duties``: the served stages over duties too (`dispatch.bounds.compute`)."""
     problem = net.problem
     unserved = [
         Unserved(trip=problem.trips[t].id, priority=problem.trips[t].priority, reason=reason(net, routes, t))
@@ -283,7 +287,7 @@ def assemble(
         )
     else:
         bound = bounds.compute(net, routes, deadline=bound_deadline, vehicles_needed=vehicles_needed,
-                               workers=bound_workers)
+                               workers=bound_workers, duty_stages=bound_duties)
     gap = bound.gap(objective)
     # Zero gaps prove the served counts; the empty-km bound holds for this plan's set of trips only, so it proves
     # the km too only when that set is forced: every trip some vehicle could serve is served.
