@@ -127,8 +127,9 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
     # A vehicle's pricing (km priced) keeps a label that drove less even without a range: more distinct duties for
     # the pick, and the configuration measured (with the CP-SAT pick; without it 3 small tuning days better, 4 worse).
     ranged = math.isfinite(driver.range_km) or driver.km_price > 0
-    again = (driver.hi - driver.lo >= net.service) & useful
-    hi = driver.hi
+    # Python lists: read once per offer, where a numpy scalar costs several times a list's item.
+    again: list[bool] = ((driver.hi - driver.lo >= net.service) & useful).tolist()
+    hi: list[int] = driver.hi.tolist()
     times: list[int] = []
     worth: list[float] = []
     road: list[float] = []
