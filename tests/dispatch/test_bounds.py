@@ -263,7 +263,11 @@ class TestInsideTheSolve:
         monkeypatch.setattr(bounds, "compute", spy("bound", bounds.compute))
         before = time.perf_counter()
         plan = solve(day, stop=MaxRuntime(4), bound_seconds=1.5, workers=1)
-        assert "LP relaxation of vehicle duties" in plan.bounds.method
+        bound_called, bound_deadline = deadlines["bound"]
+        if bound_deadline - bound_called >= 1.0:
+            assert "LP relaxation of vehicle duties" in plan.bounds.method
+        else:  # a loaded machine (CI once) ran the search 2 s past its deadline: the LP then says why it did not run
+            assert "LP skipped: no time left" in plan.bounds.method
         called, search = deadlines["search"]
         assert before + 2.5 <= search <= called + 2.5  # the search stops 1.5 s before the limit ...
         assert deadlines["bound"][1] == pytest.approx(search + 1.5)  # ... which the bound then has to itself
