@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dispatch.plan import Plan
 from dispatch.problem import PRIORITIES, Problem
+from dispatch.routes import better as is_better
 from dispatch.solve import plan_of, solve
 
 
@@ -41,17 +42,12 @@ def main() -> None:
         before = plan_of(problem, routes)
         after = solve(problem, start=routes, time_limit=args.seconds, seed=args.seed, workers=args.workers,
                       bound_seconds=0)
-        better = _rank(after) < _rank(before)
+        better = is_better(after._state.objective(), before._state.objective())
         (out / f"{day.stem}.plan.json").write_text(
             json.dumps(after.exchange() if better else document, ensure_ascii=False, indent=1) + "\n",
             encoding="utf-8")
         print(f"| {day.stem} | {_counts(before)} | {_counts(after)} | {'the search' if better else 'the start'} |",
               flush=True)
-
-
-def _rank(plan: Plan) -> tuple[float, ...]:
-    """Lexicographic, lower better: the most trips by priority, then the least empty km."""
-    return (*(-plan.objective.served[p] for p in PRIORITIES), round(plan.objective.deadhead_km, 3))
 
 
 def _counts(plan: Plan) -> str:
