@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import time
 from itertools import product
@@ -264,10 +265,10 @@ class TestInsideTheSolve:
         before = time.perf_counter()
         plan = solve(day, stop=MaxRuntime(4), bound_seconds=1.5, workers=1)
         bound_called, bound_deadline = deadlines["bound"]
-        if bound_deadline - bound_called >= 1.0:
+        if bound_deadline - bound_called >= 1.4:  # the bounds got (nearly) their whole window
             assert "LP relaxation of vehicle duties" in plan.bounds.method
-        else:  # a loaded machine (CI once) ran the search 2 s past its deadline: the LP then says why it did not run
-            assert "LP skipped: no time left" in plan.bounds.method
+        else:  # a loaded machine (CI once) ran the search 2 s past its deadline: the LP then says it lacked time
+            assert re.search(r"LP skipped: [^)]*(time left|in time)", plan.bounds.method), plan.bounds.method
         called, search = deadlines["search"]
         assert before + 2.5 <= search <= called + 2.5  # the search stops 1.5 s before the limit ...
         assert deadlines["bound"][1] == pytest.approx(search + 1.5)  # ... which the bound then has to itself
