@@ -14,7 +14,8 @@ vehicle of a class can drive, its pickups propagated from the shift start), so a
   search over (pickup time, value) labels in time order, a label dominated when another at the same trip picks up
   no later with no less value and has met no trip the first could still meet (no duty meets a trip twice). Only
   trips of positive reduced value are visited: by the triangle inequality a duty without a trip of non-positive
-  value is feasible and worth no less, so the best duty is still found.
+  value is feasible and worth no less, so the best duty is still found. The search is compiled by Numba
+  (`dispatch.labels`).
 * Anytime: for any prices ``pi >= 0`` on the trips and ``lambda >= 0`` on the floors, ``sum(pi) - lambda . floor +
   sum over classes of units x max(0, best duty's reduced value)`` bounds the LP over every duty (Lagrangian duality),
   so every round gives a valid bound, whenever the deadline stops it.
@@ -33,12 +34,12 @@ SCIP picks again. The searched plan is kept unless a pick is better.
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -57,6 +58,7 @@ _EPS = 1e-6
 SMOOTHING = 0.5
 COLUMNS_PER_CLASS = 12  # duties added per class and round (the best end labels of its pricing)
 _ALL = 1 << 20  # successors kept per trip: every one the windows allow
+LABELS_AT_FIRST = 1024  # the pricing's room for labels before it grows (`dispatch.labels.search`)
 
 
 @dataclass
@@ -85,18 +87,24 @@ def _classes(net: Network, inside: np.ndarray) -> list[_Class]:
     return out
 
 
-Legs = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+@dataclass(frozen=True)
+class Legs:
+    """Every leg the windows allow between trips of a mask, in rows: trip ``t``'s successors are
+    ``heads[starts[t]:starts[t + 1]]``, with their empty km and drive seconds."""
+
+    starts: np.ndarray
+    heads: np.ndarray
+    km: np.ndarray
+    seconds: np.ndarray
 
 
 def _legs(net: Network, inside: np.ndarray) -> Legs:
-    """Every leg the windows allow between trips of ``inside``: per trip, its successors, their empty km and drive
-    seconds."""
+    """Every leg the windows allow between trips of ``inside``."""
     tail, head, km, _, _ = _nearest_arcs(net, _ALL, inside)
     seconds = net.travel.seconds(km).astype(np.int64)
     order = np.argsort(tail, kind="stable")
-    tail, head, km, seconds = tail[order], head[order], km[order], seconds[order]
-    cut = np.searchsorted(tail, np.arange(net.n + 1))
-    return [(head[cut[t]:cut[t + 1]], km[cut[t]:cut[t + 1]], seconds[cut[t]:cut[t + 1]]) for t in range(net.n)]
+    return Legs(starts=np.searchsorted(tail[order], np.arange(net.n + 1)).astype(np.int64),
+                heads=head[order].astype(np.int64), km=km[order].astype(np.float64), seconds=seconds[order])
 
 
 @dataclass
@@ -110,6 +118,14 @@ class _Driver:
     home_km: np.ndarray
     range_km: float = math.inf
     km_price: float = 0.0
+
+
+def load_pricing() -> None:
+    """Load the compiled pricing (`dispatch.labels`) now. Loading it takes Numba and LLVM about 0.4 s and adds about
+    130 MB to the process, so a process that never prices goes without (the API server, which places urgent trips
+    but leaves whole days to its solve workers); `dispatch.solve` loads it before its clock starts and before the
+    search forks its workers, which then share it."""
+    import dispatch.labels  # noqa: F401
 
 
 def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.ndarray, legs: Legs,
@@ -127,86 +143,33 @@ def _best_duties(net: Network, driver: _Driver, value: np.ndarray, useful: np.nd
     # A vehicle's pricing (km priced) keeps a label that drove less even without a range: more distinct duties for
     # the pick, and the configuration measured (with the CP-SAT pick; without it 3 small tuning days better, 4 worse).
     ranged = math.isfinite(driver.range_km) or driver.km_price > 0
-    # Python lists: read once per offer, where a numpy scalar costs several times a list's item.
-    again: list[bool] = ((driver.hi - driver.lo >= net.service) & useful).tolist()
-    hi: list[int] = driver.hi.tolist()
-    times: list[int] = []
-    worth: list[float] = []
-    road: list[float] = []
-    met: list[frozenset[int]] = []
-    trip_of: list[int] = []
-    parent: list[int] = []
-    fronts: dict[int, list[int]] = {}  # trip -> its labels, not dominated when they were made
-    heap: list[tuple[int, int]] = []
+    again = (driver.hi - driver.lo >= net.service) & useful
+    ints, floats, flags = (partial(np.ascontiguousarray, dtype=kind) for kind in (np.int64, np.float64, np.bool_))
+    from dispatch.labels import search  # loaded on first use: see `load_pricing`
 
-    def covers(mine: frozenset[int], theirs: frozenset[int], at: int) -> bool:
-        """No trip in ``mine`` that the label ``theirs`` (at ``at``) could still meet."""
-        return all(trip in theirs or hi[trip] < at for trip in mine)
-
-    def offer(trip: int, at: int, gain: float, driven: float, seen: frozenset[int], came: int) -> None:
-        if driven + driver.home_km[trip] > driver.range_km:
-            return
-        if again[trip]:
-            seen = seen | {trip}
-        if seen:
-            seen = frozenset(t for t in seen if hi[t] >= at)
-        front = fronts.setdefault(trip, [])
-        for other in front:
-            if times[other] <= at and worth[other] >= gain and (not ranged or road[other] <= driven) \
-                    and (not met[other] or covers(met[other], seen, at)):
-                return
-        label = len(times)
-        times.append(at)
-        worth.append(gain)
-        road.append(driven)
-        met.append(seen)
-        trip_of.append(trip)
-        parent.append(came)
-        front[:] = [o for o in front
-                    if not (times[o] >= at and worth[o] <= gain and (not ranged or road[o] >= driven)
-                            and (not seen or covers(seen, met[o], times[o])))] + [label]
-        heapq.heappush(heap, (at, label))
-
-    nothing: frozenset[int] = frozenset()
-    for trip in np.flatnonzero(useful).tolist():
-        out = float(driver.out_km[trip])
-        offer(trip, int(driver.lo[trip]), float(value[trip]) - driver.km_price * out,
-              out + float(net.loaded_km[trip]), nothing, -1)
-    ends: list[tuple[float, int]] = []
-    while heap:
-        at, label = heapq.heappop(heap)
-        trip = trip_of[label]
-        if label not in fronts[trip]:
-            continue  # dominated after it was made
-        ends.append((worth[label] - driver.km_price * float(driver.home_km[trip]), label))
-        heads, km, drive = legs[trip]
-        ok = useful[heads]
-        heads, km, drive = heads[ok], km[ok], drive[ok]
-        arrive = np.maximum(driver.lo[heads], at + int(net.service[trip]) + drive)
-        # A trip of no service may be followed at the same instant by any other, in either order: the trips a
-        # label keeps (every such trip's window holds its service) are what stops such a chain coming back.
-        fits = (arrive <= driver.hi[heads]) & (heads != trip)
-        seen = met[label]
-        for head, when, leg in zip(heads[fits].tolist(), arrive[fits].tolist(), km[fits].tolist(), strict=True):
-            if head not in seen:
-                offer(head, when, worth[label] + float(value[head]) - driver.km_price * leg,
-                      road[label] + leg + float(net.loaded_km[head]), seen, label)
-    ends.sort(key=lambda end: -end[0])
-    best = ends[0][0] if ends else 0.0
+    gains, labels, trip_of, parent = search(
+        flags(useful), floats(value), ints(driver.lo), ints(driver.hi), ints(net.service), floats(net.loaded_km),
+        floats(driver.out_km), floats(driver.home_km), float(driver.range_km), float(driver.km_price), ranged,
+        flags(again), legs.starts, legs.heads, legs.km, legs.seconds, LABELS_AT_FIRST)
+    if len(gains) == 0:
+        return 0.0, []
+    order = np.argsort(-gains, kind="stable")
     found: list[tuple[float, list[int]]] = []
     seen_duties: set[tuple[int, ...]] = set()
-    for gain, label in ends:
+    for end in order.tolist():
+        gain = float(gains[end])
         if len(found) >= keep or gain <= _EPS:
             break
         chain = []
+        label = int(labels[end])
         while label >= 0:
-            chain.append(trip_of[label])
-            label = parent[label]
+            chain.append(int(trip_of[label]))
+            label = int(parent[label])
         duty = tuple(reversed(chain))
         if duty not in seen_duties:
             seen_duties.add(duty)
             found.append((gain, list(duty)))
-    return best, found
+    return float(gains[order[0]]), found
 
 
 def price(net: Network, cls: _Class, value: np.ndarray, legs: Legs,

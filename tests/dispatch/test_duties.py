@@ -4,6 +4,8 @@ best duty, and a duty keeps its clock where the arc LP does not."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from itertools import permutations
 from typing import Any
@@ -90,6 +92,37 @@ class TestTheClock:
         arc_lp, _ = relaxation.served_bounds(net, bounds.servable(net), (0, 2, 0), time.perf_counter() + 30)
         assert arc_lp[1] == 3
         assert _stage(net, 1, (0, 2, 0), time.perf_counter() + 30) == pytest.approx(2)
+
+
+class TestTheCompiledSearch:
+    @pytest.mark.parametrize("seed", [3, 8])
+    def test_growing_its_room_changes_no_duty(self, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        """On a city day, where a pricing makes thousands of labels, the search begun with room for one label
+        (growing at every step) finds the very duties of the one begun with room for all: for classes and for
+        vehicles (a range and a price per km kept), at prices of both signs."""
+        net = build(Problem.parse(city_instance(30, 120, seed=seed)))
+        everything = np.ones(net.n, dtype=bool)
+        legs = duties._legs(net, everything)
+        value = np.random.default_rng(seed).uniform(-0.5, 2.0, net.n)
+
+        def priced() -> list[Any]:
+            classes = [duties.price(net, cls, value, legs, keep=30) for cls in duties._classes(net, everything)]
+            return classes + [duties.price_vehicle(net, v, value, legs, keep=30) for v in range(0, net.vehicles, 3)]
+
+        roomy = priced()
+        assert sum(len(duty) for _, found in roomy[:1] for duty in found) > 10  # long duties: many labels made
+        monkeypatch.setattr(duties, "LABELS_AT_FIRST", 1)
+        assert priced() == roomy
+
+
+    def test_only_a_process_that_prices_loads_the_compiler(self) -> None:
+        """Numba and LLVM add about 130 MB to a process: the API server, which imports the engine to place urgent
+        trips, goes without them; a solve loads them."""
+        probe = ("import sys, api.app, dispatch, dispatch.synthetic as s; before = 'numba' in sys.modules; "
+                 "dispatch.solve(dispatch.Problem.parse(s.city_instance(2, 4, seed=1)), time_limit=0.1); "
+                 "print(before, 'numba' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+        assert out.stdout.split() == ["False", "True"]
 
 
 class TestPriceAndBranch:
