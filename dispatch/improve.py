@@ -103,7 +103,7 @@ def improve(
             if EJECT:  # a few milliseconds at this size: worth running past the clock
                 eject(net, routes)
             if (share * work >= DUTIES_MIN_SECONDS or net.n <= DUTIES_ALWAYS_TRIPS) and time.perf_counter() < deadline:
-                # The vehicles' pricing, nine tenths of price-and-branch's time, runs on the searches' cores.
+                # The vehicles' pricing runs on the searches' cores.
                 found = duties.recombine(net, routes, rounds=DUTIES_ROUNDS, deadline=deadline, seed=seed,
                                          km_rounds=DUTIES_KM_ROUNDS, run=run if PRICE_IN_WORKERS else None)
                 if found is not None:

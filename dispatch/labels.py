@@ -1,10 +1,11 @@
 """The label-setting search behind the duties' pricing (`dispatch.duties`), compiled by Numba.
 
-Column generation over duties spends nine tenths of its time here: each round prices every class (the served
-bounds) or every vehicle of a neighbourhood (price-and-branch), and each pricing makes and compares tens of
-thousands of labels. Interpreted, a comparison cost about 2 µs; compiled, a few nanoseconds. The search is the same
-step by step as the interpreted one it replaced (same labels in the same order, the same floating-point sums), so
-the same prices give the same duties, and a plan stays repeatable for a given seed and budget.
+Interpreted, this search took nine tenths of column generation's time over duties: each round prices every class
+(the served bounds) or every vehicle of a neighbourhood (price-and-branch), and each pricing offers and compares
+tens of thousands of labels, at about 2 µs an offer. Compiled, the same pricings took 24-34 times less (on pricings
+captured from a 100 x 500 and a 300 x 1,500 day's served stages). The search is the same step by step as the
+interpreted one it replaced (the same labels in the same order, the same floating-point sums, no fused
+multiply-add), so the same prices give the same duties, and a plan stays repeatable for a given seed and budget.
 
 Numba compiles it when this module is first imported (about 7 s here) and keeps the machine code beside this file
 (``cache=True``; where that folder cannot be written, in the user's cache), so later imports load it in about
