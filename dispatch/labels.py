@@ -2,7 +2,7 @@
 
 Interpreted, this search took nine tenths of column generation's time over duties: each round prices every class
 (the served bounds) or every vehicle of a neighbourhood (price-and-branch), and each pricing offers and compares
-tens of thousands of labels, at about 2 µs an offer. Compiled, the same pricings took 24-34 times less (on pricings
+tens of thousands of labels, at about 2 µs an offer. Compiled, the same pricings took 31-34 times less (on pricings
 captured from a 100 x 500 and a 300 x 1,500 day's served stages). The search is the same step by step as the
 interpreted one it replaced (the same labels in the same order, the same floating-point sums, no fused
 multiply-add), so the same prices give the same duties, and a plan stays repeatable for a given seed and budget.
