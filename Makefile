@@ -13,14 +13,16 @@ $(BIN)/python:
 
 # Reinstalled whenever pyproject.toml changes. The import after it has Numba compile the duties' pricing
 # (dispatch/labels.py) into its cache once, so that neither the first solve nor each test worker waits for it.
+COMPILE := $(BIN)/python -c 'import dispatch.labels'
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/python -c 'import dispatch.labels'
+	$(COMPILE)
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/python -c 'import dispatch.labels'
+	$(COMPILE)
 	@touch $@ $(VENV)/.installed
 
 # The console (web/) is built into web/dist with Node.js and npm: the machine's when its node is >= 22.22, else

@@ -185,9 +185,7 @@ def search(useful: np.ndarray, value: np.ndarray, lo: np.ndarray, hi: np.ndarray
             met_at = _grow(met_at, new)
             met_len = _grow(met_len, new)
             next_in_front = _grow(next_in_front, new)
-            grown = np.empty(len(times), dtype=np.bool_)
-            grown[:len(alive)] = alive
-            alive = grown
+            alive = _grow(alive, new)
         pool = _grow(pool, used + size)
         pool[used:used + size] = scratch[:size]
         times[new] = o_at
