@@ -117,7 +117,7 @@ def improve(
         eject(net, routes, deadline)
     # The last `LNS_SHARE` of the budget and clock: price-and-branch over the duties of a few vehicles at a time.
     lns = min(max(LNS_SHARE, 0.0), 0.9)
-    if net.vehicles > LNS_MAX_VEHICLES or lns * work < DUTIES_MIN_SECONDS:
+    if not prices(net.vehicles) or lns * work < DUTIES_MIN_SECONDS:
         lns = 0.0
     searched_by = deadline if math.isinf(deadline) else time.perf_counter() + (1 - lns) * (
         deadline - time.perf_counter())
@@ -386,6 +386,12 @@ DUTIES_MIN_SECONDS = 1.0
 DUTIES_ALWAYS_TRIPS = 12
 PRICE_IN_WORKERS = True  # the small day's price-and-branch prices its vehicles in the searches' worker processes
 WHOLE = True  # small problems as one routing model (off: the epochs' neighbourhood search at every size)
+
+
+def prices(vehicles: int) -> bool:
+    """Whether the search over a fleet of this size may price vehicles' duties (`dispatch.duties`): in its duty
+    neighbourhoods, or as a day small enough to be one routing model (far below `LNS_MAX_VEHICLES`)."""
+    return vehicles <= LNS_MAX_VEHICLES
 
 
 def whole(net: Network) -> bool:

@@ -79,7 +79,10 @@ def solve(
     reserve = max(0.0, bound_seconds or 0.0)
     if clock is not None:
         reserve = min(reserve, clock / 2)  # the plan comes first: the bound never takes more than half the limit
-    duties.load_pricing()  # before the clock: loading the compiled pricing takes about 0.4 s, once a process
+    if reserve > 0 or improve.prices(len(problem.vehicles)):
+        # Before the clock: loading the compiled pricing takes about 0.4 s and 130 MB, once a process. Larger days
+        # price only in the duties' bound stages, which run in time the caller sets aside.
+        duties.load_pricing()
     started = time.perf_counter()
     net = build(problem, travel)
     built = time.perf_counter()

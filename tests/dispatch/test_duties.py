@@ -124,6 +124,17 @@ class TestTheCompiledSearch:
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
         assert out.stdout.split() == ["False", "True"]
 
+    @pytest.mark.parametrize(("bound_seconds", "loaded"), [(None, "False"), (0.2, "True")])
+    def test_a_fleet_too_large_to_price_loads_it_only_for_its_bound(self, bound_seconds: float | None,
+                                                                     loaded: str) -> None:
+        """Above `LNS_MAX_VEHICLES` the search never prices; only the duties' bound stages, in time set aside."""
+        probe = ("import sys, dispatch, dispatch.synthetic as s; from dispatch.improve import LNS_MAX_VEHICLES as m; "
+                 "day = dispatch.Problem.parse(s.city_instance(m + 1, 2 * m, seed=1)); "
+                 f"dispatch.solve(day, time_limit=1.0, workers=1, bound_seconds={bound_seconds}); "
+                 "print('numba' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+        assert out.stdout.split() == [loaded]
+
 
 class TestPriceAndBranch:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
