@@ -74,6 +74,7 @@ OVERSHOOT = 1.25  # the Lagrangian's step aims this far above its best bound so 
 _RESERVE = 0.3
 # LP optima are floating point: a served bound is rounded down only past this, a km bound shaved by this share.
 _EPS = 1e-5
+_LEAST_KM = 1e-6  # km: a millimetre; the LP's km below it are zero (`_model`)
 _FAR_S = 10**12  # seconds to a depot no vehicle of the class may drive from to the trip
 
 
@@ -541,6 +542,9 @@ def _model(relax: Relaxation) -> linear_solver_pb2.MPModelProto:
     row_ub = np.concatenate((row_ub, range_ub))
     proto = linear_solver_pb2.MPModelProto()
     costs = np.concatenate([np.zeros(n), *(g.km for g in relax.graphs)])
+    # Under a millimetre as none: GLOP's scaling took a model with a leg of 1.8e-12 km (a pickup a rounding away from
+    # its depot) for infeasible, and called it so. Km are never negative, so zeroing them only relaxes the model.
+    costs[costs < _LEAST_KM] = 0.0
     upper = np.concatenate([np.ones(n), np.full(len(costs) - n, np.inf)])
     for ub, cost in zip(upper.tolist(), costs.tolist(), strict=True):
         var = proto.variable.add()
@@ -548,6 +552,8 @@ def _model(relax: Relaxation) -> linear_solver_pb2.MPModelProto:
     row = np.concatenate(parts_row)
     col = np.concatenate(parts_col)
     coef = np.concatenate(parts_coef)
+    kept = np.abs(coef) >= _LEAST_KM  # the range rows' km as the costs (the other coefficients are 1 and -1)
+    row, col, coef = row[kept], col[kept], coef[kept]
     order = np.argsort(row, kind="stable")
     row, col, coef = row[order], col[order], coef[order]
     bounds = np.searchsorted(row, np.arange(len(row_lb) + 1))

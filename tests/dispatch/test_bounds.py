@@ -81,6 +81,27 @@ class TestValidity:
         for priority in PRIORITIES:
             assert computed.served_upper[priority] >= int(np.sum(net.tier[served] == PRIORITIES.index(priority)))
 
+    def test_a_pickup_a_rounding_away_from_its_depot_leaves_the_lp_solvable(self) -> None:
+        """A leg of 1.8e-12 km (the pickup's longitude 114.30550000000001, the depot's 114.3055) once made GLOP's
+        scaling call this feasible LP infeasible (found by the test above in CI)."""
+        law = {"categories": ["law_enforcement"], "priority": "emergency"}
+        data = problem(
+            [vehicle("V0", category="law_enforcement", range_km=60.0, shift_end=at(13))],
+            [
+                trip("T0", 9, **law, latest_pickup=at(9), pickup={"lat": CENTRE[0], "lon": CENTRE[1] + 1e-14},
+                     dropoff={"lat": 30.6162375, "lon": CENTRE[1]}),
+                trip("T2", 10, **law, latest_pickup=at(10), pickup={"lat": CENTRE[0], "lon": 114.368},
+                     dropoff={"lat": CENTRE[0], "lon": CENTRE[1]}),
+                trip("T3", 8, **law, pickup={"lat": CENTRE[0], "lon": CENTRE[1]},
+                     dropoff={"lat": 30.62405, "lon": CENTRE[1]}),
+            ],
+        )
+        net = build(Problem.parse(data))
+        assert 0 < net.out_km[0, 0] < 1e-9  # the rounding is still there for the LP to meet
+        served = np.ones(net.n, dtype=bool)
+        lp = relaxation.build(net, time.perf_counter() + 30).deadhead(served, time.perf_counter() + 30)
+        assert lp == pytest.approx(_least_km(net, frozenset(range(net.n))), rel=1e-4)
+
 
 class TestTightness:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
