@@ -139,7 +139,7 @@ def improve(
             # A trip one part gave up may fit where another part made room: cheap insertion takes it.
             construct(net, routes=routes)
             if OFFLOAD:
-                offload(net, routes)
+                offload(net, routes, deadline)
             if EJECT:
                 eject(net, routes, deadline)
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
@@ -199,13 +199,13 @@ GO_ON = True
 OFFLOAD = True
 
 
-def offload(net: Network, routes: Routes) -> bool:
+def offload(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
     """Move trips off the vehicles that unserved trips of one priority could use onto vehicles they cannot use (an
     emergency from a law-enforcement car to an emergency car), then insert the unserved trips; keep it if better.
 
     The search's neighbourhoods grow along arcs and rarely hold both a law trip left out and the far emergency car
     that could relieve its law car, so this is done for the whole fleet at once, one priority at a time (changed in
-    place; whether it was).
+    place; whether it was). The clock (``deadline``) may cut the moves short (a second at 1,000 vehicles).
     """
     changed = False
     for tier in range(3):
@@ -216,6 +216,8 @@ def offload(net: Network, routes: Routes) -> bool:
         trial = routes.copy()
         freed: list[int] = []
         for vehicle in np.flatnonzero(wanted).tolist():
+            if time.perf_counter() >= deadline:
+                break
             for trip in list(trial.trips[vehicle]):
                 spare = np.flatnonzero(net.eligible[trip] & ~wanted)
                 if len(spare) == 0:

@@ -3,6 +3,7 @@ property test, with `eject`'s, is in test_eject.py)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,13 @@ def test_an_emergency_moves_to_the_emergency_car_and_frees_the_law_car_for_the_l
     assert routes.trips == [[1], [0]]
     assert routes.objective()[:3] == (0, 0, 0)
     assert all(routes.feasible(v) for v in range(net.vehicles))
+
+
+def test_a_clock_already_run_out_moves_nothing() -> None:
+    net = build(blocked_day())
+    routes = construct(net)
+    assert not offload(net, routes, deadline=time.perf_counter())
+    assert routes.trips == [[0], []]
 
 
 def test_nothing_moves_when_no_vehicle_of_another_kind_can_take_the_blocking_trip() -> None:
