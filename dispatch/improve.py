@@ -11,7 +11,8 @@ recombined by price-and-branch over its vehicles' duties (`dispatch.duties.recom
 between epochs (and after the small problem's search) two moves reach across the whole fleet: `offload` moves trips
 off the vehicles that unserved trips need onto vehicles of another kind that may take them (an emergency from a
 law-enforcement car to an emergency car), and `eject` puts an unserved trip in a served trip's place, that trip
-placed elsewhere, left out, or (`CHAIN`) in a third trip's place in turn.
+placed elsewhere, left out, or (`CHAIN`) in a third trip's place in turn; between a large fleet's epochs
+(`WIDE_EJECT`) a trip with no such place may take the place of any trip it overlaps in time.
 
 The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
 same seed and budget give the same plan, with any number of processes; the wall-clock deadline, if any, stops it
@@ -141,7 +142,7 @@ def improve(
             if OFFLOAD:
                 offload(net, routes, deadline)
             if EJECT:
-                eject(net, routes, deadline)
+                eject(net, routes, deadline, wide=WIDE_EJECT and not prices(net.vehicles))
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
                 return "work budget"
         # Duty neighbourhoods: `LNS_VEHICLES` vehicles each, drawn as the search's parts are, with the unserved
@@ -249,12 +250,15 @@ def offload(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
 EJECT = True
 
 
-def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
+def eject(net: Network, routes: Routes, deadline: float = math.inf, *, wide: bool = False) -> bool:
     """Serve left-out trips by ejection: put a left-out trip where a served one was, next to a trip it links to, and
     place the served one elsewhere (cheapest insertion) or leave it out if it matters no more; with `CHAIN`, a
     served one that fits nowhere may in turn take a third trip's place (that one placed elsewhere or left out), so
     that a law trip can come in at a routine trip's cost two cars away. Keep the best such move for each trip if it
     makes the plan better: more served by priority, or as many for less empty km (changed in place; whether it was).
+    With ``wide``, a trip that finds no such move may take the place of any trip it overlaps in time on any car it
+    may use (the `WIDE_SPOTS` nearest), put at the cheapest position there: on a slack day the last routine trips
+    share no arc with the trip whose car they need.
 
     The neighbourhood search frees whole vehicles around a trip and re-routes them; this move reaches across the
     whole fleet at once, which is where a slack day's last routine trips fit (a trip taken off one car, put on a
@@ -274,8 +278,12 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
             break
         gap = list(missing)
         gap[int(net.tier[trip])] -= 1
+        now = (missing[0], missing[1], missing[2], 0.0)
         best = _take_place(net, routes, trip, gap, {}, empty, 2 if CHAIN else 1)
-        if best is not None and better(best[0], (missing[0], missing[1], missing[2], 0.0)):
+        if wide and (best is None or not better(best[0], now)):
+            # No place next to a linked trip: any trip it overlaps, on any car it may use.
+            best = _take_place(net, routes, trip, gap, {}, empty, 1, wide=True)
+        if best is not None and better(best[0], now):
             key, final = best
             for vehicle in final:
                 routes.set_route(vehicle, [])
@@ -287,6 +295,35 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
 
 
 CHAIN = True  # eject's second link: the trip put out may put out another in turn
+# Between the epochs of a fleet too large for duty neighbourhoods (`prices`), a trip eject finds no place for next to
+# a linked trip tries the place of every trip it overlaps, on every car it may use ... (300 x 1,500 at 5 and 10 s:
+# better on all six seed-102 reporting days, on five of nine tuning days; on the 100 x 500 days, where the duty
+# neighbourhoods run, better on 5 and worse on 11 of 18 reporting runs at 10 and 30 s.)
+WIDE_EJECT = True
+WIDE_SPOTS = 16  # ... the nearest this many of them (all of them took most of an epoch on a tight day)
+
+
+def _overlapping(net: Network, routes: Routes, trip: int) -> list[tuple[int, int, int]]:
+    """Where ``trip`` could take a served trip's place on any car it may use: (vehicle, position, the trip there)
+    for the `WIDE_SPOTS` nearest trips of no higher priority around the positions its window allows."""
+    found: list[tuple[int, int, int]] = []
+    ready = int(net.early[trip] + net.service[trip])
+    for vehicle in np.flatnonzero(net.eligible[trip]).tolist():
+        order = routes.trips[vehicle]
+        if not order:
+            continue
+        first = max(0, bisect.bisect_left(routes.latest[vehicle], ready) - 1)
+        last = min(len(order) - 1, bisect.bisect_right(routes.start[vehicle], int(net.late[trip])))
+        for spot in range(first, last + 1):
+            if net.tier[order[spot]] >= net.tier[trip]:
+                found.append((vehicle, spot, order[spot]))
+    if len(found) > WIDE_SPOTS:
+        # The nearest first: a trip far from the left-out one rarely makes room for it.
+        outs = np.array([out for _, _, out in found], dtype=np.int64)
+        east = math.cos(math.radians(float(net.pick[trip, 0])))  # a degree of longitude, in latitude
+        gap = np.hypot(net.pick[outs, 0] - net.pick[trip, 0], (net.pick[outs, 1] - net.pick[trip, 1]) * east)
+        found = [found[i] for i in np.argsort(gap, kind="stable")[:WIDE_SPOTS].tolist()]
+    return found
 
 
 def _spots(net: Network, routes: Routes, trip: int) -> list[tuple[int, int, int]]:
@@ -314,7 +351,7 @@ Move = tuple[tuple[int, int, int, float], dict[int, list[int]]]  # (missing per 
 
 def _take_place(
     net: Network, routes: Routes, trip: int, gap: list[int], before: dict[int, float],
-    empty: Callable[[int], float], links: int,
+    empty: Callable[[int], float], links: int, *, wide: bool = False,
 ) -> Move | None:
     """The best way to serve ``trip`` (``gap``: what is missing per priority once it is served) by taking a served
     trip's place, that trip then placed elsewhere, or left out, or (``links`` > 1) taking another's place in turn:
@@ -327,12 +364,12 @@ def _take_place(
         if best is None or key < best[0]:
             best = (key, {v: routes.copy_route(v) for v in vehicles})
 
-    for vehicle, spot, out in _spots(net, routes, trip):
+    for vehicle, spot, out in (_overlapping if wide else _spots)(net, routes, trip):
         base = dict(before)
         base.setdefault(vehicle, empty(vehicle))
         saved = routes.copy_route(vehicle)
         routes.remove(out)
-        into = routes.check(trip, vehicle, spot)
+        into = _cheapest(net, routes, trip, [vehicle]) if wide else routes.check(trip, vehicle, spot)
         if into is not None:
             routes.apply(trip, into)
             moved = routes.best(out)

@@ -4,6 +4,7 @@ what both moves across the fleet (`eject`, `offload`) keep: a plan never worse, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -105,7 +106,40 @@ def test_a_chain_serves_the_law_trip_when_the_trip_it_puts_out_can_only_put_out_
     assert all(routes.feasible(v) for v in range(2))
 
 
-@pytest.mark.parametrize("move", [offload, eject], ids=["offload", "eject"])
+def overlapped_day() -> tuple[Network, Routes]:
+    """Car A (law) drives the routine trip X at 10:00; car B (general) drives Q at 8:00. The law trip U is at 10:00
+    too, a kilometre from X: it shares no arc with any trip on A (it overlaps X), so only A, with X moved to B,
+    serves it."""
+    home = north(0)
+    trips = [
+        trip("X", 10, pickup=north(3), dropoff=north(4), categories=["law_enforcement", "general"], **window(10)),
+        trip("Q", 8, pickup=north(2), dropoff=north(1), **window(8)),
+        trip("U", 10, pickup=north(2), dropoff=home, priority="law_enforcement", categories=["law_enforcement"],
+             **window(10)),
+    ]
+    cars = [vehicle("A", category="law_enforcement"), vehicle("B")]
+    net = build(Problem.parse(problem(cars, trips)))
+    routes = Routes(net)
+    routes.set_route(0, [0])  # A: X
+    routes.set_route(1, [1])  # B: Q
+    assert all(routes.feasible(v) for v in range(2))
+    assert not any(routes.where[t] == 0 for t, _ in improve.linked(net, 2))  # U has no arc to a trip on A
+    assert routes.objective()[:3] == (0, 1, 0)  # U left out
+    return net, routes
+
+
+def test_a_wide_ejection_puts_the_left_out_trip_in_place_of_a_trip_it_overlaps_with_no_arc_between_them() -> None:
+    net, routes = overlapped_day()
+    assert not eject(net, routes)  # next to a linked trip only: no place for U
+    assert eject(net, routes, wide=True)
+    assert routes.trips == [[2], [1, 0]]  # A: U; B: Q, X
+    assert routes.objective()[:3] == (0, 0, 0)
+    assert all(routes.feasible(v) for v in range(2))
+
+
+@pytest.mark.parametrize(
+    "move", [offload, eject, partial(eject, wide=True)], ids=["offload", "eject", "wide eject"]
+)
 @settings(max_examples=6, deadline=None)
 @given(
     vehicles=st.integers(min_value=6, max_value=30),
