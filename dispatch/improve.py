@@ -296,11 +296,13 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf, *, wide: boo
 
 CHAIN = True  # eject's second link: the trip put out may put out another in turn
 # Between the epochs of a fleet too large for duty neighbourhoods (`prices`), a trip eject finds no place for next to
-# a linked trip tries the place of every trip it overlaps, on every car it may use ... (300 x 1,500 at 5 and 10 s:
-# better on all six seed-102 reporting days, on five of nine tuning days; on the 100 x 500 days, where the duty
-# neighbourhoods run, better on 5 and worse on 11 of 18 reporting runs at 10 and 30 s.)
+# a linked trip tries the place of every trip it overlaps, on every car it may use ... (at 10 s, 300 x 1,500 tuning
+# days: better on 5 of 9, worse on 4, law trips lost on tight days; reporting days above 150 vehicles at 5 and 10 s:
+# better on 11 of 15 runs, worse on 3, by a trip or km. On 100 x 500, where the duty neighbourhoods run, the tuning
+# days gained (7 of 9 at 10 s) but the reporting days lost: better on 5, worse on 11 of 18 runs at 10 and 30 s.)
 WIDE_EJECT = True
-WIDE_SPOTS = 16  # ... the nearest this many of them (all of them took most of an epoch on a tight day)
+WIDE_SPOTS = 16  # ... the nearest this many of them (with all of them an eject call on a tight 300 x 1,500 day took
+# 0.6-0.9 s instead of 0.3-0.6 s)
 
 
 def _overlapping(net: Network, routes: Routes, trip: int) -> list[tuple[int, int, int]]:
@@ -356,7 +358,8 @@ def _take_place(
     """The best way to serve ``trip`` (``gap``: what is missing per priority once it is served) by taking a served
     trip's place, that trip then placed elsewhere, or left out, or (``links`` > 1) taking another's place in turn:
     its key and the routes of the vehicles it changes. The routes are as they were on return; ``before`` holds the
-    empty km, before the whole move, of the vehicles earlier links changed."""
+    empty km, before the whole move, of the vehicles earlier links changed. ``wide``: the places are `_overlapping`'s
+    rather than `_spots`', and the trip goes to the cheapest position on the car rather than into the place freed."""
     best: Move | None = None
 
     def consider(key: tuple[int, int, int, float], vehicles: dict[int, float]) -> None:

@@ -3,6 +3,7 @@ what both moves across the fleet (`eject`, `offload`) keep: a plan never worse, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -106,13 +107,14 @@ def test_a_chain_serves_the_law_trip_when_the_trip_it_puts_out_can_only_put_out_
     assert all(routes.feasible(v) for v in range(2))
 
 
-def overlapped_day() -> tuple[Network, Routes]:
+def overlapped_day(displaced: str = "routine") -> tuple[Network, Routes]:
     """Car A (law) drives the routine trip X at 10:00; car B (general) drives Q at 8:00. The law trip U is at 10:00
     too, a kilometre from X: it shares no arc with any trip on A (it overlaps X), so only A, with X moved to B,
     serves it."""
     home = north(0)
     trips = [
-        trip("X", 10, pickup=north(3), dropoff=north(4), categories=["law_enforcement", "general"], **window(10)),
+        trip("X", 10, pickup=north(3), dropoff=north(4), priority=displaced,
+             categories=["law_enforcement", "general"], **window(10)),
         trip("Q", 8, pickup=north(2), dropoff=north(1), **window(8)),
         trip("U", 10, pickup=north(2), dropoff=home, priority="law_enforcement", categories=["law_enforcement"],
              **window(10)),
@@ -135,6 +137,68 @@ def test_a_wide_ejection_puts_the_left_out_trip_in_place_of_a_trip_it_overlaps_w
     assert routes.trips == [[2], [1, 0]]  # A: U; B: Q, X
     assert routes.objective()[:3] == (0, 0, 0)
     assert all(routes.feasible(v) for v in range(2))
+
+
+def test_a_wide_ejection_never_displaces_a_more_important_trip() -> None:
+    net, routes = overlapped_day(displaced="emergency")
+    assert not eject(net, routes, wide=True)
+    assert routes.trips == [[0], [1]]
+
+
+def test_a_wide_ejection_tries_the_nearest_overlapping_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overlapped day with a third car, C (law), driving Y at 10:00 a hundred metres from U and then the
+    emergency Z at 10:20: Y is nearer than X, but U in Y's place leaves C late for Z."""
+    home = north(0)
+    trips = [
+        trip("X", 10, pickup=north(3), dropoff=north(4), categories=["law_enforcement", "general"], **window(10)),
+        trip("Q", 8, pickup=north(2), dropoff=north(1), **window(8)),
+        trip("U", 10, pickup=north(2), dropoff=home, priority="law_enforcement", categories=["law_enforcement"],
+             **window(10)),
+        trip("Y", 10, pickup=north(2.1), dropoff=north(8), categories=["law_enforcement"], **window(10)),
+        trip("Z", 10 + 1 / 3, pickup=north(9), dropoff=north(9.5), priority="emergency",
+             categories=["law_enforcement"], **window(10 + 1 / 3, 3)),
+    ]
+    cars = [vehicle("A", category="law_enforcement"), vehicle("B"), vehicle("C", category="law_enforcement")]
+    net = build(Problem.parse(problem(cars, trips)))
+
+    def day() -> Routes:
+        routes = Routes(net)
+        routes.set_route(0, [0])  # A: X
+        routes.set_route(1, [1])  # B: Q
+        routes.set_route(2, [3, 4])  # C: Y, Z
+        assert all(routes.feasible(v) for v in range(3))
+        assert routes.objective()[:3] == (0, 1, 0)  # U left out
+        return routes
+
+    routes = day()
+    assert not eject(net, routes)  # no place next to a linked trip
+    monkeypatch.setattr(improve, "WIDE_SPOTS", 1)
+    assert not eject(net, routes, wide=True)  # Y only: U in its place makes C late for Z
+    monkeypatch.setattr(improve, "WIDE_SPOTS", 2)
+    assert eject(net, routes, wide=True)  # Y, then X
+    assert routes.trips == [[2], [1, 0], [3, 4]]
+    assert routes.objective()[:3] == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("most", "wide"), [(0, True), (150, False)], ids=["large fleet", "duty neighbourhoods"])
+def test_the_search_ejects_wide_between_epochs_only_where_no_duty_neighbourhoods_run(
+    monkeypatch: pytest.MonkeyPatch, most: int, wide: bool
+) -> None:
+    net = build(Problem.parse(city_instance(30, 120, seed=3)))
+    calls: list[bool] = []
+    real = improve.eject
+
+    def spy(net: Network, routes: Routes, deadline: float = math.inf, *, wide: bool = False) -> bool:
+        calls.append(wide)
+        return real(net, routes, deadline, wide=wide)
+
+    monkeypatch.setattr(improve, "eject", spy)
+    monkeypatch.setattr(improve, "WHOLE", False)  # the epochs, not one routing model, at this size
+    monkeypatch.setattr(improve, "LNS_MAX_VEHICLES", most)
+    improve.improve(net, construct(net), deadline=math.inf, seed=0, target=(-1, -1, -1), work=0.5, workers=1)
+    assert calls[0] is False  # before the epochs: narrow
+    assert len(calls) > 1
+    assert all(call is wide for call in calls[1:])
 
 
 @pytest.mark.parametrize(
