@@ -21,7 +21,6 @@ early on a slower machine (and says so).
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 import time
@@ -309,14 +308,12 @@ def _overlapping(net: Network, routes: Routes, trip: int) -> list[tuple[int, int
     """Where ``trip`` could take a served trip's place on any car it may use: (vehicle, position, the trip there)
     for the `WIDE_SPOTS` nearest trips of no higher priority around the positions its window allows."""
     found: list[tuple[int, int, int]] = []
-    ready = int(net.early[trip] + net.service[trip])
     for vehicle in np.flatnonzero(net.eligible[trip]).tolist():
         order = routes.trips[vehicle]
         if not order:
             continue
-        first = max(0, bisect.bisect_left(routes.latest[vehicle], ready) - 1)
-        last = min(len(order) - 1, bisect.bisect_right(routes.start[vehicle], int(net.late[trip])))
-        for spot in range(first, last + 1):
+        open_ = routes.positions(trip, vehicle)  # the trips on either side of the open positions
+        for spot in range(max(0, open_.start - 1), min(len(order), open_.stop)):
             if net.tier[order[spot]] >= net.tier[trip]:
                 found.append((vehicle, spot, order[spot]))
     if len(found) > WIDE_SPOTS:
@@ -396,17 +393,11 @@ def _take_place(
 
 
 def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> Insertion | None:
-    """The cheapest feasible insertion of ``trip`` at any position of ``vehicles``' routes.
-
-    Only positions whose neighbours' times allow it are checked: the trip before must start by the trip's latest
-    pickup, the trip after must be allowed to start after the trip is done (both lists rise along a route).
-    """
+    """The cheapest feasible insertion of ``trip`` at any position of ``vehicles``' routes its neighbours' times
+    leave open (`Routes.positions`)."""
     found: Insertion | None = None
-    ready = int(net.early[trip] + net.service[trip])
     for vehicle in vehicles:
-        first = bisect.bisect_left(routes.latest[vehicle], ready)
-        last = bisect.bisect_right(routes.start[vehicle], int(net.late[trip]))
-        for position in range(first, last + 1):
+        for position in routes.positions(trip, vehicle):
             option = routes.check(trip, vehicle, position)
             if option is not None and (found is None or option.empty_km < found.empty_km):
                 found = option

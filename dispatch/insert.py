@@ -9,7 +9,7 @@ not be placed. Trips of equal or higher priority are never displaced, and nothin
 from __future__ import annotations
 
 import time
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,14 +115,9 @@ def _first_free(routes: Routes, cutoff: int) -> list[int]:
 def _place(routes: Routes, trip: int, first_free: list[int], cutoff: int) -> Insertion | None:
     net = routes.net
     best: Insertion | None = None
-    # Pickups and latest pickups only grow along a route: positions after a trip picked up past this one's window,
-    # or before a trip that must be picked up before this one could be done, cannot take it (`Routes.check` would
-    # refuse each); at city scale that leaves one or two positions a vehicle instead of all.
-    late, done = int(net.late[trip]), int(net.early[trip]) + int(net.service[trip])
     for vehicle in np.flatnonzero(net.alone(trip)).tolist():
-        lo = max(first_free[vehicle], bisect_left(routes.latest[vehicle], done))
-        hi = min(len(routes.trips[vehicle]), bisect_right(routes.start[vehicle], late))
-        for position in range(lo, hi + 1):
+        open_ = routes.positions(trip, vehicle)
+        for position in range(max(first_free[vehicle], open_.start), open_.stop):
             found = _check_after(routes, trip, vehicle, position, cutoff)
             if found is not None and (best is None or found.empty_km < best.empty_km):
                 best = found

@@ -8,6 +8,7 @@ stay within the shift and the range.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,6 +153,14 @@ class Routes:
         self.km[vehicle] = sum(legs) + float(net.loaded_km[trips].sum()) if trips else 0.0
 
     # ----- insertion
+    def positions(self, trip: int, vehicle: int) -> range:
+        """The positions of ``vehicle``'s route its neighbours' times leave open to ``trip``: the trip before must be
+        picked up by the trip's latest pickup, the trip after must allow a pickup once it is done (pickups and latest
+        pickups only grow along a route). `check` says whether it fits at one; at city scale one or two a vehicle."""
+        net = self.net
+        first = bisect_left(self.latest[vehicle], int(net.early[trip]) + int(net.service[trip]))
+        return range(first, bisect_right(self.start[vehicle], int(net.late[trip])) + 1)
+
     def check(self, trip: int, vehicle: int, position: int) -> Insertion | None:
         """The insertion of ``trip`` at ``position`` of ``vehicle``'s route, or None if infeasible."""
         net = self.net

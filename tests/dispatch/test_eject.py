@@ -16,7 +16,7 @@ from dispatch import improve
 from dispatch.improve import eject, offload
 from dispatch.network import Network, build
 from dispatch.problem import Problem
-from dispatch.routes import Routes, better, construct
+from dispatch.routes import Routes, better, construct, linked
 from dispatch.synthetic import CENTRE, city_instance
 from tests.dispatch.test_engine import at, problem, trip, vehicle
 
@@ -125,7 +125,7 @@ def overlapped_day(displaced: str = "routine") -> tuple[Network, Routes]:
     routes.set_route(0, [0])  # A: X
     routes.set_route(1, [1])  # B: Q
     assert all(routes.feasible(v) for v in range(2))
-    assert not any(routes.where[t] == 0 for t, _ in improve.linked(net, 2))  # U has no arc to a trip on A
+    assert not any(routes.where[t] == 0 for t, _ in linked(net, 2))  # U has no arc to a trip on A
     assert routes.objective()[:3] == (0, 1, 0)  # U left out
     return net, routes
 
