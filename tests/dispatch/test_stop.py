@@ -7,12 +7,14 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
-from dispatch import MaxRuntime, Plan, Problem, WorkBudget, solve
+from dispatch import MaxRuntime, Plan, Problem, WorkBudget, bounds, solve
 from dispatch import improve as searching
 from dispatch.improve import _EPOCH_WORK, WORK_PER_SECOND, improve
 from dispatch.network import build
+from dispatch.problem import PRIORITIES, Priority
 from dispatch.routes import better, construct
 from dispatch.stop import limits
 from dispatch.synthetic import CENTRE, city_instance
@@ -173,6 +175,45 @@ class TestGoingOn:
         # The dispatch.solve module (the package's name "solve" is the function).
         assert time.perf_counter() - started >= 4 * (1 - importlib.import_module("dispatch.solve").BOUND_SHARE) - 1
         assert plan.stopped_by in ("work budget", "time limit")
+
+    @pytest.mark.parametrize("binding", [True, False])
+    def test_the_bound_s_share_is_searched_where_the_cheap_bounds_bind(
+        self, city: Problem, monkeypatch: pytest.MonkeyPatch, binding: bool
+    ) -> None:
+        deadlines: list[float] = []
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            deadlines.append(kwargs["deadline"])
+            return improve(*args, **kwargs)
+
+        solving = importlib.import_module("dispatch.solve")
+        monkeypatch.setattr(searching, "improve", counted)
+        monkeypatch.setattr(searching, "WORK_PER_SECOND", searching.WORK_PER_SECOND / 20)  # as above
+        monkeypatch.setattr(searching, "LNS_SHARE", 0.0)
+        monkeypatch.setattr(solving, "GO_ON_ROUNDS", 1000)
+        # Every plan's cheap bounds bind, or none's.
+        monkeypatch.setattr(solving, "CHEAP_BOUND_TIGHT", math.inf if binding else -1.0)
+        solve(city, stop=MaxRuntime(4), seed=1)
+        assert len(deadlines) >= 2
+        clock_end = deadlines[0]  # the first search's: build, then the whole clock
+        expected = clock_end if binding else clock_end - 4 * solving.BOUND_SHARE
+        assert deadlines[1:] == pytest.approx([expected] * (len(deadlines) - 1))
+
+    def test_cheap_bounds_bind_within_their_share_of_each_priority(self, city: Problem) -> None:
+        solving = importlib.import_module("dispatch.solve")
+        net = build(city)
+        routes = construct(net)
+        law = int(np.flatnonzero(np.array(PRIORITIES) == Priority.law_enforcement)[0])
+        served = routes.where >= 0
+        assert (net.tier[served] == law).sum() == 42  # 3 % of it is 1.26 trips
+        left_out = np.flatnonzero(~served & (net.tier == law))
+        able = served.copy()
+        assert solving.cheap_bounds_bind(net, able, routes)  # the plan serves every trip deemed servable
+        able[left_out[:1]] = True
+        assert solving.cheap_bounds_bind(net, able, routes)  # one law trip short: within 3 %
+        able[left_out[:2]] = True
+        assert not solving.cheap_bounds_bind(net, able, routes)  # two: beyond it
+        assert not solving.cheap_bounds_bind(net, bounds.servable(net), routes)
 
     def test_a_budget_given_is_kept(self, city: Problem, monkeypatch: pytest.MonkeyPatch) -> None:
         seen = self.calls(monkeypatch)
