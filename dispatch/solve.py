@@ -24,7 +24,7 @@ BOUND_SHARE = 0.25  # of the time limit, at most, for the bounds of a plan the s
 # ... unless the cheap served bounds (what some vehicle could serve alone) are already within this share of the plan's
 # served trips per priority: the LP could tighten them by this share at most, so the search keeps the whole clock
 # (the target for a served bound; on the nine 100 x 500 tuning days the last quarter of the clock searched
-# gave less empty km or more trips on 15 of 18 runs at 10 and 30 s, and the cheap bounds are that tight on slack
+# gave less empty km or more trips on 16 of 18 runs at 10 and 30 s, and the cheap bounds are that tight on slack
 # days, where VROOM was ahead; docs/benchmarks.md)
 CHEAP_BOUND_TIGHT = 0.03
 GO_ON_ROUNDS = 4  # a search that spent a clock's budget early goes on this many times at most, ...
