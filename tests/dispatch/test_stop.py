@@ -203,7 +203,7 @@ class TestGoingOn:
         solving = importlib.import_module("dispatch.solve")
         net = build(city)
         routes = construct(net)
-        law = int(np.flatnonzero(np.array(PRIORITIES) == Priority.law_enforcement)[0])
+        law = PRIORITIES.index(Priority.law_enforcement)
         served = routes.where >= 0
         assert (net.tier[served] == law).sum() == 42  # 3 % of it is 1.26 trips
         left_out = np.flatnonzero(~served & (net.tier == law))
