@@ -233,8 +233,8 @@ def cheap_bounds_bind(net: Network, able: np.ndarray, routes: Routes) -> bool:
     """Whether the trips some vehicle could serve alone (``able``) are within `CHEAP_BOUND_TIGHT` of what ``routes``
     serve, for every priority: then the bounds' LP has little left to tighten."""
     upper = bounds.served_upper(net, able)
-    served = np.bincount(net.tier[routes.where >= 0], minlength=len(PRIORITIES))
-    return all(upper[p] - int(served[i]) <= CHEAP_BOUND_TIGHT * int(served[i]) for i, p in enumerate(PRIORITIES))
+    served = objective_of(net, routes).served
+    return all(upper[p] - served[p] <= CHEAP_BOUND_TIGHT * served[p] for p in PRIORITIES)
 
 
 def _missing_target(net: Network, able: np.ndarray) -> tuple[int, int, int]:
