@@ -35,6 +35,7 @@ from dispatch import duties, parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
 from dispatch.routes import Insertion, Routes, better, construct, linked
+from dispatch.tails import exchange_tails
 
 # Work per second of budget (`WorkBudget`) on the 2-core reference machine with both cores searching: routing nodes
 # re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
@@ -111,6 +112,10 @@ def improve(
                     if EJECT:
                         eject(net, routes)
         return "time limit" if time.perf_counter() >= deadline else "work budget"
+    # The search stops `TAILS_SHARE` of the clock early, for the last tail exchange over the plan it leaves.
+    end = deadline
+    if TAILS and not math.isinf(deadline):
+        deadline -= TAILS_SHARE * max(0.0, deadline - time.perf_counter())
     if OFFLOAD:
         offload(net, routes)
     if EJECT:
@@ -136,6 +141,8 @@ def improve(
             ]
             answers = run(search_part, tasks)
             _merge(routes, tasks, answers)
+            if TAILS and TAILS_EPOCHS and not prices(net.vehicles):
+                exchange_tails(net, routes, searched_by)
             # A trip one part gave up may fit where another part made room: cheap insertion takes it.
             construct(net, routes=routes)
             if OFFLOAD:
@@ -143,7 +150,8 @@ def improve(
             if EJECT:
                 eject(net, routes, deadline, wide=WIDE_EJECT and not prices(net.vehicles))
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
-                return "work budget"
+                lns = 0.0  # every trip some car can serve is served: only the empty km are left to cut
+                break
         # Duty neighbourhoods: `LNS_VEHICLES` vehicles each, drawn as the search's parts are, with the unserved
         # trips nearest them; each runs column generation and SCIP's pick over its vehicles' duties.
         rounds = max(1, round(lns * work / LNS_SECONDS_PER_ROUND)) if lns > 0 else 0
@@ -159,8 +167,13 @@ def improve(
             _merge(routes, tasks, run(recombine_part, tasks))
             if EJECT:
                 eject(net, routes, deadline)
+    clocked = time.perf_counter() >= deadline
+    if TAILS and exchange_tails(net, routes, end):
+        construct(net, routes=routes)  # the room the swaps made, for the trips left out
+        if EJECT:
+            eject(net, routes, end, wide=WIDE_EJECT and not prices(net.vehicles))
     # The parts stop at the deadline too: a clock that ran out during the last epoch cut its work short.
-    return "time limit" if time.perf_counter() >= deadline else "work budget"
+    return "time limit" if clocked or time.perf_counter() >= end else "work budget"
 
 
 def _merge(routes: Routes, tasks: list[Task], answers: list[tuple[list[list[int]], bool]]) -> None:
@@ -197,6 +210,9 @@ GO_ON = True
 
 
 OFFLOAD = True
+TAILS = True  # route ends swapped across the fleet (`dispatch.tails`) at the end of the search ...
+TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it ...
+TAILS_EPOCHS = False  # ... and after each epoch's merge on fleets too large for duty neighbourhoods
 
 
 def offload(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
