@@ -12,7 +12,8 @@ between epochs (and after the small problem's search) two moves reach across the
 off the vehicles that unserved trips need onto vehicles of another kind that may take them (an emergency from a
 law-enforcement car to an emergency car), and `eject` puts an unserved trip in a served trip's place, that trip
 placed elsewhere, left out, or (`CHAIN`) in a third trip's place in turn; between a large fleet's epochs
-(`WIDE_EJECT`) a trip with no such place may take the place of any trip it overlaps in time.
+(`WIDE_EJECT`) a trip with no such place may take the place of any trip it overlaps in time. A larger day's search
+ends with a tail exchange across the fleet (`dispatch.tails`) in the last `TAILS_SHARE` of the clock.
 
 The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
 same seed and budget give the same plan, with any number of processes; the wall-clock deadline, if any, stops it
@@ -212,7 +213,10 @@ GO_ON = True
 OFFLOAD = True
 TAILS = True  # route ends swapped across the fleet (`dispatch.tails`) at the end of the search ...
 TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it ...
-TAILS_EPOCHS = False  # ... and after each epoch's merge on fleets too large for duty neighbourhoods
+# ... and, switched on, after each epoch's merge on fleets too large for duty neighbourhoods (at 10 s worse on the
+# three 300 x 1,500 and 1,000 x 5,000 days measured: fewer km, but the Python sweeps took the search's time and
+# served trips went; docs/benchmarks.md)
+TAILS_EPOCHS = False
 
 
 def offload(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
