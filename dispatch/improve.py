@@ -142,8 +142,6 @@ def improve(
             ]
             answers = run(search_part, tasks)
             _merge(routes, tasks, answers)
-            if TAILS and TAILS_EPOCHS and not prices(net.vehicles):
-                exchange_tails(net, routes, searched_by)
             # A trip one part gave up may fit where another part made room: cheap insertion takes it.
             construct(net, routes=routes)
             if OFFLOAD:
@@ -212,11 +210,9 @@ GO_ON = True
 
 OFFLOAD = True
 TAILS = True  # route ends swapped across the fleet (`dispatch.tails`) at the end of the search ...
-TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it ...
-# ... and, switched on, after each epoch's merge on fleets too large for duty neighbourhoods (at 10 s worse on the
-# three 300 x 1,500 and 1,000 x 5,000 days measured: fewer km, but the Python sweeps took the search's time and
-# served trips went; docs/benchmarks.md)
-TAILS_EPOCHS = False
+TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it (after every epoch instead, the Python
+# sweeps took the search's time: at 10 s fewer trips on the three 300 x 1,500 and 1,000 x 5,000 days measured, and
+# worse on 6 of 9 100 x 500 tuning days; docs/benchmarks.md)
 
 
 def offload(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
@@ -287,9 +283,7 @@ def eject(net: Network, routes: Routes, deadline: float = math.inf, *, wide: boo
     left = np.flatnonzero((routes.where < 0) & net.eligible.any(axis=1))
     missing = [int(m) for m in np.bincount(net.tier[left], minlength=3)] if len(left) else [0, 0, 0]
 
-    def empty(vehicle: int) -> float:
-        return sum(routes.legs[vehicle]) if routes.trips[vehicle] else 0.0
-
+    empty = routes.route_empty_km
     for trip in left[np.lexsort((net.early[left], net.late[left], net.tier[left]))].tolist():
         if routes.where[trip] >= 0:
             continue

@@ -45,7 +45,11 @@ class Routes:
 
     # ----- reading
     def empty_km(self) -> float:
-        return sum(sum(legs) for legs, trips in zip(self.legs, self.trips, strict=True) if trips)
+        return sum(self.route_empty_km(vehicle) for vehicle in range(len(self.trips)))
+
+    def route_empty_km(self, vehicle: int) -> float:
+        """Empty km of one vehicle's route, the drive home included (none for an idle vehicle)."""
+        return sum(self.legs[vehicle]) if self.trips[vehicle] else 0.0
 
     def objective(self) -> tuple[int, int, int, float]:
         """Lexicographic key, smaller is better: unserved per priority, then empty km."""

@@ -66,11 +66,11 @@ def _summary(net: Network, routes: Routes, vehicle: int) -> _Summary:
     return _Summary(empty_before, loaded_before, empty_after, loaded_after, window, span, finish, kinds)
 
 
-def _end_of(net: Network, routes: Routes, summaries: dict[int, _Summary], vehicle: int, cut: int,
+def _end_of(net: Network, routes: Routes, mine: _Summary, theirs: _Summary, vehicle: int, cut: int,
             other: int, at: int) -> float | None:
     """Empty km of ``vehicle``'s trips before ``cut`` followed by ``other``'s from ``at`` on, driven by
-    ``vehicle``, or None where that route breaks a window, the shift, the range or the kind."""
-    mine, theirs = summaries[vehicle], summaries[other]
+    ``vehicle``, or None where that route breaks a window, the shift, the range or the kind (``mine`` and ``theirs``:
+    the two routes' `_summary`)."""
     head, tail = routes.trips[vehicle], routes.trips[other]
     depot = int(net.depot[vehicle])
     if cut > 0:
@@ -114,25 +114,24 @@ def exchange_tails(net: Network, routes: Routes, deadline: float = math.inf) -> 
             found = summaries[vehicle] = _summary(net, routes, vehicle)
         return found
 
-    def empty(vehicle: int) -> float:
-        return sum(routes.legs[vehicle]) if routes.trips[vehicle] else 0.0
-
     def swap(x: int, cut: int, y: int, at: int) -> bool:
         """Make the swap (x keeps [:cut] and takes y's [at:], y keeps [:at] and takes x's [cut:]) if it gains."""
-        summary(x)
-        summary(y)
-        new_x = _end_of(net, routes, summaries, x, cut, y, at)
+        of_x, of_y = summary(x), summary(y)
+        new_x = _end_of(net, routes, of_x, of_y, x, cut, y, at)
         if new_x is None:
             return False
-        new_y = _end_of(net, routes, summaries, y, at, x, cut)
-        if new_y is None or new_x + new_y >= empty(x) + empty(y) - 1e-6:
+        new_y = _end_of(net, routes, of_y, of_x, y, at, x, cut)
+        if new_y is None or new_x + new_y >= routes.route_empty_km(x) + routes.route_empty_km(y) - 1e-6:
             return False
         head_x, head_y = routes.trips[x], routes.trips[y]
         routes.set_route(x, head_x[:cut] + head_y[at:])
         routes.set_route(y, head_y[:at] + head_x[cut:])
-        summaries.pop(x), summaries.pop(y)
+        for vehicle in (x, y):
+            del summaries[vehicle]
+            idle[vehicle] = not routes.trips[vehicle]
         return True
 
+    idle = routes.unused()  # kept up to date by the swaps rather than recounted for every trip
     changed, sweeping = False, True
     while sweeping:
         sweeping = False
@@ -150,7 +149,7 @@ def exchange_tails(net: Network, routes: Routes, deadline: float = math.inf) -> 
                     break
             else:
                 if cut < len(routes.trips[x]):  # the rest of x's route, from the next trip on, to an idle car
-                    for y in routes.empty_candidates(routes.trips[x][cut])[:IDLE_CARS].tolist():
+                    for y in routes.empty_candidates(routes.trips[x][cut], idle)[:IDLE_CARS].tolist():
                         if swap(x, cut, int(y), 0):
                             changed = sweeping = True
                             break

@@ -88,7 +88,7 @@ def test_each_cut_is_judged_as_the_route_s_own_timetable_judges_it(seed: int, ca
                 > routes.start[y][i]
             ]
             cut, at = rng.choice(later) if later else (cut, at)
-        got = tails._end_of(net, routes, summaries, x, cut, y, at)
+        got = tails._end_of(net, routes, summaries[x], summaries[y], x, cut, y, at)
         want = drive(net, x, routes.trips[x][:cut] + routes.trips[y][at:])
         assert (got is None) == (want is None), (x, cut, y, at)
         if got is not None and want is not None:
