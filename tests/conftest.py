@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from fleet import clock
 from fleet.db import make_engine
 from fleet.migrate import upgrade
 
@@ -36,8 +38,36 @@ os.environ["GONGCHE_AUDIT_CHECKPOINT_EVERY_MINUTES"] = "0"
 os.environ["GONGCHE_LIVE_DAY_KEEP_SECONDS"] = "0"
 
 
+# Tests read "today" at different moments: a module's TODAY at import, a session's city seeded live from the day it
+# was seeded, a test's own clock.today(). A run that crosses China's midnight (16:00 UTC) would mix two days, so a
+# run that starts late in China's day runs on the platform's clock moved back to 21:00 of that day, ticking: two hours
+# and more before midnight. GONGCHE_TEST_START (an aware ISO instant) starts the run's clock there instead, to replay a
+# date-dependent failure (1 January, say); it moves only this process's clock, not a browser's or a command's.
+LATE_IN_THE_DAY, MOVED_TO = time(22), time(21)
+
+
+def run_start(start: str | None, now: datetime) -> datetime | None:
+    """Where the run's platform clock starts: None to leave it on the wall clock."""
+    moment = datetime.fromisoformat(start) if start else now
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"GONGCHE_TEST_START={start!r}: give the instant's UTC offset, e.g. +08:00")
+    local = moment.astimezone(clock.CHINA)
+    if local.time() >= LATE_IN_THE_DAY:
+        return clock.local_moment(local.date(), MOVED_TO)
+    return moment if start else None
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow (benchmarks)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before collection: test modules read clock.today() when they are imported.
+    start = run_start(os.environ.get("GONGCHE_TEST_START"), clock.now())
+    if start is not None:
+        moved: AbstractContextManager[None] = clock.travel(start)
+        moved.__enter__()
+        config.add_cleanup(lambda: moved.__exit__(None, None, None))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from fleet import audit, users
+from fleet.clock import now as platform_now
 from fleet.db import unit_of_work
 from fleet.enums import Role
 from fleet.errors import InvalidInput, NotFound
@@ -45,7 +46,7 @@ class Clock:
     """The time `fleet.users` reads, moved by the test."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = platform_now()
 
     def __call__(self) -> datetime:
         return self.now

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
+from fleet import clock
 from fleet.clock import today as china_today  # China's date: after 16:00 UTC it is already tomorrow
 from fleet.db import make_engine
 from fleet.settings import get_settings
@@ -75,7 +76,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
                                        HealthCheck.function_scoped_fixture])
 
 TODAY = china_today()
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = clock.now().replace(microsecond=0)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fleet import audit, drivers, migrate, users
+from fleet import audit, clock, drivers, migrate, users
 from fleet.db import make_engine, unit_of_work
 from fleet.enums import Role
 from fleet.errors import InvalidState, NotFound
@@ -31,7 +31,7 @@ def _expire(engine: Engine, name: str) -> None:
     """Move a user's token expiry into the past, as time passing would."""
     with engine.begin() as conn:
         conn.execute(sa.update(User).where(User.name == name).values(
-            token_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+            token_expires_at=clock.now() - timedelta(seconds=1)))
 
 
 class TestThroughTheApi:
@@ -98,7 +98,7 @@ class TestServices:
 
     def test_expiry_rotation_and_audit(self, session: Session) -> None:
         user, token = users.add_user(session, ADMIN, name="tok-1", role=Role.dispatcher, days=3)
-        now = datetime.now(UTC)
+        now = clock.now()
         assert timedelta(days=3) - timedelta(minutes=1) < user.token_expires_at - now <= timedelta(days=3)
         assert users.authenticate(session, token).id == user.id
         with pytest.raises(CredentialRefused, match="the token of user tok-1 expired on") as refused:
@@ -121,7 +121,7 @@ class TestServices:
             user, _ = users.add_user(session, ADMIN, name="tok-2", role=Role.supervisor)
         finally:
             get_settings.cache_clear()
-        assert timedelta(days=6) < user.token_expires_at - datetime.now(UTC) <= timedelta(days=7)
+        assert timedelta(days=6) < user.token_expires_at - clock.now() <= timedelta(days=7)
 
     def test_a_deactivated_user_is_neither_let_in_nor_rotated(self, session: Session) -> None:
         user, token = users.add_user(session, ADMIN, name="tok-3", role=Role.admin)
@@ -170,11 +170,11 @@ def test_the_migration_gives_existing_tokens_a_full_lifetime_and_the_chain_verif
     migrate.upgrade(database)
     with unit_of_work(database) as session:
         user = users.authenticate(session, token)
-        left = user.token_expires_at - datetime.now(UTC)
+        left = user.token_expires_at - datetime.now(UTC)  # the migration reads the database's clock, not the platform's
         assert timedelta(days=89) < left <= timedelta(days=90)  # a full lifetime, whatever it had before
         # a user added after the migration gets its own expiry, not the migration's constant
         added, _ = users.add_user(session, ADMIN, name="new-hand", role=Role.dispatcher, days=1)
-    assert added.token_expires_at - datetime.now(UTC) <= timedelta(days=1)
+    assert added.token_expires_at - clock.now() <= timedelta(days=1)
     with unit_of_work(database, readonly=True) as session:
         verdict = audit.verify_against(session, None)
     get_settings.cache_clear()

@@ -427,7 +427,7 @@ class TestCheckpoints:
         with unit_of_work(fresh_engine) as session:
             agency(session, "WH-GA")
         assert [p["seq"] for p in lines(path)] == [3]
-        later = datetime.now(UTC) + timedelta(minutes=11)
+        later = clock.now() + timedelta(minutes=11)
         monkeypatch.setattr(audit, "utcnow", lambda: later)
         with unit_of_work(fresh_engine) as session:
             registry.close_year(session, ADMIN, jurisdiction="420100", year=2031)

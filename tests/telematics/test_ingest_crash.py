@@ -10,14 +10,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from fleet import audit
+from fleet import audit, clock
 from fleet.db import make_engine, unit_of_work
 from fleet.migrate import upgrade
 from fleet.models import Position
@@ -26,7 +26,7 @@ from tests.telematics.fleet_of import committed_fleet
 from tests.telematics.harness import Terminal, close_terminals
 
 PHONES = ["13800000001", "13800000002", "13800000003", "13800000004"]
-BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+BASE = clock.now().replace(microsecond=0) - timedelta(hours=1)
 
 
 @pytest.fixture(autouse=True)
