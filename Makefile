@@ -12,8 +12,9 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Reinstalled whenever pyproject.toml changes. The import after it has Numba compile the duties' pricing
-# (dispatch/labels.py) into its cache once, so that neither the first solve nor each test worker waits for it.
-COMPILE := $(BIN)/python -c 'import dispatch.labels'
+# (dispatch/labels.py) and the tail exchange's sweeps (dispatch/tail_swaps.py) into its cache once, so that neither
+# the first solve nor each test worker waits for them.
+COMPILE := $(BIN)/python -c 'import dispatch.labels, dispatch.tails; dispatch.tails.load_sweeps()'
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .

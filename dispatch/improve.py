@@ -13,7 +13,8 @@ off the vehicles that unserved trips need onto vehicles of another kind that may
 law-enforcement car to an emergency car), and `eject` puts an unserved trip in a served trip's place, that trip
 placed elsewhere, left out, or (`CHAIN`) in a third trip's place in turn; between a large fleet's epochs
 (`WIDE_EJECT`) a trip with no such place may take the place of any trip it overlaps in time. A larger day's search
-ends with a tail exchange across the fleet (`dispatch.tails`) in the last `TAILS_SHARE` of the clock.
+ends with a tail exchange across the fleet (`dispatch.tails`) in the last `TAILS_SHARE` of the clock; a fleet too
+large to price runs it after every epoch too.
 
 The search runs on a work budget (routing nodes handed to OR-Tools) in seconds of the reference machine, so that the
 same seed and budget give the same plan, with any number of processes; the wall-clock deadline, if any, stops it
@@ -36,7 +37,7 @@ from dispatch import duties, parallel
 from dispatch.network import Network
 from dispatch.plan import StoppedBy
 from dispatch.routes import Insertion, Routes, better, construct, linked
-from dispatch.tails import exchange_tails
+from dispatch.tails import arcs_of, exchange_tails
 
 # Work per second of budget (`WorkBudget`) on the 2-core reference machine with both cores searching: routing nodes
 # re-optimised in neighbourhoods (one core: 1,700/s measured at 100x500, 780/s at 1000x5000; two parts side by side
@@ -115,6 +116,7 @@ def improve(
         return "time limit" if time.perf_counter() >= deadline else "work budget"
     # The search stops `TAILS_SHARE` of the clock early, for the last tail exchange over the plan it leaves.
     end = deadline
+    arcs = arcs_of(net) if TAILS else None
     if TAILS and not math.isinf(deadline):
         deadline -= TAILS_SHARE * max(0.0, deadline - time.perf_counter())
     if OFFLOAD:
@@ -148,6 +150,10 @@ def improve(
                 offload(net, routes, deadline)
             if EJECT:
                 eject(net, routes, deadline, wide=WIDE_EJECT and not prices(net.vehicles))
+            if TAILS and TAILS_EVERY_EPOCH and not prices(net.vehicles) and exchange_tails(
+                    net, routes, time.perf_counter() + TAILS_EPOCH_SHARE * max(0.0, searched_by - time.perf_counter()),
+                    arcs, idle=TAILS_EPOCH_IDLE):
+                construct(net, routes=routes)  # the room the swaps made, for the trips left out
             if routes.objective()[:3] == target and all(settled for _, settled in answers):
                 lns = 0.0  # every trip some car can serve is served: only the empty km are left to cut
                 break
@@ -167,7 +173,7 @@ def improve(
             if EJECT:
                 eject(net, routes, deadline)
     clocked = time.perf_counter() >= deadline
-    if TAILS and exchange_tails(net, routes, end):
+    if TAILS and exchange_tails(net, routes, end, arcs):
         construct(net, routes=routes)  # the room the swaps made, for the trips left out
         if EJECT:
             eject(net, routes, end, wide=WIDE_EJECT and not prices(net.vehicles))
@@ -210,9 +216,13 @@ GO_ON = True
 
 OFFLOAD = True
 TAILS = True  # route ends swapped across the fleet (`dispatch.tails`) at the end of the search ...
-TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it (after every epoch instead, the Python
-# sweeps took the search's time: at 10 s fewer trips on the three 300 x 1,500 and 1,000 x 5,000 days measured, and
-# worse on 6 of 9 100 x 500 tuning days; docs/benchmarks.md)
+TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it ...
+# ... and after every epoch on fleets too large to price (`prices`), each time in at most this share of the search's
+# clock left. Compiled, at 10 s: better on all six 300 x 1,500 tuning days (up to 4 law and 3 routine trips more);
+# on the 100 x 500 tuning days (work 10) better on 4 and worse on 5, so there only at the end (docs/benchmarks.md).
+TAILS_EVERY_EPOCH = True
+TAILS_EPOCH_SHARE = 0.1
+TAILS_EPOCH_IDLE = False
 
 
 def offload(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
@@ -443,7 +453,12 @@ def prices(vehicles: int) -> bool:
 
 def whole(net: Network) -> bool:
     """Whether the problem is small enough to be one routing model (searched in one process)."""
-    return WHOLE and net.n <= _MAX_TRIPS and net.vehicles <= _MAX_VEHICLES * 2
+    return whole_day(net.n, net.vehicles)
+
+
+def whole_day(trips: int, vehicles: int) -> bool:
+    """`whole` for a day of this many trips and vehicles, before its network is built."""
+    return WHOLE and trips <= _MAX_TRIPS and vehicles <= _MAX_VEHICLES * 2
 
 
 PARTS = 2  # parts per epoch at least: set by the problem's size, never by the cores, so that the plan is the same

@@ -9,7 +9,9 @@ change; the room a swap frees may then take a left-out trip (the caller's insert
 
 Each check is constant time: per route, sums of empty and loaded km before each cut and after it, and for each tail
 the latest pickup its windows allow, the time it takes to drive and the earliest it can end, which with the new
-car's shift end and the drive home say whether the tail fits that car.
+car's shift end and the drive home say whether the tail fits that car. The sweeps are compiled
+(`dispatch.tail_swaps`); this module lays the network and the routes out as the arrays they read, runs them in
+slices between looks at the clock, and hands the changed routes back to `Routes`.
 """
 
 from __future__ import annotations
@@ -17,140 +19,170 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from dispatch.network import Network
 from dispatch.routes import Routes
 
-IDLE_CARS = 4  # idle cars tried for a route's end, nearest to its first trip first
+CHECKS_PER_SLICE = 20_000  # checks between looks at the clock: a few milliseconds
+WANTED_AT_MOST = 50_000  # legs a round of sweeps may ask for before they are looked up
 
 
-@dataclass(frozen=True, slots=True)
-class _Summary:
-    """One route's sums for cutting it at any position ``c`` (trips ``[:c]`` kept, ``[c:]`` the tail)."""
+@dataclass
+class Arcs:
+    """The network's arcs in rows, as the sweeps read them: trip ``t``'s successors are
+    ``heads[starts[t]:starts[t + 1]]``, with their empty km and drive seconds; and the legs between trips that a
+    sweep asked for since (``more``: keys ``tail * trips + head``, sorted, km, seconds). The same for a whole solve:
+    build it once (`arcs_of`) and hand it to every `exchange_tails`."""
 
-    empty_before: list[float]  # empty km into positions 0..c-1 (from the depot to the cut)
-    loaded_before: list[float]
-    empty_after: list[float]  # empty km between the tail's trips (not into its first, not home)
-    loaded_after: list[float]
-    window: list[int]  # latest pickup of the tail's first trip that its trips' windows allow
-    span: list[int]  # seconds from the tail's first pickup to its last drop-off, with no wait on the way
-    finish: list[int]  # the earliest its last drop-off can be, its trips' earliest pickups allow
-    kinds: list[np.ndarray]  # vehicle kinds allowed every trip of the tail
+    starts: np.ndarray
+    heads: np.ndarray
+    km: np.ndarray
+    seconds: np.ndarray
+    more: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.empty(0, dtype=np.int64), np.empty(0),
+                                                       np.empty(0, dtype=np.int64))
 
-
-def _summary(net: Network, routes: Routes, vehicle: int) -> _Summary:
-    trips = routes.trips[vehicle]
-    legs, legs_s = routes.legs[vehicle], routes.legs_s[vehicle]
-    size = len(trips)
-    empty_before, loaded_before = [0.0], [0.0]
-    for k in range(size):
-        empty_before.append(empty_before[-1] + legs[k])
-        loaded_before.append(loaded_before[-1] + float(net.loaded_km[trips[k]]))
-    empty_after, loaded_after = [0.0] * (size + 1), [0.0] * (size + 1)
-    window, span, finish = [0] * (size + 1), [0] * (size + 1), [0] * (size + 1)
-    kinds = [np.ones(len(net.kind_category), dtype=bool)] * (size + 1)
-    for k in range(size - 1, -1, -1):
-        trip = trips[k]
-        service = int(net.service[trip])
-        kinds[k] = kinds[k + 1] & net.by_kind[trip]
-        loaded_after[k] = loaded_after[k + 1] + float(net.loaded_km[trip])
-        if k == size - 1:
-            window[k], span[k] = int(net.late[trip]), service
-        else:
-            empty_after[k] = empty_after[k + 1] + legs[k + 1]
-            window[k] = min(int(net.late[trip]), window[k + 1] - legs_s[k + 1] - service)
-            span[k] = service + legs_s[k + 1] + span[k + 1]
-        finish[k] = max(int(net.early[trip]) + span[k], finish[k + 1])
-    return _Summary(empty_before, loaded_before, empty_after, loaded_after, window, span, finish, kinds)
+    def look_up(self, net: Network, keys: np.ndarray) -> None:
+        """Add the legs of ``keys`` (``tail * trips + head``) to ``more``, as `Network.leg` gives them."""
+        keys = np.union1d(self.more[0], keys).astype(np.int64)
+        legs = [net.leg(key // net.n, key % net.n) for key in keys.tolist()]
+        self.more = (keys, np.array([leg[0] for leg in legs], dtype=np.float64),
+                     np.array([leg[1] for leg in legs], dtype=np.int64))
 
 
-def _end_of(net: Network, routes: Routes, mine: _Summary, theirs: _Summary, vehicle: int, cut: int,
-            other: int, at: int) -> float | None:
-    """Empty km of ``vehicle``'s trips before ``cut`` followed by ``other``'s from ``at`` on, driven by
-    ``vehicle``, or None where that route breaks a window, the shift, the range or the kind (``mine`` and ``theirs``:
-    the two routes' `_summary`)."""
-    head, tail = routes.trips[vehicle], routes.trips[other]
-    depot = int(net.depot[vehicle])
-    if cut > 0:
-        last = head[cut - 1]
-        ready = routes.start[vehicle][cut - 1] + int(net.service[last])
-    else:
-        ready = int(net.shift_start[vehicle])
-    if at == len(tail):  # the vehicle keeps only its own trips before the cut
-        if cut == 0:
-            return 0.0
-        if ready + int(net.in_s[last, depot]) > net.shift_end[vehicle]:
+def arcs_of(net: Network) -> Arcs:
+    heads = [np.asarray(row, dtype=np.int64) for row in net.succ]
+    counts = np.array([len(row) for row in heads], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    flat = np.concatenate(heads) if heads else np.empty(0, dtype=np.int64)
+    tails = np.repeat(np.arange(net.n, dtype=np.int64), counts)
+    legs = [net.leg(tail, head) for tail, head in zip(tails.tolist(), flat.tolist(), strict=True)]
+    km = np.array([leg[0] for leg in legs], dtype=np.float64)
+    seconds = np.array([leg[1] for leg in legs], dtype=np.int64)
+    return Arcs(starts, flat, km, seconds)
+
+
+def _network(net: Network, arcs: Arcs) -> tuple[Any, ...]:
+    """The network's arrays in the order `dispatch.tail_swaps` reads them."""
+    ints, floats = (partial(np.ascontiguousarray, dtype=kind) for kind in (np.int64, np.float64))
+    return (ints(net.early), ints(net.late), ints(net.service), floats(net.loaded_km),
+            np.ascontiguousarray(net.by_kind, dtype=np.bool_), ints(net.kind), ints(net.depot), ints(net.shift_start),
+            ints(net.shift_end), floats(net.range_km), floats(net.out_km), ints(net.out_s), floats(net.in_km),
+            ints(net.in_s), arcs.starts, arcs.heads, arcs.km, arcs.seconds)
+
+
+def _fleet(net: Network, routes: Routes, network: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The routes, their timetables and their per-cut sums, as `dispatch.tail_swaps` reads them. A route may grow
+    to twice the longest one's length (a swap that would make it longer is not tried)."""
+    from dispatch import tail_swaps
+
+    vehicles, kinds = net.vehicles, net.by_kind.shape[1]
+    width = 2 * max((len(trips) for trips in routes.trips), default=0) + 2
+    route = np.zeros((vehicles, width), dtype=np.int64)
+    length = np.array([len(trips) for trips in routes.trips], dtype=np.int64)
+    legs_km = np.zeros((vehicles, width + 1), dtype=np.float64)
+    legs_s = np.zeros((vehicles, width + 1), dtype=np.int64)
+    start = np.zeros((vehicles, width), dtype=np.int64)
+    for vehicle, trips in enumerate(routes.trips):
+        if trips:
+            size = len(trips)
+            route[vehicle, :size] = trips
+            start[vehicle, :size] = routes.start[vehicle]
+            legs_km[vehicle, :size + 1] = routes.legs[vehicle]
+            legs_s[vehicle, :size + 1] = routes.legs_s[vehicle]
+    cuts = (vehicles, width + 1)
+    fleet = (route, length, legs_km, legs_s, start, routes.where.astype(np.int64), routes.position.astype(np.int64),
+             np.zeros(cuts), np.zeros(cuts), np.zeros(cuts), np.zeros(cuts), np.zeros(cuts, dtype=np.int64),
+             np.zeros(cuts, dtype=np.int64), np.zeros(cuts, dtype=np.int64),
+             np.zeros((vehicles, width + 1, kinds), dtype=np.bool_), np.zeros(vehicles))
+    for vehicle in range(vehicles):
+        tail_swaps.summarise(network, fleet, vehicle)
+    return fleet
+
+
+@dataclass
+class Fleet:
+    """A network and routes laid out for the compiled sweeps (`dispatch.tail_swaps`)."""
+
+    network: tuple[Any, ...]
+    arrays: tuple[Any, ...]
+    arcs: Arcs
+
+    @classmethod
+    def of(cls, net: Network, routes: Routes, arcs: Arcs | None = None) -> Fleet:
+        arcs = arcs if arcs is not None else arcs_of(net)
+        network = _network(net, arcs)
+        return cls(network, _fleet(net, routes, network), arcs)
+
+    def end_of(self, x: int, cut: int, y: int, at: int) -> float | None:
+        """Empty km of car ``x`` driving its trips before ``cut`` and then car ``y``'s from ``at`` on, or None where
+        that route breaks a window, the shift, the range or the kind, or the network has no leg joining them."""
+        from dispatch import tail_swaps
+
+        km, drive, known = tail_swaps.junction(self.network, self.arrays, self.arcs.more, x, cut, y, at)
+        if not known:
             return None
-        empty = mine.empty_before[cut] + float(net.in_km[last, depot])
-        return empty if empty + mine.loaded_before[cut] <= net.range_km[vehicle] else None
-    first, final = tail[at], tail[-1]
-    if not theirs.kinds[at][net.kind[vehicle]]:
-        return None
-    if cut > 0:
-        km, drive = net.leg(last, first)
-    else:
-        km, drive = float(net.out_km[depot, first]), int(net.out_s[depot, first])
-    pickup = max(int(net.early[first]), ready + drive)
-    home = max(pickup + theirs.span[at], theirs.finish[at]) + int(net.in_s[final, depot])
-    if pickup > theirs.window[at] or home > net.shift_end[vehicle]:
-        return None
-    empty = mine.empty_before[cut] + km + theirs.empty_after[at] + float(net.in_km[final, depot])
-    if empty + mine.loaded_before[cut] + theirs.loaded_after[at] > net.range_km[vehicle]:
-        return None
-    return empty
+        empty = float(tail_swaps.end_of(self.network, self.arrays, x, cut, y, at, km, drive))
+        return None if empty == tail_swaps.NO else empty
 
 
-def exchange_tails(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
-    """Swap route ends between cars (or hand one to an idle car) while that cuts empty km; the first improving swap
-    found is made, until a sweep over every arc between two routes finds none or the clock (``deadline``) runs out.
-    Changed in place; whether it was. Every trip served stays served."""
-    summaries: dict[int, _Summary] = {}
+def load_sweeps() -> None:
+    """Load the compiled sweeps now, each for the types they are called with (compiling them the first time, about
+    20 s, into Numba's cache; loading them from there later, about 0.4 s and 130 MB if the pricing's Numba is not
+    loaded yet). `dispatch.solve` does it before its clock starts, `make` once after installing."""
+    from dispatch import tail_swaps
 
-    def summary(vehicle: int) -> _Summary:
-        found = summaries.get(vehicle)
-        if found is None:
-            found = summaries[vehicle] = _summary(net, routes, vehicle)
-        return found
+    i1, i2, f1, f2 = (np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64), np.zeros(1),
+                      np.zeros((1, 1)))
+    network = (i1, i1, i1, f1, np.ones((1, 1), dtype=np.bool_), i1, i1, i1, i1 + 1, f1 + 1, f2, i2, f2, i2,
+               np.zeros(2, dtype=np.int64), i1, f1, i1)
+    fleet = (i2, i1.copy(), f2.copy(), i2.copy(), i2.copy(), i1 - 1, i1 - 1, f2.copy(), f2.copy(), f2.copy(),
+             f2.copy(), i2.copy(), i2.copy(), i2.copy(), np.zeros((1, 1, 1), dtype=np.bool_), f1.copy())
+    more = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64))
+    tail_swaps.summarise(network, fleet, 0)
+    tail_swaps.end_of(network, fleet, 0, 0, 0, 0, *tail_swaps.junction(network, fleet, more, 0, 0, 0, 0)[:2])
+    marks = (np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64))
+    tail_swaps.sweep(network, fleet, more, np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.bool_), marks,
+                     np.zeros(6, dtype=np.int64), 1, True)
 
-    def swap(x: int, cut: int, y: int, at: int) -> bool:
-        """Make the swap (x keeps [:cut] and takes y's [at:], y keeps [:at] and takes x's [cut:]) if it gains."""
-        of_x, of_y = summary(x), summary(y)
-        new_x = _end_of(net, routes, of_x, of_y, x, cut, y, at)
-        if new_x is None:
-            return False
-        new_y = _end_of(net, routes, of_y, of_x, y, at, x, cut)
-        if new_y is None or new_x + new_y >= routes.route_empty_km(x) + routes.route_empty_km(y) - 1e-6:
-            return False
-        head_x, head_y = routes.trips[x], routes.trips[y]
-        routes.set_route(x, head_x[:cut] + head_y[at:])
-        routes.set_route(y, head_y[:at] + head_x[cut:])
-        for vehicle in (x, y):
-            del summaries[vehicle]
-            idle[vehicle] = not routes.trips[vehicle]
-        return True
 
-    idle = routes.unused()  # kept up to date by the swaps rather than recounted for every trip
-    changed, sweeping = False, True
-    while sweeping:
-        sweeping = False
-        for trip in np.flatnonzero(routes.where >= 0).tolist():
-            if time.perf_counter() >= deadline:
-                return changed
-            x = int(routes.where[trip])
-            if x < 0:
-                continue
-            cut = int(routes.position[trip]) + 1
-            for head in net.succ[trip].tolist():
-                y = int(routes.where[head])
-                if y >= 0 and y != x and swap(x, cut, y, int(routes.position[head])):
-                    changed = sweeping = True
-                    break
-            else:
-                if cut < len(routes.trips[x]):  # the rest of x's route, from the next trip on, to an idle car
-                    for y in routes.empty_candidates(routes.trips[x][cut], idle)[:IDLE_CARS].tolist():
-                        if swap(x, cut, int(y), 0):
-                            changed = sweeping = True
-                            break
-    return changed
+def exchange_tails(net: Network, routes: Routes, deadline: float = math.inf, arcs: Arcs | None = None, *,
+                   idle: bool = True) -> bool:
+    """Swap route ends between cars (or, if ``idle``, hand one to an idle car) while that cuts empty km; the first
+    improving swap found is made, until a sweep over every arc between two routes finds none or the clock
+    (``deadline``) runs out. Changed in place; whether it was. Every trip served stays served. ``arcs``: `arcs_of`
+    ``net``, if already built."""
+    from dispatch import tail_swaps
+
+    fleet = Fleet.of(net, routes, arcs)
+    changed = np.zeros(net.vehicles, dtype=np.bool_)
+    marks = (np.zeros(net.vehicles, dtype=np.int64), np.full(net.n, -1, dtype=np.int64))  # see `sweep`
+    state = np.zeros(6, dtype=np.int64)
+    wanted = np.zeros(WANTED_AT_MOST + 1, dtype=np.int64)  # how many, then the keys of legs not known
+    while time.perf_counter() < deadline:
+        tail_swaps.sweep(fleet.network, fleet.arrays, fleet.arcs.more, wanted, changed, marks, state,
+                         CHECKS_PER_SLICE, idle)
+        if state[3] and wanted[0]:  # sweep again, every trip, with the legs the last round asked for
+            fleet.arcs.look_up(net, wanted[1:wanted[0] + 1])
+            wanted[0] = 0
+            marks[1][:] = -1
+            state[0], state[1], state[3] = 0, 0, 0
+        elif state[3]:
+            break
+    if not state[2]:
+        return False
+    route, length = fleet.arrays[0], fleet.arrays[1]
+    moved = np.flatnonzero(changed).tolist()
+    before = {vehicle: routes.copy_route(vehicle) for vehicle in moved}
+    for vehicle in moved:
+        routes.set_route(vehicle, route[vehicle, :length[vehicle]].tolist())
+    if not all(routes.feasible(vehicle) for vehicle in moved):  # never expected: keep the routes as they were
+        for vehicle in moved:
+            routes.set_route(vehicle, [])
+        for vehicle in moved:
+            routes.set_route(vehicle, before[vehicle])
+        return False
+    return True

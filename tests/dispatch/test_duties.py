@@ -127,13 +127,14 @@ class TestTheCompiledSearch:
     @pytest.mark.parametrize(("bound_seconds", "loaded"), [(None, "False"), (0.2, "True")])
     def test_a_fleet_too_large_to_price_loads_it_only_for_its_bound(self, bound_seconds: float | None,
                                                                      loaded: str) -> None:
-        """Above `LNS_MAX_VEHICLES` the search never prices; only the duties' bound stages, in time set aside."""
+        """Above `LNS_MAX_VEHICLES` the search never prices; only the duties' bound stages, in time set aside. Its
+        tail exchange (`dispatch.tail_swaps`) is compiled too, and loaded before the clock either way."""
         probe = ("import sys, dispatch, dispatch.synthetic as s; from dispatch.improve import LNS_MAX_VEHICLES as m; "
                  "day = dispatch.Problem.parse(s.city_instance(m + 1, 2 * m, seed=1)); "
                  f"dispatch.solve(day, time_limit=1.0, workers=1, bound_seconds={bound_seconds}); "
-                 "print('numba' in sys.modules)")
+                 "print('dispatch.labels' in sys.modules, 'dispatch.tail_swaps' in sys.modules)")
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
-        assert out.stdout.split() == [loaded]
+        assert out.stdout.split() == [loaded, "True"]
 
 
 class TestPriceAndBranch:

@@ -58,6 +58,22 @@ def test_an_end_is_not_handed_to_a_car_whose_kind_may_not_drive_it() -> None:
     assert routes.trips == [[0, 1], [2, 3]]
 
 
+def test_an_end_far_from_home_goes_to_the_idle_car_housed_there() -> None:
+    """Car A drives P 28 km north at 9:00, then X from 30 km north at 11:00, and back. Car F is idle in a yard 30 km
+    north (car N, idle at A's yard, would gain nothing): X goes to F, A drives home after P."""
+    trips = [trip("P", 9, pickup=north(0), dropoff=north(28), **window(9)),
+             trip("X", 11, pickup=north(30), dropoff=north(30.5), **window(11))]
+    depots = [{"id": "H", **north(0)}, {"id": "F", **north(30)}]
+    cars = [vehicle("A", depot="H"), vehicle("N", depot="H"), vehicle("F", depot="F")]
+    net = build(Problem.parse(problem(cars, trips, depots=depots)))
+    routes = Routes(net)
+    routes.set_route(0, [0, 1])
+    before = routes.empty_km()
+    assert tails.exchange_tails(net, routes)
+    assert routes.trips == [[0], [], [1]]
+    assert routes.empty_km() < before - 3
+
+
 def drive(net: Network, vehicle: int, trips: list[int]) -> float | None:
     """The oracle: empty km of ``vehicle`` driving ``trips`` by `Routes`' own timetable, None if it cannot."""
     routes = Routes(net)
@@ -69,10 +85,11 @@ def drive(net: Network, vehicle: int, trips: list[int]) -> float | None:
 @given(seed=st.integers(0, 10_000), cars=st.integers(3, 14))
 def test_each_cut_is_judged_as_the_route_s_own_timetable_judges_it(seed: int, cars: int) -> None:
     """The constant-time check of a car's kept trips followed by another's end agrees with driving that route:
-    drivable or not (windows, shift, range, kind) and its empty km."""
+    drivable or not (windows, shift, range, kind) and its empty km, wherever the network has the leg joining them
+    (the exchange tries no other)."""
     net = build(Problem.parse(city_instance(cars, cars * 5, seed=seed)))
     routes = construct(net)
-    summaries = {v: tails._summary(net, routes, v) for v in range(net.vehicles)}
+    fleet = tails.Fleet.of(net, routes)
     rng = random.Random(seed)
     drivable = 0
     for _ in range(300):
@@ -88,9 +105,10 @@ def test_each_cut_is_judged_as_the_route_s_own_timetable_judges_it(seed: int, ca
                 > routes.start[y][i]
             ]
             cut, at = rng.choice(later) if later else (cut, at)
-        got = tails._end_of(net, routes, summaries[x], summaries[y], x, cut, y, at)
+        got = fleet.end_of(x, cut, y, at)
+        joined = cut == 0 or at == len(routes.trips[y]) or routes.trips[y][at] in net.succ[routes.trips[x][cut - 1]]
         want = drive(net, x, routes.trips[x][:cut] + routes.trips[y][at:])
-        assert (got is None) == (want is None), (x, cut, y, at)
+        assert (got is None) == (want is None or not joined), (x, cut, y, at)
         if got is not None and want is not None:
             assert abs(got - want) < 1e-6
             drivable += 1
@@ -118,9 +136,9 @@ def test_the_search_ends_with_the_exchange_in_the_share_of_the_clock_kept_for_it
     calls: list[float] = []
     real = improve.exchange_tails
 
-    def spy(net: Network, routes: Routes, deadline: float = math.inf) -> bool:
+    def spy(net: Network, routes: Routes, deadline: float = math.inf, arcs: tails.Arcs | None = None) -> bool:
         calls.append(deadline)
-        return real(net, routes, deadline)
+        return real(net, routes, deadline, arcs)
 
     searches: list[tuple[float, float]] = []  # each part's deadline, and when it was handed out
     part = improve.search_part
@@ -145,3 +163,42 @@ def test_the_search_ends_with_the_exchange_in_the_share_of_the_clock_kept_for_it
     referee(day, on)
     assert key(on) <= key(off)
     assert len(calls) == 2  # and once in the solve with it on, none with it off
+
+
+def test_between_epochs_no_end_goes_to_an_idle_car() -> None:
+    """Idle cars are the reserve for trips left out: the passes between a large fleet's epochs only swap ends
+    between busy cars (`improve.TAILS_EPOCH_IDLE`), so the end far from home stays where it is."""
+    trips = [trip("P", 9, pickup=north(0), dropoff=north(28), **window(9)),
+             trip("X", 11, pickup=north(30), dropoff=north(30.5), **window(11))]
+    depots = [{"id": "H", **north(0)}, {"id": "F", **north(30)}]
+    net = build(Problem.parse(problem([vehicle("A", depot="H"), vehicle("F", depot="F")], trips, depots=depots)))
+    routes = Routes(net)
+    routes.set_route(0, [0, 1])
+    assert not tails.exchange_tails(net, routes, idle=False)
+    assert routes.trips == [[0, 1], []]
+
+
+def test_a_fleet_too_large_to_price_runs_the_exchange_after_every_epoch_in_its_share(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above `LNS_MAX_VEHICLES`: after each epoch, busy cars only, each pass in `TAILS_EPOCH_SHARE` of the search's
+    clock left; then the last pass, idle cars too, to the clock's end."""
+    calls: list[tuple[float, float, bool]] = []  # deadline, when called, idle
+    real = improve.exchange_tails
+
+    def spy(net: Network, routes: Routes, deadline: float = math.inf, arcs: tails.Arcs | None = None, *,
+            idle: bool = True) -> bool:
+        calls.append((deadline, time.perf_counter(), idle))
+        return real(net, routes, deadline, arcs, idle=idle)
+
+    monkeypatch.setattr(improve, "exchange_tails", spy)
+    net = build(Problem.parse(city_instance(improve.LNS_MAX_VEHICLES + 10, 400, seed=3)))
+    end = time.perf_counter() + 3.0
+    improve.improve(net, construct(net), deadline=end, seed=0, target=(-1, -1, -1), work=100, workers=1)
+    *between, last = calls
+    assert between
+    assert last == (end, last[1], True)
+    searched_by = end - improve.TAILS_SHARE * (end - between[0][1])  # the search's deadline, at most
+    for deadline, called, idle in between:
+        assert not idle
+        assert deadline <= called + improve.TAILS_EPOCH_SHARE * (searched_by - called) + 1e-6
