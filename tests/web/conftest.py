@@ -246,7 +246,8 @@ class Browsing:
 
     def screenshot(self, name: str, *, full_page: bool = False) -> Path:
         path = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=full_page)
+        # One image pixel per CSS pixel: a phone's device scale of 3 would paint nine times the pixels in software.
+        self.page.screenshot(path=str(path), full_page=full_page, scale="css")
         return path
 
 
