@@ -218,7 +218,7 @@ OFFLOAD = True
 TAILS = True  # route ends swapped across the fleet (`dispatch.tails`) at the end of the search ...
 TAILS_SHARE = 0.03  # ... in this share of the clock left, kept for it ...
 # ... and after every epoch on fleets too large to price (`prices`), each time in at most this share of the search's
-# clock left. Compiled, at 10 s: better on all six 300 x 1,500 tuning days (up to 4 law and 3 routine trips more);
+# clock left. Compiled, at 10 s: better on all six 300 x 1,500 tuning days (up to 4 law and 4 routine trips more);
 # on the 100 x 500 tuning days (work 10) better on 4 and worse on 5, so there only at the end (docs/benchmarks.md).
 # With a work budget and no clock a pass runs to its end, outside the budget: the plan stays repeatable.
 TAILS_EVERY_EPOCH = True
