@@ -48,10 +48,13 @@ class Arcs:
 
     def look_up(self, net: Network, keys: np.ndarray) -> None:
         """Add the legs of ``keys`` (``tail * trips + head``) to ``more``, as `Network.leg` gives them."""
-        keys = np.union1d(self.more[0], keys).astype(np.int64)
-        legs = [net.leg(key // net.n, key % net.n) for key in keys.tolist()]
-        self.more = (keys, np.array([leg[0] for leg in legs], dtype=np.float64),
-                     np.array([leg[1] for leg in legs], dtype=np.int64))
+        new = np.setdiff1d(keys, self.more[0]).astype(np.int64)  # sorted, each once
+        legs = [net.leg(key // net.n, key % net.n) for key in new.tolist()]
+        merged = np.concatenate((self.more[0], new))
+        order = np.argsort(merged, kind="stable")
+        self.more = (merged[order],
+                     np.concatenate((self.more[1], np.array([leg[0] for leg in legs], dtype=np.float64)))[order],
+                     np.concatenate((self.more[2], np.array([leg[1] for leg in legs], dtype=np.int64)))[order])
 
 
 def arcs_of(net: Network) -> Arcs:
