@@ -91,7 +91,7 @@ def solve(
         # price only in the duties' bound stages, which run in time the caller sets aside.
         duties.load_pricing()
     if improve.TAILS and not improve.whole_day(len(problem.trips), len(problem.vehicles)):
-        tails.load_sweeps()  # the same for the compiled tail exchange: about 0.4 s, once a process
+        tails.load_sweeps()  # the same for the compiled tail exchange: 0.4-0.7 s, once a process
     started = time.perf_counter()
     net = build(problem, travel)
     built = time.perf_counter()

@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from dispatch.network import Network
+from dispatch.network import Network, build
 from dispatch.routes import Routes
 
 CHECKS_PER_SLICE = 20_000  # checks between looks at the clock: a few milliseconds
@@ -43,8 +43,8 @@ class Arcs:
     heads: np.ndarray
     km: np.ndarray
     seconds: np.ndarray
-    more: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.empty(0, dtype=np.int64), np.empty(0),
-                                                       np.empty(0, dtype=np.int64))
+    more: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64)))
 
     def look_up(self, net: Network, keys: np.ndarray) -> None:
         """Add the legs of ``keys`` (``tail * trips + head``) to ``more``, as `Network.leg` gives them."""
@@ -134,23 +134,16 @@ class Fleet:
 
 
 def load_sweeps() -> None:
-    """Load the compiled sweeps now, each for the types they are called with (compiling them the first time, about
-    20 s, into Numba's cache; loading them from there later, about 0.4 s and 130 MB if the pricing's Numba is not
-    loaded yet). `dispatch.solve` does it before its clock starts, `make` once after installing."""
-    from dispatch import tail_swaps
+    """Load the compiled sweeps now, for the types `exchange_tails` calls them with, by running it on a day of two
+    cars (compiling them the first time, about 30 s, into Numba's cache; loading them from there later, 0.4-0.7 s,
+    and about 130 MB if the pricing's Numba is not loaded yet). `dispatch.solve` does it before its clock starts,
+    `make` once after installing."""
+    from dispatch.problem import Problem
+    from dispatch.routes import construct
+    from dispatch.synthetic import city_instance
 
-    i1, i2, f1, f2 = (np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64), np.zeros(1),
-                      np.zeros((1, 1)))
-    network = (i1, i1, i1, f1, np.ones((1, 1), dtype=np.bool_), i1, i1, i1, i1 + 1, f1 + 1, f2, i2, f2, i2,
-               np.zeros(2, dtype=np.int64), i1, f1, i1)
-    fleet = (i2, i1.copy(), f2.copy(), i2.copy(), i2.copy(), i1 - 1, i1 - 1, f2.copy(), f2.copy(), f2.copy(),
-             f2.copy(), i2.copy(), i2.copy(), i2.copy(), np.zeros((1, 1, 1), dtype=np.bool_), f1.copy())
-    more = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64))
-    tail_swaps.summarise(network, fleet, 0)
-    tail_swaps.end_of(network, fleet, 0, 0, 0, 0, *tail_swaps.junction(network, fleet, more, 0, 0, 0, 0)[:2])
-    marks = (np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64))
-    tail_swaps.sweep(network, fleet, more, np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.bool_), marks,
-                     np.zeros(6, dtype=np.int64), 1, True)
+    net = build(Problem.parse(city_instance(2, 6, seed=1)))
+    exchange_tails(net, construct(net))
 
 
 def exchange_tails(net: Network, routes: Routes, deadline: float = math.inf, arcs: Arcs | None = None, *,
