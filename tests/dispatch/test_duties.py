@@ -138,28 +138,45 @@ class TestTheCompiledSearch:
 
 
 class TestPriceAndBranch:
-    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(small_problems(), st.randoms(use_true_random=False))
-    def test_a_vehicles_pricing_is_its_best_route(self, data: dict[str, Any], rng: Any) -> None:
-        """Against every route the vehicle can drive (its depot, shift and range), over the trips of positive
-        value: the best duty priced is worth exactly the best of them, values less a km's price of empty legs."""
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(small_problems(), st.randoms(use_true_random=False), st.sampled_from([duties._LP_KM, 0.05, 1.0]))
+    def test_a_vehicles_pricing_is_its_best_route(self, data: dict[str, Any], rng: Any, km_price: float) -> None:
+        """Against every route the vehicle can drive (its depot, shift and range), whatever its trips' values: the
+        best duty priced is worth exactly the best of them, values less ``km_price`` a km of empty legs. With km
+        priced as in the km stage of price-and-branch, a trip of no value (or less) may be worth driving for the
+        empty km it saves on the way to the next, and the best route may hold it."""
         net = build(Problem.parse(data))
-        value = np.array([rng.choice([-1.0, rng.uniform(0.01, 2)]) for _ in range(net.n)])
+        value = np.array([rng.choice([-1.0, -0.01, 0.0, rng.uniform(0.01, 2)]) for _ in range(net.n)])
         legs = duties._legs(net, np.ones(net.n, dtype=bool))
         for v in range(net.vehicles):
-            found = duties.price_vehicle(net, v, value, legs, keep=5)
-            best = max((float(value[list(trips)].sum()) - duties._LP_KM * km
-                        for trips, km in _all_routes(net, v).items() if trips and (value[list(trips)] > 0).all()),
-                       default=None)
+            found = duties.price_vehicle(net, v, value, legs, keep=5, km_price=km_price)
+            best = max((float(value[list(trips)].sum()) - km_price * km
+                        for trips, km in _all_routes(net, v).items() if trips), default=None)
             if best is None or best <= 1e-6:  # no duty worth adding to the master
                 assert found == []
                 continue
             assert found[0][0] == pytest.approx(best, abs=1e-9)
             for gain, duty in found:
-                assert gain == pytest.approx(float(value[duty].sum()) - duties._LP_KM * duties.duty_km(net, v, duty))
+                assert gain == pytest.approx(float(value[duty].sum()) - km_price * duties.duty_km(net, v, duty))
                 routes = Routes(net)
                 routes.set_route(v, duty)
                 assert routes.feasible(v)
+
+    def test_a_trip_of_no_value_is_driven_for_the_empty_km_it_saves(self) -> None:
+        """P leaves the depot for a spot 11 km out, where Q waits later: at a km's price of 1, Q alone is not worth
+        its empty drive out and back, P then Q is (P carries the car out), though P itself is worth nothing."""
+        depot = {"lat": CENTRE[0], "lon": CENTRE[1]}
+        out = {"lat": CENTRE[0] + 0.1, "lon": CENTRE[1]}
+        data = problem([vehicle("V1")], [trip("P", 9, pickup=depot, dropoff=out),
+                                         trip("Q", 11, pickup=out, dropoff=out)])
+        net = build(Problem.parse(data))
+        alone, via = duties.duty_km(net, 0, [1]), duties.duty_km(net, 0, [0, 1])
+        assert via < alone - 10  # P's 11 km are loaded, not empty
+        value = np.array([0.0, (alone + via) / 2])  # Q is worth more than P then Q's empty km, less than its own
+        legs = duties._legs(net, np.ones(net.n, dtype=bool))
+        found = duties.price_vehicle(net, 0, value, legs, keep=5, km_price=1.0)
+        assert [duty for _, duty in found] == [[0, 1]]
+        assert found[0][0] == pytest.approx(value[1] - via)
 
     def test_a_trip_met_early_does_not_hide_the_duty_that_meets_it_late(self) -> None:
         """K's window holds two of its services. E and K both end when J begins, so E then J and K then J reach J
