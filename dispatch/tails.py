@@ -20,7 +20,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -133,6 +133,7 @@ class Fleet:
         return None if empty == tail_swaps.NO else empty
 
 
+@cache  # once a process: every larger solve calls it before its clock (a day built and swept again, 2-3 ms)
 def load_sweeps() -> None:
     """Load the compiled sweeps now, for the types `exchange_tails` calls them with, by running it on a day of two
     cars (compiling them the first time, about 30 s, into Numba's cache; loading them from there later, 0.4-0.7 s,
