@@ -514,20 +514,31 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
 def _fix(values: np.ndarray, variables: list[pywraplp.Variable], columns: list[tuple[int, list[int], float]],
          priced: list[int], blocked: np.ndarray) -> list[int]:
     """One step of a dive: fix in the master every duty the LP drives whole, then its largest fractional one (the
-    first of equals); their vehicles leave ``priced`` and their trips join ``blocked``. The duties fixed, the
-    fractional one last; none when no duty is fractional."""
-    free = set(priced)
-    fractional = [(-value, index) for index, value in enumerate(values.tolist())
-                  if _WHOLE < value < 1 - _WHOLE and columns[index][0] in free]
-    if not fractional:
+    first of equals) of those that share no vehicle or trip with a fixed duty; their vehicles leave ``priced`` and
+    their trips join ``blocked``. The duties fixed, the fractional one last; none when no duty is fractional."""
+    values_of = values.tolist()
+    if not any(_WHOLE < value < 1 - _WHOLE for value in values_of):
         return []
-    fixed = [index for index, value in enumerate(values.tolist()) if value >= 1 - _WHOLE and columns[index][0] in free]
-    fixed.append(min(fractional)[1])
-    for index in fixed:
+    free = set(priced)
+    fixed: list[int] = []
+
+    def take(index: int) -> None:
         vehicle, duty, _ = columns[index]
         variables[index].SetLb(1.0)
         priced.remove(vehicle)
+        free.discard(vehicle)
         blocked[duty] = True
+        fixed.append(index)
+
+    for index, value in enumerate(values_of):
+        # Within the LP's tolerances a whole duty could still meet another: the first one holds.
+        if value >= 1 - _WHOLE and columns[index][0] in free and not blocked[columns[index][1]].any():
+            take(index)
+    fractional = [(-value, index) for index, value in enumerate(values_of)
+                  if _WHOLE < value < 1 - _WHOLE and columns[index][0] in free
+                  and not blocked[columns[index][1]].any()]
+    if fractional:
+        take(min(fractional)[1])
     return fixed
 
 

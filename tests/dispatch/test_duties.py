@@ -305,6 +305,13 @@ class TestPriceAndBranch:
         assert priced == [1, 3]
         assert blocked.tolist() == [True, True, False, True, False, False]
         assert duties._fix(np.array([1.0, 1.0, 0.0, 0.0, 1.0]), variables, columns, [1, 3], blocked) == []
+        # A fractional duty meeting a fixed duty's trip or vehicle is passed over for the next.
+        priced, blocked = [0, 1, 2, 3], np.zeros(6, dtype=bool)
+        meets: list[tuple[int, list[int], float]] = [(0, [0, 1], 1.0), (1, [1, 2], 1.0), (0, [3], 1.0),
+                                                    (3, [5], 1.0), (2, [4], 1.0)]
+        fresh = [master.NumVar(0.0, 1.0, "") for _ in range(5)]
+        assert duties._fix(np.array([1.0, 0.7, 0.6, 0.5, 0.3]), fresh, meets, priced, blocked) == [0, 3]
+        assert priced == [1, 2]
 
     @pytest.mark.parametrize("share", ["whole", "neighbourhood"])
     def test_pricing_in_worker_processes_finds_the_same_plan(self, share: str) -> None:
