@@ -35,13 +35,14 @@ found: the most trips by priority, then the fewest empty km at those counts, eac
 (at the root on most days, 0.1-2 s). A second column generation then prices empty km at the counts picked, and
 SCIP picks again. Where that pick's km stay above the LP's, price-and-dive (the primal heuristic of
 branch-and-price) fixes the LP's whole duties and its surest fractional one and generates again, until the LP is
-whole; a later dive forbids the first choice of the one before, and SCIP picks again among every duty found. The
-searched plan is kept unless a pick is better.
+whole; later dives draw their fractional duties at random by value, and SCIP picks again among every duty found
+after each. The searched plan is kept unless a pick is better.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -377,7 +378,7 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
     With ``km_rounds``, a second column generation follows over the same master, with the picked plan's count of
     each priority as floors and its empty km as the objective, and a second pick among every duty found. Then, where
     that pick's km stay more than `DIVE_GAP_KM` above the LP's, up to ``dives`` dives, and a pick after each. The
-    same input gives the same plan, unless ``deadline`` stops it first.
+    same input and seed give the same plan, unless ``deadline`` stops it first.
 
     A neighbourhood of a larger day: only ``vehicles`` get new duties, over the ``trips`` mask (which holds every
     trip on them); every other vehicle keeps its route.
@@ -484,38 +485,38 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
     if dives > 0 and lp is not None and _duties_km(net, best, vehicles) > -lp[0] + DIVE_GAP_KM:
         # Price-and-dive: the pick chooses among the duties the LP wanted, and where it stays above the LP's km
         # (608.2-614.7 km over an LP of 601.7 on Xi'an 20 x 80 s103, by the routes it began from), fixing the LP's
-        # surest duties and pricing again finds the duties that fit beside them. Each later dive forbids the
-        # first choice of the one before (a limited discrepancy search).
-        for _ in range(dives):
+        # surest duties and pricing again finds the duties that fit beside them. Each later dive draws its
+        # fractional duties at random, in proportion to their values (from ``seed``, so repeatable): forbidding
+        # the first choice of the dive before instead (a limited discrepancy search) found less (docs/benchmarks.md).
+        draw = random.Random(seed)
+        for dive in range(dives):
             blocked = np.zeros(net.n, dtype=bool)
             priced = list(vehicles)
             fixed: list[int] = []
-            choice = -1  # the dive's first fractional duty
             while lp is not None and time.perf_counter() < deadline:
-                step = _fix(lp[1], variables, columns, priced, blocked)
+                step = _fix(lp[1], variables, columns, priced, blocked, draw if dive else None)
                 if not step:
                     break
-                choice = step[-1] if choice < 0 else choice
                 fixed.extend(step)
                 lp = generate(km_rounds, km_value, 1.0, priced, blocked)
             if time.perf_counter() >= deadline:
                 break
             dived = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)
             best = dived if dived is not None else best
-            if choice < 0:  # the LP was whole
+            if not fixed:  # the LP was whole
                 break
             for index in fixed:
                 variables[index].SetLb(0.0)
-            variables[choice].SetUb(0.0)
             lp = generate(km_rounds, km_value, 1.0, vehicles)
     return best if best is not routes else picked
 
 
 def _fix(values: np.ndarray, variables: list[pywraplp.Variable], columns: list[tuple[int, list[int], float]],
-         priced: list[int], blocked: np.ndarray) -> list[int]:
+         priced: list[int], blocked: np.ndarray, draw: random.Random | None = None) -> list[int]:
     """One step of a dive: fix in the master every duty the LP drives whole, then its largest fractional one (the
-    first of equals) of those that share no vehicle or trip with a fixed duty; their vehicles leave ``priced`` and
-    their trips join ``blocked``. The duties fixed, the fractional one last; none when no duty is fractional."""
+    first of equals), or with ``draw`` one drawn in proportion to the values, of those that share no vehicle or trip
+    with a fixed duty; their vehicles leave ``priced`` and their trips join ``blocked``. The duties fixed, the
+    fractional one last; none when no duty is fractional."""
     values_of = values.tolist()
     if not any(_WHOLE < value < 1 - _WHOLE for value in values_of):
         return []
@@ -537,7 +538,9 @@ def _fix(values: np.ndarray, variables: list[pywraplp.Variable], columns: list[t
     fractional = [(-value, index) for index, value in enumerate(values_of)
                   if _WHOLE < value < 1 - _WHOLE and columns[index][0] in free
                   and not blocked[columns[index][1]].any()]
-    if fractional:
+    if fractional and draw is not None:
+        take(draw.choices([index for _, index in fractional], weights=[-value for value, _ in fractional])[0])
+    elif fractional:
         take(min(fractional)[1])
     return fixed
 

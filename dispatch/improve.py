@@ -436,7 +436,7 @@ def _cheapest(net: Network, routes: Routes, trip: int, vehicles: list[int]) -> I
 # generation over each vehicle's duties from their routes, then SCIP choosing among the duties found.
 DUTIES_SHARE = 0.4
 DUTIES_ROUNDS = 60  # rounds of column generation at most (13-24 to converge on the 20 x 80 tuning days)
-DIVES = 3  # price-and-dive after the km stage's pick, at most this many dives (`dispatch.duties.recombine`)
+DIVES = 10  # price-and-dive after the km stage's pick, at most this many dives (`dispatch.duties.recombine`)
 DUTIES_KM_ROUNDS = 30  # rounds of the second column generation, for the fewest empty km at the counts picked
 # Price-and-branch (small days, duty neighbourhoods) runs only on a share of at least this many seconds of budget:
 # its rounds and picks take 0.3-3 s whatever the budget, so on less the wall clock, not the budget, would end them and

@@ -4,6 +4,7 @@ best duty, and a duty keeps its clock where the arc LP does not."""
 from __future__ import annotations
 
 import math
+import random
 import subprocess
 import sys
 import time
@@ -312,6 +313,17 @@ class TestPriceAndBranch:
         fresh = [master.NumVar(0.0, 1.0, "") for _ in range(5)]
         assert duties._fix(np.array([1.0, 0.7, 0.6, 0.5, 0.3]), fresh, meets, priced, blocked) == [0, 3]
         assert priced == [1, 2]
+        # Drawn: a fractional duty, in proportion to its value, the same for the same seed.
+        values = np.array([0.0, 0.5, 0.25, 0.25, 0.0])
+        drawn = []
+        for seed in range(40):
+            variables = [master.NumVar(0.0, 1.0, "") for _ in range(5)]
+            step = duties._fix(values, variables, columns, [0, 1, 2, 3], np.zeros(6, dtype=bool), random.Random(seed))
+            again = duties._fix(values, [master.NumVar(0.0, 1.0, "") for _ in range(5)], columns, [0, 1, 2, 3],
+                                np.zeros(6, dtype=bool), random.Random(seed))
+            assert step == again
+            drawn.extend(step)
+        assert set(drawn) == {1, 2, 3}
 
     @pytest.mark.parametrize("share", ["whole", "neighbourhood"])
     def test_pricing_in_worker_processes_finds_the_same_plan(self, share: str) -> None:
