@@ -434,7 +434,7 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         last: tuple[float, np.ndarray] | None = None
         for _ in range(limit):
             solved = None if time.perf_counter() >= deadline else _solve(
-                solver, deadline - time.perf_counter(), primal=True)
+                solver, deadline - time.perf_counter(), primal=dives > 0)  # the columns' values: for the dives
             if solved is None:
                 return None
             dual, last = solved[1], (solved[0], solved[2])
@@ -503,7 +503,7 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
                 break
             dived = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)
             best = dived if dived is not None else best
-            if not fixed:  # the LP was whole
+            if not fixed or dive == dives - 1:  # the LP was whole, or no dive follows
                 break
             for index in fixed:
                 variables[index].SetLb(0.0)
