@@ -482,7 +482,7 @@ def recombine(net: Network, routes: Routes, *, rounds: int, deadline: float, see
         return picked
     again = _pack(net, best, vehicles, columns, deadline=deadline, seed=seed)
     best = again if again is not None else best
-    if dives > 0 and lp is not None and _duties_km(net, best, vehicles) > -lp[0] + DIVE_GAP_KM:
+    if dives > 0 and lp is not None and sum(map(best.route_empty_km, vehicles)) > -lp[0] + DIVE_GAP_KM:
         # Price-and-dive: the pick chooses among the duties the LP wanted, and where it stays above the LP's km
         # (608.2-614.7 km over an LP of 601.7 on Xi'an 20 x 80 s103, by the routes it began from), fixing the LP's
         # surest duties and pricing again finds the duties that fit beside them. Each later dive draws its
@@ -544,10 +544,6 @@ def _fix(values: np.ndarray, variables: list[pywraplp.Variable], columns: list[t
         take(min(fractional)[1])
     return fixed
 
-
-def _duties_km(net: Network, routes: Routes, vehicles: list[int]) -> float:
-    """Empty km of the ``vehicles``' routes."""
-    return sum(duty_km(net, vehicle, routes.trips[vehicle]) for vehicle in vehicles if routes.trips[vehicle])
 
 
 PRICING_SHARES = 4  # tasks a round of pricing is cut into when it runs in worker processes (vehicles dealt round)

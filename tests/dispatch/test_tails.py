@@ -155,20 +155,18 @@ def test_the_search_ends_with_the_exchange_in_the_share_of_the_clock_kept_for_it
     monkeypatch.setattr(improve, "exchange_tails", spy)
     monkeypatch.setattr(improve, "search_part", spy_part)
     monkeypatch.setattr(improve, "LNS_SHARE", 0.0)  # the epochs search to the deadline they are given
-    # Not the moves before the first epoch: on a loaded machine (CI, beside the demo's test) they took the whole
-    # second, and no part was handed out.
-    moves = improve.OFFLOAD, improve.EJECT
-    monkeypatch.setattr(improve, "OFFLOAD", False)
-    monkeypatch.setattr(improve, "EJECT", False)
     net = build(day)
     end = time.perf_counter() + 2.0
-    improve.improve(net, construct(net), deadline=end, seed=0, target=(-1, -1, -1), work=100, workers=1)
+    with monkeypatch.context() as moves:
+        # Not the moves before the first epoch: on a loaded machine (CI, beside the demo's test) they took the whole
+        # second, and no part was handed out.
+        moves.setattr(improve, "OFFLOAD", False)
+        moves.setattr(improve, "EJECT", False)
+        improve.improve(net, construct(net), deadline=end, seed=0, target=(-1, -1, -1), work=100, workers=1)
     assert calls == [end]  # once, at the end, to the clock's end
     assert searches
     for part_deadline, handed in searches:  # the search's own deadline is the share of the clock left earlier
         assert part_deadline <= end - improve.TAILS_SHARE * (end - handed) + 1e-9
-    monkeypatch.setattr(improve, "OFFLOAD", moves[0])
-    monkeypatch.setattr(improve, "EJECT", moves[1])
     on = solve(day, stop=WorkBudget(0.5), seed=1, workers=1)
     monkeypatch.setattr(improve, "TAILS", False)
     off = solve(day, stop=WorkBudget(0.5), seed=1, workers=1)
